@@ -1,0 +1,317 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SlipwayError } from '../errors.js';
+import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { shortId, type ReleaseManifest } from '../release/manifest.js';
+import { createProxy, type MaintenanceMode, type ReverseProxy } from '../runtime/proxy.js';
+import { probeHealth } from '../runtime/health-check.js';
+import { killStaleProcesses } from '../runtime/supervisor.js';
+import { openStore } from '../store/open-store.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { ensureHostLayout, type HostLayout } from '../host/layout.js';
+import { openLedger, type Ledger } from '../host/ledger.js';
+import { openJournal, type Journal } from '../host/journal.js';
+import { readLock } from '../host/lock.js';
+import { readCurrent } from '../host/current-link.js';
+import { readInstalledManifest, releaseNotFoundOnHost, type SignaturePolicy } from '../host/install-release.js';
+import { readEnvFile, resolveAppConfig } from '../host/app-env.js';
+import { recoverUnfinishedUpdate, type RecoveryReport } from '../host/recovery.js';
+import { pruneReleases } from '../host/prune.js';
+import type { UpdateContext, UpdateRuntime } from '../host/update-context.js';
+import { otherSlot, startSlot, stopSlot, type Slot } from './slots.js';
+import { runUpdate, type UpdateEvent, type UpdateOutcome } from './update-runner.js';
+import { startControlServer } from './control-server.js';
+import { toWireError } from './wire.js';
+
+export interface AgentOptions {
+  project: LoadedProject;
+  environment: EnvironmentConfig;
+  layout: HostLayout;
+  processEnv?: NodeJS.ProcessEnv;
+  /** where the agent's own lines go (the foreground `slipway agent` prints them) */
+  log?(line: string): void;
+}
+
+export interface UpdateRequest {
+  releaseId: string;
+  /** the version the caller resolved in the store, for the record before the release is on disk */
+  version?: string;
+  who?: string;
+  reason?: string;
+  allowOlder?: boolean;
+}
+
+/**
+ * The single writer of a host's state: supervises the release slots, owns the
+ * proxy on the public port, runs updates one at a time and answers the CLI.
+ */
+export class Agent {
+  private readonly options: AgentOptions;
+  private readonly layout: HostLayout;
+  private readonly env: EnvironmentConfig;
+  private readonly processEnv: NodeJS.ProcessEnv;
+  private ledger!: Ledger;
+  private journal!: Journal;
+  private store!: BlobStore;
+  private proxy!: ReverseProxy;
+  private control?: { close(): Promise<void> };
+  private active: Slot | null = null;
+  private readonly startedAt = new Date();
+  private closing?: Promise<void>;
+  private updating: Promise<unknown> = Promise.resolve();
+  lastRecovery: RecoveryReport | null = null;
+
+  constructor(options: AgentOptions) {
+    this.options = options;
+    this.layout = options.layout;
+    this.env = options.environment;
+    this.processEnv = options.processEnv ?? process.env;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  async start(): Promise<void> {
+    await ensureHostLayout(this.layout);
+    this.ledger = openLedger(this.layout.ledgerFile);
+    this.journal = openJournal(this.layout.journalFile);
+    this.store = await openStore(this.env.store, this.options.project.dir);
+    const killed = await killStaleProcesses(this.layout.runDir);
+    if (killed > 0) this.log(`stopped ${killed} process${killed === 1 ? '' : 'es'} left by a previous agent`);
+    try {
+      this.proxy = await createProxy({ host: this.env.bind, port: this.env.port });
+    } catch (error) {
+      this.ledger.close();
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new SlipwayError('PORT_IN_USE', `cannot listen on ${this.env.bind}:${this.env.port}${code ? ` (${code})` : ''}`, {
+        hint: code === 'EADDRINUSE' ? `another program uses port ${this.env.port}: stop it, or change environments.${this.env.name}.port in slipway.yml` : 'check environments.<env>.bind and port in slipway.yml',
+        cause: error,
+      });
+    }
+    this.lastRecovery = await recoverUnfinishedUpdate({ layout: this.layout, ledger: this.ledger, journal: this.journal });
+    if (this.lastRecovery) this.log(this.lastRecovery.message);
+    await this.serveCurrent();
+    this.control = await startControlServer(this.layout.agentSocket, this.routes());
+    await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.layout.agentSocket, port: this.proxy.port }));
+    this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${this.env.bind}:${this.proxy.port} (control: ${this.layout.agentSocket})`);
+  }
+
+  /** Starts the release `current` points at, if any: after a restart or a recovery. */
+  private async serveCurrent(): Promise<void> {
+    const currentId = await readCurrent(this.layout).catch((error) => {
+      this.log(`warning: ${(error as Error).message}`);
+      return null;
+    });
+    const id = currentId ?? this.ledger.getState().currentId;
+    if (!id) return;
+    const manifest = await readInstalledManifest(this.layout, id);
+    if (!manifest) {
+      this.log(`warning: current release ${shortId(id)} is not on disk; nothing is served until the next deploy`);
+      return;
+    }
+    try {
+      const slot = await this.runtime().startIdleSlot(id, manifest);
+      await this.runtime().activate(slot);
+      this.log(`serving ${manifest.version} (${shortId(id)})`);
+    } catch (error) {
+      this.log(`warning: the current release ${manifest.version} did not start: ${(error as Error).message}`);
+    }
+  }
+
+  private runtime(): UpdateRuntime {
+    return {
+      activeSlot: () => this.active,
+      startIdleSlot: async (id, manifest) => {
+        const { values } = await this.appConfig(manifest);
+        return startSlot({
+          layout: this.layout,
+          name: otherSlot(this.active?.name),
+          manifest,
+          releaseId: id,
+          appConfig: values,
+          processEnv: this.processEnv,
+          environment: this.env.name,
+        });
+      },
+      activate: async (slot) => {
+        const result = await this.proxy.switchTo(slot.port, { drainTimeoutMs: this.env.drainTimeoutMs });
+        this.active = slot;
+        return result;
+      },
+      deactivate: () => {
+        this.proxy.clearTarget();
+        this.active = null;
+      },
+      stopSlot: async (slot) => {
+        await stopSlot(slot, this.env.drainTimeoutMs || 1_000);
+        if (this.active === slot) this.active = null;
+      },
+      setMaintenance: (mode) => this.proxy.setMaintenance(mode),
+      appConfig: (manifest) => this.appConfig(manifest),
+    };
+  }
+
+  private async appConfig(manifest: ReleaseManifest): Promise<{ values: Record<string, string>; missing: string[] }> {
+    const envFile = await readEnvFile(this.layout.envFile);
+    return resolveAppConfig({ schema: manifest.runtime.config, envFile, processEnv: this.processEnv });
+  }
+
+  private async signaturePolicy(): Promise<SignaturePolicy> {
+    const publicKeysPem = await Promise.all(
+      this.env.publicKeys.map((file) => fs.readFile(path.resolve(this.options.project.dir, file), 'utf8')),
+    );
+    return { required: this.env.requireSignature, publicKeysPem };
+  }
+
+  /** Runs one update (deploy or rollback). Updates never overlap: the host lock refuses a second one. */
+  async update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome & { version?: string }> {
+    const state = this.ledger.getState();
+    const fromManifest = state.currentId ? await readInstalledManifest(this.layout, state.currentId) : null;
+    const targetRecord = this.ledger.getRelease(request.releaseId);
+    const deploymentId = this.ledger.startDeployment({
+      kind,
+      fromId: fromManifest ? state.currentId : null,
+      toId: request.releaseId,
+      fromVersion: fromManifest?.version ?? null,
+      toVersion: targetRecord?.version ?? request.version ?? null,
+      reason: request.reason ?? kind,
+      who: request.who ?? os.userInfo().username,
+    });
+    const ctx: UpdateContext = {
+      kind,
+      app: this.options.project.config.app,
+      environmentName: this.env.name,
+      environment: this.env,
+      layout: this.layout,
+      ledger: this.ledger,
+      journal: this.journal,
+      store: this.store,
+      signatures: await this.signaturePolicy(),
+      runtime: this.runtime(),
+      deploymentId,
+      who: request.who ?? os.userInfo().username,
+      reason: request.reason ?? kind,
+      from: fromManifest && state.currentId ? { id: state.currentId, manifest: fromManifest } : null,
+      previousIdBefore: state.previousId,
+      to: { id: request.releaseId },
+      allowOlder: Boolean(request.allowOlder),
+      progress: (line) => emit({ type: 'progress', line }),
+    };
+    const run = this.updating.then(() => runUpdate(ctx, emit));
+    this.updating = run.catch(() => undefined);
+    const outcome = await run;
+    return { ...outcome, version: ctx.to.manifest?.version };
+  }
+
+  /** The release a rollback goes to: --to <version> among the releases on disk, else the previous one. */
+  resolveRollbackTarget(to?: string): string {
+    const installed = this.ledger.listReleases();
+    if (to) {
+      const match = installed.find((r) => r.version === to || r.id === to || (to.length >= 7 && r.id.startsWith(to)));
+      if (!match) throw releaseNotFoundOnHost(to, installed.map((r) => r.version));
+      return match.id;
+    }
+    const { previousId } = this.ledger.getState();
+    if (!previousId) {
+      throw new SlipwayError('NO_PREVIOUS_RELEASE', 'there is no previous release to go back to', {
+        exitCode: 2,
+        hint: installed.length > 1 ? `name one with --to: ${installed.map((r) => r.version).join(', ')}` : 'deploy a release first',
+      });
+    }
+    return previousId;
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const state = this.ledger.getState();
+    const describe = (id: string | null) => {
+      if (!id) return null;
+      const record = this.ledger.getRelease(id);
+      return { id, version: record?.version ?? null };
+    };
+    let health = 'none';
+    if (this.active) {
+      const primary = this.active.services.find((s) => s.port === this.active!.port)!;
+      const probe = await probeHealth(`http://127.0.0.1:${this.active.port}${primary.config.health.path}`, primary.config.health.timeoutMs);
+      health = probe.ok ? 'healthy' : 'unhealthy';
+    }
+    const lock = await readLock(this.layout.lockFile);
+    const maintenance = this.proxy.maintenance();
+    return {
+      environment: this.env.name,
+      url: `http://${this.env.bind === '0.0.0.0' ? '127.0.0.1' : this.env.bind}:${this.proxy.port}`,
+      current: describe(state.currentId),
+      previous: describe(state.previousId),
+      health,
+      lock: lock ? { holder: lock.holder, pid: lock.pid, since: lock.since, reason: lock.reason, stale: lock.stale } : null,
+      maintenance: maintenance.mode === 'off' ? null : maintenance,
+      agent: { pid: process.pid, startedAt: this.startedAt.toISOString(), uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000) },
+      slots: this.active
+        ? [{ name: this.active.name, releaseId: this.active.releaseId, version: this.active.version, port: this.active.port, startedAt: this.active.startedAt, services: this.active.services.map((s) => ({ name: s.config.name, port: s.port, pid: s.process.pid() ?? null, state: s.process.state(), restarts: s.process.restarts() })) }]
+        : [],
+      recovery: this.lastRecovery,
+    };
+  }
+
+  private routes() {
+    const streamUpdate = (kind: 'deploy' | 'rollback') => ({
+      kind: 'stream' as const,
+      handle: async (body: any, emit: (event: unknown) => void) => {
+        const releaseId = kind === 'rollback' ? this.resolveRollbackTarget(body.to) : String(body.releaseId ?? '');
+        const outcome = await this.update(kind, { ...body, releaseId }, emit);
+        return { ok: outcome.ok, deploymentId: outcome.deploymentId, version: outcome.version, releaseId, error: outcome.error ? toWireError(outcome.error) : undefined, undoFailures: outcome.undoFailures };
+      },
+    });
+    return {
+      'GET /v1/status': { kind: 'json' as const, handle: () => this.status() },
+      'POST /v1/deploy': streamUpdate('deploy'),
+      'POST /v1/rollback': streamUpdate('rollback'),
+      'POST /v1/maintenance': {
+        kind: 'json' as const,
+        handle: async (body: any) => {
+          const mode: MaintenanceMode = body.mode === 'off' ? { mode: 'off' } : body.holdSeconds ? { mode: 'hold', holdMs: Number(body.holdSeconds) * 1000 } : { mode: 'refuse', retryAfterSeconds: 30 };
+          this.proxy.setMaintenance(mode);
+          return { maintenance: mode };
+        },
+      },
+      'POST /v1/prune': {
+        kind: 'json' as const,
+        handle: async (body: any) => {
+          const keep = Number.isInteger(body.keep) ? body.keep : this.env.retention.releases;
+          const removed = await this.exclusive(() => pruneReleases({ layout: this.layout, ledger: this.ledger, keep, dryRun: Boolean(body.dryRun) }));
+          return { removed, keep };
+        },
+      },
+      'POST /v1/stop': {
+        kind: 'json' as const,
+        handle: async () => {
+          setImmediate(() => void this.close().then(() => process.exit(0)));
+          return { stopping: true };
+        },
+      },
+    };
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.updating.then(work);
+    this.updating = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops everything in reverse order of starting; the app's processes are never orphaned. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const results = await Promise.allSettled([
+        this.control?.close(),
+        this.updating,
+      ]);
+      const active = this.active;
+      if (active) await stopSlot(active, this.env.drainTimeoutMs || 1_000);
+      results.push(...(await Promise.allSettled([this.proxy?.close()])));
+      await fs.rm(this.layout.agentInfoFile, { force: true });
+      this.ledger?.close();
+    })();
+    return this.closing;
+  }
+}

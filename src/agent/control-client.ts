@@ -1,0 +1,127 @@
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SlipwayError } from '../errors.js';
+import type { HostLayout } from '../host/layout.js';
+import { tailLines } from '../runtime/supervisor.js';
+import { fromWireError, type WireError } from './wire.js';
+
+/** Talks to a host's agent over its unix socket. */
+export interface AgentClient {
+  socketPath: string;
+  call<T>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<T>;
+  /** a streamed call: every event goes to onEvent, the final `result` line is returned */
+  stream<T>(route: string, body: unknown, onEvent: (event: any) => void): Promise<T>;
+}
+
+export function agentClient(socketPath: string): AgentClient {
+  return {
+    socketPath,
+    call: (method, route, body) =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ socketPath, method, path: route, headers: { 'content-type': 'application/json' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            let parsed: any;
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              return reject(new SlipwayError('AGENT_BAD_ANSWER', 'the agent sent an answer that is not JSON', { hint: 'restart the agent' }));
+            }
+            if (res.statusCode !== 200) return reject(parsed?.error ? fromWireError(parsed.error as WireError) : new SlipwayError('AGENT_ERROR', `agent answered ${res.statusCode}`));
+            resolve(parsed);
+          });
+        });
+        req.on('error', (error) => reject(agentUnreachable(socketPath, error)));
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+      }),
+    stream: (route, body, onEvent) =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ socketPath, method: 'POST', path: route, headers: { 'content-type': 'application/json' } }, (res) => {
+          let buffer = '';
+          let result: any;
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buffer += chunk;
+            let newline: number;
+            while ((newline = buffer.indexOf('\n')) >= 0) {
+              const line = buffer.slice(0, newline);
+              buffer = buffer.slice(newline + 1);
+              if (!line.trim()) continue;
+              const event = JSON.parse(line);
+              if (event.type === 'result') result = event;
+              else onEvent(event);
+            }
+          });
+          res.on('end', () => {
+            if (result) resolve(result);
+            else reject(new SlipwayError('AGENT_DIED', 'the agent stopped before the operation finished', { hint: 'the next agent start recovers the host to a complete release: run `slipway status <env>`' }));
+          });
+          res.on('error', () =>
+            reject(new SlipwayError('AGENT_DIED', 'the connection to the agent broke before the operation finished', { hint: 'the next agent start recovers the host to a complete release: run `slipway status <env>`' })),
+          );
+        });
+        req.on('error', (error) => reject(agentUnreachable(socketPath, error)));
+        req.end(JSON.stringify(body));
+      }),
+  };
+}
+
+function agentUnreachable(socketPath: string, error: Error): SlipwayError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED' || code === 'ENOENT') {
+    return new SlipwayError('AGENT_NOT_RUNNING', 'the slipway agent of this environment is not running', {
+      hint: 'start it with `slipway agent --env <env>` (or let `slipway deploy` start it)',
+    });
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE') {
+    return new SlipwayError('AGENT_DIED', 'the connection to the agent broke before the operation finished', { hint: 'run `slipway status <env>` to see what the host serves' });
+  }
+  return new SlipwayError('AGENT_UNREACHABLE', `cannot talk to the agent at ${socketPath}: ${error.message}`, { hint: 'check the permissions of the socket; it belongs to the user who started the agent' });
+}
+
+export async function isAgentRunning(socketPath: string): Promise<boolean> {
+  try {
+    await agentClient(socketPath).call('GET', '/v1/status');
+    return true;
+  } catch (error) {
+    if (error instanceof SlipwayError && error.code === 'AGENT_NOT_RUNNING') return false;
+    throw error;
+  }
+}
+
+/**
+ * Starts `slipway agent` in the background for a local environment when none
+ * runs, and waits until it answers. Its output goes to logs/agent.log.
+ */
+export async function ensureLocalAgent(o: { layout: HostLayout; environment: string; configFile: string; cwd: string; timeoutMs?: number }): Promise<{ started: boolean }> {
+  if (await isAgentRunning(o.layout.agentSocket)) return { started: false };
+  await fs.mkdir(o.layout.logsDir, { recursive: true });
+  const logFile = path.join(o.layout.logsDir, 'agent.log');
+  const bin = fileURLToPath(new URL('../../../bin/slipway.js', import.meta.url));
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [bin, 'agent', '--env', o.environment, '--config', o.configFile], {
+    cwd: o.cwd,
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: process.env,
+  });
+  closeSync(fd);
+  let exited: number | null = null;
+  child.on('exit', (code) => (exited = code ?? 1));
+  child.unref();
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  while (Date.now() < deadline) {
+    if (exited !== null) break;
+    if (await isAgentRunning(o.layout.agentSocket)) return { started: true };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const tail = await tailLines(logFile, 10).catch(() => [] as string[]);
+  throw new SlipwayError('AGENT_START_FAILED', exited !== null ? `the agent exited at start (code ${exited})` : 'the agent did not answer in time', {
+    details: tail.map((l) => `  ${l}`),
+    hint: `its log: ${logFile}; run \`slipway agent --env ${o.environment}\` in the foreground to see why`,
+  });
+}

@@ -1,0 +1,92 @@
+import http from 'node:http';
+import { promises as fs } from 'node:fs';
+import { SlipwayError } from '../errors.js';
+import { toWireError } from './wire.js';
+
+/**
+ * The agent's control API on a unix socket (mode 0600: only the owner may talk
+ * to it). JSON in, JSON out; long operations stream NDJSON events and end with
+ * a `{ "type": "result" }` line.
+ */
+export type Route =
+  | { kind: 'json'; handle(body: any): Promise<unknown> }
+  | { kind: 'stream'; handle(body: any, emit: (event: unknown) => void): Promise<unknown> };
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export async function startControlServer(socketPath: string, routes: Record<string, Route>): Promise<{ close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    void handle(req, res).catch(() => res.destroy());
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const route = routes[`${req.method} ${new URL(req.url ?? '/', 'http://agent').pathname}`];
+    if (!route) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: toWireError(new SlipwayError('AGENT_NO_ROUTE', `no such call: ${req.method} ${req.url}`, { hint: 'the CLI and the agent may be different versions: restart the agent' })) }));
+      return;
+    }
+    let body: unknown = {};
+    try {
+      body = await readJsonBody(req);
+    } catch (error) {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: toWireError(error) }));
+      return;
+    }
+    if (route.kind === 'json') {
+      try {
+        const result = await route.handle(body);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result ?? {}));
+      } catch (error) {
+        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: toWireError(error) }));
+      }
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    // A CLI that goes away (killed, Ctrl-C) must not stop the update: the agent owns it.
+    const emit = (event: unknown) => {
+      if (!res.destroyed && res.writable) res.write(`${JSON.stringify(event)}\n`);
+    };
+    try {
+      const result = await route.handle(body, emit);
+      emit({ type: 'result', ...(result as object) });
+    } catch (error) {
+      emit({ type: 'result', ok: false, error: toWireError(error) });
+    }
+    if (!res.destroyed) res.end();
+  }
+
+  await fs.rm(socketPath, { force: true });
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  await fs.chmod(socketPath, 0o600);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new SlipwayError('AGENT_BODY_TOO_LARGE', 'request body over 1 MiB');
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new SlipwayError('AGENT_BAD_JSON', 'request body is not valid JSON');
+  }
+}

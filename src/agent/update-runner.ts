@@ -1,0 +1,86 @@
+import { SlipwayError } from '../errors.js';
+import { runPipeline, type PipelineEvent } from '../host/pipeline.js';
+import { lockStep } from '../host/steps/lock.js';
+import { fetchStep } from '../host/steps/fetch.js';
+import { preflightStep } from '../host/steps/preflight.js';
+import { backupStep } from '../host/steps/backup.js';
+import { maintenanceStep } from '../host/steps/maintenance.js';
+import { migrateStep, runCommand } from '../host/steps/migrate.js';
+import { startStep } from '../host/steps/start.js';
+import { switchStep } from '../host/steps/switch.js';
+import { watchStep } from '../host/steps/watch.js';
+import { finishStep } from '../host/steps/finish.js';
+import { releaseDir } from '../host/layout.js';
+import { serviceEnvironment } from '../host/app-env.js';
+import type { UpdateContext, UpdateStep } from '../host/update-context.js';
+
+/** The update pipeline of DESIGN.md, steps 1–10. Deploy and rollback share it. */
+export const UPDATE_STEPS: UpdateStep[] = [
+  lockStep,
+  fetchStep,
+  preflightStep,
+  backupStep,
+  maintenanceStep,
+  migrateStep,
+  startStep,
+  switchStep,
+  watchStep,
+  finishStep,
+];
+
+export type UpdateEvent = PipelineEvent | { type: 'progress'; line: string };
+
+export interface UpdateOutcome {
+  ok: boolean;
+  deploymentId: number;
+  error?: SlipwayError;
+  undoFailures: string[];
+}
+
+/** Runs one update through the pipeline, recording it in the ledger. Never throws for a failed update. */
+export async function runUpdate(ctx: UpdateContext, onEvent: (event: UpdateEvent) => void): Promise<UpdateOutcome> {
+  const result = await runPipeline({
+    steps: UPDATE_STEPS,
+    ctx,
+    deploymentId: ctx.deploymentId,
+    journal: ctx.journal,
+    ledger: ctx.ledger,
+    onEvent,
+    runHooks: (when, step) => runHooks(ctx, when, step),
+  });
+  if (result.ok) {
+    ctx.ledger.finishDeployment(ctx.deploymentId, { outcome: 'succeeded' });
+    return { ok: true, deploymentId: ctx.deploymentId, undoFailures: [] };
+  }
+  const error =
+    result.error instanceof SlipwayError
+      ? result.error
+      : new SlipwayError('UPDATE_FAILED', String((result.error as Error)?.message ?? result.error), { cause: result.error });
+  const rolledBack = result.undoFailures.length === 0;
+  ctx.ledger.finishDeployment(ctx.deploymentId, {
+    outcome: rolledBack ? 'rolled-back' : 'failed',
+    error: `${result.failedStep}: ${error.message}${rolledBack ? '' : `; undo problems: ${result.undoFailures.join('; ')}`}`,
+  });
+  return { ok: false, deploymentId: ctx.deploymentId, error, undoFailures: result.undoFailures };
+}
+
+/** The app's own hooks (slipway.yml `hooks`), run from the target release folder once it is on disk. */
+async function runHooks(ctx: UpdateContext, when: 'before' | 'after', step: string): Promise<void> {
+  const manifest = ctx.to.manifest;
+  if (!manifest) return;
+  const hooks = manifest.runtime.hooks.filter((h) => h.when === when && h.step === step);
+  if (hooks.length === 0) return;
+  const { values } = await ctx.runtime.appConfig(manifest);
+  const env = serviceEnvironment({
+    processEnv: process.env,
+    appConfig: values,
+    serviceEnv: {},
+    extra: { SLIPWAY_ENV: ctx.environmentName, SLIPWAY_RELEASE_ID: ctx.to.id, SLIPWAY_VERSION: manifest.version, SLIPWAY_HOOK: `${when}_${step}` },
+  });
+  for (const hook of hooks) {
+    for (const command of hook.commands) {
+      ctx.progress(`hook ${when}_${step}: ${command}`);
+      await runCommand(ctx, { command, cwd: releaseDir(ctx.layout, ctx.to.id), env, timeoutMs: 10 * 60_000 });
+    }
+  }
+}

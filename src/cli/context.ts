@@ -1,0 +1,22 @@
+/** What every command gets from main.ts, and what it gives back. Commands never print or exit. */
+export interface CliContext {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** a person is watching (stdout is a TTY): progress bars and colour are welcome */
+  interactive: boolean;
+  /** stdin is a TTY: a question can be asked */
+  canPrompt: boolean;
+  color: boolean;
+  /** one line of progress for people; goes to stderr so that stdout stays clean for --json */
+  progress(line: string): void;
+}
+
+export interface CommandResult {
+  /** printed to stdout as is (a trailing newline is added when missing) */
+  stdout?: string;
+  exitCode?: 0 | 1 | 2;
+}
+
+export function jsonOutput(value: unknown): CommandResult {
+  return { stdout: `${JSON.stringify(value, null, 2)}\n` };
+}

@@ -1,0 +1,58 @@
+import path from 'node:path';
+import { SlipwayError } from '../errors.js';
+import { shortId } from '../release/manifest.js';
+import { openStore } from '../store/open-store.js';
+import { listReleases, resolveRelease } from '../store/releases.js';
+import { openEnvironment, connectAgent } from './environment.js';
+import { confirmOrRefuse } from './prompt.js';
+import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
+import type { CliContext, CommandResult } from './context.js';
+
+interface DeployOptions {
+  args: string[];
+  version?: string;
+  yes?: boolean;
+  allowOlder?: boolean;
+  reason?: string;
+  config?: string;
+}
+
+/** Deploys a release to an environment; exit 0 only when it serves and is healthy. */
+export default async function deploy(options: DeployOptions, ctx: CliContext): Promise<CommandResult> {
+  const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  const { project, environment } = opened;
+  const store = await openStore(environment.store, project.dir);
+  const release = options.version
+    ? await resolveRelease(store, project.config.app, options.version)
+    : (await listReleases(store, project.config.app)).at(-1);
+  if (!release) {
+    throw new SlipwayError('RELEASE_NOT_FOUND', `no releases of ${project.config.app} in ${store.description}`, { exitCode: 2, hint: 'build one with `slipway build`' });
+  }
+  const go = await confirmOrRefuse(ctx, {
+    yes: options.yes,
+    question: `Deploy ${project.config.app} ${release.version} (${shortId(release.id)}) to ${environment.name}?`,
+    what: 'deploy',
+  });
+  if (!go) return { stdout: 'nothing deployed', exitCode: 1 };
+
+  const agent = await connectAgent(opened, ctx);
+  ctx.progress(`deploying ${project.config.app} ${release.version} (${shortId(release.id)}) to ${environment.name}`);
+  const started = performance.now();
+  const result = await agent.stream<UpdateResult>(
+    '/v1/deploy',
+    { releaseId: release.id, version: release.version, who: whoAmI(ctx), reason: options.reason ?? `deploy ${release.version}`, allowOlder: Boolean(options.allowOlder) },
+    (event) => printUpdateEvent(ctx, event),
+  );
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  if (!result.ok) {
+    const status = await agent.call<any>('GET', '/v1/status').catch(() => null);
+    const serving = status?.current ? `${status.current.version} is serving` : 'no release is serving';
+    throw updateFailure(result, serving);
+  }
+  const status = await agent.call<any>('GET', '/v1/status');
+  return { stdout: `${environment.name} now serves ${release.version} (${shortId(release.id)}) at ${status.url} — ${seconds} s` };
+}
+
+export function whoAmI(ctx: CliContext): string {
+  return ctx.env.SLIPWAY_WHO ?? ctx.env.USER ?? path.basename(ctx.env.HOME ?? 'someone');
+}

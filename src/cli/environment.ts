@@ -1,0 +1,46 @@
+import { SlipwayError } from '../errors.js';
+import { getEnvironment, loadProject } from '../config/load.js';
+import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { defaultHostRoot, hostLayout, type HostLayout } from '../host/layout.js';
+import { ensureLocalAgent, agentClient, type AgentClient } from '../agent/control-client.js';
+import type { CliContext } from './context.js';
+
+export interface OpenedEnvironment {
+  project: LoadedProject;
+  environment: EnvironmentConfig;
+  layout: HostLayout;
+}
+
+/** Loads slipway.yml and picks the environment (the only one when none is named). */
+export async function openEnvironment(options: { config?: string; env?: string }, ctx: CliContext): Promise<OpenedEnvironment> {
+  const project = await loadProject({ file: options.config, cwd: ctx.cwd });
+  let name = options.env;
+  if (!name) {
+    const names = project.config.environments.map((e) => e.name);
+    if (names.length !== 1) {
+      throw new SlipwayError('ENVIRONMENT_REQUIRED', 'name the environment', { exitCode: 2, hint: `one of: ${names.join(', ')}` });
+    }
+    name = names[0]!;
+  }
+  const environment = getEnvironment(project, name);
+  if (environment.host !== 'local') {
+    throw new SlipwayError('REMOTE_HOST_UNSUPPORTED', `environment ${name} runs on ${environment.host}; remote hosts are not supported by this version of slipway`, {
+      exitCode: 2,
+      hint: 'use host: local, or run slipway on that server',
+    });
+  }
+  const layout = hostLayout(environment.root ?? defaultHostRoot(project.config.app, environment.name));
+  return { project, environment, layout };
+}
+
+/** The agent of a local environment, started in the background when none runs. */
+export async function connectAgent(opened: OpenedEnvironment, ctx: CliContext): Promise<AgentClient> {
+  const { started } = await ensureLocalAgent({
+    layout: opened.layout,
+    environment: opened.environment.name,
+    configFile: opened.project.file,
+    cwd: opened.project.dir,
+  });
+  if (started) ctx.progress(`started the slipway agent for ${opened.environment.name} in the background (log: ${opened.layout.logsDir}/agent.log)`);
+  return agentClient(opened.layout.agentSocket);
+}

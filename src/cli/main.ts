@@ -1,0 +1,230 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { isSlipwayError, redactSecrets } from '../errors.js';
+import { colorEnabled, paint } from './format.js';
+import type { CliContext, CommandResult } from './context.js';
+
+/**
+ * The only place that prints results and sets the exit code. Each command lives
+ * in its own module, imported when it runs, so `slipway --help` loads nothing heavy.
+ */
+type CommandModule = { default: (options: any, ctx: CliContext) => Promise<CommandResult> };
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function createContext(): CliContext {
+  const env = process.env;
+  return {
+    cwd: process.cwd(),
+    env,
+    interactive: Boolean(process.stdout.isTTY),
+    canPrompt: Boolean(process.stdin.isTTY),
+    color: colorEnabled(env, Boolean(process.stderr.isTTY)),
+    progress: (line) => process.stderr.write(`${redactSecrets(line)}\n`),
+  };
+}
+
+function formatFailure(error: unknown, color: boolean): { text: string; exitCode: 1 | 2 } {
+  if (isSlipwayError(error)) {
+    const lines = [`${paint(color, 'red', 'error')}: ${error.message}`];
+    for (const detail of error.details) lines.push(`  ${detail}`);
+    if (error.hint) lines.push(`${paint(color, 'yellow', 'hint')}: ${error.hint}`);
+    if (process.env.SLIPWAY_DEBUG && error.cause) lines.push(String((error.cause as Error)?.stack ?? error.cause));
+    return { text: `${lines.join('\n')}\n`, exitCode: error.exitCode };
+  }
+  // Not an expected failure: this is a bug, so show the stack and ask for a report.
+  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  return {
+    text: `${paint(color, 'red', 'internal error')} (a bug in slipway, please report it):\n${redactSecrets(stack)}\n`,
+    exitCode: 1,
+  };
+}
+
+function runner(load: () => Promise<CommandModule>) {
+  return async (...args: unknown[]) => {
+    const command = args[args.length - 1] as Command;
+    const positional = command.processedArgs ?? [];
+    const options = { ...command.optsWithGlobals(), args: positional };
+    const ctx = createContext();
+    try {
+      const module = await load();
+      const result = await module.default(options, ctx);
+      if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`);
+      process.exitCode = result.exitCode ?? 0;
+    } catch (error) {
+      const failure = formatFailure(error, ctx.color);
+      process.stderr.write(failure.text);
+      process.exitCode = failure.exitCode;
+    }
+  };
+}
+
+/** Every command accepts --config after its name too, and --no-color. */
+function addCommonOptions(command: Command): void {
+  for (const sub of command.commands) {
+    if (sub.commands.length > 0) {
+      addCommonOptions(sub);
+      continue;
+    }
+    if (!sub.options.some((o) => o.long === '--config')) sub.option('-c, --config <path>', 'path of the project file (default: ./slipway.yml)');
+    sub.addOption(new Option('--no-color', 'plain output (also NO_COLOR=1)').hideHelp());
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('slipway')
+    .description('Keeps a self-hosted app up to date on its own servers, safely: immutable releases, verified backups, zero-downtime switches and one-command rollback of code and data.')
+    .version(packageVersion(), '-V, --version', 'print the version of slipway')
+    .option('-c, --config <path>', 'path of the project file (default: ./slipway.yml)')
+    .showSuggestionAfterError(true)
+    .enablePositionalOptions();
+
+  program
+    .command('init')
+    .description('write a commented slipway.yml for the app in this folder')
+    .option('-y, --yes', 'write it without asking questions')
+    .option('--force', 'overwrite an existing slipway.yml')
+    .action(runner(() => import('./init.js')));
+
+  program
+    .command('build')
+    .description('build an immutable release from a git commit and put it in the store')
+    .option('--ref <git-ref>', 'commit, tag or branch to build', 'HEAD')
+    .option('--version <stamp>', 'version of the release (default: the tag at the ref, or the short commit)')
+    .option('--allow-dirty', 'build the work tree as it is (the version is marked -dirty)')
+    .option('--store <path>', 'local store folder to put the release in (default: $SLIPWAY_HOME/store)')
+    .option('--key <path>', 'ed25519 private key to sign with (default: signing.key in slipway.yml)')
+    .option('--json', 'print { id, version, commit } as JSON')
+    .action(runner(() => import('./build.js')));
+
+  program
+    .command('releases')
+    .description('list the releases in the store')
+    .option('--store <path>', 'local store folder (default: $SLIPWAY_HOME/store)')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./releases.js')));
+
+  const release = program.command('release').description('inspect one release');
+  release
+    .command('show')
+    .description('show a release: version, commit, notes, files')
+    .argument('<version-or-id>', 'version, release id or id prefix')
+    .option('--store <path>', 'local store folder (default: $SLIPWAY_HOME/store)')
+    .option('--json', 'print the manifest and store info as JSON')
+    .action(runner(() => import('./release-show.js')));
+
+  const keys = program.command('keys').description('manage release signing keys');
+  keys
+    .command('generate')
+    .description('make an ed25519 key pair for signing releases')
+    .option('--name <name>', 'file name of the pair', 'slipway')
+    .option('--dir <dir>', 'where to write it (default: $SLIPWAY_HOME/keys)')
+    .option('--json', 'print { keyId, privateKey, publicKey } paths as JSON')
+    .action(runner(() => import('./keys-generate.js')));
+
+  program
+    .command('deploy')
+    .description('deploy a release: fetch, check, back up, migrate, start beside the old one, switch, watch')
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--version <v>', 'version or release id to deploy (default: the newest release in the store)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--allow-older', 'allow deploying a release older than the current one')
+    .option('--reason <text>', 'why, for the record')
+    .action(runner(() => import('./deploy.js')));
+
+  program
+    .command('rollback')
+    .description('go back to the previous release (or --to a version still on the host) through the same switch')
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--to <version>', 'version or release id on the host')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--reason <text>', 'why, for the record')
+    .action(runner(() => import('./rollback.js')));
+
+  program
+    .command('status')
+    .description('what an environment serves now: current and previous release, health, lock, maintenance')
+    .argument('[env]', 'environment from slipway.yml (optional when there is only one)')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./status.js')));
+
+  program
+    .command('history')
+    .description('deployments and rollbacks of an environment, newest first, with their steps')
+    .argument('[env]', 'environment from slipway.yml')
+    .option('--limit <n>', 'how many', '50')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./history.js')));
+
+  program
+    .command('verify')
+    .description('check every file of the current release against its manifest (exit 1 on any difference)')
+    .argument('[env]', 'environment from slipway.yml')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./verify.js')));
+
+  program
+    .command('prune')
+    .description('remove old releases from the host (never the current or previous one)')
+    .argument('[env]', 'environment from slipway.yml')
+    .option('--keep <n>', 'how many releases to keep (default: retention.releases)')
+    .option('--dry-run', 'only say what would be removed')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./prune.js')));
+
+  program
+    .command('maintenance')
+    .description('maintenance mode in the proxy: answer 503 with Retry-After, or hold requests up to --hold seconds')
+    .argument('<on|off>', 'on or off')
+    .option('--env <env>', 'environment from slipway.yml')
+    .option('--hold <seconds>', 'hold requests up to this long instead of answering 503')
+    .action(runner(() => import('./maintenance.js')));
+
+  program
+    .command('logs')
+    .description("the app's output (the serving slot)")
+    .argument('[env]', 'environment from slipway.yml')
+    .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+    .option('-n, --lines <n>', 'how many lines', '50')
+    .option('--service <name>', 'which service (default: the first)')
+    .action(runner(() => import('./logs.js')));
+
+  program
+    .command('lock')
+    .description('the host lock: `lock status`, `lock release --force`')
+    .argument('<status|release>', 'what to do')
+    .option('--env <env>', 'environment from slipway.yml')
+    .option('--force', 'with release: remove a lock you do not hold')
+    .option('--json', 'print JSON (status)')
+    .action(runner(() => import('./lock.js')));
+
+  program
+    .command('agent')
+    .description('run the host agent in the foreground until SIGTERM/SIGINT (the CLI starts one in the background when needed)')
+    .option('--env <env>', 'environment from slipway.yml (optional when there is only one)')
+    .action(runner(() => import('./agent.js')));
+
+  addCommonOptions(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--no-color')) process.env.NO_COLOR = '1';
+  const program = buildProgram();
+  program.exitOverride();
+  program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0; every other parse failure is a usage error.
+      const ok = error.code === 'commander.helpDisplayed' || error.code === 'commander.version';
+      process.exitCode = ok ? 0 : 2;
+      return;
+    }
+    throw error;
+  }
+}

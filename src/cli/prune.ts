@@ -1,0 +1,24 @@
+import { openEnvironment, connectAgent } from './environment.js';
+import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+
+interface PruneOptions {
+  args: string[];
+  keep?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  config?: string;
+}
+
+/** Removes old releases from the host, keeping N (never the current or previous one). */
+export default async function prune(options: PruneOptions, ctx: CliContext): Promise<CommandResult> {
+  const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  const agent = await connectAgent(opened, ctx);
+  const result = await agent.call<{ removed: { id: string; version: string }[]; keep: number }>('POST', '/v1/prune', {
+    keep: options.keep === undefined ? undefined : Number(options.keep),
+    dryRun: Boolean(options.dryRun),
+  });
+  if (options.json) return jsonOutput(result);
+  if (result.removed.length === 0) return { stdout: `nothing to prune (keeping ${result.keep})` };
+  const verb = options.dryRun ? 'would remove' : 'removed';
+  return { stdout: result.removed.map((r) => `${verb} ${r.version} (${r.id.slice(0, 12)})`).join('\n') };
+}

@@ -1,0 +1,35 @@
+import { loadProject } from '../config/load.js';
+import { readReleaseManifest, resolveRelease } from '../store/releases.js';
+import { openCliStore } from './store-option.js';
+import { formatBytes } from './format.js';
+import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+
+interface ReleaseShowOptions {
+  args: string[];
+  store?: string;
+  json?: boolean;
+  config?: string;
+}
+
+export default async function releaseShow(options: ReleaseShowOptions, ctx: CliContext): Promise<CommandResult> {
+  const project = await loadProject({ file: options.config, cwd: ctx.cwd });
+  const store = openCliStore(options.store, ctx);
+  const info = await resolveRelease(store, project.config.app, options.args[0]!);
+  const manifest = await readReleaseManifest(store, project.config.app, info.id);
+  if (options.json) return jsonOutput({ ...info, manifest });
+  const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
+  const lines = [
+    `${manifest.app} ${manifest.version}${manifest.dirty ? ' (built from a dirty work tree)' : ''}`,
+    `  id         ${info.id}`,
+    `  commit     ${manifest.commit}`,
+    `  date       ${manifest.date}`,
+    `  message    ${manifest.message.split('\n')[0]}`,
+    `  created    ${info.createdAt}`,
+    `  files      ${manifest.files.length} (${formatBytes(total)} unpacked, ${formatBytes(info.size)} archive)`,
+    `  signed     ${info.signed ? 'yes' : 'no'}`,
+    `  migrates   ${manifest.migrates ? 'yes' : 'no'}`,
+    `  config     ${manifest.requiredConfig.length > 0 ? manifest.requiredConfig.join(', ') : '(no required keys)'}`,
+  ];
+  if (manifest.notes.trim()) lines.push('', 'Release notes:', ...manifest.notes.trim().split('\n').map((l) => `  ${l}`));
+  return { stdout: lines.join('\n') };
+}

@@ -1,0 +1,38 @@
+import { openEnvironment, connectAgent } from './environment.js';
+import { confirmOrRefuse } from './prompt.js';
+import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
+import { whoAmI } from './deploy.js';
+import { shortId } from '../release/manifest.js';
+import type { CliContext, CommandResult } from './context.js';
+
+interface RollbackOptions {
+  args: string[];
+  to?: string;
+  yes?: boolean;
+  reason?: string;
+  config?: string;
+}
+
+/** Goes back to a release still on disk (the previous one by default) through the same switch. */
+export default async function rollback(options: RollbackOptions, ctx: CliContext): Promise<CommandResult> {
+  const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  const go = await confirmOrRefuse(ctx, {
+    yes: options.yes,
+    question: `Roll ${opened.environment.name} back to ${options.to ?? 'the previous release'}?`,
+    what: 'rollback',
+  });
+  if (!go) return { stdout: 'nothing changed', exitCode: 1 };
+  const agent = await connectAgent(opened, ctx);
+  const started = performance.now();
+  const result = await agent.stream<UpdateResult>(
+    '/v1/rollback',
+    { to: options.to, who: whoAmI(ctx), reason: options.reason ?? `rollback${options.to ? ` to ${options.to}` : ''}` },
+    (event) => printUpdateEvent(ctx, event),
+  );
+  if (!result.ok) {
+    const status = await agent.call<any>('GET', '/v1/status').catch(() => null);
+    throw updateFailure(result, status?.current ? `${status.current.version} is serving` : 'no release is serving');
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  return { stdout: `${opened.environment.name} now serves ${result.version ?? '?'} (${shortId(result.releaseId)}) — ${seconds} s` };
+}

@@ -1,0 +1,40 @@
+import { SlipwayError } from '../errors.js';
+import { fromWireError, type WireError } from '../agent/wire.js';
+import { paint } from './format.js';
+import type { CliContext } from './context.js';
+
+/** Prints the agent's update events as they come: one line per step with its duration. */
+export function printUpdateEvent(ctx: CliContext, event: any): void {
+  switch (event.type) {
+    case 'progress':
+      ctx.progress(`    ${event.line}`);
+      break;
+    case 'step-end': {
+      const mark = event.outcome === 'failed' ? paint(ctx.color, 'red', '✗') : event.outcome === 'skipped' ? paint(ctx.color, 'dim', '-') : paint(ctx.color, 'green', '✓');
+      const ms = `${event.ms} ms`.padStart(8);
+      ctx.progress(`  ${mark} ${String(event.name).padEnd(12)}${ms}${event.detail ? `  ${event.detail}` : ''}`);
+      break;
+    }
+    case 'undo':
+      ctx.progress(`  ${paint(ctx.color, 'yellow', '↶')} undo ${event.name}${event.detail ? `: ${event.detail}` : ''}${event.outcome === 'failed' ? ' (FAILED)' : ''}`);
+      break;
+    default:
+      break;
+  }
+}
+
+export interface UpdateResult {
+  ok: boolean;
+  deploymentId: number;
+  version?: string;
+  releaseId: string;
+  error?: WireError;
+  undoFailures: string[];
+}
+
+/** Turns a failed update into the error the CLI shows, saying what the host serves now. */
+export function updateFailure(result: UpdateResult, servingNow: string): SlipwayError {
+  const cause = result.error ? fromWireError(result.error) : new SlipwayError('UPDATE_FAILED', 'the update failed');
+  const state = result.undoFailures.length === 0 ? `rolled back: ${servingNow}` : `undo had problems (${result.undoFailures.join('; ')}): check \`slipway status\``;
+  return new SlipwayError(cause.code, `${cause.message}\n${state}`, { details: cause.details, hint: cause.hint, exitCode: 1 });
+}

@@ -1,0 +1,38 @@
+import { SlipwayError } from '../errors.js';
+import { readCurrent } from '../host/current-link.js';
+import { readInstalledManifest } from '../host/install-release.js';
+import { releaseDir } from '../host/layout.js';
+import { sharedPaths } from '../host/shared-links.js';
+import { verifyTree } from '../release/unpack.js';
+import { shortId } from '../release/manifest.js';
+import { openEnvironment } from './environment.js';
+import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+
+interface VerifyOptions {
+  args: string[];
+  json?: boolean;
+  config?: string;
+}
+
+/** Checks every file of the current release against its manifest: manual edits are reported, never kept silently. */
+export default async function verify(options: VerifyOptions, ctx: CliContext): Promise<CommandResult> {
+  const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  const id = await readCurrent(opened.layout);
+  if (!id) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${opened.environment.name}`, { hint: 'deploy a release first' });
+  const manifest = await readInstalledManifest(opened.layout, id);
+  if (!manifest) throw new SlipwayError('HOST_MANIFEST_MISSING', `the manifest of the current release ${shortId(id)} is missing on the host`, { hint: 'deploy the release again' });
+  const linked = new Set(sharedPaths(manifest.runtime.data));
+  const diff = await verifyTree(releaseDir(opened.layout, id), manifest);
+  // The shared data links are the host's, not the release's.
+  const added = diff.added.filter((p) => !linked.has(p));
+  const report = { id, version: manifest.version, ok: diff.modified.length + added.length + diff.removed.length === 0, modified: diff.modified, added, removed: diff.removed };
+  const exitCode = report.ok ? 0 : 1;
+  if (options.json) return { ...jsonOutput(report), exitCode };
+  if (report.ok) return { stdout: `${manifest.version} (${shortId(id)}): all ${manifest.files.length} files match the manifest` };
+  const lines = [`${manifest.version} (${shortId(id)}) does NOT match its manifest:`];
+  for (const p of report.modified) lines.push(`  modified  ${p}`);
+  for (const p of report.added) lines.push(`  added     ${p}`);
+  for (const p of report.removed) lines.push(`  removed   ${p}`);
+  lines.push('Changes made on the server are not part of any release: put them in the code and deploy, or deploy the release again.');
+  return { stdout: lines.join('\n'), exitCode };
+}

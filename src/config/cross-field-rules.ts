@@ -1,0 +1,55 @@
+/**
+ * Rules that involve more than one field, checked on the file as written so they
+ * are reported together with the schema's problems.
+ */
+import { makeProblem, formatProblem, type ConfigProblem } from './problems.js';
+import type { YamlSource } from './yaml-source.js';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+export function checkCrossFieldRules(options: { source: YamlSource; file: string; data: unknown }): {
+  problems: ConfigProblem[];
+  warnings: string[];
+} {
+  const { source, file, data } = options;
+  const problems: ConfigProblem[] = [];
+  const warnings: string[] = [];
+  if (!isObject(data) || !isObject(data.environments)) return { problems, warnings };
+
+  const portOwners = new Map<string, string>();
+  for (const [name, env] of Object.entries(data.environments)) {
+    if (!isObject(env)) continue;
+
+    const keys = env.public_keys;
+    if (env.require_signature === true && !(Array.isArray(keys) && keys.length > 0)) {
+      problems.push(
+        makeProblem({
+          source,
+          file,
+          path: ['environments', name, 'require_signature'],
+          message: 'require_signature is true but no public key is listed; add public_keys: [keys/<env>.pub] with the keys this environment accepts',
+        }),
+      );
+    }
+
+    if (typeof env.port === 'number') {
+      const host = typeof env.host === 'string' ? env.host : 'local';
+      const slot = `${host}\n${env.port}`;
+      const other = portOwners.get(slot);
+      if (other === undefined) {
+        portOwners.set(slot, name);
+      } else {
+        const warning = makeProblem({
+          source,
+          file,
+          path: ['environments', name, 'port'],
+          message: `environments \`${other}\` and \`${name}\` both use port ${env.port} on host ${host}; they cannot run at the same time`,
+        });
+        warnings.push(formatProblem(warning));
+      }
+    }
+  }
+  return { problems, warnings };
+}

@@ -1,0 +1,151 @@
+/**
+ * The normalized project configuration, as the rest of slipway sees it.
+ * `slipway.yml` is written in snake_case; src/config/schema.ts parses it into these shapes
+ * (durations become milliseconds, maps keyed by name become arrays with a `name`).
+ */
+
+/** Pipeline step names, in order (DESIGN.md, "The update pipeline"). Hooks attach before/after these. */
+export const PIPELINE_STEPS = [
+  'lock',
+  'fetch',
+  'preflight',
+  'backup',
+  'maintenance',
+  'migrate',
+  'start',
+  'switch',
+  'watch',
+  'finish',
+] as const;
+export type PipelineStepName = (typeof PIPELINE_STEPS)[number];
+
+export interface HealthCheckConfig {
+  /** HTTP path probed with GET, e.g. /healthz */
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** consecutive 2xx answers needed to call the service healthy */
+  successes: number;
+  /** how long a new release may take to become healthy */
+  deadlineMs: number;
+}
+
+export interface ServiceConfig {
+  name: string;
+  /** shell command line written by the app's author, run from the release folder */
+  command: string;
+  /** environment variable through which the service is told its port */
+  portEnv: string;
+  env: Record<string, string>;
+  health: HealthCheckConfig;
+}
+
+export interface BuildConfig {
+  /** commands run in the clean export of the commit, in order */
+  commands: string[];
+  /** globs of files kept in the release (empty = everything) */
+  include: string[];
+  /** globs of files left out of the release */
+  exclude: string[];
+}
+
+export type DatabaseConfig =
+  | { name: string; engine: 'sqlite'; /** relative to the host's shared/ folder */ path: string }
+  | { name: string; engine: 'postgres' | 'mysql'; /** env variable holding the connection URL */ urlEnv: string };
+
+export interface DataConfig {
+  databases: DatabaseConfig[];
+  /** folders of user files, relative to the host's shared/ folder, linked into each release */
+  folders: string[];
+}
+
+export interface MigrateConfig {
+  command: string;
+  reversible: boolean;
+  timeoutMs: number;
+}
+
+export interface ConfigKeyConfig {
+  name: string;
+  required: boolean;
+  default?: string;
+  secret: boolean;
+  description?: string;
+}
+
+export type StoreConfig =
+  | { type: 'local'; /** default: $SLIPWAY_HOME/store */ path?: string }
+  | {
+      type: 's3';
+      bucket: string;
+      region?: string;
+      endpoint?: string;
+      prefix?: string;
+      forcePathStyle: boolean;
+    };
+
+export interface RetentionConfig {
+  /** releases kept on a host (never current or previous) */
+  releases: number;
+  backups: { last: number; daily: number; weekly: number };
+}
+
+export interface EnvironmentConfig {
+  name: string;
+  /** 'local' or ssh://user@host:port */
+  host: string;
+  /** host root folder; default $SLIPWAY_HOME/hosts/<app>/<env> for a local host */
+  root?: string;
+  /** public port of slipway's proxy for this environment */
+  port: number;
+  /** address the proxy listens on; default 127.0.0.1 (slipway does not terminate TLS: put your TLS proxy in front, or bind 0.0.0.0) */
+  bind: string;
+  store: StoreConfig;
+  requireSignature: boolean;
+  /** paths (relative to the project file) of ed25519 public keys accepted for this environment */
+  publicKeys: string[];
+  retention: RetentionConfig;
+  healthWindowMs: number;
+  drainTimeoutMs: number;
+}
+
+export interface HookConfig {
+  when: 'before' | 'after';
+  step: PipelineStepName;
+  commands: string[];
+}
+
+export interface ProjectConfig {
+  app: string;
+  services: ServiceConfig[];
+  build: BuildConfig;
+  data: DataConfig;
+  migrate: MigrateConfig | null;
+  hooks: HookConfig[];
+  config: ConfigKeyConfig[];
+  environments: EnvironmentConfig[];
+  /** path (relative to the project file) of the ed25519 private key used to sign builds */
+  signing: { key?: string };
+}
+
+export interface LoadedProject {
+  config: ProjectConfig;
+  /** absolute path of slipway.yml */
+  file: string;
+  /** folder holding slipway.yml (the app's root) */
+  dir: string;
+  warnings: string[];
+}
+
+/**
+ * How a release runs, taken from slipway.yml at the commit it was built from and
+ * kept in its manifest: the host runs what the release says, not what the
+ * operator's working copy says today.
+ */
+export interface ReleaseRuntime {
+  services: ServiceConfig[];
+  migrate: MigrateConfig | null;
+  data: DataConfig;
+  hooks: HookConfig[];
+  config: ConfigKeyConfig[];
+}

@@ -1,0 +1,486 @@
+/**
+ * The host ledger (SQLite): releases unpacked on this host, which one is current,
+ * and every deployment with its steps. It is the record people read (`slipway
+ * history`, `status`); crash recovery reads the journal.
+ *
+ * WAL lets readers (the CLI's status, the dashboard) read while the agent writes;
+ * synchronous=FULL makes a committed deployment record survive power loss.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { SlipwayError } from '../errors.js';
+
+export interface ReleaseRecord {
+  id: string;
+  version: string;
+  commit: string;
+  manifestJson: string;
+  /** ISO 8601 */
+  unpackedAt: string;
+}
+
+export interface HostState {
+  currentId: string | null;
+  previousId: string | null;
+}
+
+export type DeploymentKind = 'deploy' | 'rollback' | 'recovery';
+export type DeploymentOutcome = 'succeeded' | 'failed' | 'rolled-back';
+export type StepOutcome = 'done' | 'skipped' | 'failed' | 'undone';
+
+export interface StartDeployment {
+  kind: DeploymentKind;
+  fromId: string | null;
+  toId: string | null;
+  fromVersion: string | null;
+  toVersion: string | null;
+  reason: string;
+  /** who asked: a user, 'agent (channel poll)', 'ci'… */
+  who: string;
+}
+
+export interface StepRecord {
+  name: string;
+  startedAt: string;
+  /** null while running, or when the process died during the step */
+  finishedAt: string | null;
+  outcome: StepOutcome | null;
+  ms: number | null;
+  detail: string | null;
+}
+
+export interface DeploymentRecord extends StartDeployment {
+  id: number;
+  startedAt: string;
+  finishedAt: string | null;
+  /** null while running, or when it was interrupted and recovery has not finished it yet */
+  outcome: DeploymentOutcome | null;
+  error: string | null;
+  /** in the order they started */
+  steps: StepRecord[];
+}
+
+/** One entry of `slipway history --json` (CONTRACT.md): from/to are versions. */
+export interface HistoryEntry {
+  id: number;
+  from: string | null;
+  to: string | null;
+  outcome: DeploymentOutcome | null;
+  startedAt: string;
+  finishedAt: string | null;
+  steps: Array<{ name: string; outcome: StepOutcome | null; ms: number | null }>;
+}
+
+export interface OpenLedgerOptions {
+  /** read only: no migrations, no writes; the file must exist and be up to date */
+  readonly?: boolean;
+}
+
+/**
+ * Schema migrations, applied in order at open; version n is MIGRATIONS[n - 1].
+ * Never edit one that has shipped: append a new one (backups come as version 2).
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE releases (
+    id TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    commit_id TEXT NOT NULL,
+    manifest_json TEXT NOT NULL,
+    unpacked_at TEXT NOT NULL
+  );
+  CREATE INDEX releases_by_version ON releases (version, unpacked_at);
+
+  CREATE TABLE host_state (
+    key TEXT PRIMARY KEY,
+    value TEXT
+  );
+
+  -- No foreign keys to releases: history outlives pruned releases, hence the copied versions.
+  CREATE TABLE deployments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('deploy', 'rollback', 'recovery')),
+    from_id TEXT,
+    to_id TEXT,
+    from_version TEXT,
+    to_version TEXT,
+    reason TEXT NOT NULL,
+    who TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT CHECK (outcome IN ('succeeded', 'failed', 'rolled-back')),
+    error TEXT
+  );
+
+  CREATE TABLE deployment_steps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment_id INTEGER NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    finished_at TEXT,
+    outcome TEXT CHECK (outcome IN ('done', 'skipped', 'failed', 'undone')),
+    ms INTEGER,
+    detail TEXT
+  );
+  CREATE INDEX deployment_steps_by_deployment ON deployment_steps (deployment_id, id);
+  `,
+];
+
+export const LEDGER_SCHEMA_VERSION = MIGRATIONS.length;
+
+const STATE_CURRENT = 'current_id';
+const STATE_PREVIOUS = 'previous_id';
+
+interface DeploymentRow {
+  id: number;
+  kind: DeploymentKind;
+  from_id: string | null;
+  to_id: string | null;
+  from_version: string | null;
+  to_version: string | null;
+  reason: string;
+  who: string;
+  started_at: string;
+  finished_at: string | null;
+  outcome: DeploymentOutcome | null;
+  error: string | null;
+}
+
+interface StepRow {
+  deployment_id: number;
+  name: string;
+  started_at: string;
+  finished_at: string | null;
+  outcome: StepOutcome | null;
+  ms: number | null;
+  detail: string | null;
+}
+
+interface ReleaseRow {
+  id: string;
+  version: string;
+  commit_id: string;
+  manifest_json: string;
+  unpacked_at: string;
+}
+
+/** Opens (creating and migrating unless read-only) the ledger at `file`. */
+export function openLedger(file: string, options: OpenLedgerOptions = {}): Ledger {
+  const readonly = options.readonly ?? false;
+  if (readonly && !fs.existsSync(file)) {
+    throw new SlipwayError('HOST_LEDGER_MISSING', `No host ledger at ${file}.`, {
+      hint: 'Nothing has been deployed to this host yet; deploy first.',
+    });
+  }
+  if (!readonly) fs.mkdirSync(path.dirname(file), { recursive: true });
+
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly, fileMustExist: readonly });
+    // Wait for a writer rather than failing with SQLITE_BUSY (the agent writes in short transactions).
+    db.pragma('busy_timeout = 5000');
+    if (!readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      migrate(db, file);
+    } else {
+      checkSchemaReadable(db, file);
+    }
+  } catch (error) {
+    db?.close();
+    if (error instanceof SlipwayError) throw error;
+    throw new SlipwayError('HOST_LEDGER_UNREADABLE', `Cannot open the host ledger ${file}: ${(error as Error).message}`, {
+      hint: 'Check the file\'s permissions and free disk space; if the file is damaged, move it aside (history is lost, the host still runs).',
+      cause: error,
+    });
+  }
+  return new Ledger(db, file, readonly);
+}
+
+function schemaVersion(db: Database.Database): number {
+  const table = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`).get();
+  if (table === undefined) return 0;
+  const row = db.prepare('SELECT MAX(version) AS version FROM schema_version').get() as { version: number | null };
+  return row.version ?? 0;
+}
+
+function tooNew(file: string, version: number): SlipwayError {
+  return new SlipwayError('HOST_LEDGER_TOO_NEW', `The host ledger ${file} has schema version ${version}; this slipway knows up to ${LEDGER_SCHEMA_VERSION}.`, {
+    hint: 'A newer slipway wrote it: upgrade slipway on this machine.',
+  });
+}
+
+function migrate(db: Database.Database, file: string): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  // IMMEDIATE: two processes opening a fresh ledger at once must not both apply a migration.
+  const apply = db.transaction(() => {
+    const from = schemaVersion(db);
+    if (from > LEDGER_SCHEMA_VERSION) throw tooNew(file, from);
+    for (let version = from + 1; version <= LEDGER_SCHEMA_VERSION; version++) {
+      db.exec(MIGRATIONS[version - 1]);
+      db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(version, now());
+    }
+  });
+  apply.immediate();
+}
+
+function checkSchemaReadable(db: Database.Database, file: string): void {
+  const version = schemaVersion(db);
+  if (version > LEDGER_SCHEMA_VERSION) throw tooNew(file, version);
+  if (version < LEDGER_SCHEMA_VERSION) {
+    throw new SlipwayError('HOST_LEDGER_OUTDATED', `The host ledger ${file} has schema version ${version}; this slipway needs ${LEDGER_SCHEMA_VERSION}.`, {
+      hint: 'It is upgraded the next time slipway writes to it (the agent does on start); run `slipway agent` or a deploy, then retry.',
+    });
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+export class Ledger {
+  readonly file: string;
+  readonly readonly: boolean;
+  private readonly db: Database.Database;
+
+  /** Use openLedger(). */
+  constructor(db: Database.Database, file: string, readonly: boolean) {
+    this.db = db;
+    this.file = file;
+    this.readonly = readonly;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- releases ----
+
+  /** Records a release unpacked on this host; recording the same id again updates it. */
+  recordRelease(release: Omit<ReleaseRecord, 'unpackedAt'> & { unpackedAt?: string }): void {
+    this.writable();
+    this.db
+      .prepare(
+        `INSERT INTO releases (id, version, commit_id, manifest_json, unpacked_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version, commit_id = excluded.commit_id,
+           manifest_json = excluded.manifest_json, unpacked_at = excluded.unpacked_at`,
+      )
+      .run(release.id, release.version, release.commit, release.manifestJson, release.unpackedAt ?? now());
+  }
+
+  getRelease(id: string): ReleaseRecord | null {
+    const row = this.db.prepare('SELECT * FROM releases WHERE id = ?').get(id) as ReleaseRow | undefined;
+    return row === undefined ? null : toRelease(row);
+  }
+
+  /** Newest unpacked first. */
+  listReleases(): ReleaseRecord[] {
+    const rows = this.db.prepare('SELECT * FROM releases ORDER BY unpacked_at DESC, rowid DESC').all() as ReleaseRow[];
+    return rows.map(toRelease);
+  }
+
+  /** The most recently unpacked release with this version, or null. */
+  findReleaseByVersion(version: string): ReleaseRecord | null {
+    const row = this.db
+      .prepare('SELECT * FROM releases WHERE version = ? ORDER BY unpacked_at DESC, rowid DESC LIMIT 1')
+      .get(version) as ReleaseRow | undefined;
+    return row === undefined ? null : toRelease(row);
+  }
+
+  /** Forgets a release (after pruning it from disk); true when there was one. Deployment history keeps its versions. */
+  removeRelease(id: string): boolean {
+    this.writable();
+    return this.db.prepare('DELETE FROM releases WHERE id = ?').run(id).changes > 0;
+  }
+
+  // ---- host state ----
+
+  getState(): HostState {
+    return { currentId: this.getStateValue(STATE_CURRENT), previousId: this.getStateValue(STATE_PREVIOUS) };
+  }
+
+  /** Sets current and previous together: a reader never sees one without the other. */
+  setCurrent(state: HostState): void {
+    this.writable();
+    this.db.transaction(() => {
+      this.setStateValue(STATE_CURRENT, state.currentId);
+      this.setStateValue(STATE_PREVIOUS, state.previousId);
+    }).immediate();
+  }
+
+  /** A free-form host state value (e.g. the active blue/green slot), null when unset. */
+  getStateValue(key: string): string | null {
+    const row = this.db.prepare('SELECT value FROM host_state WHERE key = ?').get(key) as { value: string | null } | undefined;
+    return row?.value ?? null;
+  }
+
+  setStateValue(key: string, value: string | null): void {
+    this.writable();
+    this.db
+      .prepare('INSERT INTO host_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+      .run(key, value);
+  }
+
+  // ---- deployments and steps ----
+
+  /** Records the start of a deployment (startedAt = now); returns its id. */
+  startDeployment(deployment: StartDeployment): number {
+    this.writable();
+    const result = this.db
+      .prepare(
+        `INSERT INTO deployments (kind, from_id, to_id, from_version, to_version, reason, who, started_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        deployment.kind,
+        deployment.fromId,
+        deployment.toId,
+        deployment.fromVersion,
+        deployment.toVersion,
+        deployment.reason,
+        deployment.who,
+        now(),
+      );
+    return Number(result.lastInsertRowid);
+  }
+
+  finishDeployment(id: number, result: { outcome: DeploymentOutcome; error?: string }): void {
+    this.writable();
+    const row = this.db.prepare('SELECT finished_at FROM deployments WHERE id = ?').get(id) as { finished_at: string | null } | undefined;
+    if (row === undefined) throw noDeployment(id);
+    if (row.finished_at !== null) {
+      throw new SlipwayError('HOST_LEDGER_DEPLOYMENT_FINISHED', `Deployment ${id} was already finished at ${row.finished_at}.`, {
+        hint: 'This is a bug in slipway; please report it.',
+      });
+    }
+    this.db
+      .prepare('UPDATE deployments SET finished_at = ?, outcome = ?, error = ? WHERE id = ?')
+      .run(now(), result.outcome, result.error ?? null, id);
+  }
+
+  /** The latest deployment that never finished (in progress, or interrupted by a crash), or null. */
+  unfinishedDeployment(): DeploymentRecord | null {
+    const row = this.db
+      .prepare('SELECT * FROM deployments WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1')
+      .get() as DeploymentRow | undefined;
+    return row === undefined ? null : this.withSteps([row])[0];
+  }
+
+  getDeployment(id: number): DeploymentRecord | null {
+    const row = this.db.prepare('SELECT * FROM deployments WHERE id = ?').get(id) as DeploymentRow | undefined;
+    return row === undefined ? null : this.withSteps([row])[0];
+  }
+
+  /** Newest first, each with its steps in the order they started. */
+  listDeployments(options: { limit?: number } = {}): DeploymentRecord[] {
+    const limit = options.limit ?? 50;
+    const rows = this.db.prepare('SELECT * FROM deployments ORDER BY id DESC LIMIT ?').all(limit) as DeploymentRow[];
+    return this.withSteps(rows);
+  }
+
+  /** Records that a step began; a name may repeat within a deployment (a retry, an undo): each start is its own row. */
+  startStep(deploymentId: number, name: string): void {
+    this.writable();
+    const exists = this.db.prepare('SELECT 1 FROM deployments WHERE id = ?').get(deploymentId);
+    if (exists === undefined) throw noDeployment(deploymentId);
+    this.db
+      .prepare('INSERT INTO deployment_steps (deployment_id, name, started_at, started_ms) VALUES (?, ?, ?, ?)')
+      .run(deploymentId, name, now(), Date.now());
+  }
+
+  /**
+   * Finishes the latest unfinished row of that step. A step finished without having
+   * been started (typically 'skipped') gets a row of its own with ms 0.
+   */
+  finishStep(deploymentId: number, name: string, result: { outcome: StepOutcome; detail?: string }): void {
+    this.writable();
+    this.db.transaction(() => {
+      const open = this.db
+        .prepare(
+          `SELECT id, started_ms FROM deployment_steps
+           WHERE deployment_id = ? AND name = ? AND finished_at IS NULL ORDER BY id DESC LIMIT 1`,
+        )
+        .get(deploymentId, name) as { id: number; started_ms: number } | undefined;
+      const finishedAt = now();
+      if (open === undefined) {
+        const exists = this.db.prepare('SELECT 1 FROM deployments WHERE id = ?').get(deploymentId);
+        if (exists === undefined) throw noDeployment(deploymentId);
+        this.db
+          .prepare(
+            `INSERT INTO deployment_steps (deployment_id, name, started_at, started_ms, finished_at, outcome, ms, detail)
+             VALUES (?, ?, ?, ?, ?, ?, 0, ?)`,
+          )
+          .run(deploymentId, name, finishedAt, Date.now(), finishedAt, result.outcome, result.detail ?? null);
+        return;
+      }
+      // The wall clock may step backwards (NTP); a duration is never negative.
+      const ms = Math.max(0, Date.now() - open.started_ms);
+      this.db
+        .prepare('UPDATE deployment_steps SET finished_at = ?, outcome = ?, ms = ?, detail = ? WHERE id = ?')
+        .run(finishedAt, result.outcome, ms, result.detail ?? null, open.id);
+    }).immediate();
+  }
+
+  /** `slipway history --json`: exactly the contract's fields, newest first. */
+  history(limit = 50): HistoryEntry[] {
+    return this.listDeployments({ limit }).map((d) => ({
+      id: d.id,
+      from: d.fromVersion,
+      to: d.toVersion,
+      outcome: d.outcome,
+      startedAt: d.startedAt,
+      finishedAt: d.finishedAt,
+      steps: d.steps.map((s) => ({ name: s.name, outcome: s.outcome, ms: s.ms })),
+    }));
+  }
+
+  private withSteps(rows: DeploymentRow[]): DeploymentRecord[] {
+    if (rows.length === 0) return [];
+    const placeholders = rows.map(() => '?').join(', ');
+    const steps = this.db
+      .prepare(`SELECT * FROM deployment_steps WHERE deployment_id IN (${placeholders}) ORDER BY id`)
+      .all(...rows.map((r) => r.id)) as StepRow[];
+    const byDeployment = new Map<number, StepRecord[]>();
+    for (const s of steps) {
+      const list = byDeployment.get(s.deployment_id) ?? [];
+      list.push({ name: s.name, startedAt: s.started_at, finishedAt: s.finished_at, outcome: s.outcome, ms: s.ms, detail: s.detail });
+      byDeployment.set(s.deployment_id, list);
+    }
+    return rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      fromId: r.from_id,
+      toId: r.to_id,
+      fromVersion: r.from_version,
+      toVersion: r.to_version,
+      reason: r.reason,
+      who: r.who,
+      startedAt: r.started_at,
+      finishedAt: r.finished_at,
+      outcome: r.outcome,
+      error: r.error,
+      steps: byDeployment.get(r.id) ?? [],
+    }));
+  }
+
+  private writable(): void {
+    if (this.readonly) {
+      throw new SlipwayError('HOST_LEDGER_READONLY', `The host ledger ${this.file} was opened read-only.`, {
+        hint: 'This is a bug in slipway; please report it.',
+      });
+    }
+  }
+}
+
+function toRelease(row: ReleaseRow): ReleaseRecord {
+  return { id: row.id, version: row.version, commit: row.commit_id, manifestJson: row.manifest_json, unpackedAt: row.unpacked_at };
+}
+
+function noDeployment(id: number): SlipwayError {
+  return new SlipwayError('HOST_LEDGER_NO_DEPLOYMENT', `The host ledger has no deployment ${id}.`, {
+    hint: 'This is a bug in slipway; please report it.',
+  });
+}

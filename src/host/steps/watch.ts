@@ -1,0 +1,27 @@
+import { SlipwayError } from '../../errors.js';
+import { watchHealth } from '../../runtime/health-check.js';
+import type { UpdateStep } from '../update-context.js';
+
+/** Step 9: a health window after the switch; a failure here switches back automatically. */
+export const watchStep: UpdateStep = {
+  name: 'watch',
+  async run(ctx) {
+    const slot = ctx.newSlot!;
+    const windowMs = ctx.environment.healthWindowMs;
+    if (windowMs <= 0) return { outcome: 'skipped', detail: 'health window is 0' };
+    const primary = slot.services.find((s) => s.port === slot.port)!;
+    const result = await watchHealth({
+      url: `http://127.0.0.1:${slot.port}${primary.config.health.path}`,
+      check: primary.config.health,
+      windowMs,
+    });
+    if (!result.ok) {
+      const output = await primary.process.lastOutput(15).catch(() => [] as string[]);
+      throw new SlipwayError('HEALTH_WINDOW_FAILED', `${slot.version} failed its health window after the switch: ${result.reason}`, {
+        details: output.length > 0 ? ['last output of the service:', ...output.map((l) => `  ${l}`)] : [],
+        hint: 'slipway switched back; fix the release and deploy again',
+      });
+    }
+    return { outcome: 'done', detail: `healthy for ${windowMs} ms` };
+  },
+};

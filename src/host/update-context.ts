@@ -1,0 +1,61 @@
+import type { EnvironmentConfig } from '../config/types.js';
+import type { ReleaseManifest } from '../release/manifest.js';
+import type { MaintenanceMode, SwitchResult } from '../runtime/proxy.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { Slot } from '../agent/slots.js';
+import type { SignaturePolicy } from './install-release.js';
+import type { HostLayout } from './layout.js';
+import type { Journal } from './journal.js';
+import type { Ledger } from './ledger.js';
+import type { PipelineStep } from './pipeline.js';
+
+/** What the agent lends the pipeline: its slots and its proxy. */
+export interface UpdateRuntime {
+  activeSlot(): Slot | null;
+  /** starts the release in the idle slot and waits for it to be healthy */
+  startIdleSlot(id: string, manifest: ReleaseManifest): Promise<Slot>;
+  /** points the proxy at the slot (atomic for new requests) and drains the one before */
+  activate(slot: Slot): Promise<SwitchResult>;
+  /** stops routing to any slot (the proxy answers 503): only when no release served before */
+  deactivate(): void;
+  stopSlot(slot: Slot): Promise<void>;
+  setMaintenance(mode: MaintenanceMode): void;
+  /** the config values the release runs with, and the required keys that have none */
+  appConfig(manifest: ReleaseManifest): Promise<{ values: Record<string, string>; missing: string[] }>;
+}
+
+export interface UpdateContext {
+  kind: 'deploy' | 'rollback';
+  app: string;
+  environmentName: string;
+  environment: EnvironmentConfig;
+  layout: HostLayout;
+  ledger: Ledger;
+  journal: Journal;
+  store: BlobStore;
+  signatures: SignaturePolicy;
+  runtime: UpdateRuntime;
+  deploymentId: number;
+  who: string;
+  reason: string;
+  /** what served before the update (null on a fresh host) */
+  from: { id: string; manifest: ReleaseManifest } | null;
+  /** the host's previous release before the update, restored if the switch is undone */
+  previousIdBefore: string | null;
+  to: { id: string; manifest?: ReleaseManifest };
+  /** allow a target older than the current release outside a rollback */
+  allowOlder: boolean;
+  lockToken?: string;
+  newSlot?: Slot;
+  oldSlot?: Slot | null;
+  switched?: boolean;
+  maintenanceOn?: boolean;
+  progress(line: string): void;
+}
+
+export type UpdateStep = PipelineStep<UpdateContext>;
+
+export function targetManifest(ctx: UpdateContext): ReleaseManifest {
+  if (!ctx.to.manifest) throw new Error('the target release has not been fetched yet (pipeline order bug)');
+  return ctx.to.manifest;
+}

@@ -1,0 +1,196 @@
+/**
+ * `slipway build`: a git commit → an immutable release (manifest.json + release.tar.gz,
+ * optionally signature.json). The build runs in a clean export of the commit, never in
+ * the work tree, and the manifest holds nothing about the build machine or time, so
+ * building one commit twice gives the same release id.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { formatProblem, parseProjectText } from '../config/load.js';
+import os from 'node:os';
+import path from 'node:path';
+import type { LoadedProject, ProjectConfig } from '../config/types.js';
+import { SlipwayError, usageError } from '../errors.js';
+import { commitInfo, exportCommit, exportWorkTree, isWorkTreeDirty, resolveCommit, tagAt } from './git.js';
+import { releaseIdOf, VERSION_PATTERN, type ReleaseManifest, type ReleaseRuntime } from './manifest.js';
+import { readReleaseNotes } from './notes.js';
+import { packRelease } from './pack.js';
+import { selectReleaseFiles } from './select-files.js';
+import { signRelease } from './sign.js';
+
+export interface BuildOptions {
+  project: LoadedProject;
+  /** default HEAD */
+  ref?: string;
+  /** default: the tag at the commit, else the short commit id */
+  version?: string;
+  /** build the work tree as it is on disk when HEAD has uncommitted changes (version gets "-dirty") */
+  allowDirty?: boolean;
+  /** where manifest.json, release.tar.gz and signature.json are written */
+  outDir: string;
+  signingKey?: { privateKeyPem: string };
+  /** each line the build commands print */
+  onOutput?: (line: string) => void;
+}
+
+export interface BuiltRelease {
+  id: string;
+  manifest: ReleaseManifest;
+  manifestPath: string;
+  archivePath: string;
+  signaturePath?: string;
+}
+
+export const MANIFEST_FILE = 'manifest.json';
+export const ARCHIVE_FILE = 'release.tar.gz';
+export const SIGNATURE_FILE = 'signature.json';
+
+const OUTPUT_TAIL_LINES = 20;
+
+export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
+  const repoDir = o.project.dir;
+  const ref = o.ref ?? 'HEAD';
+  if (o.version !== undefined && !VERSION_PATTERN.test(o.version)) {
+    throw usageError('BUILD_VERSION_INVALID', `"${o.version}" is not a usable version.`, {
+      hint: 'Use letters, digits and . _ + - (e.g. 1.4.0 or v2-rc.1), at most 128 characters.',
+    });
+  }
+  const commit = await resolveCommit(repoDir, ref);
+  // A named ref other than HEAD is exported from git as committed, so local edits cannot leak in.
+  const dirty = ref === 'HEAD' && (await isWorkTreeDirty(repoDir));
+  if (dirty && !o.allowDirty) {
+    throw usageError('BUILD_DIRTY_TREE', `The work tree in ${repoDir} has uncommitted changes; a release must come from a commit.`, {
+      hint: 'Commit (or stash) the changes and build again, or pass --allow-dirty to build the files as they are (the version gets "-dirty").',
+    });
+  }
+
+  const exportDir = await mkdtemp(path.join(os.tmpdir(), 'slipway-build-'));
+  try {
+    if (dirty) await exportWorkTree(repoDir, exportDir);
+    else await exportCommit(repoDir, commit, exportDir);
+
+    // The release runs as the commit says: its own slipway.yml, not today's working copy.
+    const config = await projectConfigAt({ exportDir, project: o.project, ref, onOutput: o.onOutput });
+    const info = await commitInfo(repoDir, commit);
+    const baseVersion = o.version ?? (await tagAt(repoDir, commit)) ?? commit.slice(0, 7);
+    if (!VERSION_PATTERN.test(baseVersion)) {
+      throw usageError('BUILD_VERSION_INVALID', `The tag "${baseVersion}" cannot be used as a version.`, {
+        hint: 'Pass --version with letters, digits and . _ + - only.',
+      });
+    }
+    const version = dirty ? `${baseVersion}-dirty` : baseVersion;
+    const notes = await readReleaseNotes(exportDir, baseVersion);
+
+    for (const command of config.build.commands) {
+      await runBuildCommand({ command, cwd: exportDir, env: { SLIPWAY_VERSION: version, SLIPWAY_COMMIT: commit }, onOutput: o.onOutput });
+    }
+
+    const files = await selectReleaseFiles({ treeDir: exportDir, include: config.build.include, exclude: config.build.exclude });
+    if (files.length === 0) {
+      throw usageError('BUILD_NO_FILES', 'The build selected no files; a release cannot be empty.', {
+        hint: 'Check build.include and build.exclude in slipway.yml.',
+      });
+    }
+
+    const manifest: ReleaseManifest = {
+      schema: 1,
+      app: config.app,
+      version,
+      commit,
+      message: info.message,
+      date: info.date,
+      dirty,
+      notes,
+      requiredConfig: config.config.filter((key) => key.required).map((key) => key.name).sort(),
+      migrates: config.migrate !== null,
+      runtime: releaseRuntime(config),
+      files,
+    };
+    const id = releaseIdOf(manifest);
+
+    await mkdir(o.outDir, { recursive: true });
+    const manifestPath = path.join(o.outDir, MANIFEST_FILE);
+    const archivePath = path.join(o.outDir, ARCHIVE_FILE);
+    const signaturePath = path.join(o.outDir, SIGNATURE_FILE);
+    await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    await packRelease(exportDir, manifest, archivePath);
+    if (o.signingKey) {
+      await writeFile(signaturePath, `${JSON.stringify(signRelease(id, o.signingKey.privateKeyPem), null, 2)}\n`);
+    } else {
+      await rm(signaturePath, { force: true }); // a stale signature of an earlier build must not sit beside this one
+    }
+    return { id, manifest, manifestPath, archivePath, signaturePath: o.signingKey ? signaturePath : undefined };
+  } finally {
+    await rm(exportDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The project config as committed at the ref being built. A commit without a
+ * slipway.yml falls back to the working copy's (said in the output); a committed
+ * one that does not parse stops the build with every problem listed.
+ */
+async function projectConfigAt(o: { exportDir: string; project: BuildOptions['project']; ref: string; onOutput?: (line: string) => void }): Promise<ProjectConfig> {
+  const relative = path.relative(o.project.dir, o.project.file);
+  let text: string;
+  try {
+    text = await readFile(path.join(o.exportDir, relative), 'utf8');
+  } catch {
+    o.onOutput?.(`${relative} is not committed at ${o.ref}: using the working copy's`);
+    return o.project.config;
+  }
+  const label = `${o.ref}:${relative}`;
+  const parsed = parseProjectText(text, label);
+  if (!parsed.config || parsed.problems.length > 0) {
+    throw usageError('BUILD_CONFIG_INVALID', `${label} (the project file committed at ${o.ref}) has ${parsed.problems.length} problem(s)`, {
+      details: parsed.problems.map(formatProblem),
+      hint: 'fix slipway.yml in a new commit and build that commit',
+    });
+  }
+  return parsed.config;
+}
+
+/** The parts of the project config a host needs to run the release. */
+function releaseRuntime(config: ProjectConfig): ReleaseRuntime {
+  return { services: config.services, data: config.data, migrate: config.migrate, hooks: config.hooks, config: config.config };
+}
+
+/** Runs one build command of the app's author (a shell line from slipway.yml) in the export. */
+function runBuildCommand(o: { command: string; cwd: string; env: Record<string, string>; onOutput?: (line: string) => void }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tail: string[] = [];
+    const child = spawn('sh', ['-c', o.command], { cwd: o.cwd, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const takeLines = (stream: NodeJS.ReadableStream) => {
+      let partial = '';
+      const emit = (line: string) => {
+        tail.push(line);
+        if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
+        o.onOutput?.(line);
+      };
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        const lines = (partial + chunk).split(/\r?\n/);
+        partial = lines.pop() ?? '';
+        lines.forEach(emit);
+      });
+      stream.on('end', () => {
+        if (partial !== '') emit(partial);
+      });
+    };
+    takeLines(child.stdout);
+    takeLines(child.stderr);
+    child.on('error', (error) => {
+      reject(new SlipwayError('BUILD_COMMAND_FAILED', `Build command could not start: ${o.command}: ${error.message}`, { cause: error }));
+    });
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      reject(
+        new SlipwayError('BUILD_COMMAND_FAILED', `Build command failed (${how}): ${o.command}`, {
+          details: [...tail],
+          hint: 'Fix the build (its last output is shown above) and build again; the command runs in a clean export of the commit.',
+        }),
+      );
+    });
+  });
+}

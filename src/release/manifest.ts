@@ -1,0 +1,240 @@
+/**
+ * The release manifest: what a release is, file by file. A release's id is the
+ * sha256 of the manifest's canonical JSON, so the id pins every byte of the release.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { PIPELINE_STEPS, type ConfigKeyConfig, type DataConfig, type HookConfig, type MigrateConfig, type ServiceConfig } from '../config/types.js';
+import { SlipwayError } from '../errors.js';
+
+export interface ManifestFile {
+  /** posix path relative to the release root */
+  path: string;
+  sha256: string;
+  /** 0o644 or 0o755: only the owner's exec bit is kept */
+  mode: number;
+  size: number;
+}
+
+/**
+ * What a host needs from slipway.yml to run the release, frozen at build time so that the
+ * release runs the same everywhere it is deployed.
+ */
+export interface ReleaseRuntime {
+  services: ServiceConfig[];
+  data: DataConfig;
+  migrate: MigrateConfig | null;
+  hooks: HookConfig[];
+  /** the app's config keys (names, defaults, which are secret); values never go in a release */
+  config: ConfigKeyConfig[];
+}
+
+export interface ReleaseManifest {
+  schema: 1;
+  app: string;
+  version: string;
+  commit: string;
+  /** commit message: subject and body */
+  message: string;
+  /** commit date, ISO 8601 (UTC) */
+  date: string;
+  dirty: boolean;
+  notes: string;
+  requiredConfig: string[];
+  migrates: boolean;
+  runtime: ReleaseRuntime;
+  /** sorted by path */
+  files: ManifestFile[];
+}
+
+/** Versions end up in file names and CLI arguments, so they are kept to a safe alphabet. */
+export const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}$/;
+
+/** Normalizes a file mode to what a release keeps: executable by the owner or not. */
+export function normalizeMode(mode: number): 0o644 | 0o755 {
+  return mode & 0o100 ? 0o755 : 0o644;
+}
+
+/** The one ordering used for manifest files and canonical JSON keys (UTF-16 code units, like Array.prototype.sort). */
+export function comparePaths(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Why a path may not appear in a release, or undefined when it is a safe relative posix path. */
+export function unsafePathReason(p: string): string | undefined {
+  if (p.length === 0) return 'empty path';
+  if (p.length > 4096) return 'path longer than 4096 characters';
+  if (p.includes('\0')) return 'path contains a NUL byte';
+  if (p.includes('\\')) return 'path contains a backslash';
+  if (p.startsWith('/')) return 'absolute path';
+  if (/^[A-Za-z]:/.test(p)) return 'path starts with a drive letter';
+  for (const segment of p.split('/')) {
+    if (segment === '') return 'path has an empty segment';
+    if (segment === '.') return "path has a '.' segment";
+    if (segment === '..') return "path has a '..' segment";
+  }
+  return undefined;
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 12);
+}
+
+const manifestFileSchema = z.strictObject({
+  path: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters'),
+  mode: z.union([z.literal(0o644), z.literal(0o755)]),
+  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+});
+
+const relativePath = z.string().refine((p) => unsafePathReason(p) === undefined, 'must be a relative path without . or .. segments');
+const durationMs = z.number().int().nonnegative();
+
+const runtimeSchema = z.strictObject({
+  services: z.array(
+    z.strictObject({
+      name: z.string().min(1),
+      command: z.string().min(1),
+      portEnv: z.string().min(1),
+      env: z.record(z.string(), z.string()),
+      health: z.strictObject({
+        path: z.string().startsWith('/'),
+        intervalMs: durationMs,
+        timeoutMs: durationMs,
+        successes: z.number().int().positive(),
+        deadlineMs: durationMs,
+      }),
+    }),
+  ),
+  data: z.strictObject({
+    databases: z.array(
+      z.union([
+        z.strictObject({ name: z.string().min(1), engine: z.literal('sqlite'), path: relativePath }),
+        z.strictObject({ name: z.string().min(1), engine: z.enum(['postgres', 'mysql']), urlEnv: z.string().min(1) }),
+      ]),
+    ),
+    folders: z.array(relativePath),
+  }),
+  migrate: z.strictObject({ command: z.string().min(1), reversible: z.boolean(), timeoutMs: durationMs }).nullable(),
+  hooks: z.array(z.strictObject({ when: z.enum(['before', 'after']), step: z.enum(PIPELINE_STEPS), commands: z.array(z.string()) })),
+  config: z.array(
+    z.strictObject({
+      name: z.string().min(1),
+      required: z.boolean(),
+      default: z.string().optional(),
+      secret: z.boolean(),
+      description: z.string().optional(),
+    }),
+  ),
+});
+
+const manifestSchema = z.strictObject({
+  schema: z.literal(1),
+  app: z.string().min(1),
+  version: z.string().regex(VERSION_PATTERN, 'must be letters, digits and . _ + - (at most 128)'),
+  commit: z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'must be a full git commit id'),
+  message: z.string(),
+  date: z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO date'),
+  dirty: z.boolean(),
+  notes: z.string(),
+  requiredConfig: z.array(z.string().min(1)),
+  migrates: z.boolean(),
+  runtime: runtimeSchema,
+  files: z.array(manifestFileSchema),
+});
+
+function canonicalize(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalize);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort(comparePaths)) {
+      const item = (value as Record<string, unknown>)[key];
+      if (item !== undefined) out[key] = canonicalize(item);
+    }
+    return out;
+  }
+  return value;
+}
+
+function canonicalJsonBytes(value: unknown): Buffer {
+  // JSON.stringify keeps insertion order, and canonicalize inserted keys sorted.
+  return Buffer.from(JSON.stringify(canonicalize(value)), 'utf8');
+}
+
+/** Canonical JSON: keys sorted at every level, no whitespace, UTF-8. */
+export function canonicalManifestBytes(m: ReleaseManifest): Buffer {
+  return canonicalJsonBytes(m);
+}
+
+/** The release id: sha256 (hex) of the canonical manifest bytes. */
+export function releaseIdOf(m: ReleaseManifest): string {
+  return sha256Hex(canonicalManifestBytes(m));
+}
+
+function sha256Hex(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function invalid(message: string, details: string[] = []): SlipwayError {
+  return new SlipwayError('RELEASE_MANIFEST_INVALID', message, {
+    details,
+    hint: 'The release is damaged or was not made by slipway; build it again with `slipway build`.',
+  });
+}
+
+/** Problems in the file list: unsafe or duplicate paths, wrong order, a path that is both a file and a folder. */
+function fileListProblems(files: ManifestFile[]): string[] {
+  const problems: string[] = [];
+  const paths = new Set<string>();
+  for (let i = 0; i < files.length; i++) {
+    const p = files[i].path;
+    const reason = unsafePathReason(p);
+    if (reason) problems.push(`files[${i}].path ${JSON.stringify(p)}: ${reason}`);
+    if (paths.has(p)) problems.push(`files[${i}].path ${JSON.stringify(p)}: duplicate`);
+    else if (i > 0 && comparePaths(files[i - 1].path, p) > 0) problems.push(`files[${i}].path ${JSON.stringify(p)}: files are not sorted by path`);
+    paths.add(p);
+  }
+  for (const p of paths) {
+    const segments = p.split('/');
+    for (let n = 1; n < segments.length; n++) {
+      const folder = segments.slice(0, n).join('/');
+      if (paths.has(folder)) problems.push(`${JSON.stringify(folder)} is both a file and a folder`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Parses and validates a manifest. With `expectedId`, the manifest's digest must equal it
+ * (checked first, so any change to a manifest fetched by id reads as tampering).
+ */
+export function parseManifest(bytes: Buffer | string, expectedId?: string): ReleaseManifest {
+  const text = typeof bytes === 'string' ? bytes : bytes.toString('utf8');
+  let raw: unknown;
+  let jsonError: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    jsonError = error;
+  }
+  if (expectedId !== undefined) {
+    const actual = jsonError === undefined ? sha256Hex(canonicalJsonBytes(raw)) : sha256Hex(Buffer.from(text, 'utf8'));
+    if (actual !== expectedId) {
+      throw new SlipwayError('RELEASE_MANIFEST_TAMPERED', `The manifest of release ${shortId(expectedId)} does not match its id (its digest is ${shortId(actual)}).`, {
+        hint: 'The release was changed after it was built. Do not deploy it; build or publish it again from the commit.',
+      });
+    }
+  }
+  if (jsonError !== undefined) throw invalid('The release manifest is not valid JSON.', [String((jsonError as Error).message)]);
+  const result = manifestSchema.safeParse(raw);
+  if (!result.success) {
+    throw invalid(
+      'The release manifest is not valid.',
+      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+    );
+  }
+  const manifest = result.data as ReleaseManifest;
+  const problems = fileListProblems(manifest.files);
+  if (problems.length > 0) throw invalid('The release manifest lists unsafe file paths.', problems);
+  return manifest;
+}

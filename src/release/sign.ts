@@ -1,0 +1,166 @@
+/**
+ * ed25519 signatures over release ids. Signing the id signs the manifest, and through its
+ * hashes every file of the release.
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { chmod, lstat, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { SlipwayError, usageError } from '../errors.js';
+import { shortId } from './manifest.js';
+
+export interface ReleaseSignature {
+  alg: 'ed25519';
+  /** first 16 hex characters of the sha256 of the signer's public key (SPKI DER) */
+  keyId: string;
+  /** base64 */
+  signature: string;
+}
+
+export interface SigningKeyPair {
+  privateKeyPem: string;
+  publicKeyPem: string;
+  keyId: string;
+}
+
+const signatureSchema = z.strictObject({
+  alg: z.literal('ed25519'),
+  keyId: z.string().regex(/^[0-9a-f]{16}$/),
+  signature: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/),
+});
+
+function keyIdOf(publicKey: KeyObject): string {
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('hex').slice(0, 16);
+}
+
+function loadKey(pem: string, kind: 'private' | 'public'): KeyObject {
+  let key: KeyObject;
+  try {
+    key = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
+  } catch (error) {
+    throw usageError('SIGNING_KEY_INVALID', `The ${kind} key is not a valid PEM key.`, {
+      cause: error,
+      hint: 'Point signing.key / public_keys at the files written by `slipway keys generate`.',
+    });
+  }
+  if (key.asymmetricKeyType !== 'ed25519') {
+    throw usageError('SIGNING_KEY_INVALID', `The ${kind} key is a ${key.asymmetricKeyType ?? 'unknown'} key; slipway signs with ed25519 only.`, {
+      hint: 'Create an ed25519 key pair with `slipway keys generate`.',
+    });
+  }
+  return key;
+}
+
+/** The key id of a PEM public key. */
+export function publicKeyId(publicKeyPem: string): string {
+  return keyIdOf(loadKey(publicKeyPem, 'public'));
+}
+
+export function generateSigningKeyPair(): SigningKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    keyId: keyIdOf(publicKey),
+  };
+}
+
+/** Signs the release id (its ASCII hex). */
+export function signRelease(id: string, privateKeyPem: string): ReleaseSignature {
+  const privateKey = loadKey(privateKeyPem, 'private');
+  return {
+    alg: 'ed25519',
+    keyId: keyIdOf(createPublicKey(privateKey)),
+    signature: sign(null, Buffer.from(id, 'ascii'), privateKey).toString('base64'),
+  };
+}
+
+/** Parses signature.json; anything malformed reads as an invalid signature. */
+export function parseReleaseSignature(bytes: Buffer | string): ReleaseSignature {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof bytes === 'string' ? bytes : bytes.toString('utf8'));
+  } catch {
+    raw = undefined;
+  }
+  const result = signatureSchema.safeParse(raw);
+  if (!result.success) {
+    throw new SlipwayError('RELEASE_SIGNATURE_INVALID', 'The release signature file is malformed.', {
+      hint: 'Sign the release again with the project key (`slipway build` with signing.key set).',
+    });
+  }
+  return result.data;
+}
+
+/**
+ * Throws unless `signature` is a valid ed25519 signature of `id` by one of `publicKeysPem`.
+ * RELEASE_UNSIGNED when there is no signature; RELEASE_SIGNATURE_INVALID for an unknown key or a bad signature.
+ */
+export function verifyReleaseSignature(id: string, signature: ReleaseSignature | null, publicKeysPem: string[]): void {
+  if (signature === null) {
+    throw new SlipwayError('RELEASE_UNSIGNED', `Release ${shortId(id)} is not signed, and this environment requires signed releases.`, {
+      hint: 'Set signing.key in slipway.yml and build the release again, or turn off require_signature for this environment.',
+    });
+  }
+  const trusted = publicKeysPem.map((pem) => loadKey(pem, 'public'));
+  const key = trusted.find((k) => keyIdOf(k) === signature.keyId);
+  if (!key) {
+    throw new SlipwayError('RELEASE_SIGNATURE_INVALID', `Release ${shortId(id)} is signed by key ${signature.keyId}, which this environment does not trust.`, {
+      hint: "Add that key's .pub file to the environment's public_keys, or build the release again with a trusted key.",
+    });
+  }
+  let ok = false;
+  try {
+    ok = signature.alg === 'ed25519' && verify(null, Buffer.from(id, 'ascii'), key, Buffer.from(signature.signature, 'base64'));
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new SlipwayError('RELEASE_SIGNATURE_INVALID', `The signature of release ${shortId(id)} (key ${signature.keyId}) does not verify.`, {
+      hint: 'The release or its signature was changed after signing. Do not deploy it; build and sign it again.',
+    });
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Paths of a key pair written by writeKeyPair, and its key id. */
+export interface WrittenKeyPair {
+  keyId: string;
+  /** path of <name>.key */
+  privateKey: string;
+  /** path of <name>.pub */
+  publicKey: string;
+}
+
+/** Writes a new key pair as <dir>/<name>.key (0600) and <dir>/<name>.pub (0644); never overwrites. */
+export async function writeKeyPair(dir: string, name: string): Promise<WrittenKeyPair> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+    throw usageError('SIGNING_KEY_NAME_INVALID', `"${name}" is not a usable key name.`, { hint: 'Use letters, digits, dots, dashes and underscores.' });
+  }
+  const privateKeyPath = path.join(dir, `${name}.key`);
+  const publicKeyPath = path.join(dir, `${name}.pub`);
+  for (const file of [privateKeyPath, publicKeyPath]) {
+    if (await exists(file)) {
+      throw usageError('SIGNING_KEY_EXISTS', `${file} already exists; slipway never overwrites a key.`, {
+        hint: 'Choose another name, or move the old key away first (releases signed with it need its .pub to verify).',
+      });
+    }
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const pair = generateSigningKeyPair();
+  // 'wx' refuses to follow or replace anything created since the check above.
+  await writeFile(privateKeyPath, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+  await chmod(privateKeyPath, 0o600);
+  await writeFile(publicKeyPath, pair.publicKeyPem, { mode: 0o644, flag: 'wx' });
+  await chmod(publicKeyPath, 0o644);
+  return { keyId: pair.keyId, privateKey: privateKeyPath, publicKey: publicKeyPath };
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { SlipwayError } from '../errors.js';
+import type { BlobStore } from './blob-store.js';
+
+/** The desired state of an environment: which release should run there, and who said so. */
+export interface ChannelPointer {
+  environment: string;
+  releaseId: string;
+  version: string;
+  who: string;
+  when: string;
+  why: string;
+}
+
+const channelPointerSchema = z
+  .object({
+    environment: z.string().min(1),
+    releaseId: z.string().regex(/^[0-9a-f]{64}$/),
+    version: z.string().min(1),
+    who: z.string(),
+    when: z.string(),
+    why: z.string(),
+  })
+  .strict();
+
+export function parseChannelPointer(bytes: Buffer | string, source: string): ChannelPointer {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString());
+  } catch {
+    throw new SlipwayError('CHANNEL_CORRUPT', `channel pointer ${source} is not valid JSON`, {
+      hint: 'set it again with `slipway channel set <env> <version>`',
+    });
+  }
+  const parsed = channelPointerSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new SlipwayError('CHANNEL_CORRUPT', `channel pointer ${source} is malformed: ${first?.path.join('.') || '(root)'}: ${first?.message}`, {
+      hint: 'set it again with `slipway channel set <env> <version>`',
+    });
+  }
+  return parsed.data;
+}
+
+const pointerKey = (app: string, env: string) => `${app}/channels/${env}.json`;
+const historyPrefix = (app: string, env: string) => `${app}/channels/${env}/history`;
+
+export async function readChannel(store: BlobStore, app: string, env: string): Promise<ChannelPointer | null> {
+  const bytes = await store.get(pointerKey(app, env));
+  return bytes ? parseChannelPointer(bytes, pointerKey(app, env)) : null;
+}
+
+/**
+ * Moves the channel pointer. History is append-only: one object per move,
+ * named so that listing sorts by time, written before the pointer moves.
+ */
+export async function writeChannel(store: BlobStore, app: string, pointer: ChannelPointer): Promise<void> {
+  const body = `${JSON.stringify(pointer, null, 2)}\n`;
+  const stamp = pointer.when.replace(/[:.]/g, '-');
+  await store.put(`${historyPrefix(app, pointer.environment)}/${stamp}-${pointer.releaseId.slice(0, 12)}.json`, body);
+  await store.put(pointerKey(app, pointer.environment), body);
+}
+
+/** Every move of the channel, oldest first. */
+export async function channelHistory(store: BlobStore, app: string, env: string): Promise<ChannelPointer[]> {
+  const keys = await store.list(historyPrefix(app, env));
+  const out: ChannelPointer[] = [];
+  for (const key of keys) {
+    const bytes = await store.get(key);
+    if (bytes) out.push(parseChannelPointer(bytes, key));
+  }
+  return out;
+}

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test } from 'node:test';
+import { SlipwayError } from '../../src/errors.js';
+import { canonicalManifestBytes, parseManifest, releaseIdOf, shortId, type ReleaseManifest } from '../../src/release/manifest.js';
+
+function sampleManifest(): ReleaseManifest {
+  return {
+    schema: 1,
+    app: 'demo',
+    version: 'v1.2.0',
+    commit: 'a'.repeat(40),
+    message: 'Add things\n\nwith “unicode”',
+    date: '2024-05-01T10:00:00.000Z',
+    dirty: false,
+    notes: '- added things',
+    requiredConfig: ['SECRET_KEY'],
+    migrates: true,
+    runtime: {
+      services: [
+        {
+          name: 'web',
+          command: 'node server.js',
+          portEnv: 'PORT',
+          env: { NODE_ENV: 'production' },
+          health: { path: '/healthz', intervalMs: 500, timeoutMs: 2000, successes: 2, deadlineMs: 30_000 },
+        },
+      ],
+      data: { databases: [{ name: 'main', engine: 'sqlite', path: 'db/app.sqlite' }], folders: ['uploads'] },
+      migrate: { command: 'node migrate.js', reversible: false, timeoutMs: 60_000 },
+      hooks: [{ when: 'after', step: 'migrate', commands: ['node warm-cache.js'] }],
+      config: [{ name: 'SECRET_KEY', required: true, secret: true, description: 'signs sessions' }],
+    },
+    files: [
+      { path: 'bin/start.sh', sha256: '1'.repeat(64), mode: 0o755, size: 10 },
+      { path: 'server.js', sha256: '2'.repeat(64), mode: 0o644, size: 20 },
+    ],
+  };
+}
+
+function assertCode(code: string) {
+  return (e: unknown) => {
+    assert.ok(e instanceof SlipwayError, String(e));
+    assert.equal(e.code, code);
+    return true;
+  };
+}
+
+test('manifest: canonical bytes sort keys at every level, without whitespace; the id is their sha256', () => {
+  const m = sampleManifest();
+  const bytes = canonicalManifestBytes(m).toString('utf8');
+  assert.ok(bytes.startsWith('{"app":"demo","commit":"'), bytes.slice(0, 40));
+  assert.ok(bytes.includes('{"mode":493,"path":"bin/start.sh","sha256":"'));
+  assert.equal(bytes, JSON.stringify(JSON.parse(bytes)), 'no whitespace outside strings');
+  assert.ok(bytes.includes('“unicode”'), 'UTF-8, not \\u escapes');
+  const reordered = Object.fromEntries(Object.entries(m).reverse()) as unknown as ReleaseManifest;
+  assert.ok(canonicalManifestBytes(reordered).equals(canonicalManifestBytes(m)), 'key order does not matter');
+  const id = releaseIdOf(m);
+  assert.equal(id, createHash('sha256').update(canonicalManifestBytes(m)).digest('hex'));
+  assert.equal(shortId(id), id.slice(0, 12));
+  assert.notEqual(releaseIdOf({ ...m, notes: 'other' }), id);
+});
+
+test('manifest: a pretty-printed manifest parses and matches its id', () => {
+  const m = sampleManifest();
+  assert.deepEqual(parseManifest(JSON.stringify(m, null, 2), releaseIdOf(m)), m);
+  assert.deepEqual(parseManifest(Buffer.from(JSON.stringify(m))), m);
+});
+
+test('manifest: one changed byte against the expected id is RELEASE_MANIFEST_TAMPERED', () => {
+  const m = sampleManifest();
+  const id = releaseIdOf(m);
+  const text = JSON.stringify(m, null, 2);
+  const tampered = text.replace('"size": 20', '"size": 21');
+  assert.notEqual(tampered, text);
+  assert.throws(() => parseManifest(tampered, id), assertCode('RELEASE_MANIFEST_TAMPERED'));
+  const digit = text.indexOf('1111');
+  const flipped = text.slice(0, digit) + '3' + text.slice(digit + 1);
+  assert.throws(() => parseManifest(flipped, id), assertCode('RELEASE_MANIFEST_TAMPERED'));
+  // a change that breaks the JSON is tampering too, when an id is expected
+  assert.throws(() => parseManifest(`${text.slice(0, -2)}`, id), assertCode('RELEASE_MANIFEST_TAMPERED'));
+  assert.throws(() => parseManifest(text.slice(0, -2)), assertCode('RELEASE_MANIFEST_INVALID'));
+});
+
+test('manifest: unsafe, duplicate, unsorted or conflicting paths are refused', () => {
+  const withPaths = (...paths: string[]) => JSON.stringify({ ...sampleManifest(), files: paths.map((p) => ({ path: p, sha256: '0'.repeat(64), mode: 0o644, size: 1 })) });
+  for (const bad of [['/etc/passwd'], ['../x'], ['a/../../x'], ['a//b'], ['a/'], ['./a'], [''], ['a\\b'], ['C:/x'], ['a', 'a'], ['b', 'a'], ['a', 'a/b']]) {
+    assert.throws(
+      () => parseManifest(withPaths(...bad)),
+      (e) => {
+        assertCode('RELEASE_MANIFEST_INVALID')(e);
+        assert.ok((e as SlipwayError).details.length > 0, `details for ${JSON.stringify(bad)}`);
+        return true;
+      },
+      JSON.stringify(bad),
+    );
+  }
+  assert.equal(parseManifest(withPaths('a/b', 'a/c', 'b')).files.length, 3);
+});
+
+test('manifest: a runtime with an unsafe shared path or an unknown pipeline step is refused', () => {
+  const m = sampleManifest();
+  const withFolders = { ...m, runtime: { ...m.runtime, data: { ...m.runtime.data, folders: ['../outside'] } } };
+  assert.throws(() => parseManifest(JSON.stringify(withFolders)), assertCode('RELEASE_MANIFEST_INVALID'));
+  const withHook = { ...m, runtime: { ...m.runtime, hooks: [{ when: 'after', step: 'deploy-everything', commands: [] }] } };
+  assert.throws(() => parseManifest(JSON.stringify(withHook)), assertCode('RELEASE_MANIFEST_INVALID'));
+});
+
+test('manifest: wrong shapes are refused with every problem listed', () => {
+  const m = { ...sampleManifest(), schema: 2, version: 'has space', extra: true, files: [{ path: 'a', sha256: 'xyz', mode: 0o777, size: -1 }] };
+  assert.throws(
+    () => parseManifest(JSON.stringify(m)),
+    (e) => {
+      assertCode('RELEASE_MANIFEST_INVALID')(e);
+      const details = (e as SlipwayError).details.join('\n');
+      for (const field of ['schema', 'version', 'files.0.sha256', 'files.0.mode', 'files.0.size']) assert.ok(details.includes(field), `${field} in ${details}`);
+      return true;
+    },
+  );
+});

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { SlipwayError } from '../../src/errors.js';
+import { buildRelease } from '../../src/release/build.js';
+import { generateSigningKeyPair, parseReleaseSignature, publicKeyId, signRelease, verifyReleaseSignature, writeKeyPair } from '../../src/release/sign.js';
+import { makeAppRepo, tempDir } from './repo-fixture.js';
+
+const ID = 'ab'.repeat(32);
+
+function assertCode(code: string) {
+  return (e: unknown) => {
+    assert.ok(e instanceof SlipwayError, String(e));
+    assert.equal(e.code, code);
+    assert.ok(e.hint, 'has a hint');
+    return true;
+  };
+}
+
+test('sign: a signature by a trusted key verifies; the key id comes from the public key', () => {
+  const pair = generateSigningKeyPair();
+  assert.match(pair.keyId, /^[0-9a-f]{16}$/);
+  assert.equal(publicKeyId(pair.publicKeyPem), pair.keyId);
+  const signature = signRelease(ID, pair.privateKeyPem);
+  assert.equal(signature.alg, 'ed25519');
+  assert.equal(signature.keyId, pair.keyId);
+  const other = generateSigningKeyPair();
+  verifyReleaseSignature(ID, signature, [other.publicKeyPem, pair.publicKeyPem]);
+  assert.deepEqual(parseReleaseSignature(JSON.stringify(signature)), signature);
+});
+
+test('sign: unsigned is RELEASE_UNSIGNED', () => {
+  const pair = generateSigningKeyPair();
+  assert.throws(() => verifyReleaseSignature(ID, null, [pair.publicKeyPem]), assertCode('RELEASE_UNSIGNED'));
+});
+
+test('sign: another key, another id or a damaged signature is RELEASE_SIGNATURE_INVALID', () => {
+  const trusted = generateSigningKeyPair();
+  const stranger = generateSigningKeyPair();
+  assert.throws(() => verifyReleaseSignature(ID, signRelease(ID, stranger.privateKeyPem), [trusted.publicKeyPem]), assertCode('RELEASE_SIGNATURE_INVALID'));
+  assert.throws(() => verifyReleaseSignature(ID, signRelease(ID, stranger.privateKeyPem), []), assertCode('RELEASE_SIGNATURE_INVALID'));
+  const good = signRelease(ID, trusted.privateKeyPem);
+  assert.throws(() => verifyReleaseSignature('cd'.repeat(32), good, [trusted.publicKeyPem]), assertCode('RELEASE_SIGNATURE_INVALID'));
+  const bytes = Buffer.from(good.signature, 'base64');
+  bytes[0] ^= 1;
+  assert.throws(() => verifyReleaseSignature(ID, { ...good, signature: bytes.toString('base64') }, [trusted.publicKeyPem]), assertCode('RELEASE_SIGNATURE_INVALID'));
+  // a signature claiming a trusted key id, made by another key
+  const forged = { ...signRelease(ID, stranger.privateKeyPem), keyId: trusted.keyId };
+  assert.throws(() => verifyReleaseSignature(ID, forged, [trusted.publicKeyPem]), assertCode('RELEASE_SIGNATURE_INVALID'));
+  assert.throws(() => parseReleaseSignature('{"alg":"rsa"}'), assertCode('RELEASE_SIGNATURE_INVALID'));
+  assert.throws(() => signRelease(ID, 'not a key'), assertCode('SIGNING_KEY_INVALID'));
+});
+
+test('sign: writeKeyPair writes <name>.key 0600 and <name>.pub 0644 and never overwrites', async (t) => {
+  const dir = path.join(tempDir(t), 'keys');
+  const written = await writeKeyPair(dir, 'release');
+  assert.equal(written.privateKey, path.join(dir, 'release.key'));
+  assert.equal(written.publicKey, path.join(dir, 'release.pub'));
+  assert.equal(fs.statSync(written.privateKey).mode & 0o777, 0o600);
+  assert.equal(fs.statSync(written.publicKey).mode & 0o777, 0o644);
+  const publicKeyPem = fs.readFileSync(written.publicKey, 'utf8');
+  assert.equal(publicKeyId(publicKeyPem), written.keyId);
+  verifyReleaseSignature(ID, signRelease(ID, fs.readFileSync(written.privateKey, 'utf8')), [publicKeyPem]);
+
+  const before = fs.readFileSync(written.privateKey);
+  await assert.rejects(writeKeyPair(dir, 'release'), assertCode('SIGNING_KEY_EXISTS'));
+  assert.ok(fs.readFileSync(written.privateKey).equals(before), 'the old key is untouched');
+  await assert.rejects(writeKeyPair(dir, '../escape'), assertCode('SIGNING_KEY_NAME_INVALID'));
+});
+
+test('sign: a build with a signing key writes signature.json that verifies against the public key', async (t) => {
+  const repo = makeAppRepo(t);
+  const pair = generateSigningKeyPair();
+  const built = await buildRelease({ project: repo.project(), outDir: path.join(repo.scratch, 'out'), signingKey: { privateKeyPem: pair.privateKeyPem } });
+  assert.equal(built.signaturePath, path.join(repo.scratch, 'out', 'signature.json'));
+  const signature = parseReleaseSignature(fs.readFileSync(built.signaturePath!));
+  verifyReleaseSignature(built.id, signature, [pair.publicKeyPem]);
+  // building again unsigned into the same folder leaves no stale signature behind
+  const unsigned = await buildRelease({ project: repo.project(), outDir: path.join(repo.scratch, 'out') });
+  assert.equal(unsigned.signaturePath, undefined);
+  assert.equal(fs.existsSync(path.join(repo.scratch, 'out', 'signature.json')), false);
+});
