@@ -20,9 +20,9 @@ export interface ProxyOptions {
 export type MaintenanceMode =
   | { mode: 'off' }
   /** answer 503 with Retry-After (default 30 s) */
-  | { mode: 'refuse'; retryAfterSeconds?: number }
+  | { mode: 'refuse'; retryAfterSeconds?: number; writesOnly?: boolean }
   /** keep each request waiting until maintenance is off, at most holdMs; then forward it anyway */
-  | { mode: 'hold'; holdMs: number };
+  | { mode: 'hold'; holdMs: number; /** reads (GET, HEAD, OPTIONS) pass; only writes wait */ writesOnly?: boolean };
 
 export interface SwitchResult {
   /** port of the target that was serving before, null when none was */
@@ -268,6 +268,7 @@ class SlipwayProxy implements ReverseProxy {
     res.once('close', () => (this.counters.inFlight -= 1));
     req.on('error', () => undefined); // a client that goes away mid-body; the response side handles it
     this.passMaintenance({
+      method: req.method ?? 'GET',
       arrivedAt: performance.now(),
       onGone: (listener) => {
         res.once('close', listener);
@@ -345,6 +346,7 @@ class SlipwayProxy implements ReverseProxy {
     let gone = false;
     socket.once('close', () => (gone = true));
     this.passMaintenance({
+      method: req.method ?? 'GET',
       arrivedAt: performance.now(),
       onGone: (listener) => {
         socket.once('close', listener);
@@ -409,6 +411,7 @@ class SlipwayProxy implements ReverseProxy {
 
   /** Applies the maintenance mode to one request, re-checking whenever the mode changes while it is held. */
   private passMaintenance(o: {
+    method: string;
     arrivedAt: number;
     /** registers a listener for the client going away; returns its removal */
     onGone: (listener: () => void) => () => void;
@@ -418,6 +421,7 @@ class SlipwayProxy implements ReverseProxy {
   }): void {
     if (o.isGone()) return;
     const m = this.mode;
+    if (m.mode !== 'off' && m.writesOnly && RETRYABLE_METHODS.has(o.method)) return o.proceed();
     if (m.mode === 'refuse') return o.refuse(m.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
     // Timers may fire a fraction of a millisecond early: under 1 ms left counts as elapsed.
     const waitMs = m.mode === 'hold' ? Math.ceil(o.arrivedAt + m.holdMs - performance.now()) : 0;

@@ -11,9 +11,9 @@ export const maintenanceStep: UpdateStep = {
     if (ctx.kind !== 'deploy' || !manifest.migrates || !ctx.from) {
       return { outcome: 'skipped', detail: 'no migration: blue/green without a maintenance window' };
     }
-    ctx.runtime.setMaintenance({ mode: 'hold', holdMs: MIGRATION_HOLD_MS });
+    ctx.runtime.setMaintenance({ mode: 'hold', holdMs: MIGRATION_HOLD_MS, writesOnly: true });
     ctx.maintenanceOn = true;
-    return { outcome: 'done', detail: 'requests held until the switch' };
+    return { outcome: 'done', detail: 'writes held until the switch; reads still served' };
   },
   async undo(ctx) {
     if (ctx.maintenanceOn) {

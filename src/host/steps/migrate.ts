@@ -10,7 +10,8 @@ export const migrateStep: UpdateStep = {
   async run(ctx) {
     const manifest = targetManifest(ctx);
     const migrate = manifest.runtime.migrate;
-    if (ctx.kind !== 'deploy' || !migrate) return { outcome: 'skipped', detail: 'the release has no migrate command' };
+    if (ctx.kind !== 'deploy') return { outcome: 'skipped', detail: 'a rollback runs no migrations' };
+    if (!migrate) return { outcome: 'skipped', detail: 'the release has no migrate command' };
     const { values } = await ctx.runtime.appConfig(manifest);
     const env = serviceEnvironment({
       processEnv: process.env,
