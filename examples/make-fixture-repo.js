@@ -4,6 +4,7 @@
 // and tests.
 //
 //   node examples/make-fixture-repo.js <dest> [--port N] [--node-path DIR]
+//        [--health-window 1s] [--drain-timeout 2s] [--keep-releases N]
 //
 // Version N's tree is notes-app/base plus the overlays v2 … vN (see
 // notes-app/README.md).
@@ -32,15 +33,31 @@ const VERSIONS = [
 ];
 
 /**
+ * @typedef {object} FixtureOptions
+ * @property {number} [port] public port of the production environment (default 8080)
+ * @property {string} [nodePath] node_modules folder that has better-sqlite3 (default: this repository's)
+ * @property {string} [healthWindow] environments.production.health_window, e.g. '1s' (slipway's default: 10s)
+ * @property {string} [drainTimeout] environments.production.drain_timeout, e.g. '2s' (slipway's default: 10s)
+ * @property {number} [keepReleases] environments.production.retention.releases (slipway's default: 5)
+ */
+
+/**
  * Creates the fixture repository at `dest`, which must not exist or be empty.
  * @param {string} dest
- * @param {{ port?: number, nodePath?: string }} [options]
+ * @param {FixtureOptions} [options]
  * @returns {Promise<{ dir: string, tags: string[] }>}
  */
 export async function createNotesFixtureRepo(dest, options = {}) {
   const port = options.port ?? DEFAULT_PORT;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port must be 1-65535, got ${port}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be 1-65535, got ${port}`);
   const nodePath = path.resolve(options.nodePath ?? DEFAULT_NODE_PATH);
+  for (const [name, value] of [['healthWindow', options.healthWindow], ['drainTimeout', options.drainTimeout]]) {
+    if (value !== undefined && !/^\d+(ms|s|m)$/.test(value)) throw new RangeError(`${name} must be a duration like 500ms, 1s or 2m, got ${value}`);
+  }
+  const keepReleases = options.keepReleases;
+  if (keepReleases !== undefined && !(Number.isInteger(keepReleases) && keepReleases >= 1)) {
+    throw new RangeError(`keepReleases must be a whole number of at least 1, got ${keepReleases}`);
+  }
   const dir = path.resolve(dest);
 
   const existing = await readdir(dir).catch((err) => {
@@ -70,7 +87,7 @@ export async function createNotesFixtureRepo(dest, options = {}) {
     await git(['config', key, value]);
   }
 
-  const slipwayYml = renderSlipwayYml({ port, nodePath });
+  const slipwayYml = renderSlipwayYml({ port, nodePath, healthWindow: options.healthWindow, drainTimeout: options.drainTimeout, keepReleases });
   for (const [index, version] of VERSIONS.entries()) {
     await clearWorkTree(dir);
     for (const folder of ['base', ...version.overlays]) {
@@ -89,9 +106,16 @@ export async function createNotesFixtureRepo(dest, options = {}) {
 
 /**
  * The project file of the fixture; the same for every version.
- * @param {{ port: number, nodePath: string }} options
+ * NODE_PATH is also a config key with a default: slipway runs the migration
+ * (`node migrate.js`) without the service's `env`, and it needs better-sqlite3 too.
+ * @param {{ port: number, nodePath: string, healthWindow?: string, drainTimeout?: string, keepReleases?: number }} options
  */
-export function renderSlipwayYml({ port, nodePath }) {
+export function renderSlipwayYml({ port, nodePath, healthWindow, drainTimeout, keepReleases }) {
+  const tuning = [
+    healthWindow === undefined ? '' : `    health_window: ${healthWindow}\n`,
+    drainTimeout === undefined ? '' : `    drain_timeout: ${drainTimeout}\n`,
+    keepReleases === undefined ? '' : `    retention: { releases: ${keepReleases} }\n`,
+  ].join('');
   return `# slipway project file for the notes example app
 app: notes
 services:
@@ -116,11 +140,15 @@ data:
 migrate:
   command: node migrate.js
   reversible: false
+config:
+  NODE_PATH:
+    default: ${yamlScalar(nodePath)}
+    description: where the app finds better-sqlite3 and pg
 environments:
   production:
     host: local
     port: ${port}
-`;
+${tuning}`;
 }
 
 /** A path as a YAML scalar: plain when that is unambiguous, else double-quoted. */
@@ -141,10 +169,13 @@ async function main() {
     options: {
       port: { type: 'string' },
       'node-path': { type: 'string' },
+      'health-window': { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      'keep-releases': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const usage = 'usage: node examples/make-fixture-repo.js <dest> [--port N] [--node-path DIR]';
+  const usage = 'usage: node examples/make-fixture-repo.js <dest> [--port N] [--node-path DIR] [--health-window 1s] [--drain-timeout 2s] [--keep-releases N]';
   if (values.help) {
     console.log(usage);
     return;
@@ -154,7 +185,22 @@ async function main() {
   if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
     throw new UsageError(`--port must be a whole number from 1 to 65535, got ${values.port}`);
   }
-  const { dir, tags } = await createNotesFixtureRepo(positionals[0], { port, nodePath: values['node-path'] });
+  const keepReleases = values['keep-releases'] === undefined ? undefined : Number(values['keep-releases']);
+  let created;
+  try {
+    created = await createNotesFixtureRepo(positionals[0], {
+      port,
+      nodePath: values['node-path'],
+      healthWindow: values['health-window'],
+      drainTimeout: values['drain-timeout'],
+      keepReleases,
+    });
+  } catch (err) {
+    // Bad option values (RangeError) are usage errors; anything else (git, disk) is not.
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
+  const { dir, tags } = created;
   console.log(`created ${dir} with tags ${tags.join(', ')}`);
 }
 

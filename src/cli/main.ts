@@ -211,11 +211,20 @@ export function buildProgram(): Command {
   return program;
 }
 
+function forEachCommand(command: Command, visit: (command: Command) => void): void {
+  visit(command);
+  for (const sub of command.commands) forEachCommand(sub, visit);
+}
+
 export async function main(argv: string[]): Promise<void> {
   if (argv.includes('--no-color')) process.env.NO_COLOR = '1';
   const program = buildProgram();
-  program.exitOverride();
-  program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  // Subcommands copy these settings only when created, so each one needs them set:
+  // otherwise a parse error in `release show` or `deploy` exits 1 on its own.
+  forEachCommand(program, (command) => {
+    command.exitOverride();
+    command.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  });
   try {
     await program.parseAsync(argv);
   } catch (error) {

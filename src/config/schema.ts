@@ -257,6 +257,27 @@ const environmentSchema = z.strictObject(
     ),
     health_window: duration({ allowZero: true }).default(10_000),
     drain_timeout: duration({ allowZero: true }).default(10_000),
+    pull: z
+      .strictObject(
+        {
+          interval: duration().default(60_000),
+          jitter: duration({ allowZero: true }).default(5_000),
+        },
+        { error: expectedOnWrongType('a mapping like { interval: 30s }') },
+      )
+      .optional(),
+    management: z
+      .strictObject(
+        {
+          bind: z.string({ error: 'expected an IP address like 127.0.0.1' }).default('127.0.0.1'),
+          port: integer({ min: 1, max: 65535, what: 'a port number' }),
+          secret_env: text('the name of the environment variable holding the shared secret').default('SLIPWAY_MANAGEMENT_SECRET'),
+        },
+        { error: expectedOnWrongType('a mapping like { port: 9090, secret_env: SLIPWAY_MANAGEMENT_SECRET }') },
+      )
+      .optional(),
+    backup_key_env: text('the name of the environment variable holding the backup encryption key').optional(),
+    hostname: text('a name for this host in status reports').optional(),
   },
   { error: expectedOnWrongType('a mapping like { host: local, port: 8080 }') },
 );
@@ -405,6 +426,10 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       },
       healthWindowMs: env.health_window,
       drainTimeoutMs: env.drain_timeout,
+      pull: env.pull ? { intervalMs: env.pull.interval, jitterMs: env.pull.jitter } : null,
+      management: env.management ? { bind: env.management.bind, port: env.management.port, secretEnv: env.management.secret_env } : null,
+      ...(env.backup_key_env === undefined ? {} : { backupKeyEnv: env.backup_key_env }),
+      ...(env.hostname === undefined ? {} : { hostname: env.hostname }),
     };
   });
 

@@ -107,6 +107,14 @@ export interface EnvironmentConfig {
   retention: RetentionConfig;
   healthWindowMs: number;
   drainTimeoutMs: number;
+  /** pull mode: the agent polls the environment's channel in the store (null: push only) */
+  pull: { intervalMs: number; jitterMs: number } | null;
+  /** the agent's authenticated management API over HTTP (null: off, the default) */
+  management: { bind: string; port: number; /** env variable holding the shared secret */ secretEnv: string } | null;
+  /** env variable holding the AES-256 key for off-site backup copies */
+  backupKeyEnv?: string;
+  /** this host's name in status reports (default: the machine's hostname) */
+  hostname?: string;
 }
 
 export interface HookConfig {

@@ -107,6 +107,8 @@ test('a full valid file parses into the normalized config, with durations in ms 
         retention: { releases: 3, backups: { last: 20, daily: 7, weekly: 4 } },
         healthWindowMs: 120_000,
         drainTimeoutMs: 0,
+        pull: null,
+        management: null,
       },
       {
         name: 'staging',
@@ -119,6 +121,8 @@ test('a full valid file parses into the normalized config, with durations in ms 
         retention: { releases: 5, backups: { last: 10, daily: 7, weekly: 4 } },
         healthWindowMs: 10_000,
         drainTimeoutMs: 10_000,
+        pull: null,
+        management: null,
       },
     ],
     signing: { key: 'keys/slipway.key' },
