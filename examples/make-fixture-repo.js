@@ -4,7 +4,7 @@
 // and tests.
 //
 //   node examples/make-fixture-repo.js <dest> [--port N] [--node-path DIR]
-//        [--health-window 1s] [--drain-timeout 2s] [--keep-releases N]
+//        [--health-window 1s] [--drain-timeout 2s] [--health-deadline 20s] [--keep-releases N]
 //
 // Version N's tree is notes-app/base plus the overlays v2 … vN (see
 // notes-app/README.md).
@@ -39,6 +39,7 @@ const VERSIONS = [
  * @property {string} [healthWindow] environments.production.health_window, e.g. '1s' (slipway's default: 10s)
  * @property {string} [drainTimeout] environments.production.drain_timeout, e.g. '2s' (slipway's default: 10s)
  * @property {number} [keepReleases] environments.production.retention.releases (slipway's default: 5)
+ * @property {string} [healthDeadline] services.web.health.deadline: how long a new release may take to become healthy (default 20s)
  */
 
 /**
@@ -51,7 +52,7 @@ export async function createNotesFixtureRepo(dest, options = {}) {
   const port = options.port ?? DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be 1-65535, got ${port}`);
   const nodePath = path.resolve(options.nodePath ?? DEFAULT_NODE_PATH);
-  for (const [name, value] of [['healthWindow', options.healthWindow], ['drainTimeout', options.drainTimeout]]) {
+  for (const [name, value] of [['healthWindow', options.healthWindow], ['drainTimeout', options.drainTimeout], ['healthDeadline', options.healthDeadline]]) {
     if (value !== undefined && !/^\d+(ms|s|m)$/.test(value)) throw new RangeError(`${name} must be a duration like 500ms, 1s or 2m, got ${value}`);
   }
   const keepReleases = options.keepReleases;
@@ -87,7 +88,14 @@ export async function createNotesFixtureRepo(dest, options = {}) {
     await git(['config', key, value]);
   }
 
-  const slipwayYml = renderSlipwayYml({ port, nodePath, healthWindow: options.healthWindow, drainTimeout: options.drainTimeout, keepReleases });
+  const slipwayYml = renderSlipwayYml({
+    port,
+    nodePath,
+    healthWindow: options.healthWindow,
+    drainTimeout: options.drainTimeout,
+    healthDeadline: options.healthDeadline,
+    keepReleases,
+  });
   for (const [index, version] of VERSIONS.entries()) {
     await clearWorkTree(dir);
     for (const folder of ['base', ...version.overlays]) {
@@ -108,9 +116,9 @@ export async function createNotesFixtureRepo(dest, options = {}) {
  * The project file of the fixture; the same for every version.
  * NODE_PATH is also a config key with a default: slipway runs the migration
  * (`node migrate.js`) without the service's `env`, and it needs better-sqlite3 too.
- * @param {{ port: number, nodePath: string, healthWindow?: string, drainTimeout?: string, keepReleases?: number }} options
+ * @param {{ port: number, nodePath: string, healthWindow?: string, drainTimeout?: string, healthDeadline?: string, keepReleases?: number }} options
  */
-export function renderSlipwayYml({ port, nodePath, healthWindow, drainTimeout, keepReleases }) {
+export function renderSlipwayYml({ port, nodePath, healthWindow, drainTimeout, healthDeadline = '20s', keepReleases }) {
   const tuning = [
     healthWindow === undefined ? '' : `    health_window: ${healthWindow}\n`,
     drainTimeout === undefined ? '' : `    drain_timeout: ${drainTimeout}\n`,
@@ -129,7 +137,7 @@ services:
       interval: 200ms
       timeout: 2s
       successes: 2
-      deadline: 20s
+      deadline: ${healthDeadline}
 build:
   commands: []
   exclude: ["*.md.bak"]
@@ -172,10 +180,11 @@ async function main() {
       'health-window': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'keep-releases': { type: 'string' },
+      'health-deadline': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const usage = 'usage: node examples/make-fixture-repo.js <dest> [--port N] [--node-path DIR] [--health-window 1s] [--drain-timeout 2s] [--keep-releases N]';
+  const usage = 'usage: node examples/make-fixture-repo.js <dest> [--port N] [--node-path DIR] [--health-window 1s] [--drain-timeout 2s] [--health-deadline 20s] [--keep-releases N]';
   if (values.help) {
     console.log(usage);
     return;
@@ -193,6 +202,7 @@ async function main() {
       nodePath: values['node-path'],
       healthWindow: values['health-window'],
       drainTimeout: values['drain-timeout'],
+      healthDeadline: values['health-deadline'],
       keepReleases,
     });
   } catch (err) {

@@ -31,6 +31,8 @@ export interface AgentOptions {
   processEnv?: NodeJS.ProcessEnv;
   /** where the agent's own lines go (the foreground `slipway agent` prints them) */
   log?(line: string): void;
+  /** `slipway agent --stop` asked this agent to stop */
+  onStopRequested?(): void;
 }
 
 export interface UpdateRequest {
@@ -286,7 +288,7 @@ export class Agent {
       'POST /v1/stop': {
         kind: 'json' as const,
         handle: async () => {
-          setImmediate(() => void this.close().then(() => process.exit(0)));
+          setImmediate(() => this.options.onStopRequested?.());
           return { stopping: true };
         },
       },

@@ -82,7 +82,7 @@ export async function startSlot(options: {
           isAlive: () => entry.process.state() !== 'failed' && entry.process.state() !== 'stopped' && entry.process.restarts() === 0,
         });
       } catch (error) {
-        const output = await entry.process.lastOutput(15).catch(() => [] as string[]);
+        const output = sinceLastStart(await entry.process.lastOutput(40).catch(() => [] as string[])).slice(-15);
         const reason = error instanceof SlipwayError ? error.message : String(error);
         throw new SlipwayError('RELEASE_UNHEALTHY', `${manifest.version} (${shortId(options.releaseId)}): service ${entry.config.name} did not become healthy: ${reason}`, {
           hint: `its log: ${slotLogFile(layout, entry.config.name, name)}`,
@@ -112,4 +112,10 @@ export async function stopSlot(slot: Slot, graceMs: number): Promise<void> {
 
 export function otherSlot(name: SlotName | undefined): SlotName {
   return name === 'blue' ? 'green' : 'blue';
+}
+
+/** A slot's log holds earlier releases' runs too: keep the lines of the latest start only. */
+export function sinceLastStart(lines: string[]): string[] {
+  for (let i = lines.length - 1; i >= 0; i -= 1) if (lines[i]!.includes('[slipway] starting ')) return lines.slice(i);
+  return lines;
 }

@@ -15,6 +15,8 @@ export interface CommandResult {
   /** printed to stdout as is (a trailing newline is added when missing) */
   stdout?: string;
   exitCode?: 0 | 1 | 2;
+  /** end the process right after printing (long-running commands) */
+  exit?: boolean;
 }
 
 export function jsonOutput(value: unknown): CommandResult {

@@ -54,6 +54,7 @@ function runner(load: () => Promise<CommandModule>) {
       const result = await module.default(options, ctx);
       if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`);
       process.exitCode = result.exitCode ?? 0;
+      if (result.exit) process.stdout.write('', () => process.exit(process.exitCode));
     } catch (error) {
       const failure = formatFailure(error, ctx.color);
       process.stderr.write(failure.text);
@@ -205,6 +206,7 @@ export function buildProgram(): Command {
     .command('agent')
     .description('run the host agent in the foreground until SIGTERM/SIGINT (the CLI starts one in the background when needed)')
     .option('--env <env>', 'environment from slipway.yml (optional when there is only one)')
+    .option('--stop', 'stop the running agent of the environment (the app stops with it)')
     .action(runner(() => import('./agent.js')));
 
   addCommonOptions(program);
@@ -229,9 +231,8 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      // --help and --version exit 0; every other parse failure is a usage error.
-      const ok = error.code === 'commander.helpDisplayed' || error.code === 'commander.version';
-      process.exitCode = ok ? 0 : 2;
+      // --help, `help [cmd]` and --version exit 0; every other parse failure is a usage error.
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
       return;
     }
     throw error;

@@ -1,5 +1,6 @@
 import { SlipwayError } from '../../errors.js';
 import { watchHealth } from '../../runtime/health-check.js';
+import { sinceLastStart } from '../../agent/slots.js';
 import type { UpdateStep } from '../update-context.js';
 
 /** Step 9: a health window after the switch; a failure here switches back automatically. */
@@ -16,7 +17,7 @@ export const watchStep: UpdateStep = {
       windowMs,
     });
     if (!result.ok) {
-      const output = await primary.process.lastOutput(15).catch(() => [] as string[]);
+      const output = sinceLastStart(await primary.process.lastOutput(40).catch(() => [] as string[])).slice(-15);
       throw new SlipwayError('HEALTH_WINDOW_FAILED', `${slot.version} failed its health window after the switch: ${result.reason}`, {
         details: output.length > 0 ? ['last output of the service:', ...output.map((l) => `  ${l}`)] : [],
         hint: 'slipway switched back; fix the release and deploy again',
