@@ -12,7 +12,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import { ensureHostLayout, type HostLayout } from '../host/layout.js';
 import { openLedger, type Ledger } from '../host/ledger.js';
 import { openJournal, type Journal } from '../host/journal.js';
-import { readLock } from '../host/lock.js';
+import { acquireLock, readLock, releaseLock } from '../host/lock.js';
 import { readCurrent } from '../host/current-link.js';
 import { readInstalledManifest, releaseNotFoundOnHost, type SignaturePolicy } from '../host/install-release.js';
 import { readEnvFile, resolveAppConfig } from '../host/app-env.js';
@@ -61,7 +61,8 @@ export class Agent {
   private active: Slot | null = null;
   private readonly startedAt = new Date();
   private closing?: Promise<void>;
-  private updating: Promise<unknown> = Promise.resolve();
+  /** updates in progress, so that close() waits for them */
+  private readonly running = new Set<Promise<unknown>>();
   lastRecovery: RecoveryReport | null = null;
 
   constructor(options: AgentOptions) {
@@ -169,6 +170,8 @@ export class Agent {
 
   /** Runs one update (deploy or rollback). Updates never overlap: the host lock refuses a second one. */
   async update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome & { version?: string }> {
+    // Refuse at once, before recording anything, while another update holds the host (the lock step still guards races).
+    await assertNotLocked(this.layout.lockFile);
     const state = this.ledger.getState();
     const fromManifest = state.currentId ? await readInstalledManifest(this.layout, state.currentId) : null;
     const targetRecord = this.ledger.getRelease(request.releaseId);
@@ -201,9 +204,7 @@ export class Agent {
       allowOlder: Boolean(request.allowOlder),
       progress: (line) => emit({ type: 'progress', line }),
     };
-    const run = this.updating.then(() => runUpdate(ctx, emit));
-    this.updating = run.catch(() => undefined);
-    const outcome = await run;
+    const outcome = await this.track(runUpdate(ctx, emit));
     return { ...outcome, version: ctx.to.manifest?.version };
   }
 
@@ -281,7 +282,9 @@ export class Agent {
         kind: 'json' as const,
         handle: async (body: any) => {
           const keep = Number.isInteger(body.keep) ? body.keep : this.env.retention.releases;
-          const removed = await this.exclusive(() => pruneReleases({ layout: this.layout, ledger: this.ledger, keep, dryRun: Boolean(body.dryRun) }));
+          const removed = await this.withHostLock('slipway prune', 'prune old releases', () =>
+            pruneReleases({ layout: this.layout, ledger: this.ledger, keep, dryRun: Boolean(body.dryRun) }),
+          );
           return { removed, keep };
         },
       },
@@ -295,10 +298,20 @@ export class Agent {
     };
   }
 
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.updating.then(work);
-    this.updating = run.catch(() => undefined);
-    return run;
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work);
+    void work.finally(() => this.running.delete(work)).catch(() => undefined);
+    return work;
+  }
+
+  /** Work that changes the host outside an update (prune, backups) holds the same lock. */
+  private async withHostLock<T>(holder: string, reason: string, work: () => Promise<T>): Promise<T> {
+    const lock = await acquireLock(this.layout.lockFile, { holder, reason });
+    try {
+      return await this.track(work());
+    } finally {
+      await releaseLock(this.layout.lockFile, lock.token);
+    }
   }
 
   /** Stops everything in reverse order of starting; the app's processes are never orphaned. */
@@ -306,7 +319,7 @@ export class Agent {
     this.closing ??= (async () => {
       const results = await Promise.allSettled([
         this.control?.close(),
-        this.updating,
+        ...this.running,
       ]);
       const active = this.active;
       if (active) await stopSlot(active, this.env.drainTimeoutMs || 1_000);
@@ -315,5 +328,14 @@ export class Agent {
       this.ledger?.close();
     })();
     return this.closing;
+  }
+}
+
+async function assertNotLocked(lockFile: string): Promise<void> {
+  const lock = await readLock(lockFile);
+  if (lock && !lock.stale) {
+    throw new SlipwayError('HOST_LOCKED', `the host is locked by ${lock.holder} (pid ${lock.pid}) since ${lock.since}: ${lock.reason}`, {
+      hint: 'wait for it to finish (`slipway lock status`), or if its process is gone: `slipway lock release --force`',
+    });
   }
 }

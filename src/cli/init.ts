@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
-import { detectPackageScripts, renderInitTemplate } from '../config/init-template.js';
+import { detectPackageScripts, renderInitTemplate, toAppName } from '../config/init-template.js';
 import { confirmOrRefuse } from './prompt.js';
 import type { CliContext, CommandResult } from './context.js';
 
@@ -14,11 +14,9 @@ interface InitOptions {
 export default async function init(options: InitOptions, ctx: CliContext): Promise<CommandResult> {
   const file = path.resolve(ctx.cwd, options.config ?? 'slipway.yml');
   const exists = await fs.stat(file).then(() => true, () => false);
-  if (exists && !options.force) {
-    throw new SlipwayError('INIT_EXISTS', `${file} already exists`, { exitCode: 2, hint: 'pass --force to overwrite it' });
-  }
+  if (exists && !options.force) throw alreadyExists(file);
   const scripts = await detectPackageScripts(path.dirname(file));
-  const app = sanitizeAppName(scripts.name ?? path.basename(path.dirname(file)));
+  const app = toAppName(scripts.name ?? path.basename(path.dirname(file)));
   const text = renderInitTemplate({
     app,
     startCommand: scripts.start ?? 'npm start',
@@ -37,13 +35,33 @@ export default async function init(options: InitOptions, ctx: CliContext): Promi
     const go = await confirmOrRefuse(ctx, { yes: options.yes, question: `Write ${file}?`, what: 'slipway init' });
     if (!go) return { stdout: 'nothing written', exitCode: 1 };
   }
-  await fs.writeFile(file, text, { mode: 0o644, flag: options.force ? 'w' : 'wx' });
+  await writeProjectFile(file, text, Boolean(options.force));
   return {
     stdout: [`wrote ${file}`, ...detected.map((l) => `  ${l}`), 'Read the comments in it, then run `slipway build`.'].join('\n'),
   };
 }
 
-function sanitizeAppName(raw: string): string {
-  const name = raw.toLowerCase().replace(/^@[^/]+\//, '').replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
-  return name.length > 0 ? name : 'app';
+function alreadyExists(file: string): SlipwayError {
+  return new SlipwayError('INIT_EXISTS', `${file} already exists`, { exitCode: 2, hint: 'pass --force to overwrite it' });
+}
+
+async function writeProjectFile(file: string, text: string, force: boolean): Promise<void> {
+  try {
+    await fs.writeFile(file, text, { mode: 0o644, flag: force ? 'w' : 'wx' });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // written by someone else since the check above
+    if (code === 'EEXIST') throw alreadyExists(file);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new SlipwayError('INIT_NO_FOLDER', `cannot write ${file}: the folder ${path.dirname(file)} does not exist`, {
+        exitCode: 2,
+        cause: error,
+        hint: 'create the folder first, or pass --config with a path in an existing folder',
+      });
+    }
+    throw new SlipwayError('INIT_WRITE_FAILED', `cannot write ${file}: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'check that the folder is writable by you',
+    });
+  }
 }

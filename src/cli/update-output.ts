@@ -35,6 +35,12 @@ export interface UpdateResult {
 /** Turns a failed update into the error the CLI shows, saying what the host serves now. */
 export function updateFailure(result: UpdateResult, servingNow: string): SlipwayError {
   const cause = result.error ? fromWireError(result.error) : new SlipwayError('UPDATE_FAILED', 'the update failed');
-  const state = result.undoFailures.length === 0 ? `rolled back: ${servingNow}` : `undo had problems (${result.undoFailures.join('; ')}): check \`slipway status\``;
+  const undoFailures = result.undoFailures ?? [];
+  const state =
+    result.deploymentId === undefined
+      ? `nothing changed: ${servingNow}`
+      : undoFailures.length === 0
+        ? `rolled back: ${servingNow}`
+        : `undo had problems (${undoFailures.join('; ')}): check \`slipway status\``;
   return new SlipwayError(cause.code, `${cause.message}\n${state}`, { details: cause.details, hint: cause.hint, exitCode: 1 });
 }

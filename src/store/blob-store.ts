@@ -7,9 +7,14 @@ export interface BlobStore {
   /** where this store is, for messages (never includes credentials) */
   readonly description: string;
   put(key: string, body: Buffer | string): Promise<void>;
-  putFile(key: string, sourceFile: string): Promise<void>;
+  putFile(key: string, sourceFile: string, options?: PutFileOptions): Promise<void>;
   /** null when the key does not exist */
   get(key: string): Promise<Buffer | null>;
+  /**
+   * A conditional read: `notModified` when the object still has `etag`, so an
+   * unchanged object costs one small request. null when the key does not exist.
+   */
+  getIfChanged?(key: string, etag: string | null): Promise<ConditionalGetResult | null>;
   /** false when the key does not exist */
   getToFile(key: string, destFile: string): Promise<boolean>;
   exists(key: string): Promise<boolean>;
@@ -17,3 +22,10 @@ export interface BlobStore {
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
 }
+
+export interface PutFileOptions {
+  /** called as the upload advances (stores that upload in parts call it once per part) */
+  onProgress?(sentBytes: number, totalBytes: number): void;
+}
+
+export type ConditionalGetResult = { notModified: true } | { notModified: false; body: Buffer; etag: string };

@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { SlipwayError } from '../errors.js';
 import { copyFileAtomic, fsyncDir, writeFileAtomic } from '../util/atomic-write.js';
@@ -33,6 +33,15 @@ export function createLocalStore(root: string): BlobStore {
     }
   }
 
+  async function readKey(key: string): Promise<Buffer | null> {
+    try {
+      return await fs.readFile(fileOf(key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
   return {
     description: `local folder ${resolvedRoot}`,
     async put(key, body) {
@@ -41,13 +50,13 @@ export function createLocalStore(root: string): BlobStore {
     async putFile(key, sourceFile) {
       await copyFileAtomic(sourceFile, fileOf(key));
     },
-    async get(key) {
-      try {
-        return await fs.readFile(fileOf(key));
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw error;
-      }
+    get: readKey,
+    async getIfChanged(key, etag) {
+      const body = await readKey(key);
+      if (!body) return null;
+      // A content hash: equal content means equal tag, whatever the file's mtime.
+      const current = `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;
+      return current === etag ? { notModified: true } : { notModified: false, body, etag: current };
     },
     async getToFile(key, destFile) {
       const source = fileOf(key);
