@@ -80,6 +80,7 @@ export function buildProgram(): Command {
     .description('Keeps a self-hosted app up to date on its own servers, safely: immutable releases, verified backups, zero-downtime switches and one-command rollback of code and data.')
     .version(packageVersion(), '-V, --version', 'print the version of slipway')
     .option('-c, --config <path>', 'path of the project file (default: ./slipway.yml)')
+    .addOption(new Option('--no-color', 'plain output (also NO_COLOR=1)').hideHelp())
     .showSuggestionAfterError(true)
     .enablePositionalOptions();
 

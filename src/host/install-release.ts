@@ -58,6 +58,7 @@ export async function installRelease(options: {
     await unpackRelease({ archivePath: fetched.archivePath, manifest: fetched.manifest, destDir: dest });
     await linkSharedPaths({ releaseDir: dest, sharedDir: layout.sharedDir, data: fetched.manifest.runtime.data });
     await makeReadOnly(dest);
+    await fs.chmod(dest, 0o555);
     await fs.mkdir(layout.manifestsDir, { recursive: true });
     await fs.writeFile(path.join(layout.manifestsDir, `${id}.json`), JSON.stringify(fetched.manifest));
     options.ledger.recordRelease({ id, version: fetched.manifest.version, commit: fetched.manifest.commit, manifestJson: JSON.stringify(fetched.manifest) });

@@ -155,12 +155,20 @@ export async function writeKeyPair(dir: string, name: string): Promise<WrittenKe
       });
     }
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
   const pair = generateSigningKeyPair();
-  // 'wx' refuses to follow or replace anything created since the check above.
-  await writeFile(privateKeyPath, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
-  await chmod(privateKeyPath, 0o600);
-  await writeFile(publicKeyPath, pair.publicKeyPem, { mode: 0o644, flag: 'wx' });
-  await chmod(publicKeyPath, 0o644);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // 'wx' refuses to follow or replace anything created since the check above.
+    await writeFile(privateKeyPath, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+    await chmod(privateKeyPath, 0o600);
+    await writeFile(publicKeyPath, pair.publicKeyPem, { mode: 0o644, flag: 'wx' });
+    await chmod(publicKeyPath, 0o644);
+  } catch (error) {
+    throw new SlipwayError('SIGNING_KEY_WRITE_FAILED', `cannot write the key pair in ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+      exitCode: 2,
+      cause: error,
+      hint: 'choose a writable folder with --dir (or check SLIPWAY_HOME)',
+    });
+  }
   return { keyId: pair.keyId, privateKey: privateKeyPath, publicKey: publicKeyPath };
 }

@@ -22,7 +22,8 @@ export function createLocalStore(root: string): BlobStore {
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // nothing under a prefix that does not exist, or that names an object rather than a folder
+      if (isAbsent(error)) return;
       throw error;
     }
     for (const entry of entries) {
@@ -37,18 +38,31 @@ export function createLocalStore(root: string): BlobStore {
     try {
       return await fs.readFile(fileOf(key));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if (isAbsent(error)) return null;
       throw error;
+    }
+  }
+
+  /** Writes fail with a message naming the store, not a bare errno (a --store path that is a file, a read-only folder). */
+  async function writing(key: string, write: (file: string) => Promise<void>): Promise<void> {
+    const file = fileOf(key);
+    try {
+      await write(file);
+    } catch (error) {
+      throw new SlipwayError('STORE_WRITE_FAILED', `cannot write ${key} in the local store ${resolvedRoot}: ${(error as Error).message}`, {
+        cause: error,
+        hint: `check that ${resolvedRoot} is a folder you can write to (it comes from --store, store.path in slipway.yml, or $SLIPWAY_HOME)`,
+      });
     }
   }
 
   return {
     description: `local folder ${resolvedRoot}`,
     async put(key, body) {
-      await writeFileAtomic(fileOf(key), body);
+      await writing(key, (file) => writeFileAtomic(file, body));
     },
     async putFile(key, sourceFile) {
-      await copyFileAtomic(sourceFile, fileOf(key));
+      await writing(key, (file) => copyFileAtomic(sourceFile, file));
     },
     get: readKey,
     async getIfChanged(key, etag) {
@@ -67,13 +81,14 @@ export function createLocalStore(root: string): BlobStore {
         return true;
       } catch (error) {
         await fs.rm(temp, { force: true });
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        if (isAbsent(error)) return false;
         throw error;
       }
     },
     async exists(key) {
+      const file = fileOf(key); // a refused key throws instead of reading as absent
       try {
-        return (await fs.stat(fileOf(key))).isFile();
+        return (await fs.stat(file)).isFile();
       } catch {
         return false;
       }
@@ -90,4 +105,10 @@ export function createLocalStore(root: string): BlobStore {
       await fsyncDir(path.dirname(file)).catch(() => undefined);
     },
   };
+}
+
+/** ENOTDIR: a part of the key's path is an object, so the key cannot exist either. */
+function isAbsent(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
