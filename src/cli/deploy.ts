@@ -5,6 +5,9 @@ import { openStore } from '../store/open-store.js';
 import { listReleases, resolveRelease } from '../store/releases.js';
 import { openEnvironment, connectAgent } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
+import { planUpdate } from '../plan/gather.js';
+import { planRefusal } from '../plan/plan.js';
+import { renderPlanText } from '../plan/render.js';
 import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
 import type { CliContext, CommandResult } from './context.js';
 
@@ -28,6 +31,11 @@ export default async function deploy(options: DeployOptions, ctx: CliContext): P
   if (!release) {
     throw new SlipwayError('RELEASE_NOT_FOUND', `no releases of ${project.config.app} in ${store.description}`, { exitCode: 2, hint: 'build one with `slipway build`' });
   }
+  // Show what will happen (notes, config, migrations, downtime) and refuse early what preflight would refuse.
+  const plan = await planUpdate({ ...opened, store, version: release.id, kind: 'deploy', allowOlder: Boolean(options.allowOlder), processEnv: ctx.env });
+  ctx.progress(renderPlanText(plan).trimEnd());
+  const refusal = planRefusal(plan);
+  if (refusal) throw refusal;
   const go = await confirmOrRefuse(ctx, {
     yes: options.yes,
     question: `Deploy ${project.config.app} ${release.version} (${shortId(release.id)}) to ${environment.name}?`,

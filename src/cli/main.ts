@@ -128,6 +128,33 @@ export function buildProgram(): Command {
     .action(runner(() => import('./keys-generate.js')));
 
   program
+    .command('plan')
+    .description('what an update would do before it does it: release notes, config changes, migrations, downtime, disk, blockers')
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--version <v>', 'version or release id to plan for (default: the newest release in the store)')
+    .option('--json', 'print the plan as JSON')
+    .addHelpText('after', '\nExit status: 0 when the update can go ahead, 1 when the plan has blockers (deploy would refuse), 2 on a usage or configuration error.')
+    .action(runner(() => import('./plan.js')));
+
+  program
+    .command('config')
+    .description("the app's config on a host: show (values and where they come from, secrets as ***), set KEY=VALUE, unset KEY")
+    .argument('<env>', 'environment from slipway.yml')
+    .argument('[action]', 'show, set or unset', 'show')
+    .argument('[assignment]', 'KEY=VALUE for set, KEY for unset')
+    .option('--version <v>', 'show with the config schema of this release (default: the current one)')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./config.js')));
+
+  program
+    .command('doctor')
+    .description('check this machine and host: disk, Node, database tools, permissions, clock, port, agent, store')
+    .argument('[env]', 'environment from slipway.yml (optional when there is only one)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExit status: 0 when every check passes (warnings allowed), 1 when any check fails.')
+    .action(runner(() => import('./doctor.js')));
+
+  program
     .command('deploy')
     .description('deploy a release: fetch, check, back up, migrate, start beside the old one, switch, watch')
     .argument('<env>', 'environment from slipway.yml')

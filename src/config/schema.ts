@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { parseVersionRange } from '../plan/version.js';
 import {
   PIPELINE_STEPS,
   type ConfigKeyConfig,
@@ -103,6 +104,18 @@ function envValue() {
       { error: 'expected a text, number or true/false value' },
     )
     .transform((value) => String(value));
+}
+
+const VERSION_RANGE_EXPECTED = 'a version range like ">=v2" or ">=1.4.0 <2", or a version like v2 (that version or newer)';
+
+/** Text only: an unquoted YAML number would lose digits (1.10 reads as 1.1). */
+function versionRange() {
+  return z
+    .string({ error: `expected ${VERSION_RANGE_EXPECTED}, as text (quote numbers: "1.10")` })
+    .superRefine((value, ctx) => {
+      const parsed = parseVersionRange(value);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `expected ${VERSION_RANGE_EXPECTED}: ${parsed.error}` });
+    });
 }
 
 function commandList() {
@@ -332,6 +345,9 @@ export const projectFileSchema = z.strictObject(
     ),
     environments: namedMap({ item: environmentSchema, what: 'environment', example: 'production' }),
     signing: section({ key: text('the path of the private key file').optional() }, 'a mapping like { key: keys/slipway.key }'),
+    upgrade: z
+      .strictObject({ from: versionRange() }, { error: expectedOnWrongType('a mapping like { from: ">=v2" }') })
+      .optional(),
   },
   { error: expectedOnWrongType('a mapping with at least app, services and environments') },
 );
@@ -446,5 +462,6 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
     config,
     environments,
     signing: file.signing.key === undefined ? {} : { key: file.signing.key },
+    ...(file.upgrade === undefined ? {} : { upgrade: { from: file.upgrade.from.trim() } }),
   };
 }

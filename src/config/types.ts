@@ -123,6 +123,12 @@ export interface HookConfig {
   commands: string[];
 }
 
+/** slipway.yml `upgrade`: which releases this one can be updated from. */
+export interface UpgradeConfig {
+  /** a version range (src/plan/version.ts), e.g. ">=v2"; a host running anything else must update through a release in between */
+  from: string;
+}
+
 export interface ProjectConfig {
   app: string;
   services: ServiceConfig[];
@@ -134,6 +140,8 @@ export interface ProjectConfig {
   environments: EnvironmentConfig[];
   /** path (relative to the project file) of the ed25519 private key used to sign builds */
   signing: { key?: string };
+  /** absent: reachable from any earlier release */
+  upgrade?: UpgradeConfig;
 }
 
 export interface LoadedProject {

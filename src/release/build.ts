@@ -105,6 +105,7 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
       migrates: config.migrate !== null,
       runtime: releaseRuntime(config),
       files,
+      ...(config.upgrade === undefined ? {} : { upgradeFrom: config.upgrade.from }),
     };
     const id = releaseIdOf(manifest);
 

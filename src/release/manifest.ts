@@ -45,6 +45,12 @@ export interface ReleaseManifest {
   runtime: ReleaseRuntime;
   /** sorted by path */
   files: ManifestFile[];
+  /**
+   * slipway.yml `upgrade.from`: the version range a host must run to update to this
+   * release directly (src/plan/version.ts). Absent (not undefined-valued) when the
+   * project declares none, so older releases keep their ids.
+   */
+  upgradeFrom?: string;
 }
 
 /** Versions end up in file names and CLI arguments, so they are kept to a safe alphabet. */
@@ -141,6 +147,7 @@ const manifestSchema = z.strictObject({
   migrates: z.boolean(),
   runtime: runtimeSchema,
   files: z.array(manifestFileSchema),
+  upgradeFrom: z.string().min(1).optional(),
 });
 
 function canonicalize(value: unknown): unknown {

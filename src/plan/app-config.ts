@@ -1,0 +1,182 @@
+/**
+ * The app's config as a release sees it (`slipway config show`), and edits of the
+ * host's env file (`config set` / `unset`). Values come from where the agent takes
+ * them (src/host/app-env.ts): the env file, then the agent's environment, then the
+ * schema's default. Secret values never leave this module unredacted.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ConfigKeyConfig } from '../config/types.js';
+import { SlipwayError, usageError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+
+export const REDACTED = '***';
+export const CONFIG_KEY_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
+
+export type ConfigValueSource = 'env-file' | 'environment' | 'default' | 'missing';
+
+export interface ConfigEntry {
+  name: string;
+  required: boolean;
+  secret: boolean;
+  description?: string;
+  source: ConfigValueSource;
+  /** the value, `***` for a secret, null when there is none */
+  value: string | null;
+}
+
+export interface AppConfigView {
+  entries: ConfigEntry[];
+  /** keys in the env file that the schema does not declare (values not shown: slipway cannot tell whether they are secret) */
+  undeclared: string[];
+  /** required keys with no value anywhere */
+  missing: string[];
+}
+
+/** Pure: each key of the schema with its value and where it comes from. */
+export function describeAppConfig(o: { schema: ConfigKeyConfig[]; envFile: Record<string, string>; processEnv: NodeJS.ProcessEnv }): AppConfigView {
+  const entries = o.schema.map((key): ConfigEntry => {
+    const [source, value]: [ConfigValueSource, string | null] =
+      o.envFile[key.name] !== undefined
+        ? ['env-file', o.envFile[key.name]!]
+        : o.processEnv[key.name] !== undefined
+          ? ['environment', o.processEnv[key.name]!]
+          : key.default !== undefined
+            ? ['default', key.default]
+            : ['missing', null];
+    return {
+      name: key.name,
+      required: key.required,
+      secret: key.secret,
+      ...(key.description === undefined ? {} : { description: key.description }),
+      source,
+      value: value !== null && key.secret && source !== 'default' ? REDACTED : value,
+    };
+  });
+  const declared = new Set(o.schema.map((k) => k.name));
+  return {
+    entries,
+    undeclared: Object.keys(o.envFile).filter((name) => !declared.has(name)).sort(),
+    missing: entries.filter((e) => e.required && e.source === 'missing').map((e) => e.name).sort(),
+  };
+}
+
+export function assertConfigKey(key: string): void {
+  if (!CONFIG_KEY_PATTERN.test(key)) {
+    throw usageError('CONFIG_KEY_INVALID', `"${key}" is not a config key name`, {
+      hint: 'config keys are UPPER_SNAKE_CASE: capital letters, digits and _, not starting with a digit (e.g. NOTES_TITLE)',
+    });
+  }
+}
+
+/** `KEY=VALUE` from the command line; the value may be empty, and may contain `=`. */
+export function parseAssignment(text: string): { key: string; value: string } {
+  const eq = text.indexOf('=');
+  if (eq <= 0) {
+    throw usageError('CONFIG_ASSIGNMENT_INVALID', `expected KEY=VALUE, got "${text.includes('=') ? text : text.slice(0, 40)}"`, {
+      hint: 'write it as one argument, e.g. `slipway config production set NOTES_TITLE="My notes"`',
+    });
+  }
+  const key = text.slice(0, eq);
+  assertConfigKey(key);
+  const value = text.slice(eq + 1);
+  if (/[\r\n\0]/.test(value)) {
+    throw usageError('CONFIG_VALUE_INVALID', `the value of ${key} contains a line break or a NUL byte`, {
+      hint: 'the env file holds one KEY=VALUE per line; encode multi-line values (e.g. base64) and decode them in the app',
+    });
+  }
+  return { key, value };
+}
+
+/** The line for a value that reads back exactly (src/host/app-env.ts trims, and strips one pair of quotes). */
+function envLine(key: string, value: string): string {
+  const quotedAlready = value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.at(-1) === value[0];
+  return value !== value.trim() || quotedAlready ? `${key}="${value}"` : `${key}=${value}`;
+}
+
+function lineKey(line: string): string | null {
+  const trimmed = line.trim();
+  if (trimmed === '' || trimmed.startsWith('#')) return null;
+  const eq = trimmed.indexOf('=');
+  return eq > 0 ? trimmed.slice(0, eq).trim() : null;
+}
+
+export interface EnvFileEdit {
+  file: string;
+  /** false when the file already said so */
+  changed: boolean;
+  created: boolean;
+  /** the file's mode before, when it was not 0600 (it is now) */
+  fixedMode: number | null;
+}
+
+async function readRaw(file: string): Promise<{ text: string; mode: number } | null> {
+  try {
+    const [text, stat] = await Promise.all([fs.readFile(file, 'utf8'), fs.stat(file)]);
+    return { text, mode: stat.mode & 0o777 };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null; // no file yet (writing it says why it cannot be made)
+    throw new SlipwayError('ENV_FILE_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`, {
+      hint: 'run slipway as the user that owns the host folder',
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Writes the whole file again (temp file, fsync, rename) with mode 0600, keeping
+ * comments and the order of the other lines. The folder is made owner-and-group only.
+ */
+async function writeEnvFile(file: string, lines: string[]): Promise<void> {
+  const text = lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o750 });
+    await writeFileAtomic(file, text, 0o600);
+    await fs.chmod(file, 0o600); // the umask may have narrowed it further; never wider
+  } catch (error) {
+    throw new SlipwayError('ENV_FILE_UNWRITABLE', `cannot write ${file}: ${(error as Error).message}`, {
+      hint: `check that ${path.dirname(file)} is a folder the user running slipway can write (\`slipway doctor\` checks the host folders)`,
+      cause: error,
+    });
+  }
+}
+
+function splitLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+export async function setEnvFileValue(file: string, key: string, value: string): Promise<EnvFileEdit> {
+  assertConfigKey(key);
+  const before = await readRaw(file);
+  const lines = before ? splitLines(before.text) : [];
+  const wanted = envLine(key, value);
+  const out: string[] = [];
+  let placed = false;
+  for (const line of lines) {
+    if (lineKey(line) !== key) out.push(line);
+    else if (!placed) {
+      out.push(wanted);
+      placed = true;
+    } // a later duplicate would override the value we set: drop it
+  }
+  if (!placed) out.push(wanted);
+  const changed = before === null || out.join('\n') !== lines.join('\n');
+  const fixedMode = before && before.mode !== 0o600 ? before.mode : null;
+  if (changed || fixedMode !== null) await writeEnvFile(file, out);
+  return { file, changed, created: before === null, fixedMode };
+}
+
+export async function unsetEnvFileValue(file: string, key: string): Promise<EnvFileEdit> {
+  assertConfigKey(key);
+  const before = await readRaw(file);
+  if (!before) return { file, changed: false, created: false, fixedMode: null };
+  const lines = splitLines(before.text);
+  const out = lines.filter((line) => lineKey(line) !== key);
+  const changed = out.length !== lines.length;
+  const fixedMode = before.mode !== 0o600 ? before.mode : null;
+  if (changed || fixedMode !== null) await writeEnvFile(file, out);
+  return { file, changed, created: false, fixedMode };
+}

@@ -1,0 +1,172 @@
+/**
+ * Gathers what createUpdatePlan needs from the real world: the host's current
+ * release (ledger, read-only), the store's releases, the host's env file, free disk
+ * and a backup size estimate. Reads only; never changes the host.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ConfigKeyConfig, EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { SlipwayError } from '../errors.js';
+import { readEnvFile } from '../host/app-env.js';
+import { readInstalledManifest } from '../host/install-release.js';
+import type { HostLayout } from '../host/layout.js';
+import { openLedger } from '../host/ledger.js';
+import { parseManifest } from '../release/manifest.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { listReleases, readReleaseManifest, resolveRelease } from '../store/releases.js';
+import { compareReleases, createUpdatePlan, releasesBetween, type PlannedRelease, type UpdatePlan, type UpdatePlanInput } from './plan.js';
+import { compareVersions } from './version.js';
+
+/** The release the host serves, from its ledger (read-only); null on a host where nothing was deployed. */
+export async function readCurrentRelease(layout: HostLayout): Promise<PlannedRelease | null> {
+  const exists = await fs.stat(layout.ledgerFile).then(() => true, () => false);
+  if (!exists) return null;
+  const ledger = openLedger(layout.ledgerFile, { readonly: true });
+  try {
+    const { currentId } = ledger.getState();
+    if (!currentId) return null;
+    const record = ledger.getRelease(currentId);
+    const manifest = record ? parseManifest(record.manifestJson, currentId) : await readInstalledManifest(layout, currentId);
+    if (!manifest) {
+      throw new SlipwayError('CURRENT_RELEASE_UNKNOWN', `the host's current release ${currentId.slice(0, 12)} has no manifest on this host`, {
+        hint: 'run `slipway verify` and `slipway status` to see what the host serves',
+      });
+    }
+    return { ...manifest, id: currentId };
+  } finally {
+    ledger.close();
+  }
+}
+
+/**
+ * The store's releases strictly between current and target, oldest first. Manifests
+ * are read only for releases whose version does not already rule them out.
+ */
+export async function storeReleasesBetween(o: { store: BlobStore; app: string; current: PlannedRelease | null; target: PlannedRelease }): Promise<PlannedRelease[]> {
+  const { current, target } = o;
+  if (!current) return [];
+  const candidates: PlannedRelease[] = [];
+  for (const info of await listReleases(o.store, o.app)) {
+    if (info.id === current.id || info.id === target.id) continue;
+    const afterCurrent = compareVersions(info.version, current.version);
+    const beforeTarget = compareVersions(info.version, target.version);
+    if ((afterCurrent !== null && afterCurrent < 0) || (beforeTarget !== null && beforeTarget > 0)) continue;
+    candidates.push({ ...(await readReleaseManifest(o.store, o.app, info.id)), id: info.id });
+  }
+  return releasesBetween(candidates, current, target);
+}
+
+/** Free bytes for an unprivileged writer on the file system that holds `dir` (or would: the nearest existing parent). */
+export async function freeBytesAt(dir: string): Promise<number> {
+  let at = path.resolve(dir);
+  for (;;) {
+    try {
+      const stats = await fs.statfs(at);
+      return stats.bavail * stats.bsize;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path.dirname(at) === at) throw error;
+      at = path.dirname(at);
+    }
+  }
+}
+
+/**
+ * What a backup of the host's data takes: the shared folder (upload folders and
+ * sqlite files live there). PostgreSQL and MySQL databases are not counted.
+ */
+export async function estimateBackupBytes(layout: HostLayout): Promise<number> {
+  return folderSize(layout.sharedDir);
+}
+
+async function folderSize(dir: string): Promise<number> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0; // absent or unreadable: nothing we can count
+  }
+  let total = 0;
+  for (const entry of entries) {
+    const at = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += await folderSize(at);
+    else if (entry.isFile()) total += await fs.lstat(at).then((s) => s.size, () => 0);
+  }
+  return total;
+}
+
+/**
+ * The config values the host would give a release: the env file, then the
+ * environment for keys a schema names (what the agent does, src/host/app-env.ts).
+ */
+export function hostConfigValues(o: { envFile: Record<string, string>; schemas: ConfigKeyConfig[][]; processEnv: NodeJS.ProcessEnv }): Record<string, string> {
+  const values: Record<string, string> = { ...o.envFile };
+  for (const key of o.schemas.flat()) {
+    const fromEnv = o.processEnv[key.name];
+    if (values[key.name] === undefined && fromEnv !== undefined) values[key.name] = fromEnv;
+  }
+  return values;
+}
+
+export interface PlanUpdateOptions {
+  project: LoadedProject;
+  environment: EnvironmentConfig;
+  layout: HostLayout;
+  store: BlobStore;
+  /** version or id in the store; default: the newest release (what `deploy` picks) */
+  version?: string;
+  kind?: 'deploy' | 'rollback';
+  allowOlder?: boolean;
+  /** the environment the agent would read config keys from (default: this process's) */
+  processEnv?: NodeJS.ProcessEnv;
+}
+
+/** Everything createUpdatePlan needs, read from the host and the store. */
+export async function gatherPlanInput(o: PlanUpdateOptions): Promise<UpdatePlanInput> {
+  const app = o.project.config.app;
+  const info = o.version ? await resolveRelease(o.store, app, o.version) : (await listReleases(o.store, app)).at(-1);
+  if (!info) {
+    throw new SlipwayError('RELEASE_NOT_FOUND', `no releases of ${app} in ${o.store.description}`, { exitCode: 2, hint: 'build one with `slipway build`' });
+  }
+  const target: PlannedRelease = { ...(await readReleaseManifest(o.store, app, info.id)), id: info.id };
+  const current = await readCurrentRelease(o.layout);
+  const envFile = await readEnvFile(o.layout.envFile);
+  return {
+    environment: o.environment.name,
+    kind: o.kind ?? 'deploy',
+    allowOlder: o.allowOlder,
+    healthWindowMs: o.environment.healthWindowMs,
+    current,
+    target,
+    between: await storeReleasesBetween({ store: o.store, app, current, target }),
+    hostConfig: hostConfigValues({ envFile, schemas: [target.runtime.config, current?.runtime.config ?? []], processEnv: o.processEnv ?? process.env }),
+    freeBytes: await freeBytesAt(o.layout.root),
+    backupEstimateBytes: current ? await estimateBackupBytes(o.layout) : 0,
+  };
+}
+
+/** `slipway plan`: the plan of updating the environment to `version` (default: the newest release). */
+export async function planUpdate(o: PlanUpdateOptions): Promise<UpdatePlan> {
+  return createUpdatePlan(await gatherPlanInput(o));
+}
+
+/**
+ * The host facts the pipeline's preflight adds to what it already holds (current,
+ * target, config values): releases in between, free disk, backup estimate.
+ */
+export async function pipelinePlanFacts(o: {
+  layout: HostLayout;
+  store: BlobStore;
+  app: string;
+  current: PlannedRelease | null;
+  target: PlannedRelease;
+}): Promise<Pick<UpdatePlanInput, 'between' | 'freeBytes' | 'backupEstimateBytes'>> {
+  // Only an upgrade looks at the store: a rollback must work while the store is unreachable.
+  const upgrading = o.current !== null && compareReleases(o.target, o.current) > 0;
+  return {
+    // Unreachable store: no releases in between. An update that needs one is still refused, less precisely.
+    between: upgrading ? await storeReleasesBetween(o).catch(() => []) : [],
+    freeBytes: await freeBytesAt(o.layout.root),
+    backupEstimateBytes: o.current ? await estimateBackupBytes(o.layout) : 0,
+  };
+}

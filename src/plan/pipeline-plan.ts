@@ -1,0 +1,25 @@
+/**
+ * The plan of the update the pipeline is running, built from its context: what the
+ * preflight step checks, so that `deploy` refuses exactly what `slipway plan` shows.
+ */
+import type { UpdateContext } from '../host/update-context.js';
+import { targetManifest } from '../host/update-context.js';
+import { pipelinePlanFacts } from './gather.js';
+import { createUpdatePlan, type UpdatePlan } from './plan.js';
+
+export async function planForUpdate(ctx: UpdateContext): Promise<UpdatePlan> {
+  const target = { ...targetManifest(ctx), id: ctx.to.id };
+  const current = ctx.from ? { ...ctx.from.manifest, id: ctx.from.id } : null;
+  // The values the agent would start the release with: env file, its environment, defaults.
+  const { values } = await ctx.runtime.appConfig(target);
+  return createUpdatePlan({
+    environment: ctx.environmentName,
+    kind: ctx.kind,
+    allowOlder: ctx.allowOlder,
+    healthWindowMs: ctx.environment.healthWindowMs,
+    current,
+    target,
+    hostConfig: values,
+    ...(await pipelinePlanFacts({ layout: ctx.layout, store: ctx.store, app: ctx.app, current, target })),
+  });
+}

@@ -1,0 +1,359 @@
+/**
+ * The update plan: a pure function from what the host runs, what the store holds
+ * and the host's config to what an update will do, and whether it must be refused.
+ * `slipway plan` prints this object; `slipway deploy` checks the same one before it
+ * changes anything (DESIGN.md, pipeline step 3).
+ */
+import { closestMatch } from '../config/did-you-mean.js';
+import { PIPELINE_STEPS, type PipelineStepName } from '../config/types.js';
+import { SlipwayError } from '../errors.js';
+import { formatBytes } from '../cli/format.js';
+import type { ReleaseManifest } from '../release/manifest.js';
+import { compareVersions, parseVersionRange, satisfiesRange } from './version.js';
+
+export type PlannedRelease = ReleaseManifest & { id: string };
+
+export interface UpdatePlanInput {
+  environment: string;
+  /** what the host serves now; null on a fresh host */
+  current: PlannedRelease | null;
+  target: PlannedRelease;
+  /** releases in the store between current and target (any order; others are ignored) */
+  between: PlannedRelease[];
+  /** the host's config values: env file, then the agent's environment for the keys it knows */
+  hostConfig: Record<string, string>;
+  /** free bytes under the host root */
+  freeBytes: number;
+  /** what the backup before the update will take on disk */
+  backupEstimateBytes: number;
+  kind: 'deploy' | 'rollback';
+  /** `deploy --allow-older`: a deploy may go to an older release */
+  allowOlder?: boolean;
+  /** environments.<env>.health_window, for the watch step's phrase */
+  healthWindowMs?: number;
+}
+
+export type PlanDirection = 'upgrade' | 'downgrade' | 'same' | 'first';
+
+export interface UpdatePlan {
+  environment: string;
+  kind: 'deploy' | 'rollback';
+  from: { id: string; version: string } | null;
+  to: { id: string; version: string };
+  direction: PlanDirection;
+  /** every release after current up to and including target, oldest first (upgrades and first deploys only) */
+  notes: Array<{ version: string; notes: string }>;
+  config: {
+    /** required by the target, with no value on the host and no default */
+    missing: string[];
+    /** declared by the target, not by the current release */
+    added: string[];
+    /** declared by the current release, not by the target */
+    removed: string[];
+    /** a guess: a removed key and an added key that look like the same setting */
+    renamed: Array<{ from: string; to: string }>;
+  };
+  migrations: { runs: boolean; reversible: boolean; command: string | null };
+  downtime: 'none' | 'maintenance-window';
+  backup: {
+    estimateBytes: number;
+    freeBytes: number;
+    /** the target's unpacked size */
+    releaseBytes: number;
+    /** backup + the release twice (download and unpack) + a margin */
+    neededBytes: number;
+    fits: boolean;
+  };
+  /** the first release to deploy when the target cannot be reached from current directly */
+  requiredIntermediate: string | null;
+  /** versions to deploy in order to reach the target (ends with it); null when no path exists in the store */
+  upgradePath: string[] | null;
+  /** why the update must be refused; empty when it can go ahead */
+  blockers: string[];
+  /** stable codes of the blockers, same order */
+  blockerCodes: string[];
+  /** what to do about the blockers, in order */
+  nextSteps: string[];
+  /** `<step>: what it will do`, one per pipeline step, in order */
+  steps: string[];
+}
+
+/** Room kept free beyond what the update needs (the same margin deploy's disk check uses). */
+export const DISK_MARGIN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Newer release first: by version when both are versions, else (or on a tie) by
+ * commit date. Negative when a is older than b.
+ */
+export function compareReleases(a: Pick<ReleaseManifest, 'version' | 'date'>, b: Pick<ReleaseManifest, 'version' | 'date'>): number {
+  const byVersion = compareVersions(a.version, b.version);
+  if (byVersion !== null && byVersion !== 0) return byVersion;
+  return Math.sign(Date.parse(a.date) - Date.parse(b.date));
+}
+
+/**
+ * The releases strictly between current and target, oldest first, one per version
+ * (the last one given wins: pass the store's list oldest-published first).
+ */
+export function releasesBetween<T extends PlannedRelease>(all: readonly T[], current: PlannedRelease | null, target: PlannedRelease): T[] {
+  if (!current) return [];
+  const byVersion = new Map<string, T>();
+  for (const release of all) {
+    if (release.id === current.id || release.id === target.id) continue;
+    if (release.version === current.version || release.version === target.version) continue;
+    if (compareReleases(release, current) > 0 && compareReleases(release, target) < 0) byVersion.set(release.version, release);
+  }
+  return [...byVersion.values()].sort(compareReleases);
+}
+
+interface Blocker {
+  code: string;
+  message: string;
+  /** commands or actions, in order */
+  fixes: string[];
+}
+
+export function createUpdatePlan(input: UpdatePlanInput): UpdatePlan {
+  const { current, target, kind } = input;
+  const direction = directionOf(current, target);
+  const between = direction === 'upgrade' ? releasesBetween(input.between, current, target) : [];
+  const blockers: Blocker[] = [];
+
+  // Upgrade path first: when the target cannot be reached, it is the first thing to fix.
+  let upgradePath: string[] | null = [target.version];
+  if (direction === 'upgrade' && current) {
+    // Everything the caller knows about, not only what lies between: the date fallback needs the range's releases.
+    const known = [current, ...input.between, target];
+    if (!isReachable(current, target, known)) {
+      upgradePath = findUpgradePath(current, target, between, known);
+      blockers.push(unreachableBlocker({ environment: input.environment, current, target, path: upgradePath }));
+    }
+  }
+
+  if (kind === 'deploy' && direction === 'downgrade' && !input.allowOlder && current) {
+    blockers.push({
+      code: 'RELEASE_OLDER',
+      message: `${target.version} is older than the running ${current.version}: going back is a rollback, not a deploy`,
+      fixes: [`roll back with \`slipway rollback ${input.environment} --to ${target.version}\` (or deploy with --allow-older if you mean it)`],
+    });
+  }
+
+  const config = configChanges(input);
+  if (config.missing.length > 0) {
+    const renamedFrom = (key: string) => config.renamed.find((r) => r.to === key && input.hostConfig[r.from] !== undefined)?.from;
+    const described = config.missing.map((key) => {
+      const from = renamedFrom(key);
+      return from ? `${key} (renamed from ${from}? the host still has ${from})` : key;
+    });
+    blockers.push({
+      code: 'CONFIG_KEYS_MISSING',
+      message: `${target.version} needs config key${config.missing.length === 1 ? '' : 's'} this host does not have: ${described.join(', ')}`,
+      fixes: config.missing.map((key) => `slipway config ${input.environment} set ${key}=<value>`),
+    });
+  }
+
+  const releaseBytes = target.files.reduce((sum, file) => sum + file.size, 0);
+  const neededBytes = input.backupEstimateBytes + releaseBytes * 2 + DISK_MARGIN_BYTES;
+  const backup = { estimateBytes: input.backupEstimateBytes, freeBytes: input.freeBytes, releaseBytes, neededBytes, fits: input.freeBytes >= neededBytes };
+  if (!backup.fits) {
+    blockers.push({
+      code: 'DISK_SPACE_LOW',
+      message: `only ${formatBytes(input.freeBytes)} free on the host; the update needs about ${formatBytes(neededBytes)} (backup ~${formatBytes(input.backupEstimateBytes)}, release ${formatBytes(releaseBytes)} twice, ${formatBytes(DISK_MARGIN_BYTES)} margin)`,
+      fixes: [`free at least ${formatBytes(neededBytes - input.freeBytes)} on the host (\`slipway prune ${input.environment}\` removes old releases)`],
+    });
+  }
+
+  // A rollback runs no migration (its data comes back from a backup, if at all).
+  const migrate = kind === 'deploy' ? target.runtime.migrate : null;
+  const migrations = { runs: migrate !== null, reversible: migrate?.reversible ?? true, command: migrate?.command ?? null };
+  // The pipeline holds writes only while an existing release serves and the data changes.
+  const downtime = migrations.runs && current !== null ? 'maintenance-window' : 'none';
+
+  const notes = direction === 'upgrade' ? [...between, target] : direction === 'first' ? [target] : [];
+  return {
+    environment: input.environment,
+    kind,
+    from: current ? { id: current.id, version: current.version } : null,
+    to: { id: target.id, version: target.version },
+    direction,
+    notes: notes.map((release) => ({ version: release.version, notes: release.notes })),
+    config,
+    migrations,
+    downtime,
+    backup,
+    requiredIntermediate: upgradePath && upgradePath.length > 1 ? upgradePath[0]! : null,
+    upgradePath,
+    blockers: blockers.map((b) => b.message),
+    blockerCodes: blockers.map((b) => b.code),
+    nextSteps: nextSteps(input, blockers, upgradePath),
+    steps: describeSteps(input, { migrations, downtime, direction }),
+  };
+}
+
+/**
+ * The error `deploy` refuses with when the plan has blockers (nothing was changed);
+ * null when the update can go ahead. Its code is the first blocker's.
+ */
+export function planRefusal(plan: UpdatePlan): SlipwayError | null {
+  if (plan.blockers.length === 0) return null;
+  const what = `${plan.kind} ${plan.to.version} to ${plan.environment}`;
+  const message = plan.blockers.length === 1 ? `cannot ${what}: ${plan.blockers[0]}` : `cannot ${what}: ${plan.blockers.length} problems`;
+  return new SlipwayError(plan.blockerCodes[0]!, message, {
+    details: plan.blockers.length === 1 ? [] : plan.blockers.map((b) => `- ${b}`),
+    hint: `${plan.nextSteps.join('; then ')} (\`slipway plan ${plan.environment}${plan.kind === 'deploy' ? ` --version ${plan.to.version}` : ''}\` shows the whole plan)`,
+  });
+}
+
+function directionOf(current: PlannedRelease | null, target: PlannedRelease): PlanDirection {
+  if (!current) return 'first';
+  if (current.id === target.id) return 'same';
+  const order = compareReleases(target, current);
+  return order > 0 ? 'upgrade' : order < 0 ? 'downgrade' : 'same';
+}
+
+/**
+ * Whether `to` may be deployed over `from`. A `from` whose version is not
+ * comparable (a short commit id) is judged by commit date against the oldest
+ * known release that satisfies the range.
+ */
+export function isReachable(from: PlannedRelease, to: PlannedRelease, known: readonly PlannedRelease[]): boolean {
+  if (to.upgradeFrom === undefined) return true;
+  const parsed = parseVersionRange(to.upgradeFrom);
+  if (!parsed.ok) return false;
+  const satisfied = satisfiesRange(from.version, parsed.range);
+  if (satisfied !== null) return satisfied;
+  const oldestSatisfying = known.filter((r) => r.id !== to.id && satisfiesRange(r.version, parsed.range) === true).sort(compareReleases)[0];
+  return oldestSatisfying !== undefined && Date.parse(from.date) >= Date.parse(oldestSatisfying.date);
+}
+
+/** Greedy: from where the host is, the newest release it can reach, until the target is reachable. */
+function findUpgradePath(current: PlannedRelease, target: PlannedRelease, between: PlannedRelease[], known: PlannedRelease[]): string[] | null {
+  const path: string[] = [];
+  let at = current;
+  for (let hops = 0; hops <= between.length; hops++) {
+    if (isReachable(at, target, known)) return [...path, target.version];
+    const next = between.filter((r) => compareReleases(r, at) > 0 && isReachable(at, r, known)).at(-1);
+    if (!next) return null;
+    path.push(next.version);
+    at = next;
+  }
+  return null;
+}
+
+function unreachableBlocker(o: { environment: string; current: PlannedRelease; target: PlannedRelease; path: string[] | null }): Blocker {
+  const range = o.target.upgradeFrom!;
+  const base = `${o.target.version} can only be reached from ${range}, and ${o.environment} runs ${o.current.version}`;
+  if (o.path) {
+    const intermediates = o.path.slice(0, -1);
+    return {
+      code: 'UPGRADE_PATH_REQUIRED',
+      message: `${base}: deploy ${intermediates.join(', then ')} first`,
+      fixes: intermediates.map((v) => `slipway deploy ${o.environment} --version ${v}`),
+    };
+  }
+  const valid = parseVersionRange(range).ok;
+  return {
+    code: 'UPGRADE_PATH_MISSING',
+    message: valid
+      ? `${base}, and no release in the store between them gets there`
+      : `${o.target.version} declares upgrade.from "${range}", which is not a version range`,
+    fixes: [valid ? `build and deploy a release in ${range} first (\`slipway build --ref <tag>\`)` : 'fix upgrade.from in slipway.yml and build the release again'],
+  };
+}
+
+function configChanges(input: UpdatePlanInput): UpdatePlan['config'] {
+  const targetKeys = input.target.runtime.config;
+  const targetNames = new Set(targetKeys.map((k) => k.name));
+  const currentNames = new Set((input.current?.runtime.config ?? []).map((k) => k.name));
+  const missing = new Set<string>();
+  for (const key of targetKeys) {
+    if (key.required && input.hostConfig[key.name] === undefined && key.default === undefined) missing.add(key.name);
+  }
+  // requiredConfig is the same list, kept in the manifest on its own; honour it even if runtime.config lost a key
+  for (const name of input.target.requiredConfig) {
+    if (!targetNames.has(name) && input.hostConfig[name] === undefined) missing.add(name);
+  }
+  const added = [...targetNames].filter((n) => !currentNames.has(n)).sort();
+  const removed = [...currentNames].filter((n) => !targetNames.has(n)).sort();
+  return { missing: [...missing].sort(), added, removed, renamed: guessRenames(removed, added) };
+}
+
+/** Pairs a removed key with an added one when the names are close (a typo fixed, a prefix added or dropped). */
+function guessRenames(removed: string[], added: string[]): Array<{ from: string; to: string }> {
+  const renamed: Array<{ from: string; to: string }> = [];
+  const free = new Set(added);
+  for (const from of removed) {
+    const to = closestMatch(from, [...free]) ?? [...free].find((candidate) => sharesWordsWith(from, candidate));
+    if (to) {
+      renamed.push({ from, to });
+      free.delete(to);
+    }
+  }
+  return renamed;
+}
+
+/** NOTES_TITLE and TITLE, APP_SECRET and SECRET_KEY: at least half the words of the shorter name. */
+function sharesWordsWith(a: string, b: string): boolean {
+  const wa = a.split('_').filter(Boolean);
+  const wb = b.split('_').filter(Boolean);
+  const common = wa.filter((w) => wb.includes(w) && w.length >= 3).length;
+  return common > 0 && common * 2 >= Math.min(wa.length, wb.length);
+}
+
+function nextSteps(input: UpdatePlanInput, blockers: Blocker[], path: string[] | null): string[] {
+  if (blockers.length === 0) return [];
+  const steps = blockers.flatMap((b) => b.fixes);
+  const needsIntermediate = path !== null && path.length > 1;
+  // After the intermediate deploys the plan changes; say how to look again.
+  steps.push(
+    input.kind === 'deploy'
+      ? `slipway plan ${input.environment} --version ${input.target.version}${needsIntermediate ? ' (after each deploy)' : ''}`
+      : `slipway plan ${input.environment}`,
+  );
+  return steps;
+}
+
+function describeSteps(
+  input: UpdatePlanInput,
+  o: { migrations: UpdatePlan['migrations']; downtime: UpdatePlan['downtime']; direction: PlanDirection },
+): string[] {
+  const { current, target } = input;
+  const to = target.version;
+  const data = (current ?? target).runtime.data;
+  const dataParts = [
+    data.databases.length > 0 ? plural(data.databases.length, 'database') : '',
+    data.folders.length > 0 ? plural(data.folders.length, 'folder') : '',
+  ].filter(Boolean);
+  const health = target.runtime.services[0]?.health.path;
+  const windowMs = input.healthWindowMs;
+  const phrases: Record<PipelineStepName, string> = {
+    lock: `take the lock of ${input.environment}`,
+    fetch: `get ${to} from the store, verify its digest (${plural(target.files.length, 'file')}, ${formatBytes(target.files.reduce((s, f) => s + f.size, 0))})`,
+    preflight: `check config (${plural(target.runtime.config.filter((k) => k.required).length, 'required key')}), disk space${o.direction === 'upgrade' ? ' and upgrade path' : ''}`,
+    backup: !current
+      ? 'nothing deployed yet: nothing to back up'
+      : dataParts.length > 0
+        ? `back up ${dataParts.join(' and ')} of ${current.version} (~${formatBytes(input.backupEstimateBytes)})`
+        : `back up the shared folder of ${current.version} (~${formatBytes(input.backupEstimateBytes)})`,
+    maintenance:
+      o.downtime === 'maintenance-window' ? 'hold writes while the data changes (reads still served)' : 'skipped: no data change, blue/green without a window',
+    migrate: o.migrations.runs
+      ? `run \`${o.migrations.command}\`${o.migrations.reversible ? ' (reversible)' : ' (not reversible: undoing it restores the backup)'}`
+      : input.kind === 'rollback'
+        ? 'skipped: a rollback runs no migrations'
+        : `skipped: ${to} has no migrate command`,
+    start: `start ${to} in the idle slot${current ? ` beside ${current.version}` : ''}${health ? `, wait for GET ${health}` : ''}`,
+    switch: `point the proxy at ${to}${current ? ` and drain ${current.version}` : ''}`,
+    watch: windowMs === undefined ? 'watch health; roll back on failure' : windowMs > 0 ? `watch health for ${formatDuration(windowMs)}; roll back on failure` : 'skipped: health window is 0',
+    finish: `${current ? `stop ${current.version} (kept on disk for rollback), ` : ''}prune old releases, unlock`,
+  };
+  return PIPELINE_STEPS.map((step) => `${step}: ${phrases[step]}`);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+function formatDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
