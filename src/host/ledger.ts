@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SlipwayError } from '../errors.js';
+import type { BackupReason } from '../data/types.js';
 
 export interface ReleaseRecord {
   id: string;
@@ -72,6 +73,38 @@ export interface HistoryEntry {
   steps: Array<{ name: string; outcome: StepOutcome | null; ms: number | null }>;
 }
 
+/** One file of a backup (catalog view; fingerprints stay in the backup's backup.json). */
+export interface BackupItemRecord {
+  name: string;
+  kind: 'database' | 'folder';
+  engine: string;
+  /** file name inside backups/<id>/ */
+  file: string;
+  size: number;
+  sha256: string;
+}
+
+/** A backup in the catalog: the fields of `slipway backups --json` (CONTRACT.md) and more. */
+export interface BackupRecord {
+  id: string;
+  environment: string;
+  /** the release that was serving when the backup was taken (null: none yet) */
+  release: { id: string; version: string | null } | null;
+  reason: BackupReason;
+  /** ISO 8601 */
+  createdAt: string;
+  /** bytes of all item files */
+  size: number;
+  /** sha256 over the items' digests: sha256 of the lines "<item sha256>  <file>\n", in item order */
+  sha256: string;
+  /** when a check last passed (checksums and a structural read at creation; a scratch restore for `backup verify`) */
+  verifiedAt: string | null;
+  durationMs: number;
+  /** the deployment it was taken for (pre-deploy/post-deploy), else null */
+  deploymentId: number | null;
+  items: BackupItemRecord[];
+}
+
 export interface OpenLedgerOptions {
   /** read only: no migrations, no writes; the file must exist and be up to date */
   readonly?: boolean;
@@ -126,6 +159,25 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX deployment_steps_by_deployment ON deployment_steps (deployment_id, id);
   `,
+  // 2: the backup catalog. Reasons are checked in code, so adding one needs no migration.
+  `
+  CREATE TABLE backups (
+    id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    release_id TEXT,
+    release_version TEXT,
+    reason TEXT NOT NULL,
+    deployment_id INTEGER,
+    created_at TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    verified_at TEXT,
+    items_json TEXT NOT NULL
+  );
+  CREATE INDEX backups_by_created ON backups (created_at);
+  CREATE INDEX backups_by_deployment ON backups (deployment_id);
+  `,
 ];
 
 export const LEDGER_SCHEMA_VERSION = MIGRATIONS.length;
@@ -156,6 +208,21 @@ interface StepRow {
   outcome: StepOutcome | null;
   ms: number | null;
   detail: string | null;
+}
+
+interface BackupRow {
+  id: string;
+  environment: string;
+  release_id: string | null;
+  release_version: string | null;
+  reason: BackupReason;
+  deployment_id: number | null;
+  created_at: string;
+  size: number;
+  sha256: string;
+  duration_ms: number;
+  verified_at: string | null;
+  items_json: string;
 }
 
 interface ReleaseRow {
@@ -437,6 +504,66 @@ export class Ledger {
     }));
   }
 
+  // ---- backups (the catalog; src/data/catalog.ts builds on these) ----
+
+  /** Records a backup that exists on disk and passed its checks. */
+  recordBackup(backup: BackupRecord): void {
+    this.writable();
+    this.db
+      .prepare(
+        `INSERT INTO backups (id, environment, release_id, release_version, reason, deployment_id, created_at, size, sha256, duration_ms, verified_at, items_json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        backup.id,
+        backup.environment,
+        backup.release?.id ?? null,
+        backup.release?.version ?? null,
+        backup.reason,
+        backup.deploymentId,
+        backup.createdAt,
+        backup.size,
+        backup.sha256,
+        backup.durationMs,
+        backup.verifiedAt,
+        JSON.stringify(backup.items),
+      );
+  }
+
+  getBackup(id: string): BackupRecord | null {
+    const row = this.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as BackupRow | undefined;
+    return row === undefined ? null : toBackup(row);
+  }
+
+  /** Newest first (ids sort by creation time). */
+  listBackups(options: { environment?: string; deploymentId?: number; limit?: number } = {}): BackupRecord[] {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (options.environment !== undefined) {
+      where.push('environment = ?');
+      params.push(options.environment);
+    }
+    if (options.deploymentId !== undefined) {
+      where.push('deployment_id = ?');
+      params.push(options.deploymentId);
+    }
+    const sql = `SELECT * FROM backups ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...params, options.limit ?? -1) as BackupRow[];
+    return rows.map(toBackup);
+  }
+
+  /** Sets verified_at (after a passing `backup verify`); false when there is no such backup. */
+  markBackupVerified(id: string, at: string = now()): boolean {
+    this.writable();
+    return this.db.prepare('UPDATE backups SET verified_at = ? WHERE id = ?').run(at, id).changes > 0;
+  }
+
+  /** Forgets a backup (after its folder was removed); true when there was one. */
+  removeBackup(id: string): boolean {
+    this.writable();
+    return this.db.prepare('DELETE FROM backups WHERE id = ?').run(id).changes > 0;
+  }
+
   private withSteps(rows: DeploymentRow[]): DeploymentRecord[] {
     if (rows.length === 0) return [];
     const placeholders = rows.map(() => '?').join(', ');
@@ -477,6 +604,22 @@ export class Ledger {
 
 function toRelease(row: ReleaseRow): ReleaseRecord {
   return { id: row.id, version: row.version, commit: row.commit_id, manifestJson: row.manifest_json, unpackedAt: row.unpacked_at };
+}
+
+function toBackup(row: BackupRow): BackupRecord {
+  return {
+    id: row.id,
+    environment: row.environment,
+    release: row.release_id === null ? null : { id: row.release_id, version: row.release_version },
+    reason: row.reason,
+    createdAt: row.created_at,
+    size: row.size,
+    sha256: row.sha256,
+    verifiedAt: row.verified_at,
+    durationMs: row.duration_ms,
+    deploymentId: row.deployment_id,
+    items: JSON.parse(row.items_json) as BackupItemRecord[],
+  };
 }
 
 function noDeployment(id: number): SlipwayError {
