@@ -23,6 +23,8 @@ import { otherSlot, startSlot, stopSlot, type Slot } from './slots.js';
 import { runUpdate, type UpdateEvent, type UpdateOutcome } from './update-runner.js';
 import { startControlServer } from './control-server.js';
 import { toWireError } from './wire.js';
+import { rollbackWithDataTarget, restoreTarget } from './data-requests.js';
+import { BACKUP_REASONS, createBackup, getBackup, hasData, pruneBackups, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
 
 export interface AgentOptions {
   project: LoadedProject;
@@ -42,6 +44,10 @@ export interface UpdateRequest {
   who?: string;
   reason?: string;
   allowOlder?: boolean;
+  /** bring this backup's data back before the target starts (rollback --with-data, restore, data copy) */
+  restoreBackupId?: string;
+  restoreBackupDir?: string;
+  scrubFile?: string;
 }
 
 /**
@@ -87,7 +93,7 @@ export class Agent {
       this.proxy = await createProxy({ host: this.env.bind, port: this.env.port });
     } catch (error) {
       this.ledger.close();
-      const code = (error as NodeJS.ErrnoException).code;
+      const code = (((error as { cause?: unknown }).cause ?? error) as NodeJS.ErrnoException).code; // the proxy wraps the errno error
       throw new SlipwayError('PORT_IN_USE', `cannot listen on ${this.env.bind}:${this.env.port}${code ? ` (${code})` : ''}`, {
         hint: code === 'EADDRINUSE' ? `another program uses port ${this.env.port}: stop it, or change environments.${this.env.name}.port in slipway.yml` : 'check environments.<env>.bind and port in slipway.yml',
         cause: error,
@@ -202,6 +208,9 @@ export class Agent {
       previousIdBefore: state.previousId,
       to: { id: request.releaseId },
       allowOlder: Boolean(request.allowOlder),
+      restoreBackupId: request.restoreBackupId,
+      restoreBackupDir: request.restoreBackupDir,
+      scrubFile: request.scrubFile,
       progress: (line) => emit({ type: 'progress', line }),
     };
     const outcome = await this.track(runUpdate(ctx, emit));
@@ -258,18 +267,42 @@ export class Agent {
   }
 
   private routes() {
-    const streamUpdate = (kind: 'deploy' | 'rollback') => ({
+    const streamUpdate = (kind: 'deploy' | 'rollback', target: (body: any) => UpdateRequest) => ({
       kind: 'stream' as const,
       handle: async (body: any, emit: (event: unknown) => void) => {
-        const releaseId = kind === 'rollback' ? this.resolveRollbackTarget(body.to) : String(body.releaseId ?? '');
-        const outcome = await this.update(kind, { ...body, releaseId }, emit);
-        return { ok: outcome.ok, deploymentId: outcome.deploymentId, version: outcome.version, releaseId, error: outcome.error ? toWireError(outcome.error) : undefined, undoFailures: outcome.undoFailures };
+        const request = target(body);
+        const outcome = await this.update(kind, request, emit);
+        return { ok: outcome.ok, deploymentId: outcome.deploymentId, version: outcome.version, releaseId: request.releaseId, error: outcome.error ? toWireError(outcome.error) : undefined, undoFailures: outcome.undoFailures };
       },
     });
+    const requestBase = (body: any) => ({ who: body.who, reason: body.reason });
     return {
       'GET /v1/status': { kind: 'json' as const, handle: () => this.status() },
-      'POST /v1/deploy': streamUpdate('deploy'),
-      'POST /v1/rollback': streamUpdate('rollback'),
+      'POST /v1/deploy': streamUpdate('deploy', (body) => ({ ...requestBase(body), releaseId: String(body.releaseId ?? ''), version: body.version, allowOlder: Boolean(body.allowOlder) })),
+      'POST /v1/rollback': streamUpdate('rollback', (body) =>
+        body.withData ? { ...requestBase(body), ...rollbackWithDataTarget(this.ledger, body.to) } : { ...requestBase(body), releaseId: this.resolveRollbackTarget(body.to) },
+      ),
+      'POST /v1/restore': streamUpdate('rollback', (body) => ({ ...requestBase(body), ...restoreTarget(this.ledger, String(body.backupId ?? ''), Boolean(body.dataOnly)) })),
+      'POST /v1/data/import': streamUpdate('rollback', (body) => {
+        const currentId = this.ledger.getState().currentId;
+        if (!currentId) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${this.env.name}: deploy a release before copying data into it`, { exitCode: 2, hint: 'slipway deploy <env>' });
+        return { ...requestBase(body), releaseId: currentId, restoreBackupId: String(body.backupId), restoreBackupDir: String(body.backupDir), scrubFile: body.scrubFile ? String(body.scrubFile) : undefined };
+      }),
+      'POST /v1/backup': {
+        kind: 'json' as const,
+        handle: (body: any) => this.withHostLock('slipway backup', `backup (${body.reason ?? 'manual'})`, () => this.takeBackup(body.reason ?? 'manual')),
+      },
+      'POST /v1/backup/verify': {
+        kind: 'json' as const,
+        handle: (body: any) => this.withHostLock('slipway backup verify', `verify backup ${body.id}`, () => this.verifyBackupById(String(body.id ?? ''))),
+      },
+      'POST /v1/backup/prune': {
+        kind: 'json' as const,
+        handle: (body: any) =>
+          this.withHostLock('slipway backup prune', 'prune old backups', () =>
+            pruneBackups({ layout: this.layout, ledger: this.ledger, policy: this.env.retention.backups, environment: this.env.name, dryRun: Boolean(body.dryRun) }),
+          ),
+      },
       'POST /v1/maintenance': {
         kind: 'json' as const,
         handle: async (body: any) => {
@@ -296,6 +329,37 @@ export class Agent {
         },
       },
     };
+  }
+
+  /** The data config and environment of the release serving now (what a backup covers). */
+  private async currentData(): Promise<{ id: string; manifest: ReleaseManifest; env: Record<string, string> }> {
+    const { currentId } = this.ledger.getState();
+    const manifest = currentId ? await readInstalledManifest(this.layout, currentId) : null;
+    if (!currentId || !manifest) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${this.env.name}, so there is no data config to back up`, { exitCode: 2, hint: 'deploy a release first' });
+    const { values } = await this.appConfig(manifest);
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(this.processEnv)) if (value !== undefined) env[key] = value;
+    return { id: currentId, manifest, env: { ...env, ...values } };
+  }
+
+  private async takeBackup(reason: BackupReason): Promise<BackupRecord> {
+    if (!BACKUP_REASONS.includes(reason)) throw new SlipwayError('USAGE', `unknown backup reason "${reason}"`, { exitCode: 2, hint: `one of: ${BACKUP_REASONS.join(', ')}` });
+    const current = await this.currentData();
+    if (!hasData(current.manifest.runtime.data)) {
+      throw new SlipwayError('BACKUP_NOTHING_CONFIGURED', `${current.manifest.version} declares no databases or folders`, { exitCode: 2, hint: 'add them under `data:` in slipway.yml' });
+    }
+    return createBackup({ layout: this.layout, ledger: this.ledger, environment: this.env.name, data: current.manifest.runtime.data, env: current.env, releaseId: current.id, releaseVersion: current.manifest.version, reason });
+  }
+
+  private async verifyBackupById(id: string): Promise<unknown> {
+    const backup = getBackup(this.ledger, id);
+    if (!backup) throw new SlipwayError('BACKUP_NOT_FOUND', `no backup ${id} on this host`, { exitCode: 2, hint: 'list them with `slipway backups <env>`' });
+    // The backup's own release says where its items go; fall back to the current release's config.
+    const manifest = (backup.release && (await readInstalledManifest(this.layout, backup.release.id))) || (await this.currentData()).manifest;
+    const { values } = await this.appConfig(manifest);
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(this.processEnv)) if (value !== undefined) env[key] = value;
+    return verifyBackup({ layout: this.layout, ledger: this.ledger, backupId: id, data: manifest.runtime.data, env: { ...env, ...values } });
   }
 
   private track<T>(work: Promise<T>): Promise<T> {

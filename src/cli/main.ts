@@ -169,9 +169,60 @@ export function buildProgram(): Command {
     .description('go back to the previous release (or --to a version still on the host) through the same switch')
     .argument('<env>', 'environment from slipway.yml')
     .option('--to <version>', 'version or release id on the host')
+    .option('--with-data', 'also restore the data from the backup taken before the update being undone')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--reason <text>', 'why, for the record')
     .action(runner(() => import('./rollback.js')));
+
+  const backup = program.command('backup').description('take, verify and prune backups: `backup <env>`, `backup verify <env> <id>`, `backup prune <env>`');
+  backup
+    .command('create', { isDefault: true })
+    .description('take a verified backup of every database and folder of an environment (the default)')
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--reason <reason>', 'manual, scheduled, pre-deploy, post-deploy, pre-restore', 'manual')
+    .option('--json', 'print { id, release, items } as JSON')
+    .action(runner(() => import('./backup-create.js')));
+  backup
+    .command('verify')
+    .description('restore a backup into a scratch database/folder and compare it with what was recorded (exit 1 if not)')
+    .argument('<env>', 'environment from slipway.yml')
+    .argument('<backup-id>', 'backup id from `slipway backups`')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./backup-verify.js')));
+  backup
+    .command('prune')
+    .description('remove backups the retention policy no longer keeps (never the newest verified one)')
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--dry-run', 'only say what would be removed')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./backup-prune.js')));
+
+  program
+    .command('backups')
+    .description('the backups of an environment, newest first')
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./backups.js')));
+
+  program
+    .command('restore')
+    .description('restore a backup: its data and the release it belongs to (a backup of the data as it is now is taken first)')
+    .argument('<env>', 'environment from slipway.yml')
+    .argument('<backup-id>', 'backup id from `slipway backups`')
+    .option('--data-only', 'only when the current release is the backup\'s release')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(runner(() => import('./restore.js')));
+
+  const data = program.command('data').description('data between environments');
+  data
+    .command('copy')
+    .description('copy one environment\'s data into another (e.g. production → staging), then run a scrub SQL file there')
+    .argument('<from-env>', 'source environment')
+    .argument('<to-env>', 'target environment (its data is replaced)')
+    .option('--scrub <file.sql>', 'SQL run against every database of the target after the copy')
+    .option('--backup <id>', 'reuse this backup of the source instead of taking a new one')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(runner(() => import('./data-copy.js')));
 
   program
     .command('status')

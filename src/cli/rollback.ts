@@ -8,6 +8,7 @@ import type { CliContext, CommandResult } from './context.js';
 interface RollbackOptions {
   args: string[];
   to?: string;
+  withData?: boolean;
   yes?: boolean;
   reason?: string;
   config?: string;
@@ -18,7 +19,7 @@ export default async function rollback(options: RollbackOptions, ctx: CliContext
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
   const go = await confirmOrRefuse(ctx, {
     yes: options.yes,
-    question: `Roll ${opened.environment.name} back to ${options.to ?? 'the previous release'}?`,
+    question: `Roll ${opened.environment.name} back to ${options.to ?? 'the previous release'}${options.withData ? ', restoring the data from before the update (writes since then are lost; a backup of the data as it is now is taken first)' : ''}?`,
     what: 'rollback',
   });
   if (!go) return { stdout: 'nothing changed', exitCode: 1 };
@@ -26,7 +27,7 @@ export default async function rollback(options: RollbackOptions, ctx: CliContext
   const started = performance.now();
   const result = await agent.stream<UpdateResult>(
     '/v1/rollback',
-    { to: options.to, who: whoAmI(ctx), reason: options.reason ?? `rollback${options.to ? ` to ${options.to}` : ''}` },
+    { to: options.to, withData: Boolean(options.withData), who: whoAmI(ctx), reason: options.reason ?? `rollback${options.to ? ` to ${options.to}` : ''}` },
     (event) => printUpdateEvent(ctx, event),
   );
   if (!result.ok) {

@@ -45,6 +45,16 @@ export interface UpdateContext {
   to: { id: string; manifest?: ReleaseManifest };
   /** allow a target older than the current release outside a rollback */
   allowOlder: boolean;
+  /** rollback or restore: bring this backup's data back before the target starts */
+  restoreBackupId?: string;
+  /** the restored backup lives in another host's backups folder (production → staging copy) */
+  restoreBackupDir?: string;
+  /** SQL run against every database after the restore (anonymise a production copy) */
+  scrubFile?: string;
+  /** the backup this update took before changing anything (step 4) */
+  preBackupId?: string;
+  /** the data was changed (migrated or restored): undoing the update restores preBackupId */
+  dataChanged?: boolean;
   lockToken?: string;
   newSlot?: Slot;
   oldSlot?: Slot | null;
@@ -54,6 +64,14 @@ export interface UpdateContext {
 }
 
 export type UpdateStep = PipelineStep<UpdateContext>;
+
+/** The environment the data tools run with: the agent's, plus the release's config values (connection URLs). */
+export async function dataEnvironment(ctx: UpdateContext, manifest: ReleaseManifest): Promise<Record<string, string>> {
+  const { values } = await ctx.runtime.appConfig(manifest);
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
+  return { ...env, ...values };
+}
 
 export function targetManifest(ctx: UpdateContext): ReleaseManifest {
   if (!ctx.to.manifest) throw new Error('the target release has not been fetched yet (pipeline order bug)');

@@ -1,8 +1,14 @@
+import { formatBytes } from '../../cli/format.js';
+import { createBackup, hasData, pruneBackups } from '../../data/index.js';
 import { releaseLock } from '../lock.js';
 import { pruneReleases } from '../prune.js';
-import type { UpdateStep } from '../update-context.js';
+import { dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
 
-/** Step 10: the old slot stops (its release stays on disk), old releases are pruned, the lock goes. */
+/**
+ * Step 10: the old slot stops (its release stays on disk), a backup tagged with the
+ * new release is taken, old releases and backups are pruned, the lock goes.
+ * The update has already succeeded here: a failed post-update backup is reported, not undone.
+ */
 export const finishStep: UpdateStep = {
   name: 'finish',
   async run(ctx) {
@@ -11,6 +17,7 @@ export const finishStep: UpdateStep = {
       await ctx.runtime.stopSlot(ctx.oldSlot);
       notes.push(`stopped ${ctx.oldSlot.version}`);
     }
+    notes.push(...(await postUpdateBackup(ctx)));
     const pruned = await pruneReleases({ layout: ctx.layout, ledger: ctx.ledger, keep: ctx.environment.retention.releases });
     if (pruned.length > 0) notes.push(`pruned ${pruned.length} old release${pruned.length === 1 ? '' : 's'}`);
     if (ctx.lockToken) await releaseLock(ctx.layout.lockFile, ctx.lockToken);
@@ -18,3 +25,26 @@ export const finishStep: UpdateStep = {
     return { outcome: 'done', detail: notes.join(', ') || undefined };
   },
 };
+
+async function postUpdateBackup(ctx: UpdateContext): Promise<string[]> {
+  const manifest = targetManifest(ctx);
+  if (ctx.kind !== 'deploy' || !hasData(manifest.runtime.data)) return [];
+  try {
+    const backup = await createBackup({
+      layout: ctx.layout,
+      ledger: ctx.ledger,
+      environment: ctx.environmentName,
+      data: manifest.runtime.data,
+      env: await dataEnvironment(ctx, manifest),
+      releaseId: ctx.to.id,
+      releaseVersion: manifest.version,
+      reason: 'post-deploy',
+      deploymentId: ctx.deploymentId,
+    });
+    const pruned = await pruneBackups({ layout: ctx.layout, ledger: ctx.ledger, policy: ctx.environment.retention.backups, environment: ctx.environmentName });
+    return [`backup ${backup.id} (${formatBytes(backup.size)})`, ...(pruned.pruned.length > 0 ? [`pruned ${pruned.pruned.length} old backups`] : [])];
+  } catch (error) {
+    ctx.progress(`warning: the post-update backup failed: ${(error as Error).message}`);
+    return ['post-update backup FAILED (see above)'];
+  }
+}

@@ -2,16 +2,41 @@ import { spawn } from 'node:child_process';
 import { SlipwayError } from '../../errors.js';
 import { releaseDir } from '../layout.js';
 import { serviceEnvironment } from '../app-env.js';
-import { targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
+import { dataItems, restoreBackup, runScrubSql } from '../../data/index.js';
+import { dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
 
-/** Step 6: the app's own migration command, run from the new release against the shared data. */
+/**
+ * Step 6: the data for the target release. A deploy runs the app's own migration
+ * command from the new release; a rollback or restore with data brings a backup back.
+ * Undo restores the backup step 4 took, then restarts the old release on it.
+ */
 export const migrateStep: UpdateStep = {
   name: 'migrate',
   async run(ctx) {
     const manifest = targetManifest(ctx);
+    if (ctx.restoreBackupId) {
+      ctx.dataChanged = true;
+      const env = await dataEnvironment(ctx, manifest);
+      const result = await restoreBackup({
+        layout: ctx.layout,
+        // A backup from another host is checked against its own backup.json, not this host's catalog.
+        ledger: ctx.restoreBackupDir ? null : ctx.ledger,
+        backupId: ctx.restoreBackupId,
+        ...(ctx.restoreBackupDir ? { backupDir: ctx.restoreBackupDir } : {}),
+        data: manifest.runtime.data,
+        env,
+      });
+      if (ctx.scrubFile) {
+        for (const item of dataItems({ data: manifest.runtime.data, sharedDir: ctx.layout.sharedDir }).filter((i) => i.kind === 'database')) {
+          await runScrubSql({ item, env, sqlFile: ctx.scrubFile });
+        }
+      }
+      return { outcome: 'done', detail: `restored backup ${ctx.restoreBackupId} (${result.restored.join(', ')}) in ${result.durationMs} ms${ctx.scrubFile ? ', scrubbed' : ''}` };
+    }
     const migrate = manifest.runtime.migrate;
     if (ctx.kind !== 'deploy') return { outcome: 'skipped', detail: 'a rollback runs no migrations' };
     if (!migrate) return { outcome: 'skipped', detail: 'the release has no migrate command' };
+    ctx.dataChanged = true;
     const { values } = await ctx.runtime.appConfig(manifest);
     const env = serviceEnvironment({
       processEnv: process.env,
@@ -22,6 +47,32 @@ export const migrateStep: UpdateStep = {
     const started = performance.now();
     await runCommand(ctx, { command: migrate.command, cwd: releaseDir(ctx.layout, ctx.to.id), env, timeoutMs: migrate.timeoutMs });
     return { outcome: 'done', detail: `\`${migrate.command}\` took ${Math.round(performance.now() - started)} ms` };
+  },
+  async undo(ctx) {
+    if (!ctx.dataChanged) return;
+    if (!ctx.preBackupId || !ctx.from) return 'the data stays as the update left it: no backup was taken before it (no data configured)';
+    // Nobody may read or write while the data is swapped back.
+    ctx.runtime.setMaintenance({ mode: 'refuse', retryAfterSeconds: 10 });
+    try {
+      await restoreBackup({
+        layout: ctx.layout,
+        ledger: ctx.ledger,
+        backupId: ctx.preBackupId,
+        data: ctx.from.manifest.runtime.data,
+        env: await dataEnvironment(ctx, ctx.from.manifest),
+      });
+      // The running old release may still hold the replaced files open: start it afresh on the restored data.
+      const stale = ctx.runtime.activeSlot();
+      const fresh = await ctx.runtime.startIdleSlot(ctx.from.id, ctx.from.manifest);
+      await ctx.runtime.activate(fresh);
+      if (stale && stale !== fresh) await ctx.runtime.stopSlot(stale);
+      ctx.oldSlot = fresh;
+      ctx.dataChanged = false;
+    } finally {
+      ctx.runtime.setMaintenance({ mode: 'off' });
+      ctx.maintenanceOn = false;
+    }
+    return `restored backup ${ctx.preBackupId}: ${ctx.from.manifest.version} serves its own data`;
   },
 };
 

@@ -1,0 +1,54 @@
+import path from 'node:path';
+import { promises as fs } from 'node:fs';
+import { SlipwayError } from '../errors.js';
+import { getEnvironment } from '../config/load.js';
+import { defaultHostRoot, hostLayout } from '../host/layout.js';
+import type { BackupRecord } from '../data/index.js';
+import { openEnvironment, connectAgent } from './environment.js';
+import { confirmOrRefuse } from './prompt.js';
+import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
+import { whoAmI } from './deploy.js';
+import type { CliContext, CommandResult } from './context.js';
+
+interface DataCopyOptions {
+  args: string[];
+  scrub?: string;
+  backup?: string;
+  yes?: boolean;
+  config?: string;
+}
+
+/**
+ * Production → staging: takes (or reuses) a backup of the source environment, restores it into
+ * the target's databases and folders, runs the scrub SQL there, and restarts the target on it.
+ */
+export default async function dataCopy(options: DataCopyOptions, ctx: CliContext): Promise<CommandResult> {
+  const [fromName, toName] = options.args;
+  if (fromName === toName) throw new SlipwayError('USAGE', 'copy data between two different environments', { exitCode: 2 });
+  const from = await openEnvironment({ config: options.config, env: fromName }, ctx);
+  const to = await openEnvironment({ config: options.config, env: toName }, ctx);
+  getEnvironment(from.project, toName!);
+  const scrubFile = options.scrub ? path.resolve(ctx.cwd, options.scrub) : undefined;
+  if (scrubFile) await fs.access(scrubFile).catch(() => {
+    throw new SlipwayError('SCRUB_FILE_MISSING', `cannot read the scrub file ${scrubFile}`, { exitCode: 2, hint: 'pass a .sql file that anonymises the copy' });
+  });
+  const go = await confirmOrRefuse(ctx, { yes: options.yes, question: `Replace ALL data of ${toName} with a copy of ${fromName}'s?`, what: 'data copy' });
+  if (!go) return { stdout: 'nothing changed', exitCode: 1 };
+
+  let backupId = options.backup;
+  if (!backupId) {
+    const source = await connectAgent(from, ctx);
+    ctx.progress(`backing up ${fromName}…`);
+    backupId = (await source.call<BackupRecord>('POST', '/v1/backup', { reason: 'manual' })).id;
+    ctx.progress(`backup ${backupId} of ${fromName} taken and verified`);
+  }
+  const fromLayout = hostLayout(from.environment.root ?? defaultHostRoot(from.project.config.app, from.environment.name));
+  const target = await connectAgent(to, ctx);
+  const result = await target.stream<UpdateResult>(
+    '/v1/data/import',
+    { backupId, backupDir: path.join(fromLayout.backupsDir, backupId), scrubFile, who: whoAmI(ctx), reason: `data copy from ${fromName} (backup ${backupId})${scrubFile ? ', scrubbed' : ''}` },
+    (event) => printUpdateEvent(ctx, event),
+  );
+  if (!result.ok) throw updateFailure(result, `${toName} keeps its own data`);
+  return { stdout: `${toName} now runs on a copy of ${fromName}'s data (backup ${backupId})${scrubFile ? `, scrubbed with ${path.basename(scrubFile)}` : ''}` };
+}
