@@ -6,7 +6,7 @@ import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
 import { createProxy, type MaintenanceMode, type ReverseProxy } from '../runtime/proxy.js';
 import { probeHealth } from '../runtime/health-check.js';
-import { killStaleProcesses } from '../runtime/supervisor.js';
+import { killStaleProcesses, tailLines } from '../runtime/supervisor.js';
 import { openStore } from '../store/open-store.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { ensureHostLayout, type HostLayout } from '../host/layout.js';
@@ -19,10 +19,11 @@ import { readEnvFile, resolveAppConfig } from '../host/app-env.js';
 import { recoverUnfinishedUpdate, type RecoveryReport } from '../host/recovery.js';
 import { pruneReleases } from '../host/prune.js';
 import type { UpdateContext, UpdateRuntime } from '../host/update-context.js';
-import { otherSlot, startSlot, stopSlot, type Slot } from './slots.js';
+import { otherSlot, slotLogFile, startSlot, stopSlot, type Slot } from './slots.js';
 import { runUpdate, type UpdateEvent, type UpdateOutcome } from './update-runner.js';
 import { startControlServer } from './control-server.js';
 import { toWireError } from './wire.js';
+import { startRemoteControl, type AgentFacade, type RemoteControl } from './remote-control.js';
 import { rollbackWithDataTarget, restoreTarget } from './data-requests.js';
 import { BACKUP_REASONS, createBackup, getBackup, hasData, pruneBackups, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
 
@@ -64,6 +65,7 @@ export class Agent {
   private store!: BlobStore;
   private proxy!: ReverseProxy;
   private control?: { close(): Promise<void> };
+  private remote?: RemoteControl;
   private active: Slot | null = null;
   private readonly startedAt = new Date();
   private closing?: Promise<void>;
@@ -103,6 +105,7 @@ export class Agent {
     if (this.lastRecovery) this.log(this.lastRecovery.message);
     await this.serveCurrent();
     this.control = await startControlServer(this.layout.agentSocket, this.routes());
+    this.remote = await startRemoteControl(this.facade());
     await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.layout.agentSocket, port: this.proxy.port }));
     this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${this.env.bind}:${this.proxy.port} (control: ${this.layout.agentSocket})`);
   }
@@ -214,6 +217,7 @@ export class Agent {
       progress: (line) => emit({ type: 'progress', line }),
     };
     const outcome = await this.track(runUpdate(ctx, emit));
+    void this.remote?.reportStatus();
     return { ...outcome, version: ctx.to.manifest?.version };
   }
 
@@ -331,6 +335,27 @@ export class Agent {
     };
   }
 
+  private facade(): AgentFacade {
+    return {
+      app: this.options.project.config.app,
+      environment: this.env,
+      layout: this.layout,
+      ledger: this.ledger,
+      store: this.store,
+      processEnv: this.processEnv,
+      status: () => this.status(),
+      update: (kind, request, emit) => this.update(kind, request, emit),
+      resolveRollbackTarget: (to) => this.resolveRollbackTarget(to),
+      logTail: async (lines) => {
+        const active = this.active;
+        if (!active) return [];
+        const primary = active.services.find((s) => s.port === active.port)!;
+        return tailLines(slotLogFile(this.layout, primary.config.name, active.name), lines);
+      },
+      log: (line) => this.log(line),
+    };
+  }
+
   /** The data config and environment of the release serving now (what a backup covers). */
   private async currentData(): Promise<{ id: string; manifest: ReleaseManifest; env: Record<string, string> }> {
     const { currentId } = this.ledger.getState();
@@ -382,6 +407,7 @@ export class Agent {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const results = await Promise.allSettled([
+        this.remote?.close(),
         this.control?.close(),
         ...this.running,
       ]);

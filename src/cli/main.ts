@@ -288,6 +288,51 @@ export function buildProgram(): Command {
     .option('--stop', 'stop the running agent of the environment (the app stops with it)')
     .action(runner(() => import('./agent.js')));
 
+  program
+    .command('publish')
+    .description("build the release of a commit unless the environment's store has it, and point the environment's channel at it (agents in pull mode follow)")
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--ref <git-ref>', 'commit, tag or branch to publish', 'HEAD')
+    .option('--version <v>', 'version of the release (default: the tag at the ref, or the short commit)')
+    .option('--reason <text>', 'why, for the channel history')
+    .option('--key <path>', 'ed25519 private key to sign with (default: signing.key in slipway.yml)')
+    .option('--json', 'print { id, version, commit, environment, built, moved, previous } as JSON')
+    .action(runner(() => import('./publish.js')));
+
+  program
+    .command('notify')
+    .description("tell an environment's agent to check its channel now (a request signed with the management secret)")
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--url <url>', "the agent's management address (default: from management.bind/port and the host)")
+    .option('--json', "print the agent's answer as JSON")
+    .action(runner(() => import('./notify.js')));
+
+  program
+    .command('promote')
+    .description('point <to-env> at the exact release <from-env> runs, once it ran healthy there')
+    .argument('<from-env>', 'environment the release runs in')
+    .argument('<to-env>', 'environment whose channel moves')
+    .option('--force', 'promote even if the release never ran healthy in <from-env> (recorded in the channel history)')
+    .option('--reason <text>', 'why, for the channel history')
+    .option('--json', 'print the new pointer as JSON')
+    .action(runner(() => import('./promote.js')));
+
+  const channel = program.command('channel').description("an environment's channel: the release its agents should run, and every move of it");
+  channel
+    .command('history')
+    .description('every move of the channel pointer, newest first')
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--json', 'print JSON (newest first)')
+    .action(runner(async () => ({ default: (await import('./channel.js')).channelHistoryCommand })));
+  channel
+    .command('set')
+    .description('point the channel at a release (an older one is a rollback); agents follow at their next poll')
+    .argument('<env>', 'environment from slipway.yml')
+    .argument('<version>', 'version, release id or id prefix')
+    .option('--reason <text>', 'why, for the channel history')
+    .option('--json', 'print the new pointer as JSON')
+    .action(runner(async () => ({ default: (await import('./channel.js')).channelSetCommand })));
+
   addCommonOptions(program);
   return program;
 }

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { SlipwayError } from '../errors.js';
-import type { BlobStore } from './blob-store.js';
+import type { BlobStore, ConditionalGetResult } from './blob-store.js';
 
 /** The desired state of an environment: which release should run there, and who said so. */
 export interface ChannelPointer {
@@ -48,6 +49,32 @@ const historyPrefix = (app: string, env: string) => `${app}/channels/${env}/hist
 export async function readChannel(store: BlobStore, app: string, env: string): Promise<ChannelPointer | null> {
   const bytes = await store.get(pointerKey(app, env));
   return bytes ? parseChannelPointer(bytes, pointerKey(app, env)) : null;
+}
+
+export type ChannelRead = { changed: false } | { changed: true; pointer: ChannelPointer | null; etag: string };
+
+/** The tag of a pointer that does not exist (yet): no real ETag looks like this. */
+const MISSING_TAG = 'missing';
+
+/**
+ * Reads the pointer only if it changed since `etag` (null: never read). An
+ * unchanged pointer costs one small conditional request. Stores without
+ * conditional reads fall back to a plain read compared by content.
+ */
+export async function readChannelIfChanged(store: BlobStore, app: string, env: string, etag: string | null): Promise<ChannelRead> {
+  const key = pointerKey(app, env);
+  const known = etag === MISSING_TAG ? null : etag;
+  let result: ConditionalGetResult | null;
+  if (store.getIfChanged) {
+    result = await store.getIfChanged(key, known);
+  } else {
+    const bytes = await store.get(key);
+    const contentTag = bytes ? `"${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}"` : null;
+    result = bytes === null ? null : contentTag === known ? { notModified: true } : { notModified: false, body: bytes, etag: contentTag! };
+  }
+  if (result === null) return etag === MISSING_TAG ? { changed: false } : { changed: true, pointer: null, etag: MISSING_TAG };
+  if (result.notModified) return { changed: false };
+  return { changed: true, pointer: parseChannelPointer(result.body, key), etag: result.etag };
 }
 
 /**

@@ -10,13 +10,20 @@ export function defaultLocalStorePath(): string {
   return path.join(slipwayHome(), 'store');
 }
 
-/** Opens the store an environment (or the build) uses. Heavy SDKs load only here, only when needed. */
-export async function openStore(config: StoreConfig, projectDir = process.cwd()): Promise<BlobStore> {
+/**
+ * Opens the store an environment (or the build) uses. Heavy SDKs load only here, only when needed.
+ * `env` supplies credentials for remote stores (default: this process's environment).
+ */
+export async function openStore(config: StoreConfig, projectDir = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<BlobStore> {
   if (config.type === 'local') {
     return createLocalStore(config.path ? path.resolve(projectDir, config.path) : defaultLocalStorePath());
   }
-  throw new SlipwayError('STORE_UNSUPPORTED', `the ${config.type} store is not available in this version of slipway`, {
+  if (config.type === 's3') {
+    const { createS3Store } = await import('./s3-store.js');
+    return createS3Store(config, env);
+  }
+  throw new SlipwayError('STORE_UNSUPPORTED', `the ${(config as { type: string }).type} store is not available in this version of slipway`, {
     exitCode: 2,
-    hint: 'use `store: local` for now',
+    hint: 'use `store: local` or an s3 store',
   });
 }

@@ -1,0 +1,463 @@
+/**
+ * The web dashboard the agent serves at `/`: one HTML page, one stylesheet and
+ * one script, no framework. The page itself holds no data; it asks the operator
+ * for the management secret once (kept in sessionStorage) and signs every /v1
+ * call in the browser exactly as management-auth.ts does.
+ *
+ * The script is written below as a typed function and shipped as its source
+ * text, so the compiler checks it; it must not use anything from outside itself.
+ */
+
+export interface DashboardAsset {
+  type: string;
+  body: string;
+  headers: Record<string, string>;
+}
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  'img-src data:',
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** The dashboard's files by URL path, or null for any other path. */
+export function dashboardAsset(pathname: string, title = 'slipway agent'): DashboardAsset | null {
+  if (pathname === '/' || pathname === '/index.html') {
+    return { type: 'text/html; charset=utf-8', body: dashboardHtml(title), headers: { 'content-security-policy': CSP } };
+  }
+  if (pathname === '/dashboard.js') return { type: 'text/javascript; charset=utf-8', body: DASHBOARD_JS, headers: {} };
+  if (pathname === '/dashboard.css') return { type: 'text/css; charset=utf-8', body: DASHBOARD_CSS, headers: {} };
+  return null;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+export function dashboardHtml(title: string): string {
+  const safeTitle = escapeHtml(title);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${safeTitle} · slipway</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/dashboard.css">
+<script src="/dashboard.js" defer></script>
+</head>
+<body>
+<header>
+  <h1><span class="brand">slipway</span> <span id="title">${safeTitle}</span></h1>
+  <span id="agent-info" class="muted"></span>
+  <button id="forget" type="button" hidden>Forget secret</button>
+</header>
+
+<section id="login-panel" class="panel">
+  <form id="login">
+    <label for="secret">Management secret</label>
+    <input id="secret" name="secret" type="password" autocomplete="current-password" required>
+    <button id="unlock" type="submit">Unlock</button>
+    <p id="login-error" class="error" role="alert"></p>
+    <p class="muted">The secret stays in this browser tab (sessionStorage) and signs each request; it is never sent.</p>
+  </form>
+</section>
+
+<main id="app" hidden>
+  <p id="error" class="error" role="alert"></p>
+  <section class="cards">
+    <div class="card"><h2>Current release</h2><p class="big" id="current-version">–</p><p class="muted" id="current-id"></p></div>
+    <div class="card"><h2>Previous release</h2><p class="big" id="previous-version">–</p><p class="muted" id="previous-id"></p>
+      <button id="rollback" type="button" disabled>Roll back…</button><p id="rollback-result" role="status"></p></div>
+    <div class="card"><h2>Health</h2><p class="big" id="health">–</p><p class="muted" id="url"></p></div>
+    <div class="card"><h2>Lock</h2><p id="lock">–</p></div>
+    <div class="card"><h2>Maintenance</h2><p id="maintenance">–</p></div>
+    <div class="card" id="channel-card" hidden><h2>Channel</h2><p id="channel">–</p></div>
+  </section>
+
+  <section class="panel">
+    <h2>Deploy history</h2>
+    <ol id="history" class="timeline"></ol>
+    <p id="history-empty" class="muted" hidden>No deployments yet.</p>
+  </section>
+
+  <section class="panel" id="backups-panel" hidden>
+    <h2>Backups</h2>
+    <table><thead><tr><th>id</th><th>release</th><th>reason</th><th>created</th><th>size</th><th>verified</th></tr></thead><tbody id="backups"></tbody></table>
+  </section>
+
+  <section class="panel">
+    <h2>Log <label class="muted small"><input id="log-pause" type="checkbox"> pause</label></h2>
+    <pre id="log" tabindex="0"></pre>
+  </section>
+</main>
+
+<dialog id="confirm-rollback">
+  <form method="dialog">
+    <h2>Roll back?</h2>
+    <p id="confirm-text"></p>
+    <label for="rollback-reason">Reason (for the record)</label>
+    <input id="rollback-reason" type="text" value="rollback from the dashboard">
+    <menu>
+      <button id="rollback-cancel" value="cancel" type="submit">Cancel</button>
+      <button id="rollback-confirm" value="confirm" type="submit" class="danger">Roll back</button>
+    </menu>
+  </form>
+</dialog>
+</body>
+</html>
+`;
+}
+
+const DASHBOARD_CSS = `
+:root { --fg: #1d2430; --muted: #667085; --bg: #f6f7f9; --card: #fff; --line: #e3e6ea; --ok: #18794e; --bad: #c0362c; --warn: #a15c00; --accent: #2a5bd7; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
+header { display: flex; gap: 1rem; align-items: baseline; padding: .8rem 1.2rem; background: var(--card); border-bottom: 1px solid var(--line); }
+header h1 { font-size: 1.1rem; margin: 0; }
+header .brand { color: var(--accent); }
+header button { margin-left: auto; }
+main, .panel { padding: 0 1.2rem; }
+.panel { margin: 1rem 0; }
+#login-panel { max-width: 28rem; margin: 3rem auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 1.2rem; }
+#login label, dialog label { display: block; font-weight: 600; margin-bottom: .3rem; }
+input[type=password], input[type=text] { width: 100%; padding: .45rem .5rem; border: 1px solid var(--line); border-radius: 6px; font: inherit; }
+button { font: inherit; padding: .4rem .9rem; border-radius: 6px; border: 1px solid var(--line); background: var(--card); cursor: pointer; }
+button[disabled] { opacity: .5; cursor: default; }
+#unlock { margin-top: .6rem; background: var(--accent); color: #fff; border-color: var(--accent); }
+.danger { background: var(--bad); color: #fff; border-color: var(--bad); }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(14rem, 1fr)); gap: .8rem; margin-top: 1rem; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .8rem 1rem; }
+.card h2, .panel h2 { font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 .4rem; }
+.big { font-size: 1.4rem; font-weight: 650; margin: 0; word-break: break-all; }
+.muted { color: var(--muted); }
+.small { font-size: .75rem; text-transform: none; letter-spacing: 0; }
+.error { color: var(--bad); min-height: 1em; }
+.ok { color: var(--ok); } .bad { color: var(--bad); } .warn { color: var(--warn); }
+.timeline { list-style: none; padding: 0; margin: 0; }
+.timeline > li { background: var(--card); border: 1px solid var(--line); border-left: 4px solid var(--muted); border-radius: 6px; padding: .6rem .8rem; margin-bottom: .6rem; }
+.timeline > li.succeeded { border-left-color: var(--ok); }
+.timeline > li.failed, .timeline > li.rolled-back { border-left-color: var(--bad); }
+.timeline .head { display: flex; flex-wrap: wrap; gap: .6rem; align-items: baseline; }
+.badge { font-size: .75rem; padding: .05rem .45rem; border-radius: 999px; background: var(--line); }
+.badge.succeeded { background: #dff3e8; color: var(--ok); } .badge.failed, .badge.rolled-back { background: #fbe3e1; color: var(--bad); }
+.steps { display: grid; grid-template-columns: 7rem 1fr 5rem; gap: .15rem .6rem; margin-top: .45rem; font-size: .8rem; }
+.bar { height: .75rem; align-self: center; background: #dbe4ff; border-radius: 3px; min-width: 2px; }
+.bar.failed, .bar.undone { background: #f6c5c0; } .bar.skipped { background: var(--line); }
+.ms { text-align: right; color: var(--muted); font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; width: 100%; background: var(--card); }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); font-size: .85rem; }
+pre#log { background: #10141b; color: #d7dde8; padding: .8rem; border-radius: 6px; height: 18rem; overflow: auto; font-size: .78rem; margin: 0; white-space: pre-wrap; }
+dialog { border: 1px solid var(--line); border-radius: 8px; padding: 1.2rem; max-width: 30rem; }
+dialog menu { display: flex; gap: .6rem; justify-content: flex-end; padding: 0; margin: 1rem 0 0; }
+`;
+
+/* eslint-disable -- browser code: runs in the page, not in Node */
+function dashboardMain(): void {
+  const SECRET_KEY = 'slipway.managementSecret';
+  const byId = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+  let clockOffsetMs = 0;
+  let status: any = null;
+  let timers: number[] = [];
+
+  class AuthError extends Error {}
+
+  // ---- signing: WebCrypto where the page is a secure context, a small SHA-256 otherwise ----
+  const K = new Uint32Array([
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+  ]);
+  function sha256Js(data: Uint8Array): Uint8Array {
+    const bitLength = data.length * 8;
+    const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
+    padded.set(data);
+    padded[data.length] = 0x80;
+    const view = new DataView(padded.buffer);
+    view.setUint32(padded.length - 8, Math.floor(bitLength / 0x100000000));
+    view.setUint32(padded.length - 4, bitLength >>> 0);
+    const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+    const w = new Uint32Array(64);
+    const rotr = (x: number, n: number) => (x >>> n) | (x << (32 - n));
+    for (let offset = 0; offset < padded.length; offset += 64) {
+      for (let i = 0; i < 16; i++) w[i] = view.getUint32(offset + i * 4);
+      for (let i = 16; i < 64; i++) {
+        const s0 = rotr(w[i - 15]!, 7) ^ rotr(w[i - 15]!, 18) ^ (w[i - 15]! >>> 3);
+        const s1 = rotr(w[i - 2]!, 17) ^ rotr(w[i - 2]!, 19) ^ (w[i - 2]! >>> 10);
+        w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) >>> 0;
+      }
+      let [a, b, c, d, e, f, g, hh] = [h[0]!, h[1]!, h[2]!, h[3]!, h[4]!, h[5]!, h[6]!, h[7]!];
+      for (let i = 0; i < 64; i++) {
+        const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i]! + w[i]!) >>> 0;
+        const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+        hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+      }
+      h[0] = (h[0]! + a) >>> 0; h[1] = (h[1]! + b) >>> 0; h[2] = (h[2]! + c) >>> 0; h[3] = (h[3]! + d) >>> 0;
+      h[4] = (h[4]! + e) >>> 0; h[5] = (h[5]! + f) >>> 0; h[6] = (h[6]! + g) >>> 0; h[7] = (h[7]! + hh) >>> 0;
+    }
+    const out = new Uint8Array(32);
+    const outView = new DataView(out.buffer);
+    for (let i = 0; i < 8; i++) outView.setUint32(i * 4, h[i]!);
+    return out;
+  }
+  function hmacJs(key: Uint8Array, message: Uint8Array): Uint8Array {
+    const block = new Uint8Array(64);
+    block.set(key.length > 64 ? sha256Js(key) : key);
+    const inner = new Uint8Array(64 + message.length);
+    const outer = new Uint8Array(64 + 32);
+    for (let i = 0; i < 64; i++) {
+      inner[i] = block[i]! ^ 0x36;
+      outer[i] = block[i]! ^ 0x5c;
+    }
+    inner.set(message, 64);
+    outer.set(sha256Js(inner), 64);
+    return sha256Js(outer);
+  }
+  const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  const utf8 = (text: string) => new TextEncoder().encode(text);
+  const subtle = window.isSecureContext && window.crypto && window.crypto.subtle ? window.crypto.subtle : null;
+
+  async function sha256Hex(text: string, noSubtle = false): Promise<string> {
+    if (subtle && !noSubtle) return hex(new Uint8Array(await subtle.digest('SHA-256', utf8(text))));
+    return hex(sha256Js(utf8(text)));
+  }
+  async function hmacHex(secret: string, message: string, noSubtle = false): Promise<string> {
+    if (subtle && !noSubtle) {
+      const key = await subtle.importKey('raw', utf8(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+      return hex(new Uint8Array(await subtle.sign('HMAC', key, utf8(message))));
+    }
+    return hex(hmacJs(utf8(secret), utf8(message)));
+  }
+  // For tests: both implementations must agree with the agent's.
+  (window as any).slipwayDashboard = { sha256Hex, hmacHex };
+
+  async function signedHeaders(method: string, path: string, body: string): Promise<Record<string, string>> {
+    const secret = sessionStorage.getItem(SECRET_KEY) ?? '';
+    const timestamp = String(Math.floor((Date.now() + clockOffsetMs) / 1000));
+    const nonce = hex(crypto.getRandomValues(new Uint8Array(16)));
+    const base = [method, path, timestamp, nonce, await sha256Hex(body)].join('\n');
+    return { 'x-slipway-timestamp': timestamp, 'x-slipway-nonce': nonce, 'x-slipway-signature': await hmacHex(secret, base) };
+  }
+
+  async function api(method: string, path: string, body?: unknown): Promise<any> {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    for (let attempt = 0; ; attempt++) {
+      const headers = await signedHeaders(method, path, text);
+      if (text) headers['content-type'] = 'application/json';
+      const response = await fetch(path, { method, headers, body: text || undefined, cache: 'no-store' });
+      const serverDate = Date.parse(response.headers.get('date') ?? '');
+      if (!Number.isNaN(serverDate)) clockOffsetMs = serverDate + 500 - Date.now();
+      const json = await response.json().catch(() => null);
+      if (response.status === 401) {
+        // This browser's clock is off: the Date header has corrected it; sign again once.
+        if (json && json.reason === 'stale-timestamp' && attempt === 0) continue;
+        throw new AuthError('the secret was not accepted');
+      }
+      if (!response.ok) {
+        const error = new Error((json && json.error && json.error.message) || 'HTTP ' + response.status);
+        (error as any).status = response.status;
+        throw error;
+      }
+      return json;
+    }
+  }
+
+  // ---- rendering ----
+  function el(tag: string, options: { text?: string; className?: string; title?: string } = {}, ...children: Node[]): HTMLElement {
+    const node = document.createElement(tag);
+    if (options.text !== undefined) node.textContent = options.text;
+    if (options.className) node.className = options.className;
+    if (options.title) node.title = options.title;
+    for (const child of children) node.appendChild(child);
+    return node;
+  }
+  const shortId = (id: unknown) => (typeof id === 'string' ? id.slice(0, 12) : '');
+  const seconds = (ms: number | null | undefined) => (ms === null || ms === undefined ? '–' : ms < 1000 ? ms + ' ms' : (ms / 1000).toFixed(1) + ' s');
+  const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '–');
+
+  function showError(message: string): void {
+    byId('error').textContent = message;
+  }
+
+  function renderStatus(s: any): void {
+    status = s;
+    byId('current-version').textContent = s.current ? s.current.version || shortId(s.current.id) : 'nothing deployed';
+    byId('current-id').textContent = s.current ? shortId(s.current.id) : '';
+    byId('previous-version').textContent = s.previous ? s.previous.version || shortId(s.previous.id) : '–';
+    byId('previous-id').textContent = s.previous ? shortId(s.previous.id) : '';
+    const health = byId('health');
+    health.textContent = s.health || 'unknown';
+    health.className = 'big ' + (s.health === 'healthy' ? 'ok' : s.health === 'unhealthy' ? 'bad' : 'muted');
+    byId('url').textContent = s.url || '';
+    byId('lock').textContent = s.lock ? (s.lock.stale ? 'STALE ' : '') + 'held by ' + s.lock.holder + ' since ' + when(s.lock.since) + (s.lock.reason ? ': ' + s.lock.reason : '') : 'free';
+    byId('maintenance').textContent = s.maintenance && s.maintenance.mode && s.maintenance.mode !== 'off' ? 'on (' + s.maintenance.mode + ')' : 'off';
+    const channel = s.channel || (s.pull && s.pull.lastPointer);
+    byId('channel-card').hidden = !channel;
+    if (channel) byId('channel').textContent = channel.version + ' (' + shortId(channel.releaseId) + ')' + (channel.who ? ' set by ' + channel.who : '') + (channel.why ? ': ' + channel.why : '');
+    byId('agent-info').textContent = s.environment ? s.environment + (s.agent ? ' · agent pid ' + s.agent.pid + ', up ' + s.agent.uptimeSeconds + ' s' : '') : '';
+    const button = byId<HTMLButtonElement>('rollback');
+    if (!button.dataset.busy) button.disabled = !s.previous;
+  }
+
+  function renderHistory(entries: any[]): void {
+    const list = byId('history');
+    list.replaceChildren();
+    byId('history-empty').hidden = entries.length > 0;
+    for (const entry of entries) {
+      const outcome = entry.outcome || 'running';
+      const total = entry.finishedAt ? Date.parse(entry.finishedAt) - Date.parse(entry.startedAt) : null;
+      const head = el('div', { className: 'head' },
+        el('span', { className: 'badge ' + outcome, text: outcome }),
+        el('strong', { text: (entry.kind && entry.kind !== 'deploy' ? entry.kind + ' ' : '') + (entry.from || '–') + ' → ' + (entry.to || '–') }),
+        el('span', { className: 'muted', text: '#' + entry.id + ' · ' + when(entry.startedAt) + ' · ' + seconds(total) }),
+      );
+      const steps = el('div', { className: 'steps' });
+      const longest = Math.max(1, ...(entry.steps || []).map((step: any) => step.ms || 0));
+      for (const step of entry.steps || []) {
+        const bar = el('div', { className: 'bar ' + (step.outcome || ''), title: step.name + ': ' + (step.outcome || 'running') });
+        bar.style.width = Math.max(0.5, (100 * (step.ms || 0)) / longest) + '%';
+        steps.append(el('span', { text: step.name }), el('div', {}, bar), el('span', { className: 'ms', text: seconds(step.ms) }));
+      }
+      const item = el('li', { className: outcome }, head, steps);
+      item.dataset.deployment = String(entry.id);
+      list.appendChild(item);
+    }
+  }
+
+  function renderBackups(backups: any[]): void {
+    const body = byId('backups');
+    body.replaceChildren();
+    for (const b of backups) {
+      const row = el('tr');
+      for (const cell of [b.id, b.release, b.reason, when(b.createdAt), typeof b.size === 'number' ? Math.round(b.size / 1024) + ' KiB' : '–', b.verifiedAt ? when(b.verifiedAt) : 'no']) {
+        row.appendChild(el('td', { text: String(cell ?? '–') }));
+      }
+      body.appendChild(row);
+    }
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      const [s, history] = await Promise.all([api('GET', '/v1/status'), api('GET', '/v1/history')]);
+      renderStatus(s);
+      renderHistory(Array.isArray(history) ? history : []);
+      showError('');
+    } catch (error) {
+      handleFailure(error);
+    }
+  }
+
+  async function refreshBackups(): Promise<void> {
+    try {
+      const backups = await api('GET', '/v1/backups');
+      byId('backups-panel').hidden = false;
+      renderBackups(Array.isArray(backups) ? backups : []);
+    } catch (error) {
+      if ((error as any).status === 404) byId('backups-panel').hidden = true;
+      else handleFailure(error);
+    }
+  }
+
+  async function refreshLog(): Promise<void> {
+    if (byId<HTMLInputElement>('log-pause').checked) return;
+    try {
+      const result = await api('GET', '/v1/logs?lines=200');
+      const log = byId('log');
+      const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.textContent = (result.lines || []).join('\n');
+      if (atBottom) log.scrollTop = log.scrollHeight;
+    } catch (error) {
+      handleFailure(error);
+    }
+  }
+
+  function handleFailure(error: unknown): void {
+    if (error instanceof AuthError) {
+      lock('The secret was not accepted (or it changed on the agent).');
+      return;
+    }
+    showError('Cannot reach the agent: ' + (error as Error).message);
+  }
+
+  function lock(message: string): void {
+    sessionStorage.removeItem(SECRET_KEY);
+    for (const timer of timers) clearInterval(timer);
+    timers = [];
+    byId('app').hidden = true;
+    byId('forget').hidden = true;
+    byId('login-panel').hidden = false;
+    byId('login-error').textContent = message;
+  }
+
+  async function unlock(): Promise<void> {
+    try {
+      renderStatus(await api('GET', '/v1/status'));
+    } catch (error) {
+      if (error instanceof AuthError) lock('That secret was not accepted.');
+      else byId('login-error').textContent = 'Cannot reach the agent: ' + (error as Error).message;
+      return;
+    }
+    byId('login-panel').hidden = true;
+    byId('app').hidden = false;
+    byId('forget').hidden = false;
+    await Promise.all([refresh(), refreshLog(), refreshBackups()]);
+    timers.push(window.setInterval(refresh, 5000), window.setInterval(refreshLog, 2000), window.setInterval(refreshBackups, 30000));
+  }
+
+  byId('login').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = byId<HTMLInputElement>('secret');
+    sessionStorage.setItem(SECRET_KEY, input.value);
+    input.value = '';
+    byId('login-error').textContent = '';
+    void unlock();
+  });
+  byId('forget').addEventListener('click', () => lock(''));
+
+  const dialog = byId<HTMLDialogElement>('confirm-rollback');
+  byId('rollback').addEventListener('click', () => {
+    if (!status || !status.previous) return;
+    const from = status.current ? status.current.version || shortId(status.current.id) : 'nothing';
+    byId('confirm-text').textContent = 'Roll back ' + (status.environment || 'this environment') + ' from ' + from + ' to ' + (status.previous.version || shortId(status.previous.id)) + '? The previous release is started beside the current one and traffic switches once it is healthy.';
+    dialog.returnValue = '';
+    dialog.showModal();
+  });
+  dialog.addEventListener('close', () => {
+    if (dialog.returnValue !== 'confirm' || !status || !status.previous) return;
+    const button = byId<HTMLButtonElement>('rollback');
+    const result = byId('rollback-result');
+    button.disabled = true;
+    button.dataset.busy = '1';
+    result.className = 'muted';
+    result.textContent = 'Rolling back to ' + (status.previous.version || shortId(status.previous.id)) + '…';
+    const reason = byId<HTMLInputElement>('rollback-reason').value || 'rollback from the dashboard';
+    api('POST', '/v1/rollback', { to: status.previous.id, reason })
+      .then((outcome: any) => {
+        const ok = !outcome || outcome.ok !== false;
+        result.className = ok ? 'ok' : 'bad';
+        result.textContent = ok
+          ? 'Rolled back' + (outcome && outcome.version ? ': ' + outcome.version + ' is serving' : '') + '.'
+          : 'Rollback failed: ' + ((outcome.error && outcome.error.message) || 'unknown error');
+      })
+      .catch((error: unknown) => {
+        result.className = 'bad';
+        result.textContent = 'Rollback failed: ' + (error as Error).message;
+      })
+      .finally(() => {
+        delete button.dataset.busy;
+        void refresh();
+      });
+  });
+
+  if (sessionStorage.getItem(SECRET_KEY)) void unlock();
+}
+
+const DASHBOARD_JS = `'use strict';\n(${dashboardMain.toString()})();\n`;

@@ -1,0 +1,146 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { EnvironmentConfig } from '../config/types.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { buildHostStatusReport, writeHostStatus } from '../store/status-reports.js';
+import type { HostLayout } from '../host/layout.js';
+import type { Ledger } from '../host/ledger.js';
+import { listBackups } from '../data/index.js';
+import { startChannelPoller, type ChannelPoller } from './channel-poller.js';
+import { startManagementServer } from './management-server.js';
+import { readManagementSecret } from './management-auth.js';
+import type { UpdateEvent, UpdateOutcome } from './update-runner.js';
+import type { UpdateRequest } from './agent.js';
+
+/** What the pull loop and the management API need from the agent. */
+export interface AgentFacade {
+  app: string;
+  environment: EnvironmentConfig;
+  layout: HostLayout;
+  ledger: Ledger;
+  store: BlobStore;
+  processEnv: NodeJS.ProcessEnv;
+  status(): Promise<Record<string, unknown>>;
+  update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome & { version?: string }>;
+  resolveRollbackTarget(to?: string): string;
+  logTail(lines: number): Promise<string[]>;
+  log(line: string): void;
+}
+
+export interface RemoteControl {
+  /** writes this host's status to the store (after every update; periodically) */
+  reportStatus(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Errors worth trying again at the next poll, rather than remembering the release as failed. */
+const TRANSIENT = new Set(['HOST_LOCKED', 'STORE_UNREACHABLE', 'STORE_ERROR', 'AGENT_DIED']);
+const STATUS_EVERY_MS = 5 * 60_000;
+
+/**
+ * Pull mode (the agent follows its channel in the store and reports back) and the
+ * authenticated management API with the dashboard. Both are off unless slipway.yml
+ * turns them on for the environment.
+ */
+export async function startRemoteControl(agent: AgentFacade): Promise<RemoteControl> {
+  const env = agent.environment;
+  const hostname = env.hostname ?? os.hostname();
+  let poller: ChannelPoller | null = null;
+
+  async function reportStatus(): Promise<void> {
+    if (!env.pull) return;
+    try {
+      const status = (await agent.status()) as { current: { id: string; version: string | null } | null; previous: { id: string; version: string | null } | null; health: string };
+      const state = poller?.state();
+      await writeHostStatus(
+        agent.store,
+        agent.app,
+        env.name,
+        hostname,
+        buildHostStatusReport({
+          host: hostname,
+          environment: env.name,
+          current: status.current,
+          previous: status.previous,
+          health: status.health,
+          deployments: agent.ledger.listDeployments({ limit: 20 }),
+          failedRelease: state?.failedRelease ?? null,
+          channel: state?.lastPointer ?? null,
+        }),
+      );
+    } catch (error) {
+      agent.log(`warning: cannot write the status report to the store: ${(error as Error).message}`);
+    }
+  }
+
+  if (env.pull) {
+    poller = startChannelPoller({
+      store: agent.store,
+      app: agent.app,
+      env: env.name,
+      intervalMs: env.pull.intervalMs,
+      jitterMs: env.pull.jitterMs,
+      stateFile: path.join(agent.layout.runDir, 'pull-state.json'),
+      currentReleaseId: () => agent.ledger.getState().currentId,
+      log: (line) => agent.log(line),
+      onChange: async (pointer) => {
+        const { previousId } = agent.ledger.getState();
+        const kind = pointer.releaseId === previousId ? 'rollback' : 'deploy';
+        agent.log(`channel ${env.name} → ${pointer.version} (${pointer.why || 'no reason given'}, by ${pointer.who}): ${kind}`);
+        const outcome = await agent.update(
+          kind,
+          { releaseId: pointer.releaseId, version: pointer.version, who: `${pointer.who} via channel`, reason: pointer.why || `channel moved to ${pointer.version}`, allowOlder: true },
+          (event) => {
+            if (event.type === 'progress') agent.log(event.line);
+            if (event.type === 'step-end') agent.log(`${event.name}: ${event.outcome} (${event.ms} ms)${event.detail ? ` ${event.detail}` : ''}`);
+          },
+        );
+        await reportStatus();
+        return { ok: outcome.ok, error: outcome.error?.message, retry: TRANSIENT.has(outcome.error?.code ?? '') };
+      },
+    });
+  }
+  const timer = env.pull ? setInterval(() => void reportStatus(), STATUS_EVERY_MS) : undefined;
+  timer?.unref();
+
+  let management: { port: number; close(): Promise<void> } | null = null;
+  if (env.management) {
+    management = await startManagementServer({
+      bind: env.management.bind,
+      port: env.management.port,
+      secret: readManagementSecret({ secretEnv: env.management.secretEnv, environment: env.name }, agent.processEnv),
+      title: `${agent.app} / ${env.name}`,
+      log: (line) => agent.log(line),
+      handlers: {
+        notify: async () => {
+          // Answer at once: the check may run a whole deployment.
+          if (poller) void poller.checkNow();
+          return { checking: Boolean(poller) };
+        },
+        status: async () => ({ ...(await agent.status()), channel: poller?.state().lastPointer ?? null }),
+        rollback: async (body) => {
+          const from = agent.ledger.getState().currentId;
+          const releaseId = agent.resolveRollbackTarget(body.to);
+          const outcome = await agent.update('rollback', { releaseId, who: 'dashboard', reason: body.reason ?? 'rollback from the dashboard' }, () => undefined);
+          // The channel may still name the release left behind: do not let the poller bring it back.
+          if (outcome.ok && poller && from) await poller.rememberFailure({ id: from }, 'rolled back by an operator');
+          await reportStatus();
+          return { ok: outcome.ok, version: outcome.version, releaseId, error: outcome.error?.message };
+        },
+        history: async () => agent.ledger.history(50),
+        backups: async () => listBackups(agent.ledger, { environment: env.name }),
+        logTail: (lines) => agent.logTail(lines),
+      },
+    });
+    agent.log(`management API and dashboard on http://${env.management.bind}:${management.port}/`);
+  }
+
+  await reportStatus();
+  return {
+    reportStatus,
+    async close() {
+      if (timer) clearInterval(timer);
+      await Promise.allSettled([poller?.stop(), management?.close()]);
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import { usageError } from '../errors.js';
+import { getEnvironment, loadProject } from '../config/load.js';
+import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { shortId } from '../release/manifest.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { channelHistory, readChannel, writeChannel, type ChannelPointer } from '../store/channels.js';
+import { openStore } from '../store/open-store.js';
+import { resolveRelease, type ReleaseInfo } from '../store/releases.js';
+import { whoAmI } from './deploy.js';
+import { formatTable } from './format.js';
+import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+
+export interface EnvironmentStore {
+  project: LoadedProject;
+  environment: EnvironmentConfig;
+  store: BlobStore;
+}
+
+/** The project and an environment's store: all that CI-side commands need (no host, no agent). */
+export async function openEnvironmentStore(options: { config?: string; env: string | undefined }, ctx: CliContext): Promise<EnvironmentStore> {
+  if (!options.env) throw usageError('ENVIRONMENT_REQUIRED', 'name the environment', { hint: 'e.g. `slipway channel history production`' });
+  const project = await loadProject({ file: options.config, cwd: ctx.cwd });
+  for (const warning of project.warnings) ctx.progress(`warning: ${warning}`);
+  const environment = getEnvironment(project, options.env);
+  const store = await openStore(environment.store, project.dir, ctx.env);
+  return { project, environment, store };
+}
+
+/** A release may only be pointed at for an environment that would accept it. */
+export function checkSignaturePolicy(environment: EnvironmentConfig, release: ReleaseInfo): void {
+  if (environment.requireSignature && !release.signed) {
+    throw usageError('RELEASE_UNSIGNED', `${environment.name} requires signed releases, and ${release.version} (${shortId(release.id)}) is not signed`, {
+      hint: 'build it with a signing key (signing.key in slipway.yml, or `slipway build --key`)',
+    });
+  }
+}
+
+export function newPointer(ctx: CliContext, options: { environment: string; release: ReleaseInfo; why: string }): ChannelPointer {
+  return {
+    environment: options.environment,
+    releaseId: options.release.id,
+    version: options.release.version,
+    who: whoAmI(ctx),
+    when: new Date().toISOString(),
+    why: options.why,
+  };
+}
+
+interface HistoryOptions {
+  args: string[];
+  json?: boolean;
+  config?: string;
+}
+
+/** `slipway channel history <env>`: every move of the channel pointer, newest first. */
+export async function channelHistoryCommand(options: HistoryOptions, ctx: CliContext): Promise<CommandResult> {
+  const { project, environment, store } = await openEnvironmentStore({ config: options.config, env: options.args[0] }, ctx);
+  const moves = (await channelHistory(store, project.config.app, environment.name)).reverse();
+  if (options.json) return jsonOutput(moves);
+  if (moves.length === 0) return { stdout: `the channel of ${environment.name} was never set (publish a release with \`slipway publish ${environment.name}\`)` };
+  const current = await readChannel(store, project.config.app, environment.name);
+  const rows = moves.map((move, index) => [
+    index === 0 && current?.releaseId === move.releaseId ? '*' : '',
+    move.when.replace('T', ' ').slice(0, 19),
+    move.version,
+    shortId(move.releaseId),
+    move.who,
+    move.why,
+  ]);
+  return { stdout: formatTable(['', 'WHEN (UTC)', 'VERSION', 'RELEASE', 'WHO', 'WHY'], rows) };
+}
+
+interface SetOptions {
+  args: string[];
+  reason?: string;
+  json?: boolean;
+  config?: string;
+}
+
+/** `slipway channel set <env> <version>`: points the environment at a release; its agents follow (a rollback when it is an older one). */
+export async function channelSetCommand(options: SetOptions, ctx: CliContext): Promise<CommandResult> {
+  const [env, version] = options.args;
+  if (!version) throw usageError('VERSION_REQUIRED', 'name the version (or release id) to point the channel at', { hint: 'e.g. `slipway channel set production v1`' });
+  const { project, environment, store } = await openEnvironmentStore({ config: options.config, env }, ctx);
+  const app = project.config.app;
+  const release = await resolveRelease(store, app, version);
+  checkSignaturePolicy(environment, release);
+  const before = await readChannel(store, app, environment.name);
+  const pointer = newPointer(ctx, { environment: environment.name, release, why: options.reason ?? `set to ${release.version}` });
+  await writeChannel(store, app, pointer);
+  if (options.json) return jsonOutput({ ...pointer, previous: before ? { releaseId: before.releaseId, version: before.version } : null });
+  const change = before ? `${before.version} → ${release.version}` : release.version;
+  return { stdout: `channel ${environment.name}: ${change} (${shortId(release.id)}); its agents pick it up at their next poll (or now: \`slipway notify ${environment.name}\`)` };
+}
+
+export default channelHistoryCommand;

@@ -1,0 +1,111 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SlipwayError, usageError } from '../errors.js';
+import { shortId } from '../release/manifest.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { readChannel, writeChannel } from '../store/channels.js';
+import { fetchRelease, listReleases, putRelease, type ReleaseInfo } from '../store/releases.js';
+import { readHostStatuses, unhealthyReason, type HostStatusReport } from '../store/status-reports.js';
+import { checkSignaturePolicy, newPointer, openEnvironmentStore } from './channel.js';
+import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+
+interface PromoteOptions {
+  args: string[];
+  force?: boolean;
+  reason?: string;
+  json?: boolean;
+  config?: string;
+}
+
+/**
+ * `slipway promote <from-env> <to-env>`: points the target's channel at the
+ * exact release the source runs, once every host of the source reports it
+ * current, healthy and deployed successfully (its health window passed).
+ * `--force` promotes anyway and says so in the pointer's `why`.
+ */
+export default async function promote(options: PromoteOptions, ctx: CliContext): Promise<CommandResult> {
+  const [fromName, toName] = options.args;
+  if (!fromName || !toName) throw usageError('ENVIRONMENT_REQUIRED', 'name the source and the target environment', { hint: 'e.g. `slipway promote staging production`' });
+  if (fromName === toName) throw usageError('PROMOTE_SAME_ENVIRONMENT', `cannot promote ${fromName} to itself`, { hint: 'name two different environments' });
+  const source = await openEnvironmentStore({ config: options.config, env: fromName }, ctx);
+  const target = await openEnvironmentStore({ config: options.config, env: toName }, ctx);
+  const app = source.project.config.app;
+
+  const reports = await readHostStatuses(source.store, app, fromName);
+  const channel = await readChannel(source.store, app, fromName);
+  const candidate = pickCandidate(reports, channel?.releaseId ?? null);
+  if (!candidate) {
+    throw new SlipwayError('PROMOTE_NOTHING_RUNS', `${fromName} runs no release that slipway knows of: no host status reports and no channel pointer`, {
+      exitCode: 2,
+      hint: `deploy to ${fromName} in pull mode first (its agents report to the store), or set ${toName} directly with \`slipway channel set ${toName} <version>\``,
+    });
+  }
+  const problems = reports
+    .map((report) => ({ host: report.host, reason: unhealthyReason(report, candidate) }))
+    .filter((p): p is { host: string; reason: string } => p.reason !== null)
+    .map((p) => `${p.host}: ${p.reason}`);
+  if (reports.length === 0) problems.push(`no host of ${fromName} has reported its status (agents in pull mode report to the store)`);
+
+  const release = (await listReleases(source.store, app)).find((r) => r.id === candidate);
+  if (!release) {
+    throw new SlipwayError('RELEASE_NOT_FOUND', `${fromName} runs release ${shortId(candidate)}, which is not in ${source.store.description}`, {
+      hint: `publish it again, or promote another release with \`slipway channel set ${toName} <version>\``,
+    });
+  }
+  const forced = problems.length > 0;
+  if (forced && !options.force) {
+    throw new SlipwayError('PROMOTE_NOT_HEALTHY', `${release.version} (${shortId(release.id)}) has not run healthy in ${fromName}; ${toName} was not changed`, {
+      details: problems,
+      hint: `wait until ${fromName}'s hosts report it healthy (\`slipway status ${fromName}\`), or pass --force to promote it anyway (recorded in the channel history)`,
+    });
+  }
+  checkSignaturePolicy(target.environment, release);
+  await copyReleaseIfNeeded({ app, release, from: source.store, to: target.store, ctx });
+
+  const before = await readChannel(target.store, app, toName);
+  const healthyHosts = reports.filter((r) => unhealthyReason(r, candidate) === null).map((r) => r.host);
+  let why = options.reason ?? `promote ${release.version} from ${fromName}`;
+  if (forced) why += ` [--force: ${problems.join('; ')}]`;
+  const pointer = newPointer(ctx, { environment: toName, release, why });
+  await writeChannel(target.store, app, pointer);
+
+  if (options.json) {
+    return jsonOutput({ ...pointer, from: fromName, forced, healthyHosts, previous: before ? { releaseId: before.releaseId, version: before.version } : null });
+  }
+  const evidence = forced ? `forced past: ${problems.join('; ')}` : `it runs healthy in ${fromName} on ${healthyHosts.join(', ')}`;
+  return { stdout: `${toName} now points to ${release.version} (${shortId(release.id)})${before ? `, was ${before.version}` : ''} — ${evidence}` };
+}
+
+/**
+ * The release the source runs: the one its hosts agree on; when they disagree
+ * (a rollout in progress), the one its channel names — which then fails the
+ * health check on the hosts that do not run it yet.
+ */
+function pickCandidate(reports: HostStatusReport[], channelReleaseId: string | null): string | null {
+  const running = new Set(reports.filter((r) => !r.problem && r.current).map((r) => r.current!.id));
+  if (running.size === 1) return [...running][0]!;
+  return channelReleaseId ?? (running.size > 0 ? [...running][0]! : null);
+}
+
+/** When the environments use different stores, the target's agents need the release in theirs. */
+async function copyReleaseIfNeeded(o: { app: string; release: ReleaseInfo; from: BlobStore; to: BlobStore; ctx: CliContext }): Promise<void> {
+  if (o.from.description === o.to.description) return;
+  if ((await listReleases(o.to, o.app)).some((r) => r.id === o.release.id)) return;
+  o.ctx.progress(`copying ${o.release.version} (${shortId(o.release.id)}) to ${o.to.description}`);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-promote-'));
+  try {
+    const fetched = await fetchRelease(o.from, o.app, o.release.id, dir);
+    const manifestPath = path.join(dir, 'manifest.json');
+    const manifestBytes = await o.from.get(`${o.app}/releases/${o.release.id}/manifest.json`);
+    await fs.writeFile(manifestPath, manifestBytes!);
+    let signaturePath: string | undefined;
+    if (fetched.signature) {
+      signaturePath = path.join(dir, 'signature.json');
+      await fs.writeFile(signaturePath, fetched.signature);
+    }
+    await putRelease(o.to, { app: o.app, id: o.release.id, manifestPath, archivePath: fetched.archivePath, signaturePath });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,130 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SlipwayError, usageError } from '../errors.js';
+import { buildRelease } from '../release/build.js';
+import { isWorkTreeDirty, resolveCommit, tagAt } from '../release/git.js';
+import { shortId } from '../release/manifest.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { readChannel, writeChannel } from '../store/channels.js';
+import { listReleases, putRelease, type ReleaseInfo } from '../store/releases.js';
+import { checkSignaturePolicy, newPointer, openEnvironmentStore } from './channel.js';
+import { formatBytes } from './format.js';
+import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+
+interface PublishOptions {
+  args: string[];
+  ref?: string;
+  version?: string;
+  reason?: string;
+  key?: string;
+  json?: boolean;
+  config?: string;
+}
+
+/**
+ * `slipway publish <env>`: makes sure the release of a commit is in the
+ * environment's store (building it when it is not) and points the
+ * environment's channel at it. Agents in pull mode follow the pointer.
+ */
+export default async function publish(options: PublishOptions, ctx: CliContext): Promise<CommandResult> {
+  const { project, environment, store } = await openEnvironmentStore({ config: options.config, env: options.args[0] }, ctx);
+  const app = project.config.app;
+  const ref = options.ref ?? 'HEAD';
+
+  let release = await findPublished(store, { app, repoDir: project.dir, ref, version: options.version });
+  const built = !release;
+  if (!release) {
+    const keyPath = options.key ? path.resolve(ctx.cwd, options.key) : project.config.signing.key ? path.resolve(project.dir, project.config.signing.key) : undefined;
+    if (!keyPath && environment.requireSignature) {
+      throw usageError('SIGNING_KEY_REQUIRED', `${environment.name} requires signed releases, and no signing key is configured`, {
+        hint: 'set signing.key in slipway.yml or pass --key <path> (make a pair with `slipway keys generate`)',
+      });
+    }
+    const signingKey = keyPath ? { privateKeyPem: await readPrivateKey(keyPath) } : undefined;
+    const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-publish-'));
+    try {
+      ctx.progress(`building ${app} at ${ref}`);
+      const result = await buildRelease({ project, ref, version: options.version, outDir, signingKey, onOutput: (line) => ctx.progress(`  | ${line}`) });
+      ctx.progress(`uploading ${result.manifest.version} (${shortId(result.id)}) to ${store.description}`);
+      release = await putRelease(withUploadProgress(store, ctx), {
+        app,
+        id: result.id,
+        manifestPath: result.manifestPath,
+        archivePath: result.archivePath,
+        signaturePath: result.signaturePath,
+      });
+    } finally {
+      await fs.rm(outDir, { recursive: true, force: true });
+    }
+  } else {
+    ctx.progress(`${release.version} (${shortId(release.id)}) is already in ${store.description}`);
+  }
+  checkSignaturePolicy(environment, release);
+
+  const before = await readChannel(store, app, environment.name);
+  const moved = before?.releaseId !== release.id;
+  if (moved) {
+    await writeChannel(store, app, newPointer(ctx, { environment: environment.name, release, why: options.reason ?? `publish ${release.version}` }));
+  }
+  if (options.json) {
+    return jsonOutput({ id: release.id, version: release.version, commit: release.commit, environment: environment.name, built, moved, previous: before ? { releaseId: before.releaseId, version: before.version } : null });
+  }
+  const lines = [
+    moved
+      ? `published ${app} ${release.version} (${shortId(release.id)}) to ${environment.name}${before ? ` (was ${before.version})` : ''}`
+      : `${environment.name} already points to ${release.version} (${shortId(release.id)}); nothing to move`,
+    `  commit   ${release.commit}`,
+    `  archive  ${formatBytes(release.size)}${built ? '' : ' (already in the store)'}`,
+    `  store    ${store.description}`,
+  ];
+  if (moved && environment.management) lines.push(`agents pick it up at their next poll; \`slipway notify ${environment.name}\` tells them now`);
+  return { stdout: lines.join('\n') };
+}
+
+/**
+ * The release of `ref` already in the store, if any: same commit and the
+ * version a build would give it. Dirty work trees always build (and refuse).
+ */
+async function findPublished(store: BlobStore, o: { app: string; repoDir: string; ref: string; version?: string }): Promise<ReleaseInfo | null> {
+  if (o.ref === 'HEAD' && (await isWorkTreeDirty(o.repoDir))) return null;
+  const commit = await resolveCommit(o.repoDir, o.ref);
+  const version = o.version ?? (await tagAt(o.repoDir, commit)) ?? commit.slice(0, 7);
+  const matches = (await listReleases(store, o.app)).filter((r) => r.commit === commit && r.version === version);
+  return matches.at(-1) ?? null;
+}
+
+/** Reports upload progress of large files (stores that upload in parts report each part). */
+function withUploadProgress(store: BlobStore, ctx: CliContext): BlobStore {
+  return {
+    ...store,
+    description: store.description,
+    putFile: (key, file, options) =>
+      store.putFile(key, file, {
+        onProgress: (sent, total) => {
+          options?.onProgress?.(sent, total);
+          if (total > 16 * 1024 * 1024) ctx.progress(`  ${path.basename(key)}: ${formatBytes(sent)} of ${formatBytes(total)} (${Math.floor((sent / total) * 100)}%)`);
+        },
+      }),
+  };
+}
+
+async function readPrivateKey(file: string): Promise<string> {
+  let stat;
+  try {
+    stat = await fs.stat(file);
+  } catch (error) {
+    throw new SlipwayError('KEY_NOT_FOUND', `cannot read the signing key ${file}`, {
+      exitCode: 2,
+      cause: error,
+      hint: 'make one with `slipway keys generate`, or fix signing.key in slipway.yml',
+    });
+  }
+  if ((stat.mode & 0o077) !== 0) {
+    throw new SlipwayError('KEY_PERMISSIONS', `the signing key ${file} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
+      exitCode: 2,
+      hint: `run \`chmod 600 ${file}\``,
+    });
+  }
+  return fs.readFile(file, 'utf8');
+}
