@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { SlipwayError } from '../errors.js';
@@ -84,7 +85,8 @@ export async function readChannelIfChanged(store: BlobStore, app: string, env: s
 export async function writeChannel(store: BlobStore, app: string, pointer: ChannelPointer): Promise<void> {
   const body = `${JSON.stringify(pointer, null, 2)}\n`;
   const stamp = pointer.when.replace(/[:.]/g, '-');
-  await store.put(`${historyPrefix(app, pointer.environment)}/${stamp}-${pointer.releaseId.slice(0, 12)}.json`, body);
+  // The random tail keeps two moves in the same millisecond from overwriting each other's entry.
+  await store.put(`${historyPrefix(app, pointer.environment)}/${stamp}-${pointer.releaseId.slice(0, 12)}-${randomBytes(3).toString('hex')}.json`, body);
   await store.put(pointerKey(app, pointer.environment), body);
 }
 
