@@ -22,7 +22,14 @@ export type MaintenanceMode =
   /** answer 503 with Retry-After (default 30 s) */
   | { mode: 'refuse'; retryAfterSeconds?: number; writesOnly?: boolean }
   /** keep each request waiting until maintenance is off, at most holdMs; then forward it anyway */
-  | { mode: 'hold'; holdMs: number; /** reads (GET, HEAD, OPTIONS) pass; only writes wait */ writesOnly?: boolean };
+  | {
+      mode: 'hold';
+      holdMs: number;
+      /** reads (GET, HEAD, OPTIONS) pass; only writes wait */
+      writesOnly?: boolean;
+      /** what a request that waited holdMs gets: forwarded (default), or 503 so that it cannot land on data about to be replaced */
+      afterHold?: 'forward' | 'refuse';
+    };
 
 export interface SwitchResult {
   /** port of the target that was serving before, null when none was */
@@ -425,7 +432,7 @@ class SlipwayProxy implements ReverseProxy {
     if (m.mode === 'refuse') return o.refuse(m.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
     // Timers may fire a fraction of a millisecond early: under 1 ms left counts as elapsed.
     const waitMs = m.mode === 'hold' ? Math.ceil(o.arrivedAt + m.holdMs - performance.now()) : 0;
-    if (waitMs < 1) return o.proceed();
+    if (waitMs < 1) return m.mode === 'hold' && m.afterHold === 'refuse' ? o.refuse(DEFAULT_RETRY_AFTER_SECONDS) : o.proceed();
 
     this.counters.held += 1;
     let settled = false;

@@ -20,7 +20,8 @@ export const maintenanceStep: UpdateStep = {
     if (ctx.kind !== 'deploy' || !manifest.migrates || !ctx.from) {
       return { outcome: 'skipped', detail: 'no migration: blue/green without a maintenance window' };
     }
-    ctx.runtime.setMaintenance({ mode: 'hold', holdMs: MIGRATION_HOLD_MS, writesOnly: true });
+    // A write that waited too long is refused, never let through: it could land on data that is then restored away.
+    ctx.runtime.setMaintenance({ mode: 'hold', holdMs: MIGRATION_HOLD_MS, writesOnly: true, afterHold: 'refuse' });
     ctx.maintenanceOn = true;
     return { outcome: 'done', detail: 'writes held until the switch; reads still served' };
   },
