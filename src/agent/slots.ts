@@ -114,8 +114,8 @@ export function otherSlot(name: SlotName | undefined): SlotName {
   return name === 'blue' ? 'green' : 'blue';
 }
 
-/** A slot's log holds earlier releases' runs too: keep the lines of the latest start only. */
+/** A slot's log holds earlier releases' runs too: keep the lines of the latest start only (its crash restarts included). */
 export function sinceLastStart(lines: string[]): string[] {
-  for (let i = lines.length - 1; i >= 0; i -= 1) if (lines[i]!.includes('[slipway] starting ')) return lines.slice(i);
+  for (let i = lines.length - 1; i >= 0; i -= 1) if (lines[i]!.includes('[slipway] starting ') && !lines[i]!.includes('(restart ')) return lines.slice(i);
   return lines;
 }

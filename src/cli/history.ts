@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import { usageError } from '../errors.js';
 import { openLedger } from '../host/ledger.js';
 import { openEnvironment } from './environment.js';
 import { formatTable } from './format.js';
@@ -13,8 +14,9 @@ interface HistoryOptions {
 
 /** Every deployment and rollback of an environment, newest first, with its steps. */
 export default async function history(options: HistoryOptions, ctx: CliContext): Promise<CommandResult> {
+  const limit = options.limit === undefined ? 50 : Number(options.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw usageError('USAGE', `--limit takes a whole number of at least 1, got ${options.limit}`);
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
-  const limit = options.limit ? Number(options.limit) : 50;
   const exists = await fs.stat(opened.layout.ledgerFile).then(() => true, () => false);
   let entries: ReturnType<import('../host/ledger.js').Ledger['history']> = [];
   if (exists) {

@@ -1,6 +1,6 @@
 import { createReadStream, promises as fs, watch } from 'node:fs';
 import path from 'node:path';
-import { SlipwayError } from '../errors.js';
+import { SlipwayError, usageError } from '../errors.js';
 import { tailLines } from '../runtime/supervisor.js';
 import { agentClient, isAgentRunning } from '../agent/control-client.js';
 import { openEnvironment } from './environment.js';
@@ -16,9 +16,10 @@ interface LogsOptions {
 
 /** The output of the app's services (the active slot's log), optionally followed. */
 export default async function logs(options: LogsOptions, ctx: CliContext): Promise<CommandResult> {
+  const count = options.lines === undefined ? 50 : Number(options.lines);
+  if (!Number.isInteger(count) || count < 0) throw usageError('USAGE', `--lines takes a whole number, got ${options.lines}`);
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
   const file = await pickLogFile(opened.layout.logsDir, opened.layout.agentSocket, options.service);
-  const count = options.lines ? Number(options.lines) : 50;
   const lines = await tailLines(file, count);
   if (!options.follow) return { stdout: lines.join('\n') || `(${path.basename(file)} is empty)` };
   process.stdout.write(lines.length > 0 ? `${lines.join('\n')}\n` : '');

@@ -1,3 +1,4 @@
+import { usageError } from '../errors.js';
 import { openEnvironment, connectAgent } from './environment.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
@@ -11,10 +12,13 @@ interface PruneOptions {
 
 /** Removes old releases from the host, keeping N (never the current or previous one). */
 export default async function prune(options: PruneOptions, ctx: CliContext): Promise<CommandResult> {
+  const keep = options.keep === undefined ? undefined : Number(options.keep);
+  // The current and previous releases are kept whatever --keep says, so 0 is allowed.
+  if (keep !== undefined && !(Number.isInteger(keep) && keep >= 0)) throw usageError('USAGE', `--keep takes a whole number, got ${options.keep}`);
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
   const agent = await connectAgent(opened, ctx);
   const result = await agent.call<{ removed: { id: string; version: string }[]; keep: number }>('POST', '/v1/prune', {
-    keep: options.keep === undefined ? undefined : Number(options.keep),
+    keep,
     dryRun: Boolean(options.dryRun),
   });
   if (options.json) return jsonOutput(result);

@@ -42,5 +42,7 @@ export function updateFailure(result: UpdateResult, servingNow: string): Slipway
       : undoFailures.length === 0
         ? `rolled back: ${servingNow}`
         : `undo had problems (${undoFailures.join('; ')}): check \`slipway status\``;
-  return new SlipwayError(cause.code, `${cause.message}\n${state}`, { details: cause.details, hint: cause.hint, exitCode: 1 });
+  // Refused before anything was recorded (no deployment): the cause's own exit code, e.g. 2 for a usage error.
+  const exitCode = result.deploymentId === undefined ? cause.exitCode : 1;
+  return new SlipwayError(cause.code, `${cause.message}\n${state}`, { details: cause.details, hint: cause.hint, exitCode });
 }

@@ -97,7 +97,9 @@ export function startLoad(o: LoadOptions): LoadRun {
         headers['content-length'] = String(Buffer.byteLength(request.body));
       }
       const req = http.request({ host, port: o.port, method: request.method, path: request.path, headers, agent }, (res) => {
-        const keep = o.keepBody?.(request) ?? false;
+        // Bodies of failed answers are always kept: they say why.
+        const status = res.statusCode ?? 0;
+        const keep = (o.keepBody?.(request) ?? false) || status < 200 || status > 299;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => {
           if (keep) chunks.push(chunk);
@@ -140,19 +142,19 @@ function summarize(samples: LoadSample[], sent: number, durationMs: number): Loa
   let non2xx = 0;
   let connectionErrors = 0;
   const errorMessages: string[] = [];
-  for (const s of samples) {
+  const ordered = [...samples].sort((a, b) => a.startMs - b.startMs);
+  for (const s of ordered) {
     if (s.status === 0) {
       connectionErrors += 1;
-      if (errorMessages.length < 10) errorMessages.push(s.error ?? 'unknown error');
+      if (errorMessages.length < 10) errorMessages.push(`${s.error ?? 'unknown error'} at ${Math.round(s.startMs)} ms`);
       continue;
     }
     statuses[s.status] = (statuses[s.status] ?? 0) + 1;
     if (s.status < 200 || s.status > 299) {
       non2xx += 1;
-      if (errorMessages.length < 10) errorMessages.push(`${s.request.method} ${s.request.path} → ${s.status}`);
+      if (errorMessages.length < 10) errorMessages.push(`${s.request.method} ${s.request.path} → ${s.status} at ${Math.round(s.startMs)} ms: ${(s.body ?? '').slice(0, 80).trim()}`);
     }
   }
-  const ordered = [...samples].sort((a, b) => a.startMs - b.startMs);
   return { sent, answered: samples.length - connectionErrors, statuses, non2xx, connectionErrors, errorMessages, durationMs, samples: ordered };
 }
 
