@@ -16,7 +16,7 @@ import { acquireLock, readLock, releaseLock } from '../host/lock.js';
 import { readCurrent } from '../host/current-link.js';
 import { readInstalledManifest, releaseNotFoundOnHost, type SignaturePolicy } from '../host/install-release.js';
 import { readEnvFile, resolveAppConfig } from '../host/app-env.js';
-import { recoverUnfinishedUpdate, type RecoveryReport } from '../host/recovery.js';
+import { previousBeforeKey, recoverUnfinishedUpdate, type RecoveryReport } from '../host/recovery.js';
 import { pruneReleases } from '../host/prune.js';
 import type { UpdateContext, UpdateRuntime } from '../host/update-context.js';
 import { otherSlot, slotLogFile, startSlot, stopSlot, type Slot } from './slots.js';
@@ -25,7 +25,7 @@ import { startControlServer } from './control-server.js';
 import { toWireError } from './wire.js';
 import { startRemoteControl, type AgentFacade, type RemoteControl } from './remote-control.js';
 import { rollbackWithDataTarget, restoreTarget } from './data-requests.js';
-import { BACKUP_REASONS, createBackup, getBackup, hasData, pruneBackups, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
+import { BACKUP_REASONS, createBackup, hasData, pruneBackups, restoreBackup, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
 
 export interface AgentOptions {
   project: LoadedProject;
@@ -101,7 +101,17 @@ export class Agent {
         cause: error,
       });
     }
-    this.lastRecovery = await recoverUnfinishedUpdate({ layout: this.layout, ledger: this.ledger, journal: this.journal });
+    this.lastRecovery = await recoverUnfinishedUpdate({
+      layout: this.layout,
+      ledger: this.ledger,
+      journal: this.journal,
+      // No app process runs yet (the stale ones were stopped above): the data can be swapped safely.
+      restoreData: async (backupId, releaseId) => {
+        const manifest = await readInstalledManifest(this.layout, releaseId);
+        if (!manifest) return;
+        await restoreBackup({ layout: this.layout, ledger: this.ledger, backupId, data: manifest.runtime.data, env: await this.dataEnv(manifest) });
+      },
+    });
     if (this.lastRecovery) this.log(this.lastRecovery.message);
     await this.serveCurrent();
     this.control = await startControlServer(this.layout.agentSocket, this.routes());
@@ -161,6 +171,7 @@ export class Agent {
         if (this.active === slot) this.active = null;
       },
       setMaintenance: (mode) => this.proxy.setMaintenance(mode),
+      maintenance: () => this.proxy.maintenance(),
       appConfig: (manifest) => this.appConfig(manifest),
     };
   }
@@ -193,6 +204,7 @@ export class Agent {
       reason: request.reason ?? kind,
       who: request.who ?? os.userInfo().username,
     });
+    this.ledger.setStateValue(previousBeforeKey(deploymentId), state.previousId ?? '');
     const ctx: UpdateContext = {
       kind,
       app: this.options.project.config.app,
@@ -217,6 +229,7 @@ export class Agent {
       progress: (line) => emit({ type: 'progress', line }),
     };
     const outcome = await this.track(runUpdate(ctx, emit));
+    this.ledger.setStateValue(previousBeforeKey(deploymentId), null);
     void this.remote?.reportStatus();
     return { ...outcome, version: ctx.to.manifest?.version };
   }
@@ -356,15 +369,20 @@ export class Agent {
     };
   }
 
+  /** The environment the data tools run with: the agent's, plus the release's config values (connection URLs). */
+  private async dataEnv(manifest: ReleaseManifest): Promise<Record<string, string>> {
+    const { values } = await this.appConfig(manifest);
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(this.processEnv)) if (value !== undefined) env[key] = value;
+    return { ...env, ...values };
+  }
+
   /** The data config and environment of the release serving now (what a backup covers). */
   private async currentData(): Promise<{ id: string; manifest: ReleaseManifest; env: Record<string, string> }> {
     const { currentId } = this.ledger.getState();
     const manifest = currentId ? await readInstalledManifest(this.layout, currentId) : null;
     if (!currentId || !manifest) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${this.env.name}, so there is no data config to back up`, { exitCode: 2, hint: 'deploy a release first' });
-    const { values } = await this.appConfig(manifest);
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(this.processEnv)) if (value !== undefined) env[key] = value;
-    return { id: currentId, manifest, env: { ...env, ...values } };
+    return { id: currentId, manifest, env: await this.dataEnv(manifest) };
   }
 
   private async takeBackup(reason: BackupReason): Promise<BackupRecord> {
@@ -377,14 +395,11 @@ export class Agent {
   }
 
   private async verifyBackupById(id: string): Promise<unknown> {
-    const backup = getBackup(this.ledger, id);
+    const backup = this.ledger.getBackup(id);
     if (!backup) throw new SlipwayError('BACKUP_NOT_FOUND', `no backup ${id} on this host`, { exitCode: 2, hint: 'list them with `slipway backups <env>`' });
     // The backup's own release says where its items go; fall back to the current release's config.
     const manifest = (backup.release && (await readInstalledManifest(this.layout, backup.release.id))) || (await this.currentData()).manifest;
-    const { values } = await this.appConfig(manifest);
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(this.processEnv)) if (value !== undefined) env[key] = value;
-    return verifyBackup({ layout: this.layout, ledger: this.ledger, backupId: id, data: manifest.runtime.data, env: { ...env, ...values } });
+    return verifyBackup({ layout: this.layout, ledger: this.ledger, backupId: id, data: manifest.runtime.data, env: await this.dataEnv(manifest) });
   }
 
   private track<T>(work: Promise<T>): Promise<T> {

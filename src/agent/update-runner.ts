@@ -12,6 +12,7 @@ import { watchStep } from '../host/steps/watch.js';
 import { finishStep } from '../host/steps/finish.js';
 import { releaseDir } from '../host/layout.js';
 import { serviceEnvironment } from '../host/app-env.js';
+import { primaryService } from './slots.js';
 import type { UpdateContext, UpdateStep } from '../host/update-context.js';
 
 /** The update pipeline of DESIGN.md, steps 1–10. Deploy and rollback share it. */
@@ -74,7 +75,7 @@ async function runHooks(ctx: UpdateContext, when: 'before' | 'after', step: stri
   const env = serviceEnvironment({
     processEnv: process.env,
     appConfig: values,
-    serviceEnv: {},
+    serviceEnv: primaryService(manifest.runtime.services).env,
     extra: { SLIPWAY_ENV: ctx.environmentName, SLIPWAY_RELEASE_ID: ctx.to.id, SLIPWAY_VERSION: manifest.version, SLIPWAY_HOOK: `${when}_${step}` },
   });
   for (const hook of hooks) {

@@ -50,6 +50,13 @@ export interface VerifyReport {
  * the check itself cannot run (no such backup, a tool or the database server missing).
  */
 export async function verifyBackup(o: VerifyBackupOptions): Promise<VerifyReport> {
+  const report = await checkBackup(o);
+  // A backup that fails a check is no longer "verified": retention must not keep it as the newest verified one.
+  if (!report.ok) o.ledger?.markBackupVerified(report.id, null);
+  return report;
+}
+
+async function checkBackup(o: VerifyBackupOptions): Promise<VerifyReport> {
   const dir = o.backupDir ?? backupDir(o.layout, o.backupId);
   const checkedAt = new Date().toISOString();
   let manifest: BackupManifest;

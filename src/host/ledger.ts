@@ -553,7 +553,8 @@ export class Ledger {
   }
 
   /** Sets verified_at (after a passing `backup verify`); false when there is no such backup. */
-  markBackupVerified(id: string, at: string = now()): boolean {
+  /** Records when a check last passed; null clears it (a later check failed). */
+  markBackupVerified(id: string, at: string | null = now()): boolean {
     this.writable();
     return this.db.prepare('UPDATE backups SET verified_at = ? WHERE id = ?').run(at, id).changes > 0;
   }

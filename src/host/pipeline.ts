@@ -90,14 +90,17 @@ async function undoSteps<C>(o: RunPipelineOptions<C>): Promise<string[]> {
   for (const step of o.steps) {
     if (!step.undo) continue;
     await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'undo-begin' });
+    o.ledger.startStep(o.deploymentId, step.name);
     try {
       const detail = (await step.undo(o.ctx)) ?? undefined;
       await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'undo-end', outcome: 'undone' });
+      o.ledger.finishStep(o.deploymentId, step.name, { outcome: 'undone', detail });
       o.onEvent({ type: 'undo', name: step.name, outcome: 'undone', detail });
     } catch (error) {
       const detail = error instanceof SlipwayError ? error.message : String(error);
       failures.push(`${step.name}: ${detail}`);
       await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'undo-end', outcome: 'failed' });
+      o.ledger.finishStep(o.deploymentId, step.name, { outcome: 'failed', detail: `undo: ${detail}` });
       o.onEvent({ type: 'undo', name: step.name, outcome: 'failed', detail });
     }
   }

@@ -21,7 +21,13 @@ export interface RecoveryReport {
  * before it. The journal says how far the update got; the real host (the `current`
  * link, the release folders, the lock) is asked before anything is changed.
  */
-export async function recoverUnfinishedUpdate(o: { layout: HostLayout; ledger: Ledger; journal: Journal }): Promise<RecoveryReport | null> {
+export async function recoverUnfinishedUpdate(o: {
+  layout: HostLayout;
+  ledger: Ledger;
+  journal: Journal;
+  /** restores a backup this update took, with the data config of the release it goes back to */
+  restoreData?(backupId: string, releaseId: string): Promise<void>;
+}): Promise<RecoveryReport | null> {
   const deployment = o.ledger.unfinishedDeployment();
   await releaseDeadLock(o.layout);
   if (!deployment) return null;
@@ -41,17 +47,30 @@ export async function recoverUnfinishedUpdate(o: { layout: HostLayout; ledger: L
   }
 
   const back = deployment.fromId;
+  let restored = '';
   if (back && (await isReleaseInstalled(o.layout, back))) {
     if ((await readCurrent(o.layout).catch(() => null)) !== back) await pointCurrentAt(o.layout, back);
-    const state = o.ledger.getState();
-    if (state.currentId !== back) o.ledger.setCurrent({ currentId: back, previousId: state.previousId === back ? null : state.previousId });
+    const previousBefore = o.ledger.getStateValue(previousBeforeKey(deployment.id));
+    o.ledger.setCurrent({ currentId: back, previousId: previousBefore === null ? o.ledger.getState().previousId : previousBefore || null });
+    // The data step may have changed the data (migrated or restored): bring back the backup this update took first.
+    const preBackup = begun.includes('migrate') ? o.ledger.listBackups({ deploymentId: deployment.id }).find((b) => (b.reason === 'pre-deploy' || b.reason === 'pre-restore') && b.release?.id === back) : undefined;
+    if (preBackup && o.restoreData) {
+      await o.restoreData(preBackup.id, back);
+      restored = `, its data restored from backup ${preBackup.id}`;
+    }
   } else if (!back) {
     await fs.rm(o.layout.currentLink, { force: true });
     o.ledger.setCurrent({ currentId: null, previousId: null });
   }
-  const message = `the agent stopped during "${lastStep}" of the update to ${deployment.toVersion ?? '?'}: rolled back to ${deployment.fromVersion ?? 'nothing'}`;
+  o.ledger.setStateValue(previousBeforeKey(deployment.id), null);
+  const message = `the agent stopped during "${lastStep}" of the update to ${deployment.toVersion ?? '?'}: rolled back to ${deployment.fromVersion ?? 'nothing'}${restored}`;
   o.ledger.finishDeployment(deployment.id, { outcome: 'rolled-back', error: message });
   return { deploymentId: deployment.id, outcome: 'rolled-back', releaseId: back, message };
+}
+
+/** Where an update keeps the host's previous release from before it, for recovery to put back. */
+export function previousBeforeKey(deploymentId: number): string {
+  return `deployment.${deploymentId}.previous-before`;
 }
 
 /** A lock whose holder died (the previous agent) is released; a live holder's lock is kept. */

@@ -20,6 +20,7 @@ export interface UpdateRuntime {
   deactivate(): void;
   stopSlot(slot: Slot): Promise<void>;
   setMaintenance(mode: MaintenanceMode): void;
+  maintenance(): MaintenanceMode;
   /** the config values the release runs with, and the required keys that have none */
   appConfig(manifest: ReleaseManifest): Promise<{ values: Record<string, string>; missing: string[] }>;
 }
@@ -60,6 +61,8 @@ export interface UpdateContext {
   oldSlot?: Slot | null;
   switched?: boolean;
   maintenanceOn?: boolean;
+  /** the maintenance mode before the update changed it (an operator's stays on after the update) */
+  maintenanceBefore?: MaintenanceMode;
   progress(line: string): void;
 }
 

@@ -1,20 +1,26 @@
 import { targetManifest, type UpdateStep } from '../update-context.js';
 
-/** How long a write may be held while the schema changes before it is let through anyway. */
+/** How long a write may be held while the data changes (backup, migration) before it is refused with 503. */
 export const MIGRATION_HOLD_MS = 60_000;
 
 /**
  * Step 5: no write may land on the old release and then be lost. During a
  * migration writes are held (reads still served); while a backup is restored
  * every request is answered 503 with Retry-After, since the data is being swapped.
+ * The backup step already stopped writes before its snapshot; this widens or keeps that.
  */
 export const maintenanceStep: UpdateStep = {
   name: 'maintenance',
   async run(ctx) {
+    // The backup step may have recorded it already, before it held writes for its snapshot.
+    ctx.maintenanceBefore ??= ctx.runtime.maintenance();
+    if (ctx.maintenanceBefore.mode !== 'off') {
+      return { outcome: 'skipped', detail: `maintenance is already on (${ctx.maintenanceBefore.mode}) and stays on` };
+    }
     if (ctx.restoreBackupId) {
-      ctx.runtime.setMaintenance({ mode: 'refuse', retryAfterSeconds: 10 });
+      ctx.runtime.setMaintenance({ mode: 'hold', holdMs: 60_000, afterHold: 'refuse' });
       ctx.maintenanceOn = true;
-      return { outcome: 'done', detail: 'requests answered 503 while the data is restored' };
+      return { outcome: 'done', detail: 'requests held while the data is restored' };
     }
     const manifest = targetManifest(ctx);
     if (ctx.kind !== 'deploy' || !manifest.migrates || !ctx.from) {
@@ -27,7 +33,7 @@ export const maintenanceStep: UpdateStep = {
   },
   async undo(ctx) {
     if (ctx.maintenanceOn) {
-      ctx.runtime.setMaintenance({ mode: 'off' });
+      ctx.runtime.setMaintenance(ctx.maintenanceBefore ?? { mode: 'off' });
       ctx.maintenanceOn = false;
     }
   },

@@ -1,14 +1,20 @@
 import { spawn } from 'node:child_process';
 import { SlipwayError } from '../../errors.js';
 import { releaseDir } from '../layout.js';
+import { primaryService } from '../../agent/slots.js';
 import { serviceEnvironment } from '../app-env.js';
-import { dataItems, restoreBackup, runScrubSql } from '../../data/index.js';
+import { createBackup, dataItems, hasData, restoreBackup, runScrubSql } from '../../data/index.js';
 import { dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
+
+/** How long requests wait for a restore before they are answered 503. */
+const RESTORE_HOLD_MS = 60_000;
 
 /**
  * Step 6: the data for the target release. A deploy runs the app's own migration
  * command from the new release; a rollback or restore with data brings a backup back.
- * Undo restores the backup step 4 took, then restarts the old release on it.
+ * Undo restores the backup step 4 took, then restarts the old release on it; when the
+ * target release served in between, the data it leaves (writes it acknowledged) is
+ * backed up first, so that undoing the update discards nothing for good.
  */
 export const migrateStep: UpdateStep = {
   name: 'migrate',
@@ -41,7 +47,8 @@ export const migrateStep: UpdateStep = {
     const env = serviceEnvironment({
       processEnv: process.env,
       appConfig: values,
-      serviceEnv: {},
+      // The migration runs like the app does: with the web service's own env (NODE_PATH and the like).
+      serviceEnv: primaryService(manifest.runtime.services).env,
       extra: { SLIPWAY_ENV: ctx.environmentName, SLIPWAY_RELEASE_ID: ctx.to.id, SLIPWAY_VERSION: manifest.version },
     });
     const started = performance.now();
@@ -51,9 +58,11 @@ export const migrateStep: UpdateStep = {
   async undo(ctx) {
     if (!ctx.dataChanged) return;
     if (!ctx.preBackupId || !ctx.from) return 'the data stays as the update left it: no backup was taken before it (no data configured)';
-    // Nobody may read or write while the data is swapped back.
-    ctx.runtime.setMaintenance({ mode: 'refuse', retryAfterSeconds: 10 });
+    // Requests wait while the data is swapped back, then go to the old release restarted on it.
+    ctx.runtime.setMaintenance({ mode: 'hold', holdMs: RESTORE_HOLD_MS, afterHold: 'refuse' });
+    let kept: string | null = null;
     try {
+      kept = await keepDataOfFailedUpdate(ctx);
       await restoreBackup({
         layout: ctx.layout,
         ledger: ctx.ledger,
@@ -69,12 +78,41 @@ export const migrateStep: UpdateStep = {
       ctx.oldSlot = fresh;
       ctx.dataChanged = false;
     } finally {
-      ctx.runtime.setMaintenance({ mode: 'off' });
+      ctx.runtime.setMaintenance(ctx.maintenanceBefore ?? { mode: 'off' });
       ctx.maintenanceOn = false;
     }
-    return `restored backup ${ctx.preBackupId}: ${ctx.from.manifest.version} serves its own data`;
+    return `restored backup ${ctx.preBackupId}: ${ctx.from.manifest.version} serves its own data${kept ? `; the data ${targetManifest(ctx).version} left is kept in backup ${kept}` : ''}`;
   },
 };
+
+/**
+ * The target release served (the switch happened), so it may have acknowledged writes that
+ * restoring the earlier backup discards: back up the data as the update leaves it first.
+ * Best effort: the restore goes ahead when this backup fails (a half-migrated database may not dump).
+ */
+async function keepDataOfFailedUpdate(ctx: UpdateContext): Promise<string | null> {
+  const served = ctx.ledger.getDeployment(ctx.deploymentId)?.steps.some((s) => s.name === 'switch' && s.outcome === 'done');
+  const manifest = targetManifest(ctx);
+  if (!served || !hasData(manifest.runtime.data)) return null;
+  try {
+    const backup = await createBackup({
+      layout: ctx.layout,
+      ledger: ctx.ledger,
+      environment: ctx.environmentName,
+      data: manifest.runtime.data,
+      env: await dataEnvironment(ctx, manifest),
+      releaseId: ctx.to.id,
+      releaseVersion: manifest.version,
+      reason: 'pre-restore',
+      // Not tied to the deployment: its backups are what undoing or recovering it restores, and this one must never be.
+      deploymentId: null,
+    });
+    return backup.id;
+  } catch (error) {
+    ctx.progress(`warning: could not back up the data ${manifest.version} leaves before restoring: ${(error as Error).message}`);
+    return null;
+  }
+}
 
 /** Runs an author's command (migrate, hooks) with its output streamed as progress; failures carry the last lines. */
 export function runCommand(ctx: UpdateContext, o: { command: string; cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<void> {

@@ -14,7 +14,7 @@ export const switchStep: UpdateStep = {
     await pointCurrentAt(ctx.layout, ctx.to.id);
     ctx.ledger.setCurrent({ currentId: ctx.to.id, previousId: ctx.from?.id ?? null });
     if (ctx.maintenanceOn) {
-      ctx.runtime.setMaintenance({ mode: 'off' });
+      ctx.runtime.setMaintenance(ctx.maintenanceBefore ?? { mode: 'off' });
       ctx.maintenanceOn = false;
     }
     const drained = result.previous === null ? 'nothing served before' : result.drained ? 'old slot drained' : `${result.inFlightLeft} requests still in flight on the old slot after the drain timeout`;
@@ -22,6 +22,11 @@ export const switchStep: UpdateStep = {
   },
   async undo(ctx) {
     if (!ctx.switched) return;
+    // The data is about to be restored (migrate's undo): the old release must not take writes that the restore would discard.
+    if (ctx.dataChanged) {
+      ctx.runtime.setMaintenance({ mode: 'hold', holdMs: 60_000, writesOnly: true, afterHold: 'refuse' });
+      ctx.maintenanceOn = true;
+    }
     const back = ctx.oldSlot;
     if (back && back.services.every((s) => s.process.isAlive())) {
       await ctx.runtime.activate(back);
