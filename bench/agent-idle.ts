@@ -14,12 +14,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startS3Server } from '../test/helpers/s3.js';
+import { signRequest } from '../src/agent/management-auth.js';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'bin', 'slipway.js');
 const seconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const POLL_INTERVAL = '5s';
+const MANAGEMENT_SECRET = 'bench-agent-idle-management-secret-0123456789';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -30,6 +32,18 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** How often the agent has read its channel so far, from its management API (GET /v1/status, signed). */
+async function pollCounts(managementPort: number): Promise<{ polls: number; unchanged: number }> {
+  const response = await fetch(`http://127.0.0.1:${managementPort}/v1/status`, {
+    headers: { ...signRequest({ secret: MANAGEMENT_SECRET, method: 'GET', path: '/v1/status' }), connection: 'close' },
+    signal: AbortSignal.timeout(5000),
+  });
+  if (!response.ok) throw new Error(`GET /v1/status answered HTTP ${response.status}`);
+  const status = (await response.json()) as { pull?: { polls: number; unchanged: number } | null };
+  if (!status.pull) throw new Error('the agent does not report pull mode');
+  return { polls: status.pull.polls, unchanged: status.pull.unchanged };
 }
 
 function httpStatus(url: string): Promise<number> {
@@ -69,6 +83,9 @@ interface Measured {
   rssMin: number;
   rssMax: number;
   rssAvg: number;
+  /** the first and last samples: a leak shows as a steady climb, unlike the swings of garbage collection */
+  rssFirst: number;
+  rssLast: number;
   cpuShare: number;
 }
 
@@ -93,6 +110,8 @@ async function measure(pids: Record<string, number>, durationS: number, hz: numb
       rssMin: Math.min(...values),
       rssMax: Math.max(...values),
       rssAvg: values.reduce((a, b) => a + b, 0) / values.length,
+      rssFirst: values[0]!,
+      rssLast: values.at(-1)!,
       cpuShare: (last.ticks - first[name]!.ticks) / hz / elapsedS,
     };
   }
@@ -108,6 +127,7 @@ async function main(): Promise<void> {
   const s3 = await startS3Server({ buckets: ['bench-idle'] });
   try {
     const port = await freePort();
+    const managementPort = await freePort();
     const fixtureScript = (await import(pathToFileURL(path.join(root, 'examples', 'make-fixture-repo.js')).href)) as {
       createNotesFixtureRepo(dest: string, options?: { port?: number; healthWindow?: string }): Promise<{ dir: string }>;
     };
@@ -115,9 +135,10 @@ async function main(): Promise<void> {
     // The environment's store and pull settings live in the working copy (not in releases).
     appendFileSync(
       path.join(repo, 'slipway.yml'),
-      `    store: { type: s3, bucket: bench-idle, endpoint: "${s3.endpoint}", force_path_style: true }\n    pull: { interval: ${POLL_INTERVAL}, jitter: 0s }\n`,
+      `    store: { type: s3, bucket: bench-idle, endpoint: "${s3.endpoint}", force_path_style: true }\n    pull: { interval: ${POLL_INTERVAL}, jitter: 0s }\n` +
+        `    management: { port: ${managementPort}, secret_env: SLIPWAY_MANAGEMENT_SECRET }\n`,
     );
-    const env = { ...process.env, ...s3.env, SLIPWAY_HOME: path.join(work, 'home'), SLIPWAY_WHO: 'bench', NO_COLOR: '1' };
+    const env = { ...process.env, ...s3.env, SLIPWAY_HOME: path.join(work, 'home'), SLIPWAY_WHO: 'bench', NO_COLOR: '1', SLIPWAY_MANAGEMENT_SECRET: MANAGEMENT_SECRET };
 
     await run(process.execPath, [cli, 'publish', 'production', '--ref', 'v1'], { cwd: repo, env });
     const agent = spawn(process.execPath, [cli, 'agent', '--env', 'production'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -143,12 +164,19 @@ async function main(): Promise<void> {
 
     const hz = await clockTicksPerSecond();
     console.log(`agent-idle: sampling the agent (pid ${agent.pid}) and a bare node timer (pid ${baseline.pid}) for ${seconds} s, polling every ${POLL_INTERVAL}…`);
+    const pollsBefore = await pollCounts(managementPort);
     const result = await measure({ agent: agent.pid!, baseline: baseline.pid! }, seconds, hz);
+    const pollsAfter = await pollCounts(managementPort);
     const a = result.agent!;
     const b = result.baseline!;
     console.log(`agent-idle: agent    RSS avg ${mib(a.rssAvg)} (min ${mib(a.rssMin)}, max ${mib(a.rssMax)}), CPU ${pct(a.cpuShare)} of one core`);
     console.log(`agent-idle: baseline RSS avg ${mib(b.rssAvg)} (min ${mib(b.rssMin)}, max ${mib(b.rssMax)}), CPU ${pct(b.cpuShare)} of one core`);
-    console.log(`agent-idle: ratio RSS ${(a.rssAvg / b.rssAvg).toFixed(2)}x; RSS growth over the run ${mib(Math.max(0, a.rssMax - a.rssMin))}`);
+    const polls = pollsAfter.polls - pollsBefore.polls;
+    const unchanged = pollsAfter.unchanged - pollsBefore.unchanged;
+    console.log(`agent-idle: ${polls} polls of the channel during the run, ${unchanged} of them answered "not modified" (a conditional GET)`);
+    if (polls === 0) throw new Error('the agent did not poll its channel during the run: the measurement is not of an agent in pull mode');
+    const change = a.rssLast - a.rssFirst;
+    console.log(`agent-idle: ratio RSS ${(a.rssAvg / b.rssAvg).toFixed(2)}x; agent RSS ${mib(a.rssFirst)} at the first sample, ${mib(a.rssLast)} at the last (${change >= 0 ? '+' : '-'}${mib(Math.abs(change))})`);
     if (!existsSync(`/proc/${agent.pid}`)) throw new Error('the agent exited');
   } finally {
     for (const child of children.reverse()) {

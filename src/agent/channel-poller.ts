@@ -38,6 +38,8 @@ export interface ChannelPollerOptions {
   stateFile?: string;
   /** delay before the first poll (default 0: at once) */
   initialDelayMs?: number;
+  /** called whenever the remembered failed release is set or forgotten (e.g. to report it at once) */
+  onFailureChange?(failed: FailedRelease | null): void;
   log(line: string): void;
 }
 
@@ -81,9 +83,11 @@ export function startChannelPoller(options: ChannelPollerOptions): ChannelPoller
 
   const loaded = loadFailure(options.stateFile).then((value) => {
     failed = value;
+    if (value) options.onFailureChange?.(value);
   });
 
   async function saveFailure(): Promise<void> {
+    options.onFailureChange?.(failed);
     if (!options.stateFile) return;
     try {
       await writeFileAtomic(options.stateFile, `${JSON.stringify({ failedRelease: failed }, null, 2)}\n`, 0o600);

@@ -77,7 +77,7 @@ export function dashboardHtml(title: string): string {
     <div class="card"><h2>Health</h2><p class="big" id="health">–</p><p class="muted" id="url"></p></div>
     <div class="card"><h2>Lock</h2><p id="lock">–</p></div>
     <div class="card"><h2>Maintenance</h2><p id="maintenance">–</p></div>
-    <div class="card" id="channel-card" hidden><h2>Channel</h2><p id="channel">–</p></div>
+    <div class="card" id="channel-card" hidden><h2>Channel</h2><p id="channel">–</p><p id="channel-note" class="warn small" hidden></p></div>
   </section>
 
   <section class="panel">
@@ -122,7 +122,7 @@ header { display: flex; gap: 1rem; align-items: baseline; padding: .8rem 1.2rem;
 header h1 { font-size: 1.1rem; margin: 0; }
 header .brand { color: var(--accent); }
 header button { margin-left: auto; }
-main, .panel { padding: 0 1.2rem; }
+main { padding: 0 1.2rem 1.2rem; }
 .panel { margin: 1rem 0; }
 #login-panel { max-width: 28rem; margin: 3rem auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 1.2rem; }
 #login label, dialog label { display: block; font-weight: 600; margin-bottom: .3rem; }
@@ -138,12 +138,14 @@ button[disabled] { opacity: .5; cursor: default; }
 .muted { color: var(--muted); }
 .small { font-size: .75rem; text-transform: none; letter-spacing: 0; }
 .error { color: var(--bad); min-height: 1em; }
+main > #error:empty { display: none; }
 .ok { color: var(--ok); } .bad { color: var(--bad); } .warn { color: var(--warn); }
 .timeline { list-style: none; padding: 0; margin: 0; }
 .timeline > li { background: var(--card); border: 1px solid var(--line); border-left: 4px solid var(--muted); border-radius: 6px; padding: .6rem .8rem; margin-bottom: .6rem; }
 .timeline > li.succeeded { border-left-color: var(--ok); }
 .timeline > li.failed, .timeline > li.rolled-back { border-left-color: var(--bad); }
 .timeline .head { display: flex; flex-wrap: wrap; gap: .6rem; align-items: baseline; }
+.timeline .meta { margin: .2rem 0 0; font-size: .8rem; }
 .badge { font-size: .75rem; padding: .05rem .45rem; border-radius: 999px; background: var(--line); }
 .badge.succeeded { background: #dff3e8; color: var(--ok); } .badge.failed, .badge.rolled-back { background: #fbe3e1; color: var(--bad); }
 .steps { display: grid; grid-template-columns: 7rem 1fr 5rem; gap: .15rem .6rem; margin-top: .45rem; font-size: .8rem; }
@@ -280,6 +282,7 @@ function dashboardMain(): void {
     return node;
   }
   const shortId = (id: unknown) => (typeof id === 'string' ? id.slice(0, 12) : '');
+  const bytes = (n: number) => (n < 1024 ? n + ' B' : n < 1024 * 1024 ? (n / 1024).toFixed(1) + ' KiB' : (n / 1024 / 1024).toFixed(1) + ' MiB');
   const seconds = (ms: number | null | undefined) => (ms === null || ms === undefined ? '–' : ms < 1000 ? ms + ' ms' : (ms / 1000).toFixed(1) + ' s');
   const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '–');
 
@@ -302,6 +305,11 @@ function dashboardMain(): void {
     const channel = s.channel || (s.pull && s.pull.lastPointer);
     byId('channel-card').hidden = !channel;
     if (channel) byId('channel').textContent = channel.version + ' (' + shortId(channel.releaseId) + ')' + (channel.who ? ' set by ' + channel.who : '') + (channel.why ? ': ' + channel.why : '');
+    // A release the agent gave up on (it failed here, or an operator rolled back from it) stays aside until the channel moves.
+    const failed = s.failedRelease;
+    const note = byId('channel-note');
+    note.hidden = !(channel && failed);
+    if (channel && failed) note.textContent = 'Not applied on this host: ' + (failed.version || shortId(failed.id)) + ' ' + (/rolled back/.test(failed.error) ? 'was rolled back' : 'failed') + ' at ' + when(failed.at) + ' (' + failed.error + '). Waiting for the channel to move.';
     byId('agent-info').textContent = s.environment ? s.environment + (s.agent ? ' · agent pid ' + s.agent.pid + ', up ' + s.agent.uptimeSeconds + ' s' : '') : '';
     const button = byId<HTMLButtonElement>('rollback');
     if (!button.dataset.busy) button.disabled = !s.previous;
@@ -326,7 +334,11 @@ function dashboardMain(): void {
         bar.style.width = Math.max(0.5, (100 * (step.ms || 0)) / longest) + '%';
         steps.append(el('span', { text: step.name }), el('div', {}, bar), el('span', { className: 'ms', text: seconds(step.ms) }));
       }
-      const item = el('li', { className: outcome }, head, steps);
+      const said = [entry.who ? 'by ' + entry.who : '', entry.reason || ''].filter(Boolean).join(': ');
+      const item = el('li', { className: outcome }, head);
+      if (said) item.appendChild(el('p', { className: 'meta muted', text: said }));
+      if (entry.error) item.appendChild(el('p', { className: 'meta bad', text: entry.error }));
+      item.appendChild(steps);
       item.dataset.deployment = String(entry.id);
       list.appendChild(item);
     }
@@ -337,7 +349,9 @@ function dashboardMain(): void {
     body.replaceChildren();
     for (const b of backups) {
       const row = el('tr');
-      for (const cell of [b.id, b.release, b.reason, when(b.createdAt), typeof b.size === 'number' ? Math.round(b.size / 1024) + ' KiB' : '–', b.verifiedAt ? when(b.verifiedAt) : 'no']) {
+      // release: { id, version } from the agent (a plain string is shown as it is)
+      const release = b.release && typeof b.release === 'object' ? b.release.version || shortId(b.release.id) : b.release;
+      for (const cell of [b.id, release, b.reason, when(b.createdAt), typeof b.size === 'number' ? bytes(b.size) : '–', b.verifiedAt ? when(b.verifiedAt) : 'no']) {
         row.appendChild(el('td', { text: String(cell ?? '–') }));
       }
       body.appendChild(row);

@@ -47,27 +47,50 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
   const hostname = env.hostname ?? os.hostname();
   let poller: ChannelPoller | null = null;
 
-  async function reportStatus(): Promise<void> {
-    if (!env.pull) return;
+  let writing: Promise<void> | null = null;
+  let queued: Promise<void> | null = null;
+  /** the last report written, without its time: an unchanged report is not written again (except as the periodic heartbeat) */
+  let lastWritten: string | null = null;
+
+  /**
+   * Writes this host's report. Writes never overlap, and each one takes its
+   * snapshot when it starts: a slow earlier write cannot land after a later one
+   * and leave a stale report in the store. Calls during a write share one more write.
+   */
+  function reportStatus(options: { heartbeat?: boolean } = {}): Promise<void> {
+    if (!env.pull) return Promise.resolve();
+    if (!writing) {
+      writing = writeReport(options.heartbeat ?? false).finally(() => {
+        writing = null;
+      });
+      return writing;
+    }
+    queued ??= writing.then(() => {
+      queued = null;
+      return reportStatus(options);
+    });
+    return queued;
+  }
+
+  async function writeReport(heartbeat: boolean): Promise<void> {
     try {
       const status = (await agent.status()) as { current: { id: string; version: string | null } | null; previous: { id: string; version: string | null } | null; health: string };
       const state = poller?.state();
-      await writeHostStatus(
-        agent.store,
-        agent.app,
-        env.name,
-        hostname,
-        buildHostStatusReport({
-          host: hostname,
-          environment: env.name,
-          current: status.current,
-          previous: status.previous,
-          health: status.health,
-          deployments: agent.ledger.listDeployments({ limit: 20 }),
-          failedRelease: state?.failedRelease ?? null,
-          channel: state?.lastPointer ?? null,
-        }),
-      );
+      const report = buildHostStatusReport({
+        host: hostname,
+        environment: env.name,
+        current: status.current,
+        previous: status.previous,
+        health: status.health,
+        deployments: agent.ledger.listDeployments({ limit: 20 }),
+        failedRelease: state?.failedRelease ?? null,
+        channel: state?.lastPointer ?? null,
+      });
+      const { reportedAt: _reportedAt, ...content } = report;
+      const key = JSON.stringify(content);
+      if (key === lastWritten && !heartbeat) return;
+      await writeHostStatus(agent.store, agent.app, env.name, hostname, report);
+      lastWritten = key;
     } catch (error) {
       agent.log(`warning: cannot write the status report to the store: ${(error as Error).message}`);
     }
@@ -83,6 +106,8 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
       stateFile: path.join(agent.layout.runDir, 'pull-state.json'),
       currentReleaseId: () => agent.ledger.getState().currentId,
       log: (line) => agent.log(line),
+      // The report written at the end of onChange cannot know yet that the release is remembered as failed.
+      onFailureChange: () => void reportStatus(),
       onChange: async (pointer) => {
         const { previousId } = agent.ledger.getState();
         const kind = pointer.releaseId === previousId ? 'rollback' : 'deploy';
@@ -100,7 +125,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
       },
     });
   }
-  const timer = env.pull ? setInterval(() => void reportStatus(), STATUS_EVERY_MS) : undefined;
+  const timer = env.pull ? setInterval(() => void reportStatus({ heartbeat: true }), STATUS_EVERY_MS) : undefined;
   timer?.unref();
 
   let management: { port: number; close(): Promise<void> } | null = null;
@@ -117,17 +142,35 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
           if (poller) void poller.checkNow();
           return { checking: Boolean(poller) };
         },
-        status: async () => ({ ...(await agent.status()), channel: poller?.state().lastPointer ?? null }),
+        status: async () => {
+          const pull = poller?.state() ?? null;
+          // `pull` also says how often the channel was read, and how many reads were "not modified".
+          return { ...(await agent.status()), channel: pull?.lastPointer ?? null, failedRelease: pull?.failedRelease ?? null, pull };
+        },
         rollback: async (body) => {
           const from = agent.ledger.getState().currentId;
           const releaseId = agent.resolveRollbackTarget(body.to);
           const outcome = await agent.update('rollback', { releaseId, who: 'dashboard', reason: body.reason ?? 'rollback from the dashboard' }, () => undefined);
           // The channel may still name the release left behind: do not let the poller bring it back.
-          if (outcome.ok && poller && from) await poller.rememberFailure({ id: from }, 'rolled back by an operator');
+          if (outcome.ok && poller && from) await poller.rememberFailure({ id: from, version: agent.ledger.getRelease(from)?.version ?? null }, 'rolled back by an operator');
           await reportStatus();
           return { ok: outcome.ok, version: outcome.version, releaseId, error: outcome.error?.message };
         },
-        history: async () => agent.ledger.history(50),
+        // `slipway history --json`'s fields, plus what the dashboard's timeline shows: kind, who, why, the error.
+        history: async () =>
+          agent.ledger.listDeployments({ limit: 50 }).map((d) => ({
+            id: d.id,
+            kind: d.kind,
+            from: d.fromVersion,
+            to: d.toVersion,
+            outcome: d.outcome,
+            startedAt: d.startedAt,
+            finishedAt: d.finishedAt,
+            who: d.who,
+            reason: d.reason,
+            error: d.error,
+            steps: d.steps.map((s) => ({ name: s.name, outcome: s.outcome, ms: s.ms })),
+          })),
         backups: async () => listBackups(agent.ledger, { environment: env.name }),
         logTail: (lines) => agent.logTail(lines),
       },
@@ -141,6 +184,8 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
     async close() {
       if (timer) clearInterval(timer);
       await Promise.allSettled([poller?.stop(), management?.close()]);
+      // The last report (e.g. after the deployment the poller just finished) lands before the ledger closes.
+      await (queued ?? writing);
     },
   };
 }

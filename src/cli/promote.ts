@@ -20,8 +20,9 @@ interface PromoteOptions {
 
 /**
  * `slipway promote <from-env> <to-env>`: points the target's channel at the
- * exact release the source runs, once every host of the source reports it
- * current, healthy and deployed successfully (its health window passed).
+ * exact release the source runs — the one the source's channel names — once
+ * every host of the source reports it current, healthy and deployed
+ * successfully (its health window passed).
  * `--force` promotes anyway and says so in the pointer's `why`.
  */
 export default async function promote(options: PromoteOptions, ctx: CliContext): Promise<CommandResult> {
@@ -42,9 +43,9 @@ export default async function promote(options: PromoteOptions, ctx: CliContext):
     });
   }
   const problems = reports
-    .map((report) => ({ host: report.host, reason: unhealthyReason(report, candidate) }))
-    .filter((p): p is { host: string; reason: string } => p.reason !== null)
-    .map((p) => `${p.host}: ${p.reason}`);
+    .map((report) => ({ report, reason: unhealthyReason(report, candidate) }))
+    .filter((p): p is { report: HostStatusReport; reason: string } => p.reason !== null)
+    .map(({ report, reason }) => `${report.host}: ${reason}${report.failedRelease?.id === candidate ? ` (it failed there: ${report.failedRelease.error})` : ''}`);
   if (reports.length === 0) problems.push(`no host of ${fromName} has reported its status (agents in pull mode report to the store)`);
 
   const release = (await listReleases(source.store, app)).find((r) => r.id === candidate);
@@ -57,7 +58,9 @@ export default async function promote(options: PromoteOptions, ctx: CliContext):
   if (forced && !options.force) {
     throw new SlipwayError('PROMOTE_NOT_HEALTHY', `${release.version} (${shortId(release.id)}) has not run healthy in ${fromName}; ${toName} was not changed`, {
       details: problems,
-      hint: `wait until ${fromName}'s hosts report it healthy (\`slipway status ${fromName}\`), or pass --force to promote it anyway (recorded in the channel history)`,
+      hint: reports.some((r) => r.failedRelease?.id === candidate)
+        ? `it failed in ${fromName}, where it is not retried: publish a fixed release to ${fromName} first, or pass --force to promote it anyway (recorded in the channel history)`
+        : `wait until ${fromName}'s hosts report it healthy (\`slipway status ${fromName}\`), or pass --force to promote it anyway (recorded in the channel history)`,
     });
   }
   checkSignaturePolicy(target.environment, release);
@@ -78,14 +81,17 @@ export default async function promote(options: PromoteOptions, ctx: CliContext):
 }
 
 /**
- * The release the source runs: the one its hosts agree on; when they disagree
- * (a rollout in progress), the one its channel names — which then fails the
- * health check on the hosts that do not run it yet.
+ * The release to promote: the one the source's channel names, which must then
+ * run healthy on every host of the source. Not what the hosts happen to run:
+ * when the channel's release failed there (the hosts kept the one before) or
+ * an operator rolled back from it, promoting the older release instead would
+ * silently ship something nobody asked for; refusing says what happened.
+ * Without a channel (hosts deployed with `slipway deploy`), the release they run.
  */
 function pickCandidate(reports: HostStatusReport[], channelReleaseId: string | null): string | null {
+  if (channelReleaseId) return channelReleaseId;
   const running = new Set(reports.filter((r) => !r.problem && r.current).map((r) => r.current!.id));
-  if (running.size === 1) return [...running][0]!;
-  return channelReleaseId ?? (running.size > 0 ? [...running][0]! : null);
+  return running.size > 0 ? [...running][0]! : null;
 }
 
 /** When the environments use different stores, the target's agents need the release in theirs. */
