@@ -5,6 +5,8 @@ import { openEnvironment } from './environment.js';
 import { formatTable } from './format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { promises as fs } from 'node:fs';
+import { openStore } from '../store/open-store.js';
+import { readHostStatuses } from '../store/status-reports.js';
 
 interface StatusOptions {
   args: string[];
@@ -41,6 +43,22 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
       ledger?.close();
     }
   }
+  // In pull mode every host reports to the store: show them all.
+  if (environment.pull) {
+    try {
+      const store = await openStore(environment.store, opened.project.dir);
+      report.hosts = (await readHostStatuses(store, opened.project.config.app, environment.name)).map((h) => ({
+        host: h.host,
+        current: h.current,
+        health: h.health,
+        reportedAt: h.reportedAt,
+        failedRelease: h.failedRelease,
+      }));
+    } catch (error) {
+      report.hosts = null;
+      ctx.progress(`warning: cannot read the hosts' status reports from the store: ${(error as Error).message}`);
+    }
+  }
   if (options.json) return jsonOutput(report);
   const lines = [
     `${opened.project.config.app} ${report.environment}: ${report.current ? `${report.current.version} (${String(report.current.id).slice(0, 12)})` : 'no release deployed'}`,
@@ -51,6 +69,9 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
     `  maintenance  ${report.maintenance ? report.maintenance.mode : 'off'}`,
     `  agent        ${report.agent ? `pid ${report.agent.pid}, up ${report.agent.uptimeSeconds} s` : 'not running (start it with `slipway agent`, or deploy)'}`,
   ];
+  if (Array.isArray(report.hosts) && report.hosts.length > 0) {
+    lines.push('', formatTable(['HOST', 'CURRENT', 'HEALTH', 'REPORTED (UTC)', 'FAILED RELEASE'], report.hosts.map((h: any) => [h.host, h.current?.version ?? '-', h.health, String(h.reportedAt).replace('T', ' ').slice(0, 19), h.failedRelease?.version ?? '-'])));
+  }
   if (report.slots.length > 0) {
     lines.push('', formatTable(['SLOT', 'VERSION', 'SERVICE', 'PORT', 'PID', 'STATE', 'RESTARTS'], report.slots.flatMap((slot: any) => slot.services.map((s: any) => [slot.name, slot.version, s.name, String(s.port), String(s.pid ?? '-'), s.state, String(s.restarts)]))));
   }

@@ -143,6 +143,23 @@ export async function createS3Store(config: S3StoreConfig, env: NodeJS.ProcessEn
     }
   }
 
+  async function getToFileOnce(key: string, destFile: string): Promise<boolean> {
+    const temp = `${destFile}.${randomBytes(6).toString('hex')}.part`;
+    try {
+      const response = await client.send(new sdk.GetObjectCommand({ Bucket, Key: objectKey(key) }));
+      const hash = createHash('sha256');
+      await pipeline(response.Body as Readable, hashingPassThrough(hash), createWriteStream(temp, { flags: 'wx' }));
+      checkSha256(key, response.Metadata?.[SHA256_META], hash.digest('hex'));
+      await fs.rename(temp, destFile);
+      return true;
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      if (error instanceof SlipwayError) throw error;
+      if (isMissingKey(error)) return false;
+      throw storeError(error, `download ${key}`, { description, config });
+    }
+  }
+
   return {
     description,
     put: (key, body) => putBuffer(key, typeof body === 'string' ? Buffer.from(body) : body),
@@ -156,26 +173,11 @@ export async function createS3Store(config: S3StoreConfig, env: NodeJS.ProcessEn
       await putMultipart(key, sourceFile, size, options);
     },
     async get(key) {
-      const result = await getObject(key, null);
+      const result = await withReadRetry(() => getObject(key, null));
       return result && !result.notModified ? result.body : null;
     },
-    getIfChanged: (key, etag) => getObject(key, etag),
-    async getToFile(key, destFile) {
-      const temp = `${destFile}.${randomBytes(6).toString('hex')}.part`;
-      try {
-        const response = await client.send(new sdk.GetObjectCommand({ Bucket, Key: objectKey(key) }));
-        const hash = createHash('sha256');
-        await pipeline(response.Body as Readable, hashingPassThrough(hash), createWriteStream(temp, { flags: 'wx' }));
-        checkSha256(key, response.Metadata?.[SHA256_META], hash.digest('hex'));
-        await fs.rename(temp, destFile);
-        return true;
-      } catch (error) {
-        await fs.rm(temp, { force: true });
-        if (error instanceof SlipwayError) throw error;
-        if (isMissingKey(error)) return false;
-        throw storeError(error, `download ${key}`, { description, config });
-      }
-    },
+    getIfChanged: (key, etag) => withReadRetry(() => getObject(key, etag)),
+    getToFile: (key, destFile) => withReadRetry(() => getToFileOnce(key, destFile)),
     async exists(key) {
       try {
         await client.send(new sdk.HeadObjectCommand({ Bucket, Key: objectKey(key) }));
@@ -315,4 +317,20 @@ function storeError(error: unknown, what: string, where: { description: string; 
     hint: 'run the command again; if it keeps failing, check the bucket settings and the S3 server logs',
     cause: error,
   });
+}
+
+/**
+ * A read cut off mid-body (a server that rewrites objects in place, a dropped connection)
+ * is not covered by the SDK's own retries: try a read twice more before giving up.
+ */
+async function withReadRetry<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await read();
+    } catch (error) {
+      const code = error instanceof SlipwayError ? error.code : '';
+      if (attempt >= 3 || (code !== 'STORE_UNREACHABLE' && code !== 'STORE_CHECKSUM_MISMATCH')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }
