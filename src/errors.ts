@@ -47,7 +47,10 @@ export function registerSecret(value: string | undefined): void {
 
 /** Strips credentials from URLs and every registered secret value. */
 export function redactSecrets(text: string): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s:/@]+):([^\s@/]+)@/gi, '$1$2:***@');
+  // The user part may be empty (redis://:pw@host). The scheme is capped at 32 characters:
+  // unbounded, every start in a long run of letters scanned to its end (quadratic), so one
+  // long path in a message took minutes to redact.
+  let out = text.replace(/([a-z][a-z0-9+.-]{0,31}:\/\/)([^\s:/@]*):([^\s@/]+)@/gi, '$1$2:***@');
   for (const secret of registeredSecrets) out = out.split(secret).join('***');
   return out;
 }

@@ -107,7 +107,14 @@ export async function startManagementServer(options: ManagementServerOptions): P
       return;
     }
     const target = req.url ?? '/';
-    const url = new URL(target, 'http://agent');
+    let url: URL;
+    try {
+      url = new URL(target, 'http://agent');
+    } catch {
+      // `//`, `http://[`…: Node's HTTP parser lets such targets through, URL does not
+      send(res, 400, errorBody('BAD_REQUEST', 'the request target is not a valid URL'));
+      return;
+    }
     const method = req.method ?? 'GET';
 
     if (method === 'GET' || method === 'HEAD') {

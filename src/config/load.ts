@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument, visit } from 'yaml';
-import { SlipwayError, usageError } from '../errors.js';
+import { SlipwayError, redactSecrets, usageError } from '../errors.js';
 import { checkCrossFieldRules } from './cross-field-rules.js';
 import { closestMatch } from './did-you-mean.js';
 import { formatProblem, plainWordsErrorMap, problemsFromIssues, sortProblems, type ConfigProblem } from './problems.js';
@@ -82,7 +82,15 @@ export function parseProjectText(text: string, file: string): ParsedProjectText 
   const parsed = projectFileSchema.safeParse(data, { error: plainWordsErrorMap });
   if (!parsed.success) problems.push(...problemsFromIssues({ issues: parsed.error.issues, source, file, data }));
 
-  if (problems.length > 0 || !parsed.success) return { problems: sortProblems(problems), warnings };
+  if (problems.length > 0 || !parsed.success) {
+    // A value the secret rules flag may also fail a field's own check, whose message quotes it (upgrade.from does).
+    const redacted = problems.map((problem) => ({
+      ...problem,
+      message: redactSecrets(problem.message),
+      ...(problem.expected === undefined ? {} : { expected: redactSecrets(problem.expected) }),
+    }));
+    return { problems: sortProblems(redacted), warnings };
+  }
   return { config: toProjectConfig(parsed.data), problems: [], warnings };
 }
 

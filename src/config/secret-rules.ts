@@ -7,8 +7,11 @@ import { forEachScalar, type PathSegment, type YamlSource } from './yaml-source.
 
 /** Names that usually hold secrets (case-insensitive substring). */
 const SECRET_NAME = /PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL/i;
-/** scheme://user:password@ — the user part may be empty (redis://:pw@host). */
-const URL_WITH_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:([^\s@/]+)@/gi;
+/**
+ * scheme://user:password@ — the user part may be empty (redis://:pw@host). The scheme is
+ * capped at 32 characters so that a long value is scanned in linear time, not quadratic.
+ */
+const URL_WITH_PASSWORD = /[a-z][a-z0-9+.-]{0,31}:\/\/[^\s/@:]*:([^\s@/]+)@/gi;
 /** `$TOKEN` or `${TOKEN}`: the password is read from the environment when the command runs, not written here. */
 const VARIABLE_REFERENCE = /^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$/;
 

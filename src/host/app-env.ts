@@ -10,6 +10,10 @@ export async function readEnvFile(file: string): Promise<Record<string, string>>
   let text: string;
   try {
     const stat = await fs.stat(file);
+    // A folder or a FIFO would fail with a raw EISDIR, or block the read forever.
+    if (!stat.isFile()) {
+      throw new SlipwayError('ENV_FILE_UNREADABLE', `${file} is not a regular file`, { hint: 'it must be a file of KEY=VALUE lines with mode 600; replace it' });
+    }
     if ((stat.mode & 0o077) !== 0) {
       throw new SlipwayError('ENV_FILE_PERMISSIONS', `${file} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
         hint: `it holds secrets: run \`chmod 600 ${file}\``,
@@ -17,13 +21,22 @@ export async function readEnvFile(file: string): Promise<Record<string, string>>
     }
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw error;
+    if (error instanceof SlipwayError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return {};
+    throw new SlipwayError('ENV_FILE_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`, {
+      hint: 'run slipway as the user that owns the host folder',
+      cause: error,
+    });
   }
   const values: Record<string, string> = {};
   text.split('\n').forEach((raw, index) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
+    // spawn refuses NUL in the environment, quoting the value (a secret) in its error
+    if (line.includes('\0')) {
+      throw new SlipwayError('ENV_FILE_INVALID', `${file}:${index + 1}: contains a NUL byte`, { hint: 'fix or remove that line' });
+    }
     const eq = line.indexOf('=');
     if (eq <= 0) {
       throw new SlipwayError('ENV_FILE_INVALID', `${file}:${index + 1}: expected KEY=VALUE`, { hint: 'fix or remove that line' });

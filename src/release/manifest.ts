@@ -70,6 +70,8 @@ export function comparePaths(a: string, b: string): number {
 export function unsafePathReason(p: string): string | undefined {
   if (p.length === 0) return 'empty path';
   if (p.length > 4096) return 'path longer than 4096 characters';
+  // Folder checks are per prefix: a bound on depth keeps hostile manifests from costing quadratic time.
+  if (p.split('/').length > 256) return 'path deeper than 255 folders';
   if (p.includes('\0')) return 'path contains a NUL byte';
   if (p.includes('\\')) return 'path contains a backslash';
   if (p.startsWith('/')) return 'absolute path';
@@ -201,14 +203,25 @@ function fileListProblems(files: ManifestFile[]): string[] {
     else if (i > 0 && comparePaths(files[i - 1].path, p) > 0) problems.push(`files[${i}].path ${JSON.stringify(p)}: files are not sorted by path`);
     paths.add(p);
   }
+  // Unsafe paths are refused already; the folder check below assumes bounded depth.
+  if (problems.length > 0) return problems;
   for (const p of paths) {
-    const segments = p.split('/');
-    for (let n = 1; n < segments.length; n++) {
-      const folder = segments.slice(0, n).join('/');
+    for (let end = p.indexOf('/'); end !== -1; end = p.indexOf('/', end + 1)) {
+      const folder = p.slice(0, end);
       if (paths.has(folder)) problems.push(`${JSON.stringify(folder)} is both a file and a folder`);
     }
   }
   return problems;
+}
+
+/** The digest of `raw`'s canonical bytes, or null when it nests too deeply to canonicalize (no manifest does). */
+function canonicalDigestOrNull(raw: unknown): string | null {
+  try {
+    return sha256Hex(canonicalJsonBytes(raw));
+  } catch (error) {
+    if (error instanceof RangeError) return null;
+    throw error;
+  }
 }
 
 /**
@@ -225,7 +238,7 @@ export function parseManifest(bytes: Buffer | string, expectedId?: string): Rele
     jsonError = error;
   }
   if (expectedId !== undefined) {
-    const actual = jsonError === undefined ? sha256Hex(canonicalJsonBytes(raw)) : sha256Hex(Buffer.from(text, 'utf8'));
+    const actual = jsonError === undefined ? canonicalDigestOrNull(raw) ?? sha256Hex(Buffer.from(text, 'utf8')) : sha256Hex(Buffer.from(text, 'utf8'));
     if (actual !== expectedId) {
       throw new SlipwayError('RELEASE_MANIFEST_TAMPERED', `The manifest of release ${shortId(expectedId)} does not match its id (its digest is ${shortId(actual)}).`, {
         hint: 'The release was changed after it was built. Do not deploy it; build or publish it again from the commit.',
