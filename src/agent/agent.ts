@@ -26,6 +26,8 @@ import { toWireError } from './wire.js';
 import { startRemoteControl, type AgentFacade, type RemoteControl } from './remote-control.js';
 import { rollbackWithDataTarget, restoreTarget } from './data-requests.js';
 import { BACKUP_REASONS, createBackup, hasData, pruneBackups, restoreBackup, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
+import { backupKeyFromEnv, createOffsiteCopier, fetchOffsiteBackup, offsiteEnabled, type OffsiteCopier } from '../data/offsite.js';
+import { startBackupSchedule, type BackupSchedule } from './backup-schedule.js';
 
 export interface AgentOptions {
   project: LoadedProject;
@@ -66,6 +68,10 @@ export class Agent {
   private proxy!: ReverseProxy;
   private control?: { close(): Promise<void> };
   private remote?: RemoteControl;
+  /** backup_schedule: the agent's own backups */
+  private schedule?: BackupSchedule;
+  /** off-site copies (null: off for this environment); one pass at a time */
+  private offsite: OffsiteCopier | null = null;
   private active: Slot | null = null;
   private readonly startedAt = new Date();
   private closing?: Promise<void>;
@@ -116,6 +122,22 @@ export class Agent {
     await this.serveCurrent();
     this.control = await startControlServer(this.layout.agentSocket, this.routes());
     this.remote = await startRemoteControl(this.facade());
+    if (offsiteEnabled(this.env)) {
+      this.offsite = createOffsiteCopier({
+        layout: this.layout,
+        ledger: this.ledger,
+        store: this.store,
+        app: this.options.project.config.app,
+        environment: this.env.name,
+        key: () => this.backupKey(),
+        log: (line) => this.log(line),
+      });
+      // Backups left without a copy: the store was down, or the agent stopped mid-copy.
+      void this.offsite.copyPending();
+    }
+    if (this.env.backupSchedule) {
+      this.schedule = startBackupSchedule({ cron: this.env.backupSchedule, log: (line) => this.log(line), takeBackup: () => this.scheduledBackup() });
+    }
     await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.layout.agentSocket, port: this.proxy.port }));
     this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${this.env.bind}:${this.proxy.port} (control: ${this.layout.agentSocket})`);
   }
@@ -229,6 +251,8 @@ export class Agent {
       progress: (line) => emit({ type: 'progress', line }),
     };
     const outcome = await this.track(runUpdate(ctx, emit));
+    // The update's backups (pre-deploy, post-deploy, pre-restore) go off-site in the background: the deploy does not wait for the upload.
+    void this.offsite?.copyPending();
     this.ledger.setStateValue(previousBeforeKey(deploymentId), null);
     void this.remote?.reportStatus();
     return { ...outcome, version: ctx.to.manifest?.version };
@@ -280,6 +304,11 @@ export class Agent {
         ? [{ name: this.active.name, releaseId: this.active.releaseId, version: this.active.version, port: this.active.port, startedAt: this.active.startedAt, services: this.active.services.map((s) => ({ name: s.config.name, port: s.port, pid: s.process.pid() ?? null, state: s.process.state(), restarts: s.process.restarts() })) }]
         : [],
       recovery: this.lastRecovery,
+      backups: {
+        schedule: this.env.backupSchedule ?? null,
+        nextScheduled: this.schedule?.next()?.toISOString() ?? null,
+        offsite: this.offsite ? this.store.description : null,
+      },
     };
   }
 
@@ -307,7 +336,39 @@ export class Agent {
       }),
       'POST /v1/backup': {
         kind: 'json' as const,
-        handle: (body: any) => this.withHostLock('slipway backup', `backup (${body.reason ?? 'manual'})`, () => this.takeBackup(body.reason ?? 'manual')),
+        handle: async (body: any) => {
+          const backup = await this.withHostLock('slipway backup', `backup (${body.reason ?? 'manual'})`, () => this.takeBackup(body.reason ?? 'manual'));
+          // After the lock: an upload must not hold up deploys.
+          return { ...backup, offsite: await this.copyOffsiteNow(backup.id) };
+        },
+      },
+      'POST /v1/backup/fetch': {
+        kind: 'json' as const,
+        handle: (body: any) =>
+          this.withHostLock('slipway backup fetch', `fetch backup ${body.id} from the store`, async () =>
+            fetchOffsiteBackup({
+              layout: this.layout,
+              ledger: this.ledger,
+              store: this.store,
+              app: this.options.project.config.app,
+              environment: this.env.name,
+              backupId: String(body.id ?? ''),
+              key: await this.backupKey(),
+            }),
+          ),
+      },
+      'POST /v1/backup/offsite': {
+        kind: 'json' as const,
+        handle: async () => {
+          if (!this.offsite) {
+            throw new SlipwayError('OFFSITE_OFF', `off-site copies are off for ${this.env.name}`, {
+              exitCode: 2,
+              hint: `set backup_key_env (and leave offsite_backups on) under environments.${this.env.name} in slipway.yml, then restart the agent`,
+            });
+          }
+          const result = await this.offsite.copyPending();
+          return { copied: result.copied, failed: result.failed ? { id: result.failed.id, error: toWireError(result.failed.error) } : null, left: result.left };
+        },
       },
       'POST /v1/backup/verify': {
         kind: 'json' as const,
@@ -394,6 +455,32 @@ export class Agent {
     return createBackup({ layout: this.layout, ledger: this.ledger, environment: this.env.name, data: current.manifest.runtime.data, env: current.env, releaseId: current.id, releaseVersion: current.manifest.version, reason });
   }
 
+  /** The environment's backup key, from the host's env file (first) or the agent's environment; read each time, so an edited env file counts. */
+  private async backupKey(): Promise<Buffer> {
+    const envFile = await readEnvFile(this.layout.envFile);
+    return backupKeyFromEnv({ environment: this.env, env: { ...this.processEnv, ...envFile } });
+  }
+
+  /** A backup_schedule run: under the host lock like `slipway backup`, pruned per retention, then copied off-site. */
+  private async scheduledBackup(): Promise<BackupRecord> {
+    const backup = await this.withHostLock('slipway agent (backup schedule)', 'scheduled backup', async () => {
+      const record = await this.takeBackup('scheduled');
+      await pruneBackups({ layout: this.layout, ledger: this.ledger, policy: this.env.retention.backups, environment: this.env.name });
+      return record;
+    });
+    await this.offsite?.copyPending();
+    return backup;
+  }
+
+  /** Copies what is pending off-site now and says how it went for `backupId`; null when off-site copies are off. */
+  private async copyOffsiteNow(backupId: string): Promise<{ ok: true; key: string; keyId: string; store: string } | { ok: false; error: string } | null> {
+    if (!this.offsite) return null;
+    const result = await this.offsite.copyPending();
+    const copy = this.ledger.getBackup(backupId)?.offsite;
+    if (copy) return { ok: true, key: copy.key, keyId: copy.keyId, store: this.store.description };
+    return { ok: false, error: result.failed?.error.message ?? 'it was not copied' };
+  }
+
   private async verifyBackupById(id: string): Promise<unknown> {
     const backup = this.ledger.getBackup(id);
     if (!backup) throw new SlipwayError('BACKUP_NOT_FOUND', `no backup ${id} on this host`, { exitCode: 2, hint: 'list them with `slipway backups <env>`' });
@@ -422,6 +509,9 @@ export class Agent {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const results = await Promise.allSettled([
+        // Waits for a scheduled backup in progress. An off-site copy in progress is not waited for:
+        // cut short, it leaves no index.json (never listed) and is redone at the next start.
+        this.schedule?.stop(),
         this.remote?.close(),
         this.control?.close(),
         ...this.running,

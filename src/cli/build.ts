@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SlipwayError } from '../errors.js';
 import { loadProject } from '../config/load.js';
 import { buildRelease } from '../release/build.js';
+import { readSigningKeyFile } from '../release/sign.js';
 import { shortId } from '../release/manifest.js';
 import { putRelease } from '../store/releases.js';
 import { openCliStore } from './store-option.js';
@@ -24,7 +24,7 @@ export default async function build(options: BuildOptions, ctx: CliContext): Pro
   const project = await loadProject({ file: options.config, cwd: ctx.cwd });
   for (const warning of project.warnings) ctx.progress(`warning: ${warning}`);
   const keyPath = options.key ? path.resolve(ctx.cwd, options.key) : project.config.signing.key ? path.resolve(project.dir, project.config.signing.key) : undefined;
-  const signingKey = keyPath ? { privateKeyPem: await readPrivateKey(keyPath) } : undefined;
+  const signingKey = keyPath ? { privateKeyPem: await readSigningKeyFile(keyPath) } : undefined;
   const store = openCliStore(options.store, ctx);
 
   const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-build-'));
@@ -60,25 +60,5 @@ export default async function build(options: BuildOptions, ctx: CliContext): Pro
     };
   } finally {
     await fs.rm(outDir, { recursive: true, force: true });
-  }
-}
-
-async function readPrivateKey(file: string): Promise<string> {
-  try {
-    const stat = await fs.stat(file);
-    if ((stat.mode & 0o077) !== 0) {
-      throw new SlipwayError('KEY_PERMISSIONS', `the signing key ${file} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
-        exitCode: 2,
-        hint: `run \`chmod 600 ${file}\``,
-      });
-    }
-    return await fs.readFile(file, 'utf8');
-  } catch (error) {
-    if (error instanceof SlipwayError) throw error;
-    throw new SlipwayError('KEY_NOT_FOUND', `cannot read the signing key ${file}`, {
-      exitCode: 2,
-      cause: error,
-      hint: 'make one with `slipway keys generate`, or fix signing.key in slipway.yml',
-    });
   }
 }

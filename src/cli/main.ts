@@ -174,7 +174,7 @@ export function buildProgram(): Command {
     .option('--reason <text>', 'why, for the record')
     .action(runner(() => import('./rollback.js')));
 
-  const backup = program.command('backup').description('take, verify and prune backups: `backup <env>`, `backup verify <env> <id>`, `backup prune <env>`');
+  const backup = program.command('backup').description('take, verify, prune, copy off-site and fetch backups: `backup <env>`, `backup verify <env> <id>`, `backup prune <env>`, `backup copy <env>`, `backup fetch <env> <id>`');
   backup
     .command('create', { isDefault: true })
     .description('take a verified backup of every database and folder of an environment (the default)')
@@ -190,6 +190,19 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(runner(() => import('./backup-verify.js')));
   backup
+    .command('fetch')
+    .description('download a backup\'s encrypted off-site copy from the environment\'s store onto the host (then `slipway restore` it)')
+    .argument('<env>', 'environment from slipway.yml')
+    .argument('<backup-id>', 'backup id from `slipway backups <env> --offsite`')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./backup-fetch.js')));
+  backup
+    .command('copy')
+    .description('copy every backup without an off-site copy to the environment\'s store, encrypted (the agent does this after each backup; exit 1 if one fails)')
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./backup-offsite.js')));
+  backup
     .command('prune')
     .description('remove backups the retention policy no longer keeps (never the newest verified one)')
     .argument('<env>', 'environment from slipway.yml')
@@ -201,6 +214,7 @@ export function buildProgram(): Command {
     .command('backups')
     .description('the backups of an environment, newest first')
     .argument('<env>', 'environment from slipway.yml')
+    .option('--offsite', 'list the encrypted copies in the environment\'s store instead')
     .option('--json', 'print JSON')
     .action(runner(() => import('./backups.js')));
 

@@ -1,8 +1,9 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SlipwayError, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
 import { buildRelease } from '../release/build.js';
+import { readSigningKeyFile } from '../release/sign.js';
 import { isWorkTreeDirty, resolveCommit, tagAt } from '../release/git.js';
 import { shortId } from '../release/manifest.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -41,7 +42,7 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
         hint: 'set signing.key in slipway.yml or pass --key <path> (make a pair with `slipway keys generate`)',
       });
     }
-    const signingKey = keyPath ? { privateKeyPem: await readPrivateKey(keyPath) } : undefined;
+    const signingKey = keyPath ? { privateKeyPem: await readSigningKeyFile(keyPath) } : undefined;
     const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-publish-'));
     try {
       ctx.progress(`building ${app} at ${ref}`);
@@ -107,24 +108,4 @@ function withUploadProgress(store: BlobStore, ctx: CliContext): BlobStore {
         },
       }),
   };
-}
-
-async function readPrivateKey(file: string): Promise<string> {
-  let stat;
-  try {
-    stat = await fs.stat(file);
-  } catch (error) {
-    throw new SlipwayError('KEY_NOT_FOUND', `cannot read the signing key ${file}`, {
-      exitCode: 2,
-      cause: error,
-      hint: 'make one with `slipway keys generate`, or fix signing.key in slipway.yml',
-    });
-  }
-  if ((stat.mode & 0o077) !== 0) {
-    throw new SlipwayError('KEY_PERMISSIONS', `the signing key ${file} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`, {
-      exitCode: 2,
-      hint: `run \`chmod 600 ${file}\``,
-    });
-  }
-  return fs.readFile(file, 'utf8');
 }

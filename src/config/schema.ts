@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { parseVersionRange } from '../plan/version.js';
+import { CRON_EXPECTED, parseCron } from '../util/cron.js';
 import {
   PIPELINE_STEPS,
   type ConfigKeyConfig,
@@ -115,6 +116,16 @@ function versionRange() {
     .superRefine((value, ctx) => {
       const parsed = parseVersionRange(value);
       if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `expected ${VERSION_RANGE_EXPECTED}: ${parsed.error}` });
+    });
+}
+
+/** Text only: a cron expression written unquoted may not even parse as YAML (`* * * * *` reads as an alias). */
+function cronExpression() {
+  return z
+    .string({ error: `expected ${CRON_EXPECTED}, in quotes` })
+    .superRefine((value, ctx) => {
+      const parsed = parseCron(value);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `expected ${CRON_EXPECTED}: ${parsed.error}` });
     });
 }
 
@@ -290,10 +301,20 @@ const environmentSchema = z.strictObject(
       )
       .optional(),
     backup_key_env: text('the name of the environment variable holding the backup encryption key').optional(),
+    offsite_backups: bool().optional(),
+    backup_schedule: cronExpression().optional(),
     hostname: text('a name for this host in status reports').optional(),
   },
   { error: expectedOnWrongType('a mapping like { host: local, port: 8080 }') },
-);
+).superRefine((env, ctx) => {
+  if (env.offsite_backups === true && env.backup_key_env === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['offsite_backups'],
+      message: 'offsite_backups is true but no backup_key_env names the environment variable holding the encryption key; add backup_key_env: SLIPWAY_BACKUP_KEY (a key made with `openssl rand -base64 32`)',
+    });
+  }
+});
 
 function namedMap<T extends z.ZodType>(options: { item: T; what: string; example: string }) {
   return z
@@ -445,6 +466,8 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       pull: env.pull ? { intervalMs: env.pull.interval, jitterMs: env.pull.jitter } : null,
       management: env.management ? { bind: env.management.bind, port: env.management.port, secretEnv: env.management.secret_env } : null,
       ...(env.backup_key_env === undefined ? {} : { backupKeyEnv: env.backup_key_env }),
+      ...(env.offsite_backups === undefined && env.backup_key_env === undefined ? {} : { offsiteBackups: env.offsite_backups ?? true }),
+      ...(env.backup_schedule === undefined ? {} : { backupSchedule: env.backup_schedule.trim() }),
       ...(env.hostname === undefined ? {} : { hostname: env.hostname }),
     };
   });

@@ -113,6 +113,10 @@ export interface EnvironmentConfig {
   management: { bind: string; port: number; /** env variable holding the shared secret */ secretEnv: string } | null;
   /** env variable holding the AES-256 key for off-site backup copies */
   backupKeyEnv?: string;
+  /** copy every backup, encrypted, to the environment's store; absent: false (the schema sets it true when backupKeyEnv is set) */
+  offsiteBackups?: boolean;
+  /** 5-field cron expression (server local time) of the backups the agent takes on its own; absent: none */
+  backupSchedule?: string;
   /** this host's name in status reports (default: the machine's hostname) */
   hostname?: string;
 }

@@ -103,6 +103,18 @@ export interface BackupRecord {
   /** the deployment it was taken for (pre-deploy/post-deploy), else null */
   deploymentId: number | null;
   items: BackupItemRecord[];
+  /** its encrypted copy in the environment's store; absent when it has none */
+  offsite?: OffsiteCopyRecord;
+}
+
+/** Where a backup's off-site copy is: store keys and key id only, never the encryption key. */
+export interface OffsiteCopyRecord {
+  /** the store key prefix of the copy: <app>/backups/<env>/<id>/ */
+  key: string;
+  /** id of the encryption key (first 16 hex digits of its sha256) */
+  keyId: string;
+  /** ISO 8601: when the copy was complete */
+  at: string;
 }
 
 export interface OpenLedgerOptions {
@@ -112,7 +124,7 @@ export interface OpenLedgerOptions {
 
 /**
  * Schema migrations, applied in order at open; version n is MIGRATIONS[n - 1].
- * Never edit one that has shipped: append a new one (backups come as version 2).
+ * Never edit one that has shipped: append a new one (backups came as version 2, off-site copies as 3).
  */
 const MIGRATIONS: readonly string[] = [
   `
@@ -178,6 +190,12 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX backups_by_created ON backups (created_at);
   CREATE INDEX backups_by_deployment ON backups (deployment_id);
   `,
+  // 3: off-site copies: where in the store, under which key id (never the key), since when.
+  `
+  ALTER TABLE backups ADD COLUMN offsite_key TEXT;
+  ALTER TABLE backups ADD COLUMN offsite_key_id TEXT;
+  ALTER TABLE backups ADD COLUMN offsite_at TEXT;
+  `,
 ];
 
 export const LEDGER_SCHEMA_VERSION = MIGRATIONS.length;
@@ -223,6 +241,9 @@ interface BackupRow {
   duration_ms: number;
   verified_at: string | null;
   items_json: string;
+  offsite_key: string | null;
+  offsite_key_id: string | null;
+  offsite_at: string | null;
 }
 
 interface ReleaseRow {
@@ -511,8 +532,9 @@ export class Ledger {
     this.writable();
     this.db
       .prepare(
-        `INSERT INTO backups (id, environment, release_id, release_version, reason, deployment_id, created_at, size, sha256, duration_ms, verified_at, items_json)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO backups (id, environment, release_id, release_version, reason, deployment_id, created_at, size, sha256, duration_ms, verified_at, items_json,
+           offsite_key, offsite_key_id, offsite_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         backup.id,
@@ -527,6 +549,9 @@ export class Ledger {
         backup.durationMs,
         backup.verifiedAt,
         JSON.stringify(backup.items),
+        backup.offsite?.key ?? null,
+        backup.offsite?.keyId ?? null,
+        backup.offsite?.at ?? null,
       );
   }
 
@@ -557,6 +582,16 @@ export class Ledger {
   markBackupVerified(id: string, at: string | null = now()): boolean {
     this.writable();
     return this.db.prepare('UPDATE backups SET verified_at = ? WHERE id = ?').run(at, id).changes > 0;
+  }
+
+  /** Records (or, with null, forgets) the backup's off-site copy; false when there is no such backup. */
+  markBackupOffsite(id: string, copy: OffsiteCopyRecord | null): boolean {
+    this.writable();
+    return (
+      this.db
+        .prepare('UPDATE backups SET offsite_key = ?, offsite_key_id = ?, offsite_at = ? WHERE id = ?')
+        .run(copy?.key ?? null, copy?.keyId ?? null, copy?.at ?? null, id).changes > 0
+    );
   }
 
   /** Forgets a backup (after its folder was removed); true when there was one. */
@@ -620,6 +655,10 @@ function toBackup(row: BackupRow): BackupRecord {
     durationMs: row.duration_ms,
     deploymentId: row.deployment_id,
     items: JSON.parse(row.items_json) as BackupItemRecord[],
+    // Only when there is one, so records of backups without a copy keep their shape.
+    ...(row.offsite_at !== null && row.offsite_key !== null && row.offsite_key_id !== null
+      ? { offsite: { key: row.offsite_key, keyId: row.offsite_key_id, at: row.offsite_at } }
+      : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { EnvironmentConfig } from '../config/types.js';
 import type { ReleaseManifest } from '../release/manifest.js';
+import { createBackup, type BackupReason, type BackupRecord } from '../data/index.js';
 import type { MaintenanceMode, SwitchResult } from '../runtime/proxy.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Slot } from '../agent/slots.js';
@@ -74,6 +75,25 @@ export async function dataEnvironment(ctx: UpdateContext, manifest: ReleaseManif
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
   return { ...env, ...values };
+}
+
+/** A verified backup of the data of one release, taken during an update; the one place the pipeline takes backups. */
+export async function backupReleaseData(
+  ctx: UpdateContext,
+  o: { release: { id: string; manifest: ReleaseManifest }; reason: BackupReason; deploymentId: number | null },
+): Promise<BackupRecord> {
+  const backup = await createBackup({
+    layout: ctx.layout,
+    ledger: ctx.ledger,
+    environment: ctx.environmentName,
+    data: o.release.manifest.runtime.data,
+    env: await dataEnvironment(ctx, o.release.manifest),
+    releaseId: o.release.id,
+    releaseVersion: o.release.manifest.version,
+    reason: o.reason,
+    deploymentId: o.deploymentId,
+  });
+  return backup;
 }
 
 export function targetManifest(ctx: UpdateContext): ReleaseManifest {

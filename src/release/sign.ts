@@ -3,7 +3,7 @@
  * hashes every file of the release.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { chmod, lstat, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { SlipwayError, usageError } from '../errors.js';
@@ -171,4 +171,25 @@ export async function writeKeyPair(dir: string, name: string): Promise<WrittenKe
     });
   }
   return { keyId: pair.keyId, privateKey: privateKeyPath, publicKey: publicKeyPath };
+}
+
+/** Reads a signing key file, refusing one that others can read (it signs what production runs). */
+export async function readSigningKeyFile(file: string): Promise<string> {
+  let mode: number;
+  try {
+    mode = (await stat(file)).mode;
+  } catch (error) {
+    throw new SlipwayError('KEY_NOT_FOUND', `cannot read the signing key ${file}`, {
+      exitCode: 2,
+      cause: error,
+      hint: 'make one with `slipway keys generate`, or fix signing.key in slipway.yml',
+    });
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new SlipwayError('KEY_PERMISSIONS', `the signing key ${file} is readable by others (mode ${(mode & 0o777).toString(8)})`, {
+      exitCode: 2,
+      hint: `run \`chmod 600 ${file}\``,
+    });
+  }
+  return readFile(file, 'utf8');
 }

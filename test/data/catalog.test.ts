@@ -48,7 +48,7 @@ test('migration 2 adds the backups table to a ledger written by the previous ver
 
   const reopened = openLedger(layout.ledgerFile);
   t.after(() => reopened.close());
-  assert.equal(LEDGER_SCHEMA_VERSION, 2);
+  assert.ok(LEDGER_SCHEMA_VERSION >= 2);
   assert.equal(reopened.getDeployment(deployment)?.toVersion, 'v1', 'existing history is kept');
   const b = record({ createdAt: '2026-11-21T10:00:00.000Z' });
   reopened.recordBackup(b);

@@ -1,7 +1,7 @@
 import { formatBytes } from '../../cli/format.js';
-import { createBackup, hasData, loadIntactBackup } from '../../data/index.js';
+import { hasData, loadIntactBackup } from '../../data/index.js';
 import { MIGRATION_HOLD_MS } from './maintenance.js';
-import { dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
+import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
 
 /**
  * Step 4: a verified backup of every database and folder, tagged with the release serving now.
@@ -27,17 +27,7 @@ export const backupStep: UpdateStep = {
     const data = ctx.from.manifest.runtime.data;
     if (!hasData(data)) return { outcome: 'skipped', detail: 'no databases or folders configured' };
     const writes = stopWritesBeforeSnapshot(ctx);
-    const backup = await createBackup({
-      layout: ctx.layout,
-      ledger: ctx.ledger,
-      environment: ctx.environmentName,
-      data,
-      env: await dataEnvironment(ctx, ctx.from.manifest),
-      releaseId: ctx.from.id,
-      releaseVersion: ctx.from.manifest.version,
-      reason: ctx.kind === 'deploy' ? 'pre-deploy' : 'pre-restore',
-      deploymentId: ctx.deploymentId,
-    });
+    const backup = await backupReleaseData(ctx, { release: ctx.from, reason: ctx.kind === 'deploy' ? 'pre-deploy' : 'pre-restore', deploymentId: ctx.deploymentId });
     ctx.preBackupId = backup.id;
     return { outcome: 'done', detail: `${backup.id}, ${formatBytes(backup.size)}, verified${writes ? `; ${writes}` : ''}` };
   },

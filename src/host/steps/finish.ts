@@ -1,8 +1,8 @@
 import { formatBytes } from '../../cli/format.js';
-import { createBackup, hasData, pruneBackups } from '../../data/index.js';
+import { hasData, pruneBackups } from '../../data/index.js';
 import { releaseLock } from '../lock.js';
 import { pruneReleases } from '../prune.js';
-import { dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
+import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
 
 /**
  * Step 10: the old slot stops (its release stays on disk), a backup tagged with the
@@ -30,17 +30,7 @@ async function postUpdateBackup(ctx: UpdateContext): Promise<string[]> {
   const manifest = targetManifest(ctx);
   if (ctx.kind !== 'deploy' || !hasData(manifest.runtime.data)) return [];
   try {
-    const backup = await createBackup({
-      layout: ctx.layout,
-      ledger: ctx.ledger,
-      environment: ctx.environmentName,
-      data: manifest.runtime.data,
-      env: await dataEnvironment(ctx, manifest),
-      releaseId: ctx.to.id,
-      releaseVersion: manifest.version,
-      reason: 'post-deploy',
-      deploymentId: ctx.deploymentId,
-    });
+    const backup = await backupReleaseData(ctx, { release: { id: ctx.to.id, manifest }, reason: 'post-deploy', deploymentId: ctx.deploymentId });
     const pruned = await pruneBackups({ layout: ctx.layout, ledger: ctx.ledger, policy: ctx.environment.retention.backups, environment: ctx.environmentName });
     return [`backup ${backup.id} (${formatBytes(backup.size)})`, ...(pruned.pruned.length > 0 ? [`pruned ${pruned.pruned.length} old backups`] : [])];
   } catch (error) {

@@ -3,8 +3,8 @@ import { SlipwayError } from '../../errors.js';
 import { releaseDir } from '../layout.js';
 import { primaryService } from '../../agent/slots.js';
 import { serviceEnvironment } from '../app-env.js';
-import { createBackup, dataItems, hasData, restoreBackup, runScrubSql } from '../../data/index.js';
-import { dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
+import { dataItems, hasData, restoreBackup, runScrubSql } from '../../data/index.js';
+import { backupReleaseData, dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
 
 /** How long requests wait for a restore before they are answered 503. */
 const RESTORE_HOLD_MS = 60_000;
@@ -95,18 +95,8 @@ async function keepDataOfFailedUpdate(ctx: UpdateContext): Promise<string | null
   const manifest = targetManifest(ctx);
   if (!served || !hasData(manifest.runtime.data)) return null;
   try {
-    const backup = await createBackup({
-      layout: ctx.layout,
-      ledger: ctx.ledger,
-      environment: ctx.environmentName,
-      data: manifest.runtime.data,
-      env: await dataEnvironment(ctx, manifest),
-      releaseId: ctx.to.id,
-      releaseVersion: manifest.version,
-      reason: 'pre-restore',
-      // Not tied to the deployment: its backups are what undoing or recovering it restores, and this one must never be.
-      deploymentId: null,
-    });
+    // Not tied to the deployment: its backups are what undoing or recovering it restores, and this one must never be.
+    const backup = await backupReleaseData(ctx, { release: { id: ctx.to.id, manifest }, reason: 'pre-restore', deploymentId: null });
     return backup.id;
   } catch (error) {
     ctx.progress(`warning: could not back up the data ${manifest.version} leaves before restoring: ${(error as Error).message}`);
