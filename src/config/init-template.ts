@@ -115,6 +115,15 @@ environments:
       backups: { last: 10, daily: 7, weekly: 4 }
     health_window: 10s    # watched after a switch; failing in it rolls back
     drain_timeout: 10s    # time the old release gets to finish its requests
+    # bind: 127.0.0.1     # address the proxy listens on (slipway does not do TLS: put yours in front, or 0.0.0.0)
+    # backup_schedule: "0 3 * * *"      # the agent backs up every day at 03:00 (cron, in quotes)
+    # backup_key_env: SLIPWAY_BACKUP_KEY  # 32-byte key (hex/base64) in this env variable: backups are
+    #                                     # also copied to the store, encrypted (AES-256-GCM)
+    # pull: { interval: 30s }             # the agent follows this environment's channel in the store
+    # management: { port: 9090 }          # signed HTTP API and dashboard (secret in $SLIPWAY_MANAGEMENT_SECRET)
+
+# A release that can only be reached from some versions (deploys from older ones are refused):
+# upgrade: { from: ">=v2" }
 
 # Signing builds with an ed25519 key (the public half goes in public_keys):
 # signing:
