@@ -43,7 +43,7 @@ export function rollbackWithDataTarget(ledger: Ledger, to?: string): DataRestore
 export function restoreTarget(ledger: Ledger, backupId: string, dataOnly: boolean): DataRestoreTarget {
   // The ledger's own lookup (null when absent): an unknown id is a usage error, exit 2.
   const backup = ledger.getBackup(backupId);
-  if (!backup) throw new SlipwayError('BACKUP_NOT_FOUND', `no backup ${backupId} on this host`, { exitCode: 2, hint: 'list them with `slipway backups <env>`' });
+  if (!backup) throw new SlipwayError('BACKUP_NOT_FOUND', `no backup ${backupId} on this host`, { exitCode: 2, hint: 'list them with `slipway backups <env>`; one only in the store comes back with `slipway backup fetch <env> <id>`' });
   const releaseId = backup.release?.id ?? ledger.getState().currentId;
   if (!releaseId) throw new SlipwayError('NOTHING_DEPLOYED', 'the backup belongs to no release and nothing is deployed', { exitCode: 2, hint: 'deploy a release first' });
   if (dataOnly && releaseId !== ledger.getState().currentId) {
