@@ -23,10 +23,11 @@ import { otherSlot, slotLogFile, startSlot, stopSlot, type Slot } from './slots.
 import { runUpdate, type UpdateEvent, type UpdateOutcome } from './update-runner.js';
 import { startControlServer } from './control-server.js';
 import { toWireError } from './wire.js';
+import { HostBackups } from './host-backups.js';
 import { startRemoteControl, type AgentFacade, type RemoteControl } from './remote-control.js';
 import { rollbackWithDataTarget, restoreTarget } from './data-requests.js';
-import { BACKUP_REASONS, createBackup, hasData, pruneBackups, restoreBackup, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
-import { backupKeyFromEnv, createOffsiteCopier, fetchOffsiteBackup, offsiteEnabled, type OffsiteCopier } from '../data/offsite.js';
+import { pruneBackups, restoreBackup } from '../data/index.js';
+import { createOffsiteCopier, fetchOffsiteBackup, offsiteEnabled, type OffsiteCopier } from '../data/offsite.js';
 import { startBackupSchedule, type BackupSchedule } from './backup-schedule.js';
 
 export interface AgentOptions {
@@ -74,6 +75,7 @@ export class Agent {
   private offsite: OffsiteCopier | null = null;
   private active: Slot | null = null;
   private readonly startedAt = new Date();
+  private readonly backups: HostBackups;
   private closing?: Promise<void>;
   /** updates in progress, so that close() waits for them */
   private readonly running = new Set<Promise<unknown>>();
@@ -84,6 +86,16 @@ export class Agent {
     this.layout = options.layout;
     this.env = options.environment;
     this.processEnv = options.processEnv ?? process.env;
+    this.backups = new HostBackups({
+      layout: this.layout,
+      environment: this.env,
+      processEnv: this.processEnv,
+      ledger: () => this.ledger,
+      store: () => this.store,
+      offsite: () => this.offsite,
+      appConfig: (manifest) => this.appConfig(manifest),
+      withHostLock: (holder, reason, work) => this.withHostLock(holder, reason, work),
+    });
   }
 
   private log(line: string): void {
@@ -115,7 +127,7 @@ export class Agent {
       restoreData: async (backupId, releaseId) => {
         const manifest = await readInstalledManifest(this.layout, releaseId);
         if (!manifest) return;
-        await restoreBackup({ layout: this.layout, ledger: this.ledger, backupId, data: manifest.runtime.data, env: await this.dataEnv(manifest) });
+        await restoreBackup({ layout: this.layout, ledger: this.ledger, backupId, data: manifest.runtime.data, env: await this.backups.dataEnv(manifest) });
       },
     });
     if (this.lastRecovery) this.log(this.lastRecovery.message);
@@ -129,14 +141,14 @@ export class Agent {
         store: this.store,
         app: this.options.project.config.app,
         environment: this.env.name,
-        key: () => this.backupKey(),
+        key: () => this.backups.backupKey(),
         log: (line) => this.log(line),
       });
       // Backups left without a copy: the store was down, or the agent stopped mid-copy.
       void this.offsite.copyPending();
     }
     if (this.env.backupSchedule) {
-      this.schedule = startBackupSchedule({ cron: this.env.backupSchedule, log: (line) => this.log(line), takeBackup: () => this.scheduledBackup() });
+      this.schedule = startBackupSchedule({ cron: this.env.backupSchedule, log: (line) => this.log(line), takeBackup: () => this.backups.scheduledBackup() });
     }
     await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.layout.agentSocket, port: this.proxy.port }));
     this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${this.env.bind}:${this.proxy.port} (control: ${this.layout.agentSocket})`);
@@ -337,9 +349,9 @@ export class Agent {
       'POST /v1/backup': {
         kind: 'json' as const,
         handle: async (body: any) => {
-          const backup = await this.withHostLock('slipway backup', `backup (${body.reason ?? 'manual'})`, () => this.takeBackup(body.reason ?? 'manual'));
+          const backup = await this.withHostLock('slipway backup', `backup (${body.reason ?? 'manual'})`, () => this.backups.takeBackup(body.reason ?? 'manual'));
           // After the lock: an upload must not hold up deploys.
-          return { ...backup, offsite: await this.copyOffsiteNow(backup.id) };
+          return { ...backup, offsite: await this.backups.copyOffsiteNow(backup.id) };
         },
       },
       'POST /v1/backup/fetch': {
@@ -353,7 +365,7 @@ export class Agent {
               app: this.options.project.config.app,
               environment: this.env.name,
               backupId: String(body.id ?? ''),
-              key: await this.backupKey(),
+              key: await this.backups.backupKey(),
             }),
           ),
       },
@@ -372,7 +384,7 @@ export class Agent {
       },
       'POST /v1/backup/verify': {
         kind: 'json' as const,
-        handle: (body: any) => this.withHostLock('slipway backup verify', `verify backup ${body.id}`, () => this.verifyBackupById(String(body.id ?? ''))),
+        handle: (body: any) => this.withHostLock('slipway backup verify', `verify backup ${body.id}`, () => this.backups.verifyBackupById(String(body.id ?? ''))),
       },
       'POST /v1/backup/prune': {
         kind: 'json' as const,
@@ -428,65 +440,6 @@ export class Agent {
       },
       log: (line) => this.log(line),
     };
-  }
-
-  /** The environment the data tools run with: the agent's, plus the release's config values (connection URLs). */
-  private async dataEnv(manifest: ReleaseManifest): Promise<Record<string, string>> {
-    const { values } = await this.appConfig(manifest);
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(this.processEnv)) if (value !== undefined) env[key] = value;
-    return { ...env, ...values };
-  }
-
-  /** The data config and environment of the release serving now (what a backup covers). */
-  private async currentData(): Promise<{ id: string; manifest: ReleaseManifest; env: Record<string, string> }> {
-    const { currentId } = this.ledger.getState();
-    const manifest = currentId ? await readInstalledManifest(this.layout, currentId) : null;
-    if (!currentId || !manifest) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${this.env.name}, so there is no data config to back up`, { exitCode: 2, hint: 'deploy a release first' });
-    return { id: currentId, manifest, env: await this.dataEnv(manifest) };
-  }
-
-  private async takeBackup(reason: BackupReason): Promise<BackupRecord> {
-    if (!BACKUP_REASONS.includes(reason)) throw new SlipwayError('USAGE', `unknown backup reason "${reason}"`, { exitCode: 2, hint: `one of: ${BACKUP_REASONS.join(', ')}` });
-    const current = await this.currentData();
-    if (!hasData(current.manifest.runtime.data)) {
-      throw new SlipwayError('BACKUP_NOTHING_CONFIGURED', `${current.manifest.version} declares no databases or folders`, { exitCode: 2, hint: 'add them under `data:` in slipway.yml' });
-    }
-    return createBackup({ layout: this.layout, ledger: this.ledger, environment: this.env.name, data: current.manifest.runtime.data, env: current.env, releaseId: current.id, releaseVersion: current.manifest.version, reason });
-  }
-
-  /** The environment's backup key, from the host's env file (first) or the agent's environment; read each time, so an edited env file counts. */
-  private async backupKey(): Promise<Buffer> {
-    const envFile = await readEnvFile(this.layout.envFile);
-    return backupKeyFromEnv({ environment: this.env, env: { ...this.processEnv, ...envFile } });
-  }
-
-  /** A backup_schedule run: under the host lock like `slipway backup`, pruned per retention, then copied off-site. */
-  private async scheduledBackup(): Promise<BackupRecord> {
-    const backup = await this.withHostLock('slipway agent (backup schedule)', 'scheduled backup', async () => {
-      const record = await this.takeBackup('scheduled');
-      await pruneBackups({ layout: this.layout, ledger: this.ledger, policy: this.env.retention.backups, environment: this.env.name });
-      return record;
-    });
-    await this.offsite?.copyPending();
-    return backup;
-  }
-
-  /** Copies what is pending off-site now and says how it went for `backupId`; null when off-site copies are off. */
-  private async copyOffsiteNow(backupId: string): Promise<{ ok: true; key: string; keyId: string; store: string } | { ok: false; error: string } | null> {
-    if (!this.offsite) return null;
-    const result = await this.offsite.copyPending();
-    const copy = this.ledger.getBackup(backupId)?.offsite;
-    if (copy) return { ok: true, key: copy.key, keyId: copy.keyId, store: this.store.description };
-    return { ok: false, error: result.failed?.error.message ?? 'it was not copied' };
-  }
-
-  private async verifyBackupById(id: string): Promise<unknown> {
-    const backup = this.ledger.getBackup(id);
-    if (!backup) throw new SlipwayError('BACKUP_NOT_FOUND', `no backup ${id} on this host`, { exitCode: 2, hint: 'list them with `slipway backups <env>`' });
-    // The backup's own release says where its items go; fall back to the current release's config.
-    const manifest = (backup.release && (await readInstalledManifest(this.layout, backup.release.id))) || (await this.currentData()).manifest;
-    return verifyBackup({ layout: this.layout, ledger: this.ledger, backupId: id, data: manifest.runtime.data, env: await this.dataEnv(manifest) });
   }
 
   private track<T>(work: Promise<T>): Promise<T> {
