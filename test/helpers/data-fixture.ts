@@ -8,7 +8,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,9 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { parse, stringify } from 'yaml';
 import { CLI_PATH, REPO_ROOT, freePort, removeTree, type CliResult } from './cli.js';
+import { processesUnder } from './processes.js';
+
+export { processesUnder };
 
 const run = promisify(execFile);
 
@@ -264,21 +267,6 @@ async function stopEverything(dir: string, agents: Set<AgentProcess>): Promise<v
   if (survivors.length > 0) throw new Error(`processes outlived their agent: ${survivors.map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);
 }
 
-/** Live processes whose working folder is inside `dir` (agents, apps, migrations, dump tools). */
-export function processesUnder(dir: string): Array<{ pid: number; cmd: string }> {
-  const found: Array<{ pid: number; cmd: string }> = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const cwd = readlinkSync(`/proc/${name}/cwd`);
-      if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
-      found.push({ pid: Number(name), cmd: readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ').trim() });
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return found;
-}
 
 /** One request on a fresh connection to 127.0.0.1:port. */
 export function httpRequest(o: { port: number; method: string; path: string; body?: string; timeoutMs?: number }): Promise<HttpAnswer> {

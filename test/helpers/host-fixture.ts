@@ -5,7 +5,7 @@
  * proxy. Every process it (or the CLI) starts is killed when the test ends.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -13,6 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { processesUnder } from './processes.js';
+
+export { processesUnder };
 
 const run = promisify(execFile);
 
@@ -362,24 +365,6 @@ export async function waitUntil(what: string, probe: () => Promise<boolean> | bo
   }
 }
 
-/** Pids of the live processes whose working folder is inside `dir`: the agents, the CLI, the app, migrations. */
-export function processesUnder(dir: string): { pid: number; cwd: string; cmd: string }[] {
-  const found: { pid: number; cwd: string; cmd: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    if (pid === process.pid) continue;
-    try {
-      const cwd = readlinkSync(`/proc/${pid}/cwd`);
-      if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      found.push({ pid, cwd, cmd });
-    } catch {
-      // gone meanwhile, a zombie, or not ours to read
-    }
-  }
-  return found;
-}
 
 async function teardown(dir: string, agents: Set<AgentProcess>): Promise<void> {
   // Agents first, so none restarts an app process while the rest is being killed.

@@ -16,7 +16,7 @@
  * folder; it fails the test when an agent or app process survived.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +27,9 @@ import { CLI_PATH, REPO_ROOT, commitAll, freePort, removeTree, runCli, type CliR
 import { createS3Store } from '../../src/store/s3-store.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 import { readHostStatuses, type HostStatusReport } from '../../src/store/status-reports.js';
+import { processesUnder } from './processes.js';
+
+export { processesUnder };
 
 const run = promisify(execFile);
 
@@ -298,23 +301,6 @@ function getVersion(port: number): Promise<string | null> {
   });
 }
 
-/** Live processes whose working folder is inside `dir`: agents, the app, migrations. */
-export function processesUnder(dir: string): { pid: number; cmd: string }[] {
-  const found: { pid: number; cmd: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const cwd = readlinkSync(`/proc/${name}/cwd`);
-      if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue; // a zombie is already dead
-      found.push({ pid: Number(name), cmd: readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ').trim() });
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return found;
-}
 
 async function teardown(o: { dir: string; agents: PullAgent[] }): Promise<void> {
   // A clean stop first: the agent stops its app. Whatever is left after that is a leak.
