@@ -9,11 +9,11 @@
 // folder belongs to the `mysql` user (or `nobody`) and the server runs with --user.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, chownSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { chooseServiceUser, describeExecError, findFreePort, tail } from './db-server.js';
 
 const run = promisify(execFile);
 
@@ -197,39 +197,7 @@ async function waitForServer(client: string, socket: string, child: ChildProcess
 
 /** As root: an unprivileged user to own the data folder. Otherwise undefined (run as ourselves). */
 async function chooseOsUser(): Promise<{ name: string; uid: number; gid: number } | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  for (const name of ['mysql', 'nobody']) {
-    try {
-      const uid = Number((await run('id', ['-u', name])).stdout.trim());
-      const gid = Number((await run('id', ['-g', name])).stdout.trim());
-      if (uid !== 0) return { name, uid, gid };
-    } catch {
-      // no such user: try the next one
-    }
-  }
-  throw new MariadbUnavailableError('running as root and neither a `mysql` nor a `nobody` user exists to run MariaDB');
-}
-
-function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function describeExecError(err: unknown): string {
-  const e = err as { message?: string; stderr?: string; stdout?: string };
-  return [e.message, e.stderr, e.stdout].filter(Boolean).join('\n').trim();
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n');
-  } catch {
-    return '(no server log)';
-  }
+  const user = await chooseServiceUser(['mysql', 'nobody']);
+  if (user === null) throw new MariadbUnavailableError('running as root and neither a `mysql` nor a `nobody` user exists to run MariaDB');
+  return user;
 }

@@ -7,11 +7,11 @@
 // PostgreSQL refuses to run as root, so as root the cluster belongs to the
 // `postgres` user (or `nobody`) and its tools run through `runuser`.
 import { execFile, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, chownSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, realpathSync, chownSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { chooseServiceUser, describeExecError, findFreePort, tail } from './db-server.js';
 
 const run = promisify(execFile);
 
@@ -165,38 +165,7 @@ async function chooseOsUser(): Promise<{ name: string; uid: number; gid: number 
   if (spawnSync('runuser', ['--help']).error) {
     throw new PostgresUnavailableError('running as root and `runuser` is missing, so PostgreSQL cannot be started as another user');
   }
-  for (const name of ['postgres', 'nobody']) {
-    try {
-      const uid = Number((await run('id', ['-u', name])).stdout.trim());
-      const gid = Number((await run('id', ['-g', name])).stdout.trim());
-      if (uid !== 0) return { name, uid, gid };
-    } catch {
-      // no such user: try the next one
-    }
-  }
-  throw new PostgresUnavailableError('running as root and neither a `postgres` nor a `nobody` user exists to run PostgreSQL');
-}
-
-function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function describeExecError(err: unknown): string {
-  const e = err as { message?: string; stderr?: string; stdout?: string };
-  return [e.message, e.stderr, e.stdout].filter(Boolean).join('\n').trim();
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n');
-  } catch {
-    return '(no server log)';
-  }
+  const user = await chooseServiceUser(['postgres', 'nobody']);
+  if (!user) throw new PostgresUnavailableError('running as root and neither a `postgres` nor a `nobody` user exists to run PostgreSQL');
+  return user;
 }
