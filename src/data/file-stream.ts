@@ -10,6 +10,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { SlipwayError } from '../errors.js';
+import { fsyncPath } from '../util/atomic-write.js';
 
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
@@ -64,7 +65,7 @@ export async function writeStreamToFile(o: {
     const out = createWriteStream(o.file, { flags: 'wx', mode: 0o600 });
     if (o.gzip) await pipeline(o.source, createGzip(), counter, out);
     else await pipeline(o.source, counter, out);
-    await fsyncFile(o.file);
+    await fsyncPath(o.file);
   } catch (error) {
     o.source.destroy();
     await fs.rm(o.file, { force: true });
@@ -74,23 +75,7 @@ export async function writeStreamToFile(o: {
   return { bytes: counter.bytes(), sha256: counter.sha256() };
 }
 
-export async function fsyncFile(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+export { fsyncPath as fsyncFile, fsyncDir } from '../util/atomic-write.js';
 
 export async function fileSize(file: string): Promise<number | null> {
   try {
@@ -109,7 +94,7 @@ export async function gunzipToFile(source: string, file: string): Promise<{ byte
   const counter = meter();
   try {
     await pipeline(createReadStream(source), createGunzip(), counter, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
-    await fsyncFile(file);
+    await fsyncPath(file);
   } catch (error) {
     await fs.rm(file, { force: true });
     if (isDiskFull(error)) throw diskFullError(file, error);

@@ -30,12 +30,7 @@ export async function copyFileAtomic(source: string, file: string): Promise<void
   const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await fs.copyFile(source, temp);
-    const handle = await fs.open(temp, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await fsyncPath(temp);
     await fs.rename(temp, file);
   } catch (error) {
     await fs.rm(temp, { force: true });
@@ -44,11 +39,14 @@ export async function copyFileAtomic(source: string, file: string): Promise<void
   await fsyncDir(dir);
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
+/** Flushes a file's or a folder's entries to disk (a folder: so that a rename in it survives a power loss). */
+export async function fsyncPath(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
 }
+
+export const fsyncDir = fsyncPath;
