@@ -226,6 +226,8 @@ export class Agent {
   async update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome & { version?: string }> {
     // Refuse at once, before recording anything, while another update holds the host (the lock step still guards races).
     await assertNotLocked(this.layout.lockFile);
+    // Everything that can fail before the update starts is read before it is recorded.
+    const signatures = await this.signaturePolicy();
     const state = this.ledger.getState();
     const fromManifest = state.currentId ? await readInstalledManifest(this.layout, state.currentId) : null;
     const targetRecord = this.ledger.getRelease(request.releaseId);
@@ -248,7 +250,7 @@ export class Agent {
       ledger: this.ledger,
       journal: this.journal,
       store: this.store,
-      signatures: await this.signaturePolicy(),
+      signatures,
       runtime: this.runtime(),
       deploymentId,
       who: request.who ?? os.userInfo().username,
