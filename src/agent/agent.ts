@@ -217,7 +217,18 @@ export class Agent {
 
   private async signaturePolicy(): Promise<SignaturePolicy> {
     const publicKeysPem = await Promise.all(
-      this.env.publicKeys.map((file) => fs.readFile(path.resolve(this.options.project.dir, file), 'utf8')),
+      this.env.publicKeys.map(async (file) => {
+        const full = path.resolve(this.options.project.dir, file);
+        try {
+          return await fs.readFile(full, 'utf8');
+        } catch (error) {
+          throw new SlipwayError('PUBLIC_KEY_UNREADABLE', `cannot read the public key ${full} of ${this.env.name}`, {
+            exitCode: 2,
+            cause: error,
+            hint: `fix environments.${this.env.name}.public_keys in slipway.yml (paths are relative to it)`,
+          });
+        }
+      }),
     );
     return { required: this.env.requireSignature, publicKeysPem };
   }
