@@ -6,7 +6,7 @@
  * from outside. Every process whose working folder is inside the fixture is gone when
  * the test ends, or the test fails.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { parse, stringify } from 'yaml';
 import { CLI_PATH, REPO_ROOT, freePort, removeTree, type CliResult } from './cli.js';
-import { processesUnder } from './processes.js';
+import { processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
 
 export { processesUnder };
 
@@ -30,14 +30,7 @@ export interface DataFixtureOptions {
   build?: string[];
 }
 
-export interface AgentProcess {
-  environment: string;
-  child: ChildProcess;
-  /** everything the agent printed so far */
-  output(): string;
-  /** SIGTERM, then waits for the exit (SIGKILL after 15 s) */
-  stop(): Promise<void>;
-}
+export type { AgentProcess };
 
 export interface Note {
   id: number;
@@ -157,7 +150,7 @@ export async function createDataFixture(t: Cleanup, options: DataFixtureOptions 
       return (JSON.parse(result.stdout) as { id: string }).id;
     },
     async startAgent(o = {}) {
-      const agent = await startAgentProcess({ cwd: repo, environment: o.environment ?? 'production', env: { ...env, ...o.env } });
+      const agent = await startAgentProcess({ cli: CLI_PATH, detached: false, cwd: repo, environment: o.environment ?? 'production', env: { ...env, ...o.env } });
       agents.add(agent);
       return agent;
     },
@@ -212,38 +205,6 @@ function runCommand(o: { args: string[]; cwd: string; env: Record<string, string
   });
 }
 
-async function startAgentProcess(o: { cwd: string; environment: string; env: Record<string, string> }): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [CLI_PATH, 'agent', '--env', o.environment], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const listening = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: string) => {
-      output += chunk;
-      if (/listening on http/.test(output)) resolve();
-    };
-    child.stdout!.setEncoding('utf8').on('data', onData);
-    child.stderr!.setEncoding('utf8').on('data', onData);
-    void exited.then(() => reject(new Error(`the ${o.environment} agent exited at start:\n${output}`)));
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  try {
-    await listening;
-  } finally {
-    clearTimeout(timer);
-  }
-  return {
-    environment: o.environment,
-    child,
-    output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(kill);
-    },
-  };
-}
 
 /**
  * Stops the agents (each stops its app), then checks that nothing started inside the

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { processesUnder } from './processes.js';
+import { processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
 
 export { processesUnder };
 
@@ -62,15 +62,7 @@ export interface RunningCli {
   result: Promise<CliResult>;
 }
 
-export interface AgentProcess {
-  pid: number;
-  child: ChildProcess;
-  /** everything the agent printed */
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGTERM, then waits for the exit (SIGKILL after 15 s) */
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+export type { AgentProcess };
 
 export interface HttpAnswer {
   status: number;
@@ -245,49 +237,7 @@ function makeHost(o: { dir: string; repo: string; home: string; port: number; re
       return built.id;
     },
     async startAgent(extra = {}) {
-      const child = spawn(process.execPath, [slipwayBin, 'agent', '--env', 'production'], {
-        cwd: repo,
-        env: { ...env, ...extra.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
-      let output = '';
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-      const listening = new Promise<void>((resolve, reject) => {
-        const onData = (chunk: string) => {
-          output += chunk;
-          if (/listening on http/.test(output)) resolve();
-        };
-        child.stdout!.setEncoding('utf8').on('data', onData);
-        child.stderr!.setEncoding('utf8').on('data', onData);
-        void exited.then(({ code, signal }) => reject(new Error(`the agent exited at start (code ${code}, signal ${signal}):\n${output}`)));
-      });
-      const agent: AgentProcess = {
-        pid: child.pid!,
-        child,
-        output: () => output,
-        exited,
-        async stop() {
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill('SIGTERM');
-            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-            try {
-              return await exited;
-            } finally {
-              clearTimeout(timer);
-            }
-          }
-          return exited;
-        },
-      };
-      agents.add(agent);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      try {
-        await listening;
-      } finally {
-        clearTimeout(timer);
-      }
-      return agent;
+      return startAgentProcess({ cli: slipwayBin, cwd: repo, environment: 'production', env: { ...env, ...extra.env }, onStart: (agent) => agents.add(agent) });
     },
     currentId() {
       try {

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /**
@@ -20,4 +21,74 @@ export function processesUnder(dir: string): { pid: number; cwd: string; cmd: st
     }
   }
   return found;
+}
+
+export interface AgentProcess {
+  environment: string;
+  pid: number;
+  child: ChildProcess;
+  /** everything the agent printed so far */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, then waits for the exit (SIGKILL after 15 s) */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts `slipway agent --env <environment>` as a child process and resolves once it
+ * listens (SIGKILL if it does not within a minute); rejects with its output if it exits first.
+ */
+export async function startAgentProcess(o: {
+  cli: string;
+  cwd: string;
+  environment: string;
+  env: NodeJS.ProcessEnv;
+  /** its own process group, so that a test can kill it and its app as a whole (default true) */
+  detached?: boolean;
+  onStart?(agent: AgentProcess): void;
+}): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [o.cli, 'agent', '--env', o.environment], {
+    cwd: o.cwd,
+    env: o.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: o.detached ?? true,
+  });
+  let output = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const agent: AgentProcess = {
+    environment: o.environment,
+    pid: child.pid!,
+    child,
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        try {
+          return await exited;
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      return exited;
+    },
+  };
+  o.onStart?.(agent);
+  const listening = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: string) => {
+      output += chunk;
+      if (/ listening on http/.test(output)) resolve();
+    };
+    child.stdout!.setEncoding('utf8').on('data', onData);
+    child.stderr!.setEncoding('utf8').on('data', onData);
+    void exited.then(({ code, signal }) => reject(new Error(`the ${o.environment} agent exited at start (code ${code}, signal ${signal}):\n${output}`)));
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  try {
+    await listening;
+  } finally {
+    clearTimeout(timer);
+  }
+  return agent;
 }

@@ -15,7 +15,7 @@
  * still runs inside the fixture's folder, stops the S3 server and removes the
  * folder; it fails the test when an agent or app process survived.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -27,7 +27,7 @@ import { CLI_PATH, REPO_ROOT, commitAll, freePort, removeTree, runCli, type CliR
 import { createS3Store } from '../../src/store/s3-store.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 import { readHostStatuses, type HostStatusReport } from '../../src/store/status-reports.js';
-import { processesUnder } from './processes.js';
+import { processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
 
 export { processesUnder };
 
@@ -50,16 +50,8 @@ export interface PullEnvironment {
   hostRoot: string;
 }
 
-export interface PullAgent {
-  env: string;
-  pid: number;
-  child: ChildProcess;
-  /** everything the agent printed so far */
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGTERM, then waits for the exit (SIGKILL after 15 s) */
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+/** An agent of one environment (`environment` names it). */
+export type PullAgent = AgentProcess;
 
 /** `slipway history <env> --json` entries (the fields the tests look at). */
 export interface DeploymentEntry {
@@ -171,7 +163,7 @@ export async function createPullFixture(t: { after(fn: () => Promise<void>): voi
 
   const env: Record<string, string> = { ...s3.env, [MANAGEMENT_SECRET_ENV]: MANAGEMENT_SECRET, SLIPWAY_WHO: 'ci-e2e' };
   const cli: PullFixture['cli'] = (args, o = {}) => runCli(args, { cwd: repo, home, env: { ...env, ...o.env }, timeoutMs: o.timeoutMs ?? 60_000 });
-  const agentOutput = () => agents.map((a) => `--- agent ${a.env} (pid ${a.pid}) ---\n${a.output().slice(-6000)}`).join('\n');
+  const agentOutput = () => agents.map((a) => `--- agent ${a.environment} (pid ${a.pid}) ---\n${a.output().slice(-6000)}`).join('\n');
   const s3Store = await createS3Store({ bucket: BUCKET, endpoint: s3.endpoint, forcePathStyle: true }, s3.env);
   const hostname = os.hostname();
 
@@ -191,50 +183,13 @@ export async function createPullFixture(t: { after(fn: () => Promise<void>): voi
       return (args.includes('--json') ? JSON.parse(result.stdout) : result.stdout) as T;
     },
     async startAgent(name, o = {}) {
-      const child = spawn(process.execPath, [CLI_PATH, 'agent', '--env', name], {
+      return startAgentProcess({
+        cli: CLI_PATH,
         cwd: repo,
+        environment: name,
         env: childEnv({ ...env, ...o.env, SLIPWAY_HOME: home }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
+        onStart: (agent) => agents.push(agent),
       });
-      let output = '';
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-      const agent: PullAgent = {
-        env: name,
-        pid: child.pid!,
-        child,
-        output: () => output,
-        exited,
-        async stop() {
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill('SIGTERM');
-            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-            try {
-              return await exited;
-            } finally {
-              clearTimeout(timer);
-            }
-          }
-          return exited;
-        },
-      };
-      agents.push(agent);
-      const listening = new Promise<void>((resolve, reject) => {
-        const onData = (chunk: string) => {
-          output += chunk;
-          if (/ listening on http/.test(output)) resolve();
-        };
-        child.stdout!.setEncoding('utf8').on('data', onData);
-        child.stderr!.setEncoding('utf8').on('data', onData);
-        void exited.then(({ code, signal }) => reject(new Error(`the ${name} agent exited at start (code ${code}, signal ${signal}):\n${output}`)));
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      try {
-        await listening;
-      } finally {
-        clearTimeout(timer);
-      }
-      return agent;
     },
     version: (name) => getVersion(envs[name]!.port),
     async waitForVersion(name, version, timeoutMs = 45_000) {
