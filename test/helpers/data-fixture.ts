@@ -6,7 +6,7 @@
  * from outside. Every process whose working folder is inside the fixture is gone when
  * the test ends, or the test fails.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { parse, stringify } from 'yaml';
-import { CLI_PATH, REPO_ROOT, freePort, removeTree, type CliResult } from './cli.js';
+import { CLI_PATH, REPO_ROOT, freePort, removeTree, runCli, type CliResult } from './cli.js';
 import { processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
 
 export { processesUnder };
@@ -132,7 +132,8 @@ export async function createDataFixture(t: Cleanup, options: DataFixtureOptions 
   };
   const git = (...args: string[]) => run('git', args, { cwd: repo, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1' } });
 
-  const cli = (args: string[], o: { env?: Record<string, string> } = {}) => runCommand({ args, cwd: repo, env: { ...env, ...o.env }, timeoutMs: 120_000 });
+  const cli = (args: string[], o: { env?: Record<string, string> } = {}) =>
+    runCli(args, { cwd: repo, home, env: { SLIPWAY_WHO: 'e2e-data-test', ...o.env }, timeoutMs: 120_000 });
   const port = (environment = 'production') => {
     const value = readProject().environments?.[environment]?.port;
     if (typeof value !== 'number') throw new Error(`slipway.yml has no port for ${environment}`);
@@ -182,28 +183,6 @@ function childEnv(home: string): Record<string, string> {
   return { ...env, SLIPWAY_HOME: home, NO_COLOR: '1', SLIPWAY_WHO: 'e2e-data-test' };
 }
 
-function runCommand(o: { args: string[]; cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...o.args], { cwd: o.cwd, env: o.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin.end();
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`slipway ${o.args.join(' ')} did not finish within ${o.timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, o.timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 
 /**
