@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -74,9 +74,22 @@ export function createLocalStore(root: string): BlobStore {
     },
     async getToFile(key, destFile) {
       const source = fileOf(key);
+      // Open the source first: a missing key must not race the creation of the temp file.
+      let handle: import('node:fs/promises').FileHandle;
+      try {
+        handle = await fs.open(source, 'r');
+      } catch (error) {
+        if (isAbsent(error)) return false;
+        throw error;
+      }
       const temp = `${destFile}.${randomBytes(6).toString('hex')}.part`;
       try {
-        await pipeline(createReadStream(source), createWriteStream(temp, { flags: 'wx' }));
+        // The temp file exists before any byte moves, so the cleanup below always finds it.
+        const out = await fs.open(temp, 'wx').catch(async (error) => {
+          await handle.close();
+          throw error;
+        });
+        await pipeline(handle.createReadStream(), out.createWriteStream());
         await fs.rename(temp, destFile);
         return true;
       } catch (error) {
