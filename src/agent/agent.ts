@@ -189,6 +189,7 @@ export class Agent {
           appConfig: values,
           processEnv: this.processEnv,
           environment: this.env.name,
+          ...(this.env.services === undefined ? {} : { services: this.env.services }),
         });
       },
       activate: async (slot) => {

@@ -27,6 +27,18 @@ export function primaryService(services: ServiceConfig[]): ServiceConfig {
   return services.find((s) => s.name === 'web') ?? services[0]!;
 }
 
+/** The release's services this host runs; naming one the release lacks is refused before anything starts. */
+export function servicesForHost(manifest: ReleaseManifest, names: string[] | undefined): ServiceConfig[] {
+  if (names === undefined) return manifest.runtime.services;
+  const missing = names.filter((n) => !manifest.runtime.services.some((s) => s.name === n));
+  if (missing.length > 0 || names.length === 0) {
+    throw new SlipwayError('SERVICE_NOT_IN_RELEASE', `${manifest.version} has no service ${missing.join(', ') || '(none named)'} for this host to run`, {
+      hint: `its services: ${manifest.runtime.services.map((s) => s.name).join(', ')}; fix the host's services in slipway.yml`,
+    });
+  }
+  return manifest.runtime.services.filter((s) => names.includes(s.name));
+}
+
 export function slotLogFile(layout: HostLayout, service: string, slot: SlotName): string {
   return path.join(layout.logsDir, `${service}.${slot}.log`);
 }
@@ -44,13 +56,16 @@ export async function startSlot(options: {
   appConfig: Record<string, string>;
   processEnv: NodeJS.ProcessEnv;
   environment: string;
+  /** which of the release's services this host runs (absent: all) */
+  services?: string[];
 }): Promise<Slot> {
   const { layout, manifest, name } = options;
+  const services = servicesForHost(manifest, options.services);
   const cwd = releaseDir(layout, options.releaseId);
   await fs.mkdir(layout.logsDir, { recursive: true });
   const started: Slot['services'] = [];
   try {
-    for (const service of manifest.runtime.services) {
+    for (const service of services) {
       const port = await findFreePort();
       const env = serviceEnvironment({
         processEnv: options.processEnv,
@@ -95,7 +110,7 @@ export async function startSlot(options: {
     await Promise.allSettled(started.map((s) => s.process.stop({ graceMs: 3_000 })));
     throw error;
   }
-  const primary = primaryService(manifest.runtime.services);
+  const primary = primaryService(services);
   return {
     name,
     releaseId: options.releaseId,

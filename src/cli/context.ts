@@ -9,6 +9,8 @@ export interface CliContext {
   color: boolean;
   /** one line of progress for people; goes to stderr so that stdout stays clean for --json */
   progress(line: string): void;
+  /** output streamed as it comes (a remote host's output); absent: collect it into the result */
+  writeStdout?(chunk: Buffer): void;
 }
 
 export interface CommandResult {

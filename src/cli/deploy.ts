@@ -3,7 +3,7 @@ import { SlipwayError } from '../errors.js';
 import { shortId } from '../release/manifest.js';
 import { openStore } from '../store/open-store.js';
 import { listReleases, resolveRelease } from '../store/releases.js';
-import { openEnvironment, connectAgent } from './environment.js';
+import { openAnyEnvironment, connectAgent } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
 import { planUpdate } from '../plan/gather.js';
 import { planRefusal } from '../plan/plan.js';
@@ -18,11 +18,21 @@ interface DeployOptions {
   allowOlder?: boolean;
   reason?: string;
   config?: string;
+  parallel?: string;
+  host?: string;
+  /** false with --no-plan */
+  plan?: boolean;
+  json?: boolean;
 }
 
 /** Deploys a release to an environment; exit 0 only when it serves and is healthy. */
 export default async function deploy(options: DeployOptions, ctx: CliContext): Promise<CommandResult> {
-  const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  const target = await openAnyEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  if (target.remote) {
+    const { deployFleet } = await import('./deploy-fleet.js');
+    return deployFleet({ project: target.project, environment: target.environment, options, who: whoAmI(ctx) }, ctx);
+  }
+  const opened = target;
   const { project, environment } = opened;
   const store = await openStore(environment.store, project.dir);
   const release = options.version
@@ -33,7 +43,7 @@ export default async function deploy(options: DeployOptions, ctx: CliContext): P
   }
   // Show what will happen (notes, config, migrations, downtime) and refuse early what preflight would refuse.
   const plan = await planUpdate({ ...opened, store, version: release.id, kind: 'deploy', allowOlder: Boolean(options.allowOlder), processEnv: ctx.env });
-  ctx.progress(renderPlanText(plan).trimEnd());
+  if (options.plan !== false) ctx.progress(renderPlanText(plan).trimEnd());
   const refusal = planRefusal(plan);
   if (refusal) throw refusal;
   const go = await confirmOrRefuse(ctx, {

@@ -4,6 +4,7 @@ import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
 import { defaultHostRoot, hostLayout, type HostLayout } from '../host/layout.js';
 import { ensureLocalAgent, agentClient, type AgentClient } from '../agent/control-client.js';
 import type { CliContext } from './context.js';
+import { RemoteEnvironmentRedirect } from './remote-redirect.js';
 
 export interface OpenedEnvironment {
   project: LoadedProject;
@@ -23,14 +24,21 @@ export async function openEnvironment(options: { config?: string; env?: string }
     name = names[0]!;
   }
   const environment = getEnvironment(project, name);
-  if (environment.host !== 'local') {
-    throw new SlipwayError('REMOTE_HOST_UNSUPPORTED', `environment ${name} runs on ${environment.host}; remote hosts are not supported by this version of slipway`, {
-      exitCode: 2,
-      hint: 'use host: local, or run slipway on that server',
-    });
-  }
+  if (environment.hosts.length > 0) throw new RemoteEnvironmentRedirect(project, environment);
   const layout = hostLayout(environment.root ?? defaultHostRoot(project.config.app, environment.name));
   return { project, environment, layout };
+}
+
+export type AnyEnvironment = ({ remote: false } & OpenedEnvironment) | { remote: true; project: LoadedProject; environment: EnvironmentConfig };
+
+/** A local environment opened as by openEnvironment, or a remote one described. */
+export async function openAnyEnvironment(options: { config?: string; env?: string }, ctx: CliContext): Promise<AnyEnvironment> {
+  try {
+    return { remote: false, ...(await openEnvironment(options, ctx)) };
+  } catch (error) {
+    if (error instanceof RemoteEnvironmentRedirect) return { remote: true, project: error.project, environment: error.environment };
+    throw error;
+  }
 }
 
 /** The agent of a local environment, started in the background when none runs. */

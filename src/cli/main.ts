@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { isSlipwayError, redactSecrets } from '../errors.js';
 import { colorEnabled, paint } from './format.js';
 import type { CliContext, CommandResult } from './context.js';
+import { RemoteEnvironmentRedirect } from './remote-redirect.js';
 
 /**
  * The only place that prints results and sets the exit code. Each command lives
@@ -24,6 +25,7 @@ function createContext(): CliContext {
     canPrompt: Boolean(process.stdin.isTTY),
     color: colorEnabled(env, Boolean(process.stderr.isTTY)),
     progress: (line) => process.stderr.write(`${redactSecrets(line)}\n`),
+    writeStdout: (chunk) => process.stdout.write(chunk),
   };
 }
 
@@ -47,7 +49,7 @@ function runner(load: () => Promise<CommandModule>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const positional = command.processedArgs ?? [];
-    const options = { ...command.optsWithGlobals(), args: positional };
+    const options: Record<string, unknown> = { ...command.optsWithGlobals(), args: positional };
     const ctx = createContext();
     try {
       const module = await load();
@@ -55,12 +57,61 @@ function runner(load: () => Promise<CommandModule>) {
       if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`);
       process.exitCode = result.exitCode ?? 0;
       if (result.exit) process.stdout.write('', () => process.exit(process.exitCode));
-    } catch (error) {
+    } catch (caught) {
+      let error = caught;
+      if (caught instanceof RemoteEnvironmentRedirect && FORWARDED_TO_HOSTS.has(commandPath(command))) {
+        // A host-scoped command on remote hosts: slipway runs the same command there.
+        try {
+          const { forwardToHosts } = await import('./remote-forward.js');
+          const result = await forwardToHosts(
+            { project: caught.project, environment: caught.environment, args: hostArgv(process.argv.slice(2)), only: options.host as string | undefined, json: Boolean(options.json) },
+            ctx,
+          );
+          if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`);
+          process.exitCode = result.exitCode ?? 0;
+          return;
+        } catch (forwardError) {
+          error = forwardError;
+        }
+      }
       const failure = formatFailure(error, ctx.color);
       process.stderr.write(failure.text);
       process.exitCode = failure.exitCode;
     }
   };
+}
+
+/** Host-scoped commands that, on an environment of remote hosts, run on the hosts themselves over SSH. */
+const FORWARDED_TO_HOSTS = new Set([
+  'history', 'backup create', 'backup verify', 'backup fetch', 'backup copy', 'backup prune', 'backups', 'restore',
+  'verify', 'prune', 'maintenance', 'logs', 'lock', 'config', 'doctor', 'plan', 'agent',
+]);
+/** Commands that take --host on an environment with several hosts. */
+const HOST_OPTION_COMMANDS = new Set([...FORWARDED_TO_HOSTS, 'deploy', 'rollback', 'status', 'exec', 'setup']);
+
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c && c.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** The user's own arguments, minus what names this machine's project file or picks the host. */
+export function hostArgv(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (arg === '-c' || arg === '--config' || arg === '--host') {
+      i++;
+      continue;
+    }
+    if (arg.startsWith('--config=') || arg.startsWith('--host=') || arg === '--no-color') continue;
+    out.push(arg);
+  }
+  return out;
 }
 
 /** Every command accepts --config after its name too, and --no-color. */
@@ -69,6 +120,9 @@ function addCommonOptions(command: Command): void {
     if (sub.commands.length > 0) {
       addCommonOptions(sub);
       continue;
+    }
+    if (HOST_OPTION_COMMANDS.has(commandPath(sub)) && !sub.options.some((o) => o.long === '--host')) {
+      sub.option('--host <name>', 'on an environment of several hosts: only this one');
     }
     if (!sub.options.some((o) => o.long === '--config')) sub.option('-c, --config <path>', 'path of the project file (default: ./slipway.yml)');
     sub.addOption(new Option('--no-color', 'plain output (also NO_COLOR=1)').hideHelp());
@@ -117,6 +171,15 @@ export function buildProgram(): Command {
     .option('--store <path>', 'local store folder (default: $SLIPWAY_HOME/store)')
     .option('--json', 'print the manifest and store info as JSON')
     .action(runner(() => import('./release-show.js')));
+  release
+    .command('receive')
+    .description("put a release into this environment's store, from a stream on stdin or pulled from --from-store (slipway runs this on hosts)")
+    .argument('[env]', 'environment from slipway.yml')
+    .requiredOption('--id <id>', 'the release id')
+    .option('--from-store <json>', 'an s3 store to pull it from')
+    .option('--check', 'only say whether the store has it (exit 1 when missing)')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./release-receive.js')));
 
   const keys = program.command('keys').description('manage release signing keys');
   keys
@@ -162,6 +225,9 @@ export function buildProgram(): Command {
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--allow-older', 'allow deploying a release older than the current one')
     .option('--reason <text>', 'why, for the record')
+    .addOption(new Option('--no-plan', 'do not print the plan (a fleet rollout asks this of each host)').hideHelp())
+    .option('--parallel <n>', 'on several hosts: how many independent hosts update at once (default 1)')
+    .option('--json', 'on several hosts: print the rollout summary as JSON')
     .action(runner(() => import('./deploy.js')));
 
   program
@@ -294,6 +360,20 @@ export function buildProgram(): Command {
     .option('--force', 'with release: remove a lock you do not hold')
     .option('--json', 'print JSON (status)')
     .action(runner(() => import('./lock.js')));
+
+  program
+    .command('exec')
+    .description("run a command in the release an environment serves, with the app's config, on each host (or --host): `slipway exec production -- node scripts/report.js`")
+    .argument('<env>', 'environment from slipway.yml')
+    .argument('<command...>', 'the command and its arguments, after --')
+    .action(runner(() => import('./exec.js')));
+
+  program
+    .command('setup')
+    .description('install or update slipway on the hosts of an environment over SSH: ships this CLI, writes the host\'s project file and a systemd unit where systemd runs, then runs `slipway doctor` there')
+    .argument('<env>', 'environment from slipway.yml')
+    .option('--json', 'print what was done on each host as JSON')
+    .action(runner(() => import('./setup.js')));
 
   program
     .command('agent')

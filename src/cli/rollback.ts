@@ -1,4 +1,4 @@
-import { openEnvironment, connectAgent } from './environment.js';
+import { openAnyEnvironment, connectAgent } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
 import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
 import { whoAmI } from './deploy.js';
@@ -12,11 +12,18 @@ interface RollbackOptions {
   yes?: boolean;
   reason?: string;
   config?: string;
+  host?: string;
+  json?: boolean;
 }
 
 /** Goes back to a release still on disk (the previous one by default) through the same switch. */
 export default async function rollback(options: RollbackOptions, ctx: CliContext): Promise<CommandResult> {
-  const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  const target = await openAnyEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  if (target.remote) {
+    const { rollbackFleet } = await import('./fleet-rollback.js');
+    return rollbackFleet({ project: target.project, environment: target.environment, options }, ctx);
+  }
+  const opened = target;
   const go = await confirmOrRefuse(ctx, {
     yes: options.yes,
     question: `Roll ${opened.environment.name} back to ${options.to ?? 'the previous release'}${options.withData ? ', restoring the data from before the update (writes since then are lost; a backup of the data as it is now is taken first)' : ''}?`,

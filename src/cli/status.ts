@@ -1,7 +1,7 @@
 import { openLedger } from '../host/ledger.js';
 import { readLock } from '../host/lock.js';
 import { agentClient, isAgentRunning } from '../agent/control-client.js';
-import { openEnvironment } from './environment.js';
+import { openAnyEnvironment } from './environment.js';
 import { formatTable } from './format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { promises as fs } from 'node:fs';
@@ -12,11 +12,17 @@ interface StatusOptions {
   args: string[];
   json?: boolean;
   config?: string;
+  host?: string;
 }
 
 /** What an environment serves now. Read from the agent when it runs, from the ledger when it does not. */
 export default async function status(options: StatusOptions, ctx: CliContext): Promise<CommandResult> {
-  const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  const target = await openAnyEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  if (target.remote) {
+    const { statusFleet } = await import('./fleet-status.js');
+    return statusFleet({ project: target.project, environment: target.environment, host: options.host, json: options.json }, ctx);
+  }
+  const opened = target;
   const { layout, environment } = opened;
   let report: any;
   if (await isAgentRunning(layout.agentSocket)) {

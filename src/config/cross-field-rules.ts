@@ -34,6 +34,25 @@ export function checkCrossFieldRules(options: { source: YamlSource; file: string
       );
     }
 
+    if (isObject(env.hosts)) {
+      const hostNames = Object.keys(env.hosts);
+      const serviceNames = isObject(data.services) ? Object.keys(data.services) : [];
+      for (const [hostName, host] of Object.entries(env.hosts)) {
+        if (!isObject(host) || !Array.isArray(host.depends_on)) continue;
+        host.depends_on.forEach((dependency, index) => {
+          if (typeof dependency !== 'string' || dependency === hostName || hostNames.includes(dependency) || serviceNames.includes(dependency)) return;
+          problems.push(
+            makeProblem({
+              source,
+              file,
+              path: ['environments', name, 'hosts', hostName, 'depends_on', index],
+              message: `unknown host or service \`${dependency}\`; hosts: ${hostNames.join(', ')}; services: ${serviceNames.join(', ') || 'none'}`,
+            }),
+          );
+        });
+      }
+    }
+
     if (typeof env.port === 'number') {
       const host = typeof env.host === 'string' ? env.host : 'local';
       const slot = `${host}\n${env.port}`;

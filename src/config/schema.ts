@@ -16,6 +16,7 @@ import {
   type EnvironmentConfig,
   type HookConfig,
   type ProjectConfig,
+  type RemoteHostConfig,
   type ServiceConfig,
   type StoreConfig,
 } from './types.js';
@@ -245,12 +246,51 @@ const storeSchema = z.preprocess(
     }),
 );
 
+const SSH_URL_PATTERN = /^ssh:\/\/([^\s@/:]+@)?[^\s@/:]+(:\d{1,5})?$/;
+
+function nameList(what: string, example: string) {
+  return z.array(
+    z.string({ error: `expected a ${what} name like ${example}` }).regex(NAME_PATTERN, { error: `expected a ${what} name of lowercase letters, digits and - (like ${example})` }),
+    { error: `expected a list of ${what} names, like [${example}]` },
+  );
+}
+
+/** One server of an environment, reached over SSH; `depends_on` names hosts or services updated before it. */
+const remoteHostSchema = z.strictObject(
+  {
+    ssh: z
+      .string({ error: 'expected ssh://user@host[:port]' })
+      .regex(SSH_URL_PATTERN, { error: 'expected ssh://user@host[:port]' }),
+    root: z
+      .string({ error: 'expected an absolute folder path on that host, like /srv/slipway' })
+      .refine((value) => path.posix.isAbsolute(value), { error: 'expected an absolute folder path on that host, like /srv/slipway' })
+      .optional(),
+    port: integer({ min: 1, max: 65535, what: 'a port number' }).optional(),
+    bind: z
+      .string({ error: 'expected an IP address to listen on, like 127.0.0.1 or 0.0.0.0' })
+      .regex(/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+|localhost)$/, { error: 'expected an IP address to listen on, like 127.0.0.1 or 0.0.0.0' })
+      .optional(),
+    services: nameList('service', 'web').optional(),
+    depends_on: nameList('host or service', 'auth').default([]),
+  },
+  { error: expectedOnWrongType('a mapping like { ssh: ssh://deploy@app1.example.com, depends_on: [auth] }') },
+);
+
 const environmentSchema = z.strictObject(
   {
     host: z
       .string({ error: 'expected `local` or ssh://user@host[:port]' })
       .regex(HOST_PATTERN, { error: 'expected `local` or ssh://user@host[:port]' })
-      .default('local'),
+      .optional(),
+    hosts: z
+      .record(
+        z.string().regex(NAME_PATTERN, { error: 'expected a host name of lowercase letters, digits and - (like app1)' }),
+        remoteHostSchema,
+        { error: expectedOnWrongType('a mapping of hosts by name, like auth: { ssh: ssh://deploy@auth.example.com }') },
+      )
+      .refine((map) => Object.keys(map).length > 0, { error: 'expected at least one host, like auth: { ssh: ssh://deploy@auth.example.com }' })
+      .optional(),
+    services: nameList('service', 'web').optional(),
     root: z
       .string({ error: 'expected an absolute folder path like /srv/app' })
       .refine((value) => path.posix.isAbsolute(value), { error: 'expected an absolute folder path like /srv/app' })
@@ -307,6 +347,17 @@ const environmentSchema = z.strictObject(
   },
   { error: expectedOnWrongType('a mapping like { host: local, port: 8080 }') },
 ).superRefine((env, ctx) => {
+  if (env.hosts !== undefined && env.host !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'use either `host` (one server) or `hosts` (several), not both' });
+  }
+  if (env.hosts !== undefined) {
+    // Names that exist are checked against the project's services in cross-field-rules.ts.
+    for (const [name, host] of Object.entries(env.hosts)) {
+      host.depends_on.forEach((dependency, index) => {
+        if (dependency === name) ctx.addIssue({ code: 'custom', path: ['hosts', name, 'depends_on', index], message: `host ${name} cannot depend on itself` });
+      });
+    }
+  }
   if (env.offsite_backups === true && env.backup_key_env === undefined) {
     ctx.addIssue({
       code: 'custom',
@@ -398,6 +449,12 @@ function unwrapSchema(schema: z.ZodType): z.ZodType {
   }
 }
 
+/** The host part of ssh://user@host:port, as a host name for messages and status (dots become dashes). */
+function sshHostName(url: string): string {
+  const host = url.replace(/^ssh:\/\/([^@]*@)?/, '').replace(/:\d+$/, '');
+  return host.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'host';
+}
+
 /** From the file's snake_case shape to the camelCase ProjectConfig; maps keyed by name become arrays in file order. */
 export function toProjectConfig(file: ProjectFile): ProjectConfig {
   const services: ServiceConfig[] = Object.entries(file.services).map(([name, service]) => ({
@@ -448,9 +505,24 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
             forcePathStyle: env.store.force_path_style ?? false,
           }
         : { type: 'local', ...(env.store.path === undefined ? {} : { path: env.store.path }) };
+    const hosts: RemoteHostConfig[] = env.hosts
+      ? Object.entries(env.hosts).map(([hostName, h]) => ({
+          name: hostName,
+          ssh: h.ssh,
+          ...(h.root === undefined ? {} : { root: h.root }),
+          ...(h.port === undefined ? {} : { port: h.port }),
+          ...(h.bind === undefined ? {} : { bind: h.bind }),
+          ...(h.services === undefined ? {} : { services: h.services }),
+          dependsOn: h.depends_on,
+        }))
+      : env.host !== undefined && env.host !== 'local'
+        ? [{ name: sshHostName(env.host), ssh: env.host, ...(env.root === undefined ? {} : { root: env.root }), dependsOn: [] }]
+        : [];
     return {
       name,
-      host: env.host,
+      host: hosts.length === 0 ? 'local' : (env.host ?? hosts[0]!.ssh),
+      hosts,
+      ...(env.services === undefined ? {} : { services: env.services }),
       ...(env.root === undefined ? {} : { root: env.root }),
       port: env.port,
       bind: env.bind,

@@ -90,10 +90,30 @@ export interface RetentionConfig {
   backups: { last: number; daily: number; weekly: number };
 }
 
+/** A server of a remote environment (slipway.yml `hosts:`, or the one `host: ssh://…`). */
+export interface RemoteHostConfig {
+  name: string;
+  /** ssh://[user@]host[:port] */
+  ssh: string;
+  /** slipway's root folder on that host; default ~/.slipway/hosts/<app>/<env> of the SSH user */
+  root?: string;
+  /** this host's proxy port and address, when not the environment's */
+  port?: number;
+  bind?: string;
+  /** which of the release's services this host runs (absent: all) */
+  services?: string[];
+  /** hosts, or services (every host running them), updated before this one */
+  dependsOn: string[];
+}
+
 export interface EnvironmentConfig {
   name: string;
-  /** 'local' or ssh://user@host:port */
+  /** 'local', or the ssh:// URL of its (first) remote host */
   host: string;
+  /** the remote hosts, in file order; empty for a local environment */
+  hosts: RemoteHostConfig[];
+  /** which of the release's services run here (absent: all); set per host in a remote host's own project file */
+  services?: string[];
   /** host root folder; default $SLIPWAY_HOME/hosts/<app>/<env> for a local host */
   root?: string;
   /** public port of slipway's proxy for this environment */

@@ -98,6 +98,7 @@ test('a full valid file parses into the normalized config, with durations in ms 
       {
         name: 'production',
         host: 'ssh://deploy@notes.example.com:2222',
+        hosts: [{ name: 'notes-example-com', ssh: 'ssh://deploy@notes.example.com:2222', root: '/srv/notes', dependsOn: [] }],
         root: '/srv/notes',
         port: 8080,
         bind: '127.0.0.1',
@@ -113,6 +114,7 @@ test('a full valid file parses into the normalized config, with durations in ms 
       {
         name: 'staging',
         host: 'local',
+        hosts: [],
         port: 8081,
         bind: '127.0.0.1',
         store: { type: 'local' },

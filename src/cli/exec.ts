@@ -1,0 +1,51 @@
+import { execInCurrentRelease } from '../host/exec-in-release.js';
+import { openAnyEnvironment } from './environment.js';
+import { closeHosts, connectHosts, selectHosts } from './fleet.js';
+import type { CliContext, CommandResult } from './context.js';
+
+interface ExecOptions {
+  args: (string | string[])[];
+  host?: string;
+  config?: string;
+}
+
+/**
+ * Runs a command in the release an environment serves, with the app's config, on
+ * each of its hosts (or the one named by --host). The command's own exit code
+ * decides: 0 only when it succeeded everywhere.
+ */
+export default async function exec(options: ExecOptions, ctx: CliContext): Promise<CommandResult> {
+  const env = options.args[0] as string;
+  const argv = (options.args[1] as string[] | undefined) ?? [];
+  const target = await openAnyEnvironment({ config: options.config, env }, ctx);
+  if (!target.remote) {
+    const result = await execInCurrentRelease({ layout: target.layout, environment: target.environment.name, argv, processEnv: ctx.env, stdio: 'inherit' });
+    if (result.exitCode !== 0) ctx.progress(`${argv[0]} exited with ${result.signal ? `signal ${result.signal}` : `code ${result.exitCode}`}`);
+    return { exitCode: result.exitCode === 0 ? 0 : 1 };
+  }
+  const hosts = selectHosts(target.environment, options.host);
+  const remotes = await connectHosts(target.project, target.environment, hosts, ctx);
+  let failed = 0;
+  try {
+    for (const remote of remotes) {
+      const prefix = remotes.length > 1 ? `${remote.name} | ` : '';
+      let pending = '';
+      const result = await remote.slipway(['exec', target.environment.name, '--', ...argv], {
+        onStderrLine: (line) => ctx.progress(`${prefix}${line}`),
+        onStdout: (chunk) => {
+          if (!prefix && ctx.writeStdout) return ctx.writeStdout(chunk);
+          pending += chunk.toString('utf8');
+          const lines = pending.split('\n');
+          pending = lines.pop() ?? '';
+          for (const line of lines) ctx.writeStdout?.(Buffer.from(`${prefix}${line}\n`));
+        },
+      });
+      if (pending) ctx.writeStdout?.(Buffer.from(`${prefix}${pending}\n`));
+      if (result.exitCode !== 0) failed++;
+    }
+  } finally {
+    await closeHosts(remotes);
+  }
+  if (failed > 0 && remotes.length > 1) ctx.progress(`the command failed on ${failed} of ${remotes.length} hosts`);
+  return { exitCode: failed > 0 ? 1 : 0 };
+}

@@ -1,0 +1,77 @@
+import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { orderFleet } from '../remote/fleet-order.js';
+import { RemoteSlipway } from '../remote/remote-slipway.js';
+import { sshSettingsFromEnv } from '../remote/ssh.js';
+import { selectHosts } from './fleet.js';
+import { formatTable } from './format.js';
+import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+
+type Release = { id: string; version: string } | null;
+
+interface HostStatus {
+  host: string;
+  ssh: string;
+  reachable: boolean;
+  error?: string;
+  url?: string;
+  current?: Release;
+  previous?: Release;
+  health?: string;
+  lock?: unknown;
+  maintenance?: unknown;
+}
+
+/**
+ * Status of every host of a remote environment, asked in parallel. The contract's
+ * top-level fields describe the fleet: `current` is the release every host serves
+ * (null when they differ), `health` is healthy only when every host is.
+ * Exit code 1 when a host cannot be reached.
+ */
+export async function statusFleet(o: { project: LoadedProject; environment: EnvironmentConfig; host?: string; json?: boolean }, ctx: CliContext): Promise<CommandResult> {
+  const { project, environment } = o;
+  const hosts = selectHosts(environment, o.host);
+  const settings = sshSettingsFromEnv(ctx.env);
+  const order = orderFleet(environment.hosts.map((h) => ({ name: h.name, services: h.services ?? [], dependsOn: h.dependsOn }))).flat();
+  const statuses = await Promise.all(
+    hosts.map(async (host): Promise<HostStatus> => {
+      let remote: RemoteSlipway | null = null;
+      try {
+        remote = await RemoteSlipway.connect({ host, app: project.config.app, environment: environment.name, settings });
+        const s = await remote.slipwayJson<any>(['status', environment.name]);
+        return { host: host.name, ssh: host.ssh, reachable: true, url: s.url, current: s.current, previous: s.previous, health: s.health, lock: s.lock, maintenance: s.maintenance };
+      } catch (error) {
+        return { host: host.name, ssh: host.ssh, reachable: false, error: (error as Error).message };
+      } finally {
+        await remote?.close();
+      }
+    }),
+  );
+  statuses.sort((a, b) => order.indexOf(a.host) - order.indexOf(b.host));
+  const same = (pick: (s: HostStatus) => Release | undefined): Release => {
+    const ids = new Set(statuses.map((s) => (s.reachable ? (pick(s)?.id ?? null) : 'unknown')));
+    return ids.size === 1 && statuses[0]?.reachable ? (pick(statuses[0]) ?? null) : null;
+  };
+  const unreachable = statuses.filter((s) => !s.reachable);
+  const unhealthy = statuses.filter((s) => s.reachable && s.health !== 'healthy');
+  const report = {
+    environment: environment.name,
+    url: statuses.find((s) => s.url)?.url ?? null,
+    current: same((s) => s.current),
+    previous: same((s) => s.previous),
+    health: unreachable.length > 0 ? `unreachable: ${unreachable.map((s) => s.host).join(', ')}` : unhealthy.length > 0 ? `unhealthy: ${unhealthy.map((s) => s.host).join(', ')}` : 'healthy',
+    lock: statuses.find((s) => s.lock)?.lock ?? null,
+    maintenance: statuses.find((s) => s.maintenance)?.maintenance ?? null,
+    hosts: statuses,
+  };
+  const exitCode = unreachable.length > 0 ? 1 : 0;
+  if (o.json) return { ...jsonOutput(report), exitCode };
+  const lines = [
+    `${project.config.app} ${environment.name}: ${report.current ? report.current.version : 'hosts differ or nothing deployed'} — ${report.health}`,
+    '',
+    formatTable(
+      ['HOST', 'CURRENT', 'PREVIOUS', 'HEALTH', 'URL'],
+      statuses.map((s) => (s.reachable ? [s.host, s.current?.version ?? '-', s.previous?.version ?? '-', s.health ?? '-', s.url ?? '-'] : [s.host, '?', '?', `unreachable: ${s.error}`, '-'])),
+    ),
+  ];
+  return { stdout: lines.join('\n'), exitCode };
+}

@@ -1,0 +1,172 @@
+/**
+ * The project file a remote host runs with. `slipway setup` writes it into the host's
+ * root, so every host-scoped command (deploy, status, backup, restore, rollback, logs,
+ * verify…) runs there exactly as it does on a local host: one environment of the same
+ * name, on `host: local`, with the host's own root, a local store folder and this host's
+ * overrides. The app's sections (services, data, migrate, hooks, config keys, upgrade)
+ * are copied as they are, so the host's file parses to the same ProjectConfig parts.
+ */
+import path from 'node:path';
+import { Document } from 'yaml';
+import { usageError } from '../errors.js';
+import type { EnvironmentConfig, HealthCheckConfig, ProjectConfig } from '../config/types.js';
+
+/** Where setup puts things, relative to the host's root. */
+export const REMOTE_HOST_CONFIG_FILE = 'slipway.yml';
+export const REMOTE_HOST_STORE_DIR = 'store';
+export const REMOTE_HOST_KEYS_DIR = 'keys';
+
+export interface RemoteHostSpec {
+  /** the host's name (slipway.yml `hosts:` key): its hostname in status reports */
+  name: string;
+  /** absolute folder on the host */
+  root: string;
+  /** this host's proxy port and address, when not the environment's */
+  port?: number;
+  bind?: string;
+  /** which of the release's services this host runs (absent: all) */
+  services?: string[];
+}
+
+export interface RemoteHostConfig {
+  /** the text of <root>/slipway.yml */
+  yaml: string;
+  /** public keys to copy next to it: `from` as written in the project (relative to its slipway.yml), `to` relative to the host's root */
+  publicKeyFiles: { from: string; to: string }[];
+}
+
+/**
+ * The slipway.yml a remote host runs with. No build (the host never builds), no signing
+ * key, no pull and no management API: the CLI drives the host over SSH, and off-site
+ * copies stay off (the host's store is a local folder).
+ */
+export function renderRemoteHostConfig(options: { project: ProjectConfig; environment: EnvironmentConfig; host: RemoteHostSpec }): RemoteHostConfig {
+  const { project, environment, host } = options;
+  checkHost(project, host);
+  const publicKeyFiles = keyDestinations(environment.publicKeys);
+
+  const env: Record<string, unknown> = {
+    host: 'local',
+    root: host.root,
+    port: host.port ?? environment.port,
+    bind: host.bind ?? environment.bind,
+    store: { type: 'local', path: path.posix.join(host.root, REMOTE_HOST_STORE_DIR) },
+    require_signature: environment.requireSignature,
+    public_keys: publicKeyFiles.map((file) => file.to),
+    retention: {
+      releases: environment.retention.releases,
+      backups: { ...environment.retention.backups },
+    },
+    health_window: formatDuration(environment.healthWindowMs),
+    drain_timeout: formatDuration(environment.drainTimeoutMs),
+    ...(environment.backupKeyEnv === undefined ? {} : { backup_key_env: environment.backupKeyEnv }),
+    offsite_backups: false,
+    ...(environment.backupSchedule === undefined ? {} : { backup_schedule: environment.backupSchedule }),
+    hostname: host.name,
+    ...(host.services === undefined ? {} : { services: [...host.services] }),
+  };
+
+  const file: Record<string, unknown> = {
+    app: project.app,
+    services: Object.fromEntries(
+      project.services.map((service) => [
+        service.name,
+        {
+          command: service.command,
+          port_env: service.portEnv,
+          ...(Object.keys(service.env).length === 0 ? {} : { env: { ...service.env } }),
+          health: renderHealth(service.health),
+        },
+      ]),
+    ),
+  };
+  if (project.data.databases.length > 0 || project.data.folders.length > 0) {
+    file.data = {
+      ...(project.data.databases.length === 0
+        ? {}
+        : {
+            databases: Object.fromEntries(
+              project.data.databases.map((db) => [db.name, db.engine === 'sqlite' ? { engine: 'sqlite', path: db.path } : { engine: db.engine, url_env: db.urlEnv }]),
+            ),
+          }),
+      ...(project.data.folders.length === 0 ? {} : { folders: [...project.data.folders] }),
+    };
+  }
+  if (project.migrate !== null) {
+    file.migrate = { command: project.migrate.command, reversible: project.migrate.reversible, timeout: formatDuration(project.migrate.timeoutMs) };
+  }
+  if (project.hooks.length > 0) {
+    file.hooks = Object.fromEntries(project.hooks.map((hook) => [`${hook.when}_${hook.step}`, [...hook.commands]]));
+  }
+  if (project.config.length > 0) {
+    file.config = Object.fromEntries(
+      project.config.map((key) => [
+        key.name,
+        {
+          required: key.required,
+          secret: key.secret,
+          ...(key.default === undefined ? {} : { default: key.default }),
+          ...(key.description === undefined ? {} : { description: key.description }),
+        },
+      ]),
+    );
+  }
+  file.environments = { [environment.name]: env };
+  if (project.upgrade !== undefined) file.upgrade = { from: project.upgrade.from };
+
+  const doc = new Document(file);
+  doc.commentBefore = [
+    ` Written by \`slipway setup\` for host ${host.name} of environment ${environment.name} of ${project.app}.`,
+    ' slipway on this host runs with this file; the next setup overwrites it (edit the project\'s slipway.yml instead).',
+  ].join('\n');
+  return { yaml: doc.toString({ lineWidth: 0 }), publicKeyFiles };
+}
+
+function renderHealth(health: HealthCheckConfig): Record<string, unknown> {
+  return {
+    path: health.path,
+    interval: formatDuration(health.intervalMs),
+    timeout: formatDuration(health.timeoutMs),
+    successes: health.successes,
+    deadline: formatDuration(health.deadlineMs),
+  };
+}
+
+/** Milliseconds as the schema reads them back exactly: 90000 → 90s, 120000 → 2m, 250 → 250ms. */
+export function formatDuration(ms: number): string {
+  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms > 0 && ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/** keys/<basename> for each public key; a second key of the same name becomes keys/<stem>-2<ext>. */
+function keyDestinations(publicKeys: string[]): { from: string; to: string }[] {
+  const taken = new Set<string>();
+  const result: { from: string; to: string }[] = [];
+  for (const from of new Set(publicKeys)) {
+    const base = path.posix.basename(from.replace(/\\/g, '/'));
+    const ext = path.posix.extname(base);
+    const stem = base.slice(0, base.length - ext.length);
+    let name = base;
+    for (let n = 2; taken.has(name); n += 1) name = `${stem}-${n}${ext}`;
+    taken.add(name);
+    result.push({ from, to: `${REMOTE_HOST_KEYS_DIR}/${name}` });
+  }
+  return result;
+}
+
+function checkHost(project: ProjectConfig, host: RemoteHostSpec): void {
+  if (!path.posix.isAbsolute(host.root) || /[\u0000-\u001f\u007f]/.test(host.root)) {
+    throw usageError('REMOTE_HOST_ROOT_INVALID', `the root of host ${host.name} must be an absolute folder path on that host, not ${JSON.stringify(host.root)}`, {
+      hint: `set hosts.${host.name}.root in slipway.yml to a folder like /srv/slipway`,
+    });
+  }
+  const known = project.services.map((service) => service.name);
+  const unknown = (host.services ?? []).filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw usageError('REMOTE_HOST_UNKNOWN_SERVICE', `host ${host.name} is to run ${unknown.join(', ')}, which ${unknown.length === 1 ? 'is not a service' : 'are not services'} of ${project.app}`, {
+      hint: `services of ${project.app}: ${known.join(', ')} (fix hosts.${host.name}.services in slipway.yml)`,
+    });
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The HostDriver of a rollout (src/remote/rollout.ts) for a host reached over
+ * SSH: each operation is the same slipway command a person would run on that host.
+ */
+import { once } from 'node:events';
+import type { StoreConfig } from '../config/types.js';
+import { SlipwayError } from '../errors.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { writeReleaseStream } from '../store/release-transfer.js';
+import type { HostDriver, HostState } from './rollout.js';
+import type { RemoteSlipway } from './remote-slipway.js';
+
+export interface RemoteHostDriverOptions {
+  remote: RemoteSlipway;
+  app: string;
+  target: { id: string; version: string };
+  /** the store the CLI took the release from; sent over SSH when the host cannot pull */
+  sourceStore: BlobStore;
+  /** the environment's store: a host that reaches it (S3) pulls the release itself */
+  storeConfig: StoreConfig;
+  reason: string;
+}
+
+interface RemoteStatus {
+  current: { id: string; version: string } | null;
+}
+
+interface RemoteDeployment {
+  to: string;
+  outcome: string | null;
+  steps: { name: string; outcome: string }[];
+}
+
+export function createRemoteHostDriver(o: RemoteHostDriverOptions): HostDriver {
+  const { remote } = o;
+  const env = remote.environment;
+  return {
+    name: remote.name,
+
+    async status(): Promise<HostState> {
+      const status = await remote.slipwayJson<RemoteStatus>(['status', env]);
+      return { current: status.current ? { id: status.current.id, version: status.current.version } : null };
+    },
+
+    async backup() {
+      const backup = await remote.slipwayJson<{ id: string }>(['backup', env, '--reason', 'pre-deploy']);
+      return { id: backup.id };
+    },
+
+    async ensureRelease() {
+      const receive = ['release', 'receive', env, '--id', o.target.id];
+      const check = await remote.slipway([...receive, '--check']);
+      if (check.exitCode === 0) return 'present';
+      if (o.storeConfig.type === 's3') {
+        // A host that reaches the bucket downloads the release itself; otherwise it comes over SSH.
+        const pulled = await remote.slipway([...receive, '--from-store', JSON.stringify(o.storeConfig)], { timeoutMs: 10 * 60_000 });
+        if (pulled.exitCode === 0) return 'pulled';
+      }
+      const child = remote.spawnSlipway(receive);
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      const sent = writeReleaseStream({ store: o.sourceStore, app: o.app, id: o.target.id, out: child.stdin! }).catch((error: unknown) => error);
+      const [code] = await exited;
+      const sendError = await sent;
+      if (code !== 0) {
+        throw remote.failure(receive, { exitCode: code ?? 255, stdout: '', stderr: stderr || (sendError instanceof Error ? `error: ${sendError.message}` : '') });
+      }
+      if (sendError instanceof Error) throw sendError;
+      return 'streamed';
+    },
+
+    async deploy(onProgress) {
+      const result = await remote.slipway(['deploy', env, '--version', o.target.id, '--yes', '--no-plan', '--reason', o.reason], {
+        onStderrLine: (line) => onProgress(line),
+      });
+      if (result.exitCode !== 0) throw remote.failure(['deploy'], result);
+      const [latest] = await remote.slipwayJson<RemoteDeployment[]>(['history', env, '--limit', '1']);
+      if (!latest || latest.outcome !== 'succeeded') {
+        throw new SlipwayError('REMOTE_STATE_UNEXPECTED', `${remote.name}: deploy said done but its history says ${latest?.outcome ?? 'nothing'}`, {
+          hint: `see \`slipway history ${env} --host ${remote.name}\``,
+        });
+      }
+      return { migrated: latest.steps.some((s) => s.name === 'migrate' && s.outcome === 'done') };
+    },
+
+    async rollback({ toVersion, withData }) {
+      const args = ['rollback', env, '--yes', '--reason', `${o.reason}: the rollout stopped`];
+      if (toVersion) args.push('--to', toVersion);
+      if (withData) args.push('--with-data');
+      const result = await remote.slipway(args);
+      if (result.exitCode !== 0) throw remote.failure(['rollback'], result);
+    },
+  };
+}

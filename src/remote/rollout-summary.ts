@@ -1,0 +1,22 @@
+/** The table a rollout ends with: one row per host, then which host stopped it and why. */
+import { formatTable } from '../cli/format.js';
+import type { RolloutSummary } from './rollout.js';
+
+export function renderRolloutSummary(summary: RolloutSummary): string {
+  const table = formatTable(
+    ['HOST', 'FROM', 'TO', 'OUTCOME', 'DURATION'],
+    summary.rows.map((row) => [row.host, row.from ?? '-', row.to, row.outcome, `${(row.durationMs / 1000).toFixed(1)}s`]),
+  );
+  const lines = [table, ''];
+  if (summary.failedHost === null) {
+    lines.push(`Rollout finished: every host serves ${summary.target.version}.`);
+  } else {
+    const outcome = summary.rows.find((row) => row.host === summary.failedHost)?.outcome ?? 'failed';
+    lines.push(`Rollout stopped: ${summary.failedHost} ${outcome}: ${summary.reason ?? 'no reason given'}`);
+    // Other hosts' problems (a second failure in flight, a rollback that failed) need their own line.
+    for (const row of summary.rows) {
+      if (row.host !== summary.failedHost && row.reason !== undefined) lines.push(`  ${row.host}: ${row.outcome}: ${row.reason}`);
+    }
+  }
+  return lines.join('\n');
+}

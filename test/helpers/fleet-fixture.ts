@@ -1,0 +1,187 @@
+/**
+ * A fleet of "remote" hosts for end-to-end tests: each host is a real sshd on
+ * loopback (or in a network namespace) with a root folder of its own; the CLI
+ * reaches them over SSH exactly as it would reach servers, through an ssh_config
+ * given in SLIPWAY_SSH_CONFIG. The notes example app is built into the CLI's
+ * store; its v2 carries a hook that fails on a host holding shared/fail-deploy,
+ * so a test can make one host's update fail.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { REPO_ROOT, freePort, git, removeTree, runCli, type CliResult } from './cli.js';
+import { processesUnder } from './processes.js';
+import { createClientKeys, startSshd, writeSshClientConfig, type RunningSshd } from './sshd.js';
+import { createNetnsHost, type NetnsHost } from './netns.js';
+
+export interface FleetHostSpec {
+  name: string;
+  dependsOn?: string[];
+  /** run this host's sshd (and so its agent and app) in a network namespace of its own */
+  netns?: boolean;
+}
+
+export interface FleetHost {
+  name: string;
+  root: string;
+  /** where its proxy answers, from the test's side */
+  address: string;
+  port: number;
+  sshd: RunningSshd;
+  netns: NetnsHost | null;
+}
+
+export interface Fleet {
+  dir: string;
+  repo: string;
+  home: string;
+  configFile: string;
+  sshConfig: string;
+  knownHosts: string;
+  hosts: Map<string, FleetHost>;
+  /** runs the CLI against the fleet's project file */
+  cli(args: string[], options?: { env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<CliResult>;
+  /** GET on a host's proxy */
+  get(host: string, pathName: string): Promise<{ status: number; body: string }>;
+  /** the deployments in a host's own ledger, oldest first */
+  ledgerDeployments(host: string): { kind: string; toVersion: string; outcome: string | null; startedAt: string; finishedAt: string | null }[];
+  /** columns of the notes table on a host (v2's migration adds `words`) */
+  noteColumns(host: string): string[];
+  /** makes the next update of this host fail (v2's after_start hook) */
+  failNextDeploy(host: string, fail: boolean): void;
+}
+
+const Database = createRequire(path.join(REPO_ROOT, 'package.json'))('better-sqlite3') as typeof import('better-sqlite3');
+
+type FixtureScript = { createNotesFixtureRepo(dest: string, options: Record<string, unknown>): Promise<unknown> };
+
+export async function createFleet(t: { after(fn: () => unknown): void }, specs: FleetHostSpec[], options: { healthWindow?: string } = {}): Promise<Fleet> {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-fleet-')));
+  const home = path.join(dir, 'home');
+  const repo = path.join(dir, 'repo');
+  fs.mkdirSync(home);
+  const keys = await createClientKeys();
+  const hosts = new Map<string, FleetHost>();
+  const cleanups: (() => Promise<unknown>)[] = [];
+  t.after(async () => {
+    // Agents first (they run the apps), then the SSH servers and namespaces.
+    for (const host of hosts.values()) {
+      const stopped = await runCli(['agent', '--stop', '--config', path.join(host.root, 'slipway.yml')], { cwd: host.root, home: host.root, timeoutMs: 30_000 }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+      if (stopped.code !== 0) process.stderr.write(`fleet teardown: agent --stop on ${host.name} said (${stopped.code}): ${stopped.stderr}\n`);
+    }
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    fs.rmSync(keys.dir, { recursive: true, force: true });
+    // `agent --stop` returns once the agent stopped answering; its process ends just after.
+    for (let i = 0; i < 100 && processesUnder(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const left = processesUnder(dir);
+    for (const p of left) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    removeTree(dir);
+    if (left.length > 0) throw new Error(`processes left running under the fleet: ${left.map((p) => p.cmd).join('; ')}`);
+  });
+
+  for (const spec of specs) {
+    const netns = spec.netns ? await createNetnsHost(spec.name) : null;
+    if (netns) cleanups.push(() => netns.destroy());
+    const sshd = await startSshd({ name: spec.name, keys, ...(netns ? { address: netns.hostAddress, netns: netns.netns } : {}) });
+    cleanups.push(() => sshd.stop());
+    const root = path.join(dir, 'hosts', spec.name);
+    // A host in a namespace listens on its own address, so any port is free there.
+    const port = await freePort();
+    hosts.set(spec.name, { name: spec.name, root, address: netns ? netns.hostAddress : '127.0.0.1', port, sshd, netns });
+  }
+  const { configFile: sshConfig, knownHostsFile: knownHosts } = await writeSshClientConfig({ file: path.join(dir, 'ssh_config'), keys, hosts: [...hosts.values()].map((h) => h.sshd) });
+
+  const script = (await import(pathToFileURL(path.join(REPO_ROOT, 'examples', 'make-fixture-repo.js')).href)) as FixtureScript;
+  await script.createNotesFixtureRepo(repo, { port: 8080, healthWindow: options.healthWindow ?? '300ms', drainTimeout: '1s' });
+  // v2 learns to fail on demand: a hook after its services started, before the switch.
+  git(repo, 'checkout', '-q', 'v2');
+  const yml = fs.readFileSync(path.join(repo, 'slipway.yml'), 'utf8');
+  fs.writeFileSync(
+    path.join(repo, 'slipway.yml'),
+    `${yml.replace(/\nenvironments:/, `\nhooks:\n  after_start:\n    - 'if test -e ../../shared/fail-deploy; then echo "this host is told to fail (shared/fail-deploy)" >&2; exit 1; fi'\nenvironments:`)}`,
+  );
+  git(repo, 'commit', '-q', '-am', 'v2: a hook that fails on demand');
+  git(repo, 'tag', '-f', 'v2');
+  git(repo, 'checkout', '-q', 'v3');
+
+  const base = fs.readFileSync(path.join(repo, 'slipway.yml'), 'utf8').replace(/\nenvironments:[\s\S]*$/, '\n');
+  const hostLines = [...hosts.values()].flatMap((h) => {
+    const spec = specs.find((s) => s.name === h.name)!;
+    return [
+      `      ${h.name}:`,
+      `        ssh: ${h.sshd.url}`,
+      `        root: ${h.root}`,
+      `        port: ${h.port}`,
+      ...(h.netns ? [`        bind: ${h.address}`] : []),
+      ...(spec.dependsOn?.length ? [`        depends_on: [${spec.dependsOn.join(', ')}]`] : []),
+    ];
+  });
+  const configFile = path.join(repo, 'fleet.yml');
+  fs.writeFileSync(configFile, `${base}environments:\n  production:\n    port: 8080\n    health_window: ${options.healthWindow ?? '300ms'}\n    drain_timeout: 1s\n    hosts:\n${hostLines.join('\n')}\n`);
+
+  const cli: Fleet['cli'] = (args, o = {}) =>
+    runCli([...args, '--config', configFile], {
+      cwd: repo,
+      home,
+      env: { SLIPWAY_SSH_CONFIG: sshConfig, SLIPWAY_WHO: 'fleet-test', ...o.env },
+      timeoutMs: o.timeoutMs ?? 180_000,
+    });
+  for (const version of ['v1', 'v2']) {
+    const built = await runCli(['build', '--ref', version], { cwd: repo, home, timeoutMs: 60_000 });
+    if (built.code !== 0) throw new Error(`build ${version}: ${built.stderr}`);
+  }
+
+  return {
+    dir,
+    repo,
+    home,
+    configFile,
+    sshConfig,
+    knownHosts,
+    hosts,
+    cli,
+    get: (host, pathName) => httpGet(hosts.get(host)!.address, hosts.get(host)!.port, pathName),
+    ledgerDeployments(host) {
+      const db = new Database(path.join(hosts.get(host)!.root, 'ledger.db'), { readonly: true });
+      try {
+        return db.prepare('SELECT kind, to_version AS toVersion, outcome, started_at AS startedAt, finished_at AS finishedAt FROM deployments ORDER BY id').all() as ReturnType<Fleet['ledgerDeployments']>;
+      } finally {
+        db.close();
+      }
+    },
+    noteColumns(host) {
+      const db = new Database(path.join(hosts.get(host)!.root, 'shared', 'data', 'notes.db'), { readonly: true });
+      try {
+        return (db.prepare('PRAGMA table_info(notes)').all() as { name: string }[]).map((c) => c.name);
+      } finally {
+        db.close();
+      }
+    },
+    failNextDeploy(host, fail) {
+      const marker = path.join(hosts.get(host)!.root, 'shared', 'fail-deploy');
+      if (fail) fs.writeFileSync(marker, 'fail\n');
+      else fs.rmSync(marker, { force: true });
+    },
+  };
+}
+
+function httpGet(host: string, port: number, pathName: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path: pathName, timeout: 5_000, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', (error) => resolve({ status: 0, body: error.message }));
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
