@@ -25,7 +25,7 @@ export interface FleetDeployOptions {
  * backed up first, then updated in dependency order; a failure stops the rollout
  * and rolls back, newest first, the hosts it already updated.
  */
-export async function deployFleet(o: { project: LoadedProject; environment: EnvironmentConfig; options: FleetDeployOptions; who: string }, ctx: CliContext): Promise<CommandResult> {
+export async function deployFleet(o: { project: LoadedProject; environment: EnvironmentConfig; options: FleetDeployOptions }, ctx: CliContext): Promise<CommandResult> {
   const { project, environment, options } = o;
   const parallel = options.parallel === undefined ? 1 : Number(options.parallel);
   if (!Number.isInteger(parallel) || parallel < 1) throw usageError('USAGE', `--parallel takes a whole number of at least 1, got ${options.parallel}`);

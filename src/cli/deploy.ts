@@ -30,7 +30,7 @@ export default async function deploy(options: DeployOptions, ctx: CliContext): P
   const target = await openAnyEnvironment({ config: options.config, env: options.args[0] }, ctx);
   if (target.remote) {
     const { deployFleet } = await import('./deploy-fleet.js');
-    return deployFleet({ project: target.project, environment: target.environment, options, who: whoAmI(ctx) }, ctx);
+    return deployFleet({ project: target.project, environment: target.environment, options }, ctx);
   }
   const opened = target;
   const { project, environment } = opened;

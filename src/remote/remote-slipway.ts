@@ -81,18 +81,32 @@ export class RemoteSlipway {
   /** The command line that runs slipway on the host (node from the host's PATH). */
   slipwayArgv(args: string[]): string[] {
     const who = this.who ? [`SLIPWAY_WHO=${this.who}`] : [];
-    return ['env', `SLIPWAY_HOME=${this.paths.root}`, ...who, 'node', this.paths.cliEntry, ...args, '--config', this.paths.configFile];
+    // --config goes before a `--`: what follows it is the command `slipway exec` runs.
+    const end = args.includes('--') ? args.indexOf('--') : args.length;
+    return ['env', `SLIPWAY_HOME=${this.paths.root}`, ...who, 'node', this.paths.cliEntry, ...args.slice(0, end), '--config', this.paths.configFile, ...args.slice(end)];
   }
 
   /** Runs `slipway <args>` on the host; a non-zero exit is returned, a lost connection throws. */
   async slipway(args: string[], options: { input?: Buffer | string | NodeJS.ReadableStream; onStderrLine?: (line: string) => void; onStdout?: (chunk: Buffer) => void; timeoutMs?: number } = {}): Promise<RemoteRunResult> {
     const lines = lineSplitter(options.onStderrLine);
-    const result = await this.connection.run(this.slipwayArgv(args), {
-      ...(options.input === undefined ? {} : { input: options.input }),
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      ...(options.onStdout ? { onStdout: options.onStdout } : {}),
-      onStderr: lines.push,
-    });
+    const result = await this.connection
+      .run(this.slipwayArgv(args), {
+        ...(options.input === undefined ? {} : { input: options.input }),
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(options.onStdout ? { onStdout: options.onStdout } : {}),
+        onStderr: lines.push,
+      })
+      .catch((error: unknown) => {
+        if (error instanceof SlipwayError && error.code === 'CONNECTION_LOST') {
+          // Said in slipway's terms: which host, which command, and what the host does meanwhile.
+          throw new SlipwayError('CONNECTION_LOST', `lost the SSH connection to ${this.name} during \`slipway ${args.slice(0, 2).join(' ')}\``, {
+            hint: `the agent on ${this.name} finishes or undoes its update on its own; when the host is back, check it with \`slipway status ${this.environment} --host ${this.name}\` (and \`slipway rollback ${this.environment} --host ${this.name}\` if needed)`,
+            details: error.details,
+            cause: error,
+          });
+        }
+        throw error;
+      });
     lines.flush();
     return { exitCode: result.exitCode, stdout: result.stdout.toString('utf8'), stderr: result.stderr };
   }

@@ -27,6 +27,8 @@ export interface RunCliOptions {
   env?: Record<string, string | undefined>;
   /** default 30 s; the run is killed and the test fails past it */
   timeoutMs?: number;
+  /** sees stderr as it comes (to act at a given moment of a long command) */
+  onStderr?: (chunk: string) => void;
 }
 
 /** The repository root: the nearest folder upwards whose package.json is named slipway. */
@@ -68,7 +70,10 @@ export function runCli(args: string[], options: RunCliOptions): Promise<CliResul
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      options.onStderr?.(chunk);
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`slipway ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));

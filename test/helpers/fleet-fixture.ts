@@ -43,7 +43,7 @@ export interface Fleet {
   knownHosts: string;
   hosts: Map<string, FleetHost>;
   /** runs the CLI against the fleet's project file */
-  cli(args: string[], options?: { env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<CliResult>;
+  cli(args: string[], options?: { env?: Record<string, string | undefined>; timeoutMs?: number; onStderr?: (chunk: string) => void }): Promise<CliResult>;
   /** GET on a host's proxy */
   get(host: string, pathName: string): Promise<{ status: number; body: string }>;
   /** the deployments in a host's own ledger, oldest first */
@@ -129,11 +129,13 @@ export async function createFleet(t: { after(fn: () => unknown): void }, specs: 
   fs.writeFileSync(configFile, `${base}environments:\n  production:\n    port: 8080\n    health_window: ${options.healthWindow ?? '300ms'}\n    drain_timeout: 1s\n    hosts:\n${hostLines.join('\n')}\n`);
 
   const cli: Fleet['cli'] = (args, o = {}) =>
-    runCli([...args, '--config', configFile], {
+    // --config goes before a `--`, after which everything belongs to the command `exec` runs.
+    runCli(args.includes('--') ? [...args.slice(0, args.indexOf('--')), '--config', configFile, ...args.slice(args.indexOf('--'))] : [...args, '--config', configFile], {
       cwd: repo,
       home,
       env: { SLIPWAY_SSH_CONFIG: sshConfig, SLIPWAY_WHO: 'fleet-test', ...o.env },
       timeoutMs: o.timeoutMs ?? 180_000,
+      ...(o.onStderr ? { onStderr: o.onStderr } : {}),
     });
   for (const version of ['v1', 'v2']) {
     const built = await runCli(['build', '--ref', version], { cwd: repo, home, timeoutMs: 60_000 });

@@ -9,6 +9,7 @@ import { createFleet } from '../helpers/fleet-fixture.js';
 const skip = sshdUnavailableReason();
 
 it('updates a fleet in dependency order over SSH, and rolls it all back when the second app fails', { skip: skip ?? false, timeout: 600_000 }, async (t) => {
+  let resent = false;
   const fleet = await createFleet(t, [
     { name: 'app1', dependsOn: ['auth'] },
     { name: 'auth' },
@@ -26,11 +27,41 @@ it('updates a fleet in dependency order over SSH, and rolls it all back when the
   assert.equal(v1.code, 0, `deploy v1:\n${v1.stdout}\n${v1.stderr}`);
   for (const name of ['auth', 'app1', 'app2']) assert.equal((await fleet.get(name, '/version')).body, 'v1', `${name} serves v1`);
 
+  await t.test('exec runs in the serving release with the app config, on every host or one', async () => {
+    const one = await fleet.cli(['exec', 'production', '--host', 'app1', '--', 'node', '-e', 'console.log(JSON.stringify([process.env.SLIPWAY_VERSION, process.cwd(), process.argv[1]]))', 'a b;$(rm -rf /)']);
+    assert.equal(one.code, 0, one.stderr);
+    const [version, cwd, arg] = JSON.parse(one.stdout) as string[];
+    assert.equal(version, 'v1');
+    assert.ok(cwd!.startsWith(`${fleet.hosts.get('app1')!.root}/releases/`), cwd);
+    assert.equal(arg, 'a b;$(rm -rf /)', 'arguments arrive as written, never through a shell');
+    const all = await fleet.cli(['exec', 'production', '--', 'sh', '-c', 'echo "$SLIPWAY_VERSION"']);
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(all.stdout.trim().split('\n').sort(), ['app1 | v1', 'app2 | v1', 'auth | v1']);
+    const failing = await fleet.cli(['exec', 'production', '--host', 'auth', '--', 'false']);
+    assert.equal(failing.code, 1);
+  });
+
+  await t.test('host-scoped commands run on the hosts', async () => {
+    const backups = await fleet.cli(['backups', 'production', '--host', 'auth', '--json']);
+    assert.equal(backups.code, 0, backups.stderr);
+    assert.ok(Array.isArray(JSON.parse(backups.stdout)) && JSON.parse(backups.stdout).length > 0, backups.stdout);
+    const history = await fleet.cli(['history', 'production', '--json']);
+    assert.equal(history.code, 0, history.stderr);
+    const byHost = JSON.parse(history.stdout);
+    assert.deepEqual(Object.keys(byHost).sort(), ['app1', 'app2', 'auth']);
+    assert.equal(byHost.app2[0].to, 'v1');
+    const verify = await fleet.cli(['verify', 'production', '--host', 'app2']);
+    assert.equal(verify.code, 0, verify.stderr);
+    const unknown = await fleet.cli(['verify', 'production', '--host', 'nope']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no host nope.*\n.*auth, app1, app2|no host nope/, unknown.stderr);
+  });
+
   const v2 = await fleet.cli(['deploy', 'production', '--version', 'v2', '--yes', '--json']);
   assert.equal(v2.code, 0, `deploy v2:\n${v2.stdout}\n${v2.stderr}`);
   const summary = JSON.parse(v2.stdout);
   assert.deepEqual(summary.order, ['auth', 'app1', 'app2']);
-  assert.ok(summary.rows.every((r: any) => r.outcome === 'updated' && r.from === 'v1' && r.to === 'v2'), JSON.stringify(summary.rows));
+  assert.ok(summary.rows.every((r: any) => r.outcome === 'updated' && r.from === 'v1' && r.to === 'v2' && r.transfer === 'streamed'), JSON.stringify(summary.rows));
   // The order as the hosts themselves recorded it: each update began after the one before it ended.
   const finished = (name: string) => fleet.ledgerDeployments(name).filter((d) => d.toVersion === 'v2').at(-1)!;
   assert.ok(finished('auth').finishedAt! <= finished('app1').startedAt, 'auth finished before app1 started');
@@ -53,7 +84,10 @@ it('updates a fleet in dependency order over SSH, and rolls it all back when the
   }
 
   fleet.failNextDeploy('app2', true);
-  const failing = await fleet.cli(['deploy', 'production', '--version', 'v2', '--yes']);
+  const failing = await fleet.cli(['deploy', 'production', '--version', 'v2', '--yes'], {
+    onStderr: (chunk) => void (/release v2 (streamed to|pulled from)/.test(chunk) && (resent = true)),
+  });
+  assert.equal(resent, false, 'hosts that have the release get nothing sent');
   assert.equal(failing.code, 1, `the rollout fails:\n${failing.stdout}\n${failing.stderr}`);
   assert.match(failing.stdout, /Rollout stopped: app2 failed: .*fail/, failing.stdout);
   assert.match(failing.stdout, /auth\s+v1\s+v2\s+rolled back/, failing.stdout);
