@@ -65,12 +65,18 @@ export default async function setup(options: SetupOptions, ctx: CliContext): Pro
   const ok = results.every((r) => r.doctor === 'ok');
   if (options.json) return { ...jsonOutput(results), exitCode: ok ? 0 : 1 };
   const lines: string[] = [];
+  let instructionsShown = false;
   for (const r of results) {
+    const manual = instructionsShown ? 'no systemd on this host: it starts with the first deploy; keep it running as shown above (with this host\'s paths)' : 'no systemd on this host: it starts with the first deploy; to keep it running:';
     lines.push(
       `${r.host}: slipway ${bundle.version} in ${r.root} (${r.bundle === 'sent' ? `bundle sent, ${formatBytes(r.bundleBytes)}` : 'already installed'})`,
-      `  agent   ${r.agent === 'systemd' ? `systemd unit ${r.unit} enabled and started` : 'no systemd on this host: it starts with the first deploy; to keep it running:'}`,
+      `  agent   ${r.agent === 'systemd' ? `systemd unit ${r.unit} enabled and started` : manual}`,
     );
-    if (r.instructions) lines.push(...r.instructions.split('\n').map((l) => `    ${l}`));
+    // The same instructions for every host would bury the rest; --json has each host's.
+    if (r.instructions && !instructionsShown) {
+      lines.push(...r.instructions.split('\n').map((l) => `    ${l}`));
+      instructionsShown = true;
+    }
     lines.push(`  doctor  ${r.doctor}`);
     if (r.doctor !== 'ok') lines.push(...r.doctorOutput.trimEnd().split('\n').map((l) => `    ${l}`));
   }

@@ -22,6 +22,8 @@ export interface FleetHostSpec {
   dependsOn?: string[];
   /** run this host's sshd (and so its agent and app) in a network namespace of its own */
   netns?: boolean;
+  /** variables the host's SSH sessions get (its own credentials for the store) */
+  sessionEnv?: Record<string, string>;
 }
 
 export interface FleetHost {
@@ -58,7 +60,17 @@ const Database = createRequire(path.join(REPO_ROOT, 'package.json'))('better-sql
 
 type FixtureScript = { createNotesFixtureRepo(dest: string, options: Record<string, unknown>): Promise<unknown> };
 
-export async function createFleet(t: { after(fn: () => unknown): void }, specs: FleetHostSpec[], options: { healthWindow?: string } = {}): Promise<Fleet> {
+export async function createFleet(
+  t: { after(fn: () => unknown): void },
+  specs: FleetHostSpec[],
+  options: {
+    healthWindow?: string;
+    /** the environment's store, as YAML flow text (default: the local store), and the CLI's variables for it */
+    store?: { yaml: string; env: Record<string, string> };
+    /** build v1 and v2 into the local store (default true) */
+    build?: boolean;
+  } = {},
+): Promise<Fleet> {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-fleet-')));
   const home = path.join(dir, 'home');
   const repo = path.join(dir, 'repo');
@@ -91,7 +103,7 @@ export async function createFleet(t: { after(fn: () => unknown): void }, specs: 
   for (const spec of specs) {
     const netns = spec.netns ? await createNetnsHost(spec.name) : null;
     if (netns) cleanups.push(() => netns.destroy());
-    const sshd = await startSshd({ name: spec.name, keys, ...(netns ? { address: netns.hostAddress, netns: netns.netns } : {}) });
+    const sshd = await startSshd({ name: spec.name, keys, ...(netns ? { address: netns.hostAddress, netns: netns.netns } : {}), ...(spec.sessionEnv ? { setEnv: spec.sessionEnv } : {}) });
     cleanups.push(() => sshd.stop());
     const root = path.join(dir, 'hosts', spec.name);
     // A host in a namespace listens on its own address, so any port is free there.
@@ -126,18 +138,18 @@ export async function createFleet(t: { after(fn: () => unknown): void }, specs: 
     ];
   });
   const configFile = path.join(repo, 'fleet.yml');
-  fs.writeFileSync(configFile, `${base}environments:\n  production:\n    port: 8080\n    health_window: ${options.healthWindow ?? '300ms'}\n    drain_timeout: 1s\n    hosts:\n${hostLines.join('\n')}\n`);
+  fs.writeFileSync(configFile, `${base}environments:\n  production:\n    port: 8080\n${options.store ? `    store: ${options.store.yaml}\n` : ''}    health_window: ${options.healthWindow ?? '300ms'}\n    drain_timeout: 1s\n    hosts:\n${hostLines.join('\n')}\n`);
 
   const cli: Fleet['cli'] = (args, o = {}) =>
     // --config goes before a `--`, after which everything belongs to the command `exec` runs.
     runCli(args.includes('--') ? [...args.slice(0, args.indexOf('--')), '--config', configFile, ...args.slice(args.indexOf('--'))] : [...args, '--config', configFile], {
       cwd: repo,
       home,
-      env: { SLIPWAY_SSH_CONFIG: sshConfig, SLIPWAY_WHO: 'fleet-test', ...o.env },
+      env: { SLIPWAY_SSH_CONFIG: sshConfig, SLIPWAY_WHO: 'fleet-test', ...options.store?.env, ...o.env },
       timeoutMs: o.timeoutMs ?? 180_000,
       ...(o.onStderr ? { onStderr: o.onStderr } : {}),
     });
-  for (const version of ['v1', 'v2']) {
+  for (const version of options.build === false ? [] : ['v1', 'v2']) {
     const built = await runCli(['build', '--ref', version], { cwd: repo, home, timeoutMs: 60_000 });
     if (built.code !== 0) throw new Error(`build ${version}: ${built.stderr}`);
   }

@@ -153,8 +153,11 @@ function acceptsTcp(address: string, port: number): Promise<boolean> {
   });
 }
 
-function sshdConfig(o: { dir: string; address: string; port: number; hostKey: string; authorizedKeys: string; logLevel: string }): string {
+function sshdConfig(o: { dir: string; address: string; port: number; hostKey: string; authorizedKeys: string; logLevel: string; setEnv?: Record<string, string> }): string {
   return [
+    // what a server's own environment would give its sessions (e.g. the host's credentials for a bucket)
+    // (one line: sshd takes the first SetEnv it reads)
+    ...(o.setEnv && Object.keys(o.setEnv).length > 0 ? [`SetEnv ${Object.entries(o.setEnv).map(([key, value]) => `${key}="${value}"`).join(' ')}`] : []),
     `ListenAddress ${o.address}`,
     `Port ${o.port}`,
     `HostKey ${o.hostKey}`,
@@ -186,6 +189,8 @@ export async function startSshd(options: {
   netns?: string;
   /** default ERROR; INFO logs every accepted connection */
   logLevel?: 'ERROR' | 'INFO' | 'VERBOSE' | 'DEBUG';
+  /** variables every session gets (sshd's SetEnv) */
+  setEnv?: Record<string, string>;
 }): Promise<RunningSshd> {
   const sshd = findExecutable('sshd', SBIN);
   if (!sshd) throw new Error('sshd is not installed');
@@ -203,7 +208,7 @@ export async function startSshd(options: {
   for (let attempt = 0; attempt < 5; attempt++) {
     // an empty namespace has every port free; in the root namespace ask the OS
     const port = options.netns ? 20000 + Math.floor(Math.random() * 40000) : await findFreePort(address);
-    await fs.writeFile(configFile, sshdConfig({ dir, address, port, hostKey, authorizedKeys: options.keys.publicKey, logLevel: options.logLevel ?? 'ERROR' }));
+    await fs.writeFile(configFile, sshdConfig({ dir, address, port, hostKey, authorizedKeys: options.keys.publicKey, logLevel: options.logLevel ?? 'ERROR', ...(options.setEnv ? { setEnv: options.setEnv } : {}) }));
     const argv = [sshd, '-D', '-e', '-f', configFile];
     const child = options.netns ? spawn('ip', ['netns', 'exec', options.netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
