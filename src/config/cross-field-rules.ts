@@ -34,9 +34,25 @@ export function checkCrossFieldRules(options: { source: YamlSource; file: string
       );
     }
 
+    const projectServices = isObject(data.services) ? Object.keys(data.services) : [];
+    const checkServiceNames = (names: unknown, at: (string | number)[]) => {
+      if (!Array.isArray(names) || projectServices.length === 0) return;
+      names.forEach((service, index) => {
+        if (typeof service === 'string' && !projectServices.includes(service)) {
+          problems.push(makeProblem({ source, file, path: [...at, index], message: `unknown service \`${service}\`; the project's services: ${projectServices.join(', ')}` }));
+        }
+      });
+    };
+    checkServiceNames(env.services, ['environments', name, 'services']);
+    if (isObject(env.hosts)) {
+      for (const [hostName, host] of Object.entries(env.hosts)) {
+        if (isObject(host)) checkServiceNames(host.services, ['environments', name, 'hosts', hostName, 'services']);
+      }
+    }
+
     if (isObject(env.hosts)) {
       const hostNames = Object.keys(env.hosts);
-      const serviceNames = isObject(data.services) ? Object.keys(data.services) : [];
+      const serviceNames = projectServices;
       for (const [hostName, host] of Object.entries(env.hosts)) {
         if (!isObject(host) || !Array.isArray(host.depends_on)) continue;
         host.depends_on.forEach((dependency, index) => {

@@ -204,3 +204,38 @@ test('an unresolved alias is a problem, not a crash', () => {
   const problem = onlyProblem('app: notes\nservices:\n  web: *base\n' + ENVIRONMENTS);
   assertAt(problem, { line: 3, column: 8, path: '' }, /Unresolved alias/);
 });
+
+test('remote hosts: an unknown dependency or service is reported at its line, and host + hosts together are refused', () => {
+  const head = 'app: notes\n' + SERVICES + 'environments:\n  production:\n    port: 8080\n';
+  const unknownDependency = onlyProblem(`${head}    hosts:\n      auth: { ssh: ssh://deploy@auth.example.com }\n      app1:\n        ssh: ssh://deploy@app1.example.com\n        depends_on: [auht]\n`);
+  assertAt(unknownDependency, { line: 12, column: 22, path: 'environments.production.hosts.app1.depends_on[0]' }, /unknown host or service `auht`; hosts: auth, app1; services: web/);
+
+  const unknownService = onlyProblem(`${head}    hosts:\n      auth: { ssh: ssh://deploy@auth.example.com, services: [auth] }\n`);
+  assert.equal(unknownService.path, 'environments.production.hosts.auth.services[0]');
+  assert.match(unknownService.message, /unknown service `auth`; the project's services: web/);
+
+  const both = onlyProblem(`${head}    host: ssh://deploy@one.example.com\n    hosts:\n      auth: { ssh: ssh://deploy@auth.example.com }\n`);
+  assert.equal(both.path, 'environments.production.hosts');
+  assert.match(both.message, /either `host` .* or `hosts`/);
+
+  const self = onlyProblem(`${head}    hosts:\n      auth: { ssh: ssh://deploy@auth.example.com, depends_on: [auth] }\n`);
+  assert.match(self.message, /cannot depend on itself/);
+
+  const badUrl = onlyProblem(`${head}    hosts:\n      auth: { ssh: "deploy@auth.example.com" }\n`);
+  assert.equal(badUrl.path, 'environments.production.hosts.auth.ssh');
+  assert.match(badUrl.message, /expected ssh:\/\/user@host\[:port\]/);
+});
+
+test('remote hosts parse into the environment, in file order, with their overrides', () => {
+  const result = parseProjectText(
+    'app: notes\n' + SERVICES + 'environments:\n  production:\n    port: 8080\n    hosts:\n      auth: { ssh: "ssh://deploy@auth.example.com:2222", root: /srv/s, port: 9000, bind: 0.0.0.0, services: [web] }\n      app1: { ssh: ssh://app1.example.com, depends_on: [auth, web] }\n',
+    'slipway.yml',
+  );
+  assert.deepEqual(result.problems, []);
+  const env = result.config!.environments[0]!;
+  assert.equal(env.host, 'ssh://deploy@auth.example.com:2222');
+  assert.deepEqual(env.hosts, [
+    { name: 'auth', ssh: 'ssh://deploy@auth.example.com:2222', root: '/srv/s', port: 9000, bind: '0.0.0.0', services: ['web'], dependsOn: [] },
+    { name: 'app1', ssh: 'ssh://app1.example.com', dependsOn: ['auth', 'web'] },
+  ]);
+});
