@@ -1,13 +1,12 @@
-import { SlipwayError, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
 import { shortId } from '../release/manifest.js';
 import { openStore } from '../store/open-store.js';
-import { listReleases, resolveRelease } from '../store/releases.js';
-import { orderFleet } from '../remote/fleet-order.js';
+import { resolveReleaseOrNewest } from '../store/releases.js';
 import { runRollout, type HostDriver } from '../remote/rollout.js';
 import { renderRolloutSummary } from '../remote/rollout-summary.js';
 import { createRemoteHostDriver } from '../remote/remote-host-driver.js';
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
-import { closeHosts, connectHosts, selectHosts } from './fleet.js';
+import { closeHosts, connectHosts, fleetLevels, selectHosts } from './fleet.js';
 import { confirmOrRefuse } from './prompt.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
@@ -30,17 +29,10 @@ export async function deployFleet(o: { project: LoadedProject; environment: Envi
   const parallel = options.parallel === undefined ? 1 : Number(options.parallel);
   if (!Number.isInteger(parallel) || parallel < 1) throw usageError('USAGE', `--parallel takes a whole number of at least 1, got ${options.parallel}`);
   const hosts = selectHosts(environment, options.host);
-  const levels = orderFleet(
-    environment.hosts.map((h) => ({ name: h.name, services: h.services ?? [], dependsOn: h.dependsOn })),
-  ).map((level) => level.filter((name) => hosts.some((h) => h.name === name))).filter((level) => level.length > 0);
+  const levels = fleetLevels(environment).map((level) => level.filter((name) => hosts.some((h) => h.name === name))).filter((level) => level.length > 0);
 
   const store = await openStore(environment.store, project.dir);
-  const release = options.version
-    ? await resolveRelease(store, project.config.app, options.version)
-    : (await listReleases(store, project.config.app)).at(-1);
-  if (!release) {
-    throw new SlipwayError('RELEASE_NOT_FOUND', `no releases of ${project.config.app} in ${store.description}`, { exitCode: 2, hint: 'build one with `slipway build`' });
-  }
+  const release = await resolveReleaseOrNewest(store, project.config.app, options.version);
   const order = levels.map((level) => level.join(parallel > 1 && level.length > 1 ? ' | ' : ' → ')).join(' → ');
   ctx.progress(`${project.config.app} ${release.version} (${shortId(release.id)}) to ${environment.name}: ${hosts.length} host${hosts.length === 1 ? '' : 's'}, in this order: ${order}`);
   const go = await confirmOrRefuse(ctx, {

@@ -1,8 +1,7 @@
 import path from 'node:path';
-import { SlipwayError } from '../errors.js';
 import { shortId } from '../release/manifest.js';
 import { openStore } from '../store/open-store.js';
-import { listReleases, resolveRelease } from '../store/releases.js';
+import { resolveReleaseOrNewest } from '../store/releases.js';
 import { openAnyEnvironment, connectAgent } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
 import { planUpdate } from '../plan/gather.js';
@@ -35,12 +34,7 @@ export default async function deploy(options: DeployOptions, ctx: CliContext): P
   const opened = target;
   const { project, environment } = opened;
   const store = await openStore(environment.store, project.dir);
-  const release = options.version
-    ? await resolveRelease(store, project.config.app, options.version)
-    : (await listReleases(store, project.config.app)).at(-1);
-  if (!release) {
-    throw new SlipwayError('RELEASE_NOT_FOUND', `no releases of ${project.config.app} in ${store.description}`, { exitCode: 2, hint: 'build one with `slipway build`' });
-  }
+  const release = await resolveReleaseOrNewest(store, project.config.app, options.version);
   // Show what will happen (notes, config, migrations, downtime) and refuse early what preflight would refuse.
   const plan = await planUpdate({ ...opened, store, version: release.id, kind: 'deploy', allowOlder: Boolean(options.allowOlder), processEnv: ctx.env });
   if (options.plan !== false) ctx.progress(renderPlanText(plan).trimEnd());

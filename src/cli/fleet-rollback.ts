@@ -1,7 +1,6 @@
 import { usageError } from '../errors.js';
-import { orderFleet } from '../remote/fleet-order.js';
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
-import { closeHosts, connectHosts, selectHosts } from './fleet.js';
+import { closeHosts, connectHosts, fleetLevels, selectHosts } from './fleet.js';
 import { formatTable } from './format.js';
 import { confirmOrRefuse } from './prompt.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
@@ -32,7 +31,7 @@ interface RollbackRow {
 export async function rollbackFleet(o: { project: LoadedProject; environment: EnvironmentConfig; options: FleetRollbackOptions }, ctx: CliContext): Promise<CommandResult> {
   const { project, environment, options } = o;
   const hosts = selectHosts(environment, options.host);
-  const order = orderFleet(environment.hosts.map((h) => ({ name: h.name, services: h.services ?? [], dependsOn: h.dependsOn })))
+  const order = fleetLevels(environment)
     .flat()
     .reverse()
     .filter((name) => hosts.some((h) => h.name === name));

@@ -1,8 +1,7 @@
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
-import { orderFleet } from '../remote/fleet-order.js';
 import { RemoteSlipway } from '../remote/remote-slipway.js';
 import { sshSettingsFromEnv } from '../remote/ssh.js';
-import { selectHosts } from './fleet.js';
+import { fleetLevels, selectHosts } from './fleet.js';
 import { formatTable } from './format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
@@ -31,7 +30,7 @@ export async function statusFleet(o: { project: LoadedProject; environment: Envi
   const { project, environment } = o;
   const hosts = selectHosts(environment, o.host);
   const settings = sshSettingsFromEnv(ctx.env);
-  const order = orderFleet(environment.hosts.map((h) => ({ name: h.name, services: h.services ?? [], dependsOn: h.dependsOn }))).flat();
+  const order = fleetLevels(environment).flat();
   const statuses = await Promise.all(
     hosts.map(async (host): Promise<HostStatus> => {
       let remote: RemoteSlipway | null = null;

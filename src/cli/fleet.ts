@@ -2,7 +2,13 @@ import { SlipwayError, usageError } from '../errors.js';
 import type { EnvironmentConfig, LoadedProject, RemoteHostConfig } from '../config/types.js';
 import { RemoteSlipway } from '../remote/remote-slipway.js';
 import { sshSettingsFromEnv } from '../remote/ssh.js';
+import { orderFleet } from '../remote/fleet-order.js';
 import type { CliContext } from './context.js';
+
+/** The environment's hosts in dependency levels (orderFleet), as slipway.yml names them. */
+export function fleetLevels(environment: EnvironmentConfig): string[][] {
+  return orderFleet(environment.hosts.map((h) => ({ name: h.name, services: h.services ?? [], dependsOn: h.dependsOn })));
+}
 
 /** The hosts a command works on: all of the environment's, or the one named by --host. */
 export function selectHosts(environment: EnvironmentConfig, only: string | undefined): RemoteHostConfig[] {

@@ -59,7 +59,10 @@ function runner(load: () => Promise<CommandModule>) {
       if (result.exit) process.stdout.write('', () => process.exit(process.exitCode));
     } catch (caught) {
       let error = caught;
-      if (caught instanceof RemoteEnvironmentRedirect && FORWARDED_TO_HOSTS.has(commandPath(command))) {
+      const path = commandPath(command);
+      // `agent` in the foreground over SSH would tie the app's life to this terminal: only --stop goes.
+      const forwarded = FORWARDED_TO_HOSTS.has(path) && (path !== 'agent' || options.stop === true);
+      if (caught instanceof RemoteEnvironmentRedirect && forwarded) {
         // A host-scoped command on remote hosts: slipway runs the same command there.
         try {
           const { forwardToHosts } = await import('./remote-forward.js');

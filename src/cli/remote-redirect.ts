@@ -11,9 +11,9 @@ export class RemoteEnvironmentRedirect extends SlipwayError {
     readonly project: LoadedProject,
     readonly environment: EnvironmentConfig,
   ) {
-    super('REMOTE_HOST_UNSUPPORTED', `environment ${environment.name} runs on remote hosts (${environment.hosts.map((h) => h.name).join(', ')}); this command runs on one host at a time`, {
+    super('REMOTE_HOST_UNSUPPORTED', `environment ${environment.name} runs on remote hosts (${environment.hosts.map((h) => h.name).join(', ')}), and this command does not run over SSH`, {
       exitCode: 2,
-      hint: `run it on the host: \`slipway exec ${environment.name} --host <name> -- slipway …\``,
+      hint: `run it on the host itself (ssh there; \`slipway setup ${environment.name}\` installed slipway under the host's root, in cli/current/bin/slipway.js)`,
     });
   }
 }

@@ -2,11 +2,12 @@
  * Packs a built tree into release.tar.gz: exactly the manifest's files, in manifest order,
  * with normalized metadata so two builds of one commit give the same bytes.
  */
-import { createWriteStream, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { Pack } from 'tar';
 import { SlipwayError } from '../errors.js';
+import { writePackToFile } from '../util/tar-file.js';
 import type { ReleaseManifest } from './manifest.js';
 
 /** The archive's entry times: the commit date (whole seconds, as tar stores them), else the epoch. */
@@ -43,20 +44,8 @@ export async function packRelease(treeDir: string, manifest: ReleaseManifest, ar
     statCache,
     strict: true,
   });
-  const out = createWriteStream(archivePath, { mode: 0o644 });
-  const done = new Promise<void>((resolve, reject) => {
-    out.on('close', resolve);
-    out.on('error', reject);
-    pack.on('error', (error: unknown) => {
-      out.destroy();
-      reject(error);
-    });
-  });
-  pack.pipe(out);
-  for (const file of manifest.files) pack.add(file.path);
-  pack.end();
   try {
-    await done;
+    await writePackToFile(pack, archivePath, manifest.files.map((file) => file.path));
   } catch (error) {
     throw new SlipwayError('RELEASE_PACK_FAILED', `Could not write ${archivePath}: ${(error as Error).message}`, { cause: error });
   }

@@ -9,11 +9,12 @@
  * when it already has that sha256).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs, type Stats } from 'node:fs';
+import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pack } from 'tar';
 import { SlipwayError } from '../errors.js';
+import { writePackToFile } from '../util/tar-file.js';
 
 export interface CliBundle {
   /** absolute path of the .tar.gz (in the cache folder) */
@@ -311,19 +312,7 @@ async function writeArchive(entries: BundleEntry[], archivePath: string): Promis
       entry.path = bundlePath;
     },
   });
-  const out = createWriteStream(archivePath, { mode: 0o644 });
-  const done = new Promise<void>((resolve, reject) => {
-    out.on('close', resolve);
-    out.on('error', reject);
-    pack.on('error', (error: unknown) => {
-      out.destroy();
-      reject(error);
-    });
-  });
-  pack.pipe(out);
-  for (const entry of entries) pack.add(entry.source);
-  pack.end();
-  await done;
+  await writePackToFile(pack, archivePath, entries.map((entry) => entry.source));
 }
 
 async function readCachedInfo(infoFile: string, file: string): Promise<{ sha256: string; size: number } | null> {

@@ -110,6 +110,15 @@ export async function resolveRelease(store: BlobStore, app: string, versionOrId:
   });
 }
 
+/** The release named by version or id, or the newest in the store when none is named. */
+export async function resolveReleaseOrNewest(store: BlobStore, app: string, versionOrId: string | undefined): Promise<ReleaseInfo> {
+  const release = versionOrId ? await resolveRelease(store, app, versionOrId) : (await listReleases(store, app)).at(-1);
+  if (!release) {
+    throw new SlipwayError('RELEASE_NOT_FOUND', `no releases of ${app} in ${store.description}`, { exitCode: 2, hint: 'build one with `slipway build`' });
+  }
+  return release;
+}
+
 /** Downloads a release's manifest (verified against the id), archive and signature into destDir. */
 export async function fetchRelease(store: BlobStore, app: string, id: string, destDir: string): Promise<FetchedRelease> {
   const manifest = await readReleaseManifest(store, app, id);
