@@ -325,7 +325,7 @@ export class Agent {
       health,
       lock: lock ? { holder: lock.holder, pid: lock.pid, since: lock.since, reason: lock.reason, stale: lock.stale } : null,
       maintenance: maintenance.mode === 'off' ? null : maintenance,
-      agent: { pid: process.pid, startedAt: this.startedAt.toISOString(), uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000) },
+      agent: { pid: process.pid, startedAt: this.startedAt.toISOString(), uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000), cli: process.argv[1] ?? null },
       slots: this.active
         ? [{ name: this.active.name, releaseId: this.active.releaseId, version: this.active.version, port: this.active.port, startedAt: this.active.startedAt, services: this.active.services.map((s) => ({ name: s.config.name, port: s.port, pid: s.process.pid() ?? null, state: s.process.state(), restarts: s.process.restarts() })) }]
         : [],

@@ -28,6 +28,8 @@ interface HostSetup {
   unit: string | null;
   doctor: 'ok' | 'failed';
   doctorOutput: string;
+  /** pid of a running agent still on an older slipway */
+  staleAgent: number | null;
   instructions?: string;
 }
 
@@ -76,6 +78,9 @@ export default async function setup(options: SetupOptions, ctx: CliContext): Pro
     if (r.instructions && !instructionsShown) {
       lines.push(...r.instructions.split('\n').map((l) => `    ${l}`));
       instructionsShown = true;
+    }
+    if (r.staleAgent !== null) {
+      lines.push(`  note    the running agent (pid ${r.staleAgent}) still runs the slipway it started with; it runs this one after a restart (${r.unit ? `systemctl restart ${r.unit}` : `slipway agent --stop --host ${r.host}, then start it as shown above`}), which stops the app for a moment`);
     }
     lines.push(`  doctor  ${r.doctor}`);
     if (r.doctor !== 'ok') lines.push(...r.doctorOutput.trimEnd().split('\n').map((l) => `    ${l}`));
@@ -138,6 +143,10 @@ async function setupHost(o: { remote: RemoteSlipway; bundle: CliBundle; project:
 
   // 5. The host checks itself with the slipway just installed.
   const doctor = await remote.slipway(['doctor', environment.name]);
+  // A running agent keeps the code it started with; restarting it stops the app for a moment, so that is the operator's call.
+  const status = await remote.slipwayJson<{ agent: { pid: number; cli?: string | null } | null }>(['status', environment.name]).catch(() => null);
+  const agentCli = status?.agent?.cli ?? null;
+  const staleAgent = agentCli !== null && !agentCli.startsWith(`${bundleDir}/`) ? status!.agent!.pid : null;
   return {
     host: remote.name,
     root: paths.root,
@@ -147,6 +156,7 @@ async function setupHost(o: { remote: RemoteSlipway; bundle: CliBundle; project:
     unit,
     doctor: doctor.exitCode === 0 ? 'ok' : 'failed',
     doctorOutput: `${doctor.stdout}${doctor.stderr}`,
+    staleAgent,
     ...(instructions ? { instructions } : {}),
   };
 }
