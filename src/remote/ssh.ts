@@ -74,9 +74,21 @@ export function describeTarget(target: SshTarget): string {
   return `${target.user === undefined ? '' : `${target.user}@`}${host}${target.port === undefined ? '' : `:${target.port}`}`;
 }
 
+/**
+ * SLIPWAY_SSH_CONFIG: an ssh_config file used instead of ~/.ssh/config.
+ * SLIPWAY_SSH_ALIVE_INTERVAL: seconds between keepalives (a dropped link is noticed after 3 unanswered).
+ */
 export function sshSettingsFromEnv(env: NodeJS.ProcessEnv): SshSettings {
   const settings: SshSettings = {};
   if (env.SLIPWAY_SSH_CONFIG) settings.configFile = env.SLIPWAY_SSH_CONFIG;
+  const alive = env.SLIPWAY_SSH_ALIVE_INTERVAL;
+  if (alive !== undefined && alive !== '') {
+    const seconds = Number(alive);
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) {
+      throw new SlipwayError('SSH_SETTING_INVALID', `SLIPWAY_SSH_ALIVE_INTERVAL must be a whole number of seconds from 1 to 3600, got ${JSON.stringify(alive)}`, { exitCode: 2, hint: 'unset it for the default (3 s)' });
+    }
+    settings.aliveIntervalSeconds = seconds;
+  }
   return settings;
 }
 

@@ -123,6 +123,13 @@ test('sshSettingsFromEnv takes the ssh_config file from SLIPWAY_SSH_CONFIG', () 
   assert.deepEqual(sshSettingsFromEnv({ SLIPWAY_SSH_CONFIG: '' }), {});
 });
 
+test('sshSettingsFromEnv takes the keepalive interval from SLIPWAY_SSH_ALIVE_INTERVAL, and refuses nonsense', () => {
+  assert.deepEqual(sshSettingsFromEnv({ SLIPWAY_SSH_ALIVE_INTERVAL: '1' }), { aliveIntervalSeconds: 1 });
+  for (const bad of ['0', '-1', '1.5', 'soon', '99999']) {
+    assert.throws(() => sshSettingsFromEnv({ SLIPWAY_SSH_ALIVE_INTERVAL: bad }), { code: 'SSH_SETTING_INVALID' }, bad);
+  }
+});
+
 test('classifySshFailure maps what ssh prints to codes with the target and ssh\'s last line', () => {
   const target = { user: 'root', host: 'app1.example.com', port: 2222 };
   const cases: [string, string][] = [
