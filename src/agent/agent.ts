@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
+import { isDiskFull } from '../data/file-stream.js';
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
 import { createProxy, type MaintenanceMode, type ReverseProxy } from '../runtime/proxy.js';
@@ -243,16 +244,28 @@ export class Agent {
     const state = this.ledger.getState();
     const fromManifest = state.currentId ? await readInstalledManifest(this.layout, state.currentId) : null;
     const targetRecord = this.ledger.getRelease(request.releaseId);
-    const deploymentId = this.ledger.startDeployment({
-      kind,
-      fromId: fromManifest ? state.currentId : null,
-      toId: request.releaseId,
-      fromVersion: fromManifest?.version ?? null,
-      toVersion: targetRecord?.version ?? request.version ?? null,
-      reason: request.reason ?? kind,
-      who: request.who ?? os.userInfo().username,
-    });
-    this.ledger.setStateValue(previousBeforeKey(deploymentId), state.previousId ?? '');
+    let deploymentId: number;
+    try {
+      deploymentId = this.ledger.startDeployment({
+        kind,
+        fromId: fromManifest ? state.currentId : null,
+        toId: request.releaseId,
+        fromVersion: fromManifest?.version ?? null,
+        toVersion: targetRecord?.version ?? request.version ?? null,
+        reason: request.reason ?? kind,
+        who: request.who ?? os.userInfo().username,
+      });
+      this.ledger.setStateValue(previousBeforeKey(deploymentId), state.previousId ?? '');
+    } catch (error) {
+      // Nothing has changed yet: say why in the user's terms (a full disk is the likely one).
+      if (isDiskFull(error)) {
+        throw new SlipwayError('HOST_DISK_FULL', `the host's disk is full (${this.layout.root}): the update cannot even be recorded, so nothing was changed`, {
+          hint: 'free some space (old backups: `slipway backup prune`; old releases: `slipway prune`), then try again',
+          cause: error,
+        });
+      }
+      throw error;
+    }
     const ctx: UpdateContext = {
       kind,
       app: this.options.project.config.app,
@@ -279,7 +292,11 @@ export class Agent {
     const outcome = await this.track(runUpdate(ctx, emit));
     // The update's backups (pre-deploy, post-deploy, pre-restore) go off-site in the background: the deploy does not wait for the upload.
     void this.offsite?.copyPending();
-    this.ledger.setStateValue(previousBeforeKey(deploymentId), null);
+    try {
+      this.ledger.setStateValue(previousBeforeKey(deploymentId), null);
+    } catch {
+      // Only read when recovering an unfinished deployment, and this one is finished: a leftover is harmless (a full disk lands here).
+    }
     void this.remote?.reportStatus();
     return { ...outcome, version: ctx.to.manifest?.version };
   }

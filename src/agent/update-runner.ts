@@ -11,6 +11,9 @@ import { switchStep } from '../host/steps/switch.js';
 import { watchStep } from '../host/steps/watch.js';
 import { finishStep } from '../host/steps/finish.js';
 import { releaseDir } from '../host/layout.js';
+import { releaseDiskReserve } from '../host/disk-reserve.js';
+import { readLock } from '../host/lock.js';
+import { isDiskFull } from '../data/file-stream.js';
 import { serviceEnvironment } from '../host/app-env.js';
 import { primaryService } from './slots.js';
 import type { UpdateContext, UpdateStep } from '../host/update-context.js';
@@ -48,21 +51,44 @@ export async function runUpdate(ctx: UpdateContext, onEvent: (event: UpdateEvent
     ledger: ctx.ledger,
     onEvent,
     runHooks: (when, step) => runHooks(ctx, when, step),
+    // The undo gets the room reserved for it on the disk.
+    onFailure: () => freeDiskReserve(ctx),
   });
   if (result.ok) {
-    ctx.ledger.finishDeployment(ctx.deploymentId, { outcome: 'succeeded' });
+    await recordOutcome(ctx, { outcome: 'succeeded' });
     return { ok: true, deploymentId: ctx.deploymentId, undoFailures: [] };
   }
   const error =
     result.error instanceof SlipwayError
       ? result.error
-      : new SlipwayError('UPDATE_FAILED', String((result.error as Error)?.message ?? result.error), { cause: result.error });
+      : isDiskFull(result.error)
+        ? new SlipwayError('HOST_DISK_FULL', `the host's disk is full (${ctx.layout.root}): ${String((result.error as Error)?.message ?? result.error)}`, {
+            hint: 'free space on the host (`slipway prune <env>` removes old releases, `slipway backup prune <env>` old backups), then deploy again',
+            cause: result.error,
+          })
+        : new SlipwayError('UPDATE_FAILED', String((result.error as Error)?.message ?? result.error), { cause: result.error });
   const rolledBack = result.undoFailures.length === 0;
-  ctx.ledger.finishDeployment(ctx.deploymentId, {
+  await recordOutcome(ctx, {
     outcome: rolledBack ? 'rolled-back' : 'failed',
     error: `${result.failedStep}: ${error.message}${rolledBack ? '' : `; undo problems: ${result.undoFailures.join('; ')}`}`,
   });
   return { ok: false, deploymentId: ctx.deploymentId, error, undoFailures: result.undoFailures };
+}
+
+/** Frees the disk reserve (disk-reserve.ts) for this update, unless another update holds the host and relies on it. */
+async function freeDiskReserve(ctx: UpdateContext): Promise<void> {
+  if (ctx.lockToken || !(await readLock(ctx.layout.lockFile))) await releaseDiskReserve(ctx.layout);
+}
+
+/** The outcome reaches the ledger even on a full disk: the reserve makes room for it. */
+async function recordOutcome(ctx: UpdateContext, outcome: Parameters<UpdateContext['ledger']['finishDeployment']>[1]): Promise<void> {
+  try {
+    ctx.ledger.finishDeployment(ctx.deploymentId, outcome);
+  } catch (error) {
+    if (!isDiskFull(error)) throw error;
+    await freeDiskReserve(ctx);
+    ctx.ledger.finishDeployment(ctx.deploymentId, outcome);
+  }
 }
 
 /** The app's own hooks (slipway.yml `hooks`), run from the target release folder once it is on disk. */

@@ -42,7 +42,11 @@ export function databaseToolError(o: DbContext & { error: unknown; action: strin
       cause: error,
     });
   }
-  if (/could not connect|Connection refused|could not translate host name|timeout expired|Can't connect|Unknown (MySQL|MariaDB) server host|No such file or directory/i.test(stderr)) {
+  // A server that is starting, stopping or recovering is unreachable for now, like one that is down.
+  if (
+    /could not connect|Connection refused|could not translate host name|timeout expired|Can't connect|Unknown (MySQL|MariaDB) server host|No such file or directory/i.test(stderr) ||
+    /the database system is (starting up|shutting down|not yet accepting connections|in recovery mode)|server closed the connection unexpectedly|Lost connection to (MySQL|MariaDB) server|server has gone away/i.test(stderr)
+  ) {
     return new SlipwayError('BACKUP_DB_UNREACHABLE', `Cannot reach the ${o.engine} server named in ${conn.urlEnv} (${where}).`, {
       hint: `Check that the database server runs and that the host and port in ${conn.urlEnv} are right.`,
       details: [lastLines(stderr, 3)],

@@ -1,3 +1,5 @@
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import type { Journal } from './journal.js';
 import type { Ledger } from './ledger.js';
@@ -37,6 +39,8 @@ export interface RunPipelineOptions<C> {
   onEvent(event: PipelineEvent): void;
   /** runs the app's hooks around a step ('before' | 'after') */
   runHooks?(when: 'before' | 'after', step: string): Promise<void>;
+  /** runs first when a step fails, before the failure is recorded and the steps undone (frees room on the disk) */
+  onFailure?(error: unknown): Promise<void>;
 }
 
 /**
@@ -51,32 +55,71 @@ function crashHookFor(step: string): void {
 }
 
 /**
+ * Test-only pause, for injecting a fault while the update is at a step: with
+ * SLIPWAY_TEST_HOOKS=1, SLIPWAY_TEST_PAUSE_AT=before:<step> | after:<step> (a bare
+ * <step> means after:, the crash hook's moment) and SLIPWAY_TEST_PAUSE_DIR=<dir>,
+ * the pipeline writes <dir>/<step>.paused there and waits until <dir>/<step>.resume
+ * appears (polled every 20 ms, 60 s at most), then removes both, so that the next
+ * update pauses again (a .resume written in advance lets one update through).
+ * "before" is after the journal recorded the step's begin, before its hooks and
+ * run: the fault hits the step's own work. "after" is once the step did its work,
+ * before the journal records its end. Returns null (nothing to await) when unarmed.
+ */
+function pauseHookFor(step: string, when: 'before' | 'after'): (() => Promise<void>) | null {
+  if (process.env.SLIPWAY_TEST_HOOKS !== '1') return null;
+  const at = process.env.SLIPWAY_TEST_PAUSE_AT;
+  const dir = process.env.SLIPWAY_TEST_PAUSE_DIR;
+  if (!at || !dir) return null;
+  const [armedWhen, armedStep] = at.includes(':') ? at.split(':', 2) : ['after', at];
+  if (armedWhen !== when || armedStep !== step) return null;
+  return async () => {
+    const paused = path.join(dir, `${step}.paused`);
+    const resume = path.join(dir, `${step}.resume`);
+    writeFileSync(paused, `${process.pid}\n`);
+    const deadline = Date.now() + 60_000;
+    while (!existsSync(resume) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    rmSync(resume, { force: true });
+    rmSync(paused, { force: true });
+  };
+}
+
+/**
  * Runs the steps in order, journaling before and after each. When one fails,
  * the steps already run (and the failing one, which may have half-happened)
  * are undone in reverse order. Undo failures are collected, never thrown.
+ *
+ * Recording a step is part of the step: a journal or ledger that cannot be written
+ * (a full disk) fails it, and the update is undone. Once a step has failed, the
+ * records are best effort: the undo runs whether or not it can be written down.
  */
 export async function runPipeline<C>(o: RunPipelineOptions<C>): Promise<PipelineResult> {
   const begun: PipelineStep<C>[] = [];
   for (const step of o.steps) {
     o.onEvent({ type: 'step-begin', name: step.name });
-    await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'begin' });
-    o.ledger.startStep(o.deploymentId, step.name);
+    // Begun before it is recorded: if the record fails, its undo (which checks what was done) still runs.
     begun.push(step);
     const started = performance.now();
     try {
+      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'begin' });
+      o.ledger.startStep(o.deploymentId, step.name);
+      const pauseBefore = pauseHookFor(step.name, 'before');
+      if (pauseBefore) await pauseBefore();
       if (o.runHooks) await o.runHooks('before', step.name);
       const result = (await step.run(o.ctx)) ?? { outcome: 'done' as const };
       if (o.runHooks) await o.runHooks('after', step.name);
+      const pauseAfter = pauseHookFor(step.name, 'after');
+      if (pauseAfter) await pauseAfter();
       crashHookFor(step.name);
       const ms = Math.round(performance.now() - started);
       await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'end', outcome: result.outcome });
       o.ledger.finishStep(o.deploymentId, step.name, { outcome: result.outcome, detail: result.detail });
       o.onEvent({ type: 'step-end', name: step.name, outcome: result.outcome, ms, detail: result.detail });
     } catch (error) {
+      await bestEffort(() => o.onFailure?.(error));
       const ms = Math.round(performance.now() - started);
       const detail = error instanceof Error ? error.message : String(error);
-      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'end', outcome: 'failed' });
-      o.ledger.finishStep(o.deploymentId, step.name, { outcome: 'failed', detail });
+      await bestEffort(() => o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'end', outcome: 'failed' }));
+      await bestEffort(() => o.ledger.finishStep(o.deploymentId, step.name, { outcome: 'failed', detail }));
       o.onEvent({ type: 'step-end', name: step.name, outcome: 'failed', ms, detail });
       const undoFailures = await undoSteps({ ...o, steps: begun.reverse() });
       return { ok: false, failedStep: step.name, error, undoFailures };
@@ -89,20 +132,29 @@ async function undoSteps<C>(o: RunPipelineOptions<C>): Promise<string[]> {
   const failures: string[] = [];
   for (const step of o.steps) {
     if (!step.undo) continue;
-    await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'undo-begin' });
-    o.ledger.startStep(o.deploymentId, step.name);
+    await bestEffort(() => o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'undo-begin' }));
+    await bestEffort(() => o.ledger.startStep(o.deploymentId, step.name));
     try {
       const detail = (await step.undo(o.ctx)) ?? undefined;
-      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'undo-end', outcome: 'undone' });
-      o.ledger.finishStep(o.deploymentId, step.name, { outcome: 'undone', detail });
+      await bestEffort(() => o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'undo-end', outcome: 'undone' }));
+      await bestEffort(() => o.ledger.finishStep(o.deploymentId, step.name, { outcome: 'undone', detail }));
       o.onEvent({ type: 'undo', name: step.name, outcome: 'undone', detail });
     } catch (error) {
       const detail = error instanceof SlipwayError ? error.message : String(error);
       failures.push(`${step.name}: ${detail}`);
-      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'undo-end', outcome: 'failed' });
-      o.ledger.finishStep(o.deploymentId, step.name, { outcome: 'failed', detail: `undo: ${detail}` });
+      await bestEffort(() => o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'undo-end', outcome: 'failed' }));
+      await bestEffort(() => o.ledger.finishStep(o.deploymentId, step.name, { outcome: 'failed', detail: `undo: ${detail}` }));
       o.onEvent({ type: 'undo', name: step.name, outcome: 'failed', detail });
     }
   }
   return failures;
+}
+
+/** A record that must not stop an undo: its failure is ignored (the undo itself is what matters). */
+async function bestEffort(write: () => unknown): Promise<void> {
+  try {
+    await write();
+  } catch {
+    // not recorded: the journal and ledger say less than happened, and recovery reads the host itself
+  }
 }

@@ -39,6 +39,18 @@ function rejected(entry: string, reason: string): SlipwayError {
   });
 }
 
+/** A file that could not be written: the host's disk is full (not the archive's fault), or the archive is refused. */
+function writeFailed(entry: string, error: Error): SlipwayError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new SlipwayError('HOST_DISK_FULL', `The host's disk is full: release file ${JSON.stringify(entry)} could not be written (${code}).`, {
+      hint: 'Free space on the host (`slipway prune <env>` removes old releases), then try again; nothing was extracted.',
+      cause: error,
+    });
+  }
+  return rejected(entry, `could not be written: ${error.message}`);
+}
+
 async function exists(p: string): Promise<boolean> {
   try {
     await lstat(p);
@@ -176,7 +188,7 @@ function extractVerified(o: UnpackOptions, into: string): Promise<void> {
         return;
       }
       const file = expected.get(entry.path)!;
-      writes.push(writeFile(entry, file).catch((error: Error) => fail(rejected(file.path, `could not be written: ${error.message}`))));
+      writes.push(writeFile(entry, file).catch((error: Error) => fail(writeFailed(file.path, error))));
     });
 
     parser.on('end', () => {
@@ -226,7 +238,7 @@ function extractVerified(o: UnpackOptions, into: string): Promise<void> {
       await new Promise<void>((done) => {
         out.on('close', done);
         out.on('error', (error) => {
-          fail(rejected(file.path, `could not be written: ${error.message}`));
+          fail(writeFailed(file.path, error));
         });
         entry.on('data', (chunk: Buffer) => {
           if (failure) return;

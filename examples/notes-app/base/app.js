@@ -11,7 +11,6 @@ import { openDatabase, StartupError } from './db.js';
 import { createNoteStore, NOTE_COLUMNS } from './notes.js';
 
 const HOST = '127.0.0.1';
-const DATA_DIR = 'data';
 const UPLOADS_DIR = 'uploads';
 const MAX_JSON_BYTES = 64 * 1024;
 const MAX_NOTE_CHARS = 10_000;
@@ -65,8 +64,9 @@ export async function runNotesServer({ version, healthProbes = [] }) {
     die(`PORT must be set to the TCP port to listen on (1-65535), got ${JSON.stringify(process.env.PORT ?? null)}; e.g. PORT=8080 node server.js`);
     return;
   }
-  // In a slipway release these are links into the shared folder; standalone, plain folders.
-  mkdirSync(DATA_DIR, { recursive: true });
+  // In a slipway release this is a link into the shared folder; standalone, a plain folder.
+  // (The SQLite folder is made by db.js, only when SQLite is used: with PostgreSQL nothing
+  // may be written into the release folder, which is read-only on a slipway host.)
   mkdirSync(UPLOADS_DIR, { recursive: true });
 
   /** @type {import('./db.js').Database} */

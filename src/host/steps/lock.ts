@@ -1,7 +1,11 @@
+import { ensureDiskReserve } from '../disk-reserve.js';
 import { acquireLock, readLock, releaseLock } from '../lock.js';
 import type { UpdateStep } from '../update-context.js';
 
-/** Step 1: one update at a time; the lock names who, since when and why. */
+/**
+ * Step 1: one update at a time; the lock names who, since when and why. With the host
+ * held, room to undo the update is reserved on its disk (see disk-reserve.ts).
+ */
 export const lockStep: UpdateStep = {
   name: 'lock',
   async run(ctx) {
@@ -10,6 +14,7 @@ export const lockStep: UpdateStep = {
       reason: ctx.reason,
     });
     ctx.lockToken = lock.token;
+    await ensureDiskReserve(ctx.layout);
   },
   async undo(ctx) {
     if (ctx.lockToken) await releaseLock(ctx.layout.lockFile, ctx.lockToken);

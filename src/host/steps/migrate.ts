@@ -9,6 +9,10 @@ import { backupReleaseData, dataEnvironment, targetManifest, type UpdateContext,
 /** How long requests wait for a restore before they are answered 503. */
 const RESTORE_HOLD_MS = 60_000;
 
+/** How long undoing an update waits for a database that cannot be reached to come back. */
+const DATABASE_WAIT_MS = 120_000;
+const DATABASE_RETRY_MS = 500;
+
 /**
  * Step 6: the data for the target release. A deploy runs the app's own migration
  * command from the new release; a rollback or restore with data brings a backup back.
@@ -63,13 +67,11 @@ export const migrateStep: UpdateStep = {
     let kept: string | null = null;
     try {
       kept = await keepDataOfFailedUpdate(ctx);
-      await restoreBackup({
-        layout: ctx.layout,
-        ledger: ctx.ledger,
-        backupId: ctx.preBackupId,
-        data: ctx.from.manifest.runtime.data,
-        env: await dataEnvironment(ctx, ctx.from.manifest),
-      });
+      const env = await dataEnvironment(ctx, ctx.from.manifest);
+      const { preBackupId, from } = ctx;
+      await whileDatabaseUnreachable(ctx, `restore backup ${preBackupId}`, () =>
+        restoreBackup({ layout: ctx.layout, ledger: ctx.ledger, backupId: preBackupId, data: from.manifest.runtime.data, env }),
+      );
       // The running old release may still hold the replaced files open: start it afresh on the restored data.
       const stale = ctx.runtime.activeSlot();
       const fresh = await ctx.runtime.startIdleSlot(ctx.from.id, ctx.from.manifest);
@@ -96,11 +98,34 @@ async function keepDataOfFailedUpdate(ctx: UpdateContext): Promise<string | null
   if (!served || !hasData(manifest.runtime.data)) return null;
   try {
     // Not tied to the deployment: its backups are what undoing or recovering it restores, and this one must never be.
-    const backup = await backupReleaseData(ctx, { release: { id: ctx.to.id, manifest }, reason: 'pre-restore', deploymentId: null });
+    const backup = await whileDatabaseUnreachable(ctx, `back up the data ${manifest.version} leaves`, () =>
+      backupReleaseData(ctx, { release: { id: ctx.to.id, manifest }, reason: 'pre-restore', deploymentId: null }),
+    );
     return backup.id;
   } catch (error) {
     ctx.progress(`warning: could not back up the data ${manifest.version} leaves before restoring: ${(error as Error).message}`);
     return null;
+  }
+}
+
+/**
+ * Runs `work` (a backup or a restore of the undo) again while the database cannot be
+ * reached, for up to DATABASE_WAIT_MS. The update often failed because the database
+ * went away (a restart, a failover); giving up at once would leave the old release on
+ * the data the new one migrated, so the undo waits for the server to come back.
+ */
+async function whileDatabaseUnreachable<T>(ctx: UpdateContext, what: string, work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + DATABASE_WAIT_MS;
+  let told = false;
+  for (;;) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof SlipwayError && error.code === 'BACKUP_DB_UNREACHABLE') || Date.now() >= deadline) throw error;
+      if (!told) ctx.progress(`the database cannot be reached: waiting up to ${DATABASE_WAIT_MS / 1000} s for it to come back to ${what}`);
+      told = true;
+      await new Promise((resolve) => setTimeout(resolve, DATABASE_RETRY_MS));
+    }
   }
 }
 
