@@ -487,10 +487,10 @@ export class SshConnection {
   private async shutdown(): Promise<void> {
     if (!this.masterExit) {
       await execSsh(this.controlArgs('exit'), 5000).catch(() => undefined);
-      const stopped = await Promise.race([this.masterExited.then(() => true), delay(2000).then(() => false)]);
+      const stopped = await Promise.race([this.masterExited.then(() => true), delay(2000, undefined, { ref: false }).then(() => false)]);
       if (!stopped) {
         this.master.kill('SIGTERM');
-        const ended = await Promise.race([this.masterExited.then(() => true), delay(3000).then(() => false)]);
+        const ended = await Promise.race([this.masterExited.then(() => true), delay(3000, undefined, { ref: false }).then(() => false)]);
         if (!ended) this.master.kill('SIGKILL');
         await this.masterExited;
       }

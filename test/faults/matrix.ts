@@ -32,7 +32,7 @@ export const FAULT_COLUMNS: readonly FaultColumn[] = [
   { id: 'disk-full', title: 'disk full' },
   { id: 'health-failing', title: 'health check failing' },
   { id: 'store-unreachable', title: 'store unreachable' },
-  { id: 'network-drop', title: 'network drop (SSH)', elsewhere: 'see test/remote' },
+  { id: 'network-drop', title: 'network drop (SSH)' },
 ];
 
 /** One cell: where the host ended, and whether the invariant held there. */
