@@ -35,12 +35,12 @@ it('the network dropping at every step of an update over SSH', { timeout: 600_00
     mkdirSync(pauseDir);
     assert.equal((await fleet.cli(['setup', 'production'])).code, 0);
     // The host's agent, as its init system would run it, with the test's pause hook.
-    let agent: ChildProcess | null = null;
+    let agent: { child: ChildProcess; exited: Promise<unknown> } | null = null;
     const stopAgent = async () => {
       if (!agent) return;
-      const exited = new Promise((resolve) => agent!.once('exit', resolve));
-      agent.kill('SIGTERM');
-      await exited;
+      // The fleet's own teardown may have stopped it already: its exit is awaited, not waited for again.
+      if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGTERM');
+      await agent.exited;
       agent = null;
     };
     t.after(stopAgent);
@@ -51,7 +51,7 @@ it('the network dropping at every step of an update over SSH', { timeout: 600_00
         env: { ...process.env, SLIPWAY_HOME: host.root, SLIPWAY_TEST_HOOKS: '1', SLIPWAY_TEST_PAUSE_AT: `before:${step}`, SLIPWAY_TEST_PAUSE_DIR: pauseDir },
         stdio: 'ignore',
       });
-      agent = child;
+      agent = { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
       await waitUntil('the host agent answers', () => isAgentRunning(hostLayout(host.root).agentSocket), 30_000);
     };
     /** lets the next update through the pause at `step` */
