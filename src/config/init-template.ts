@@ -121,6 +121,10 @@ environments:
     #                                     # also copied to the store, encrypted (AES-256-GCM)
     # pull: { interval: 30s }             # the agent follows this environment's channel in the store
     # management: { port: 9090 }          # signed HTTP API and dashboard (secret in $SLIPWAY_MANAGEMENT_SECRET)
+    # Several servers instead of host: (then \`slipway setup production\` once, and deploy as usual):
+    # hosts:
+    #   auth: { ssh: ssh://deploy@auth.example.com }
+    #   app1: { ssh: ssh://deploy@app1.example.com, depends_on: [auth] }   # updated after auth
 
 # A release that can only be reached from some versions (deploys from older ones are refused):
 # upgrade: { from: ">=v2" }
