@@ -55,12 +55,25 @@ export default async function setup(options: SetupOptions, ctx: CliContext): Pro
   const bundle = await createCliBundle({ installDir: installDirOfThisSlipway(), cacheDir: path.join(slipwayHome(ctx.env), 'cache', 'bundles') });
   ctx.progress(`slipway ${bundle.version} bundle: ${formatBytes(bundle.size)} (sha256 ${bundle.sha256.slice(0, 12)})`);
   const remotes = await connectHosts(project, environment, hosts, ctx);
-  const results: HostSetup[] = [];
+  let results: HostSetup[];
   try {
-    for (const remote of remotes) {
-      ctx.progress(`${remote.name}: setting up in ${remote.paths.root}`);
-      results.push(await setupHost({ remote, bundle, project, environment }, ctx));
+    // Hosts are independent here: all at once (each on its own connection), reported in slipway.yml's order.
+    const settled = await Promise.allSettled(
+      remotes.map((remote) => {
+        ctx.progress(`${remote.name}: setting up in ${remote.paths.root}`);
+        return setupHost({ remote, bundle, project, environment }, ctx);
+      }),
+    );
+    const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [{ host: remotes[i]!.name, error: r.reason as unknown }] : []));
+    if (failed.length > 0) {
+      const first = failed[0]!.error;
+      const done = remotes.filter((r) => !failed.some((f) => f.host === r.name)).map((r) => r.name);
+      throw new SlipwayError(first instanceof SlipwayError ? first.code : 'SETUP_FAILED', failed.length === 1 ? (first as Error).message : `setup failed on ${failed.map((f) => f.host).join(', ')}`, {
+        hint: `${first instanceof SlipwayError && first.hint ? `${first.hint}; ` : ''}${done.length > 0 ? `${done.join(', ')} ${done.length === 1 ? 'is' : 'are'} set up; ` : ''}run setup again once fixed (it sends nothing a host already has)`,
+        details: failed.map((f) => `${f.host}: ${(f.error as Error).message}`),
+      });
     }
+    results = settled.map((r) => (r as PromiseFulfilledResult<HostSetup>).value);
   } finally {
     await closeHosts(remotes);
   }
@@ -93,10 +106,9 @@ async function setupHost(o: { remote: RemoteSlipway; bundle: CliBundle; project:
   const { paths } = remote;
 
   // 1. The host must be able to run this bundle (same Node major, OS and CPU: it carries a native addon).
-  const facts = await remote.run(['sh', '-c', 'command -v node; node -p "process.version+\\" \\"+process.arch+\\" \\"+process.platform" 2>/dev/null; uname -s']);
-  const [nodePath = '', nodeLine = ''] = facts.stdout.toString('utf8').trim().split('\n');
-  const [nodeVersion, arch, platform] = nodePath.startsWith('/') ? nodeLine.split(' ') : [undefined, undefined, undefined];
-  checkBundleCompatible(bundle, { nodeVersion: nodeVersion ?? null, arch: arch ?? 'unknown', platform: platform ?? 'unknown' });
+  const facts = await remote.run(['sh', '-c', 'uname -s; uname -m; command -v node || echo; node --version 2>/dev/null || echo']);
+  const [platform = 'unknown', arch = 'unknown', nodePath = '', nodeVersion = ''] = facts.stdout.toString('utf8').split('\n').map((l) => l.trim());
+  checkBundleCompatible(bundle, { nodeVersion: nodePath.startsWith('/') && nodeVersion ? nodeVersion : null, arch, platform });
 
   // 2. The CLI bundle, unless this exact one is already there.
   const bundleDir = path.posix.join(paths.cliDir, bundle.sha256);

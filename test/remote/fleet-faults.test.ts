@@ -91,3 +91,19 @@ it('stops and rolls back when a host drops off the network mid-rollout', { skip:
   assert.ok(back.code === 0 || served === 'v1', `app2 back on v1: ${back.stdout}\n${back.stderr}`);
   assert.equal(served, 'v1');
 });
+
+it('setup refuses a host without Node, says what to install, and still sets up the others', { skip: noSshd ?? false, timeout: 120_000 }, async (t) => {
+  // A host whose PATH has a shell and uname but no node.
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-nonode-'));
+  t.after(() => fs.rmSync(bin, { recursive: true, force: true }));
+  for (const tool of ['sh', 'uname']) fs.symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), path.join(bin, tool));
+  const fleet = await createFleet(t, [{ name: 'ready' }, { name: 'bare', sessionEnv: { PATH: bin } }], { build: false });
+  const result = await fleet.cli(['setup', 'production']);
+  assert.equal(result.code, 1, `${result.stdout}\n${result.stderr}`);
+  const major = process.versions.node.split('.')[0];
+  assert.match(result.stderr, new RegExp(`needs Node ${major}`), result.stderr);
+  assert.match(result.stderr, new RegExp(`install Node ${major} on the host`), result.stderr);
+  assert.match(result.stderr, /ready is set up/, result.stderr);
+  assert.ok(fs.existsSync(path.join(fleet.hosts.get('ready')!.root, 'cli', 'current', 'bin', 'slipway.js')), 'the host with Node got slipway');
+  assert.ok(!fs.existsSync(path.join(fleet.hosts.get('bare')!.root, 'cli')), 'nothing was sent to the host without Node');
+});
