@@ -48,7 +48,7 @@ export async function deployFleet(o: { project: LoadedProject; environment: Envi
     const drivers = new Map<string, HostDriver>(
       remotes.map((remote) => [
         remote.name,
-        createRemoteHostDriver({ remote, app: project.config.app, target: { id: release.id, version: release.version }, sourceStore: store, storeConfig: environment.store, reason }),
+        createRemoteHostDriver({ remote, app: project.config.app, target: { id: release.id, version: release.version }, sourceStore: store, storeConfig: environment.store, reason, onNote: (line) => ctx.progress(line) }),
       ]),
     );
     const summary = await runRollout({

@@ -19,6 +19,8 @@ export interface RemoteHostDriverOptions {
   /** the environment's store: a host that reaches it (S3) pulls the release itself */
   storeConfig: StoreConfig;
   reason: string;
+  /** a line for the operator that is not an event of the rollout (why a host could not pull) */
+  onNote?: (line: string) => void;
 }
 
 interface RemoteStatus {
@@ -55,6 +57,8 @@ export function createRemoteHostDriver(o: RemoteHostDriverOptions): HostDriver {
         // A host that reaches the bucket downloads the release itself; otherwise it comes over SSH.
         const pulled = await remote.slipway([...receive, '--from-store', JSON.stringify(o.storeConfig)], { timeoutMs: 10 * 60_000 });
         if (pulled.exitCode === 0) return 'pulled';
+        const why = pulled.stderr.split('\n').find((l) => l.startsWith('error: '))?.slice('error: '.length) ?? `exit code ${pulled.exitCode}`;
+        o.onNote?.(`${remote.name}: cannot pull from the store (${why}); sending the release over SSH`);
       }
       const child = remote.spawnSlipway(receive);
       let stderr = '';

@@ -36,6 +36,7 @@ it('hosts pull the release from the S3 store when they can, and get it over SSH 
   const transfer = (stdout: string, host: string) => JSON.parse(stdout).rows.find((r: any) => r.host === host).transfer;
   assert.equal(transfer(first.stdout, 'near'), 'pulled', first.stderr);
   assert.equal(transfer(first.stdout, 'far'), 'streamed');
+  assert.match(first.stderr, /far: cannot pull from the store \(.+\); sending the release over SSH/, first.stderr);
   for (const host of ['near', 'far']) assert.equal((await fleet.get(host, '/version')).body, 'v1');
 
   // Gone from the store's view of the near host? No: the same release again is found on every host.
