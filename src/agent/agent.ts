@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { isDiskFull } from '../data/file-stream.js';
+import { hostDiskFullError } from '../host/disk-reserve.js';
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
 import { createProxy, type MaintenanceMode, type ReverseProxy } from '../runtime/proxy.js';
@@ -259,10 +260,7 @@ export class Agent {
     } catch (error) {
       // Nothing has changed yet: say why in the user's terms (a full disk is the likely one).
       if (isDiskFull(error)) {
-        throw new SlipwayError('HOST_DISK_FULL', `the host's disk is full (${this.layout.root}): the update cannot even be recorded, so nothing was changed`, {
-          hint: 'free some space (old backups: `slipway backup prune`; old releases: `slipway prune`), then try again',
-          cause: error,
-        });
+        throw hostDiskFullError(this.layout.root, 'the update cannot even be recorded, so nothing was changed', error);
       }
       throw error;
     }

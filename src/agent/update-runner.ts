@@ -11,7 +11,7 @@ import { switchStep } from '../host/steps/switch.js';
 import { watchStep } from '../host/steps/watch.js';
 import { finishStep } from '../host/steps/finish.js';
 import { releaseDir } from '../host/layout.js';
-import { releaseDiskReserve } from '../host/disk-reserve.js';
+import { hostDiskFullError, releaseDiskReserve } from '../host/disk-reserve.js';
 import { readLock } from '../host/lock.js';
 import { isDiskFull } from '../data/file-stream.js';
 import { serviceEnvironment } from '../host/app-env.js';
@@ -62,10 +62,7 @@ export async function runUpdate(ctx: UpdateContext, onEvent: (event: UpdateEvent
     result.error instanceof SlipwayError
       ? result.error
       : isDiskFull(result.error)
-        ? new SlipwayError('HOST_DISK_FULL', `the host's disk is full (${ctx.layout.root}): ${String((result.error as Error)?.message ?? result.error)}`, {
-            hint: 'free space on the host (`slipway prune <env>` removes old releases, `slipway backup prune <env>` old backups), then deploy again',
-            cause: result.error,
-          })
+        ? hostDiskFullError(ctx.layout.root, String((result.error as Error)?.message ?? result.error), result.error)
         : new SlipwayError('UPDATE_FAILED', String((result.error as Error)?.message ?? result.error), { cause: result.error });
   const rolledBack = result.undoFailures.length === 0;
   await recordOutcome(ctx, {

@@ -40,11 +40,16 @@ export async function ensureDiskReserve(layout: HostLayout): Promise<void> {
   } catch (error) {
     await fs.rm(temp, { force: true });
     if (!isDiskFull(error)) throw error;
-    throw new SlipwayError('HOST_DISK_FULL', `the host's disk is full: not even ${DISK_RESERVE_BYTES / 1024 / 1024} MiB free in ${layout.root} to undo an update should it fail`, {
-      hint: 'free space on the host (`slipway prune <env>` removes old releases, `slipway backup prune <env>` old backups), then deploy again; nothing was changed',
-      cause: error,
-    });
+    throw hostDiskFullError(layout.root, `not even ${DISK_RESERVE_BYTES / 1024 / 1024} MiB free to undo an update should it fail; nothing was changed`, error);
   }
+}
+
+/** The host's disk is full: said in the user's terms, with what to free. `what` says what could not be done. */
+export function hostDiskFullError(root: string, what: string, cause: unknown): SlipwayError {
+  return new SlipwayError('HOST_DISK_FULL', `the host's disk is full (${root}): ${what}`, {
+    hint: 'free space on the host (`slipway prune <env>` removes old releases, `slipway backup prune <env>` old backups), then deploy again',
+    cause,
+  });
 }
 
 /** Frees the reserve for an undo (a no-op when it is not there). */
