@@ -1,5 +1,6 @@
 import { execInCurrentRelease } from '../host/exec-in-release.js';
 import { openAnyEnvironment } from './environment.js';
+import { lineSplitter } from '../remote/remote-slipway.js';
 import { closeHosts, connectHosts, selectHosts } from './fleet.js';
 import type { CliContext, CommandResult } from './context.js';
 
@@ -29,18 +30,13 @@ export default async function exec(options: ExecOptions, ctx: CliContext): Promi
   try {
     for (const remote of remotes) {
       const prefix = remotes.length > 1 ? `${remote.name} | ` : '';
-      let pending = '';
+      // One host: its output as it comes; several: each line marked with its host.
+      const lines = lineSplitter((line) => ctx.writeStdout?.(Buffer.from(`${prefix}${line}\n`)));
       const result = await remote.slipway(['exec', target.environment.name, '--', ...argv], {
         onStderrLine: (line) => ctx.progress(`${prefix}${line}`),
-        onStdout: (chunk) => {
-          if (!prefix && ctx.writeStdout) return ctx.writeStdout(chunk);
-          pending += chunk.toString('utf8');
-          const lines = pending.split('\n');
-          pending = lines.pop() ?? '';
-          for (const line of lines) ctx.writeStdout?.(Buffer.from(`${prefix}${line}\n`));
-        },
+        onStdout: (chunk) => (!prefix && ctx.writeStdout ? ctx.writeStdout(chunk) : lines.push(chunk)),
       });
-      if (pending) ctx.writeStdout?.(Buffer.from(`${prefix}${pending}\n`));
+      lines.flush();
       if (result.exitCode !== 0) failed++;
     }
   } finally {

@@ -156,8 +156,8 @@ export class RemoteSlipway {
   }
 }
 
-/** Feeds whole lines to `onLine` as chunks arrive. */
-function lineSplitter(onLine?: (line: string) => void): { push: (chunk: Buffer) => void; flush: () => void } {
+/** Feeds whole lines to `onLine` as chunks arrive; `flush` gives the last unfinished one. */
+export function lineSplitter(onLine?: (line: string) => void): { push: (chunk: Buffer) => void; flush: () => void } {
   let pending = '';
   return {
     push: (chunk) => {

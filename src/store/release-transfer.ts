@@ -29,21 +29,29 @@ export async function hasRelease(store: BlobStore, app: string, id: string): Pro
   }
 }
 
+/** The release's three store objects as files in `dir`, under their store names (the manifest checked against the id). */
+async function downloadReleaseFiles(store: BlobStore, app: string, id: string, dir: string): Promise<{ manifestPath: string; archivePath: string; signaturePath?: string }> {
+  const fetched = await fetchRelease(store, app, id, dir);
+  const archivePath = path.join(dir, 'release.tar.gz');
+  await fs.rename(fetched.archivePath, archivePath);
+  const manifestPath = path.join(dir, 'manifest.json');
+  // The stored bytes as they are (fetchRelease checked them against the id).
+  await fs.writeFile(manifestPath, (await store.get(`${app}/releases/${id}/manifest.json`)) as Buffer);
+  if (!fetched.signature) return { manifestPath, archivePath };
+  const signaturePath = path.join(dir, 'signature.json');
+  await fs.writeFile(signaturePath, fetched.signature);
+  return { manifestPath, archivePath, signaturePath };
+}
+
 /** Writes the release `id` of `store` to `out` as a transfer stream. */
 export async function writeReleaseStream(options: { store: BlobStore; app: string; id: string; out: Writable }): Promise<{ bytes: number }> {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-send-'));
   try {
-    const fetched = await fetchRelease(options.store, options.app, options.id, workDir);
-    await fs.rename(fetched.archivePath, path.join(workDir, 'release.tar.gz'));
-    await fs.writeFile(path.join(workDir, 'manifest.json'), await options.store.get(`${options.app}/releases/${options.id}/manifest.json`) as Buffer);
-    const names = ['manifest.json', 'release.tar.gz'];
-    if (fetched.signature) {
-      await fs.writeFile(path.join(workDir, 'signature.json'), fetched.signature);
-      names.push('signature.json');
-    }
+    const files = await downloadReleaseFiles(options.store, options.app, options.id, workDir);
+    const paths = [files.manifestPath, files.archivePath, ...(files.signaturePath ? [files.signaturePath] : [])];
     let bytes = 0;
-    for (const name of names) bytes += (await fs.stat(path.join(workDir, name))).size;
-    await pipeline(tar.create({ cwd: workDir, portable: true, noMtime: true }, names) as unknown as Readable, options.out);
+    for (const file of paths) bytes += (await fs.stat(file)).size;
+    await pipeline(tar.create({ cwd: workDir, portable: true, noMtime: true }, paths.map((p) => path.basename(p))) as unknown as Readable, options.out);
     return { bytes };
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
@@ -111,15 +119,8 @@ export async function receiveReleaseStream(options: { store: BlobStore; app: str
 export async function copyRelease(options: { from: BlobStore; to: BlobStore; app: string; id: string }): Promise<ReleaseInfo> {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-copy-'));
   try {
-    const fetched = await fetchRelease(options.from, options.app, options.id, workDir);
-    const manifestPath = path.join(workDir, 'manifest.json');
-    await fs.writeFile(manifestPath, (await options.from.get(`${options.app}/releases/${options.id}/manifest.json`)) as Buffer);
-    let signaturePath: string | undefined;
-    if (fetched.signature) {
-      signaturePath = path.join(workDir, 'signature.json');
-      await fs.writeFile(signaturePath, fetched.signature);
-    }
-    return await putRelease(options.to, { app: options.app, id: options.id, manifestPath, archivePath: fetched.archivePath, ...(signaturePath ? { signaturePath } : {}) });
+    const files = await downloadReleaseFiles(options.from, options.app, options.id, workDir);
+    return await putRelease(options.to, { app: options.app, id: options.id, ...files });
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
   }
