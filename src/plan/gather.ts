@@ -11,11 +11,9 @@ import { readEnvFile } from '../host/app-env.js';
 import { readInstalledManifest } from '../host/install-release.js';
 import type { HostLayout } from '../host/layout.js';
 import { openLedger } from '../host/ledger.js';
-import { parseManifest } from '../release/manifest.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { listReleases, readReleaseManifest, resolveRelease } from '../store/releases.js';
-import { compareReleases, createUpdatePlan, releasesBetween, type PlannedRelease, type UpdatePlan, type UpdatePlanInput } from './plan.js';
-import { compareVersions } from './version.js';
+import { listReleases, readReleaseManifest, resolveRelease, type ReleaseInfo } from '../store/releases.js';
+import { compareReleaseVersions, compareReleases, createUpdatePlan, releasesBetween, type PlannedRelease, type UpdatePlan, type UpdatePlanInput } from './plan.js';
 
 /** The release the host serves, from its ledger (read-only); null on a host where nothing was deployed. */
 export async function readCurrentRelease(layout: HostLayout): Promise<PlannedRelease | null> {
@@ -25,8 +23,8 @@ export async function readCurrentRelease(layout: HostLayout): Promise<PlannedRel
   try {
     const { currentId } = ledger.getState();
     if (!currentId) return null;
-    const record = ledger.getRelease(currentId);
-    const manifest = record ? parseManifest(record.manifestJson, currentId) : await readInstalledManifest(layout, currentId);
+    // The manifest lives beside the release, not in the ledger (it lists every file).
+    const manifest = await readInstalledManifest(layout, currentId);
     if (!manifest) {
       throw new SlipwayError('CURRENT_RELEASE_UNKNOWN', `the host's current release ${currentId.slice(0, 12)} has no manifest on this host`, {
         hint: 'run `slipway verify` and `slipway status` to see what the host serves',
@@ -41,19 +39,33 @@ export async function readCurrentRelease(layout: HostLayout): Promise<PlannedRel
 /**
  * The store's releases strictly between current and target, oldest first. Manifests
  * are read only for releases whose version does not already rule them out.
+ * `infos`: the store's list when the caller has it already.
  */
-export async function storeReleasesBetween(o: { store: BlobStore; app: string; current: PlannedRelease | null; target: PlannedRelease }): Promise<PlannedRelease[]> {
+export async function storeReleasesBetween(o: {
+  store: BlobStore;
+  app: string;
+  current: PlannedRelease | null;
+  target: PlannedRelease;
+  infos?: readonly ReleaseInfo[];
+}): Promise<PlannedRelease[]> {
   const { current, target } = o;
   if (!current) return [];
   const candidates: PlannedRelease[] = [];
-  for (const info of await listReleases(o.store, o.app)) {
+  for (const info of o.infos ?? (await listReleases(o.store, o.app))) {
     if (info.id === current.id || info.id === target.id) continue;
-    const afterCurrent = compareVersions(info.version, current.version);
-    const beforeTarget = compareVersions(info.version, target.version);
+    const facts = { version: info.version, commit: info.commit, date: '', builtAt: info.createdAt };
+    const afterCurrent = compareReleaseVersions(facts, current);
+    const beforeTarget = compareReleaseVersions(facts, target);
     if ((afterCurrent !== null && afterCurrent < 0) || (beforeTarget !== null && beforeTarget > 0)) continue;
-    candidates.push({ ...(await readReleaseManifest(o.store, o.app, info.id)), id: info.id });
+    candidates.push({ ...(await readReleaseManifest(o.store, o.app, info.id)), id: info.id, builtAt: info.createdAt });
   }
   return releasesBetween(candidates, current, target);
+}
+
+/** The release with its build order from the store's list, when the store has it. */
+export function withBuildOrder(release: PlannedRelease, infos: readonly ReleaseInfo[]): PlannedRelease {
+  const builtAt = infos.find((info) => info.id === release.id)?.createdAt;
+  return builtAt === undefined ? release : { ...release, builtAt };
 }
 
 /** Free bytes for an unprivileged writer on the file system that holds `dir` (or would: the nearest existing parent). */
@@ -124,12 +136,14 @@ export interface PlanUpdateOptions {
 /** Everything createUpdatePlan needs, read from the host and the store. */
 export async function gatherPlanInput(o: PlanUpdateOptions): Promise<UpdatePlanInput> {
   const app = o.project.config.app;
-  const info = o.version ? await resolveRelease(o.store, app, o.version) : (await listReleases(o.store, app)).at(-1);
+  const infos = await listReleases(o.store, app);
+  const info = o.version ? await resolveRelease(o.store, app, o.version) : infos.at(-1);
   if (!info) {
     throw new SlipwayError('RELEASE_NOT_FOUND', `no releases of ${app} in ${o.store.description}`, { exitCode: 2, hint: 'build one with `slipway build`' });
   }
-  const target: PlannedRelease = { ...(await readReleaseManifest(o.store, app, info.id)), id: info.id };
-  const current = await readCurrentRelease(o.layout);
+  const target: PlannedRelease = { ...(await readReleaseManifest(o.store, app, info.id)), id: info.id, builtAt: info.createdAt };
+  const onHost = await readCurrentRelease(o.layout);
+  const current = onHost && withBuildOrder(onHost, infos);
   const envFile = await readEnvFile(o.layout.envFile);
   return {
     environment: o.environment.name,
@@ -138,7 +152,7 @@ export async function gatherPlanInput(o: PlanUpdateOptions): Promise<UpdatePlanI
     healthWindowMs: o.environment.healthWindowMs,
     current,
     target,
-    between: await storeReleasesBetween({ store: o.store, app, current, target }),
+    between: await storeReleasesBetween({ store: o.store, app, current, target, infos }),
     hostConfig: hostConfigValues({ envFile, schemas: [target.runtime.config, current?.runtime.config ?? []], processEnv: o.processEnv ?? process.env }),
     freeBytes: await freeBytesAt(o.layout.root),
     backupEstimateBytes: current ? await estimateBackupBytes(o.layout) : 0,
@@ -152,21 +166,28 @@ export async function planUpdate(o: PlanUpdateOptions): Promise<UpdatePlan> {
 
 /**
  * The host facts the pipeline's preflight adds to what it already holds (current,
- * target, config values): releases in between, free disk, backup estimate.
+ * target, config values): both releases' build order, releases in between, free
+ * disk, backup estimate.
  */
 export async function pipelinePlanFacts(o: {
   layout: HostLayout;
   store: BlobStore;
   app: string;
+  kind: 'deploy' | 'rollback';
   current: PlannedRelease | null;
   target: PlannedRelease;
-}): Promise<Pick<UpdatePlanInput, 'between' | 'freeBytes' | 'backupEstimateBytes'>> {
-  // Only an upgrade looks at the store: a rollback must work while the store is unreachable.
-  const upgrading = o.current !== null && compareReleases(o.target, o.current) > 0;
+}): Promise<Pick<UpdatePlanInput, 'current' | 'target' | 'between' | 'freeBytes' | 'backupEstimateBytes'>> {
+  // Only a deploy looks at the store (it just fetched from it): a rollback must work while the store is unreachable.
+  // Unreachable store: no build order and no releases in between; an update that needs them is still refused, less precisely.
+  const infos = o.kind === 'deploy' && o.current !== null ? await listReleases(o.store, o.app).catch(() => null) : null;
+  const current = o.current && withBuildOrder(o.current, infos ?? []);
+  const target = withBuildOrder(o.target, infos ?? []);
+  const upgrading = current !== null && compareReleases(target, current) > 0;
   return {
-    // Unreachable store: no releases in between. An update that needs one is still refused, less precisely.
-    between: upgrading ? await storeReleasesBetween(o).catch(() => []) : [],
+    current,
+    target,
+    between: upgrading ? await storeReleasesBetween({ ...o, current, target, infos: infos ?? undefined }).catch(() => []) : [],
     freeBytes: await freeBytesAt(o.layout.root),
-    backupEstimateBytes: o.current ? await estimateBackupBytes(o.layout) : 0,
+    backupEstimateBytes: current ? await estimateBackupBytes(o.layout) : 0,
   };
 }

@@ -17,9 +17,7 @@ export async function planForUpdate(ctx: UpdateContext): Promise<UpdatePlan> {
     kind: ctx.kind,
     allowOlder: ctx.allowOlder,
     healthWindowMs: ctx.environment.healthWindowMs,
-    current,
-    target,
     hostConfig: values,
-    ...(await pipelinePlanFacts({ layout: ctx.layout, store: ctx.store, app: ctx.app, current, target })),
+    ...(await pipelinePlanFacts({ layout: ctx.layout, store: ctx.store, app: ctx.app, kind: ctx.kind, current, target })),
   });
 }

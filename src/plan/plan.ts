@@ -11,7 +11,11 @@ import { formatBytes } from '../cli/format.js';
 import type { ReleaseManifest } from '../release/manifest.js';
 import { compareVersions, parseVersionRange, satisfiesRange } from './version.js';
 
-export type PlannedRelease = ReleaseManifest & { id: string };
+export type PlannedRelease = ReleaseManifest & {
+  id: string;
+  /** when the store got it (its ReleaseInfo.createdAt): the build order, for versions that do not compare; absent when unknown */
+  builtAt?: string;
+};
 
 export interface UpdatePlanInput {
   environment: string;
@@ -81,14 +85,47 @@ export interface UpdatePlan {
 /** Room kept free beyond what the update needs (the same margin deploy's disk check uses). */
 export const DISK_MARGIN_BYTES = 64 * 1024 * 1024;
 
+/** What ordering two releases looks at. */
+export type ReleaseOrderFacts = Pick<ReleaseManifest, 'version' | 'date'> & Partial<Pick<PlannedRelease, 'id' | 'commit' | 'builtAt'>>;
+
 /**
- * Newer release first: by version when both are versions, else (or on a tie) by
- * commit date. Negative when a is older than b.
+ * A release built without --version is named by its short commit id: that names no
+ * place in an order, even when the id happens to be all digits.
  */
-export function compareReleases(a: Pick<ReleaseManifest, 'version' | 'date'>, b: Pick<ReleaseManifest, 'version' | 'date'>): number {
-  const byVersion = compareVersions(a.version, b.version);
+export function isCommitNamed(r: { version: string; commit?: string }): boolean {
+  return r.commit !== undefined && r.version.length >= 7 && r.commit.toLowerCase().startsWith(r.version.toLowerCase());
+}
+
+/** -1, 0 or 1 by version alone; null when the versions do not compare (a commit id, two tag schemes). */
+export function compareReleaseVersions(a: ReleaseOrderFacts, b: ReleaseOrderFacts): number | null {
+  if (isCommitNamed(a) || isCommitNamed(b)) return null;
+  return compareVersions(a.version, b.version);
+}
+
+/**
+ * Newer release first: by version when both versions compare, else (or on a tie)
+ * by build order in the store. Commit dates decide only when the build order is
+ * not known (a release no longer in the store, a store out of reach): a hotfix
+ * committed after the next release, or two tags of one second, would misorder.
+ * Negative when a is older than b.
+ */
+export function compareReleases(a: ReleaseOrderFacts, b: ReleaseOrderFacts): number {
+  if (a.id !== undefined && a.id === b.id) return 0;
+  const byVersion = compareReleaseVersions(a, b);
   if (byVersion !== null && byVersion !== 0) return byVersion;
+  const builtA = a.builtAt === undefined ? NaN : Date.parse(a.builtAt);
+  const builtB = b.builtAt === undefined ? NaN : Date.parse(b.builtAt);
+  if (!Number.isNaN(builtA) && !Number.isNaN(builtB)) return Math.sign(builtA - builtB);
   return Math.sign(Date.parse(a.date) - Date.parse(b.date));
+}
+
+/** How two releases were ordered, for messages: people must be able to check the claim. */
+function orderBasis(a: ReleaseOrderFacts, b: ReleaseOrderFacts): string {
+  const byVersion = compareReleaseVersions(a, b);
+  if (byVersion !== null && byVersion !== 0) return 'by version';
+  const known = a.builtAt !== undefined && b.builtAt !== undefined;
+  const why = byVersion === 0 ? 'the versions are equal' : 'the versions do not compare';
+  return known ? `${why}, so by build order in the store` : `${why} and the store's build order is unknown, so by commit date`;
 }
 
 /**
@@ -131,10 +168,15 @@ export function createUpdatePlan(input: UpdatePlanInput): UpdatePlan {
   }
 
   if (kind === 'deploy' && direction === 'downgrade' && !input.allowOlder && current) {
+    const env = input.environment;
     blockers.push({
       code: 'RELEASE_OLDER',
-      message: `${target.version} is older than the running ${current.version}: going back is a rollback, not a deploy`,
-      fixes: [`roll back with \`slipway rollback ${input.environment} --to ${target.version}\` (or deploy with --allow-older if you mean it)`],
+      message: `${target.version} is not newer than the running ${current.version} (${orderBasis(target, current)})`,
+      // Two honest ways back; one fix (either … or …) since they are alternatives, not steps.
+      fixes: [
+        `either go back with \`slipway rollback ${env} --to ${target.version}\` (the code still on the host; add --with-data to also restore the data the update from ${target.version} took before it migrated), ` +
+          `or update to it anyway with \`slipway deploy ${env} --version ${target.version} --allow-older\` (the normal pipeline: backup, then ${target.version}'s own migrations run against today's data)`,
+      ],
     });
   }
 
@@ -213,17 +255,19 @@ function directionOf(current: PlannedRelease | null, target: PlannedRelease): Pl
 
 /**
  * Whether `to` may be deployed over `from`. A `from` whose version is not
- * comparable (a short commit id) is judged by commit date against the oldest
- * known release that satisfies the range.
+ * comparable with the range (a short commit id, another tag scheme) is placed
+ * against the oldest known release that satisfies the range, by build order.
  */
 export function isReachable(from: PlannedRelease, to: PlannedRelease, known: readonly PlannedRelease[]): boolean {
   if (to.upgradeFrom === undefined) return true;
   const parsed = parseVersionRange(to.upgradeFrom);
   if (!parsed.ok) return false;
-  const satisfied = satisfiesRange(from.version, parsed.range);
+  const satisfied = isCommitNamed(from) ? null : satisfiesRange(from.version, parsed.range);
   if (satisfied !== null) return satisfied;
-  const oldestSatisfying = known.filter((r) => r.id !== to.id && satisfiesRange(r.version, parsed.range) === true).sort(compareReleases)[0];
-  return oldestSatisfying !== undefined && Date.parse(from.date) >= Date.parse(oldestSatisfying.date);
+  const oldestSatisfying = known
+    .filter((r) => r.id !== to.id && !isCommitNamed(r) && satisfiesRange(r.version, parsed.range) === true)
+    .sort(compareReleases)[0];
+  return oldestSatisfying !== undefined && compareReleases(from, oldestSatisfying) >= 0;
 }
 
 /** Greedy: from where the host is, the newest release it can reach, until the target is reachable. */

@@ -1,12 +1,17 @@
 /**
- * Semver-ish versions and ranges, as release tags are written in the wild:
- * `v2`, `1.10.0`, `v2.1-rc.1`. Numbers compare as numbers (v2 < v10, 1.2.0 < 1.10.0),
- * missing parts are zero (v2 = 2.0.0), a pre-release sorts before its release.
- * A version that does not look like one (a short commit id) is not comparable:
- * callers fall back to commit dates.
+ * Versions and ranges, as release tags are written in the wild: `v2`, `1.10.0`,
+ * `v2.1-rc.1`, `g5.130`, `release-12`, `2026.11.10`. A version is an optional word
+ * prefix, numbers separated by dots, an optional pre-release (after `-`) and build
+ * metadata (after `+`, ignored). Numbers compare as numbers (g5.96 < g5.130,
+ * 1.2.0 < 1.10.0), missing parts are zero (v2 = 2.0.0), a pre-release sorts before
+ * its release (semver). Only versions of the same scheme (same prefix; `v` and no
+ * prefix are the same) compare. What is not comparable (a commit id, `main`, two
+ * schemes) returns null: callers order those by build order (src/plan/plan.ts).
  */
 
 export interface ParsedVersion {
+  /** the word before the numbers, lowercased; '' for `v1.2` and `1.2` alike */
+  prefix: string;
   numbers: number[];
   /** pre-release identifiers (after `-`), numbers where they are numeric; empty for a release */
   prerelease: Array<string | number>;
@@ -26,15 +31,21 @@ export interface VersionRange {
   comparators: VersionComparator[];
 }
 
-const VERSION_RE = /^[vV]?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+// The prefix holds no digit, so the numbers always start at the first digit.
+const VERSION_RE = /^([A-Za-z][A-Za-z_.-]*)?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+/** `abc1234`, `3f9e0c2d1a`: what a short commit id looks like; a word prefix would make it read as a version. */
+const COMMIT_ID_RE = /^(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,64}$/;
 
 export function parseVersion(version: string): ParsedVersion | null {
-  const match = VERSION_RE.exec(version.trim());
+  const text = version.trim();
+  if (COMMIT_ID_RE.test(text)) return null;
+  const match = VERSION_RE.exec(text);
   if (!match) return null;
-  const numbers = match[1]!.split('.').map(Number);
+  const numbers = match[2]!.split('.').map(Number);
   if (numbers.some((n) => !Number.isSafeInteger(n))) return null;
-  const prerelease = match[2] === undefined ? [] : match[2].split('.').filter((part) => part !== '').map((part) => (/^\d+$/.test(part) ? Number(part) : part));
-  return { numbers, prerelease };
+  const word = (match[1] ?? '').toLowerCase();
+  const prerelease = match[3] === undefined ? [] : match[3].split('.').filter((part) => part !== '').map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+  return { prefix: word === 'v' ? '' : word, numbers, prerelease };
 }
 
 function compareParsed(a: ParsedVersion, b: ParsedVersion): number {
@@ -57,11 +68,11 @@ function compareParsed(a: ParsedVersion, b: ParsedVersion): number {
   return Math.sign(a.prerelease.length - b.prerelease.length);
 }
 
-/** -1, 0 or 1; null when either is not a version (then compare something else, like commit dates). */
+/** -1, 0 or 1; null when either is not a version, or they are of different schemes (then compare build order). */
 export function compareVersions(a: string, b: string): number | null {
   const pa = parseVersion(a);
   const pb = parseVersion(b);
-  return pa && pb ? compareParsed(pa, pb) : null;
+  return pa && pb && pa.prefix === pb.prefix ? compareParsed(pa, pb) : null;
 }
 
 /**
@@ -83,7 +94,11 @@ export function parseVersionRange(text: string): { ok: true; range: VersionRange
     const parsed = parseVersion(version);
     if (!parsed) {
       const hint = /^[\^~]/.test(version) ? ` (^ and ~ are not supported: write >=${version.slice(1)} <next-major)` : '';
-      return { ok: false, error: `"${version}" is not a version like v2 or 1.4.0${hint}` };
+      return { ok: false, error: `"${version}" is not a version like v2, 1.4.0 or release-12${hint}` };
+    }
+    // Bounds of two schemes could never both be compared with one version.
+    if (comparators.length > 0 && comparators[0]!.parsed.prefix !== parsed.prefix) {
+      return { ok: false, error: `"${comparators[0]!.version}" and "${version}" are versions of different schemes` };
     }
     comparators.push({ operator: (match[1] as RangeOperator | undefined) ?? '>=', version, parsed });
     at = token.lastIndex;
@@ -91,10 +106,10 @@ export function parseVersionRange(text: string): { ok: true; range: VersionRange
   return { ok: true, range: { text: trimmed, comparators } };
 }
 
-/** Whether `version` is in the range; null when `version` is not comparable. */
+/** Whether `version` is in the range; null when `version` is not comparable with its bounds (not a version, another scheme). */
 export function satisfiesRange(version: string, range: VersionRange): boolean | null {
   const parsed = parseVersion(version);
-  if (!parsed) return null;
+  if (!parsed || range.comparators.some((c) => c.parsed.prefix !== parsed.prefix)) return null;
   return range.comparators.every(({ operator, parsed: bound }) => {
     const order = compareParsed(parsed, bound);
     switch (operator) {
