@@ -3,6 +3,10 @@
  * and every deployment with its steps. It is the record people read (`slipway
  * history`, `status`); crash recovery reads the journal.
  *
+ * A release's manifest is not kept here: it lists every file, so a real app's runs
+ * to megabytes and every row read would carry it. It lives in manifests/<id>.json
+ * beside the release (readInstalledManifest); the ledger keeps the id and small facts.
+ *
  * WAL lets readers (the CLI's status, the dashboard) read while the agent writes;
  * synchronous=FULL makes a committed deployment record survive power loss.
  */
@@ -12,21 +16,39 @@ import Database from 'better-sqlite3';
 import { SlipwayError } from '../errors.js';
 import type { BackupReason } from '../data/types.js';
 
+/** A release unpacked on this host: its id (the manifest's digest) and small facts; the manifest is in manifests/<id>.json. */
 export interface ReleaseRecord {
   id: string;
   version: string;
   commit: string;
-  manifestJson: string;
   /** ISO 8601 */
   unpackedAt: string;
 }
+
+/** What recordRelease takes. */
+export type RecordReleaseInput = Omit<ReleaseRecord, 'unpackedAt'> & {
+  unpackedAt?: string;
+  /**
+   * Ignored: the manifest is read from manifests/<id>.json. Still accepted so that
+   * callers written before the ledger stopped keeping manifests keep compiling.
+   * @deprecated stop passing it
+   */
+  manifestJson?: string;
+};
 
 export interface HostState {
   currentId: string | null;
   previousId: string | null;
 }
 
-export type DeploymentKind = 'deploy' | 'rollback' | 'recovery';
+/**
+ * What a deployment was, as `slipway history` shows it: `rollback` is code only,
+ * `rollback-with-data` also brought back the backup its update took, `restore` brought
+ * a chosen backup back (with the release it belongs to). `recovery` is accepted for
+ * records that older slipway versions may have written.
+ */
+export type DeploymentKind = 'deploy' | 'rollback' | 'rollback-with-data' | 'restore' | 'recovery';
+export const DEPLOYMENT_KINDS: readonly DeploymentKind[] = ['deploy', 'rollback', 'rollback-with-data', 'restore', 'recovery'];
 export type DeploymentOutcome = 'succeeded' | 'failed' | 'rolled-back';
 export type StepOutcome = 'done' | 'skipped' | 'failed' | 'undone';
 
@@ -65,6 +87,7 @@ export interface DeploymentRecord extends StartDeployment {
 /** One entry of `slipway history --json` (CONTRACT.md): from/to are versions. */
 export interface HistoryEntry {
   id: number;
+  kind: DeploymentKind;
   from: string | null;
   to: string | null;
   outcome: DeploymentOutcome | null;
@@ -123,10 +146,12 @@ export interface OpenLedgerOptions {
 }
 
 /**
- * Schema migrations, applied in order at open; version n is MIGRATIONS[n - 1].
+ * Schema migrations, applied in order at open; version n is LEDGER_MIGRATIONS[n - 1] (exported for the upgrade tests).
  * Never edit one that has shipped: append a new one (backups came as version 2, off-site copies as 3).
+ * They run with foreign keys off (SQLite's way to rebuild a table that others reference)
+ * and must leave no broken reference: migrate() checks before it commits.
  */
-const MIGRATIONS: readonly string[] = [
+export const LEDGER_MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE releases (
     id TEXT PRIMARY KEY,
@@ -196,9 +221,37 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE backups ADD COLUMN offsite_key_id TEXT;
   ALTER TABLE backups ADD COLUMN offsite_at TEXT;
   `,
+  // 4: manifests leave the ledger (a 50,000-file app made it 25 MB; the host keeps them in
+  // manifests/<id>.json), and history tells a rollback with data and a restore from a plain
+  // rollback. A CHECK cannot be altered in SQLite: deployments is rebuilt, ids and steps kept.
+  `
+  ALTER TABLE releases DROP COLUMN manifest_json;
+
+  CREATE TABLE deployments_v4 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('deploy', 'rollback', 'rollback-with-data', 'restore', 'recovery')),
+    from_id TEXT,
+    to_id TEXT,
+    from_version TEXT,
+    to_version TEXT,
+    reason TEXT NOT NULL,
+    who TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT CHECK (outcome IN ('succeeded', 'failed', 'rolled-back')),
+    error TEXT
+  );
+  INSERT INTO deployments_v4 (id, kind, from_id, to_id, from_version, to_version, reason, who, started_at, finished_at, outcome, error)
+    SELECT id, kind, from_id, to_id, from_version, to_version, reason, who, started_at, finished_at, outcome, error FROM deployments;
+  DROP TABLE deployments;
+  ALTER TABLE deployments_v4 RENAME TO deployments;
+  `,
 ];
 
-export const LEDGER_SCHEMA_VERSION = MIGRATIONS.length;
+/** The first schema version without manifests in the releases table: reaching it frees their space. */
+const MANIFESTS_DROPPED_AT = 4;
+
+export const LEDGER_SCHEMA_VERSION = LEDGER_MIGRATIONS.length;
 
 const STATE_CURRENT = 'current_id';
 const STATE_PREVIOUS = 'previous_id';
@@ -250,7 +303,6 @@ interface ReleaseRow {
   id: string;
   version: string;
   commit_id: string;
-  manifest_json: string;
   unpacked_at: string;
 }
 
@@ -272,8 +324,9 @@ export function openLedger(file: string, options: OpenLedgerOptions = {}): Ledge
     if (!readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
+      // After the migrations: they rebuild tables, which foreign keys would cascade into.
       migrate(db, file);
+      db.pragma('foreign_keys = ON');
     } else {
       checkSchemaReadable(db, file);
     }
@@ -303,16 +356,41 @@ function tooNew(file: string, version: number): SlipwayError {
 
 function migrate(db: Database.Database, file: string): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  // Off outside the transaction (SQLite ignores the pragma inside one): dropping a rebuilt
+  // table must not cascade into the rows that reference it.
+  db.pragma('foreign_keys = OFF');
   // IMMEDIATE: two processes opening a fresh ledger at once must not both apply a migration.
-  const apply = db.transaction(() => {
+  const apply = db.transaction((): number => {
     const from = schemaVersion(db);
     if (from > LEDGER_SCHEMA_VERSION) throw tooNew(file, from);
     for (let version = from + 1; version <= LEDGER_SCHEMA_VERSION; version++) {
-      db.exec(MIGRATIONS[version - 1]);
+      db.exec(LEDGER_MIGRATIONS[version - 1]);
       db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(version, now());
     }
+    const broken = db.pragma('foreign_key_check') as unknown[];
+    if (broken.length > 0) {
+      throw new SlipwayError('HOST_LEDGER_MIGRATION_FAILED', `Upgrading the host ledger ${file} would break ${broken.length} reference(s); nothing was changed.`, {
+        hint: 'This is a bug in slipway; please report it (the ledger is left as it was).',
+      });
+    }
+    return from;
   });
-  apply.immediate();
+  const from = apply.immediate();
+  if (from > 0 && from < MANIFESTS_DROPPED_AT) reclaimSpace(db);
+}
+
+/**
+ * Once, after the manifests left an existing ledger: give their pages back to the disk
+ * (a ledger of a big app shrinks from megabytes to kilobytes). Best effort: a reader
+ * holding the file open only delays this to never, and the ledger works either way.
+ */
+function reclaimSpace(db: Database.Database): void {
+  try {
+    db.exec('VACUUM');
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } catch {
+    // The space stays in SQLite's free list and is reused by later writes.
+  }
 }
 
 function checkSchemaReadable(db: Database.Database, file: string): void {
@@ -348,15 +426,15 @@ export class Ledger {
   // ---- releases ----
 
   /** Records a release unpacked on this host; recording the same id again updates it. */
-  recordRelease(release: Omit<ReleaseRecord, 'unpackedAt'> & { unpackedAt?: string }): void {
+  recordRelease(release: RecordReleaseInput): void {
     this.writable();
     this.db
       .prepare(
-        `INSERT INTO releases (id, version, commit_id, manifest_json, unpacked_at) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO releases (id, version, commit_id, unpacked_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET version = excluded.version, commit_id = excluded.commit_id,
-           manifest_json = excluded.manifest_json, unpacked_at = excluded.unpacked_at`,
+           unpacked_at = excluded.unpacked_at`,
       )
-      .run(release.id, release.version, release.commit, release.manifestJson, release.unpackedAt ?? now());
+      .run(release.id, release.version, release.commit, release.unpackedAt ?? now());
   }
 
   getRelease(id: string): ReleaseRecord | null {
@@ -516,6 +594,7 @@ export class Ledger {
   history(limit = 50): HistoryEntry[] {
     return this.listDeployments({ limit }).map((d) => ({
       id: d.id,
+      kind: d.kind,
       from: d.fromVersion,
       to: d.toVersion,
       outcome: d.outcome,
@@ -639,7 +718,7 @@ export class Ledger {
 }
 
 function toRelease(row: ReleaseRow): ReleaseRecord {
-  return { id: row.id, version: row.version, commit: row.commit_id, manifestJson: row.manifest_json, unpackedAt: row.unpacked_at };
+  return { id: row.id, version: row.version, commit: row.commit_id, unpackedAt: row.unpacked_at };
 }
 
 function toBackup(row: BackupRow): BackupRecord {

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
 import { LEDGER_SCHEMA_VERSION, openLedger, type BackupRecord, type Ledger } from '../../src/host/ledger.js';
 import { backupBeforeDeployment, deleteBackup, getBackup, latestBackupOfRelease, listBackups, protectedBackupIds } from '../../src/data/catalog.js';
 import { pruneBackups } from '../../src/data/prune-backups.js';
 import { SlipwayError } from '../../src/errors.js';
 import { tempHost } from './fixtures.js';
+import { createLedgerAtVersion } from '../helpers/old-ledger.js';
 
 let counter = 0;
 function record(o: Partial<BackupRecord> & { createdAt: string }): BackupRecord {
@@ -39,11 +39,15 @@ function store(layout: { backupsDir: string }, ledger: Ledger, backup: BackupRec
 
 test('migration 2 adds the backups table to a ledger written by the previous version', async (t) => {
   const { layout, ledger } = await tempHost(t);
-  const deployment = ledger.startDeployment({ kind: 'deploy', fromId: null, toId: 'a', fromVersion: null, toVersion: 'v1', reason: 'r', who: 'w' });
   ledger.close();
-  // Make it look like a version-1 ledger.
-  const raw = new Database(layout.ledgerFile);
-  raw.exec('DROP TABLE backups; DELETE FROM schema_version WHERE version >= 2;');
+  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${layout.ledgerFile}${suffix}`, { force: true });
+  // A version-1 ledger with a deployment in it.
+  const raw = createLedgerAtVersion(layout.ledgerFile, 1);
+  const deployment = Number(
+    raw
+      .prepare(`INSERT INTO deployments (kind, from_id, to_id, from_version, to_version, reason, who, started_at) VALUES ('deploy', NULL, 'a', NULL, 'v1', 'r', 'w', ?)`)
+      .run(new Date().toISOString()).lastInsertRowid,
+  );
   raw.close();
 
   const reopened = openLedger(layout.ledgerFile);

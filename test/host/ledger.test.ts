@@ -3,8 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { ensureHostLayout, hostLayout } from '../../src/host/layout.js';
 import { LEDGER_SCHEMA_VERSION, openLedger, type Ledger, type StartDeployment } from '../../src/host/ledger.js';
+import { readCurrentRelease } from '../../src/plan/gather.js';
+import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
+import { release } from '../plan/releases.js';
+import { createLedgerAtVersion } from '../helpers/old-ledger.js';
 
 function tempLedgerFile(t: { after(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
@@ -81,8 +87,9 @@ test('history() has exactly the contract shape, newest first', (t) => {
   const history = ledger.history(10);
   assert.deepEqual(history.map((h) => h.id), [running, second, first]);
   for (const entry of history) {
-    assert.deepEqual(Object.keys(entry).sort(), ['finishedAt', 'from', 'id', 'outcome', 'startedAt', 'steps', 'to']);
+    assert.deepEqual(Object.keys(entry).sort(), ['finishedAt', 'from', 'id', 'kind', 'outcome', 'startedAt', 'steps', 'to']);
   }
+  assert.deepEqual(history.map((h) => h.kind), ['deploy', 'rollback', 'deploy']);
   const oldest = history[2];
   assert.equal(oldest.from, null);
   assert.equal(oldest.to, 'v1');
@@ -130,24 +137,25 @@ test('setCurrent sets current and previous together', (t) => {
 
 test('releases: record, find by version (newest unpacked), list, remove', (t) => {
   const ledger = opened(t, tempLedgerFile(t));
-  ledger.recordRelease({ id: 'r1', version: 'v1', commit: 'c1', manifestJson: '{"v":1}', unpackedAt: '2025-01-01T00:00:00.000Z' });
-  ledger.recordRelease({ id: 'r2', version: 'v2', commit: 'c2', manifestJson: '{"v":2}', unpackedAt: '2025-01-02T00:00:00.000Z' });
+  ledger.recordRelease({ id: 'r1', version: 'v1', commit: 'c1', unpackedAt: '2025-01-01T00:00:00.000Z' });
+  ledger.recordRelease({ id: 'r2', version: 'v2', commit: 'c2', unpackedAt: '2025-01-02T00:00:00.000Z' });
   // The same version rebuilt (a different id), unpacked later.
-  ledger.recordRelease({ id: 'r2b', version: 'v2', commit: 'c2', manifestJson: '{"v":22}', unpackedAt: '2025-01-03T00:00:00.000Z' });
-  assert.deepEqual(ledger.getRelease('r1'), { id: 'r1', version: 'v1', commit: 'c1', manifestJson: '{"v":1}', unpackedAt: '2025-01-01T00:00:00.000Z' });
+  ledger.recordRelease({ id: 'r2b', version: 'v2', commit: 'c2', unpackedAt: '2025-01-03T00:00:00.000Z' });
+  // The record is the id and small facts: the manifest is in manifests/<id>.json.
+  assert.deepEqual(ledger.getRelease('r1'), { id: 'r1', version: 'v1', commit: 'c1', unpackedAt: '2025-01-01T00:00:00.000Z' });
   assert.equal(ledger.getRelease('missing'), null);
   assert.equal(ledger.findReleaseByVersion('v2')?.id, 'r2b');
   assert.equal(ledger.findReleaseByVersion('v9'), null);
   assert.deepEqual(ledger.listReleases().map((r) => r.id), ['r2b', 'r2', 'r1']);
   // Recording again updates instead of failing.
-  ledger.recordRelease({ id: 'r1', version: 'v1', commit: 'c1', manifestJson: '{"v":1}', unpackedAt: '2025-01-04T00:00:00.000Z' });
+  ledger.recordRelease({ id: 'r1', version: 'v1', commit: 'c1', unpackedAt: '2025-01-04T00:00:00.000Z' });
   assert.equal(ledger.listReleases()[0].id, 'r1');
   assert.equal(ledger.removeRelease('r2b'), true);
   assert.equal(ledger.removeRelease('r2b'), false);
   assert.equal(ledger.findReleaseByVersion('v2')?.id, 'r2');
   const recorded = ledger.getRelease('r2');
   assert.ok(recorded);
-  ledger.recordRelease({ id: 'r3', version: 'v3', commit: 'c3', manifestJson: '{}' });
+  ledger.recordRelease({ id: 'r3', version: 'v3', commit: 'c3' });
   assert.ok(Date.parse(ledger.getRelease('r3')!.unpackedAt) > 0);
 });
 
@@ -158,7 +166,7 @@ test('reopening after close keeps everything, and the schema is versioned', (t) 
   first.startStep(id, 'lock');
   first.finishStep(id, 'lock', { outcome: 'done' });
   first.setCurrent({ currentId: 'id-two', previousId: 'id-one' });
-  first.recordRelease({ id: 'id-two', version: 'v2', commit: 'c', manifestJson: '{}' });
+  first.recordRelease({ id: 'id-two', version: 'v2', commit: 'c' });
   first.close();
 
   const again = opened(t, file);
@@ -217,4 +225,104 @@ test('a file that is not a database is reported, not crashed on', (t) => {
   const file = tempLedgerFile(t);
   fs.writeFileSync(file, 'this is not sqlite '.repeat(100));
   assert.throws(() => openLedger(file), { code: 'HOST_LEDGER_UNREADABLE' });
+});
+
+test('every kind of deployment is recorded and read back as such', (t) => {
+  const ledger = opened(t, tempLedgerFile(t));
+  for (const kind of ['deploy', 'rollback', 'rollback-with-data', 'restore'] as const) {
+    const id = ledger.startDeployment({ ...deployV1toV2, kind });
+    ledger.finishDeployment(id, { outcome: 'succeeded' });
+  }
+  assert.deepEqual(ledger.history(10).map((h) => h.kind), ['restore', 'rollback-with-data', 'rollback', 'deploy']);
+  assert.throws(() => ledger.startDeployment({ ...deployV1toV2, kind: 'upgrade' as never }), /CHECK constraint/);
+});
+
+/** A manifest as a release of a real app has it: 50,000 files. */
+function bigManifest(files: number): { id: string; manifest: ReleaseManifest } {
+  const { id: _ignored, ...base } = release({ version: 'v1', day: 1 });
+  const manifest: ReleaseManifest = {
+    ...base,
+    files: Array.from({ length: files }, (_, i) => ({
+      path: `node_modules/package-${String(Math.floor(i / 50)).padStart(4, '0')}/lib/file-${String(i % 50).padStart(2, '0')}.js`,
+      sha256: createHash('sha256').update(String(i)).digest('hex'),
+      mode: 0o644,
+      size: 1000 + i,
+    })),
+  };
+  return { id: releaseIdOf(manifest), manifest };
+}
+
+/** Whole size of a ledger on disk: the database file and its write-ahead log. */
+function ledgerBytes(file: string): number {
+  return [file, `${file}-wal`].reduce((sum, f) => sum + (fs.existsSync(f) ? fs.statSync(f).size : 0), 0);
+}
+
+test('a release of 50,000 files keeps the ledger small, and the plan still reads its manifest (from manifests/<id>.json)', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-host-'));
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const layout = hostLayout(root);
+  await ensureHostLayout(layout);
+  const { id, manifest } = bigManifest(50_000);
+  const manifestText = JSON.stringify(manifest);
+  assert.ok(manifestText.length > 5_000_000, `the manifest is ${manifestText.length} bytes`);
+  // What installRelease does: the manifest beside the release, the record in the ledger.
+  fs.writeFileSync(path.join(layout.manifestsDir, `${id}.json`), manifestText);
+  const ledger = openLedger(layout.ledgerFile);
+  // Passing the manifest (as callers written earlier do) is accepted and ignored.
+  ledger.recordRelease({ id, version: manifest.version, commit: manifest.commit, manifestJson: manifestText });
+  ledger.setCurrent({ currentId: id, previousId: null });
+  ledger.close();
+
+  const bytes = ledgerBytes(layout.ledgerFile);
+  assert.ok(bytes < 1024 * 1024, `the ledger takes ${bytes} bytes`);
+
+  const current = await readCurrentRelease(layout);
+  assert.equal(current?.id, id);
+  assert.equal(current?.files.length, 50_000);
+  assert.deepEqual(current?.files.at(-1), manifest.files.at(-1));
+});
+
+test('a ledger that kept manifests (schema 3) is upgraded: manifests gone, space given back, history and releases kept', (t) => {
+  const file = tempLedgerFile(t);
+  const { id, manifest } = bigManifest(20_000);
+  const old = createLedgerAtVersion(file, 3);
+  old.prepare('INSERT INTO releases (id, version, commit_id, manifest_json, unpacked_at) VALUES (?, ?, ?, ?, ?)').run(id, 'v1', manifest.commit, JSON.stringify(manifest), '2025-01-01T00:00:00.000Z');
+  const deployed = Number(
+    old.prepare(`INSERT INTO deployments (kind, from_id, to_id, from_version, to_version, reason, who, started_at, finished_at, outcome) VALUES ('deploy', NULL, ?, NULL, 'v1', 'deploy', 'alice', ?, ?, 'succeeded')`)
+      .run(id, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:10.000Z').lastInsertRowid,
+  );
+  old.prepare(`INSERT INTO deployment_steps (deployment_id, name, started_at, started_ms, finished_at, outcome, ms) VALUES (?, 'fetch', ?, 0, ?, 'done', 12)`)
+    .run(deployed, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:01.000Z');
+  old.pragma('wal_checkpoint(TRUNCATE)');
+  old.close();
+  const before = ledgerBytes(file);
+  assert.ok(before > 2 * 1024 * 1024, `the old ledger takes ${before} bytes`);
+
+  // Read-only (the CLI without an agent) cannot upgrade: it says so.
+  assert.throws(() => openLedger(file, { readonly: true }), { code: 'HOST_LEDGER_OUTDATED' });
+
+  const ledger = opened(t, file);
+  assert.deepEqual(ledger.getRelease(id), { id, version: 'v1', commit: manifest.commit, unpackedAt: '2025-01-01T00:00:00.000Z' });
+  const [entry] = ledger.history(5);
+  assert.equal(entry?.id, deployed);
+  assert.equal(entry?.kind, 'deploy');
+  assert.deepEqual(entry?.steps, [{ name: 'fetch', outcome: 'done', ms: 12 }]);
+  // The new kinds fit, and ids go on after the old ones.
+  const next = ledger.startDeployment({ ...deployV1toV2, kind: 'rollback-with-data' });
+  assert.ok(next > deployed);
+  ledger.startStep(next, 'lock');
+  ledger.finishStep(next, 'lock', { outcome: 'done' });
+  assert.equal(ledger.getDeployment(next)?.steps.length, 1);
+  // Foreign keys are on again: a step of no deployment is refused, and deleting a deployment takes its steps.
+  const raw = new Database(file);
+  t.after(() => raw.close());
+  raw.pragma('foreign_keys = ON');
+  assert.throws(() => raw.prepare(`INSERT INTO deployment_steps (deployment_id, name, started_at, started_ms) VALUES (999, 'x', 'now', 0)`).run(), /FOREIGN KEY/);
+  raw.prepare('DELETE FROM deployments WHERE id = ?').run(deployed);
+  assert.equal((raw.prepare('SELECT COUNT(*) AS n FROM deployment_steps WHERE deployment_id = ?').get(deployed) as { n: number }).n, 0);
+
+  const columns = (raw.prepare('PRAGMA table_info(releases)').all() as Array<{ name: string }>).map((c) => c.name);
+  assert.ok(!columns.includes('manifest_json'), columns.join(', '));
+  const after = ledgerBytes(file);
+  assert.ok(after < 1024 * 1024, `the upgraded ledger still takes ${after} bytes`);
 });

@@ -1,9 +1,10 @@
 // Ledger migration 3: off-site copies recorded on the backups table of an existing ledger.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
+import fs from 'node:fs';
 import { LEDGER_SCHEMA_VERSION, openLedger, type BackupRecord } from '../../src/host/ledger.js';
 import { tempHost } from '../data/fixtures.js';
+import { createLedgerAtVersion } from '../helpers/old-ledger.js';
 
 const backup: BackupRecord = {
   id: '20261121T100000Z-aaaaaa',
@@ -21,16 +22,21 @@ const backup: BackupRecord = {
 
 test('migration 3 keeps the backups of a version-2 ledger and lets them record off-site copies', async (t) => {
   const { layout, ledger } = await tempHost(t);
-  ledger.recordBackup(backup);
   ledger.close();
-  // Make it look like a version-2 ledger.
-  const raw = new Database(layout.ledgerFile);
-  raw.exec('ALTER TABLE backups DROP COLUMN offsite_key; ALTER TABLE backups DROP COLUMN offsite_key_id; ALTER TABLE backups DROP COLUMN offsite_at; DELETE FROM schema_version WHERE version >= 3;');
+  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${layout.ledgerFile}${suffix}`, { force: true });
+  // A version-2 ledger with the backup in it.
+  const raw = createLedgerAtVersion(layout.ledgerFile, 2);
+  raw
+    .prepare(
+      `INSERT INTO backups (id, environment, release_id, release_version, reason, deployment_id, created_at, size, sha256, duration_ms, verified_at, items_json)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(backup.id, backup.environment, backup.release!.id, backup.release!.version, backup.reason, backup.deploymentId, backup.createdAt, backup.size, backup.sha256, backup.durationMs, backup.verifiedAt, JSON.stringify(backup.items));
   raw.close();
 
   const reopened = openLedger(layout.ledgerFile);
   t.after(() => reopened.close());
-  assert.equal(LEDGER_SCHEMA_VERSION, 3);
+  assert.ok(LEDGER_SCHEMA_VERSION >= 3);
   assert.deepEqual(reopened.getBackup(backup.id), backup, 'kept, and without an off-site copy');
 
   const copy = { key: `notes/backups/production/${backup.id}/`, keyId: '0123456789abcdef', at: '2026-11-21T10:05:00.000Z' };
