@@ -22,7 +22,9 @@ import {
 } from './types.js';
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
-const CONFIG_KEY_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
+/** Any environment variable name: apps read `database__client` as readily as `SESSION_SECRET`. */
+// __proto__ is the one name a plain object cannot hold as a key.
+const CONFIG_KEY_PATTERN = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_VAR_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** `local`, or ssh://[user@]host[:port] */
 const HOST_PATTERN = /^(local|ssh:\/\/([^\s@/:]+@)?[^\s@/:]+(:\d{1,5})?)$/;
@@ -410,7 +412,9 @@ export const projectFileSchema = z.strictObject(
     config: z.preprocess(
       (value) => (value === undefined || value === null ? {} : value),
       z.record(
-        z.string().regex(CONFIG_KEY_PATTERN, { error: 'expected an UPPER_SNAKE_CASE name like SESSION_SECRET' }),
+        z.string().regex(CONFIG_KEY_PATTERN, {
+          error: 'expected an environment variable name: letters, digits and _, not starting with a digit (like SESSION_SECRET or database__client)',
+        }),
         configKeySchema,
         { error: expectedOnWrongType('a mapping of config keys, like SESSION_SECRET: { required: true, secret: true }') },
       ),

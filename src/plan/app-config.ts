@@ -11,7 +11,9 @@ import { SlipwayError, usageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export const REDACTED = '***';
-export const CONFIG_KEY_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
+/** Any environment variable name (the same rule as slipway.yml's config keys): `database__client` works as well as `NOTES_TITLE`. */
+// __proto__ is the one name a plain object cannot hold as a key (the env file's reader drops it too).
+export const CONFIG_KEY_PATTERN = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$/;
 
 export type ConfigValueSource = 'env-file' | 'environment' | 'default' | 'missing';
 
@@ -64,7 +66,7 @@ export function describeAppConfig(o: { schema: ConfigKeyConfig[]; envFile: Recor
 export function assertConfigKey(key: string): void {
   if (!CONFIG_KEY_PATTERN.test(key)) {
     throw usageError('CONFIG_KEY_INVALID', `"${key}" is not a config key name`, {
-      hint: 'config keys are UPPER_SNAKE_CASE: capital letters, digits and _, not starting with a digit (e.g. NOTES_TITLE)',
+      hint: 'a config key is an environment variable name: letters, digits and _, not starting with a digit (e.g. NOTES_TITLE or database__client)',
     });
   }
 }

@@ -152,7 +152,7 @@ test('duplicate key', () => {
 
 test('bad config key name points at the key', () => {
   const problem = onlyProblem('app: notes\n' + SERVICES + 'config:\n  session-secret: { required: true }\n' + ENVIRONMENTS);
-  assertAt(problem, { line: 6, column: 3, path: 'config.session-secret' }, /UPPER_SNAKE_CASE/);
+  assertAt(problem, { line: 6, column: 3, path: 'config.session-secret' }, /an environment variable name: letters, digits and _/);
 });
 
 test('an empty file says what it should contain', () => {

@@ -118,7 +118,7 @@ for (const c of ACCEPTED) {
 const ASSIGNMENTS: { name: string; text: string; code: string }[] = [
   { name: 'no =', text: 'NOTES_TITLE', code: 'CONFIG_ASSIGNMENT_INVALID' },
   { name: 'nothing before =', text: '=x', code: 'CONFIG_ASSIGNMENT_INVALID' },
-  { name: 'a lower-case key', text: 'notes_title=x', code: 'CONFIG_KEY_INVALID' },
+  { name: 'a key with a dot', text: 'notes.title=x', code: 'CONFIG_KEY_INVALID' },
   { name: 'a key starting with a digit', text: '1KEY=x', code: 'CONFIG_KEY_INVALID' },
   { name: 'a key with a space', text: 'MY KEY=x', code: 'CONFIG_KEY_INVALID' },
   { name: 'a key with a non-ASCII letter', text: 'K\u00c9Y=x', code: 'CONFIG_KEY_INVALID' },

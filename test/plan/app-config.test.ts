@@ -64,7 +64,7 @@ test('a host folder that cannot be written: a clear error, not a crash', async (
   await assert.rejects(setEnvFileValue(file, 'A', '1'), (error: unknown) => error instanceof SlipwayError && error.code === 'ENV_FILE_UNWRITABLE' && /slipway doctor/.test(error.hint ?? ''));
 });
 
-test('keys must be UPPER_SNAKE_CASE; values must be one line', () => {
+test('keys are environment variable names, any case; values must be one line', () => {
   const code = (fn: () => unknown) => {
     try {
       fn();
@@ -75,7 +75,10 @@ test('keys must be UPPER_SNAKE_CASE; values must be one line', () => {
     }
     return 'no error';
   };
-  assert.equal(code(() => parseAssignment('lower=1')), 'CONFIG_KEY_INVALID');
+  assert.deepEqual(parseAssignment('database__client=sqlite3'), { key: 'database__client', value: 'sqlite3' });
+  assert.deepEqual(parseAssignment('server__port=2368'), { key: 'server__port', value: '2368' });
+  assert.equal(code(() => parseAssignment('__proto__=1')), 'CONFIG_KEY_INVALID');
+  assert.equal(code(() => parseAssignment('a.b=1')), 'CONFIG_KEY_INVALID');
   assert.equal(code(() => parseAssignment('1ABC=1')), 'CONFIG_KEY_INVALID');
   assert.equal(code(() => parseAssignment('A-B=1')), 'CONFIG_KEY_INVALID');
   assert.equal(code(() => parseAssignment('NOVALUE')), 'CONFIG_ASSIGNMENT_INVALID');
