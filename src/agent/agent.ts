@@ -12,7 +12,7 @@ import { killStaleProcesses, tailLines } from '../runtime/supervisor.js';
 import { openStore } from '../store/open-store.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { ensureHostLayout, type HostLayout } from '../host/layout.js';
-import { openLedger, type Ledger } from '../host/ledger.js';
+import { openLedger, type DeploymentKind, type Ledger } from '../host/ledger.js';
 import { openJournal, type Journal } from '../host/journal.js';
 import { acquireLock, readLock, releaseLock } from '../host/lock.js';
 import { readCurrent } from '../host/current-link.js';
@@ -54,6 +54,8 @@ export interface UpdateRequest {
   restoreBackupId?: string;
   restoreBackupDir?: string;
   scrubFile?: string;
+  /** what history calls it when it is not the update's own kind (a rollback with data, a restore) */
+  recordAs?: DeploymentKind;
 }
 
 /**
@@ -248,7 +250,7 @@ export class Agent {
     let deploymentId: number;
     try {
       deploymentId = this.ledger.startDeployment({
-        kind,
+        kind: request.recordAs ?? kind,
         fromId: fromManifest ? state.currentId : null,
         toId: request.releaseId,
         fromVersion: fromManifest?.version ?? null,
@@ -373,7 +375,7 @@ export class Agent {
       'POST /v1/data/import': streamUpdate('rollback', (body) => {
         const currentId = this.ledger.getState().currentId;
         if (!currentId) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${this.env.name}: deploy a release before copying data into it`, { exitCode: 2, hint: 'slipway deploy <env>' });
-        return { ...requestBase(body), releaseId: currentId, restoreBackupId: String(body.backupId), restoreBackupDir: String(body.backupDir), scrubFile: body.scrubFile ? String(body.scrubFile) : undefined };
+        return { ...requestBase(body), recordAs: 'restore', releaseId: currentId, restoreBackupId: String(body.backupId), restoreBackupDir: String(body.backupDir), scrubFile: body.scrubFile ? String(body.scrubFile) : undefined };
       }),
       'POST /v1/backup': {
         kind: 'json' as const,

@@ -6,6 +6,8 @@ import type { Ledger } from '../host/ledger.js';
 export interface DataRestoreTarget {
   releaseId: string;
   restoreBackupId: string;
+  /** what `slipway history` calls the update */
+  recordAs: 'rollback-with-data' | 'restore';
 }
 
 /**
@@ -36,7 +38,7 @@ export function rollbackWithDataTarget(ledger: Ledger, to?: string): DataRestore
       hint: 'roll back the code only (without --with-data)',
     });
   }
-  return { releaseId: deployment.fromId, restoreBackupId: backup.id };
+  return { releaseId: deployment.fromId, restoreBackupId: backup.id, recordAs: 'rollback-with-data' };
 }
 
 /** `slipway restore <backup-id>`: the backup's data and the release it belongs to. */
@@ -52,5 +54,5 @@ export function restoreTarget(ledger: Ledger, backupId: string, dataOnly: boolea
       hint: 'drop --data-only: restoring it brings its release back too (data and code belong together)',
     });
   }
-  return { releaseId, restoreBackupId: backup.id };
+  return { releaseId, restoreBackupId: backup.id, recordAs: 'restore' };
 }

@@ -31,7 +31,7 @@ export default async function history(options: HistoryOptions, ctx: CliContext):
   if (entries.length === 0) return { stdout: `no deployments to ${opened.environment.name} yet` };
   const rows = entries.map((e) => {
     const ms = e.finishedAt ? Date.parse(e.finishedAt) - Date.parse(e.startedAt) : null;
-    return [String(e.id), e.startedAt.replace('T', ' ').slice(0, 19), `${e.from ?? '-'} → ${e.to ?? '-'}`, e.outcome ?? 'running', ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`];
+    return [String(e.id), e.startedAt.replace('T', ' ').slice(0, 19), e.kind, `${e.from ?? '-'} → ${e.to ?? '-'}`, e.outcome ?? 'running', ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`];
   });
-  return { stdout: formatTable(['ID', 'STARTED (UTC)', 'CHANGE', 'OUTCOME', 'TOOK'], rows) };
+  return { stdout: formatTable(['ID', 'STARTED (UTC)', 'KIND', 'CHANGE', 'OUTCOME', 'TOOK'], rows) };
 }
