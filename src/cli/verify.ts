@@ -25,7 +25,9 @@ export default async function verify(options: VerifyOptions, ctx: CliContext): P
   const diff = await verifyTree(releaseDir(opened.layout, id), manifest);
   // The shared data links are the host's, not the release's.
   const added = diff.added.filter((p) => !linked.has(p));
-  const report = { id, version: manifest.version, ok: diff.modified.length + added.length + diff.removed.length === 0, modified: diff.modified, added, removed: diff.removed };
+  // A seeded folder's shipped files were copied into shared/ on the first deploy; the link stands in their place.
+  const removed = diff.removed.filter((p) => !linked.has(p.split('/')[0]!));
+  const report = { id, version: manifest.version, ok: diff.modified.length + added.length + removed.length === 0, modified: diff.modified, added, removed };
   const exitCode = report.ok ? 0 : 1;
   if (options.json) return { ...jsonOutput(report), exitCode };
   if (report.ok) return { stdout: `${manifest.version} (${shortId(id)}): all ${manifest.files.length} files match the manifest` };

@@ -96,6 +96,41 @@ function sharedRelativePath(what: string) {
   });
 }
 
+const SEEDED_FOLDER_EXAMPLE = '{ path: content, seed: true }';
+
+/**
+ * A `data.folders` entry: a path, or `{ path, seed }`. A seeded folder starts as a
+ * copy of what the release ships at that path, on the first deploy that finds no
+ * shared folder there (themes, default content); later deploys never touch it.
+ */
+function dataFolder() {
+  const expected = `expected a folder path like uploads, or ${SEEDED_FOLDER_EXAMPLE} to fill the folder with what the release ships there on the first deploy`;
+  return z.union(
+    [
+      sharedRelativePath('a folder path'),
+      z.strictObject({
+        path: sharedRelativePath('a folder path'),
+        seed: z.boolean({ error: 'expected true (fill the shared folder from the release on the first deploy) or false' }).default(false),
+      }),
+    ],
+    {
+      error: (issue) =>
+        issue.code !== 'invalid_union'
+          ? undefined
+          : typeof issue.input === 'object' && issue.input !== null
+            ? `expected ${SEEDED_FOLDER_EXAMPLE}: path is the folder, seed (true or false) fills it from the release on the first deploy`
+            : expected,
+    },
+  );
+}
+
+/** folders as paths, and which of them are seeded; `seed` only when some are, so manifests of projects without it keep their ids. */
+function dataFolders(entries: ReadonlyArray<string | { path: string; seed: boolean }>): { folders: string[]; seed?: string[] } {
+  const folders = entries.map((entry) => (typeof entry === 'string' ? entry : entry.path));
+  const seed = entries.flatMap((entry) => (typeof entry !== 'string' && entry.seed ? [entry.path] : []));
+  return seed.length > 0 ? { folders, seed } : { folders };
+}
+
 function isAbsoluteAnywhere(value: string): boolean {
   return path.posix.isAbsolute(value) || path.win32.isAbsolute(value);
 }
@@ -403,7 +438,7 @@ export const projectFileSchema = z.strictObject(
             { error: expectedOnWrongType('a mapping of databases by name, like main: { engine: sqlite, path: data/app.db }') },
           ),
         ),
-        folders: z.array(sharedRelativePath('a folder path'), { error: 'expected a list of folders, like [uploads]' }).default([]),
+        folders: z.array(dataFolder(), { error: `expected a list of folders, like [uploads, ${SEEDED_FOLDER_EXAMPLE}]` }).default([]),
       },
       'a mapping like { databases: …, folders: [uploads] }',
     ),
@@ -552,7 +587,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
     app: file.app,
     services,
     build: { commands: file.build.commands, include: file.build.include, exclude: file.build.exclude },
-    data: { databases, folders: file.data.folders },
+    data: { databases, ...dataFolders(file.data.folders) },
     migrate:
       file.migrate === undefined
         ? null

@@ -57,6 +57,12 @@ export interface DataConfig {
   databases: DatabaseConfig[];
   /** folders of user files, relative to the host's shared/ folder, linked into each release */
   folders: string[];
+  /**
+   * folders (also in `folders`) that the first deploy fills with what the release
+   * ships there, when the shared folder does not exist yet. Absent when none, so
+   * that releases of projects without it keep their manifests and ids.
+   */
+  seed?: string[];
 }
 
 export interface MigrateConfig {

@@ -122,6 +122,8 @@ const runtimeSchema = z.strictObject({
       ]),
     ),
     folders: z.array(relativePath),
+    // absent in releases of projects without seeded folders (their ids stay the same)
+    seed: z.array(relativePath).optional(),
   }),
   migrate: z.strictObject({ command: z.string().min(1), reversible: z.boolean(), timeoutMs: durationMs }).nullable(),
   hooks: z.array(z.strictObject({ when: z.enum(['before', 'after']), step: z.enum(PIPELINE_STEPS), commands: z.array(z.string()) })),
