@@ -2,6 +2,7 @@
 // Runs every compiled bench script (dist/bench/*.js), or the ones named
 // (node scripts/run-bench.js cli-start backup), prints their output as it comes,
 // and writes docs/benchmarks.md with each figure and the machine it ran on.
+// Modules the benches import (not benches themselves) are listed in HELPERS.
 import { readdirSync, existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,10 +14,12 @@ if (!existsSync(benchDir)) {
   console.error('dist/bench is missing: run `npm run build` first');
   process.exit(1);
 }
+const HELPERS = new Set(['big-tree']);
 const wanted = process.argv.slice(2);
 const scripts = readdirSync(benchDir)
   .filter((f) => f.endsWith('.js'))
   .map((f) => f.replace(/\.js$/, ''))
+  .filter((name) => !HELPERS.has(name))
   .filter((name) => wanted.length === 0 || wanted.includes(name))
   .sort();
 
@@ -46,7 +49,7 @@ const docPath = path.join(root, 'docs', 'benchmarks.md');
 // Benches run one by one; a partial run keeps the other sections of the previous file.
 const previous = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
 const sections = new Map();
-for (const match of previous.matchAll(/^## bench\/([\w-]+)\n([\s\S]*?)(?=^## bench\/|(?![\s\S]))/gm)) sections.set(match[1], match[2].trimEnd());
+for (const match of previous.matchAll(/^## bench\/([\w-]+)\n([\s\S]*?)(?=^## bench\/|(?![\s\S]))/gm)) sections.set(match[1], match[2].trim());
 for (const r of results) {
   sections.set(
     r.name,

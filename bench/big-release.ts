@@ -1,0 +1,378 @@
+/**
+ * A release the size of a real Node app (bench/big-tree.ts: ~50,000 files, ~600 MB,
+ * links in node_modules/.bin), through the real CLI, each figure beside a baseline
+ * measured in the same run:
+ *
+ *   (a) `slipway build` vs the build command alone. The build copies a cached
+ *       node_modules into the export with `cp -a`, as `npm ci` does from a warm cache.
+ *   (b) store bytes a one-file change adds vs those of the full release (du of the store)
+ *   (c) fresh install (the deploy's fetch step: fetch, verify, extract) vs `tar -xzf`
+ *       of a tar.gz of the same tree
+ *   (d) install of the one-file change vs the same `tar -xzf`
+ *   (e) `slipway verify` of the untouched release vs `sha256sum` of its files
+ *   (f) warm rollback (`slipway rollback`) vs a bare `slipway status`
+ *
+ * The one-file change is a commit that changes one line of the app's own server.js.
+ * A phase that fails prints why on its line and the others go on. Before anything,
+ * a tiny release probes whether slipway takes links (relative, and one pointing out
+ * of the tree); the big tree gets only the links slipway takes, and says so.
+ *
+ *   node dist/bench/big-release.js
+ *     BIG_RELEASE_FILES=50000 BIG_RELEASE_BYTES=600000000 BIG_RELEASE_SEED=1
+ *     BIG_RELEASE_LINKS=0 (no links at all)  BIG_RELEASE_KEEP=1 (keep the temp folder)
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { generateBigTree, mutateOneFile } from './big-tree.js';
+import { CLI_PATH, freePort, runCli, type CliResult } from '../test/helpers/cli.js';
+import { processesUnder, startAgentProcess, type AgentProcess } from '../test/helpers/processes.js';
+
+const run = promisify(execFile);
+const FILES = Number(process.env.BIG_RELEASE_FILES ?? 50_000);
+// 600 MB at 50,000 files; the same mean size per file for other counts.
+const BYTES = Number(process.env.BIG_RELEASE_BYTES ?? FILES * 12_000);
+const SEED = Number(process.env.BIG_RELEASE_SEED ?? 1);
+const WANT_LINKS = process.env.BIG_RELEASE_LINKS !== '0';
+const KEEP = process.env.BIG_RELEASE_KEEP === '1';
+const CLI_TIMEOUT_MS = 10 * 60_000;
+
+const started = performance.now();
+const root = mkdtempSync(path.join(os.tmpdir(), 'slipway-bench-big-'));
+const agents: AgentProcess[] = [];
+let failures = 0;
+
+// ---------------------------------------------------------------- small helpers
+
+const say = (line: string) => console.log(`big-release: ${line}`);
+const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
+
+/** Runs one phase; a failure is printed on the phase's line and the bench goes on. */
+async function phase<T>(label: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (error) {
+    failures += 1;
+    const message = (error as Error).message.split('\n').filter(Boolean).slice(0, 6).join('\n      ');
+    say(`${label}: FAILED: ${message}`);
+    return undefined;
+  }
+}
+
+function firstLines(result: CliResult): string {
+  const lines = (result.stderr || result.stdout).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('at '));
+  const telling = lines.filter((l) => /^(error|hint)\b|✗|rolled back/.test(l));
+  return `exit ${result.code}: ${(telling.length > 0 ? telling : lines).slice(0, 4).join(' | ')}`;
+}
+
+async function timedCli(home: string, cwd: string, args: string[]): Promise<{ ms: number; result: CliResult }> {
+  const t0 = performance.now();
+  const result = await runCli(args, { cwd, home, timeoutMs: CLI_TIMEOUT_MS });
+  return { ms: performance.now() - t0, result };
+}
+
+async function cliOk(home: string, cwd: string, args: string[]): Promise<{ ms: number; stdout: string }> {
+  const { ms, result } = await timedCli(home, cwd, args);
+  if (result.code !== 0) throw new Error(`slipway ${args.join(' ')}: ${firstLines(result)}`);
+  return { ms, stdout: result.stdout };
+}
+
+function timeShell(command: string, cwd: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn('sh', ['-c', command], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${command} exited ${code}: ${stderr.trim()}`))));
+  });
+}
+
+async function duBytes(dir: string): Promise<number> {
+  try {
+    const { stdout } = await run('du', ['-s', '-B1', dir]);
+    return Number(stdout.split('\t')[0]);
+  } catch {
+    return 0; // not there yet
+  }
+}
+
+function quote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+async function git(repo: string, args: string[]): Promise<string> {
+  return (await run('git', args, { cwd: repo, maxBuffer: 16 * 1024 * 1024 })).stdout;
+}
+
+async function initRepo(repo: string): Promise<void> {
+  mkdirSync(repo, { recursive: true });
+  await git(repo, ['init', '-q', '-b', 'main']);
+  for (const [key, value] of [['user.name', 'bench'], ['user.email', 'bench@example.invalid'], ['commit.gpgsign', 'false'], ['tag.gpgsign', 'false']]) {
+    await git(repo, ['config', key, value]);
+  }
+}
+
+async function commitAndTag(repo: string, tag: string, message: string): Promise<void> {
+  await git(repo, ['add', '-A']);
+  await git(repo, ['commit', '-q', '-m', message]);
+  await git(repo, ['tag', tag]);
+}
+
+const SERVER = (name: string) => `// ${name}: the bench app's server (the one-file change edits this line)
+'use strict';
+const http = require('node:http');
+// v1 or v2: whether the first line above carries the one-file change's "(patched N)".
+const version = /\\(patched \\d+\\)/.test(require('node:fs').readFileSync(__filename, 'utf8').split('\\n')[0]) ? 'v2' : 'v1';
+const server = http.createServer((req, res) => {
+  if (req.url === '/healthz') return res.end(JSON.stringify({ ok: true }));
+  if (req.url === '/version') return res.end(version);
+  res.statusCode = 404;
+  res.end('not found');
+});
+server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('${name} listening on ' + process.env.PORT));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+
+function slipwayYml(o: { app: string; port: number; buildCommands: string[] }): string {
+  return `app: ${o.app}
+services:
+  web:
+    command: node server.js
+    port_env: PORT
+    health: { path: /healthz, interval: 200ms, timeout: 2s, successes: 2, deadline: 60s }
+build:
+  commands: [${o.buildCommands.map((c) => JSON.stringify(c)).join(', ')}]
+environments:
+  production:
+    host: local
+    port: ${o.port}
+    health_window: 1s
+    drain_timeout: 1s
+`;
+}
+
+async function startAgent(repo: string, home: string): Promise<AgentProcess> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!/^(SLIPWAY_|NODE_OPTIONS$|NODE_TEST_CONTEXT$|FORCE_COLOR$|GIT_DIR$|GIT_WORK_TREE$|GIT_INDEX_FILE$)/.test(key)) env[key] = value;
+  }
+  const agent = await startAgentProcess({ cli: CLI_PATH, cwd: repo, environment: 'production', env: { ...env, SLIPWAY_HOME: home, NO_COLOR: '1' } });
+  agents.push(agent);
+  return agent;
+}
+
+interface HistoryEntry {
+  id: number;
+  kind: string;
+  to: string | null;
+  outcome: string | null;
+  steps: { name: string; outcome: string; ms: number }[];
+}
+
+/** The ms of one step of the newest deployment, from `slipway history --json`. */
+async function stepMs(home: string, repo: string, step: string): Promise<number> {
+  const { stdout } = await cliOk(home, repo, ['history', 'production', '--json']);
+  const entries = JSON.parse(stdout) as HistoryEntry[];
+  const newest = [...entries].sort((a, b) => b.id - a.id)[0];
+  const found = newest?.steps.find((s) => s.name === step);
+  if (!found) throw new Error(`no ${step} step in the newest deployment: ${JSON.stringify(newest)}`);
+  return found.ms;
+}
+
+async function answers(port: number): Promise<string> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/version`, { signal: AbortSignal.timeout(5000) });
+    return `${res.status} ${await res.text()}`;
+  } catch (error) {
+    return `no answer (${(error as Error).message})`;
+  }
+}
+
+// ---------------------------------------------------------------- link probe
+
+/**
+ * Which links slipway takes through build and deploy, found with a two-file release:
+ * relative links inside the tree, and a link pointing out of it.
+ */
+async function probeLinks(): Promise<{ relative: boolean; outside: boolean; why: string }> {
+  const probeRoot = path.join(root, 'probe');
+  const attempt = async (name: string, commands: string[]): Promise<string | null> => {
+    const repo = path.join(probeRoot, name);
+    const home = path.join(probeRoot, `${name}-home`);
+    await initRepo(repo);
+    mkdirSync(home);
+    writeFileSync(path.join(repo, 'server.js'), SERVER('probe'));
+    writeFileSync(path.join(repo, 'package.json'), '{ "name": "probe", "version": "1.0.0" }\n');
+    writeFileSync(path.join(repo, 'slipway.yml'), slipwayYml({ app: 'probe', port: await freePort(), buildCommands: commands }));
+    await commitAndTag(repo, 'v1', 'probe');
+    const built = await timedCli(home, repo, ['build', '--ref', 'v1', '--version', 'v1']);
+    if (built.result.code !== 0) return `build: ${firstLines(built.result)}`;
+    const agent = await startAgent(repo, home);
+    try {
+      const deployed = await timedCli(home, repo, ['deploy', 'production', '--version', 'v1', '--yes']);
+      if (deployed.result.code !== 0) return `deploy: ${firstLines(deployed.result)}`;
+      return null;
+    } finally {
+      await agent.stop();
+    }
+  };
+  const relative = ['mkdir -p node_modules/.bin node_modules/p/bin', 'echo "// p" > node_modules/p/bin/cli.js', 'ln -s ../p/bin/cli.js node_modules/.bin/p', 'ln -s node_modules/p linked'];
+  const both = await attempt('both', [...relative, 'ln -s /usr/bin/python3 python']);
+  if (both === null) return { relative: true, outside: true, why: 'slipway takes relative links and a link out of the tree' };
+  const rel = await attempt('relative', relative);
+  if (rel === null) return { relative: true, outside: false, why: `slipway takes relative links but not one out of the tree (${both})` };
+  return { relative: false, outside: false, why: `slipway refuses links (${rel})` };
+}
+
+// ---------------------------------------------------------------- the bench
+
+try {
+  say(`${FILES} files, ${mib(BYTES)} asked, seed ${SEED}, in ${root}`);
+  let links = false;
+  let outsideLink = false;
+  if (WANT_LINKS) {
+    const probe = await phase('link probe', probeLinks);
+    if (probe) {
+      links = probe.relative;
+      outsideLink = probe.outside;
+      say(`link probe: ${probe.why}`);
+    }
+  }
+  const linkNote = !WANT_LINKS ? 'no links (BIG_RELEASE_LINKS=0)' : !links ? 'NO LINKS: slipway refused them' : outsideLink ? 'with links' : 'with links, but none out of the tree';
+
+  const cache = path.join(root, 'cache');
+  const tree = await generateBigTree(cache, { files: FILES, bytes: BYTES, seed: SEED, links, outsideLink });
+  say(
+    `tree: ${tree.files} files in ${tree.packages} packages, ${mib(tree.bytes)} (${tree.largeFiles} large files ${mib(tree.largeBytes)}, ` +
+      `${mib(tree.incompressibleBytes)} incompressible), ${tree.links.length} links — ${linkNote}; generated in ${sec(tree.ms)}`,
+  );
+
+  const repo = path.join(root, 'repo');
+  const home = path.join(root, 'home');
+  const store = path.join(home, 'store');
+  mkdirSync(home);
+  const port = await freePort();
+  const buildCommand = `cp -a ${quote(cache)}/. .`;
+  await initRepo(repo);
+  writeFileSync(path.join(repo, 'server.js'), SERVER('big'));
+  writeFileSync(path.join(repo, 'package.json'), '{ "name": "big", "version": "1.0.0", "private": true }\n');
+  writeFileSync(path.join(repo, 'slipway.yml'), slipwayYml({ app: 'big', port, buildCommands: [buildCommand] }));
+  await commitAndTag(repo, 'v1', 'big v1');
+
+  // (a) The build command alone, in a plain export of the same commit (also the baseline tree for tar).
+  const plain = path.join(root, 'plain');
+  mkdirSync(plain);
+  await run('sh', ['-c', `git -C ${quote(repo)} archive v1 | tar -x -C ${quote(plain)}`]);
+  const commandMs = await phase('(a) build command alone', () => timeShell(buildCommand, plain));
+  const storeEmpty = await duBytes(store);
+  const v1 = await phase('(a) slipway build v1', () => cliOk(home, repo, ['build', '--ref', 'v1', '--version', 'v1', '--json']));
+  const storeV1 = await duBytes(store);
+  if (commandMs !== undefined) {
+    say(`(a) build overhead: slipway build ${v1 ? sec(v1.ms) : 'failed'} vs the build command alone (cp -a) ${sec(commandMs)}: ${v1 ? ratio(v1.ms, commandMs) : 'n/a'}`);
+  }
+
+  const changed = await mutateOneFile(repo);
+  await commitAndTag(repo, 'v2', `big v2: one line of ${changed}`);
+  const v2 = await phase('(a) slipway build v2', () => cliOk(home, repo, ['build', '--ref', 'v2', '--version', 'v2', '--json']));
+  const storeV2 = await duBytes(store);
+  if (v2 && commandMs !== undefined) {
+    say(`(a) build of the one-file change: slipway build ${sec(v2.ms)} vs the build command alone ${sec(commandMs)}: ${ratio(v2.ms, commandMs)}`);
+  }
+  if (v1 && v2) {
+    const full = storeV1 - storeEmpty;
+    const delta = storeV2 - storeV1;
+    say(`(b) store bytes: one-file change (${changed}) added ${mib(delta)} vs ${mib(full)} for the full release: ${ratio(delta, full)}`);
+  }
+
+  // Baseline for (c) and (d): the same tree as a tar.gz, extracted by tar.
+  const archive = path.join(root, 'plain.tar.gz');
+  const tarMs: number[] = [];
+  const tarOnce = async () => {
+    const dest = path.join(root, `tar-${tarMs.length}`);
+    mkdirSync(dest);
+    tarMs.push(await timeShell(`tar -xzf ${quote(archive)} -C ${quote(dest)}`, root));
+    rmSync(dest, { recursive: true, force: true });
+  };
+  const archived = await phase('tar -czf of the tree', async () => {
+    await timeShell(`tar -czf ${quote(archive)} -C ${quote(plain)} .`, root);
+    rmSync(plain, { recursive: true, force: true });
+    await tarOnce();
+    return true;
+  });
+  // Median of the runs, taken before, between and after the deploys, so that machine noise hits both alike.
+  const tarBaseline = () => {
+    const sorted = [...tarMs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+
+  const agent = await phase('agent', () => startAgent(repo, home));
+  let deployedV1: { wall: number; fetch: number } | undefined;
+  let deployedV2: { wall: number; fetch: number } | undefined;
+  if (agent && v1) {
+    deployedV1 = await phase('(c) deploy v1', async () => {
+      const { ms } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v1', '--yes']);
+      return { wall: ms, fetch: await stepMs(home, repo, 'fetch') };
+    });
+  }
+  if (archived) await phase('tar -xzf (second run)', tarOnce);
+  if (agent && v2 && deployedV1) {
+    deployedV2 = await phase('(d) deploy v2', async () => {
+      const { ms } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v2', '--yes']);
+      return { wall: ms, fetch: await stepMs(home, repo, 'fetch') };
+    });
+  }
+  if (archived) await phase('tar -xzf (third run)', tarOnce);
+  if (tarMs.length > 0) {
+    const base = tarBaseline();
+    const runs = `tar -xzf ${sec(base)} (median of ${tarMs.map(sec).join(', ')})`;
+    if (deployedV1) say(`(c) fresh install: fetch+verify+extract ${sec(deployedV1.fetch)} vs ${runs}: ${ratio(deployedV1.fetch, base)} (whole deploy ${sec(deployedV1.wall)})`);
+    if (deployedV2) say(`(d) one-file change install: fetch+verify+extract ${sec(deployedV2.fetch)} vs ${runs}: ${ratio(deployedV2.fetch, base)} (whole deploy ${sec(deployedV2.wall)})`);
+  }
+
+  if (deployedV1) {
+    await phase('(e) verify', async () => {
+      const current = path.join(home, 'hosts', 'big', 'production', 'current');
+      const hashMs = await timeShell(`find . -type f -print0 | xargs -0 sha256sum > /dev/null`, current);
+      const { ms, result } = await timedCli(home, repo, ['verify', 'production']);
+      if (result.code !== 0) throw new Error(`slipway verify production: ${firstLines(result)}`);
+      say(`(e) verify of the untouched release: slipway verify ${sec(ms)} vs sha256sum of its files ${sec(hashMs)}: ${ratio(ms, hashMs)}`);
+    });
+  }
+
+  if (deployedV2) {
+    await phase('(f) rollback', async () => {
+      const status: number[] = [];
+      for (let i = 0; i < 3; i += 1) status.push((await cliOk(home, repo, ['status', 'production', '--json'])).ms);
+      status.sort((a, b) => a - b);
+      const back = await cliOk(home, repo, ['rollback', 'production', '--yes']);
+      const serving = await answers(port);
+      say(`(f) warm rollback v2 → v1: slipway rollback ${sec(back.ms)} vs a bare slipway status ${(status[1]! / 1000).toFixed(2)} s: ${ratio(back.ms, status[1]!)}; /version now answers ${serving}`);
+    });
+  }
+  say(`done in ${sec(performance.now() - started)}${failures > 0 ? `, ${failures} phase(s) failed` : ''}`);
+} catch (error) {
+  failures += 1;
+  say(`FAILED: ${(error as Error).stack ?? error}`);
+} finally {
+  for (const agent of agents) await agent.stop().catch(() => undefined);
+  for (const p of processesUnder(root)) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  if (KEEP) {
+    say(`kept ${root}`);
+  } else {
+    await run('chmod', ['-R', 'u+w', root]).catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+process.exitCode = failures > 0 ? 1 : 0;
