@@ -226,7 +226,7 @@ export function buildProgram(): Command {
     .argument('<env>', 'environment from slipway.yml')
     .option('--version <v>', 'version or release id to deploy (default: the newest release in the store)')
     .option('-y, --yes', 'do not ask for confirmation')
-    .option('--allow-older', 'allow deploying a release older than the current one')
+    .option('--allow-older', 'deploy a release that is not newer than the current one as a normal update (backup, its migrations); to undo an update instead: rollback --to <v>')
     .option('--reason <text>', 'why, for the record')
     .addOption(new Option('--no-plan', 'do not print the plan (a fleet rollout asks this of each host)').hideHelp())
     .option('--parallel <n>', 'on several hosts: how many independent hosts update at once (default 1)')
