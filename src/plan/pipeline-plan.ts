@@ -17,6 +17,7 @@ export async function planForUpdate(ctx: UpdateContext): Promise<UpdatePlan> {
     kind: ctx.kind,
     allowOlder: ctx.allowOlder,
     healthWindowMs: ctx.environment.healthWindowMs,
+    restoresBackup: Boolean(ctx.restoreBackupId),
     hostConfig: values,
     ...(await pipelinePlanFacts({ layout: ctx.layout, store: ctx.store, app: ctx.app, kind: ctx.kind, current, target })),
   });

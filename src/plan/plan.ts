@@ -35,6 +35,8 @@ export interface UpdatePlanInput {
   allowOlder?: boolean;
   /** environments.<env>.health_window, for the watch step's phrase */
   healthWindowMs?: number;
+  /** the update brings a backup's data back (rollback --with-data, restore, data copy): no migration, a restore instead */
+  restoresBackup?: boolean;
 }
 
 export type PlanDirection = 'upgrade' | 'downgrade' | 'same' | 'first';
@@ -78,8 +80,18 @@ export interface UpdatePlan {
   blockerCodes: string[];
   /** what to do about the blockers, in order */
   nextSteps: string[];
-  /** `<step>: what it will do`, one per pipeline step, in order */
+  /** `<step>: what it will do`, one per pipeline step, in order; a step the pipeline will skip reads `<step>: skipped: why` */
   steps: string[];
+  /** the same, as data: whether the pipeline will do the step or skip it, and what it does or why not */
+  pipeline: PlannedStep[];
+}
+
+export interface PlannedStep {
+  step: PipelineStepName;
+  /** false: the pipeline records the step as skipped */
+  runs: boolean;
+  /** what it will do, or why it is skipped */
+  what: string;
 }
 
 /** Room kept free beyond what the update needs (the same margin deploy's disk check uses). */
@@ -206,10 +218,12 @@ export function createUpdatePlan(input: UpdatePlanInput): UpdatePlan {
   }
 
   // A rollback runs no migration (its data comes back from a backup, if at all).
-  const migrate = kind === 'deploy' ? target.runtime.migrate : null;
+  const migrate = kind === 'deploy' && !input.restoresBackup ? target.runtime.migrate : null;
   const migrations = { runs: migrate !== null, reversible: migrate?.reversible ?? true, command: migrate?.command ?? null };
-  // The pipeline holds writes only while an existing release serves and the data changes.
-  const downtime = migrations.runs && current !== null ? 'maintenance-window' : 'none';
+  // The pipeline holds requests only while an existing release serves and the data changes. On a
+  // first deploy nothing serves yet: the migration runs, and there is nobody's writes to hold.
+  const downtime = (migrations.runs && current !== null) || input.restoresBackup ? 'maintenance-window' : 'none';
+  const pipeline = planSteps(input, { migrations, downtime, direction });
 
   const notes = direction === 'upgrade' ? [...between, target] : direction === 'first' ? [target] : [];
   return {
@@ -228,7 +242,8 @@ export function createUpdatePlan(input: UpdatePlanInput): UpdatePlan {
     blockers: blockers.map((b) => b.message),
     blockerCodes: blockers.map((b) => b.code),
     nextSteps: nextSteps(input, blockers, upgradePath),
-    steps: describeSteps(input, { migrations, downtime, direction }),
+    steps: pipeline.map((s) => `${s.step}: ${s.runs ? '' : 'skipped: '}${s.what}`),
+    pipeline,
   };
 }
 
@@ -357,41 +372,86 @@ function nextSteps(input: UpdatePlanInput, blockers: Blocker[], path: string[] |
   return steps;
 }
 
-function describeSteps(
+/**
+ * What each pipeline step will do, or why it will skip, decided as src/host/steps/ decides
+ * it: `deploy` prints this before it asks, so it must not promise a step the pipeline skips
+ * or hide one it runs (a first deploy runs its migration; only the window is left out).
+ * An operator's maintenance mode, already on, is the one thing it cannot foresee.
+ */
+function planSteps(
   input: UpdatePlanInput,
   o: { migrations: UpdatePlan['migrations']; downtime: UpdatePlan['downtime']; direction: PlanDirection },
-): string[] {
+): PlannedStep[] {
   const { current, target } = input;
   const to = target.version;
-  const data = (current ?? target).runtime.data;
-  const dataParts = [
-    data.databases.length > 0 ? plural(data.databases.length, 'database') : '',
-    data.folders.length > 0 ? plural(data.folders.length, 'folder') : '',
-  ].filter(Boolean);
+  const restores = input.restoresBackup === true;
   const health = target.runtime.services[0]?.health.path;
   const windowMs = input.healthWindowMs;
-  const phrases: Record<PipelineStepName, string> = {
-    lock: `take the lock of ${input.environment}`,
-    fetch: `get ${to} from the store, verify its digest (${plural(target.files.length, 'file')}, ${formatBytes(target.files.reduce((s, f) => s + f.size, 0))})`,
-    preflight: `check config (${plural(target.runtime.config.filter((k) => k.required).length, 'required key')}), disk space${o.direction === 'upgrade' ? ' and upgrade path' : ''}`,
-    backup: !current
-      ? 'nothing deployed yet: nothing to back up'
-      : dataParts.length > 0
-        ? `back up ${dataParts.join(' and ')} of ${current.version} (~${formatBytes(input.backupEstimateBytes)})`
-        : `back up the shared folder of ${current.version} (~${formatBytes(input.backupEstimateBytes)})`,
-    maintenance:
-      o.downtime === 'maintenance-window' ? 'hold writes while the data changes (reads still served)' : 'skipped: no data change, blue/green without a window',
-    migrate: o.migrations.runs
-      ? `run \`${o.migrations.command}\`${o.migrations.reversible ? ' (reversible)' : ' (not reversible: undoing it restores the backup)'}`
-      : input.kind === 'rollback'
-        ? 'skipped: a rollback runs no migrations'
-        : `skipped: ${to} has no migrate command`,
-    start: `start ${to} in the idle slot${current ? ` beside ${current.version}` : ''}${health ? `, wait for GET ${health}` : ''}`,
-    switch: `point the proxy at ${to}${current ? ` and drain ${current.version}` : ''}`,
-    watch: windowMs === undefined ? 'watch health; roll back on failure' : windowMs > 0 ? `watch health for ${formatDuration(windowMs)}; roll back on failure` : 'skipped: health window is 0',
-    finish: `${current ? `stop ${current.version} (kept on disk for rollback), ` : ''}prune old releases, unlock`,
+  const step = (name: PipelineStepName, runs: boolean, what: string): PlannedStep => ({ step: name, runs, what });
+
+  const backup = (): PlannedStep => {
+    if (input.kind === 'rollback' && !restores) return step('backup', false, 'the data stays as it is (a rollback with data restores a backup instead)');
+    if (!current) return step('backup', false, restores ? 'nothing deployed yet: only the backup to restore is checked' : 'nothing deployed yet, so nothing to back up');
+    const parts = dataParts(current);
+    if (parts.length === 0) return step('backup', false, `${current.version} has no databases or folders configured`);
+    const held = restores || o.migrations.runs ? '; writes held from the snapshot on' : '';
+    return step('backup', true, `${restores ? 'check the backup to restore, then ' : ''}back up ${parts.join(' and ')} of ${current.version} (~${formatBytes(input.backupEstimateBytes)})${held}`);
   };
-  return PIPELINE_STEPS.map((step) => `${step}: ${phrases[step]}`);
+
+  const maintenance = (): PlannedStep => {
+    if (restores) return step('maintenance', true, 'hold requests while the data is restored (503 if it takes too long)');
+    if (o.downtime === 'maintenance-window') return step('maintenance', true, 'hold writes while the data changes (reads still served)');
+    if (!current) {
+      return step('maintenance', false, o.migrations.runs ? `nothing serves yet, so no window is needed: the migration runs before ${to} starts` : 'nothing serves yet, so no window is needed');
+    }
+    return step('maintenance', false, 'no data change: blue/green without a maintenance window');
+  };
+
+  const migrate = (): PlannedStep => {
+    if (restores) return step('migrate', true, 'restore the backup\'s data (no migration runs)');
+    if (o.migrations.runs) {
+      const command = `run \`${o.migrations.command}\``;
+      // The undo restores the backup step 4 took; on a first deploy there is none.
+      if (!current) return step('migrate', true, `${command} before anything serves (nothing to back up first: if the deploy fails, the data stays as the migration left it)`);
+      return step('migrate', true, `${command}${o.migrations.reversible ? ' (reversible)' : ' (not reversible: undoing it restores the backup)'}`);
+    }
+    return step('migrate', false, input.kind === 'rollback' ? 'a rollback runs no migrations' : `${to} has no migrate command`);
+  };
+
+  // The post-update backup is of the target's data, and only after a deploy.
+  const after = input.kind === 'deploy' && !restores ? dataParts(target) : [];
+  // A record, so that a step added to the pipeline cannot be left out of the plan.
+  const planned: Record<PipelineStepName, PlannedStep> = {
+    lock: step('lock', true, `take the lock of ${input.environment}`),
+    fetch: step('fetch', true, `get ${to} from the store, verify its digest (${plural(target.files.length, 'file')}, ${formatBytes(target.files.reduce((sum, f) => sum + f.size, 0))})`),
+    preflight: step('preflight', true, `check config (${plural(target.runtime.config.filter((k) => k.required).length, 'required key')}), disk space${o.direction === 'upgrade' ? ' and upgrade path' : ''}`),
+    backup: backup(),
+    maintenance: maintenance(),
+    migrate: migrate(),
+    start: step('start', true, current ? `start ${to} in the idle slot beside ${current.version}${health ? `, wait for GET ${health}` : ''}` : `start ${to} (nothing else runs yet)${health ? `, wait for GET ${health}` : ''}`),
+    switch: step('switch', true, current ? `point the proxy at ${to} and drain ${current.version}` : `point the proxy at ${to}: the app answers from here on (until then the proxy answers 503)`),
+    watch:
+      windowMs !== undefined && windowMs <= 0
+        ? step('watch', false, 'health window is 0')
+        : step('watch', true, `watch health${windowMs === undefined ? '' : ` for ${formatDuration(windowMs)}`}; roll back on failure`),
+    finish: step(
+      'finish',
+      true,
+      [
+        current ? `take ${current.version} out of service (its release stays on disk for a rollback)` : '',
+        after.length > 0 ? `back up ${after.join(' and ')} of ${to}` : '',
+        'prune old releases, unlock',
+      ]
+        .filter(Boolean)
+        .join(', '),
+    ),
+  };
+  return PIPELINE_STEPS.map((name) => planned[name]);
+}
+
+function dataParts(release: PlannedRelease): string[] {
+  const data = release.runtime.data;
+  return [data.databases.length > 0 ? plural(data.databases.length, 'database') : '', data.folders.length > 0 ? plural(data.folders.length, 'folder') : ''].filter(Boolean);
 }
 
 function plural(count: number, noun: string): string {

@@ -35,14 +35,8 @@ export function renderPlanText(plan: UpdatePlan): string {
   }
 
   lines.push('', 'Data');
-  lines.push(
-    `  migrations  ${
-      plan.migrations.runs
-        ? `\`${plan.migrations.command}\` runs; ${plan.migrations.reversible ? 'reversible' : 'not reversible (undoing it restores the backup taken just before)'}`
-        : 'none run'
-    }`,
-  );
-  lines.push(`  downtime    ${plan.downtime === 'none' ? 'none (blue/green switch)' : 'maintenance window: writes are held while the data changes'}`);
+  lines.push(`  migrations  ${migrationsLine(plan)}`);
+  lines.push(`  downtime    ${downtimeLine(plan)}`);
   const b = plan.backup;
   lines.push(
     `  disk        backup ~${formatBytes(b.estimateBytes)}, release ${formatBytes(b.releaseBytes)}; needs ~${formatBytes(b.neededBytes)}, ${formatBytes(b.freeBytes)} free: ${b.fits ? 'fits' : 'DOES NOT FIT'}`,
@@ -73,4 +67,20 @@ export function renderPlanText(plan: UpdatePlan): string {
     plan.nextSteps.forEach((step, index) => lines.push(`  ${index + 1}. ${step}`));
   }
   return `${lines.join('\n')}\n`;
+}
+
+function migrationsLine(plan: UpdatePlan): string {
+  if (!plan.migrations.runs) return 'none run';
+  const command = `\`${plan.migrations.command}\``;
+  // A first deploy has no earlier data and so no backup before it: undoing it cannot bring anything back.
+  if (!plan.from) return `${command} runs before ${plan.to.version} starts (a first deploy runs it too; there is no earlier data to back up or go back to)`;
+  return `${command} runs; ${plan.migrations.reversible ? 'reversible' : 'not reversible (undoing it restores the backup taken just before)'}`;
+}
+
+function downtimeLine(plan: UpdatePlan): string {
+  if (plan.downtime === 'maintenance-window') {
+    return plan.migrations.runs ? 'maintenance window: writes are held while the data changes' : 'maintenance window: requests are held while the data is restored';
+  }
+  if (!plan.from) return `none: nothing serves yet; the app answers once ${plan.to.version} passes its health check`;
+  return 'none (blue/green switch)';
 }

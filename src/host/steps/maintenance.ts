@@ -23,7 +23,11 @@ export const maintenanceStep: UpdateStep = {
       return { outcome: 'done', detail: 'requests held while the data is restored' };
     }
     const manifest = targetManifest(ctx);
-    if (ctx.kind !== 'deploy' || !manifest.migrates || !ctx.from) {
+    if (ctx.kind === 'deploy' && manifest.migrates && !ctx.from) {
+      // A first deploy still migrates (step 6); there is just no serving release whose writes could be lost.
+      return { outcome: 'skipped', detail: 'nothing serves yet, so no window is needed: the migration runs before the release starts' };
+    }
+    if (ctx.kind !== 'deploy' || !manifest.migrates) {
       return { outcome: 'skipped', detail: 'no migration: blue/green without a maintenance window' };
     }
     // A write that waited too long is refused, never let through: it could land on data that is then restored away.
