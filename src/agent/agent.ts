@@ -4,7 +4,7 @@ import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { isDiskFull } from '../data/file-stream.js';
 import { hostDiskFullError } from '../host/disk-reserve.js';
-import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { DEFAULT_STANDBY, type EnvironmentConfig, type LoadedProject } from '../config/types.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
 import { createProxy, type MaintenanceMode, type ReverseProxy } from '../runtime/proxy.js';
 import { probeHealth } from '../runtime/health-check.js';
@@ -22,6 +22,7 @@ import { previousBeforeKey, recoverUnfinishedUpdate, type RecoveryReport } from 
 import { pruneReleases } from '../host/prune.js';
 import type { UpdateContext, UpdateRuntime } from '../host/update-context.js';
 import { otherSlot, slotLogFile, startSlot, stopSlot, type Slot } from './slots.js';
+import { Standby } from './standby.js';
 import { runUpdate, type UpdateEvent, type UpdateOutcome } from './update-runner.js';
 import { startControlServer } from './control-server.js';
 import { toWireError } from './wire.js';
@@ -78,6 +79,8 @@ export class Agent {
   /** off-site copies (null: off for this environment); one pass at a time */
   private offsite: OffsiteCopier | null = null;
   private active: Slot | null = null;
+  /** the release that served before the last switch, still running unrouted for a rollback by proxy switch */
+  private readonly standby: Standby;
   private readonly startedAt = new Date();
   private readonly backups: HostBackups;
   private closing?: Promise<void>;
@@ -99,6 +102,11 @@ export class Agent {
       offsite: () => this.offsite,
       appConfig: (manifest) => this.appConfig(manifest),
       withHostLock: (holder, reason, work) => this.withHostLock(holder, reason, work),
+    });
+    this.standby = new Standby({
+      config: this.env.standby ?? DEFAULT_STANDBY,
+      stopSlot: (slot) => stopSlot(slot, this.env.drainTimeoutMs || 1_000),
+      log: (line) => this.log(line),
     });
   }
 
@@ -185,6 +193,8 @@ export class Agent {
       activeSlot: () => this.active,
       startIdleSlot: async (id, manifest) => {
         const { values } = await this.appConfig(manifest);
+        // The standby holds the idle slot's name (its pid and log files): it goes, and is gone, before another release starts there.
+        await this.standby.stopNow(`slot ${otherSlot(this.active?.name)} is needed to start ${manifest.version}`);
         return startSlot({
           layout: this.layout,
           name: otherSlot(this.active?.name),
@@ -209,6 +219,11 @@ export class Agent {
         await stopSlot(slot, this.env.drainTimeoutMs || 1_000);
         if (this.active === slot) this.active = null;
       },
+      takeStandby: async (id) => {
+        const entry = await this.standby.take(id);
+        return entry ? { slot: entry.slot, since: entry.since } : null;
+      },
+      retireSlot: (slot) => this.standby.retire(slot),
       setMaintenance: (mode) => this.proxy.setMaintenance(mode),
       maintenance: () => this.proxy.maintenance(),
       appConfig: (manifest) => this.appConfig(manifest),
@@ -334,6 +349,7 @@ export class Agent {
     }
     const lock = await readLock(this.layout.lockFile);
     const maintenance = this.proxy.maintenance();
+    const standby = this.standby.current();
     return {
       environment: this.env.name,
       url: `http://${this.env.bind === '0.0.0.0' ? '127.0.0.1' : this.env.bind}:${this.proxy.port}`,
@@ -343,9 +359,12 @@ export class Agent {
       lock: lock ? { holder: lock.holder, pid: lock.pid, since: lock.since, reason: lock.reason, stale: lock.stale } : null,
       maintenance: maintenance.mode === 'off' ? null : maintenance,
       agent: { pid: process.pid, startedAt: this.startedAt.toISOString(), uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000), cli: process.argv[1] ?? null },
-      slots: this.active
-        ? [{ name: this.active.name, releaseId: this.active.releaseId, version: this.active.version, port: this.active.port, startedAt: this.active.startedAt, services: this.active.services.map((s) => ({ name: s.config.name, port: s.port, pid: s.process.pid() ?? null, state: s.process.state(), restarts: s.process.restarts() })) }]
-        : [],
+      // The active slot first; a standby slot after it runs, unrouted, until its window ends.
+      slots: [
+        ...(this.active ? [{ role: 'active', ...describeSlot(this.active) }] : []),
+        ...(standby ? [{ role: 'standby', ...describeSlot(standby.slot), standbySince: standby.since.toISOString(), standbyUntil: standby.until.toISOString() }] : []),
+      ],
+      standby: standby ? { id: standby.slot.releaseId, version: standby.slot.version, slot: standby.slot.name, since: standby.since.toISOString(), until: standby.until.toISOString() } : null,
       recovery: this.lastRecovery,
       backups: {
         schedule: this.env.backupSchedule ?? null,
@@ -501,13 +520,24 @@ export class Agent {
         ...this.running,
       ]);
       const active = this.active;
-      if (active) await stopSlot(active, this.env.drainTimeoutMs || 1_000);
+      await Promise.allSettled([active ? stopSlot(active, this.env.drainTimeoutMs || 1_000) : undefined, this.standby.stopNow('the agent stops')]);
       results.push(...(await Promise.allSettled([this.proxy?.close()])));
       await fs.rm(this.layout.agentInfoFile, { force: true });
       this.ledger?.close();
     })();
     return this.closing;
   }
+}
+
+function describeSlot(slot: Slot) {
+  return {
+    name: slot.name,
+    releaseId: slot.releaseId,
+    version: slot.version,
+    port: slot.port,
+    startedAt: slot.startedAt,
+    services: slot.services.map((s) => ({ name: s.config.name, port: s.port, pid: s.process.pid() ?? null, state: s.process.state(), restarts: s.process.restarts() })),
+  };
 }
 
 async function assertNotLocked(lockFile: string): Promise<void> {

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { parseVersionRange } from '../plan/version.js';
 import { CRON_EXPECTED, parseCron } from '../util/cron.js';
 import {
+  DEFAULT_STANDBY,
   PIPELINE_STEPS,
   type ConfigKeyConfig,
   type DatabaseConfig,
@@ -358,6 +359,7 @@ const environmentSchema = z.strictObject(
     ),
     health_window: duration({ allowZero: true }).default(10_000),
     drain_timeout: duration({ allowZero: true }).default(10_000),
+    standby: standbySetting().optional(),
     pull: z
       .strictObject(
         {
@@ -403,6 +405,42 @@ const environmentSchema = z.strictObject(
     });
   }
 });
+
+/** Bytes for a size like `512MB`, `1.5GiB` or a plain number of bytes; undefined when malformed. */
+function parseByteSize(value: unknown): number | undefined {
+  const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30 };
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)\s*$/i.exec(value) : null;
+  return match ? Math.round(Number(match[1]) * BYTE_UNITS[match[2]!.toLowerCase()]!) : undefined;
+}
+
+/**
+ * `standby`: how long the release that served before an update keeps running, unrouted, so that a
+ * code rollback is a proxy switch (src/agent/standby.ts). A duration, `off` (or false, or 0), or a
+ * mapping that also sets the memory the host must have available to keep it. Absent: DEFAULT_STANDBY.
+ */
+function standbySetting() {
+  // Declared in here: the environment schema above calls this while the module loads.
+  const STANDBY_EXPECTED = 'a duration like 10m, `off`, or a mapping like { window: 10m, min_memory: 512MB }';
+  const windowValue = z
+    .custom<string | number | boolean>((value) => value === 'off' || value === false || parseDuration(value) !== undefined, { error: `expected ${STANDBY_EXPECTED}` })
+    .transform((value) => (value === 'off' || value === false ? 0 : (parseDuration(value) as number)));
+  return z.preprocess(
+    (value) => (value === null ? {} : typeof value === 'object' ? value : { window: value }),
+    z
+      .strictObject(
+        {
+          window: windowValue.default(DEFAULT_STANDBY.windowMs),
+          min_memory: z
+            .custom<string | number>((value) => parseByteSize(value) !== undefined, { error: 'expected a size like 256MB or 1GiB' })
+            .transform((value) => parseByteSize(value) as number)
+            .default(DEFAULT_STANDBY.minAvailableBytes),
+        },
+        { error: expectedOnWrongType(STANDBY_EXPECTED) },
+      )
+      .transform((standby) => ({ windowMs: standby.window, minAvailableBytes: standby.min_memory })),
+  );
+}
 
 function namedMap<T extends z.ZodType>(options: { item: T; what: string; example: string }) {
   return z
@@ -574,6 +612,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       },
       healthWindowMs: env.health_window,
       drainTimeoutMs: env.drain_timeout,
+      ...(env.standby === undefined ? {} : { standby: env.standby }),
       pull: env.pull ? { intervalMs: env.pull.interval, jitterMs: env.pull.jitter } : null,
       management: env.management ? { bind: env.management.bind, port: env.management.port, secretEnv: env.management.secret_env } : null,
       ...(env.backup_key_env === undefined ? {} : { backupKeyEnv: env.backup_key_env }),

@@ -112,6 +112,17 @@ export interface RemoteHostConfig {
   dependsOn: string[];
 }
 
+/** slipway.yml `standby` of an environment. */
+export interface StandbyConfig {
+  /** how long the old release stays warm after a switch; 0: off (stopped at the end of the update, as without standby) */
+  windowMs: number;
+  /** kept warm only while the host has at least this much memory available (MemAvailable) */
+  minAvailableBytes: number;
+}
+
+/** An environment without `standby` in slipway.yml: ten minutes, while 256 MiB stay available. */
+export const DEFAULT_STANDBY: StandbyConfig = { windowMs: 10 * 60_000, minAvailableBytes: 256 * 2 ** 20 };
+
 export interface EnvironmentConfig {
   name: string;
   /** 'local', or the ssh:// URL of its (first) remote host */
@@ -133,6 +144,8 @@ export interface EnvironmentConfig {
   retention: RetentionConfig;
   healthWindowMs: number;
   drainTimeoutMs: number;
+  /** `standby`: the release that served before an update keeps running, unrouted, for a rollback by proxy switch (absent: the agent's default) */
+  standby?: StandbyConfig;
   /** pull mode: the agent polls the environment's channel in the store (null: push only) */
   pull: { intervalMs: number; jitterMs: number } | null;
   /** the agent's authenticated management API over HTTP (null: off, the default) */

@@ -20,6 +20,10 @@ export interface UpdateRuntime {
   /** stops routing to any slot (the proxy answers 503): only when no release served before */
   deactivate(): void;
   stopSlot(slot: Slot): Promise<void>;
+  /** the slot kept warm in standby for this release, handed over when it still answers its health check; null: start it cold */
+  takeStandby(id: string): Promise<{ slot: Slot; since: Date } | null>;
+  /** the slot that served before, once the update is done: kept warm in standby or stopped; one line saying which and why */
+  retireSlot(slot: Slot): Promise<string>;
   setMaintenance(mode: MaintenanceMode): void;
   maintenance(): MaintenanceMode;
   /** the config values the release runs with, and the required keys that have none */
@@ -59,6 +63,8 @@ export interface UpdateContext {
   dataChanged?: boolean;
   lockToken?: string;
   newSlot?: Slot;
+  /** the new slot is the target's warm standby, running since before the update (no cold start, no health window) */
+  warmSince?: Date;
   oldSlot?: Slot | null;
   switched?: boolean;
   maintenanceOn?: boolean;

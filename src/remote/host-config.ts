@@ -59,6 +59,8 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     },
     health_window: formatDuration(environment.healthWindowMs),
     drain_timeout: formatDuration(environment.drainTimeoutMs),
+    // The host's agent keeps the old release warm: it reads the setting from this file, not the laptop's.
+    ...(environment.standby === undefined ? {} : { standby: { window: formatDuration(environment.standby.windowMs), min_memory: environment.standby.minAvailableBytes } }),
     ...(environment.backupKeyEnv === undefined ? {} : { backup_key_env: environment.backupKeyEnv }),
     offsite_backups: false,
     ...(environment.backupSchedule === undefined ? {} : { backup_schedule: environment.backupSchedule }),

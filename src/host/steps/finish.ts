@@ -5,7 +5,7 @@ import { pruneReleases } from '../prune.js';
 import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
 
 /**
- * Step 10: the old slot stops (its release stays on disk), a backup tagged with the
+ * Step 10: the old slot goes into standby or stops (its release stays on disk), a backup tagged with the
  * new release is taken, old releases and backups are pruned, the lock goes.
  * The update has already succeeded here: a failed post-update backup is reported, not undone.
  */
@@ -14,8 +14,13 @@ export const finishStep: UpdateStep = {
   async run(ctx) {
     const notes: string[] = [];
     if (ctx.oldSlot && ctx.oldSlot !== ctx.newSlot) {
-      await ctx.runtime.stopSlot(ctx.oldSlot);
-      notes.push(`stopped ${ctx.oldSlot.version}`);
+      if (ctx.restoreBackupId) {
+        // Its data was swapped under it (a restore): a process that may hold the replaced files open is no standby.
+        await ctx.runtime.stopSlot(ctx.oldSlot);
+        notes.push(`stopped ${ctx.oldSlot.version} (not kept warm: the data was restored under it)`);
+      } else {
+        notes.push(await ctx.runtime.retireSlot(ctx.oldSlot));
+      }
     }
     notes.push(...(await postUpdateBackup(ctx)));
     const pruned = await pruneReleases({ layout: ctx.layout, ledger: ctx.ledger, keep: ctx.environment.retention.releases });

@@ -3,7 +3,7 @@ import { pointCurrentAt, readCurrent } from '../current-link.js';
 import { promises as fs } from 'node:fs';
 import type { UpdateStep } from '../update-context.js';
 
-/** Step 8: the proxy and `current` move to the new release together; the old slot drains. */
+/** Step 8: the proxy and `current` move to the new release together; the old slot drains (finish decides whether it stays warm). */
 export const switchStep: UpdateStep = {
   name: 'switch',
   async run(ctx) {
@@ -18,7 +18,7 @@ export const switchStep: UpdateStep = {
       ctx.maintenanceOn = false;
     }
     const drained = result.previous === null ? 'nothing served before' : result.drained ? 'old slot drained' : `${result.inFlightLeft} requests still in flight on the old slot after the drain timeout`;
-    return { outcome: 'done', detail: `now serving ${slot.version} (${drained})` };
+    return { outcome: 'done', detail: `now serving ${slot.version}${ctx.warmSince ? ' from its warm standby' : ''} (${drained})` };
   },
   async undo(ctx) {
     if (!ctx.switched) return;

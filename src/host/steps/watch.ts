@@ -10,6 +10,9 @@ export const watchStep: UpdateStep = {
     const slot = ctx.newSlot!;
     const windowMs = ctx.environment.healthWindowMs;
     if (windowMs <= 0) return { outcome: 'skipped', detail: 'health window is 0' };
+    // The window catches a release that fails soon after it starts. A warm standby started long before: it passed
+    // its window when it first served, ran since, and answered its health check just before the switch.
+    if (ctx.warmSince) return { outcome: 'skipped', detail: `${slot.version} was warm in standby: it passed its health window when it first served` };
     const primary = slot.services.find((s) => s.port === slot.port)!;
     const result = await watchHealth({
       url: `http://127.0.0.1:${slot.port}${primary.config.health.path}`,
