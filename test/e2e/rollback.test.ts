@@ -7,7 +7,7 @@ import { startLoad } from '../helpers/load.js';
 // `status --json` and `history --json`, through the real CLI and agent.
 
 const STATUS_KEYS = ['environment', 'url', 'current', 'previous', 'health', 'lock', 'maintenance'];
-const HISTORY_KEYS = ['id', 'from', 'to', 'outcome', 'startedAt', 'finishedAt', 'steps'].sort();
+const HISTORY_KEYS = ['id', 'kind', 'from', 'to', 'outcome', 'startedAt', 'finishedAt', 'steps'].sort();
 const STEP_KEYS = ['name', 'outcome', 'ms'].sort();
 
 function assertStatusShape(status: Record<string, unknown>, expected: { current: string | null; previous: string | null; port: number }): void {
@@ -96,8 +96,8 @@ it('rolls back to the previous release and forward with --to; refuses with exit 
   }
   // Newest first: the rollback forward, the rollback, the deploys. Refusals that changed nothing are not deployments.
   assert.deepEqual(
-    history.map((d) => `${d.from ?? '-'}→${d.to}:${d.outcome}`),
-    ['v1→v2:succeeded', 'v2→v1:succeeded', 'v1→v2:succeeded', '-→v1:succeeded'],
+    history.map((d) => `${d.kind} ${d.from ?? '-'}→${d.to}:${d.outcome}`),
+    ['rollback v1→v2:succeeded', 'rollback v2→v1:succeeded', 'deploy v1→v2:succeeded', 'deploy -→v1:succeeded'],
   );
   const steps = history[0]!.steps.map((s: { name: string }) => s.name);
   assert.deepEqual(steps, ['lock', 'fetch', 'preflight', 'backup', 'maintenance', 'migrate', 'start', 'switch', 'watch', 'finish']);
