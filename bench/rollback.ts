@@ -1,18 +1,27 @@
 /**
- * How fast `slipway rollback` brings the previous release back: the CLI's wall time,
- * and the time until the old version answers /version through the proxy (polled every
- * 5 ms on its own connection while the CLI runs). Baselines from the same run: the
- * wall time of `slipway status` (what any CLI call costs) and of the forward deploy.
+ * How fast `slipway rollback` brings the previous release back. For each rollback: the
+ * time from the command's start until the old version answers /version through the proxy
+ * (polled every 5 ms on its own connection while the CLI runs), the command's wall time,
+ * when the request reached the agent (the CLI's own start: Node, slipway.yml, the socket)
+ * and how long the agent took from there to the switch (both from `history --json`).
  *
- *   node dist/bench/rollback.js        (BENCH_RUNS=3)
+ * Warm: the previous release is still running in standby (DESIGN.md step 8), so the
+ * rollback is a proxy switch. Cold: `standby: off`, the release starts from disk, as a
+ * rollback outside the standby window does. Baseline from the same run: the wall time of
+ * a bare `slipway status` (what any CLI call costs: Node, loading slipway.yml, the socket).
+ *
+ *   node dist/bench/rollback.js        (BENCH_RUNS=5)
  */
 import http from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createHostFixture, type HostFixture } from '../test/helpers/host-fixture.js';
 
-const runs = Number(process.env.BENCH_RUNS ?? 3);
+const runs = Number(process.env.BENCH_RUNS ?? 5);
 const healthWindow = '1s';
 
 function median(values: number[]): number {
+  if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
@@ -44,8 +53,17 @@ function pollUntil(port: number, want: string, t0: number, stop: { stopped: bool
   })();
 }
 
-async function timed(host: HostFixture, args: string[], expectVersion?: string): Promise<{ wallMs: number; answeredMs: number | null }> {
+interface Timed {
+  wallMs: number;
+  answeredMs: number | null;
+  output: string;
+  /** Date.now() when the command started, to compare with the agent's timestamps */
+  startedAtMs: number;
+}
+
+async function timed(host: HostFixture, args: string[], expectVersion?: string): Promise<Timed> {
   const stop = { stopped: false };
+  const startedAtMs = Date.now();
   const t0 = performance.now();
   const answered = expectVersion ? pollUntil(host.port, expectVersion, t0, stop) : Promise.resolve(null);
   const result = await host.cli(args);
@@ -55,36 +73,86 @@ async function timed(host: HostFixture, args: string[], expectVersion?: string):
   const answeredMs = await answered;
   clearTimeout(timer);
   stop.stopped = true;
-  return { wallMs, answeredMs };
+  return { wallMs, answeredMs, output: result.stdout + result.stderr, startedAtMs };
+}
+
+/** For the latest update: when the agent recorded its start (ms after `commandStartedAtMs`), and its steps' time up to the end of the switch. */
+async function agentTimes(host: HostFixture, commandStartedAtMs: number): Promise<{ receivedMs: number; toSwitchMs: number }> {
+  const history = JSON.parse((await host.cli(['history', 'production', '--json'])).stdout) as { startedAt: string; steps: { name: string; ms: number }[] }[];
+  const steps = history[0]!.steps;
+  const upTo = steps.findIndex((s) => s.name === 'switch');
+  return { receivedMs: Date.parse(history[0]!.startedAt) - commandStartedAtMs, toSwitchMs: steps.slice(0, upTo + 1).reduce((sum, s) => sum + s.ms, 0) };
+}
+
+function setStandby(host: HostFixture, value: string): void {
+  const file = path.join(host.repo, 'slipway.yml');
+  writeFileSync(file, `${readFileSync(file, 'utf8').replace(/^ {4}standby: .*\n/m, '')}    standby: ${value}\n`);
+}
+
+interface Series {
+  wall: number[];
+  answered: number[];
+  received: number[];
+  agent: number[];
+}
+
+const series = (): Series => ({ wall: [], answered: [], received: [], agent: [] });
+
+async function rollbackOnce(host: HostFixture, args: string[], want: string, into: Series, expect: RegExp): Promise<void> {
+  const r = await timed(host, args, want);
+  if (!expect.test(r.output)) throw new Error(`slipway ${args.join(' ')}: expected ${expect} in its output:\n${r.output}`);
+  into.wall.push(r.wallMs);
+  if (r.answeredMs !== null) into.answered.push(r.answeredMs);
+  const agentSide = await agentTimes(host, r.startedAtMs);
+  into.received.push(agentSide.receivedMs);
+  into.agent.push(agentSide.toSwitchMs);
 }
 
 const teardowns: Array<() => Promise<void>> = [];
 try {
   const host = await createHostFixture({ after: (fn) => teardowns.push(fn) }, { healthWindow, build: ['v1', 'v2'] });
-  await host.startAgent();
+  setStandby(host, '10m');
+  let agent = await host.startAgent();
   await timed(host, ['deploy', 'production', '--version', 'v1', '--yes']);
   await timed(host, ['deploy', 'production', '--version', 'v2', '--yes']);
 
   const status: number[] = [];
-  const rollbackWall: number[] = [];
-  const rollbackAnswered: number[] = [];
-  const forwardWall: number[] = [];
-  const forwardAnswered: number[] = [];
+  const warmBack = series();
+  const warmForward = series();
   for (let i = 0; i < runs; i += 1) {
     status.push((await timed(host, ['status', 'production'])).wallMs);
-    const back = await timed(host, ['rollback', 'production', '--yes'], 'v1');
-    rollbackWall.push(back.wallMs);
-    if (back.answeredMs !== null) rollbackAnswered.push(back.answeredMs);
-    const forward = await timed(host, ['rollback', 'production', '--to', 'v2', '--yes'], 'v2');
-    forwardWall.push(forward.wallMs);
-    if (forward.answeredMs !== null) forwardAnswered.push(forward.answeredMs);
+    await rollbackOnce(host, ['rollback', 'production', '--yes'], 'v1', warmBack, /warm in slot/);
+    status.push((await timed(host, ['status', 'production'])).wallMs);
+    await rollbackOnce(host, ['rollback', 'production', '--to', 'v2', '--yes'], 'v2', warmForward, /warm in slot/);
   }
-  const f = (n: number) => `${n.toFixed(0)} ms`.padStart(9);
-  console.log(`rollback: medians over ${runs} runs (health window ${healthWindow}, included in each CLI wall time)`);
-  console.log(`  slipway status (baseline CLI call)    wall ${f(median(status))}`);
-  console.log(`  slipway rollback (v2 → v1)            wall ${f(median(rollbackWall))}   v1 answers after ${f(median(rollbackAnswered))}`);
-  console.log(`  slipway rollback --to v2 (v1 → v2)    wall ${f(median(forwardWall))}   v2 answers after ${f(median(forwardAnswered))}`);
-  console.log(`rollback: old version answers at ${(median(rollbackAnswered) / median(rollbackWall) * 100).toFixed(0)}% of the CLI's wall time; ${(median(rollbackAnswered) / median(status)).toFixed(2)}x a bare \`slipway status\``);
+
+  // The same host with standby off: every rollback starts its release cold.
+  await agent.stop();
+  setStandby(host, 'off');
+  agent = await host.startAgent();
+  const coldBack = series();
+  for (let i = 0; i < runs; i += 1) {
+    status.push((await timed(host, ['status', 'production'])).wallMs);
+    await rollbackOnce(host, ['rollback', 'production', '--yes'], 'v1', coldBack, /cold start/);
+    await timed(host, ['rollback', 'production', '--to', 'v2', '--yes']);
+  }
+  await agent.stop();
+
+  const f = (n: number) => `${Number.isNaN(n) ? '-' : n.toFixed(0)} ms`.padStart(8);
+  const row = (label: string, s: Series) =>
+    `  ${label.padEnd(38)} wall ${f(median(s.wall))}   answers after ${f(median(s.answered))}   (request at the agent after ${f(median(s.received))}, then switch steps ${f(median(s.agent))})`;
+  const baseline = median(status);
+  console.log(`rollback: medians over ${runs} runs each (health window ${healthWindow}, example app)`);
+  console.log(`  ${'slipway status (baseline CLI call)'.padEnd(38)} wall ${f(baseline)}`);
+  console.log(row('warm rollback v2 → v1 (proxy switch)', warmBack));
+  console.log(row('warm rollback --to v2 (v1 → v2)', warmForward));
+  console.log(row('cold rollback v2 → v1 (standby off)', coldBack));
+  const warmWall = median([...warmBack.wall, ...warmForward.wall]);
+  const warmAnswered = median([...warmBack.answered, ...warmForward.answered]);
+  console.log(
+    `rollback: warm, the old release answers ${warmAnswered.toFixed(0)} ms after the command starts (${(warmAnswered / baseline).toFixed(2)}x a bare status; target 150 ms); ` +
+      `the command takes ${(warmWall / baseline).toFixed(2)}x a bare \`slipway status\` (target ≤ 2x); cold it takes ${(median(coldBack.wall) / baseline).toFixed(2)}x`,
+  );
 } finally {
   for (const teardown of teardowns.reverse()) await teardown().catch((error) => console.error(`teardown: ${(error as Error).message}`));
 }

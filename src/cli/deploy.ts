@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { shortId } from '../release/manifest.js';
 import { openStore } from '../store/open-store.js';
 import { resolveReleaseOrNewest } from '../store/releases.js';
@@ -9,6 +8,7 @@ import { planRefusal } from '../plan/plan.js';
 import { renderPlanText } from '../plan/render.js';
 import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
 import type { CliContext, CommandResult } from './context.js';
+import { whoAmI } from './who.js';
 
 interface DeployOptions {
   args: string[];
@@ -65,6 +65,5 @@ export default async function deploy(options: DeployOptions, ctx: CliContext): P
   return { stdout: `${environment.name} now serves ${release.version} (${shortId(release.id)}) at ${status.url} — ${seconds} s` };
 }
 
-export function whoAmI(ctx: CliContext): string {
-  return ctx.env.SLIPWAY_WHO ?? ctx.env.USER ?? path.basename(ctx.env.HOME ?? 'someone');
-}
+// Other commands import it from here.
+export { whoAmI };

@@ -1,7 +1,7 @@
 import { openAnyEnvironment, connectAgent } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
 import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
-import { whoAmI } from './deploy.js';
+import { whoAmI } from './who.js';
 import { shortId } from '../release/manifest.js';
 import type { CliContext, CommandResult } from './context.js';
 
@@ -30,6 +30,8 @@ export default async function rollback(options: RollbackOptions, ctx: CliContext
     what: 'rollback',
   });
   if (!go) return { stdout: 'nothing changed', exitCode: 1 };
+  // Said before the restore starts, which takes a while: only a code rollback to a release still in standby is a proxy switch.
+  if (options.withData) ctx.progress('--with-data is not instant: the backup is restored first, then the release starts fresh on the restored data');
   const agent = await connectAgent(opened, ctx);
   const started = performance.now();
   const result = await agent.stream<UpdateResult>(
