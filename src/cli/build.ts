@@ -4,10 +4,9 @@ import path from 'node:path';
 import { loadProject } from '../config/load.js';
 import { buildRelease } from '../release/build.js';
 import { readSigningKeyFile } from '../release/sign.js';
-import { shortId } from '../release/manifest.js';
-import { putRelease } from '../store/releases.js';
+import { describeBuilt, storeBuiltRelease } from './built-release.js';
 import { openCliStore } from './store-option.js';
-import { formatBytes } from './format.js';
+import { phaseProgress } from './progress.js';
 import type { CliContext, CommandResult } from './context.js';
 
 interface BuildOptions {
@@ -38,26 +37,12 @@ export default async function build(options: BuildOptions, ctx: CliContext): Pro
       outDir,
       signingKey,
       onOutput: (line) => ctx.progress(`  | ${line}`),
+      onHashProgress: phaseProgress(ctx, 'hashing', 'files'),
     });
-    const info = await putRelease(store, {
-      app: project.config.app,
-      id: built.id,
-      manifestPath: built.manifestPath,
-      archivePath: built.archivePath,
-      signaturePath: built.signaturePath,
-    });
+    const stored = await storeBuiltRelease(ctx, store, project.config.app, built);
     const result = { id: built.id, version: built.manifest.version, commit: built.manifest.commit };
     if (options.json) return { stdout: `${JSON.stringify(result, null, 2)}\n` };
-    return {
-      stdout: [
-        `built ${project.config.app} ${result.version} (${shortId(result.id)})`,
-        `  commit   ${result.commit}`,
-        `  files    ${built.manifest.files.length}, archive ${formatBytes(info.size)}`,
-        `  signed   ${info.signed ? 'yes' : 'no'}`,
-        `  store    ${store.description}`,
-        `  id       ${result.id}`,
-      ].join('\n'),
-    };
+    return { stdout: describeBuilt(built, stored, store).join('\n') };
   } finally {
     await fs.rm(outDir, { recursive: true, force: true });
   }

@@ -9,6 +9,8 @@ export interface CliContext {
   color: boolean;
   /** one line of progress for people; goes to stderr so that stdout stays clean for --json */
   progress(line: string): void;
+  /** a line that replaces the previous one in place (a progress bar); absent when stderr is not a terminal */
+  progressInPlace?(line: string): void;
   /** output streamed as it comes (a remote host's output); absent: collect it into the result */
   writeStdout?(chunk: Buffer): void;
 }

@@ -25,6 +25,7 @@ function createContext(): CliContext {
     canPrompt: Boolean(process.stdin.isTTY),
     color: colorEnabled(env, Boolean(process.stderr.isTTY)),
     progress: (line) => process.stderr.write(`${redactSecrets(line)}\n`),
+    ...(process.stderr.isTTY ? { progressInPlace: (line: string) => process.stderr.write(`\r\u001b[K${redactSecrets(line)}`) } : {}),
     writeStdout: (chunk) => process.stdout.write(chunk),
   };
 }
@@ -324,8 +325,9 @@ export function buildProgram(): Command {
 
   program
     .command('verify')
-    .description('check every file of the current release against its manifest (exit 1 on any difference)')
+    .description('check every file and link of the current release against its manifest (exit 1 on any difference); files that look as they did at install (inode, size, time) are not read again unless --full')
     .argument('[env]', 'environment from slipway.yml')
+    .option('--full', 're-hash every file, even those that look untouched')
     .option('--json', 'print JSON')
     .action(runner(() => import('./verify.js')));
 

@@ -5,7 +5,8 @@ import { SlipwayError, usageError } from '../errors.js';
 import { shortId } from '../release/manifest.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { readChannel, writeChannel } from '../store/channels.js';
-import { fetchRelease, listReleases, putRelease, type ReleaseInfo } from '../store/releases.js';
+import { listReleases, type ReleaseInfo } from '../store/releases.js';
+import { copyRelease } from '../store/release-transfer.js';
 import { readHostStatuses, unhealthyReason, type HostStatusReport } from '../store/status-reports.js';
 import { checkSignaturePolicy, newPointer, openEnvironmentStore } from './channel.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
@@ -99,19 +100,5 @@ async function copyReleaseIfNeeded(o: { app: string; release: ReleaseInfo; from:
   if (o.from.description === o.to.description) return;
   if ((await listReleases(o.to, o.app)).some((r) => r.id === o.release.id)) return;
   o.ctx.progress(`copying ${o.release.version} (${shortId(o.release.id)}) to ${o.to.description}`);
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-promote-'));
-  try {
-    const fetched = await fetchRelease(o.from, o.app, o.release.id, dir);
-    const manifestPath = path.join(dir, 'manifest.json');
-    const manifestBytes = await o.from.get(`${o.app}/releases/${o.release.id}/manifest.json`);
-    await fs.writeFile(manifestPath, manifestBytes!);
-    let signaturePath: string | undefined;
-    if (fetched.signature) {
-      signaturePath = path.join(dir, 'signature.json');
-      await fs.writeFile(signaturePath, fetched.signature);
-    }
-    await putRelease(o.to, { app: o.app, id: o.release.id, manifestPath, archivePath: fetched.archivePath, signaturePath });
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  await copyRelease({ from: o.from, to: o.to, app: o.app, id: o.release.id });
 }

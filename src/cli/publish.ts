@@ -8,7 +8,9 @@ import { isWorkTreeDirty, resolveCommit, tagAt } from '../release/git.js';
 import { shortId } from '../release/manifest.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { readChannel, writeChannel } from '../store/channels.js';
-import { listReleases, putRelease, type ReleaseInfo } from '../store/releases.js';
+import { listReleases, type ReleaseInfo } from '../store/releases.js';
+import { describeBuilt, storeBuiltRelease } from './built-release.js';
+import { phaseProgress } from './progress.js';
 import { checkSignaturePolicy, newPointer, openEnvironmentStore } from './channel.js';
 import { formatBytes } from './format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
@@ -46,15 +48,19 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
     const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-publish-'));
     try {
       ctx.progress(`building ${app} at ${ref}`);
-      const result = await buildRelease({ project, ref, version: options.version, outDir, signingKey, onOutput: (line) => ctx.progress(`  | ${line}`) });
-      ctx.progress(`uploading ${result.manifest.version} (${shortId(result.id)}) to ${store.description}`);
-      release = await putRelease(withUploadProgress(store, ctx), {
-        app,
-        id: result.id,
-        manifestPath: result.manifestPath,
-        archivePath: result.archivePath,
-        signaturePath: result.signaturePath,
+      const result = await buildRelease({
+        project,
+        ref,
+        version: options.version,
+        outDir,
+        signingKey,
+        onOutput: (line) => ctx.progress(`  | ${line}`),
+        onHashProgress: phaseProgress(ctx, 'hashing', 'files'),
       });
+      ctx.progress(`storing ${result.manifest.version} (${shortId(result.id)}) in ${store.description}`);
+      const stored = await storeBuiltRelease(ctx, store, app, result);
+      for (const line of describeBuilt(result, stored, store).slice(1)) ctx.progress(line);
+      release = stored.info;
     } finally {
       await fs.rm(outDir, { recursive: true, force: true });
     }
@@ -76,7 +82,7 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
       ? `published ${app} ${release.version} (${shortId(release.id)}) to ${environment.name}${before ? ` (was ${before.version})` : ''}`
       : `${environment.name} already points to ${release.version} (${shortId(release.id)}); nothing to move`,
     `  commit   ${release.commit}`,
-    `  archive  ${formatBytes(release.size)}${built ? '' : ' (already in the store)'}`,
+    `  stored   ${formatBytes(release.size)}${built ? '' : ' (already in the store)'}`,
     `  store    ${store.description}`,
   ];
   if (moved && environment.management) lines.push(`agents pick it up at their next poll; \`slipway notify ${environment.name}\` tells them now`);
@@ -93,19 +99,4 @@ async function findPublished(store: BlobStore, o: { app: string; repoDir: string
   const version = o.version ?? (await tagAt(o.repoDir, commit)) ?? commit.slice(0, 7);
   const matches = (await listReleases(store, o.app)).filter((r) => r.commit === commit && r.version === version);
   return matches.at(-1) ?? null;
-}
-
-/** Reports upload progress of large files (stores that upload in parts report each part). */
-function withUploadProgress(store: BlobStore, ctx: CliContext): BlobStore {
-  return {
-    ...store,
-    description: store.description,
-    putFile: (key, file, options) =>
-      store.putFile(key, file, {
-        onProgress: (sent, total) => {
-          options?.onProgress?.(sent, total);
-          if (total > 16 * 1024 * 1024) ctx.progress(`  ${path.basename(key)}: ${formatBytes(sent)} of ${formatBytes(total)} (${Math.floor((sent / total) * 100)}%)`);
-        },
-      }),
-  };
 }

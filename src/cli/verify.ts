@@ -3,13 +3,16 @@ import { readCurrent } from '../host/current-link.js';
 import { readInstalledManifest } from '../host/install-release.js';
 import { releaseDir } from '../host/layout.js';
 import { sharedPaths } from '../host/shared-links.js';
-import { verifyTree } from '../release/unpack.js';
+import { readStatSnapshot } from '../host/install-release.js';
+import { compareTree } from '../release/verify-tree.js';
+import { phaseProgress } from './progress.js';
 import { shortId } from '../release/manifest.js';
 import { openEnvironment } from './environment.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface VerifyOptions {
   args: string[];
+  full?: boolean;
   json?: boolean;
   config?: string;
 }
@@ -22,15 +25,33 @@ export default async function verify(options: VerifyOptions, ctx: CliContext): P
   const manifest = await readInstalledManifest(opened.layout, id);
   if (!manifest) throw new SlipwayError('HOST_MANIFEST_MISSING', `the manifest of the current release ${shortId(id)} is missing on the host`, { hint: 'deploy the release again' });
   const linked = new Set(sharedPaths(manifest.runtime.data));
-  const diff = await verifyTree(releaseDir(opened.layout, id), manifest);
+  const diff = await compareTree(releaseDir(opened.layout, id), manifest, {
+    snapshot: options.full ? null : await readStatSnapshot(opened.layout, id),
+    full: options.full,
+    onProgress: phaseProgress(ctx, 'hashing', 'files'),
+  });
   // The shared data links are the host's, not the release's.
   const added = diff.added.filter((p) => !linked.has(p));
   // A seeded folder's shipped files were copied into shared/ on the first deploy; the link stands in their place.
   const removed = diff.removed.filter((p) => !linked.has(p.split('/')[0]!));
-  const report = { id, version: manifest.version, ok: diff.modified.length + added.length + removed.length === 0, modified: diff.modified, added, removed };
+  const report = {
+    id,
+    version: manifest.version,
+    ok: diff.modified.length + added.length + removed.length === 0,
+    modified: diff.modified,
+    added,
+    removed,
+    files: manifest.files.length,
+    links: manifest.links?.length ?? 0,
+    rehashed: diff.hashedFiles,
+  };
   const exitCode = report.ok ? 0 : 1;
   if (options.json) return { ...jsonOutput(report), exitCode };
-  if (report.ok) return { stdout: `${manifest.version} (${shortId(id)}): all ${manifest.files.length} files match the manifest` };
+  if (report.ok) {
+    const links = report.links > 0 ? ` and ${report.links} links` : '';
+    const how = report.rehashed === report.files ? 'every file re-hashed' : `${report.rehashed} re-hashed, the others unchanged since install (--full re-hashes all)`;
+    return { stdout: `${manifest.version} (${shortId(id)}): all ${report.files} files${links} match the manifest (${how})` };
+  }
   const lines = [`${manifest.version} (${shortId(id)}) does NOT match its manifest:`];
   for (const p of report.modified) lines.push(`  modified  ${p}`);
   for (const p of report.added) lines.push(`  added     ${p}`);

@@ -17,6 +17,10 @@ export interface HostLayout {
   sharedDir: string;
   backupsDir: string;
   manifestsDir: string;
+  /** objects/<2 hex>/<digest>[.x]: every file content of the installed releases, once; release files are hard links to these */
+  objectsDir: string;
+  /** copies of what never changes in the store (pack indexes) */
+  cacheDir: string;
   logsDir: string;
   /** runtime files of the agent (socket, pid/info): owner only */
   runDir: string;
@@ -52,6 +56,8 @@ export function hostLayout(root: string): HostLayout {
     sharedDir,
     backupsDir: at('backups'),
     manifestsDir: at('manifests'),
+    objectsDir: at('objects'),
+    cacheDir: at('cache'),
     logsDir: at('logs'),
     runDir,
     currentLink: at('current'),
@@ -97,6 +103,8 @@ function layoutFolders(layout: HostLayout): Array<{ dir: string; mode: number }>
     { dir: layout.sharedDir, mode: 0o750 },
     { dir: layout.backupsDir, mode: 0o700 },
     { dir: layout.manifestsDir, mode: 0o755 },
+    { dir: layout.objectsDir, mode: 0o755 },
+    { dir: layout.cacheDir, mode: 0o700 },
     { dir: layout.logsDir, mode: 0o750 },
     { dir: layout.runDir, mode: 0o700 },
   ];

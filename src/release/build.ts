@@ -1,18 +1,19 @@
 /**
- * `slipway build`: a git commit → an immutable release (manifest.json + release.tar.gz,
- * optionally signature.json). The build runs in a clean export of the commit, never in
- * the work tree, and the manifest holds nothing about the build machine or time, so
- * building one commit twice gives the same release id.
+ * `slipway build`: a git commit → an immutable release (manifest.json, optionally
+ * signature.json, and the built tree its contents are read from when it is stored).
+ * The build runs in a clean export of the commit, never in the work tree, and the
+ * manifest holds nothing about the build machine or time, so building one commit
+ * twice gives the same release id.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { formatProblem, parseProjectText } from '../config/load.js';
-import os from 'node:os';
 import path from 'node:path';
 import type { LoadedProject, ProjectConfig } from '../config/types.js';
 import { SlipwayError, usageError } from '../errors.js';
 import { commitInfo, exportCommit, exportWorkTree, isWorkTreeDirty, resolveCommit, tagAt } from './git.js';
-import { releaseIdOf, VERSION_PATTERN, type ReleaseManifest, type ReleaseRuntime } from './manifest.js';
+import { linkLeavesRelease, releaseIdOf, VERSION_PATTERN, type ManifestLink, type ReleaseManifest, type ReleaseRuntime } from './manifest.js';
+import { treeContentSource, type ContentSource } from './content-source.js';
 import { readReleaseNotes } from './notes.js';
 import { packRelease } from './pack.js';
 import { selectReleaseFiles } from './select-files.js';
@@ -26,19 +27,31 @@ export interface BuildOptions {
   version?: string;
   /** build the work tree as it is on disk when HEAD has uncommitted changes (version gets "-dirty") */
   allowDirty?: boolean;
-  /** where manifest.json, release.tar.gz and signature.json are written */
+  /** where manifest.json and signature.json are written, and the built tree kept (tree/) until the caller removes outDir */
   outDir: string;
   signingKey?: { privateKeyPem: string };
+  /** also write the release as one release.tar.gz (the format before content objects; tests of the archive reader use it) */
+  archive?: boolean;
   /** each line the build commands print */
   onOutput?: (line: string) => void;
+  /** files hashed so far (for a progress line) */
+  onHashProgress?: (hashedFiles: number, totalFiles: number, hashedBytes: number) => void;
 }
 
 export interface BuiltRelease {
   id: string;
   manifest: ReleaseManifest;
   manifestPath: string;
-  archivePath: string;
   signaturePath?: string;
+  /** the built tree, inside outDir */
+  treeDir: string;
+  /** the release's file contents, read from treeDir */
+  content: ContentSource;
+  /** links whose target lies outside the release: the host must provide what they point at */
+  externalLinks: ManifestLink[];
+  /** time the project's build commands took, and the time slipway took to scan and hash the tree */
+  timings: { commandsMs: number; hashMs: number };
+  archivePath?: string;
 }
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -64,7 +77,11 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
     });
   }
 
-  const exportDir = await mkdtemp(path.join(os.tmpdir(), 'slipway-build-'));
+  await mkdir(o.outDir, { recursive: true });
+  const exportDir = path.join(o.outDir, 'tree');
+  await rm(exportDir, { recursive: true, force: true });
+  await mkdir(exportDir);
+  let kept = false;
   try {
     if (dirty) await exportWorkTree(repoDir, exportDir);
     else await exportCommit(repoDir, commit, exportDir);
@@ -81,12 +98,16 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
     const version = dirty ? `${baseVersion}-dirty` : baseVersion;
     const notes = await readReleaseNotes(exportDir, baseVersion);
 
+    const commandsStarted = Date.now();
     for (const command of config.build.commands) {
       await runBuildCommand({ command, cwd: exportDir, env: { SLIPWAY_VERSION: version, SLIPWAY_COMMIT: commit }, onOutput: o.onOutput });
     }
+    const commandsMs = Date.now() - commandsStarted;
 
-    const files = await selectReleaseFiles({ treeDir: exportDir, include: config.build.include, exclude: config.build.exclude });
-    if (files.length === 0) {
+    const hashStarted = Date.now();
+    const { files, links } = await selectReleaseFiles({ treeDir: exportDir, include: config.build.include, exclude: config.build.exclude, onProgress: o.onHashProgress });
+    const hashMs = Date.now() - hashStarted;
+    if (files.length === 0 && links.length === 0) {
       throw usageError('BUILD_NO_FILES', 'The build selected no files; a release cannot be empty.', {
         hint: 'Check build.include and build.exclude in slipway.yml.',
       });
@@ -105,24 +126,39 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
       migrates: config.migrate !== null,
       runtime: releaseRuntime(config),
       files,
+      ...(links.length > 0 ? { links } : {}),
       ...(config.upgrade === undefined ? {} : { upgradeFrom: config.upgrade.from }),
     };
     const id = releaseIdOf(manifest);
 
-    await mkdir(o.outDir, { recursive: true });
     const manifestPath = path.join(o.outDir, MANIFEST_FILE);
-    const archivePath = path.join(o.outDir, ARCHIVE_FILE);
     const signaturePath = path.join(o.outDir, SIGNATURE_FILE);
     await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
-    await packRelease(exportDir, manifest, archivePath);
+    let archivePath: string | undefined;
+    if (o.archive) {
+      archivePath = path.join(o.outDir, ARCHIVE_FILE);
+      await packRelease(exportDir, manifest, archivePath);
+    }
     if (o.signingKey) {
       await writeFile(signaturePath, `${JSON.stringify(signRelease(id, o.signingKey.privateKeyPem), null, 2)}\n`);
     } else {
       await rm(signaturePath, { force: true }); // a stale signature of an earlier build must not sit beside this one
     }
-    return { id, manifest, manifestPath, archivePath, signaturePath: o.signingKey ? signaturePath : undefined };
+    kept = true;
+    return {
+      id,
+      manifest,
+      manifestPath,
+      signaturePath: o.signingKey ? signaturePath : undefined,
+      treeDir: exportDir,
+      content: treeContentSource(exportDir, manifest),
+      externalLinks: links.filter(linkLeavesRelease),
+      timings: { commandsMs, hashMs },
+      ...(archivePath ? { archivePath } : {}),
+    };
   } finally {
-    await rm(exportDir, { recursive: true, force: true });
+    // The tree stays for the caller to store its contents; it goes with outDir.
+    if (!kept) await rm(exportDir, { recursive: true, force: true });
   }
 }
 

@@ -89,7 +89,10 @@ export async function exportCommit(repoDir: string, commit: string, destDir: str
   child.stderr.on('data', (chunk: string) => {
     if (stderr.length < 64 * 1024) stderr += chunk;
   });
-  const extractor = tar.x({ cwd: destDir, strict: true });
+  // Links are exported exactly as committed (absolute or climbing targets included): a
+  // release keeps them as links. git never stores an entry under a link or with a '..'
+  // segment, so keeping paths as they are writes nothing outside destDir.
+  const extractor = tar.x({ cwd: destDir, strict: true, preservePaths: true });
   const extracted = new Promise<void>((resolve, reject) => {
     extractor.on('close', () => resolve());
     extractor.on('error', (error: unknown) => {

@@ -17,6 +17,18 @@ export interface ManifestFile {
 }
 
 /**
+ * A symbolic link kept as a link: its target text is part of the release (and so of
+ * its id and signature); what lies behind the target is not. slipway never follows
+ * a link: it only creates it, reads its target text, and removes it.
+ */
+export interface ManifestLink {
+  /** posix path relative to the release root */
+  path: string;
+  /** the link's target, as readlink returns it */
+  target: string;
+}
+
+/**
  * What a host needs from slipway.yml to run the release, frozen at build time so that the
  * release runs the same everywhere it is deployed.
  */
@@ -45,6 +57,11 @@ export interface ReleaseManifest {
   runtime: ReleaseRuntime;
   /** sorted by path */
   files: ManifestFile[];
+  /**
+   * Symbolic links, sorted by path. Absent (not an empty array) when the release has
+   * none, so releases built before links were supported keep their ids.
+   */
+  links?: ManifestLink[];
   /**
    * slipway.yml `upgrade.from`: the version range a host must run to update to this
    * release directly (src/plan/version.ts). Absent (not undefined-valued) when the
@@ -93,6 +110,15 @@ const manifestFileSchema = z.strictObject({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters'),
   mode: z.union([z.literal(0o644), z.literal(0o755)]),
   size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+});
+
+const manifestLinkSchema = z.strictObject({
+  path: z.string(),
+  target: z
+    .string()
+    .min(1, 'a link needs a target')
+    .max(4096, 'a link target is at most 4096 characters')
+    .refine((t) => !t.includes('\0'), 'a link target cannot hold a NUL byte'),
 });
 
 const relativePath = z.string().refine((p) => unsafePathReason(p) === undefined, 'must be a relative path without . or .. segments');
@@ -151,6 +177,7 @@ const manifestSchema = z.strictObject({
   migrates: z.boolean(),
   runtime: runtimeSchema,
   files: z.array(manifestFileSchema),
+  links: z.array(manifestLinkSchema).optional(),
   upgradeFrom: z.string().min(1).optional(),
 });
 
@@ -193,27 +220,51 @@ function invalid(message: string, details: string[] = []): SlipwayError {
   });
 }
 
-/** Problems in the file list: unsafe or duplicate paths, wrong order, a path that is both a file and a folder. */
-function fileListProblems(files: ManifestFile[]): string[] {
+/**
+ * Problems in the file and link lists: unsafe or duplicate paths, wrong order, a path
+ * that is both a file (or link) and a folder. The last rule is what makes writing
+ * through a link impossible: no entry of a release ever lies under one of its links.
+ */
+function entryListProblems(files: ManifestFile[], links: ManifestLink[]): string[] {
   const problems: string[] = [];
   const paths = new Set<string>();
-  for (let i = 0; i < files.length; i++) {
-    const p = files[i].path;
-    const reason = unsafePathReason(p);
-    if (reason) problems.push(`files[${i}].path ${JSON.stringify(p)}: ${reason}`);
-    if (paths.has(p)) problems.push(`files[${i}].path ${JSON.stringify(p)}: duplicate`);
-    else if (i > 0 && comparePaths(files[i - 1].path, p) > 0) problems.push(`files[${i}].path ${JSON.stringify(p)}: files are not sorted by path`);
-    paths.add(p);
-  }
+  const check = (list: readonly { path: string }[], name: string) => {
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i].path;
+      const reason = unsafePathReason(p);
+      if (reason) problems.push(`${name}[${i}].path ${JSON.stringify(p)}: ${reason}`);
+      if (paths.has(p)) problems.push(`${name}[${i}].path ${JSON.stringify(p)}: duplicate`);
+      else if (i > 0 && comparePaths(list[i - 1].path, p) > 0) problems.push(`${name}[${i}].path ${JSON.stringify(p)}: ${name} are not sorted by path`);
+      paths.add(p);
+    }
+  };
+  check(files, 'files');
+  check(links, 'links');
   // Unsafe paths are refused already; the folder check below assumes bounded depth.
   if (problems.length > 0) return problems;
+  const linkPaths = new Set(links.map((l) => l.path));
   for (const p of paths) {
     for (let end = p.indexOf('/'); end !== -1; end = p.indexOf('/', end + 1)) {
       const folder = p.slice(0, end);
-      if (paths.has(folder)) problems.push(`${JSON.stringify(folder)} is both a file and a folder`);
+      if (linkPaths.has(folder)) problems.push(`${JSON.stringify(p)} lies under the link ${JSON.stringify(folder)}`);
+      else if (paths.has(folder)) problems.push(`${JSON.stringify(folder)} is both a file and a folder`);
     }
   }
   return problems;
+}
+
+/** Whether a link's target leaves the release (absolute, or climbing above the root): the host must provide what it points at. */
+export function linkLeavesRelease(link: ManifestLink): boolean {
+  if (link.target.startsWith('/')) return true;
+  const parts = link.path.split('/').slice(0, -1);
+  for (const segment of link.target.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') {
+      if (parts.length === 0) return true;
+      parts.pop();
+    } else parts.push(segment);
+  }
+  return false;
 }
 
 /** The digest of `raw`'s canonical bytes, or null when it nests too deeply to canonicalize (no manifest does). */
@@ -256,7 +307,7 @@ export function parseManifest(bytes: Buffer | string, expectedId?: string): Rele
     );
   }
   const manifest = result.data as ReleaseManifest;
-  const problems = fileListProblems(manifest.files);
+  const problems = entryListProblems(manifest.files, manifest.links ?? []);
   if (problems.length > 0) throw invalid('The release manifest lists unsafe file paths.', problems);
   return manifest;
 }

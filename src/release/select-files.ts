@@ -1,66 +1,96 @@
 /**
- * Chooses the files of a release from a built tree (include / exclude globs) and describes
- * each one for the manifest.
+ * Chooses the entries of a release from a built tree (include / exclude globs) and
+ * describes each for the manifest: regular files with their digest, symbolic links
+ * with their target text. Links are never followed: a link to a folder is one entry,
+ * not the folder's content. Every problem in the tree is reported at once.
  */
-import { lstat, readdir } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
-import { hashFile, mapLimit } from './file-hash.js';
+import { hashFileSync } from './file-hash.js';
 import { compileGlobs } from './glob.js';
-import { comparePaths, normalizeMode, unsafePathReason, type ManifestFile } from './manifest.js';
+import { comparePaths, normalizeMode, unsafePathReason, type ManifestFile, type ManifestLink } from './manifest.js';
 
 export interface SelectFilesOptions {
   treeDir: string;
   include: readonly string[];
   exclude: readonly string[];
+  /** called as files are hashed (for a progress line) */
+  onProgress?(hashedFiles: number, totalFiles: number, hashedBytes: number): void;
 }
 
-/** Every kept regular file under treeDir (never .git), hashed, sorted by path. */
-export async function selectReleaseFiles(o: SelectFilesOptions): Promise<ManifestFile[]> {
+export interface SelectedEntries {
+  files: ManifestFile[];
+  links: ManifestLink[];
+}
+
+/** At most this many problems are listed; the count says how many more there were. */
+const MAX_LISTED_PROBLEMS = 50;
+
+/** Every kept regular file and link under treeDir (never .git), sorted by path; files hashed. */
+export async function selectReleaseFiles(o: SelectFilesOptions): Promise<SelectedEntries> {
   const include = compileGlobs(o.include);
   const exclude = compileGlobs(o.exclude);
   const kept: string[] = [];
+  const links: ManifestLink[] = [];
+  const problems: string[] = [];
+  const root = path.resolve(o.treeDir);
 
-  const walk = async (abs: string, rel: string): Promise<void> => {
-    for (const entry of await readdir(abs, { withFileTypes: true })) {
+  // Synchronous reads: the build runs in the CLI's own process, and a tree of 50,000
+  // files costs far less without a round trip through the thread pool per call.
+  const walk = (abs: string, rel: string): void => {
+    for (const entry of readdirSync(abs, { withFileTypes: true })) {
       const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
       const childAbs = path.join(abs, entry.name);
       if (entry.isDirectory()) {
         if (entry.name === '.git') continue;
         // An excluded folder excludes all it holds; no need to read it.
         if (exclude.matches(`${childRel}/`)) continue;
-        await walk(childAbs, childRel);
+        walk(childAbs, childRel);
         continue;
       }
       if (exclude.matches(childRel) || (!include.empty && !include.matches(childRel))) continue;
-      if (entry.isSymbolicLink()) {
-        throw new SlipwayError('BUILD_SYMLINK', `The built tree holds a symbolic link: ${childRel}. Releases cannot contain links yet.`, {
-          exitCode: 2,
-          hint: `Leave it out with build.exclude (e.g. "${childRel}"), or make the build copy the file instead of linking it.`,
-        });
-      }
-      if (!entry.isFile()) {
-        throw new SlipwayError('BUILD_SPECIAL_FILE', `The built tree holds ${childRel}, which is not a regular file (socket, FIFO or device).`, {
-          exitCode: 2,
-          hint: `Leave it out with build.exclude (e.g. "${childRel}").`,
-        });
-      }
       const unsafe = unsafePathReason(childRel);
       if (unsafe) {
-        throw new SlipwayError('BUILD_UNSAFE_PATH', `The built tree holds a file whose name cannot go into a release: ${JSON.stringify(childRel)} (${unsafe}).`, {
-          exitCode: 2,
-          hint: 'Rename the file, or leave it out with build.exclude.',
-        });
+        problems.push(`${JSON.stringify(childRel)}: this name cannot go into a release (${unsafe})`);
+        continue;
       }
-      kept.push(childRel);
+      if (entry.isSymbolicLink()) {
+        links.push({ path: childRel, target: readlinkSync(childAbs) });
+      } else if (entry.isFile()) {
+        kept.push(childRel);
+      } else {
+        problems.push(`${childRel}: not a regular file, folder or link (socket, FIFO or device)`);
+      }
     }
   };
-  await walk(path.resolve(o.treeDir), '');
+  walk(root, '');
+  if (problems.length > 0) {
+    const listed = problems.slice(0, MAX_LISTED_PROBLEMS);
+    if (problems.length > listed.length) listed.push(`… and ${problems.length - listed.length} more`);
+    throw new SlipwayError('BUILD_TREE_INVALID', `The built tree holds ${problems.length} entr${problems.length === 1 ? 'y' : 'ies'} that cannot go into a release.`, {
+      details: listed,
+      hint: 'Rename them, or leave them out with build.exclude in slipway.yml (e.g. "tmp/**"); nothing was stored.',
+    });
+  }
   kept.sort(comparePaths);
+  links.sort((a, b) => comparePaths(a.path, b.path));
 
-  return mapLimit(kept, 8, async (rel) => {
-    const abs = path.join(o.treeDir, rel);
-    const [stat, digest] = await Promise.all([lstat(abs), hashFile(abs)]);
-    return { path: rel, sha256: digest.sha256, mode: normalizeMode(stat.mode), size: digest.size };
-  });
+  const files: ManifestFile[] = [];
+  let hashedBytes = 0;
+  let lastReport = 0;
+  for (let i = 0; i < kept.length; i++) {
+    const rel = kept[i];
+    const digest = hashFileSync(path.join(root, rel));
+    hashedBytes += digest.size;
+    files.push({ path: rel, sha256: digest.sha256, mode: normalizeMode(digest.mode), size: digest.size });
+    const now = Date.now();
+    if (o.onProgress && (now - lastReport > 200 || i === kept.length - 1)) {
+      lastReport = now;
+      o.onProgress(i + 1, kept.length, hashedBytes);
+    }
+    // Yield now and then so timers and signals are served during a long hash.
+    if (i % 2000 === 1999) await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { files, links };
 }

@@ -10,12 +10,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { SlipwayError } from '../errors.js';
-import { hashFile, mapLimit } from './file-hash.js';
-import { normalizeMode, unsafePathReason, type ManifestFile, type ReleaseManifest } from './manifest.js';
+import { mapLimit } from './file-hash.js';
+import { unsafePathReason, type ManifestFile, type ReleaseManifest } from './manifest.js';
 
 export interface UnpackOptions {
   archivePath: string;
@@ -266,56 +266,4 @@ function extractVerified(o: UnpackOptions, into: string): Promise<void> {
 
     source.pipe(parser);
   });
-}
-
-export interface TreeDifferences {
-  /** files whose content, size, mode or type differ from the manifest */
-  modified: string[];
-  /** anything present that the manifest does not list (folders end with '/') */
-  added: string[];
-  /** manifest files that are missing */
-  removed: string[];
-}
-
-/** Compares a folder with a manifest, file by file (content, mode, type). Ignores nothing. */
-export async function verifyTree(dir: string, manifest: ReleaseManifest): Promise<TreeDifferences> {
-  const expected = new Map(manifest.files.map((f) => [f.path, f]));
-  const folders = foldersOf(manifest.files);
-  const modified: string[] = [];
-  const added: string[] = [];
-  const toHash: { rel: string; file: ManifestFile; mode: number }[] = [];
-  const present = new Set<string>();
-
-  const walk = async (abs: string, rel: string): Promise<void> => {
-    const entries = await readdir(abs, { withFileTypes: true });
-    if (rel !== '' && entries.length === 0 && !folders.has(rel)) added.push(`${rel}/`);
-    for (const entry of entries) {
-      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      const childAbs = path.join(abs, entry.name);
-      const file = expected.get(childRel);
-      if (file) present.add(childRel);
-      if (entry.isDirectory()) {
-        if (file) modified.push(childRel);
-        await walk(childAbs, childRel);
-      } else if (entry.isFile() && file) {
-        toHash.push({ rel: childRel, file, mode: (await lstat(childAbs)).mode });
-      } else if (file) {
-        modified.push(childRel); // a link, fifo… where a file belongs
-      } else {
-        added.push(childRel);
-      }
-    }
-  };
-  await walk(path.resolve(dir), '');
-
-  const changed = await mapLimit(toHash, 8, async ({ rel, file, mode }) => {
-    if (normalizeMode(mode) !== file.mode) return true;
-    const actual = await hashFile(path.join(dir, rel));
-    return actual.size !== file.size || actual.sha256 !== file.sha256;
-  });
-  toHash.forEach((item, i) => {
-    if (changed[i]) modified.push(item.rel);
-  });
-  const removed = manifest.files.filter((f) => !present.has(f.path)).map((f) => f.path);
-  return { modified: modified.sort(), added: added.sort(), removed };
 }

@@ -17,6 +17,12 @@ export interface BlobStore {
   getIfChanged?(key: string, etag: string | null): Promise<ConditionalGetResult | null>;
   /** false when the key does not exist */
   getToFile(key: string, destFile: string): Promise<boolean>;
+  /**
+   * Bytes [start, end) of an object, for reading a few entries out of a large pack.
+   * null when the key does not exist; a range past the end is an error. The object's
+   * whole-object checksum cannot be checked on a part: callers check what they read.
+   */
+  getRange(key: string, start: number, end: number): Promise<Buffer | null>;
   exists(key: string): Promise<boolean>;
   /** keys under prefix, sorted */
   list(prefix: string): Promise<string[]>;

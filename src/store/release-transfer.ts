@@ -1,8 +1,10 @@
 /**
- * Moving one release between stores as a single stream: how the CLI hands a
- * release to a host that cannot reach the store (over SSH's stdin). The stream is
- * a tar of the release's three store objects; the receiver accepts nothing else
- * and checks the manifest against the release id before anything is stored.
+ * Moving one release between stores: copying it from the environment's store to a
+ * host's, and handing it to a host that cannot reach the store as a single stream
+ * (over SSH's stdin). The stream is a tar of the manifest, the signature and the
+ * release's contents named by digest; the receiver accepts nothing else, checks the
+ * manifest against the release id and each content against its digest before
+ * anything is stored.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -11,12 +13,15 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import * as tar from 'tar';
 import { SlipwayError } from '../errors.js';
+import { folderContentSource } from '../release/content-source.js';
 import { parseManifest } from '../release/manifest.js';
-import { fetchRelease, putRelease, readReleaseManifest, type ReleaseInfo } from './releases.js';
+import { fetchReleaseContent } from './object-sources.js';
+import { loadObjectIndex } from './objects.js';
+import { putRelease, readReleaseManifest, readReleaseManifestBytes, readReleaseSignature, type ReleaseInfo } from './releases.js';
 import type { BlobStore } from './blob-store.js';
 
-const ENTRY_NAMES = ['manifest.json', 'release.tar.gz', 'signature.json'] as const;
-/** far above any real release; a stream claiming more is refused before it fills the disk */
+const OBJECT_ENTRY = /^objects\/[0-9a-f]{64}$/;
+/** far above any real release file; a stream claiming more is refused before it fills the disk */
 const MAX_ENTRY_BYTES = 8 * 1024 ** 3;
 
 /** Whether the store already holds this release, complete (so nothing needs sending). */
@@ -29,29 +34,30 @@ export async function hasRelease(store: BlobStore, app: string, id: string): Pro
   }
 }
 
-/** The release's three store objects as files in `dir`, under their store names (the manifest checked against the id). */
-async function downloadReleaseFiles(store: BlobStore, app: string, id: string, dir: string): Promise<{ manifestPath: string; archivePath: string; signaturePath?: string }> {
-  const fetched = await fetchRelease(store, app, id, dir);
-  const archivePath = path.join(dir, 'release.tar.gz');
-  await fs.rename(fetched.archivePath, archivePath);
-  const manifestPath = path.join(dir, 'manifest.json');
-  // The stored bytes as they are (fetchRelease checked them against the id).
-  await fs.writeFile(manifestPath, (await store.get(`${app}/releases/${id}/manifest.json`)) as Buffer);
-  if (!fetched.signature) return { manifestPath, archivePath };
-  const signaturePath = path.join(dir, 'signature.json');
-  await fs.writeFile(signaturePath, fetched.signature);
-  return { manifestPath, archivePath, signaturePath };
-}
-
 /** Writes the release `id` of `store` to `out` as a transfer stream. */
 export async function writeReleaseStream(options: { store: BlobStore; app: string; id: string; out: Writable }): Promise<{ bytes: number }> {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-send-'));
   try {
-    const files = await downloadReleaseFiles(options.store, options.app, options.id, workDir);
-    const paths = [files.manifestPath, files.archivePath, ...(files.signaturePath ? [files.signaturePath] : [])];
-    let bytes = 0;
-    for (const file of paths) bytes += (await fs.stat(file)).size;
-    await pipeline(tar.create({ cwd: workDir, portable: true, noMtime: true }, paths.map((p) => path.basename(p))) as unknown as Readable, options.out);
+    const manifestBytes = await readReleaseManifestBytes(options.store, options.app, options.id);
+    const manifest = parseManifest(manifestBytes, options.id);
+    const source = await fetchReleaseContent({ from: options.store, app: options.app, id: options.id, manifest, dir: path.join(workDir, 'fetched') });
+    const staged = path.join(workDir, 'stream');
+    await fs.mkdir(path.join(staged, 'objects'), { recursive: true });
+    await fs.writeFile(path.join(staged, 'manifest.json'), manifestBytes);
+    const names = ['manifest.json'];
+    const signature = await readReleaseSignature(options.store, options.app, options.id);
+    if (signature) {
+      await fs.writeFile(path.join(staged, 'signature.json'), signature);
+      names.push('signature.json');
+    }
+    let bytes = manifestBytes.length + (signature?.length ?? 0);
+    for (const digest of new Set(manifest.files.map((f) => f.sha256))) {
+      const content = await source.read(digest);
+      await fs.writeFile(path.join(staged, 'objects', digest), content);
+      names.push(`objects/${digest}`);
+      bytes += content.length;
+    }
+    await pipeline(tar.create({ cwd: staged, portable: true, noMtime: true, gzip: { level: 1 } }, names) as unknown as Readable, options.out);
     return { bytes };
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
@@ -60,8 +66,8 @@ export async function writeReleaseStream(options: { store: BlobStore; app: strin
 
 /**
  * Reads a transfer stream from `input` and puts the release into `store`, after
- * checking that its manifest is the release `id`. The archive's files are checked
- * against the manifest when a host installs it, as for any release from a store.
+ * checking that its manifest is the release `id`; each content is checked against its
+ * digest as it is stored, and only contents the store lacks are stored.
  */
 export async function receiveReleaseStream(options: { store: BlobStore; app: string; id: string; input: Readable }): Promise<ReleaseInfo> {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-receive-'));
@@ -73,10 +79,8 @@ export async function receiveReleaseStream(options: { store: BlobStore; app: str
         cwd: workDir,
         strict: true,
         filter: (entryPath, entry) => {
-          const ok =
-            (ENTRY_NAMES as readonly string[]).includes(entryPath) &&
-            'type' in entry && entry.type === 'File' &&
-            (entry.size ?? 0) <= MAX_ENTRY_BYTES;
+          const named = entryPath === 'manifest.json' || entryPath === 'signature.json' || OBJECT_ENTRY.test(entryPath) || entryPath === 'objects/';
+          const ok = named && 'type' in entry && (entry.type === 'File' || (entryPath === 'objects/' && entry.type === 'Directory')) && (entry.size ?? 0) <= MAX_ENTRY_BYTES;
           if (!ok) refused.push(entryPath);
           return ok;
         },
@@ -93,34 +97,48 @@ export async function receiveReleaseStream(options: { store: BlobStore; app: str
       });
     }
     const manifestPath = path.join(workDir, 'manifest.json');
-    const archivePath = path.join(workDir, 'release.tar.gz');
     const signaturePath = path.join(workDir, 'signature.json');
-    const present = async (file: string) => fs.stat(file).then(() => true, () => false);
-    if (!(await present(manifestPath)) || !(await present(archivePath))) {
-      throw new SlipwayError('RELEASE_STREAM_INVALID', 'the release stream ended before the manifest and archive arrived', {
+    const manifestBytes = await fs.readFile(manifestPath).catch(() => null);
+    if (!manifestBytes) {
+      throw new SlipwayError('RELEASE_STREAM_INVALID', 'the release stream ended before the manifest arrived', {
         hint: 'the connection may have dropped; run the command again',
       });
     }
     // Refuses a manifest that is not the release asked for, before the store changes.
-    parseManifest(await fs.readFile(manifestPath), options.id);
-    return await putRelease(options.store, {
-      app: options.app,
-      id: options.id,
-      manifestPath,
-      archivePath,
-      ...((await present(signaturePath)) ? { signaturePath } : {}),
-    });
+    parseManifest(manifestBytes, options.id);
+    const objectsDir = path.join(workDir, 'objects');
+    const source = folderContentSource(objectsDir);
+    return (
+      await putRelease(options.store, {
+        app: options.app,
+        id: options.id,
+        manifestBytes,
+        signatureBytes: await fs.readFile(signaturePath).catch(() => null),
+        content: {
+          read: (digest) =>
+            source.read(digest).catch(() => {
+              throw new SlipwayError('RELEASE_STREAM_INVALID', `the release stream ended before content ${digest.slice(0, 12)} arrived`, {
+                hint: 'the connection may have dropped; run the command again',
+              });
+            }),
+        },
+      })
+    ).info;
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
   }
 }
 
-/** Copies a release from one store to another (a host pulling from the environment's store). */
+/** Copies a release from one store to another: only the contents `to` lacks are read and sent. */
 export async function copyRelease(options: { from: BlobStore; to: BlobStore; app: string; id: string }): Promise<ReleaseInfo> {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-copy-'));
   try {
-    const files = await downloadReleaseFiles(options.from, options.app, options.id, workDir);
-    return await putRelease(options.to, { app: options.app, id: options.id, ...files });
+    const manifestBytes = await readReleaseManifestBytes(options.from, options.app, options.id);
+    const manifest = parseManifest(manifestBytes, options.id);
+    const index = await loadObjectIndex(options.to, options.app);
+    const content = await fetchReleaseContent({ from: options.from, app: options.app, id: options.id, manifest, dir: workDir, skip: (digest) => index.has(digest) });
+    const signatureBytes = await readReleaseSignature(options.from, options.app, options.id);
+    return (await putRelease(options.to, { app: options.app, id: options.id, manifestBytes, signatureBytes, content, index })).info;
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
   }

@@ -3,6 +3,12 @@ import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { parseManifest, type ReleaseManifest } from '../release/manifest.js';
 import type { BlobStore } from './blob-store.js';
+import { putObjects, type ObjectIndex, type ObjectsProgress } from './objects.js';
+import type { ContentSource } from '../release/content-source.js';
+import type { BuiltRelease } from '../release/build.js';
+
+/** what releases were stored as before content objects: one tar.gz each */
+const LEGACY_ARCHIVE = 'release.tar.gz';
 
 /** What the store knows about a release beyond its manifest (not part of the id). */
 export interface ReleaseInfo {
@@ -10,46 +16,70 @@ export interface ReleaseInfo {
   version: string;
   commit: string;
   createdAt: string;
-  /** archive size in bytes */
+  /** bytes the release's contents take in the store (shared with other releases) */
   size: number;
   signed: boolean;
 }
 
-export interface FetchedRelease {
+/** A legacy release's archive, downloaded (releases published before content objects). */
+export interface FetchedArchive {
   manifest: ReleaseManifest;
   archivePath: string;
-  /** raw signature.json bytes, or null when the release is unsigned */
-  signature: Buffer | null;
+}
+
+export interface PublishedRelease {
+  info: ReleaseInfo;
+  /** contents this publish added to the store, and the bytes they take there */
+  addedObjects: number;
+  addedBytes: number;
 }
 
 const releaseKey = (app: string, id: string, file: string) => `${app}/releases/${id}/${file}`;
 
+/** digest → size of every content a release holds (each once). */
+export function releaseObjects(manifest: ReleaseManifest): Map<string, number> {
+  const wanted = new Map<string, number>();
+  for (const file of manifest.files) wanted.set(file.sha256, file.size);
+  return wanted;
+}
+
 /**
- * Puts a built release into the store. The archive goes in before the manifest
- * and info, so a listed release is always complete. Publishing the same id
- * again keeps the original createdAt.
+ * Puts a release into the store: the contents the store lacks first, then the
+ * signature, the manifest and its info, so a listed release is always complete.
+ * Publishing the same id again keeps the original createdAt.
  */
 export async function putRelease(
   store: BlobStore,
-  options: { app: string; id: string; manifestPath: string; archivePath: string; signaturePath?: string },
-): Promise<ReleaseInfo> {
+  options: { app: string; id: string; manifestBytes: Buffer; signatureBytes?: Buffer | null; content: ContentSource; index?: ObjectIndex; onProgress?: ObjectsProgress },
+): Promise<PublishedRelease> {
   const { app, id } = options;
-  const manifest = parseManifest(await fs.readFile(options.manifestPath), id);
+  const manifest = parseManifest(options.manifestBytes, id);
   const existing = await readReleaseInfo(store, app, id);
-  await store.putFile(releaseKey(app, id, 'release.tar.gz'), options.archivePath);
-  if (options.signaturePath) await store.putFile(releaseKey(app, id, 'signature.json'), options.signaturePath);
-  await store.putFile(releaseKey(app, id, 'manifest.json'), options.manifestPath);
-  const size = (await fs.stat(options.archivePath)).size;
+  const added = await putObjects(store, app, releaseObjects(manifest), options.content, { index: options.index, onProgress: options.onProgress });
+  if (options.signatureBytes) await store.put(releaseKey(app, id, 'signature.json'), options.signatureBytes);
+  await store.put(releaseKey(app, id, 'manifest.json'), options.manifestBytes);
   const info: ReleaseInfo = {
     id,
     version: manifest.version,
     commit: manifest.commit,
     createdAt: existing?.createdAt ?? new Date().toISOString(),
-    size,
-    signed: Boolean(options.signaturePath) || (existing?.signed ?? false),
+    size: added.storedBytes,
+    signed: Boolean(options.signatureBytes) || (existing?.signed ?? false),
   };
   await store.put(releaseKey(app, id, 'info.json'), `${JSON.stringify(info, null, 2)}\n`);
-  return info;
+  return { info, addedObjects: added.addedObjects, addedBytes: added.addedBytes };
+}
+
+/** Puts a release that was just built (its manifest, signature and built tree) into the store. */
+export async function putBuiltRelease(store: BlobStore, app: string, built: BuiltRelease, onProgress?: ObjectsProgress): Promise<PublishedRelease> {
+  return putRelease(store, {
+    app,
+    id: built.id,
+    manifestBytes: await fs.readFile(built.manifestPath),
+    signatureBytes: built.signaturePath ? await fs.readFile(built.signaturePath) : null,
+    content: built.content,
+    onProgress,
+  });
 }
 
 async function readReleaseInfo(store: BlobStore, app: string, id: string): Promise<ReleaseInfo | null> {
@@ -119,17 +149,36 @@ export async function resolveReleaseOrNewest(store: BlobStore, app: string, vers
   return release;
 }
 
-/** Downloads a release's manifest (verified against the id), archive and signature into destDir. */
-export async function fetchRelease(store: BlobStore, app: string, id: string, destDir: string): Promise<FetchedRelease> {
+/** The raw signature.json of a release, or null when it is unsigned. */
+export async function readReleaseSignature(store: BlobStore, app: string, id: string): Promise<Buffer | null> {
+  return store.get(releaseKey(app, id, 'signature.json'));
+}
+
+/** The manifest's bytes exactly as stored (checked against the id). */
+export async function readReleaseManifestBytes(store: BlobStore, app: string, id: string): Promise<Buffer> {
+  await readReleaseManifest(store, app, id);
+  return (await store.get(releaseKey(app, id, 'manifest.json')))!;
+}
+
+/** Whether the release was published as one archive (before content objects); `slipway store migrate` moves it over. */
+export async function hasLegacyArchive(store: BlobStore, app: string, id: string): Promise<boolean> {
+  return store.exists(releaseKey(app, id, LEGACY_ARCHIVE));
+}
+
+export async function deleteLegacyArchive(store: BlobStore, app: string, id: string): Promise<void> {
+  await store.delete(releaseKey(app, id, LEGACY_ARCHIVE));
+}
+
+/** Downloads a legacy release's manifest (verified against the id) and archive into destDir. */
+export async function fetchLegacyArchive(store: BlobStore, app: string, id: string, destDir: string): Promise<FetchedArchive> {
   const manifest = await readReleaseManifest(store, app, id);
   await fs.mkdir(destDir, { recursive: true });
   const archivePath = path.join(destDir, `${id}.tar.gz`);
   await fs.rm(archivePath, { force: true });
-  if (!(await store.getToFile(releaseKey(app, id, 'release.tar.gz'), archivePath))) {
-    throw new SlipwayError('RELEASE_INCOMPLETE', `release ${id.slice(0, 12)} has a manifest but no archive in the store`, {
+  if (!(await store.getToFile(releaseKey(app, id, LEGACY_ARCHIVE), archivePath))) {
+    throw new SlipwayError('RELEASE_INCOMPLETE', `release ${id.slice(0, 12)} has a manifest but no content in the store`, {
       hint: 'publish it again with `slipway build`',
     });
   }
-  const signature = await store.get(releaseKey(app, id, 'signature.json'));
-  return { manifest, archivePath, signature };
+  return { manifest, archivePath };
 }

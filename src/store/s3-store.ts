@@ -178,6 +178,21 @@ export async function createS3Store(config: S3StoreConfig, env: NodeJS.ProcessEn
     },
     getIfChanged: (key, etag) => withReadRetry(() => getObject(key, etag)),
     getToFile: (key, destFile) => withReadRetry(() => getToFileOnce(key, destFile)),
+    getRange: (key, start, end) =>
+      withReadRetry(async () => {
+        try {
+          const response = await client.send(new sdk.GetObjectCommand({ Bucket, Key: objectKey(key), Range: `bytes=${start}-${end - 1}` }));
+          const body = Buffer.from(await response.Body!.transformToByteArray());
+          if (body.length !== end - start) {
+            throw new SlipwayError('STORE_UNREACHABLE', `${key} in ${description}: asked for ${end - start} bytes, got ${body.length}`, { hint: 'run the command again' });
+          }
+          return body;
+        } catch (error) {
+          if (error instanceof SlipwayError) throw error;
+          if (isMissingKey(error)) return null;
+          throw storeError(error, `read part of ${key}`, { description, config });
+        }
+      }),
     async exists(key) {
       try {
         await client.send(new sdk.HeadObjectCommand({ Bucket, Key: objectKey(key) }));

@@ -11,7 +11,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, test, type TestContext } from 'node:test';
 import { loadProject } from '../../src/config/load.js';
 import { isSlipwayError } from '../../src/errors.js';
-import { installRelease, isReleaseInstalled, type SignaturePolicy } from '../../src/host/install-release.js';
+import { installRelease, isReleaseInstalled, removeInstalledRelease, type InstallResult, type SignaturePolicy } from '../../src/host/install-release.js';
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
 import { buildRelease } from '../../src/release/build.js';
@@ -37,7 +37,12 @@ after(() => {
 const trustedKey: SigningKeyPair = generateSigningKeyPair();
 const otherKey: SigningKeyPair = generateSigningKeyPair();
 /** pristine stores, copied for each test: v1 unsigned; v1 signed by the trusted key; v1 signed by another key */
-const stores = { unsigned: path.join(scratch, 'store-unsigned'), trusted: path.join(scratch, 'store-trusted'), other: path.join(scratch, 'store-other') };
+const stores = {
+  unsigned: path.join(scratch, 'store-unsigned'),
+  trusted: path.join(scratch, 'store-trusted'),
+  other: path.join(scratch, 'store-other'),
+  legacy: path.join(scratch, 'store-legacy'),
+};
 let releaseId: string;
 let manifest: ReleaseManifest;
 
@@ -45,17 +50,18 @@ before(async () => {
   const repo = await createNotesRepo(path.join(scratch, 'repo'));
   const project = await loadProject({ cwd: repo });
   const outDir = path.join(scratch, 'build');
-  const built = await buildRelease({ project, ref: 'v1', outDir });
+  const built = await buildRelease({ project, ref: 'v1', outDir, archive: true });
   releaseId = built.id;
   manifest = built.manifest;
   for (const [name, key] of [['unsigned', null], ['trusted', trustedKey], ['other', otherKey]] as const) {
-    let signaturePath: string | undefined;
-    if (key) {
-      signaturePath = path.join(outDir, `signature-${name}.json`);
-      fs.writeFileSync(signaturePath, JSON.stringify(signRelease(built.id, key.privateKeyPem)));
-    }
-    await putRelease(createLocalStore(stores[name]), { app: APP, id: built.id, manifestPath: built.manifestPath, archivePath: built.archivePath, signaturePath });
+    const signatureBytes = key ? Buffer.from(JSON.stringify(signRelease(built.id, key.privateKeyPem))) : null;
+    await putRelease(createLocalStore(stores[name]), { app: APP, id: built.id, manifestBytes: fs.readFileSync(built.manifestPath), signatureBytes, content: built.content });
   }
+  // A store as releases were kept before content objects: one archive per release.
+  const legacy = createLocalStore(stores.legacy);
+  await legacy.putFile(`${APP}/releases/${built.id}/release.tar.gz`, built.archivePath!);
+  await legacy.putFile(`${APP}/releases/${built.id}/manifest.json`, built.manifestPath);
+  await legacy.put(`${APP}/releases/${built.id}/info.json`, JSON.stringify({ id: built.id, version: 'v1', commit: built.manifest.commit, createdAt: new Date().toISOString(), size: 1, signed: false }));
 });
 
 interface Host {
@@ -64,6 +70,7 @@ interface Host {
   store: BlobStore;
   storeDir: string;
   install(signatures?: SignaturePolicy): Promise<ReleaseManifest>;
+  installResult(signatures?: SignaturePolicy): Promise<InstallResult>;
 }
 
 /** A fresh host and a private copy of one of the pristine stores. */
@@ -82,7 +89,8 @@ async function host(t: TestContext, storeName: keyof typeof stores): Promise<Hos
     ledger,
     store,
     storeDir,
-    install: (signatures = { required: false, publicKeysPem: [] }) => installRelease({ layout, ledger, store, app: APP, id: releaseId, signatures }),
+    install: async (signatures = { required: false, publicKeysPem: [] }) => (await installRelease({ layout, ledger, store, app: APP, id: releaseId, signatures })).manifest,
+    installResult: (signatures = { required: false, publicKeysPem: [] }) => installRelease({ layout, ledger, store, app: APP, id: releaseId, signatures }),
   };
 }
 
@@ -96,6 +104,7 @@ async function assertNothingInstalled(h: Host): Promise<void> {
   assert.equal(h.ledger.getRelease(releaseId), null);
   assert.equal(await isReleaseInstalled(h.layout, releaseId), false);
   assert.deepEqual(listTree(h.layout.sharedDir), [], 'shared folders were created for a refused release');
+  assert.deepEqual(listTree(h.layout.objectsDir).filter((p) => !p.endsWith('/')), [], 'objects of a refused release were left on the host');
   assert.deepEqual(listTree(fetchTmp), [], 'a download was left in the temp folder');
 }
 
@@ -180,44 +189,86 @@ test('a signature that does not verify (trusted key id, forged bytes): RELEASE_S
   await assertNothingInstalled(h);
 });
 
-test('a changed byte in release.tar.gz in the store: refused, nothing on the host', async (t) => {
+/** The one pack of the store (a release published once), its index parsed. */
+function storePack(h: Host): { packFile: string; indexFile: string; index: { format: 1; createdAt: string; objects: Array<[string, number, number, number, number]> } } {
+  const dir = path.join(h.storeDir, APP, 'objects', 'packs');
+  const [indexName] = fs.readdirSync(dir).filter((n) => n.endsWith('.idx'));
+  assert.ok(indexName, 'no pack index in the store');
+  const indexFile = path.join(dir, indexName);
+  return { packFile: indexFile.replace(/\.idx$/, '.pack'), indexFile, index: JSON.parse(gunzipSync(fs.readFileSync(indexFile)).toString('utf8')) };
+}
+
+test('a changed byte in each stored content: refused, nothing on the host', async (t) => {
   const h = await host(t, 'unsigned');
-  const archive = path.join(h.storeDir, APP, 'releases', releaseId, 'release.tar.gz');
-  const original = fs.readFileSync(archive);
-  const plain = gunzipSync(original);
-  // A few bits of a deflate stream change nothing when flipped (the gzip header's mtime, unused
-  // code lengths); take the first byte from the middle on whose change does change the archive.
-  let tampered: Buffer | undefined;
-  for (let at = Math.floor(original.length / 2); at < original.length && !tampered; at++) {
-    const bytes = Buffer.from(original);
+  const { packFile, index } = storePack(h);
+  const pristine = fs.readFileSync(packFile);
+  // Every content of the release, one at a time: whether stored raw or deflated, one byte changed is refused.
+  for (const [digest, offset, length] of index.objects) {
+    const bytes = Buffer.from(pristine);
+    const at = offset + Math.floor(length / 2);
     bytes[at] = bytes[at]! ^ 0xff;
-    if (!unchangedWhenUnzipped(bytes, plain)) tampered = bytes;
+    fs.writeFileSync(packFile, bytes);
+    await assert.rejects(h.install(), (error: unknown) => {
+      assert.ok(isSlipwayError(error), `not a SlipwayError: ${String(error)}`);
+      assert.equal(error.code, 'RELEASE_ARCHIVE_REJECTED', `${digest.slice(0, 12)}: ${error.message}`);
+      return true;
+    });
+    await assertNothingInstalled(h);
   }
-  assert.ok(tampered);
-  fs.writeFileSync(archive, tampered);
+});
+
+test('a content replaced in a well-formed pack (index rewritten to match): refused by the manifest digests', async (t) => {
+  const h = await host(t, 'unsigned');
+  const { packFile, indexFile, index } = storePack(h);
+  const entry = index.objects.find((o) => o[3] > 0)!;
+  const forged = Buffer.alloc(entry[3], 'A'); // same size, other content, stored raw
+  const pack = fs.readFileSync(packFile);
+  fs.writeFileSync(packFile, Buffer.concat([pack, forged]));
+  entry[1] = pack.length;
+  entry[2] = forged.length;
+  entry[4] = 0;
+  fs.writeFileSync(indexFile, gzipSync(JSON.stringify(index)));
   await assert.rejects(h.install(), (error: unknown) => {
     assert.ok(isSlipwayError(error), `not a SlipwayError: ${String(error)}`);
-    assert.match(error.code, /^RELEASE_ARCHIVE_(REJECTED|UNREADABLE)$/, error.message);
+    assert.equal(error.code, 'RELEASE_ARCHIVE_REJECTED');
+    assert.match(error.message, /digest/);
     return true;
   });
   await assertNothingInstalled(h);
 });
 
-test('a file changed inside a well-formed archive (gzip redone, so its checksum is fine): refused by the manifest hashes', async (t) => {
+test('an index that points past the end of its pack, or that is not an index: refused, nothing on the host', async (t) => {
   const h = await host(t, 'unsigned');
-  const archive = path.join(h.storeDir, APP, 'releases', releaseId, 'release.tar.gz');
-  const plain = gunzipSync(fs.readFileSync(archive));
-  const marker = plain.indexOf('healthz');
-  assert.ok(marker > 0, 'no "healthz" in the archive');
-  plain.write('HEALTHZ', marker, 'latin1'); // same size, other content
-  fs.writeFileSync(archive, gzipSync(plain));
-  await assert.rejects(h.install(), (error: unknown) => {
-    assert.ok(isSlipwayError(error), `not a SlipwayError: ${String(error)}`);
-    assert.equal(error.code, 'RELEASE_ARCHIVE_REJECTED');
-    assert.match(error.message, /sha256/);
-    return true;
-  });
+  const { indexFile, index } = storePack(h);
+  index.objects[0]![1] = 10 ** 9; // plausible, but past the end of this pack
+  fs.writeFileSync(indexFile, gzipSync(JSON.stringify(index)));
+  await assert.rejects(h.install(), rejectsWith('STORE_RANGE_INVALID'));
   await assertNothingInstalled(h);
+  fs.rmSync(h.layout.cacheDir, { recursive: true, force: true }); // the host keeps copies of indexes it has read
+  fs.writeFileSync(indexFile, gzipSync(JSON.stringify({ format: 1, objects: [['../../etc', 0, 1, 1, 0]] })));
+  await assert.rejects(h.install(), rejectsWith('STORE_INDEX_INVALID'));
+  await assertNothingInstalled(h);
+});
+
+test('a release stored as one archive (before content objects) installs the same', async (t) => {
+  const h = await host(t, 'legacy');
+  assert.deepEqual(await h.install(), manifest);
+  assert.equal(await isReleaseInstalled(h.layout, releaseId), true);
+});
+
+test('the second install of a release whose contents the host has fetches nothing: its files are hard links to the same objects', async (t) => {
+  const h = await host(t, 'unsigned');
+  const first = await h.installResult();
+  assert.equal(first.reusedFiles, 0);
+  assert.ok(first.fetchedObjects > 0);
+  // Remove the release (as prune does), keep the objects: a reinstall links them again.
+  await removeInstalledRelease(h.layout, h.ledger, releaseId);
+  const again = await h.installResult();
+  assert.equal(again.fetchedObjects, 0);
+  assert.equal(again.reusedFiles, manifest.files.length);
+  const file = manifest.files[0]!;
+  const inRelease = fs.statSync(path.join(h.layout.releasesDir, releaseId, file.path));
+  assert.ok(inRelease.nlink >= 2, 'the file is not a hard link to an object');
 });
 
 test('a changed byte in manifest.json in the store: RELEASE_MANIFEST_TAMPERED, nothing on the host', async (t) => {
@@ -232,9 +283,9 @@ test('a changed byte in manifest.json in the store: RELEASE_MANIFEST_TAMPERED, n
   await assertNothingInstalled(h);
 });
 
-test('a missing archive in the store: RELEASE_INCOMPLETE, nothing on the host', async (t) => {
+test('a missing pack in the store: RELEASE_INCOMPLETE, nothing on the host', async (t) => {
   const h = await host(t, 'unsigned');
-  await h.store.delete(`${APP}/releases/${releaseId}/release.tar.gz`);
+  fs.rmSync(storePack(h).packFile);
   await assert.rejects(h.install(), rejectsWith('RELEASE_INCOMPLETE'));
   await assertNothingInstalled(h);
 });

@@ -15,7 +15,8 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { SlipwayError } from '../../src/errors.js';
 import { shortId, releaseIdOf } from '../../src/release/manifest.js';
-import { unpackRelease, verifyTree } from '../../src/release/unpack.js';
+import { unpackRelease } from '../../src/release/unpack.js';
+import { verifyTree } from '../../src/release/verify-tree.js';
 import { paxEntry, rawTar, type RawEntry } from '../release/tar-fixtures.js';
 import {
   END_OF_ARCHIVE,

@@ -40,7 +40,7 @@ test('build: the manifest describes the commit, its files, notes, config and mig
   });
   const outDir = path.join(repo.scratch, 'out');
   const lines: string[] = [];
-  const built = await buildRelease({ project, outDir, onOutput: (line) => lines.push(line) });
+  const built = await buildRelease({ project, outDir, archive: true, onOutput: (line) => lines.push(line) });
   const m = built.manifest;
 
   assert.equal(m.schema, 1);
@@ -80,7 +80,7 @@ test('build: the manifest describes the commit, its files, notes, config and mig
 
   // The archive holds exactly the manifest's files, in order, with normalized metadata.
   const entries: { path: string; mode?: number; uid?: number; gid?: number; uname?: string; mtime?: Date; type: string }[] = [];
-  await list({ file: built.archivePath, onReadEntry: (e) => entries.push({ path: e.path, mode: e.mode, uid: e.uid, gid: e.gid, uname: e.uname, mtime: e.mtime, type: e.type }) });
+  await list({ file: built.archivePath!, onReadEntry: (e) => entries.push({ path: e.path, mode: e.mode, uid: e.uid, gid: e.gid, uname: e.uname, mtime: e.mtime, type: e.type }) });
   assert.deepEqual(entries.map((e) => e.path), m.files.map((f) => f.path));
   for (const e of entries) {
     assert.equal(e.type, 'File');
@@ -95,12 +95,12 @@ test('build: the manifest describes the commit, its files, notes, config and mig
 test('build: the same commit twice gives the same id and a byte-identical archive', async (t) => {
   const repo = makeAppRepo(t);
   const project = repo.project({ build: { commands: ['echo built > built.txt'], include: [], exclude: [] } });
-  const first = await buildRelease({ project, outDir: path.join(repo.scratch, 'a') });
+  const first = await buildRelease({ project, outDir: path.join(repo.scratch, 'a'), archive: true });
   // Touch the work tree's mtimes: they must not matter.
   fs.utimesSync(path.join(repo.dir, 'server.js'), new Date(), new Date());
-  const second = await buildRelease({ project, outDir: path.join(repo.scratch, 'b') });
+  const second = await buildRelease({ project, outDir: path.join(repo.scratch, 'b'), archive: true });
   assert.equal(second.id, first.id);
-  assert.ok(fs.readFileSync(second.archivePath).equals(fs.readFileSync(first.archivePath)), 'archives differ');
+  assert.ok(fs.readFileSync(second.archivePath!).equals(fs.readFileSync(first.archivePath!)), 'archives differ');
   assert.ok(fs.readFileSync(second.manifestPath).equals(fs.readFileSync(first.manifestPath)));
 });
 
@@ -220,18 +220,55 @@ test('build: include and exclude globs choose the files', async (t) => {
   );
 });
 
-test('build: a symbolic link in the release is BUILD_SYMLINK unless it is excluded', async (t) => {
+test('build: links are kept as links (their target text), never followed; links leaving the release are listed', async (t) => {
   const repo = makeAppRepo(t);
-  fs.symlinkSync('server.js', path.join(repo.dir, 'link.js'));
-  repo.commit('a link');
-  await assert.rejects(buildRelease({ project: repo.project(), outDir: path.join(repo.scratch, 'out') }), (e) => {
-    const error = assertSlipwayError(e, 'BUILD_SYMLINK');
-    assert.ok(error.message.includes('link.js'));
+  fs.mkdirSync(path.join(repo.dir, 'node_modules', 'tool', 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(repo.dir, 'node_modules', 'tool', 'bin', 'cli.js'), '#!/usr/bin/env node\n');
+  fs.mkdirSync(path.join(repo.dir, 'node_modules', '.bin'));
+  fs.symlinkSync('../tool/bin/cli.js', path.join(repo.dir, 'node_modules', '.bin', 'tool'));
+  fs.symlinkSync('tool', path.join(repo.dir, 'node_modules', 'tool-alias')); // a link to a folder
+  fs.symlinkSync('/usr/bin/python3', path.join(repo.dir, 'python'));
+  fs.symlinkSync('../../outside', path.join(repo.dir, 'node_modules', 'escape'));
+  repo.commit('links');
+  const built = await buildRelease({ project: repo.project(), outDir: path.join(repo.scratch, 'out') });
+  assert.deepEqual(built.manifest.links, [
+    { path: 'node_modules/.bin/tool', target: '../tool/bin/cli.js' },
+    { path: 'node_modules/escape', target: '../../outside' },
+    { path: 'node_modules/tool-alias', target: 'tool' },
+    { path: 'python', target: '/usr/bin/python3' },
+  ]);
+  // The folder behind tool-alias is not read through it: its file appears once, at its real path.
+  assert.deepEqual(built.manifest.files.filter((f) => f.path.includes('cli.js')).map((f) => f.path), ['node_modules/tool/bin/cli.js']);
+  assert.deepEqual(built.externalLinks.map((l) => l.path), ['node_modules/escape', 'python']);
+  assert.equal(parseManifest(fs.readFileSync(built.manifestPath), built.id).links?.length, 4, 'links are part of the manifest and so of the id');
+
+  // Excluded links are left out like files.
+  const without = await buildRelease({ project: repo.project({ build: { commands: [], include: [], exclude: ['python'] } }), outDir: path.join(repo.scratch, 'out2') });
+  assert.ok(!without.manifest.links!.some((l) => l.path === 'python'));
+  assert.notEqual(without.id, built.id);
+});
+
+test('build: a tree without links has no links field, so its id is what it was before links existed', async (t) => {
+  const repo = makeAppRepo(t);
+  const built = await buildRelease({ project: repo.project(), outDir: path.join(repo.scratch, 'out') });
+  assert.equal('links' in built.manifest, false);
+  assert.doesNotMatch(fs.readFileSync(built.manifestPath, 'utf8'), /"links"/);
+});
+
+test('build: every entry that cannot go into a release is reported at once, and the build fails with exit 1', async (t) => {
+  const repo = makeAppRepo(t);
+  const project = repo.project({ build: { commands: ['mkfifo pipe-a pipe-b && printf x > "bad\\\\name"'], include: [], exclude: [] } });
+  await assert.rejects(buildRelease({ project, outDir: path.join(repo.scratch, 'out') }), (e) => {
+    const error = assertSlipwayError(e, 'BUILD_TREE_INVALID');
+    assert.equal(error.exitCode, 1);
+    assert.match(error.message, /3 entries/);
+    assert.equal(error.details.length, 3, error.details.join('\n'));
+    assert.ok(error.details.some((d) => d.startsWith('pipe-a')));
+    assert.ok(error.details.some((d) => d.startsWith('pipe-b')));
+    assert.ok(error.details.some((d) => d.includes('backslash')));
     assert.match(error.hint ?? '', /exclude/);
     return true;
   });
-  const built = await buildRelease({ project: repo.project({ build: { commands: [], include: [], exclude: ['link.js'] } }), outDir: path.join(repo.scratch, 'out2') });
-  assert.ok(!built.manifest.files.some((f) => f.path === 'link.js'));
 });
 
 test('build: a project in a subfolder of the repository releases only that subfolder', async (t) => {

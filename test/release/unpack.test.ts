@@ -4,7 +4,8 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SlipwayError } from '../../src/errors.js';
 import { buildRelease, type BuiltRelease } from '../../src/release/build.js';
-import { unpackRelease, verifyTree } from '../../src/release/unpack.js';
+import { unpackRelease } from '../../src/release/unpack.js';
+import { verifyTree } from '../../src/release/verify-tree.js';
 import { gzipTar, paxEntry, rawTar, type RawEntry } from './tar-fixtures.js';
 import { makeAppRepo, tempDir } from './repo-fixture.js';
 
@@ -13,7 +14,7 @@ async function goodRelease(t: TestContext): Promise<{ built: BuiltRelease; root:
   repo.write('data/big.bin', Buffer.alloc(100_000, 7));
   repo.write('data/empty.txt', '');
   repo.commit('big file');
-  const built = await buildRelease({ project: repo.project(), outDir: path.join(repo.scratch, 'out') });
+  const built = await buildRelease({ project: repo.project(), outDir: path.join(repo.scratch, 'out'), archive: true });
   const contents = new Map(built.manifest.files.map((f) => [f.path, fs.readFileSync(path.join(repo.dir, f.path))]));
   return { built, root: tempDir(t), contents };
 }
@@ -46,7 +47,7 @@ async function assertRejected(o: { built: BuiltRelease; root: string; archive: B
 test('unpack: a good archive unpacks with manifest modes, and verifyTree finds no difference', async (t) => {
   const { built, root, contents } = await goodRelease(t);
   const destDir = path.join(root, 'releases', built.id);
-  await unpackRelease({ archivePath: built.archivePath, manifest: built.manifest, destDir });
+  await unpackRelease({ archivePath: built.archivePath!, manifest: built.manifest, destDir });
   for (const f of built.manifest.files) {
     const file = path.join(destDir, f.path);
     assert.ok(fs.readFileSync(file).equals(contents.get(f.path)!), f.path);
@@ -55,7 +56,7 @@ test('unpack: a good archive unpacks with manifest modes, and verifyTree finds n
   assert.deepEqual(fs.readdirSync(path.join(root, 'releases')), [built.id], 'no temp folder is left');
   assert.deepEqual(await verifyTree(destDir, built.manifest), { modified: [], added: [], removed: [] });
 
-  await assert.rejects(unpackRelease({ archivePath: built.archivePath, manifest: built.manifest, destDir }), (e) => {
+  await assert.rejects(unpackRelease({ archivePath: built.archivePath!, manifest: built.manifest, destDir }), (e) => {
     assert.ok(e instanceof SlipwayError && e.code === 'RELEASE_ALREADY_UNPACKED');
     return true;
   });
@@ -73,7 +74,7 @@ test('unpack: an archive built by hand with the same files (and folder entries) 
 test('verifyTree: reports modified, added and removed files, and changed modes', async (t) => {
   const { built, root } = await goodRelease(t);
   const destDir = path.join(root, 'releases', built.id);
-  await unpackRelease({ archivePath: built.archivePath, manifest: built.manifest, destDir });
+  await unpackRelease({ archivePath: built.archivePath!, manifest: built.manifest, destDir });
   fs.chmodSync(path.join(destDir, 'server.js'), 0o644 | 0o100 | 0o200);
   fs.appendFileSync(path.join(destDir, 'server.js'), '// hotfix\n');
   fs.writeFileSync(path.join(destDir, 'package.json'), '{"name":"demo","version":"9.9.9"}\n'); // same size is not enough
@@ -158,7 +159,7 @@ test('unpack: a declared size different from the manifest is refused before writ
 
 test('unpack: a truncated or corrupt archive is refused', async (t) => {
   const r = await goodRelease(t);
-  const good = fs.readFileSync(r.built.archivePath);
+  const good = fs.readFileSync(r.built.archivePath!!);
   await assertRejected({ ...r, archive: good.subarray(0, Math.floor(good.length / 2)), entry: '', reason: /truncated or corrupt/ });
   // a tar stream cut inside the big file, gzipped properly
   const cut = rawTar(fileEntries(r.built, r.contents), { end: false });
@@ -180,14 +181,14 @@ test('unpack: a truncated or corrupt archive is refused', async (t) => {
 
 test('unpack: a release over maxTotalBytes is refused', async (t) => {
   const r = await goodRelease(t);
-  const good = fs.readFileSync(r.built.archivePath);
+  const good = fs.readFileSync(r.built.archivePath!!);
   await assertRejected({ ...r, archive: good, maxTotalBytes: 50_000, entry: 'data/big.bin', reason: /larger than the limit of 50000 bytes/ });
 });
 
 test('unpack: more entries than maxFiles are refused', async (t) => {
   const r = await goodRelease(t);
   const archivePath = path.join(r.root, 'ok.tar.gz');
-  fs.copyFileSync(r.built.archivePath, archivePath);
+  fs.copyFileSync(r.built.archivePath!!, archivePath);
   const destDir = path.join(r.root, 'releases', r.built.id);
   await assert.rejects(unpackRelease({ archivePath, manifest: r.built.manifest, destDir, maxFiles: 2 }), /more than 2 entries/);
   assert.equal(fs.existsSync(destDir), false);

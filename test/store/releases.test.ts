@@ -7,12 +7,17 @@ import { isSlipwayError } from '../../src/errors.js';
 import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 import { createLocalStore } from '../../src/store/local-store.js';
-import { fetchRelease, listReleases, putRelease, readReleaseManifest, resolveRelease, type ReleaseInfo } from '../../src/store/releases.js';
+import { listReleases, putRelease, readReleaseManifest, readReleaseSignature, resolveRelease, type ReleaseInfo } from '../../src/store/releases.js';
+import { loadObjectIndex, readObjects } from '../../src/store/objects.js';
 import { tempDir } from '../helpers/cli.js';
 
 const code = (expected: string) => (error: unknown) => isSlipwayError(error) && error.code === expected;
 
+/** every content a test manifest names, by digest: what the store is given when the release is put */
+const contents = new Map<string, Buffer>();
+
 function manifestOf(version: string, commitSeed: string, content = `hello ${version}\n`): ReleaseManifest {
+  contents.set(createHash('sha256').update(content).digest('hex'), Buffer.from(content));
   return {
     schema: 1,
     app: 'notes',
@@ -32,7 +37,7 @@ function manifestOf(version: string, commitSeed: string, content = `hello ${vers
 interface Fixture {
   dir: string;
   store: BlobStore;
-  /** writes a manifest and an archive for `manifest` and puts them in the store */
+  /** puts `manifest` and its one file's content into the store */
   publish(manifest: ReleaseManifest, options?: { signed?: boolean }): Promise<ReleaseInfo & { manifest: ReleaseManifest }>;
 }
 
@@ -44,31 +49,27 @@ function fixture(t: TestContext): Fixture {
     dir,
     store,
     async publish(manifest, options = {}) {
-      const out = path.join(dir, `build-${n++}`);
-      fs.mkdirSync(out);
+      n += 1;
       const id = releaseIdOf(manifest);
-      fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 2));
-      fs.writeFileSync(path.join(out, 'release.tar.gz'), `archive of ${manifest.version}`);
-      if (options.signed) fs.writeFileSync(path.join(out, 'signature.json'), '{}');
-      const info = await putRelease(store, {
+      const { info } = await putRelease(store, {
         app: manifest.app,
         id,
-        manifestPath: path.join(out, 'manifest.json'),
-        archivePath: path.join(out, 'release.tar.gz'),
-        signaturePath: options.signed ? path.join(out, 'signature.json') : undefined,
+        manifestBytes: Buffer.from(JSON.stringify(manifest, null, 2)),
+        signatureBytes: options.signed ? Buffer.from('{}') : null,
+        content: { read: async (digest) => contents.get(digest)! },
       });
       return { ...info, manifest };
     },
   };
 }
 
-test('putRelease stores the archive, manifest and info; listReleases returns them oldest first', async (t) => {
+test('putRelease stores the contents, manifest and info; listReleases returns them oldest first', async (t) => {
   const f = fixture(t);
   const v1 = await f.publish(manifestOf('v1', 'a'));
   const v2 = await f.publish(manifestOf('v2', 'b'), { signed: true });
   assert.equal(v1.version, 'v1');
   assert.equal(v1.commit, v1.manifest.commit);
-  assert.equal(v1.size, Buffer.byteLength('archive of v1'));
+  assert.equal(v1.size, Buffer.byteLength('hello v1\n'), 'a content this small is stored as it is');
   assert.equal(v1.signed, false);
   assert.equal(v2.signed, true);
   assert.ok(!Number.isNaN(Date.parse(v1.createdAt)));
@@ -81,18 +82,17 @@ test('putRelease stores the archive, manifest and info; listReleases returns the
       ['v2', v2.id, true],
     ],
   );
-  assert.deepEqual(await f.store.list(`notes/releases/${v2.id}`), ['info.json', 'manifest.json', 'release.tar.gz', 'signature.json'].map((file) => `notes/releases/${v2.id}/${file}`));
+  assert.deepEqual(await f.store.list(`notes/releases/${v2.id}`), ['info.json', 'manifest.json', 'signature.json'].map((file) => `notes/releases/${v2.id}/${file}`));
+  assert.equal((await f.store.list('notes/objects/packs')).length, 4, 'a pack and its index per publish');
   assert.deepEqual(await listReleases(f.store, 'another-app'), []);
 });
 
 test('putRelease refuses a manifest that does not match the id it is published under', async (t) => {
   const f = fixture(t);
   const manifest = manifestOf('v1', 'a');
-  const manifestPath = path.join(f.dir, 'manifest.json');
-  fs.writeFileSync(manifestPath, JSON.stringify(manifest));
-  fs.writeFileSync(path.join(f.dir, 'a.tgz'), 'x');
   const wrongId = releaseIdOf(manifestOf('v2', 'b'));
-  await assert.rejects(putRelease(f.store, { app: 'notes', id: wrongId, manifestPath, archivePath: path.join(f.dir, 'a.tgz') }), code('RELEASE_MANIFEST_TAMPERED'));
+  const content = { read: async () => Buffer.from('hello v1\n') };
+  await assert.rejects(putRelease(f.store, { app: 'notes', id: wrongId, manifestBytes: Buffer.from(JSON.stringify(manifest)), content }), code('RELEASE_MANIFEST_TAMPERED'));
   assert.deepEqual(await f.store.list(''), []);
 });
 
@@ -110,7 +110,7 @@ test('publishing the same release again keeps its createdAt and its signature', 
 test('a release without info.json (a publish cut short) is not listed', async (t) => {
   const f = fixture(t);
   const v1 = await f.publish(manifestOf('v1', 'a'));
-  await f.store.put(`notes/releases/${'f'.repeat(64)}/release.tar.gz`, 'partial');
+  await f.store.put(`notes/releases/${'f'.repeat(64)}/manifest.json`, 'partial');
   assert.deepEqual(
     (await listReleases(f.store, 'notes')).map((r) => r.id),
     [v1.id],
@@ -169,23 +169,34 @@ test('an unknown version is a usage error whose hint lists the known versions', 
   });
 });
 
-test('readReleaseManifest and fetchRelease verify the manifest against the id and want the archive', async (t) => {
+test('readReleaseManifest verifies the manifest against the id; each content is read back checked, once per digest', async (t) => {
   const f = fixture(t);
   const v1 = await f.publish(manifestOf('v1', 'a'));
   assert.deepEqual(await readReleaseManifest(f.store, 'notes', v1.id), v1.manifest);
+  assert.equal(await readReleaseSignature(f.store, 'notes', v1.id), null);
+  const read: string[] = [];
+  const file = v1.manifest.files[0]!;
+  await readObjects(f.store, 'notes', [{ sha256: file.sha256, size: file.size }], await loadObjectIndex(f.store, 'notes'), (_digest, content) => {
+    read.push(content.toString());
+  });
+  assert.deepEqual(read, ['hello v1\n']);
 
-  const fetched = await fetchRelease(f.store, 'notes', v1.id, path.join(f.dir, 'fetch'));
-  assert.equal(fs.readFileSync(fetched.archivePath, 'utf8'), 'archive of v1');
-  assert.equal(fetched.signature, null);
+  // The same content in another release is not stored again.
+  const before = await f.store.list('notes/objects/packs');
+  await f.publish({ ...manifestOf('v1-again', 'c'), files: v1.manifest.files });
+  assert.deepEqual(await f.store.list('notes/objects/packs'), before);
 
   await assert.rejects(readReleaseManifest(f.store, 'notes', 'e'.repeat(64)), code('RELEASE_NOT_FOUND'));
-
   const manifestKey = `notes/releases/${v1.id}/manifest.json`;
   const text = (await f.store.get(manifestKey))!.toString();
   await f.store.put(manifestKey, text.replace('release v1', 'release v1!'));
   await assert.rejects(readReleaseManifest(f.store, 'notes', v1.id), code('RELEASE_MANIFEST_TAMPERED'));
-  await f.store.put(manifestKey, text);
+});
 
-  await f.store.delete(`notes/releases/${v1.id}/release.tar.gz`);
-  await assert.rejects(fetchRelease(f.store, 'notes', v1.id, path.join(f.dir, 'fetch2')), code('RELEASE_INCOMPLETE'));
+test('putRelease refuses a source whose content does not match the manifest (a file changed during the build)', async (t) => {
+  const f = fixture(t);
+  const manifest = manifestOf('v1', 'a');
+  const content = { read: async () => Buffer.from('changed\n') };
+  await assert.rejects(putRelease(f.store, { app: 'notes', id: releaseIdOf(manifest), manifestBytes: Buffer.from(JSON.stringify(manifest)), content }), code('RELEASE_SOURCE_CHANGED'));
+  assert.deepEqual(await listReleases(f.store, 'notes'), []);
 });

@@ -1,5 +1,6 @@
-import { installRelease, isReleaseInstalled, readInstalledManifest } from '../install-release.js';
+import { installRelease, isReleaseInstalled, readInstalledManifest, type InstallResult } from '../install-release.js';
 import type { UpdateStep } from '../update-context.js';
+import { formatBytes } from '../../util/format-bytes.js';
 
 /** Step 2: the release on disk, digest and signature verified, unpacked safely. */
 export const fetchStep: UpdateStep = {
@@ -9,7 +10,7 @@ export const fetchStep: UpdateStep = {
       ctx.to.manifest = (await readInstalledManifest(ctx.layout, ctx.to.id))!;
       return { outcome: 'done', detail: 'already on this host' };
     }
-    ctx.to.manifest = await installRelease({
+    const installed = await installRelease({
       layout: ctx.layout,
       ledger: ctx.ledger,
       store: ctx.store,
@@ -17,10 +18,21 @@ export const fetchStep: UpdateStep = {
       id: ctx.to.id,
       signatures: ctx.signatures,
     });
-    return { outcome: 'done', detail: `${ctx.to.manifest.files.length} files verified` };
+    ctx.to.manifest = installed.manifest;
+    return { outcome: 'done', detail: describeInstall(installed) };
   },
   // The release stays on disk: it is immutable and harmless, and a retry reuses it.
   async isDone(ctx) {
     return isReleaseInstalled(ctx.layout, ctx.to.id);
   },
 };
+
+/** "fetched 1 new file (3.1 KiB); 49,999 files already on this host" */
+function describeInstall(r: InstallResult): string {
+  const files = r.manifest.files.length;
+  const links = r.manifest.links?.length ?? 0;
+  const parts = [`${files} file(s)${links > 0 ? ` and ${links} link(s)` : ''} verified`];
+  parts.push(`${r.fetchedObjects} new content(s) fetched (${formatBytes(r.fetchedBytes)})`);
+  if (r.reusedFiles > 0) parts.push(`${r.reusedFiles} file(s) already on this host, linked`);
+  return parts.join('; ');
+}

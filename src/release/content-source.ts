@@ -1,0 +1,23 @@
+/** Where a release's file contents are read from when it is put into a store. */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ReleaseManifest } from './manifest.js';
+
+export interface ContentSource {
+  /** the content with this digest (the caller knows the source has it); checked by the caller */
+  read(sha256: string): Promise<Buffer>;
+}
+
+/** Contents read from the tree a release was built from (or unpacked into). */
+export function treeContentSource(treeDir: string, manifest: ReleaseManifest): ContentSource {
+  const pathOf = new Map<string, string>();
+  for (const file of manifest.files) if (!pathOf.has(file.sha256)) pathOf.set(file.sha256, file.path);
+  return {
+    read: (digest) => fs.readFile(path.join(treeDir, ...pathOf.get(digest)!.split('/'))),
+  };
+}
+
+/** Contents in a folder, one file per content named by its digest. */
+export function folderContentSource(dir: string): ContentSource {
+  return { read: (digest) => fs.readFile(path.join(dir, digest)) };
+}
