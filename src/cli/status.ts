@@ -71,6 +71,7 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
     `  url          ${report.url}`,
     `  health       ${report.health}`,
     `  previous     ${report.previous ? `${report.previous.version} (${String(report.previous.id).slice(0, 12)})` : '-'}`,
+    ...(report.standby ? [`  standby      ${report.standby.version} warm in slot ${report.standby.slot} until ${report.standby.until} (rollback to it is a proxy switch)`] : []),
     `  lock         ${report.lock ? `${report.lock.stale ? 'STALE ' : ''}held by ${report.lock.holder} (pid ${report.lock.pid}) since ${report.lock.since}: ${report.lock.reason}` : 'free'}`,
     `  maintenance  ${report.maintenance ? report.maintenance.mode : 'off'}`,
     `  agent        ${report.agent ? `pid ${report.agent.pid}, up ${report.agent.uptimeSeconds} s` : 'not running (start it with `slipway agent`, or deploy)'}`,

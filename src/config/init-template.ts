@@ -115,6 +115,7 @@ environments:
       backups: { last: 10, daily: 7, weekly: 4 }
     health_window: 10s    # watched after a switch; failing in it rolls back
     drain_timeout: 10s    # time the old release gets to finish its requests
+    # standby: 10m        # the old release keeps running, unrouted, this long: a rollback is a proxy switch (off: stop it)
     # bind: 127.0.0.1     # address the proxy listens on (slipway does not do TLS: put yours in front, or 0.0.0.0)
     # backup_schedule: "0 3 * * *"      # the agent backs up every day at 03:00 (cron, in quotes)
     # backup_key_env: SLIPWAY_BACKUP_KEY  # 32-byte key (hex/base64) in this env variable: backups are

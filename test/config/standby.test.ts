@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseProjectText } from '../../src/config/load.js';
 import { DEFAULT_STANDBY } from '../../src/config/types.js';
+import { renderRemoteHostConfig } from '../../src/remote/host-config.js';
 
 // slipway.yml `standby` of an environment: how long the old release stays warm after a switch.
 
@@ -56,4 +57,18 @@ test('wrong values are refused with the line and what is expected', () => {
   }
   assert.match(parse('soon').problems[0]!.message, /10m.*off/);
   assert.match(parse('{ min_memory: lots }').problems[0]!.message, /256MB/);
+});
+
+test("a remote host's own slipway.yml carries the environment's standby, and leaves it out when the environment has none", () => {
+  for (const [value, expected] of [
+    ['{ window: 90s, min_memory: 1GiB }', { windowMs: 90_000, minAvailableBytes: 2 ** 30 }],
+    ['off', { windowMs: 0, minAvailableBytes: DEFAULT_STANDBY.minAvailableBytes }],
+    [null, undefined],
+  ] as const) {
+    const project = parse(value).config!;
+    const rendered = renderRemoteHostConfig({ project, environment: project.environments[0]!, host: { name: 'app1', root: '/srv/app1' } });
+    const onHost = parseProjectText(rendered.yaml, '/srv/app1/slipway.yml');
+    assert.deepEqual(onHost.problems, [], rendered.yaml);
+    assert.deepEqual(onHost.config!.environments[0]!.standby, expected, String(value));
+  }
 });

@@ -76,6 +76,7 @@ it('keeps v1 warm and unrouted after deploying v2; rollback and rollback forward
   const v1Slot = afterDeploy.slots.find((s) => s.role === 'standby')!;
   assert.equal(await direct(v1Slot.port, '/version'), 'v1');
   for (let i = 0; i < 10; i += 1) assert.equal((await host.get('/version')).body, 'v2', 'the proxy routes only to v2');
+  assert.match((await host.cli(['status', 'production'])).stdout, /^ {2}standby {6}v1 warm in slot \w+ until \S+/m, 'status says what is in standby');
   const v2Pid = webPid(afterDeploy, 'active');
 
   // (b) rollback inside the window: v1's own processes take the traffic, nothing is started.
