@@ -9,7 +9,8 @@
  *   (c) fresh install (the deploy's fetch step: fetch, verify, extract) vs `tar -xzf`
  *       of a tar.gz of the same tree
  *   (d) install of the one-file change vs the same `tar -xzf`
- *   (e) `slipway verify` of the untouched release vs `sha256sum` of its files
+ *   (e) `slipway verify` of the untouched release (and `--full`, which hashes every
+ *       file again) vs `sha256sum` of its files
  *   (f) warm rollback (`slipway rollback`) vs a bare `slipway status`
  *
  * The one-file change is a commit that changes one line of the app's own server.js.
@@ -342,6 +343,10 @@ try {
       const { ms, result } = await timedCli(home, repo, ['verify', 'production']);
       if (result.code !== 0) throw new Error(`slipway verify production: ${firstLines(result)}`);
       say(`(e) verify of the untouched release: slipway verify ${sec(ms)} vs sha256sum of its files ${sec(hashMs)}: ${ratio(ms, hashMs)}`);
+      // A verify that re-hashes every file, where slipway has one.
+      const full = await timedCli(home, repo, ['verify', 'production', '--full']);
+      if (full.result.code === 0) say(`(e) verify --full (every file hashed again): ${sec(full.ms)} vs sha256sum ${sec(hashMs)}: ${ratio(full.ms, hashMs)}`);
+      else if (full.result.code !== 2) throw new Error(`slipway verify production --full: ${firstLines(full.result)}`);
     });
   }
 
