@@ -167,6 +167,25 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(runner(() => import('./releases.js')));
 
+  const storeCommand = program.command('store').description('keep the release store in shape: `store prune`, `store migrate`');
+  storeCommand
+    .command('prune')
+    .description('remove old releases from the store (keeping the newest --keep and every release a channel points at), then the content packs no kept release needs')
+    .option('--env <env>', "the environment whose store to prune (its local folder or S3 bucket)")
+    .option('--store <path>', 'local store folder (default: $SLIPWAY_HOME/store)')
+    .option('--keep <n>', 'how many of the newest releases to keep', '10')
+    .option('--dry-run', 'say what would be removed, remove nothing')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./store-prune.js')));
+  storeCommand
+    .command('migrate')
+    .description('move releases stored as one archive (slipway before 0.2) to content objects, so that new releases share their contents')
+    .option('--env <env>', "the environment whose store to move over (its local folder or S3 bucket)")
+    .option('--store <path>', 'local store folder (default: $SLIPWAY_HOME/store)')
+    .option('--dry-run', 'say what would move, change nothing')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./store-migrate.js')));
+
   const release = program.command('release').description('inspect one release');
   release
     .command('show')

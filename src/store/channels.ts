@@ -100,3 +100,16 @@ export async function channelHistory(store: BlobStore, app: string, env: string)
   }
   return out;
 }
+
+/** The current pointer of every environment that has one in this store. */
+export async function listChannelPointers(store: BlobStore, app: string): Promise<ChannelPointer[]> {
+  const prefix = `${app}/channels/`;
+  const out: ChannelPointer[] = [];
+  for (const key of await store.list(`${app}/channels`)) {
+    const rest = key.slice(prefix.length);
+    if (rest.includes('/') || !rest.endsWith('.json')) continue; // history entries live in folders
+    const bytes = await store.get(key);
+    if (bytes) out.push(parseChannelPointer(bytes, key));
+  }
+  return out;
+}

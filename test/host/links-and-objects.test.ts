@@ -1,0 +1,195 @@
+/**
+ * Links in releases and the host's content objects, with real folders: links are made
+ * exactly as the manifest says and never followed; nothing is ever written through a
+ * link; objects are shared between releases and collected when no release links to them.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { isSlipwayError } from '../../src/errors.js';
+import { installRelease, readStatSnapshot, removeInstalledRelease } from '../../src/host/install-release.js';
+import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
+import { openLedger, type Ledger } from '../../src/host/ledger.js';
+import { collectHostObjects, objectPath } from '../../src/host/objects.js';
+import { parseManifest, releaseIdOf, type ManifestLink, type ReleaseManifest } from '../../src/release/manifest.js';
+import { verifyTree } from '../../src/release/verify-tree.js';
+import { createLocalStore } from '../../src/store/local-store.js';
+import { putRelease } from '../../src/store/releases.js';
+import type { BlobStore } from '../../src/store/blob-store.js';
+import { tempDir } from '../helpers/cli.js';
+
+const APP = 'linky';
+const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+
+interface Scene {
+  dir: string;
+  layout: HostLayout;
+  ledger: Ledger;
+  store: BlobStore;
+  /** puts a release of these files and links into the store and installs it */
+  install(version: string, files: Record<string, string>, links?: ManifestLink[]): Promise<{ id: string; manifest: ReleaseManifest; fetchedObjects: number; reusedFiles: number }>;
+}
+
+async function scene(t: TestContext): Promise<Scene> {
+  const dir = tempDir(t, 'slipway-links-');
+  const layout = hostLayout(path.join(dir, 'host'));
+  await ensureHostLayout(layout);
+  const ledger = openLedger(layout.ledgerFile);
+  t.after(() => ledger.close());
+  const store = createLocalStore(path.join(dir, 'store'));
+  return {
+    dir,
+    layout,
+    ledger,
+    store,
+    async install(version, files, links) {
+      const contents = new Map(Object.values(files).map((c) => [sha(c), Buffer.from(c)]));
+      const manifest: ReleaseManifest = {
+        schema: 1,
+        app: APP,
+        version,
+        commit: sha(version).slice(0, 40),
+        message: version,
+        date: '2026-01-01T00:00:00.000Z',
+        dirty: false,
+        notes: '',
+        requiredConfig: [],
+        migrates: false,
+        runtime: { services: [], data: { databases: [], folders: [] }, migrate: null, hooks: [], config: [] },
+        files: Object.keys(files)
+          .sort()
+          .map((p) => ({ path: p, sha256: sha(files[p]!), mode: p.endsWith('.sh') ? 0o755 : 0o644, size: Buffer.byteLength(files[p]!) })),
+        ...(links ? { links } : {}),
+      };
+      const id = releaseIdOf(manifest);
+      await putRelease(store, { app: APP, id, manifestBytes: Buffer.from(JSON.stringify(manifest)), content: { read: async (d) => contents.get(d)! } });
+      const result = await installRelease({ layout, ledger, store, app: APP, id, signatures: { required: false, publicKeysPem: [] } });
+      return { id, manifest, fetchedObjects: result.fetchedObjects, reusedFiles: result.reusedFiles };
+    },
+  };
+}
+
+const code = (expected: string) => (error: unknown) => {
+  assert.ok(isSlipwayError(error), String(error));
+  assert.equal(error.code, expected, error.message);
+  return true;
+};
+
+test('links are recreated with their exact target text: inside, to folders, chains, outside the release', async (t) => {
+  const s = await scene(t);
+  const outside = path.join(s.dir, 'outside');
+  fs.mkdirSync(outside);
+  const links: ManifestLink[] = [
+    { path: 'node_modules/.bin/tool', target: '../tool/bin/cli.js' },
+    { path: 'node_modules/alias', target: 'tool' },
+    { path: 'node_modules/chain', target: 'alias' },
+    { path: 'python', target: '/usr/bin/python3' },
+    { path: 'up', target: outside },
+  ];
+  const { id, manifest } = await s.install('v1', { 'node_modules/tool/bin/cli.js': 'cli\n', 'app.js': 'app\n' }, links);
+  const dir = path.join(s.layout.releasesDir, id);
+  for (const link of links) {
+    const full = path.join(dir, link.path);
+    assert.ok(fs.lstatSync(full).isSymbolicLink(), `${link.path} is not a link`);
+    assert.equal(fs.readlinkSync(full), link.target);
+  }
+  assert.equal(fs.readFileSync(path.join(dir, 'node_modules/.bin/tool'), 'utf8'), 'cli\n', 'the link resolves inside the release');
+  assert.equal(fs.readFileSync(path.join(dir, 'node_modules/chain/bin/cli.js'), 'utf8'), 'cli\n');
+  assert.deepEqual(fs.readdirSync(outside), [], 'nothing was written where a link points outside');
+  assert.deepEqual(await verifyTree(dir, manifest, { snapshot: await readStatSnapshot(s.layout, id) }), { modified: [], added: [], removed: [] });
+});
+
+test('a manifest that places an entry under one of its links is refused before anything is written (no write through a link)', async (t) => {
+  const s = await scene(t);
+  const outside = path.join(s.dir, 'outside');
+  fs.mkdirSync(outside);
+  await assert.rejects(s.install('v1', { 'evil/passwd': 'x\n' }, [{ path: 'evil', target: outside }]), code('RELEASE_MANIFEST_INVALID'));
+  await assert.rejects(s.install('v2', {}, [{ path: 'a', target: outside }, { path: 'a/b', target: '/etc' }]), code('RELEASE_MANIFEST_INVALID'));
+  assert.deepEqual(fs.readdirSync(outside), []);
+  assert.deepEqual(fs.readdirSync(s.layout.releasesDir), []);
+  assert.throws(
+    () => parseManifest(JSON.stringify({ links: [{ path: 'x', target: '' }] })),
+    (e: unknown) => isSlipwayError(e) && e.code === 'RELEASE_MANIFEST_INVALID',
+  );
+});
+
+test('verify reads link targets, never what is behind them: a retargeted link, a link replaced by a folder or a file, an edited file', async (t) => {
+  const s = await scene(t);
+  const { id, manifest } = await s.install('v1', { 'lib/a.js': 'a\n', 'lib/b.js': 'b\n' }, [
+    { path: 'bin/a', target: '../lib/a.js' },
+    { path: 'bin/b', target: '../lib/b.js' },
+    { path: 'etc', target: '/etc' },
+  ]);
+  const dir = path.join(s.layout.releasesDir, id);
+  const snapshot = await readStatSnapshot(s.layout, id);
+  fs.chmodSync(dir, 0o755);
+  fs.chmodSync(path.join(dir, 'bin'), 0o755);
+  fs.chmodSync(path.join(dir, 'lib'), 0o755);
+  fs.rmSync(path.join(dir, 'bin/a'));
+  fs.symlinkSync('../lib/b.js', path.join(dir, 'bin/a'));
+  fs.rmSync(path.join(dir, 'bin/b'));
+  fs.mkdirSync(path.join(dir, 'bin/b'));
+  fs.rmSync(path.join(dir, 'etc'));
+  fs.writeFileSync(path.join(dir, 'etc'), 'not a link');
+  // An edit that keeps the size: the snapshot sees the new inode/time, so it is re-hashed.
+  fs.rmSync(path.join(dir, 'lib/a.js'));
+  fs.writeFileSync(path.join(dir, 'lib/a.js'), 'A\n');
+  const diff = await verifyTree(dir, manifest, { snapshot });
+  assert.deepEqual(diff.modified, ['bin/a', 'bin/b', 'etc', 'lib/a.js']);
+});
+
+test('a second release shares unchanged contents: one new object, the rest hard links to the same objects', async (t) => {
+  const s = await scene(t);
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 50; i++) files[`lib/f${i}.js`] = `module ${i}\n`;
+  files['run.sh'] = '#!/bin/sh\n';
+  const v1 = await s.install('v1', files, [{ path: 'bin/run', target: '../run.sh' }]);
+  assert.equal(v1.fetchedObjects, 51);
+  const v2 = await s.install('v2', { ...files, 'lib/f7.js': 'module 7, fixed\n' }, [{ path: 'bin/run', target: '../run.sh' }]);
+  assert.equal(v2.fetchedObjects, 1, 'only the changed content is fetched');
+  assert.equal(v2.reusedFiles, 50);
+  const a = fs.statSync(path.join(s.layout.releasesDir, v1.id, 'lib/f1.js'));
+  const b = fs.statSync(path.join(s.layout.releasesDir, v2.id, 'lib/f1.js'));
+  assert.equal(a.ino, b.ino, 'an unchanged file is the same inode in both releases');
+  assert.equal(fs.statSync(path.join(s.layout.releasesDir, v2.id, 'run.sh')).mode & 0o777, 0o555, 'modes come with the object');
+  assert.equal(fs.statSync(path.join(s.layout.releasesDir, v2.id, 'lib/f1.js')).mode & 0o777, 0o444);
+});
+
+test('a content used with two modes is two objects (a hard link shares its mode)', async (t) => {
+  const s = await scene(t);
+  const { id } = await s.install('v1', { 'a.sh': 'same\n', 'b.txt': 'same\n' });
+  const dir = path.join(s.layout.releasesDir, id);
+  assert.equal(fs.statSync(path.join(dir, 'a.sh')).mode & 0o777, 0o555);
+  assert.equal(fs.statSync(path.join(dir, 'b.txt')).mode & 0o777, 0o444);
+  assert.notEqual(fs.statSync(path.join(dir, 'a.sh')).ino, fs.statSync(path.join(dir, 'b.txt')).ino);
+});
+
+test('host objects no release links to are collected; those a kept release links to, and new ones, never', async (t) => {
+  const s = await scene(t);
+  const v1 = await s.install('v1', { 'a.js': 'only in v1\n', 'b.js': 'shared\n' });
+  const v2 = await s.install('v2', { 'a.js': 'only in v2\n', 'b.js': 'shared\n' });
+  // Young objects are kept whatever their links (an install in progress writes before it links).
+  await removeInstalledRelease(s.layout, s.ledger, v1.id);
+  assert.equal((await collectHostObjects(s.layout)).removed, 0);
+  const later = Date.now() + 3_600_000;
+  const collected = await collectHostObjects(s.layout, { now: later });
+  assert.equal(collected.removed, 1);
+  assert.ok(!fs.existsSync(objectPath(s.layout, sha('only in v1\n'), 0o644)));
+  assert.ok(fs.existsSync(objectPath(s.layout, sha('shared\n'), 0o644)), 'an object v2 links to was removed');
+  assert.ok(fs.existsSync(objectPath(s.layout, sha('only in v2\n'), 0o644)));
+  assert.equal(fs.readFileSync(path.join(s.layout.releasesDir, v2.id, 'b.js'), 'utf8'), 'shared\n');
+});
+
+test('a damaged host object (wrong size) is not reused: it is fetched again', async (t) => {
+  const s = await scene(t);
+  const v1 = await s.install('v1', { 'a.js': 'hello\n' });
+  await removeInstalledRelease(s.layout, s.ledger, v1.id);
+  const object = objectPath(s.layout, sha('hello\n'), 0o644);
+  fs.chmodSync(object, 0o644);
+  fs.writeFileSync(object, 'truncated');
+  const again = await s.install('v1', { 'a.js': 'hello\n' });
+  assert.equal(again.fetchedObjects, 1);
+  assert.equal(fs.readFileSync(path.join(s.layout.releasesDir, again.id, 'a.js'), 'utf8'), 'hello\n');
+});

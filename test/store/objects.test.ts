@@ -1,0 +1,119 @@
+/** The store's content objects: stored once, collected only when no kept release needs them, legacy archives moved over. */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { loadProject } from '../../src/config/load.js';
+import { buildRelease } from '../../src/release/build.js';
+import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
+import { createLocalStore } from '../../src/store/local-store.js';
+import { loadObjectIndex, readObjects } from '../../src/store/objects.js';
+import { hasLegacyArchive, listReleases, putRelease } from '../../src/store/releases.js';
+import { migrateStoreToObjects, pruneStore } from '../../src/store/store-maintenance.js';
+import { createNotesRepo, tempDir } from '../helpers/cli.js';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+function manifestOf(version: string, files: Record<string, string>): ReleaseManifest {
+  return {
+    schema: 1,
+    app: 'app',
+    version,
+    commit: sha(version).slice(0, 40),
+    message: version,
+    date: '2026-01-01T00:00:00.000Z',
+    dirty: false,
+    notes: '',
+    requiredConfig: [],
+    migrates: false,
+    runtime: { services: [], data: { databases: [], folders: [] }, migrate: null, hooks: [], config: [] },
+    files: Object.keys(files).sort().map((p) => ({ path: p, sha256: sha(files[p]!), mode: 0o644, size: Buffer.byteLength(files[p]!) })),
+  };
+}
+
+async function publish(store: ReturnType<typeof createLocalStore>, version: string, files: Record<string, string>) {
+  const manifest = manifestOf(version, files);
+  const contents = new Map(Object.values(files).map((c) => [sha(c), Buffer.from(c)]));
+  const put = await putRelease(store, { app: 'app', id: releaseIdOf(manifest), manifestBytes: Buffer.from(JSON.stringify(manifest)), content: { read: async (d) => contents.get(d)! } });
+  await new Promise((resolve) => setTimeout(resolve, 5)); // distinct createdAt
+  return { ...put, manifest };
+}
+
+async function readable(store: ReturnType<typeof createLocalStore>, manifest: ReleaseManifest): Promise<boolean> {
+  try {
+    await readObjects(store, 'app', manifest.files.map((f) => ({ sha256: f.sha256, size: f.size })), await loadObjectIndex(store, 'app'), () => undefined);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('a release that changes one file adds one content to the store; the same contents are never stored twice', async (t) => {
+  const store = createLocalStore(tempDir(t, 'slipway-objects-'));
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 200; i++) files[`lib/m${i}.js`] = `export const n = ${i};\n`.repeat(20);
+  const v1 = await publish(store, 'v1', files);
+  assert.equal(v1.addedObjects, 200);
+  const v2 = await publish(store, 'v2', { ...files, 'lib/m3.js': 'changed\n' });
+  assert.equal(v2.addedObjects, 1);
+  assert.ok(v2.addedBytes < v1.addedBytes / 100, `a one-file change added ${v2.addedBytes} of ${v1.addedBytes} bytes`);
+  const v3 = await publish(store, 'v3', files); // back to v1's contents
+  assert.equal(v3.addedObjects, 0);
+});
+
+test('store prune keeps the newest releases and what channels point at; packs are collected only when no kept release needs them, and never young', async (t) => {
+  const store = createLocalStore(tempDir(t, 'slipway-objects-'));
+  const v1 = await publish(store, 'v1', { 'a.js': 'v1 only\n', 'shared.js': 'shared\n' });
+  const v2 = await publish(store, 'v2', { 'a.js': 'v2 only\n', 'shared.js': 'shared\n' });
+  const v3 = await publish(store, 'v3', { 'a.js': 'v3 only\n', 'shared.js': 'shared\n' });
+  const v4 = await publish(store, 'v4', { 'a.js': 'v4 only\n', 'shared.js': 'shared\n' });
+
+  // A dry run changes nothing.
+  const dry = await pruneStore(store, 'app', { keep: 1, channelReleaseIds: new Set([v2.info.id]), dryRun: true, graceMs: 0 });
+  assert.deepEqual(dry.removed.map((r) => r.version).sort(), ['v1', 'v3']);
+  assert.equal((await listReleases(store, 'app')).length, 4);
+
+  // Young packs stay whatever they hold: a publish under way has put its pack before its manifest.
+  const young = await pruneStore(store, 'app', { keep: 1, channelReleaseIds: new Set([v2.info.id]) });
+  assert.equal(young.objects.deletedPacks, 0);
+  assert.deepEqual((await listReleases(store, 'app')).map((r) => r.version), ['v2', 'v4']);
+
+  const old = await pruneStore(store, 'app', { keep: 1, channelReleaseIds: new Set([v2.info.id]), graceMs: 0 });
+  // v1's pack holds "shared.js", which v2 and v4 need: it stays. v3's pack holds only its own content: it goes.
+  assert.equal(old.objects.deletedPacks, 1);
+  assert.ok(await readable(store, v2.manifest), 'a release a channel points at lost contents');
+  assert.ok(await readable(store, v4.manifest), 'the newest release lost contents');
+  assert.equal(await readable(store, v3.manifest), false);
+  assert.ok(old.objects.unreferencedBytesKept > 0, "v1's own content stays inside a pack v2 and v4 still use");
+  void v1;
+});
+
+test('store migrate moves releases stored as one archive to content objects, verified, and they still install the same contents', async (t) => {
+  const dir = tempDir(t, 'slipway-migrate-');
+  const repo = await createNotesRepo(path.join(dir, 'repo'));
+  const project = await loadProject({ cwd: repo });
+  const store = createLocalStore(path.join(dir, 'store'));
+  const built = await buildRelease({ project, ref: 'v1', outDir: path.join(dir, 'build'), archive: true });
+  const key = (f: string) => `${project.config.app}/releases/${built.id}/${f}`;
+  await store.putFile(key('release.tar.gz'), built.archivePath!);
+  await store.putFile(key('manifest.json'), built.manifestPath);
+  await store.put(key('info.json'), JSON.stringify({ id: built.id, version: 'v1', commit: built.manifest.commit, createdAt: '2026-01-01T00:00:00.000Z', size: 1, signed: false }));
+
+  const dry = await migrateStoreToObjects(store, project.config.app, { dryRun: true });
+  assert.equal(dry.migrated.length, 1);
+  assert.ok(await hasLegacyArchive(store, project.config.app, built.id));
+
+  const moved = await migrateStoreToObjects(store, project.config.app);
+  assert.deepEqual(moved.migrated.map((m) => m.version), ['v1']);
+  assert.equal(await hasLegacyArchive(store, project.config.app, built.id), false);
+  const index = await loadObjectIndex(store, project.config.app);
+  for (const file of built.manifest.files) assert.ok(index.has(file.sha256), `${file.path} has no content object`);
+  const info = (await listReleases(store, project.config.app))[0]!;
+  assert.equal(info.createdAt, '2026-01-01T00:00:00.000Z', 'the release keeps its place in build order');
+
+  const again = await migrateStoreToObjects(store, project.config.app);
+  assert.equal(again.migrated.length, 0);
+  assert.equal(again.alreadyObjects, 1);
+  assert.ok(fs.existsSync(path.join(dir, 'store')));
+});
