@@ -2,6 +2,7 @@ import { SlipwayError, usageError } from '../errors.js';
 import { isValidReleaseId } from '../host/layout.js';
 import { openStore } from '../store/open-store.js';
 import { copyRelease, hasRelease, receiveReleaseStream } from '../store/release-transfer.js';
+import { loadObjectIndex } from '../store/objects.js';
 import type { StoreConfig } from '../config/types.js';
 import { openEnvironment } from './environment.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
@@ -29,7 +30,11 @@ export default async function releaseReceive(options: ReleaseReceiveOptions, ctx
   const present = await hasRelease(store, app, id);
   const done = (how: 'present' | 'pulled' | 'streamed') => (options.json ? jsonOutput({ id, how }) : { stdout: `release ${id.slice(0, 12)}: ${how}` });
   if (present) return done('present');
-  if (options.check) return { stdout: options.json ? JSON.stringify({ id, how: 'missing' }) : `release ${id.slice(0, 12)}: missing`, exitCode: 1 };
+  if (options.check) {
+    // The contents this store already holds: a sender leaves them out of the stream.
+    const contents = options.json ? [...(await loadObjectIndex(store, app)).keys()] : [];
+    return { stdout: options.json ? JSON.stringify({ id, how: 'missing', contents }) : `release ${id.slice(0, 12)}: missing`, exitCode: 1 };
+  }
   if (options.fromStore) {
     let from: StoreConfig;
     try {

@@ -51,8 +51,9 @@ export function createRemoteHostDriver(o: RemoteHostDriverOptions): HostDriver {
 
     async ensureRelease() {
       const receive = ['release', 'receive', env, '--id', o.target.id];
-      const check = await remote.slipway([...receive, '--check']);
+      const check = await remote.slipway([...receive, '--check', '--json']);
       if (check.exitCode === 0) return 'present';
+      const hostHas = contentsOnHost(check.stdout);
       if (o.storeConfig.type === 's3') {
         // A host that reaches the bucket downloads the release itself; otherwise it comes over SSH.
         const pulled = await remote.slipway([...receive, '--from-store', JSON.stringify(o.storeConfig)], { timeoutMs: 10 * 60_000 });
@@ -64,7 +65,7 @@ export function createRemoteHostDriver(o: RemoteHostDriverOptions): HostDriver {
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
       const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-      const sent = writeReleaseStream({ store: o.sourceStore, app: o.app, id: o.target.id, out: child.stdin! }).catch((error: unknown) => error);
+      const sent = writeReleaseStream({ store: o.sourceStore, app: o.app, id: o.target.id, out: child.stdin!, skip: (digest) => hostHas.has(digest) }).catch((error: unknown) => error);
       const [code] = await exited;
       const sendError = await sent;
       if (code !== 0) {
@@ -96,4 +97,14 @@ export function createRemoteHostDriver(o: RemoteHostDriverOptions): HostDriver {
       if (result.exitCode !== 0) throw remote.failure(['rollback'], result);
     },
   };
+}
+
+/** The contents a host's store already holds, from `release receive --check --json` (none from a host that does not say). */
+function contentsOnHost(checkOutput: string): Set<string> {
+  try {
+    const parsed = JSON.parse(checkOutput) as { contents?: unknown };
+    return new Set(Array.isArray(parsed.contents) ? parsed.contents.filter((d): d is string => typeof d === 'string') : []);
+  } catch {
+    return new Set();
+  }
 }

@@ -194,8 +194,8 @@ export async function putObjects(
         const content = await source.read(digest);
         const actual = createHash('sha256').update(content).digest('hex');
         if (actual !== digest) {
-          throw new SlipwayError('RELEASE_SOURCE_CHANGED', `a file changed while the release was being stored (expected ${digest.slice(0, 12)}, read ${actual.slice(0, 12)})`, {
-            hint: 'something else is writing into the build folder; build again',
+          throw new SlipwayError('RELEASE_SOURCE_CHANGED', `a content of the release does not match its manifest (expected ${digest.slice(0, 12)}, read ${actual.slice(0, 12)}); nothing was stored`, {
+            hint: 'if this is a build, something else wrote into the build folder: build again; if the release was sent, send it again',
           });
         }
         const encoded = await encodeObject(content);

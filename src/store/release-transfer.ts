@@ -34,13 +34,13 @@ export async function hasRelease(store: BlobStore, app: string, id: string): Pro
   }
 }
 
-/** Writes the release `id` of `store` to `out` as a transfer stream. */
-export async function writeReleaseStream(options: { store: BlobStore; app: string; id: string; out: Writable }): Promise<{ bytes: number }> {
+/** Writes the release `id` of `store` to `out` as a transfer stream, leaving out the contents `skip` says the receiver holds. */
+export async function writeReleaseStream(options: { store: BlobStore; app: string; id: string; out: Writable; skip?: (digest: string) => boolean }): Promise<{ bytes: number }> {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-send-'));
   try {
     const manifestBytes = await readReleaseManifestBytes(options.store, options.app, options.id);
     const manifest = parseManifest(manifestBytes, options.id);
-    const source = await fetchReleaseContent({ from: options.store, app: options.app, id: options.id, manifest, dir: path.join(workDir, 'fetched') });
+    const source = await fetchReleaseContent({ from: options.store, app: options.app, id: options.id, manifest, dir: path.join(workDir, 'fetched'), skip: options.skip });
     const staged = path.join(workDir, 'stream');
     await fs.mkdir(path.join(staged, 'objects'), { recursive: true });
     await fs.writeFile(path.join(staged, 'manifest.json'), manifestBytes);
@@ -52,6 +52,7 @@ export async function writeReleaseStream(options: { store: BlobStore; app: strin
     }
     let bytes = manifestBytes.length + (signature?.length ?? 0);
     for (const digest of new Set(manifest.files.map((f) => f.sha256))) {
+      if (options.skip?.(digest)) continue;
       const content = await source.read(digest);
       await fs.writeFile(path.join(staged, 'objects', digest), content);
       names.push(`objects/${digest}`);
