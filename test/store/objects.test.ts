@@ -117,3 +117,24 @@ test('store migrate moves releases stored as one archive to content objects, ver
   assert.equal(again.alreadyObjects, 1);
   assert.ok(fs.existsSync(path.join(dir, 'store')));
 });
+
+test('a publish cut off mid-upload lists nothing, and publishing again completes it without storing its contents twice', async (t) => {
+  const root = tempDir(t, 'slipway-objects-');
+  const real = createLocalStore(root);
+  const files = { 'a.js': 'a'.repeat(5000), 'b.js': 'b'.repeat(5000) };
+  const manifest = manifestOf('v1', files);
+  const contents = new Map(Object.values(files).map((c) => [sha(c), Buffer.from(c)]));
+  const put = (store: typeof real) =>
+    putRelease(store, { app: 'app', id: releaseIdOf(manifest), manifestBytes: Buffer.from(JSON.stringify(manifest)), content: { read: async (d) => contents.get(d)! } });
+  // The connection drops: once after the pack went up (before its index), once before the pack.
+  for (const failOn of ['.idx', '.pack']) {
+    const cut = { ...real, put: async (key: string, body: Buffer | string) => (key.endsWith(failOn) ? Promise.reject(new Error('connection reset')) : real.put(key, body)), putFile: async (key: string, file: string) => (key.endsWith(failOn) ? Promise.reject(new Error('connection reset')) : real.putFile(key, file)) };
+    await assert.rejects(put(cut), /connection reset/);
+    assert.deepEqual(await listReleases(real, 'app'), [], 'a release was listed after a publish cut short');
+  }
+  await put(real);
+  assert.equal((await listReleases(real, 'app')).length, 1);
+  assert.ok(await readable(real, manifest));
+  const packs = (await real.list('app/objects/packs')).filter((k) => k.endsWith('.pack'));
+  assert.equal(packs.length, 1, `the retried publish stored its contents again: ${packs.join(', ')}`);
+});
