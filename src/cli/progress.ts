@@ -10,13 +10,15 @@ const PLAIN_EVERY_MS = 5_000;
 const REDRAW_EVERY_MS = 100;
 
 export function phaseProgress(ctx: CliContext, label: string, unit: 'bytes' | 'files'): (done: number, total: number) => void {
-  const started = Date.now();
+  let started = 0;
   let lastDraw = 0;
   let finished = false;
   const amount = (n: number) => (unit === 'bytes' ? formatBytes(n) : `${n.toLocaleString('en-US')} files`);
   return (done, total) => {
     if (finished) return;
     const now = Date.now();
+    // The clock starts with the phase's first report, not when the reporter was made.
+    if (started === 0) started = now;
     const complete = done >= total;
     if (complete) {
       finished = true;

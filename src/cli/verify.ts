@@ -48,8 +48,11 @@ export default async function verify(options: VerifyOptions, ctx: CliContext): P
   const exitCode = report.ok ? 0 : 1;
   if (options.json) return { ...jsonOutput(report), exitCode };
   if (report.ok) {
-    const links = report.links > 0 ? ` and ${report.links} links` : '';
-    const how = report.rehashed === report.files ? 'every file re-hashed' : `${report.rehashed} re-hashed, the others unchanged since install (--full re-hashes all)`;
+    const links = report.links > 0 ? ` and ${report.links} link${report.links === 1 ? '' : 's'}` : '';
+    const how =
+      report.rehashed === report.files
+        ? 'every file re-hashed'
+        : `${report.rehashed} re-hashed; the others are as they were at install, by inode, size and time: --full re-hashes every file`;
     return { stdout: `${manifest.version} (${shortId(id)}): all ${report.files} files${links} match the manifest (${how})` };
   }
   const lines = [`${manifest.version} (${shortId(id)}) does NOT match its manifest:`];
