@@ -37,14 +37,14 @@ export function writeObject(layout: HostLayout, digest: string, mode: number, co
   const file = objectPath(layout, digest, mode);
   mkdirSync(path.dirname(file), { recursive: true });
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(temp, 'wx', 0o600);
+  // Created read-only: the descriptor opened at creation may still write, nothing later can.
+  const fd = openSync(temp, 'wx', mode & 0o555);
   try {
     let written = 0;
     while (written < content.length) written += writeSync(fd, content, written, content.length - written);
   } finally {
     closeSync(fd);
   }
-  chmodSync(temp, mode & 0o555);
   renameSync(temp, file);
   return file;
 }

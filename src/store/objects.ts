@@ -230,6 +230,12 @@ export async function putObjects(
   }
 }
 
+/**
+ * Below this size a content is (de)compressed on the calling thread: a trip through the
+ * thread pool costs more than the work. Larger ones go to the pool, several at once.
+ */
+const INLINE_ZLIB_BYTES = 128 * 1024;
+
 /** Deflates a content when that saves at least 1/16 of it; a sample decides for large ones, so incompressible data costs little. */
 async function encodeObject(content: Buffer): Promise<{ data: Buffer; encoding: Encoding }> {
   if (content.length < 64) return { data: content, encoding: ENCODING_RAW };
@@ -237,7 +243,7 @@ async function encodeObject(content: Buffer): Promise<{ data: Buffer; encoding: 
     const sample = await deflateRaw(content.subarray(0, 64 * 1024), { level: 1 });
     if (sample.length > 60 * 1024) return { data: content, encoding: ENCODING_RAW };
   }
-  const deflated = await deflateRaw(content, { level: 1 });
+  const deflated = content.length < INLINE_ZLIB_BYTES ? zlib.deflateRawSync(content, { level: 1 }) : await deflateRaw(content, { level: 1 });
   if (deflated.length > content.length - (content.length >> 4)) return { data: content, encoding: ENCODING_RAW };
   return { data: deflated, encoding: ENCODING_DEFLATE };
 }
@@ -335,7 +341,8 @@ async function decodeObject(object: WantedObject & ObjectLocation, stored: Buffe
   else {
     try {
       // Never inflate more than the manifest says the file holds (a decompression bomb stops there).
-      content = await inflateRaw(stored, { maxOutputLength: Math.max(1, object.size) });
+      const limit = { maxOutputLength: Math.max(1, object.size) };
+      content = object.size < INLINE_ZLIB_BYTES ? zlib.inflateRawSync(stored, limit) : await inflateRaw(stored, limit);
     } catch (error) {
       throw objectDamaged(object.sha256, `it does not inflate: ${(error as Error).message}`);
     }
