@@ -203,6 +203,7 @@ export class Agent {
           appConfig: values,
           processEnv: this.processEnv,
           environment: this.env.name,
+          secrets: this.env,
           ...(this.env.services === undefined ? {} : { services: this.env.services }),
         });
       },
@@ -232,7 +233,7 @@ export class Agent {
 
   private async appConfig(manifest: ReleaseManifest): Promise<{ values: Record<string, string>; missing: string[] }> {
     const envFile = await readEnvFile(this.layout.envFile);
-    return resolveAppConfig({ schema: manifest.runtime.config, envFile, processEnv: this.processEnv });
+    return resolveAppConfig({ schema: manifest.runtime.config, envFile, processEnv: this.processEnv, secrets: this.env });
   }
 
   private async signaturePolicy(): Promise<SignaturePolicy> {
@@ -260,7 +261,9 @@ export class Agent {
     // Everything that can fail before the update starts is read before it is recorded.
     const signatures = await this.signaturePolicy();
     const state = this.ledger.getState();
-    const fromManifest = state.currentId ? await readInstalledManifest(this.layout, state.currentId) : null;
+    const fromManifest = !state.currentId ? null : this.active?.releaseId === state.currentId ? this.active.manifest : await readInstalledManifest(this.layout, state.currentId);
+    // A release warm in standby: its manifest is known, so the fetch step need not read it again.
+    const warm = this.standby.current()?.slot;
     const targetRecord = this.ledger.getRelease(request.releaseId);
     let deploymentId: number;
     try {
@@ -297,7 +300,7 @@ export class Agent {
       reason: request.reason ?? kind,
       from: fromManifest && state.currentId ? { id: state.currentId, manifest: fromManifest } : null,
       previousIdBefore: state.previousId,
-      to: { id: request.releaseId },
+      to: warm?.releaseId === request.releaseId ? { id: request.releaseId, manifest: warm.manifest } : { id: request.releaseId },
       allowOlder: Boolean(request.allowOlder),
       restoreBackupId: request.restoreBackupId,
       restoreBackupDir: request.restoreBackupDir,

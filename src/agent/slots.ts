@@ -7,7 +7,7 @@ import { findFreePort } from '../runtime/ports.js';
 import { startService, type SupervisedService } from '../runtime/supervisor.js';
 import type { ServiceConfig } from '../config/types.js';
 import { releaseDir, type HostLayout } from '../host/layout.js';
-import { serviceEnvironment } from '../host/app-env.js';
+import { serviceEnvironment, type SecretSources } from '../host/app-env.js';
 
 export type SlotName = 'blue' | 'green';
 
@@ -16,6 +16,12 @@ export interface Slot {
   name: SlotName;
   releaseId: string;
   version: string;
+  /**
+   * The release's manifest, verified against its id when the slot started. Kept so that an update
+   * from or back to a running release does not read and check every file's entry again (a large
+   * app's manifest lists tens of thousands: reading one costs more than a warm rollback).
+   */
+  manifest: ReleaseManifest;
   /** port of the service the proxy sends traffic to */
   port: number;
   startedAt: string;
@@ -56,6 +62,8 @@ export async function startSlot(options: {
   appConfig: Record<string, string>;
   processEnv: NodeJS.ProcessEnv;
   environment: string;
+  /** the environment's config naming slipway's own secrets, which the services do not get */
+  secrets: SecretSources;
   /** which of the release's services this host runs (absent: all) */
   services?: string[];
 }): Promise<Slot> {
@@ -69,6 +77,7 @@ export async function startSlot(options: {
       const port = await findFreePort();
       const env = serviceEnvironment({
         processEnv: options.processEnv,
+        secrets: options.secrets,
         appConfig: options.appConfig,
         serviceEnv: service.env,
         extra: {
@@ -115,6 +124,7 @@ export async function startSlot(options: {
     name,
     releaseId: options.releaseId,
     version: manifest.version,
+    manifest,
     port: started.find((s) => s.config.name === primary.name)!.port,
     startedAt: new Date().toISOString(),
     services: started,

@@ -83,6 +83,7 @@ it('keeps v1 warm and unrouted after deploying v2; rollback and rollback forward
   const back = await host.cli(['rollback', 'production', '--yes']);
   assert.equal(back.code, 0, back.stderr);
   assert.match(back.stderr + back.stdout, /warm in slot/, 'the start step says it took the warm slot');
+  assert.match(back.stderr + back.stdout, /fetch .*already on this host, running/, 'the running release is not read from disk again');
   assert.equal((await host.get('/version')).body, 'v1');
   const afterRollback = await status(host);
   assert.equal(afterRollback.current?.version, 'v1');

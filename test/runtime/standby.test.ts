@@ -6,6 +6,7 @@ import { it, type TestContext } from 'node:test';
 import { decideStandby, Standby, availableMemoryBytes } from '../../src/agent/standby.js';
 import { stopSlot, type Slot } from '../../src/agent/slots.js';
 import type { ServiceConfig } from '../../src/config/types.js';
+import type { ReleaseManifest } from '../../src/release/manifest.js';
 import { waitUntilHealthy } from '../../src/runtime/health-check.js';
 import { findFreePort } from '../../src/runtime/ports.js';
 import { isProcessGroupRunning } from '../../src/runtime/process-info.js';
@@ -28,7 +29,8 @@ async function runningSlot(t: TestContext, version: string, name: 'blue' | 'gree
     rmSync(dir, { recursive: true, force: true });
   });
   await waitUntilHealthy({ url: `http://127.0.0.1:${port}/healthz`, check: config.health });
-  return { name, releaseId: `id-${version}`, version, port, startedAt: new Date().toISOString(), services: [{ config, port, process: service }] };
+  // The holder never reads the manifest: a stand-in is enough.
+  return { name, releaseId: `id-${version}`, version, manifest: { version } as ReleaseManifest, port, startedAt: new Date().toISOString(), services: [{ config, port, process: service }] };
 }
 
 function holder(o: { windowMs: number; minAvailableBytes?: number; memory?: () => number; recheckMs?: number }): { standby: Standby; logs: string[] } {

@@ -1,11 +1,18 @@
 import { installRelease, isReleaseInstalled, readInstalledManifest, type InstallResult } from '../install-release.js';
 import type { UpdateStep } from '../update-context.js';
 import { formatBytes } from '../../util/format-bytes.js';
+import { promises as fs } from 'node:fs';
+import { releaseDir } from '../layout.js';
 
 /** Step 2: the release on disk, digest and signature verified, unpacked safely. */
 export const fetchStep: UpdateStep = {
   name: 'fetch',
   async run(ctx) {
+    // The agent runs this release (warm in standby) and lent its manifest, checked when the slot started:
+    // reading a large release's manifest again would cost more than the whole rollback.
+    if (ctx.to.manifest && (await fs.stat(releaseDir(ctx.layout, ctx.to.id)).then((s) => s.isDirectory(), () => false))) {
+      return { outcome: 'done', detail: 'already on this host, running' };
+    }
     if (await isReleaseInstalled(ctx.layout, ctx.to.id)) {
       ctx.to.manifest = (await readInstalledManifest(ctx.layout, ctx.to.id))!;
       return { outcome: 'done', detail: 'already on this host' };
