@@ -176,6 +176,8 @@ export async function pipelinePlanFacts(o: {
   kind: 'deploy' | 'rollback';
   current: PlannedRelease | null;
   target: PlannedRelease;
+  /** false: the update takes no backup (a code rollback), so the shared folder is not walked to size one */
+  backsUp?: boolean;
 }): Promise<Pick<UpdatePlanInput, 'current' | 'target' | 'between' | 'freeBytes' | 'backupEstimateBytes'>> {
   // Only a deploy looks at the store (it just fetched from it): a rollback must work while the store is unreachable.
   // Unreachable store: no build order and no releases in between; an update that needs them is still refused, less precisely.
@@ -188,6 +190,6 @@ export async function pipelinePlanFacts(o: {
     target,
     between: upgrading ? await storeReleasesBetween({ ...o, current, target, infos: infos ?? undefined }).catch(() => []) : [],
     freeBytes: await freeBytesAt(o.layout.root),
-    backupEstimateBytes: current ? await estimateBackupBytes(o.layout) : 0,
+    backupEstimateBytes: current && o.backsUp !== false ? await estimateBackupBytes(o.layout) : 0,
   };
 }

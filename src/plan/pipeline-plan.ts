@@ -19,6 +19,7 @@ export async function planForUpdate(ctx: UpdateContext): Promise<UpdatePlan> {
     healthWindowMs: ctx.environment.healthWindowMs,
     restoresBackup: Boolean(ctx.restoreBackupId),
     hostConfig: values,
-    ...(await pipelinePlanFacts({ layout: ctx.layout, store: ctx.store, app: ctx.app, kind: ctx.kind, current, target })),
+    // A code rollback takes no backup: walking a large uploads folder to size one would slow the rollback for nothing.
+    ...(await pipelinePlanFacts({ layout: ctx.layout, store: ctx.store, app: ctx.app, kind: ctx.kind, current, target, backsUp: ctx.kind === 'deploy' || Boolean(ctx.restoreBackupId) })),
   });
 }
