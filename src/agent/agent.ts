@@ -203,7 +203,6 @@ export class Agent {
           appConfig: values,
           processEnv: this.processEnv,
           environment: this.env.name,
-          secrets: this.env,
           ...(this.env.services === undefined ? {} : { services: this.env.services }),
         });
       },
@@ -233,7 +232,7 @@ export class Agent {
 
   private async appConfig(manifest: ReleaseManifest): Promise<{ values: Record<string, string>; missing: string[] }> {
     const envFile = await readEnvFile(this.layout.envFile);
-    return resolveAppConfig({ schema: manifest.runtime.config, envFile, processEnv: this.processEnv, secrets: this.env });
+    return resolveAppConfig({ schema: manifest.runtime.config, envFile, processEnv: this.processEnv });
   }
 
   private async signaturePolicy(): Promise<SignaturePolicy> {
