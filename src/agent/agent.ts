@@ -203,6 +203,7 @@ export class Agent {
           appConfig: values,
           processEnv: this.processEnv,
           environment: this.env.name,
+          secrets: this.env,
           ...(this.env.services === undefined ? {} : { services: this.env.services }),
         });
       },
@@ -232,7 +233,7 @@ export class Agent {
 
   private async appConfig(manifest: ReleaseManifest): Promise<{ values: Record<string, string>; missing: string[] }> {
     const envFile = await readEnvFile(this.layout.envFile);
-    return resolveAppConfig({ schema: manifest.runtime.config, envFile, processEnv: this.processEnv });
+    return resolveAppConfig({ schema: manifest.runtime.config, envFile, processEnv: this.processEnv, secrets: this.env });
   }
 
   private async signaturePolicy(): Promise<SignaturePolicy> {

@@ -7,7 +7,7 @@ import { findFreePort } from '../runtime/ports.js';
 import { startService, type SupervisedService } from '../runtime/supervisor.js';
 import type { ServiceConfig } from '../config/types.js';
 import { releaseDir, type HostLayout } from '../host/layout.js';
-import { serviceEnvironment } from '../host/app-env.js';
+import { serviceEnvironment, type SecretSources } from '../host/app-env.js';
 
 export type SlotName = 'blue' | 'green';
 
@@ -62,6 +62,8 @@ export async function startSlot(options: {
   appConfig: Record<string, string>;
   processEnv: NodeJS.ProcessEnv;
   environment: string;
+  /** the environment's config naming slipway's own secrets, which the services do not get */
+  secrets: SecretSources;
   /** which of the release's services this host runs (absent: all) */
   services?: string[];
 }): Promise<Slot> {
@@ -75,6 +77,7 @@ export async function startSlot(options: {
       const port = await findFreePort();
       const env = serviceEnvironment({
         processEnv: options.processEnv,
+        secrets: options.secrets,
         appConfig: options.appConfig,
         serviceEnv: service.env,
         extra: {

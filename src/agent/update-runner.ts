@@ -97,6 +97,7 @@ async function runHooks(ctx: UpdateContext, when: 'before' | 'after', step: stri
   const { values } = await ctx.runtime.appConfig(manifest);
   const env = serviceEnvironment({
     processEnv: process.env,
+    secrets: ctx.environment,
     appConfig: values,
     serviceEnv: primaryService(manifest.runtime.services).env,
     extra: { SLIPWAY_ENV: ctx.environmentName, SLIPWAY_RELEASE_ID: ctx.to.id, SLIPWAY_VERSION: manifest.version, SLIPWAY_HOOK: `${when}_${step}` },

@@ -20,7 +20,7 @@ export default async function exec(options: ExecOptions, ctx: CliContext): Promi
   const argv = (options.args[1] as string[] | undefined) ?? [];
   const target = await openAnyEnvironment({ config: options.config, env }, ctx);
   if (!target.remote) {
-    const result = await execInCurrentRelease({ layout: target.layout, environment: target.environment.name, argv, processEnv: ctx.env, stdio: 'inherit' });
+    const result = await execInCurrentRelease({ layout: target.layout, environment: target.environment.name, argv, processEnv: ctx.env, secrets: target.environment, stdio: 'inherit' });
     if (result.exitCode !== 0) ctx.progress(`${argv[0]} exited with ${result.signal ? `signal ${result.signal}` : `code ${result.exitCode}`}`);
     return { exitCode: result.exitCode === 0 ? 0 : 1 };
   }

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { SlipwayError, registerSecret } from '../errors.js';
-import type { ConfigKeyConfig } from '../config/types.js';
+import type { ConfigKeyConfig, EnvironmentConfig } from '../config/types.js';
 
 /**
  * Reads the host's env file (shared/.env): KEY=VALUE lines, # comments. It holds
@@ -50,20 +50,68 @@ export async function readEnvFile(file: string): Promise<Record<string, string>>
   return values;
 }
 
+/** The parts of an environment's config that name slipway's own secrets. */
+export type SecretSources = Pick<EnvironmentConfig, 'management' | 'backupKeyEnv' | 'store'>;
+
+/** The credentials an S3 store's client reads from the agent's environment (store/s3-store.ts). */
+const S3_CREDENTIALS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
+
+/** What the app's processes do not get: see withheldFromApp. */
+export interface Withheld {
+  /** a variable of the agent's (or, for `slipway exec`, the CLI's) environment */
+  agentEnv(name: string): boolean;
+  /** a line of shared/.env; `declared`: the release names it under `config` */
+  envFileLine(name: string, declared: boolean): boolean;
+}
+
+/**
+ * The one place that decides which variables slipway keeps from the app's processes
+ * (services, the migration, hooks, `slipway exec`). Secrets never leak (promise 5): the
+ * app, and anything it runs, can read its whole environment (/proc/<pid>/environ), so
+ * slipway's own secrets must never be in it. They are the variables named by
+ * `management.secret_env` and `backup_key_env`, and the S3 credentials of the store.
+ *
+ * - From the agent's environment such a name is never passed, not even for a key the
+ *   release declares under `config`: there, the value is slipway's (nor are
+ *   slipway's SLIPWAY_TEST_* switches).
+ * - From shared/.env, the app's own file, a line is passed unless slipway reads its own
+ *   secret from there too: the backup key (agent/host-backups.ts). A release that
+ *   declares that name under `config` claims the line, and gets it.
+ */
+export function withheldFromApp(secrets: SecretSources): Withheld {
+  const own = new Set<string>();
+  if (secrets.management) own.add(secrets.management.secretEnv);
+  if (secrets.backupKeyEnv !== undefined) own.add(secrets.backupKeyEnv);
+  if (secrets.store.type === 's3') for (const name of S3_CREDENTIALS) own.add(name);
+  return {
+    agentEnv: (name) => own.has(name) || name.startsWith('SLIPWAY_TEST_'),
+    envFileLine: (name, declared) => !declared && name === secrets.backupKeyEnv,
+  };
+}
+
 /**
  * The config values a release runs with: its schema's defaults, then the host's
- * env file, then the agent's own environment for keys the schema names.
+ * env file, then the agent's own environment for keys the schema names (never
+ * for a name withheldFromApp keeps from the app).
  * Secret values are registered for redaction before anything can log them.
  */
 export function resolveAppConfig(options: {
   schema: ConfigKeyConfig[];
   envFile: Record<string, string>;
   processEnv: NodeJS.ProcessEnv;
+  /** the environment's config naming slipway's own secrets */
+  secrets: SecretSources;
 }): { values: Record<string, string>; missing: string[] } {
-  const values: Record<string, string> = { ...options.envFile };
+  const withheld = withheldFromApp(options.secrets);
+  const declared = new Set(options.schema.map((key) => key.name));
+  const values: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.envFile)) {
+    if (!withheld.envFileLine(name, declared.has(name))) values[name] = value;
+  }
   const missing: string[] = [];
   for (const key of options.schema) {
-    const value = options.envFile[key.name] ?? options.processEnv[key.name] ?? key.default;
+    const fromAgent = withheld.agentEnv(key.name) ? undefined : options.processEnv[key.name];
+    const value = options.envFile[key.name] ?? fromAgent ?? key.default;
     if (value === undefined) {
       if (key.required) missing.push(key.name);
       continue;
@@ -74,17 +122,23 @@ export function resolveAppConfig(options: {
   return { values, missing: missing.sort() };
 }
 
-/** The environment of one service process. */
+/**
+ * The environment of one of the app's processes: the agent's environment minus what
+ * withheldFromApp keeps from it, then the app's config (from resolveAppConfig, which
+ * applies the same rule to shared/.env), the service's env, and slipway's variables.
+ */
 export function serviceEnvironment(options: {
   processEnv: NodeJS.ProcessEnv;
+  /** the environment's config naming slipway's own secrets */
+  secrets: SecretSources;
   appConfig: Record<string, string>;
   serviceEnv: Record<string, string>;
   extra: Record<string, string>;
 }): Record<string, string> {
+  const withheld = withheldFromApp(options.secrets);
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(options.processEnv)) {
-    // The agent's own test and control variables are not the app's business.
-    if (value !== undefined && !key.startsWith('SLIPWAY_TEST_')) env[key] = value;
+    if (value !== undefined && !withheld.agentEnv(key)) env[key] = value;
   }
   return { ...env, ...options.appConfig, ...options.serviceEnv, ...options.extra };
 }

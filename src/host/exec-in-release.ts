@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { SlipwayError } from '../errors.js';
-import { readEnvFile, resolveAppConfig, serviceEnvironment } from './app-env.js';
+import { readEnvFile, resolveAppConfig, serviceEnvironment, type SecretSources } from './app-env.js';
 import { readInstalledManifest } from './install-release.js';
 import type { HostLayout } from './layout.js';
 
@@ -15,6 +15,8 @@ export async function execInCurrentRelease(o: {
   environment: string;
   argv: string[];
   processEnv: NodeJS.ProcessEnv;
+  /** the environment's config naming slipway's own secrets, which the command does not get */
+  secrets: SecretSources;
   stdio: 'inherit' | 'pipe';
 }): Promise<{ exitCode: number; signal: NodeJS.Signals | null }> {
   const [command, ...args] = o.argv;
@@ -26,9 +28,10 @@ export async function execInCurrentRelease(o: {
   const releaseId = releaseDir.split('/').at(-1)!;
   const manifest = await readInstalledManifest(o.layout, releaseId);
   if (!manifest) throw new SlipwayError('RELEASE_INCOMPLETE', `the current release ${releaseId.slice(0, 12)} has no manifest on this host`, { hint: `check it with \`slipway verify ${o.environment}\`` });
-  const { values } = resolveAppConfig({ schema: manifest.runtime.config, envFile: await readEnvFile(o.layout.envFile), processEnv: o.processEnv });
+  const { values } = resolveAppConfig({ schema: manifest.runtime.config, envFile: await readEnvFile(o.layout.envFile), processEnv: o.processEnv, secrets: o.secrets });
   const env = serviceEnvironment({
     processEnv: o.processEnv,
+    secrets: o.secrets,
     appConfig: values,
     serviceEnv: {},
     extra: { SLIPWAY_ENV: o.environment, SLIPWAY_RELEASE_ID: releaseId, SLIPWAY_VERSION: manifest.version },

@@ -50,6 +50,7 @@ export const migrateStep: UpdateStep = {
     const { values } = await ctx.runtime.appConfig(manifest);
     const env = serviceEnvironment({
       processEnv: process.env,
+      secrets: ctx.environment,
       appConfig: values,
       // The migration runs like the app does: with the web service's own env (NODE_PATH and the like).
       serviceEnv: primaryService(manifest.runtime.services).env,
