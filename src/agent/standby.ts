@@ -17,6 +17,8 @@ import type { Slot } from './slots.js';
 /** How often the memory is looked at again while a slot is in standby: it should give way when the host needs the memory. */
 const MEMORY_RECHECK_MS = 15_000;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The memory the kernel says can be given to new work without swapping: MemAvailable, else os.freemem() (which counts no reclaimable cache). */
 export function availableMemoryBytes(): number {
   try {
@@ -89,8 +91,7 @@ export class Standby {
     }
     const now = new Date();
     this.entry = { slot, since: now, until: new Date(now.getTime() + decision.windowMs) };
-    this.expiry = setTimeout(() => void this.stopNow(`its standby window of ${formatWindow(decision.windowMs)} ended`), decision.windowMs);
-    this.expiry.unref();
+    this.armExpiry(this.entry, `its standby window of ${formatWindow(decision.windowMs)} ended`);
     this.memoryCheck = setInterval(() => {
       const check = decideStandby(this.options.config, this.memory());
       if (!check.keep) void this.stopNow(check.reason);
@@ -139,6 +140,17 @@ export class Standby {
     const stop: Promise<void> = this.options.stopSlot(slot).catch(() => undefined).finally(() => this.stopping.delete(stop));
     this.stopping.add(stop);
     return stop;
+  }
+
+  /** Node fires a timer of more than 2^31-1 ms (24.8 days) at once: a longer window is waited for in steps. */
+  private armExpiry(entry: StandbyEntry, reason: string): void {
+    const left = entry.until.getTime() - Date.now();
+    this.expiry = setTimeout(() => {
+      if (this.entry !== entry) return;
+      if (entry.until.getTime() > Date.now()) this.armExpiry(entry, reason);
+      else void this.stopNow(reason);
+    }, Math.max(0, Math.min(left, MAX_TIMER_MS)));
+    this.expiry.unref();
   }
 
   private clear(): void {

@@ -130,3 +130,15 @@ it('one slot in standby at a time; stopNow empties it and waits until the proces
   assert.equal(standby.current(), null);
   assert.ok(!isProcessGroupRunning(v2Pid));
 });
+
+it('a window longer than a timer can wait (24.8 days) keeps the slot, instead of firing at once', async (t) => {
+  const slot = await runningSlot(t, 'v1');
+  const pid = pidOf(slot);
+  const { standby } = holder({ windowMs: 40 * 24 * 3_600_000 });
+  assert.match(await standby.retire(slot), /for 960h/);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(standby.current()?.slot, slot, 'still in standby');
+  assert.ok(isProcessGroupRunning(pid));
+  await standby.stopNow('the test ends');
+  assert.ok(!isProcessGroupRunning(pid));
+});
