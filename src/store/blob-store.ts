@@ -30,6 +30,8 @@ export interface BlobStore {
 }
 
 export interface PutFileOptions {
+  /** the caller is done with the file: a store may move it instead of copying it */
+  consume?: boolean;
   /** called as the upload advances (stores that upload in parts call it once per part) */
   onProgress?(sentBytes: number, totalBytes: number): void;
 }

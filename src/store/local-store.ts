@@ -61,8 +61,22 @@ export function createLocalStore(root: string): BlobStore {
     async put(key, body) {
       await writing(key, (file) => writeFileAtomic(file, body));
     },
-    async putFile(key, sourceFile) {
-      await writing(key, (file) => copyFileAtomic(sourceFile, file));
+    async putFile(key, sourceFile, options) {
+      await writing(key, async (file) => {
+        if (options?.consume) {
+          // A rename is atomic and costs nothing; across file systems it fails, and the copy below does the job.
+          await fs.mkdir(path.dirname(file), { recursive: true });
+          const moved = await fs.rename(sourceFile, file).then(
+            () => true,
+            () => false,
+          );
+          if (moved) {
+            await fsyncDir(path.dirname(file)).catch(() => undefined);
+            return;
+          }
+        }
+        await copyFileAtomic(sourceFile, file);
+      });
     },
     get: readKey,
     async getIfChanged(key, etag) {

@@ -11,7 +11,7 @@
  * is checked against the digest the (verified) manifest gives before it is used.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { closeSync, openSync, promises as fs, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -178,20 +178,31 @@ export async function putObjects(
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-pack-'));
   try {
     const packFile = path.join(workDir, 'objects.pack');
-    const handle = await fs.open(packFile, 'w');
+    const fd = openSync(packFile, 'w');
     const hash = createHash('sha256');
     const entries: PackIndexFile['objects'] = [];
     let offset = 0;
     let missingBytes = 0;
     for (const digest of missing) missingBytes += wanted.get(digest)!;
     let packedBytes = 0;
+    // Pack bytes are gathered and written a few MiB at a time: one write per small content costs more than the content.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = () => {
+      if (pendingBytes === 0) return;
+      const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      let written = 0;
+      while (written < chunk.length) written += writeSync(fd, chunk, written, chunk.length - written);
+      pending = [];
+      pendingBytes = 0;
+    };
     try {
-      // Compression runs in the thread pool, several at once; writes keep the digest order.
+      // Large contents are compressed in the thread pool, several at once; the pack keeps the digest order.
       let next = 0;
       const encodeNext = async (): Promise<{ digest: string; data: Buffer; encoding: Encoding; size: number } | null> => {
         if (next >= missing.length) return null;
         const digest = missing[next++]!;
-        const content = await source.read(digest);
+        const content = source.readSync ? source.readSync(digest) : await source.read(digest);
         const actual = createHash('sha256').update(content).digest('hex');
         if (actual !== digest) {
           throw new SlipwayError('RELEASE_SOURCE_CHANGED', `a content of the release does not match its manifest (expected ${digest.slice(0, 12)}, read ${actual.slice(0, 12)}); nothing was stored`, {
@@ -207,19 +218,22 @@ export async function putObjects(
         const item = await inFlight.shift()!;
         if (!item) continue;
         inFlight.push(encodeNext());
-        await handle.write(item.data, 0, item.data.length, offset);
+        pending.push(item.data);
+        pendingBytes += item.data.length;
+        if (pendingBytes >= 8 * 1024 * 1024) flush();
         hash.update(item.data);
         entries.push([item.digest, offset, item.data.length, item.size, item.encoding]);
         offset += item.data.length;
         packedBytes += item.size;
         options.onProgress?.('pack', packedBytes, missingBytes);
       }
+      flush();
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
     const pack = hash.digest('hex');
     const indexBytes = await gzip(Buffer.from(JSON.stringify({ format: 1, createdAt: new Date().toISOString(), objects: entries } satisfies PackIndexFile)));
-    await store.putFile(packKey(app, pack), packFile, { onProgress: (sent, total) => options.onProgress?.('upload', sent, total) });
+    await store.putFile(packKey(app, pack), packFile, { consume: true, onProgress: (sent, total) => options.onProgress?.('upload', sent, total) });
     await store.put(indexKey(app, pack), indexBytes);
     for (const [digest, entryOffset, length, size, encoding] of entries) {
       index.set(digest, { pack, offset: entryOffset, length, size, encoding: encoding as Encoding });

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { parseManifest, type ReleaseManifest } from '../release/manifest.js';
@@ -57,7 +58,9 @@ export async function putRelease(
   const existing = await readReleaseInfo(store, app, id);
   const added = await putObjects(store, app, releaseObjects(manifest), options.content, { index: options.index, onProgress: options.onProgress });
   if (options.signatureBytes) await store.put(releaseKey(app, id, 'signature.json'), options.signatureBytes);
-  await store.put(releaseKey(app, id, 'manifest.json'), options.manifestBytes);
+  // Stored gzipped: the manifest of a 50,000-file release is 10 MB of JSON, most of it
+  // paths that compress well; it is what every release costs beyond its new contents.
+  await store.put(releaseKey(app, id, 'manifest.json'), gzipSync(options.manifestBytes, { level: 9 }));
   const info: ReleaseInfo = {
     id,
     version: manifest.version,
@@ -80,6 +83,17 @@ export async function putBuiltRelease(store: BlobStore, app: string, built: Buil
     content: built.content,
     onProgress,
   });
+}
+
+/** The manifest's bytes as built: stored gzipped, or as plain JSON by slipway before 0.2. */
+async function readStoredManifest(store: BlobStore, app: string, id: string): Promise<Buffer | null> {
+  const bytes = await store.get(releaseKey(app, id, 'manifest.json'));
+  if (!bytes || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  try {
+    return gunzipSync(bytes, { maxOutputLength: 512 * 1024 * 1024 });
+  } catch {
+    return bytes; // not gzip after all: parseManifest says what is wrong with it
+  }
 }
 
 async function readReleaseInfo(store: BlobStore, app: string, id: string): Promise<ReleaseInfo | null> {
@@ -106,7 +120,7 @@ export async function listReleases(store: BlobStore, app: string): Promise<Relea
 
 /** The manifest of a release, verified against its id. */
 export async function readReleaseManifest(store: BlobStore, app: string, id: string): Promise<ReleaseManifest> {
-  const bytes = await store.get(releaseKey(app, id, 'manifest.json'));
+  const bytes = await readStoredManifest(store, app, id);
   if (!bytes) {
     throw new SlipwayError('RELEASE_NOT_FOUND', `release ${id.slice(0, 12)} is not in the store (${store.description})`, {
       hint: 'run `slipway releases` to see what the store holds',
@@ -157,7 +171,7 @@ export async function readReleaseSignature(store: BlobStore, app: string, id: st
 /** The manifest's bytes exactly as stored (checked against the id). */
 export async function readReleaseManifestBytes(store: BlobStore, app: string, id: string): Promise<Buffer> {
   await readReleaseManifest(store, app, id);
-  return (await store.get(releaseKey(app, id, 'manifest.json')))!;
+  return (await readStoredManifest(store, app, id))!;
 }
 
 /** Whether the release was published as one archive (before content objects); `slipway store migrate` moves it over. */

@@ -274,13 +274,16 @@ test('the second install of a release whose contents the host has fetches nothin
 test('a changed byte in manifest.json in the store: RELEASE_MANIFEST_TAMPERED, nothing on the host', async (t) => {
   const h = await host(t, 'unsigned');
   const file = path.join(h.storeDir, APP, 'releases', releaseId, 'manifest.json');
-  const text = fs.readFileSync(file, 'utf8');
+  const text = gunzipSync(fs.readFileSync(file)).toString('utf8'); // stored gzipped
   // a file's size, one digit changed: still valid JSON and a valid manifest, but not the one the id names
-  const changed = text.replace(/"size": (\d)/, (_m, d: string) => `"size": ${(Number(d) + 1) % 10}`);
+  const changed = text.replace(/"size": ?(\d)/, (_m, d: string) => `"size": ${(Number(d) + 1) % 10}`);
   assert.notEqual(changed, text);
-  fs.writeFileSync(file, changed);
-  await assert.rejects(h.install(), rejectsWith('RELEASE_MANIFEST_TAMPERED'));
-  await assertNothingInstalled(h);
+  // gzipped again, and as plain JSON (what slipway before 0.2 stored): refused either way
+  for (const bytes of [gzipSync(changed), Buffer.from(changed)]) {
+    fs.writeFileSync(file, bytes);
+    await assert.rejects(h.install(), rejectsWith('RELEASE_MANIFEST_TAMPERED'));
+    await assertNothingInstalled(h);
+  }
 });
 
 test('a missing pack in the store: RELEASE_INCOMPLETE, nothing on the host', async (t) => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { isSlipwayError } from '../../src/errors.js';
@@ -188,7 +189,7 @@ test('readReleaseManifest verifies the manifest against the id; each content is 
 
   await assert.rejects(readReleaseManifest(f.store, 'notes', 'e'.repeat(64)), code('RELEASE_NOT_FOUND'));
   const manifestKey = `notes/releases/${v1.id}/manifest.json`;
-  const text = (await f.store.get(manifestKey))!.toString();
+  const text = gunzipSync((await f.store.get(manifestKey))!).toString(); // stored gzipped
   await f.store.put(manifestKey, text.replace('release v1', 'release v1!'));
   await assert.rejects(readReleaseManifest(f.store, 'notes', v1.id), code('RELEASE_MANIFEST_TAMPERED'));
 });
