@@ -1,16 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { parseManifest, shortId, type ReleaseManifest } from '../release/manifest.js';
 import { parseReleaseSignature, verifyReleaseSignature } from '../release/sign.js';
-import { unpackRelease } from '../release/unpack.js';
-import { fetchLegacyArchive, hasLegacyArchive, readReleaseManifestBytes, readReleaseSignature } from '../store/releases.js';
-import { loadObjectIndex, readObjects } from '../store/objects.js';
-import { materializeRelease, writeStatSnapshot } from './materialize-release.js';
+import { readReleaseManifestBytes, readReleaseSignature } from '../store/releases.js';
 import type { StatSnapshot } from '../release/verify-tree.js';
-import { copyObject, hasObject, writeObject } from './objects.js';
+import { assembleRelease, type AssembleResult } from './assemble-release.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Ledger } from '../host/ledger.js';
 import { releaseDir, type HostLayout } from './layout.js';
@@ -75,35 +71,45 @@ export async function installRelease(options: {
     const signature = await readReleaseSignature(options.store, options.app, id);
     verifyReleaseSignature(id, signature ? parseReleaseSignature(signature) : null, options.signatures.publicKeysPem);
   }
-  await fs.mkdir(layout.objectsDir, { recursive: true });
-  // Objects written for a release that is then refused are removed again: a refused release leaves nothing behind.
-  const written: string[] = [];
-  let fetched: Omit<InstallResult, 'manifest'>;
-  try {
-    fetched = await bringObjects({ ...options, manifest, written });
-  } catch (error) {
-    for (const file of written) await fs.rm(file, { force: true });
-    throw error;
-  }
-
   const dest = releaseDir(layout, id);
   // A folder left by a crash before the manifest was recorded is not trusted: make it again.
   await removeReleaseFolder(dest);
-  const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
-  await fs.mkdir(tmp, { mode: 0o700 });
-  try {
-    await materializeRelease({ layout, manifest, dir: tmp });
-    await fs.mkdir(layout.manifestsDir, { recursive: true });
-    await writeStatSnapshot({ dir: tmp, manifest, file: statSnapshotFile(layout, id) });
-    await linkSharedPaths({ releaseDir: tmp, sharedDir: layout.sharedDir, data: manifest.runtime.data });
-    await makeFoldersReadOnly(tmp);
-    await fs.rename(tmp, dest);
-  } catch (error) {
-    await removeReleaseFolder(tmp);
-    throw error;
+  await fs.mkdir(layout.manifestsDir, { recursive: true });
+  let assembled: AssembleResult | undefined;
+  // A host object found damaged (not the size its content has) is removed and fetched again, once.
+  for (let attempt = 1; attempt <= 2 && !assembled; attempt++) {
+    const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
+    await fs.mkdir(tmp, { mode: 0o700 });
+    try {
+      const result = await assembleRelease({
+        layout,
+        store: options.store,
+        app: options.app,
+        id,
+        manifest,
+        dir: tmp,
+        snapshotFile: statSnapshotFile(layout, id),
+        beforeReadOnly: () => linkSharedPaths({ releaseDir: tmp, sharedDir: layout.sharedDir, data: manifest.runtime.data }),
+        onProgress: (done, total) => options.onProgress?.('fetch', done, total),
+      });
+      if (result.damaged.length > 0 && attempt === 1) {
+        for (const file of result.damaged) await fs.rm(file, { force: true });
+        await removeReleaseFolder(tmp);
+        continue;
+      }
+      if (result.damaged.length > 0) throw damagedObjects(result.damaged);
+      await fs.rename(tmp, dest);
+      assembled = result;
+    } catch (error) {
+      await removeReleaseFolder(tmp);
+      // Objects written for a release that is then refused are taken back: it leaves nothing behind.
+      for (const file of (error as { written?: string[] }).written ?? []) await fs.rm(file, { force: true });
+      throw error;
+    }
   }
+  const fetched = { fetchedObjects: assembled!.fetchedObjects, fetchedBytes: assembled!.fetchedBytes, reusedFiles: assembled!.reusedFiles };
   await fs.writeFile(path.join(layout.manifestsDir, `${id}.json`), manifestBytes);
-  options.ledger.recordRelease({ id, version: manifest.version, commit: manifest.commit, manifestJson: '' });
+  options.ledger.recordRelease({ id, version: manifest.version, commit: manifest.commit });
   return { manifest, ...fetched };
 }
 
@@ -117,101 +123,15 @@ export async function readStatSnapshot(layout: HostLayout, id: string): Promise<
   }
 }
 
-/** manifests/<id>.stat.json: what each file looked like when installed (see writeStatSnapshot). */
+/** manifests/<id>.stat.json: what each file looked like when installed (inode, size, time), for a fast verify. */
 export function statSnapshotFile(layout: HostLayout, id: string): string {
   return path.join(layout.manifestsDir, `${id}.stat.json`);
 }
 
-/**
- * Makes sure the host holds an object for every file of the release: reused when it is
- * there, copied locally when only the other mode is, fetched from the store otherwise.
- * A release stored as one archive (published before content objects) is unpacked,
- * verified, into a temporary folder and its files become objects.
- */
-async function bringObjects(o: {
-  layout: HostLayout;
-  store: BlobStore;
-  app: string;
-  id: string;
-  manifest: ReleaseManifest;
-  onProgress?: InstallProgress;
-  /** every object file this call writes, so a caller can take them back */
-  written: string[];
-}): Promise<Omit<InstallResult, 'manifest'>> {
-  const { layout, manifest } = o;
-  const needed = new Map<string, { sha256: string; size: number; mode: number }>();
-  for (const file of manifest.files) needed.set(`${file.sha256}:${file.mode}`, file);
-  const toFetch = new Map<string, { sha256: string; size: number; modes: Set<number> }>();
-  let checked = 0;
-  for (const object of needed.values()) {
-    if (!hasObject(layout, object.sha256, object.mode, object.size)) {
-      const otherMode = object.mode === 0o755 ? 0o644 : 0o755;
-      if (hasObject(layout, object.sha256, otherMode, object.size)) o.written.push(copyObject(layout, object.sha256, otherMode, object.mode));
-      else {
-        const entry = toFetch.get(object.sha256) ?? { sha256: object.sha256, size: object.size, modes: new Set<number>() };
-        entry.modes.add(object.mode);
-        toFetch.set(object.sha256, entry);
-      }
-    }
-    if (++checked % 500 === 0) await new Promise((resolve) => setImmediate(resolve));
-  }
-  const fetchedFileCount = manifest.files.filter((f) => toFetch.has(f.sha256)).length;
-  const result = { fetchedObjects: toFetch.size, fetchedBytes: 0, reusedFiles: manifest.files.length - fetchedFileCount };
-  if (toFetch.size === 0) return result;
-
-  if (await hasLegacyArchive(o.store, o.app, o.id)) {
-    result.fetchedBytes = await objectsFromLegacyArchive({ ...o, toFetch });
-    return result;
-  }
-  const index = await loadObjectIndex(o.store, o.app, { cacheDir: path.join(layout.cacheDir, 'packs') });
-  const wanted = [...toFetch.values()].map(({ sha256, size }) => ({ sha256, size }));
-  const read = await readObjects(
-    o.store,
-    o.app,
-    wanted,
-    index,
-    (digest, content) => {
-      for (const mode of toFetch.get(digest)!.modes) o.written.push(writeObject(layout, digest, mode, content));
-    },
-    { onProgress: (done, total) => o.onProgress?.('fetch', done, total) },
-  );
-  result.fetchedBytes = read.fetchedBytes;
-  return result;
-}
-
-async function objectsFromLegacyArchive(o: {
-  layout: HostLayout;
-  store: BlobStore;
-  app: string;
-  id: string;
-  manifest: ReleaseManifest;
-  toFetch: Map<string, { sha256: string; modes: Set<number> }>;
-  written: string[];
-}): Promise<number> {
-  const downloadDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-fetch-'));
-  try {
-    const fetched = await fetchLegacyArchive(o.store, o.app, o.id, downloadDir);
-    const tree = path.join(downloadDir, 'tree');
-    await unpackRelease({ archivePath: fetched.archivePath, manifest: o.manifest, destDir: tree });
-    for (const file of o.manifest.files) {
-      const wanted = o.toFetch.get(file.sha256);
-      if (!wanted) continue;
-      const content = await fs.readFile(path.join(tree, ...file.path.split('/')));
-      for (const mode of wanted.modes) o.written.push(writeObject(o.layout, file.sha256, mode, content));
-      o.toFetch.delete(file.sha256);
-    }
-    return (await fs.stat(fetched.archivePath)).size;
-  } finally {
-    await fs.rm(downloadDir, { recursive: true, force: true });
-  }
-}
-
-/** Folders become read-only, so a stray write fails loudly instead of drifting (files are read-only objects already). */
-async function makeFoldersReadOnly(dir: string): Promise<void> {
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) await makeFoldersReadOnly(path.join(dir, entry.name));
-  }
-  await fs.chmod(dir, 0o555);
+function damagedObjects(files: string[]): SlipwayError {
+  return new SlipwayError('HOST_OBJECTS_DAMAGED', `${files.length} file content(s) kept on this host are damaged and could not be repaired (e.g. ${files[0]})`, {
+    hint: 'something on the host changes slipway\'s objects folder; check the disk, then deploy again',
+  });
 }
 
 async function removeReleaseFolder(dir: string): Promise<void> {

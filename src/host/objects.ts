@@ -1,62 +1,51 @@
 /**
  * The host's content objects: each file content of its installed releases once, under
  * objects/<2 hex>/<digest> (objects/<2 hex>/<digest>.x when executable: a hard link
- * shares the mode, so the two are different objects). Objects are read-only and written
- * only after their digest was checked; release folders are made of hard links to them,
+ * shares the mode, so the two are different objects). Objects are read-only and made
+ * only after their digest was checked (assemble-release.ts); release files are hard links to them,
  * so a release that changes one file costs one new object, and an object no release
  * links to any more (link count 1) is garbage.
  */
-import { chmodSync, closeSync, copyFileSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { HostLayout } from './layout.js';
 
+/** The object's file name: its digest, with `.x` when executable. */
+export function objectName(digest: string, mode: number): string {
+  return mode === 0o755 ? `${digest}.x` : digest;
+}
+
 export function objectPath(layout: HostLayout, digest: string, mode: number): string {
-  return path.join(layout.objectsDir, digest.slice(0, 2), mode === 0o755 ? `${digest}.x` : digest);
+  return `${layout.objectsDir}/${digest.slice(0, 2)}/${objectName(digest, mode)}`;
 }
 
-/**
- * Whether the host holds the object, with the size the manifest gives. An object of
- * the wrong size is damaged: it is removed so that it is fetched again.
- */
-export function hasObject(layout: HostLayout, digest: string, mode: number, size: number): boolean {
-  const file = objectPath(layout, digest, mode);
-  let stat;
+/** The 256 folders objects live in, made once (not once per object). */
+export function ensureObjectShards(layout: HostLayout): void {
+  mkdirSync(layout.objectsDir, { recursive: true });
+  const present = new Set(readdirSync(layout.objectsDir));
+  for (let i = 0; i < 256; i++) {
+    const shard = i.toString(16).padStart(2, '0');
+    if (!present.has(shard)) mkdirSync(path.join(layout.objectsDir, shard), { recursive: true });
+  }
+}
+
+/** The names of every object the host holds: 256 folder reads, not one lookup per file. */
+export function listHostObjects(layout: HostLayout): Set<string> {
+  const names = new Set<string>();
+  let shards: string[];
   try {
-    stat = lstatSync(file);
+    shards = readdirSync(layout.objectsDir);
   } catch {
-    return false;
+    return names;
   }
-  if (stat.isFile() && stat.size === size) return true;
-  rmSync(file, { force: true });
-  return false;
-}
-
-/** Writes a checked content as an object: to a temp name first, so an object is always whole. Returns its path. */
-export function writeObject(layout: HostLayout, digest: string, mode: number, content: Buffer): string {
-  const file = objectPath(layout, digest, mode);
-  mkdirSync(path.dirname(file), { recursive: true });
-  const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  // Created read-only: the descriptor opened at creation may still write, nothing later can.
-  const fd = openSync(temp, 'wx', mode & 0o555);
-  try {
-    let written = 0;
-    while (written < content.length) written += writeSync(fd, content, written, content.length - written);
-  } finally {
-    closeSync(fd);
+  for (const shard of shards) {
+    try {
+      for (const name of readdirSync(path.join(layout.objectsDir, shard))) if (!name.endsWith('.tmp')) names.add(name);
+    } catch {
+      // not a folder: nothing of ours
+    }
   }
-  renameSync(temp, file);
-  return file;
-}
-
-/** The same content under the other mode: a local copy, no fetch. Returns its path. */
-export function copyObject(layout: HostLayout, digest: string, fromMode: number, toMode: number): string {
-  const file = objectPath(layout, digest, toMode);
-  const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  copyFileSync(objectPath(layout, digest, fromMode), temp);
-  chmodSync(temp, toMode & 0o555);
-  renameSync(temp, file);
-  return file;
+  return names;
 }
 
 /**

@@ -280,17 +280,27 @@ function objectDamaged(digest: string, why: string): SlipwayError {
   });
 }
 
+/** A content's stored bytes inside a range read from its pack. */
+export interface StoredSlice extends WantedObject {
+  encoding: Encoding;
+  /** where its stored bytes are in the range's buffer */
+  start: number;
+  end: number;
+}
+
 /**
- * Reads the given contents from the store's packs, as few ranged reads as possible,
- * and hands each to `accept` once it has been checked against its digest. Fails,
- * accepting nothing more, on the first content that is missing or does not match.
+ * Reads the packs' bytes of the given contents, as few ranged reads as possible, and
+ * hands each range over with where each content lies in it, still encoded and not yet
+ * checked: `accept` must check each content against its digest before using it
+ * (readObjects does; a host's install does it in its workers). Fails, reading
+ * nothing more, on the first content that is missing or that `accept` refuses.
  */
-export async function readObjects(
+export async function readStoredRanges(
   store: BlobStore,
   app: string,
   wanted: readonly WantedObject[],
   index: ObjectIndex,
-  accept: (digest: string, content: Buffer) => Promise<void> | void,
+  accept: (buffer: Buffer, slices: StoredSlice[]) => Promise<void> | void,
   options: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {},
 ): Promise<{ fetchedBytes: number }> {
   const byPack = new Map<string, Array<WantedObject & ObjectLocation>>();
@@ -331,14 +341,11 @@ export async function readObjects(
         const bytes = await store.getRange(packKey(app, range.pack), range.start, range.end);
         if (!bytes) throw objectMissing(app, range.objects[0]!.sha256);
         fetchedBytes += bytes.length;
-        for (const object of range.objects) {
-          if (failure !== undefined) return;
-          const stored = bytes.subarray(object.offset - range.start, object.offset - range.start + object.length);
-          const content = await decodeObject(object, stored);
-          await accept(object.sha256, content);
-          doneBytes += object.length;
-          options.onProgress?.(doneBytes, totalBytes);
-        }
+        if (failure !== undefined) return;
+        const slices = range.objects.map((o) => ({ sha256: o.sha256, size: o.size, encoding: o.encoding, start: o.offset - range.start, end: o.offset - range.start + o.length }));
+        await accept(bytes, slices);
+        for (const o of range.objects) doneBytes += o.length;
+        options.onProgress?.(doneBytes, totalBytes);
       } catch (error) {
         failure ??= error;
       }
@@ -349,7 +356,33 @@ export async function readObjects(
   return { fetchedBytes };
 }
 
-async function decodeObject(object: WantedObject & ObjectLocation, stored: Buffer): Promise<Buffer> {
+/** Reads the given contents from the store and hands each to `accept` once it has been checked against its digest. */
+export async function readObjects(
+  store: BlobStore,
+  app: string,
+  wanted: readonly WantedObject[],
+  index: ObjectIndex,
+  accept: (digest: string, content: Buffer) => Promise<void> | void,
+  options: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {},
+): Promise<{ fetchedBytes: number }> {
+  return readStoredRanges(
+    store,
+    app,
+    wanted,
+    index,
+    async (buffer, slices) => {
+      for (const slice of slices) await accept(slice.sha256, await decodeObject(slice, buffer.subarray(slice.start, slice.end)));
+    },
+    options,
+  );
+}
+
+/** Why a content read from the store is refused (for checks done elsewhere, such as a host's install workers). */
+export function contentDamaged(digest: string, why: string): SlipwayError {
+  return objectDamaged(digest, why);
+}
+
+async function decodeObject(object: WantedObject & { encoding: Encoding }, stored: Buffer): Promise<Buffer> {
   let content: Buffer;
   if (object.encoding === ENCODING_RAW) content = stored;
   else {

@@ -1,0 +1,207 @@
+/**
+ * Makes a release's folder on a host: its folders, each file as a hard link to the
+ * host's object with that content (fetching from the store only the contents the host
+ * lacks, each checked against its digest), and each link with its exact target text.
+ *
+ * Nothing is ever written through a link, by construction: the manifest never places
+ * an entry under one of its links (checked when it is parsed), the folder is new, files
+ * are created with O_EXCL, and links are made last. The work runs in install workers,
+ * so the agent's event loop (and its proxy) stays free.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SlipwayError } from '../errors.js';
+import type { ReleaseManifest } from '../release/manifest.js';
+import { unpackRelease } from '../release/unpack.js';
+import type { StatSnapshot } from '../release/verify-tree.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { contentDamaged, loadObjectIndex, readStoredRanges } from '../store/objects.js';
+import { fetchLegacyArchive, hasLegacyArchive } from '../store/releases.js';
+import type { ObjectWrite } from './install-worker.js';
+import { InstallWorkerError, startInstallWorkers, type InstallWorkers } from './install-workers.js';
+import type { HostLayout } from './layout.js';
+import { ensureObjectShards, listHostObjects, objectName, objectPath } from './objects.js';
+
+export interface AssembleResult {
+  /** contents fetched from the store (new to this host) */
+  fetchedObjects: number;
+  fetchedBytes: number;
+  /** files whose content the host already held (hard-linked, not fetched) */
+  reusedFiles: number;
+  /** object files this install added (taken back if it is refused) */
+  written: string[];
+  /** objects found damaged (not the size the manifest gives): the caller removes them and assembles again */
+  damaged: string[];
+}
+
+/** Every folder that holds a manifest entry ('a/b' for 'a/b/c.txt'), parents before children. */
+export function foldersOfEntries(paths: Iterable<string>): string[] {
+  const folders = new Set<string>();
+  for (const p of paths) {
+    for (let end = p.indexOf('/'); end !== -1; end = p.indexOf('/', end + 1)) folders.add(p.slice(0, end));
+  }
+  return [...folders].sort();
+}
+
+function chunks<T>(items: T[], count: number): T[][] {
+  const size = Math.ceil(items.length / count);
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** A worker's failure as the error a user sees. */
+function installError(error: unknown): unknown {
+  if (!(error instanceof InstallWorkerError)) return error;
+  if (error.code === 'CONTENT_MISMATCH') return contentDamaged(error.path ?? '?', error.message);
+  if (error.errno === 'ENOSPC' || error.errno === 'EDQUOT') {
+    return new SlipwayError('HOST_DISK_FULL', `The host's disk is full: ${error.path ?? 'a release file'} could not be written (${error.errno}).`, {
+      hint: 'Free space on the host (`slipway prune <env>` removes old releases), then try again; nothing was installed.',
+      cause: error,
+    });
+  }
+  return new SlipwayError('RELEASE_INSTALL_FAILED', `Could not make the release folder: ${error.message}`, {
+    hint: 'Nothing was installed; check the host folder and try again.',
+    cause: error,
+  });
+}
+
+/**
+ * Fills `dir` (new, empty) with the release, writes its stat snapshot to `snapshotFile`,
+ * runs `beforeReadOnly` (the shared data links go in there), then makes its folders
+ * read-only. On failure the objects it wrote are in the error's `written`.
+ */
+export async function assembleRelease(o: {
+  layout: HostLayout;
+  store: BlobStore;
+  app: string;
+  id: string;
+  manifest: ReleaseManifest;
+  dir: string;
+  snapshotFile: string;
+  beforeReadOnly: () => Promise<void>;
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}): Promise<AssembleResult> {
+  const { layout, manifest, dir } = o;
+  const links = manifest.links ?? [];
+  // Manifest paths are checked relative posix paths: plain joins, no path.join per file (50,000 of them).
+  const root = path.resolve(dir);
+  const at = (rel: string) => `${root}/${rel}`;
+  const workers = startInstallWorkers();
+  try {
+    const folders = foldersOfEntries([...manifest.files.map((f) => f.path), ...links.map((l) => l.path)]).map(at);
+    // Parents before children: one worker makes them all, while this thread plans and fetches.
+    const foldersMade = workers.run({ op: 'mkdirs', dirs: folders }, { on: 0 });
+    foldersMade.catch(() => undefined);
+    ensureObjectShards(layout);
+    const have = listHostObjects(layout);
+
+    const toFetch = new Map<string, { size: number; targets: Array<{ mode: number; firstPath: string; objectFile: string }> }>();
+    const copies: Array<{ from: string; mode: number; firstPath: string; objectFile: string }> = [];
+    const linkLater: Array<[string, string]> = [];
+    const planned = new Set<string>();
+    for (const file of manifest.files) {
+      const name = objectName(file.sha256, file.mode);
+      const objectFile = objectPath(layout, file.sha256, file.mode);
+      if (have.has(name) || planned.has(name)) {
+        linkLater.push([objectFile, at(file.path)]);
+        continue;
+      }
+      planned.add(name);
+      const otherMode = file.mode === 0o755 ? 0o644 : 0o755;
+      if (have.has(objectName(file.sha256, otherMode))) {
+        copies.push({ from: objectPath(layout, file.sha256, otherMode), mode: file.mode, firstPath: at(file.path), objectFile });
+        continue;
+      }
+      const entry = toFetch.get(file.sha256) ?? { size: file.size, targets: [] };
+      entry.targets.push({ mode: file.mode, firstPath: at(file.path), objectFile });
+      toFetch.set(file.sha256, entry);
+    }
+    const fetchedFiles = new Set([...toFetch.values()].flatMap((e) => e.targets.map((t) => t.firstPath)));
+    const result: AssembleResult = {
+      fetchedObjects: toFetch.size,
+      fetchedBytes: 0,
+      reusedFiles: manifest.files.length - fetchedFiles.size,
+      written: workers.written,
+      damaged: [],
+    };
+
+    await foldersMade;
+    if (copies.length > 0) await workers.run({ op: 'copyObjects', copies });
+    if (toFetch.size > 0) {
+      if (await hasLegacyArchive(o.store, o.app, o.id)) result.fetchedBytes = await fetchFromLegacyArchive({ ...o, toFetch, workers });
+      else {
+        const index = await loadObjectIndex(o.store, o.app, { cacheDir: path.join(layout.cacheDir, 'packs') });
+        const wanted = [...toFetch].map(([sha256, { size }]) => ({ sha256, size }));
+        const read = await readStoredRanges(
+          o.store,
+          o.app,
+          wanted,
+          index,
+          async (buffer, slices) => {
+            const objects: ObjectWrite[] = [];
+            for (const slice of slices) {
+              for (const target of toFetch.get(slice.sha256)!.targets) {
+                objects.push({ digest: slice.sha256, size: slice.size, encoding: slice.encoding, start: slice.start, end: slice.end, ...target });
+              }
+            }
+            await workers.run({ op: 'writeObjects', buffer, objects });
+          },
+          { onProgress: o.onProgress },
+        );
+        result.fetchedBytes = read.fetchedBytes;
+      }
+    }
+
+    await Promise.all(chunks(linkLater, workers.size).map((pairs) => workers.run({ op: 'links', pairs })));
+    if (links.length > 0) await workers.run({ op: 'symlinks', pairs: links.map((l) => [l.target, at(l.path)]) });
+
+    // The snapshot is taken before the shared data links exist, so no lstat goes through a link.
+    const parts = chunks(manifest.files, workers.size);
+    const stats = await Promise.all(parts.map((files) => workers.run({ op: 'stats', paths: files.map((f) => at(f.path)) })));
+    const snapshot: StatSnapshot = [];
+    let i = 0;
+    for (const part of stats) {
+      for (let k = 0; k < part!.length; k += 3) {
+        const file = manifest.files[i++]!;
+        const [ino, size, mtimeMs] = [part![k]!, part![k + 1]!, part![k + 2]!];
+        if (size !== file.size) result.damaged.push(objectPath(layout, file.sha256, file.mode));
+        snapshot.push([ino, size, mtimeMs]);
+      }
+    }
+    if (result.damaged.length > 0) return result;
+    await fs.writeFile(o.snapshotFile, JSON.stringify(snapshot));
+    await o.beforeReadOnly();
+    await Promise.all(chunks([...folders].reverse(), workers.size).map((dirs) => workers.run({ op: 'chmods', dirs, mode: 0o555 })));
+    await fs.chmod(dir, 0o555);
+    return result;
+  } catch (error) {
+    throw Object.assign(installError(error) as object, { written: [...workers.written] });
+  } finally {
+    await workers.close();
+  }
+}
+
+/** A release stored as one archive (before content objects): unpacked, verified, into a temporary folder; its files become objects. */
+async function fetchFromLegacyArchive(o: {
+  store: BlobStore;
+  app: string;
+  id: string;
+  manifest: ReleaseManifest;
+  toFetch: Map<string, { targets: Array<{ mode: number; firstPath: string; objectFile: string }> }>;
+  workers: InstallWorkers;
+}): Promise<number> {
+  const downloadDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-fetch-'));
+  try {
+    const fetched = await fetchLegacyArchive(o.store, o.app, o.id, downloadDir);
+    const tree = path.join(downloadDir, 'tree');
+    await unpackRelease({ archivePath: fetched.archivePath, manifest: o.manifest, destDir: tree });
+    const pathOf = new Map(o.manifest.files.map((f) => [f.sha256, f.path]));
+    const copies = [...o.toFetch].flatMap(([digest, { targets }]) => targets.map((t) => ({ from: path.join(tree, ...pathOf.get(digest)!.split('/')), ...t })));
+    await o.workers.run({ op: 'copyObjects', copies });
+    return (await fs.stat(fetched.archivePath)).size;
+  } finally {
+    await fs.rm(downloadDir, { recursive: true, force: true });
+  }
+}

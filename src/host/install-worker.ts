@@ -1,0 +1,142 @@
+/**
+ * The file system work of installing a release, run in worker threads: tens of
+ * thousands of small synchronous calls (mkdir, write, link, lstat) that would otherwise
+ * hold the agent's event loop, and with it the proxy that serves the app meanwhile.
+ * Two workers on two cores also finish in about half the time of one.
+ *
+ * Each message is one batch of one operation; the reply says what was done, so that a
+ * failed install can take back the objects it wrote. Nothing here decides anything: the
+ * main thread plans, a worker does, and checks every content against its digest before
+ * it writes it.
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, copyFileSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { inflateRawSync } from 'node:zlib';
+
+/** One content to write: it becomes the file at `firstPath` and, linked, the object at `objectFile`. */
+export interface ObjectWrite {
+  digest: string;
+  size: number;
+  mode: number;
+  /** 0 raw, 1 deflate */
+  encoding: number;
+  /** where its stored bytes are in the batch's buffer */
+  start: number;
+  end: number;
+  firstPath: string;
+  objectFile: string;
+}
+
+export type InstallOp =
+  | { op: 'mkdirs'; dirs: string[] }
+  | { op: 'writeObjects'; buffer: Uint8Array; objects: ObjectWrite[] }
+  | { op: 'copyObjects'; copies: Array<{ from: string; mode: number; firstPath: string; objectFile: string }> }
+  | { op: 'links'; pairs: Array<[from: string, to: string]> }
+  | { op: 'symlinks'; pairs: Array<[target: string, at: string]> }
+  | { op: 'stats'; paths: string[] }
+  | { op: 'chmods'; dirs: string[]; mode: number };
+
+export type InstallReply =
+  | { id: number; ok: true; written: string[]; stats?: number[] }
+  | { id: number; ok: false; written: string[]; error: { code: string; message: string; path?: string; errno?: string } };
+
+class ContentMismatch extends Error {
+  constructor(
+    readonly digest: string,
+    why: string,
+  ) {
+    super(why);
+  }
+}
+
+function decode(o: ObjectWrite, stored: Uint8Array): Uint8Array {
+  let content: Uint8Array;
+  if (o.encoding === 0) content = stored;
+  else {
+    try {
+      // Never inflate more than the manifest says the file holds.
+      content = inflateRawSync(stored, { maxOutputLength: Math.max(1, o.size) });
+    } catch (error) {
+      throw new ContentMismatch(o.digest, `it does not inflate: ${(error as Error).message}`);
+    }
+  }
+  if (content.length !== o.size) throw new ContentMismatch(o.digest, `${content.length} bytes instead of ${o.size}`);
+  const actual = createHash('sha256').update(content).digest('hex');
+  if (actual !== o.digest) throw new ContentMismatch(o.digest, `its digest is ${actual.slice(0, 12)}`);
+  return content;
+}
+
+function writeNew(file: string, content: Uint8Array, mode: number): void {
+  // Created read-only: the descriptor opened at creation may still write, nothing later can.
+  const fd = openSync(file, 'wx', mode & 0o555);
+  try {
+    let written = 0;
+    while (written < content.length) written += writeSync(fd, content, written, content.length - written);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Links a just-written file in as the object; one already there (the same content) is fine. */
+function linkAsObject(file: string, objectFile: string): boolean {
+  try {
+    linkSync(file, objectFile);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+function run(message: InstallOp, written: string[]): number[] | undefined {
+  switch (message.op) {
+    case 'mkdirs':
+      for (const dir of message.dirs) mkdirSync(dir, { mode: 0o755 });
+      return undefined;
+    case 'writeObjects':
+      for (const o of message.objects) {
+        const content = decode(o, message.buffer.subarray(o.start, o.end));
+        writeNew(o.firstPath, content, o.mode);
+        if (linkAsObject(o.firstPath, o.objectFile)) written.push(o.objectFile);
+      }
+      return undefined;
+    case 'copyObjects':
+      for (const c of message.copies) {
+        copyFileSync(c.from, c.firstPath);
+        chmodSync(c.firstPath, c.mode & 0o555);
+        if (linkAsObject(c.firstPath, c.objectFile)) written.push(c.objectFile);
+      }
+      return undefined;
+    case 'links':
+      for (const [from, to] of message.pairs) linkSync(from, to);
+      return undefined;
+    case 'symlinks':
+      for (const [target, at] of message.pairs) symlinkSync(target, at);
+      return undefined;
+    case 'stats': {
+      const out: number[] = [];
+      for (const p of message.paths) {
+        const stat = lstatSync(p);
+        out.push(stat.ino, stat.size, stat.mtimeMs);
+      }
+      return out;
+    }
+    case 'chmods':
+      for (const dir of message.dirs) chmodSync(dir, message.mode);
+      return undefined;
+  }
+}
+
+parentPort?.on('message', ({ id, message }: { id: number; message: InstallOp }) => {
+  const written: string[] = [];
+  try {
+    const stats = run(message, written);
+    parentPort!.postMessage({ id, ok: true, written, ...(stats ? { stats } : {}) } satisfies InstallReply);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const code = error instanceof ContentMismatch ? 'CONTENT_MISMATCH' : 'FS_ERROR';
+    const detail = error instanceof ContentMismatch ? error.digest : e.path;
+    parentPort!.postMessage({ id, ok: false, written, error: { code, message: e.message, ...(detail ? { path: detail } : {}), ...(e.code ? { errno: e.code } : {}) } } satisfies InstallReply);
+  }
+});
