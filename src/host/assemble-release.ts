@@ -21,7 +21,7 @@ import { fetchLegacyArchive, hasLegacyArchive } from '../store/releases.js';
 import type { ObjectWrite } from './install-worker.js';
 import { InstallWorkerError, startInstallWorkers, type InstallWorkers } from './install-workers.js';
 import type { HostLayout } from './layout.js';
-import { ensureObjectShards, listHostObjects, objectName, objectPath } from './objects.js';
+import { ensureObjectShards, listHostObjects, OBJECT_MTIME_S, objectName, objectPath } from './objects.js';
 
 export interface AssembleResult {
   /** contents fetched from the store (new to this host) */
@@ -31,7 +31,7 @@ export interface AssembleResult {
   reusedFiles: number;
   /** object files this install added (taken back if it is refused) */
   written: string[];
-  /** objects found damaged (not the size the manifest gives): the caller removes them and assembles again */
+  /** objects found damaged (written to since they were made): the caller removes them and assembles again */
   damaged: string[];
 }
 
@@ -182,7 +182,8 @@ export async function assembleRelease(o: {
       for (let k = 0; k < part!.length; k += 3) {
         const file = manifest.files[i++]!;
         const [ino, size, mtimeMs] = [part![k]!, part![k + 1]!, part![k + 2]!];
-        if (size !== file.size) result.damaged.push(objectPath(layout, file.sha256, file.mode));
+        // Another size, or a time other than every object's: written to since it was made (by hand, on the server).
+        if (size !== file.size || mtimeMs !== OBJECT_MTIME_S * 1000) result.damaged.push(objectPath(layout, file.sha256, file.mode));
         snapshot.push([ino, size, mtimeMs]);
       }
     }

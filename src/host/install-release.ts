@@ -74,6 +74,10 @@ export async function installRelease(options: {
   const dest = releaseDir(layout, id);
   // A folder left by a crash before the manifest was recorded is not trusted: make it again.
   await removeReleaseFolder(dest);
+  // So are the temporary folders of installs a crash cut short (installs run under the host's lock, one at a time).
+  for (const name of await fs.readdir(layout.releasesDir).catch(() => [] as string[])) {
+    if (/\.tmp-[0-9a-f]+$/.test(name)) await removeReleaseFolder(path.join(layout.releasesDir, name));
+  }
   await fs.mkdir(layout.manifestsDir, { recursive: true });
   let assembled: AssembleResult | undefined;
   // A host object found damaged (not the size its content has) is removed and fetched again, once.

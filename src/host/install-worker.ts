@@ -10,9 +10,10 @@
  * it writes it.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { inflateRawSync } from 'node:zlib';
+import { OBJECT_MTIME_S } from './objects.js';
 
 /** One content to write: it becomes the file at `firstPath` and, linked, the object at `objectFile`. */
 export interface ObjectWrite {
@@ -73,6 +74,7 @@ function writeNew(file: string, content: Uint8Array, mode: number): void {
   try {
     let written = 0;
     while (written < content.length) written += writeSync(fd, content, written, content.length - written);
+    futimesSync(fd, OBJECT_MTIME_S, OBJECT_MTIME_S);
   } finally {
     closeSync(fd);
   }
@@ -105,6 +107,7 @@ function run(message: InstallOp, written: string[]): number[] | undefined {
       for (const c of message.copies) {
         copyFileSync(c.from, c.firstPath);
         chmodSync(c.firstPath, c.mode & 0o555);
+        utimesSync(c.firstPath, OBJECT_MTIME_S, OBJECT_MTIME_S);
         if (linkAsObject(c.firstPath, c.objectFile)) written.push(c.objectFile);
       }
       return undefined;

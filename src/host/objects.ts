@@ -10,6 +10,13 @@ import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { HostLayout } from './layout.js';
 
+/**
+ * Every object's modification time: an object never changes once made, so a file of a
+ * release whose time is not this one was written to since (by hand, on the server) and
+ * its object is not reused for another release.
+ */
+export const OBJECT_MTIME_S = 946_684_800; // 2000-01-01T00:00:00Z
+
 /** The object's file name: its digest, with `.x` when executable. */
 export function objectName(digest: string, mode: number): string {
   return mode === 0o755 ? `${digest}.x` : digest;
@@ -49,8 +56,10 @@ export function listHostObjects(layout: HostLayout): Set<string> {
 }
 
 /**
- * Removes objects that no release links to any more. Objects younger than `graceMs`
- * are kept: an install that is under way writes its objects before it links them.
+ * Removes objects that no release links to any more (link count 1). An install links
+ * each object it makes from its release folder first, so an object under way is never
+ * at 1; those whose links changed within `graceMs` are kept all the same (the change
+ * time moves with every link and unlink; the modification time of objects is fixed).
  */
 export async function collectHostObjects(layout: HostLayout, options: { graceMs?: number; now?: number } = {}): Promise<{ removed: number; freedBytes: number }> {
   const grace = options.graceMs ?? 10 * 60_000;
@@ -75,9 +84,8 @@ export async function collectHostObjects(layout: HostLayout, options: { graceMs?
       const file = path.join(dir, name);
       const stat = lstatSync(file, { throwIfNoEntry: false });
       if (!stat || !stat.isFile()) continue;
-      const leftoverTemp = name.endsWith('.tmp');
-      if (now - stat.mtimeMs < grace) continue;
-      if (stat.nlink > 1 && !leftoverTemp) continue;
+      if (now - stat.ctimeMs < grace) continue;
+      if (stat.nlink > 1) continue;
       unlinkSync(file);
       removed += 1;
       freedBytes += stat.size;

@@ -69,7 +69,13 @@ it('verify reports files changed on the server; prune --keep 1 never removes the
   assert.equal(clean.code, 0, clean.stderr);
   assert.match(clean.stdout, /v2 .*all \d+ files match/);
   const cleanJson = JSON.parse((await host.cli(['verify', 'production', '--json'])).stdout);
-  assert.deepEqual(cleanJson, { id: host.releases.get('v2'), version: 'v2', ok: true, modified: [], added: [], removed: [] });
+  const { files, links, rehashed, ...cleanReport } = cleanJson as { files: number; links: number; rehashed: number };
+  assert.deepEqual(cleanReport, { id: host.releases.get('v2'), version: 'v2', ok: true, modified: [], added: [], removed: [] });
+  assert.ok(files > 0 && links === 0, `files ${files}, links ${links}`);
+  assert.equal(rehashed, 0, 'an untouched release is checked by its install snapshot, no file read again');
+  const full = JSON.parse((await host.cli(['verify', 'production', '--full', '--json'])).stdout) as { ok: boolean; rehashed: number };
+  assert.equal(full.ok, true);
+  assert.equal(full.rehashed, files, '--full re-hashes every file');
 
   const releaseDir = path.join(host.hostRoot, 'releases', host.currentId()!);
   const edited = path.join(releaseDir, 'server.js');
@@ -85,7 +91,8 @@ it('verify reports files changed on the server; prune --keep 1 never removes the
   assert.match(dirty.stdout, /removed +CHANGELOG\.md/);
   const dirtyJson = await host.cli(['verify', 'production', '--json']);
   assert.equal(dirtyJson.code, 1);
-  assert.deepEqual(JSON.parse(dirtyJson.stdout), { id: host.releases.get('v2'), version: 'v2', ok: false, modified: ['server.js'], added: ['debug.txt'], removed: ['CHANGELOG.md'] });
+  const { files: _f, links: _l, rehashed: _r, ...dirtyReport } = JSON.parse(dirtyJson.stdout) as Record<string, unknown>;
+  assert.deepEqual(dirtyReport, { id: host.releases.get('v2'), version: 'v2', ok: false, modified: ['server.js'], added: ['debug.txt'], removed: ['CHANGELOG.md'] });
 
   // --- prune ------------------------------------------------------------------------
   await host.build('v1', 'v1-again');

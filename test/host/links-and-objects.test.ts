@@ -4,7 +4,6 @@
  * link; objects are shared between releases and collected when no release links to them.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -14,6 +13,7 @@ import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/la
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
 import { collectHostObjects, objectPath } from '../../src/host/objects.js';
 import { parseManifest, releaseIdOf, type ManifestLink, type ReleaseManifest } from '../../src/release/manifest.js';
+import { contentsOf, manifestOf, sha256Of } from '../helpers/manifests.js';
 import { verifyTree } from '../../src/release/verify-tree.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { putRelease } from '../../src/store/releases.js';
@@ -21,7 +21,7 @@ import type { BlobStore } from '../../src/store/blob-store.js';
 import { tempDir } from '../helpers/cli.js';
 
 const APP = 'linky';
-const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+const sha = sha256Of;
 
 interface Scene {
   dir: string;
@@ -45,26 +45,9 @@ async function scene(t: TestContext): Promise<Scene> {
     ledger,
     store,
     async install(version, files, links) {
-      const contents = new Map(Object.values(files).map((c) => [sha(c), Buffer.from(c)]));
-      const manifest: ReleaseManifest = {
-        schema: 1,
-        app: APP,
-        version,
-        commit: sha(version).slice(0, 40),
-        message: version,
-        date: '2026-01-01T00:00:00.000Z',
-        dirty: false,
-        notes: '',
-        requiredConfig: [],
-        migrates: false,
-        runtime: { services: [], data: { databases: [], folders: [] }, migrate: null, hooks: [], config: [] },
-        files: Object.keys(files)
-          .sort()
-          .map((p) => ({ path: p, sha256: sha(files[p]!), mode: p.endsWith('.sh') ? 0o755 : 0o644, size: Buffer.byteLength(files[p]!) })),
-        ...(links ? { links } : {}),
-      };
+      const manifest = manifestOf(APP, version, files, links);
       const id = releaseIdOf(manifest);
-      await putRelease(store, { app: APP, id, manifestBytes: Buffer.from(JSON.stringify(manifest)), content: { read: async (d) => contents.get(d)! } });
+      await putRelease(store, { app: APP, id, manifestBytes: Buffer.from(JSON.stringify(manifest)), content: contentsOf(files) });
       const result = await installRelease({ layout, ledger, store, app: APP, id, signatures: { required: false, publicKeysPem: [] } });
       return { id, manifest, fetchedObjects: result.fetchedObjects, reusedFiles: result.reusedFiles };
     },
@@ -192,4 +175,17 @@ test('a damaged host object (wrong size) is not reused: it is fetched again', as
   const again = await s.install('v1', { 'a.js': 'hello\n' });
   assert.equal(again.fetchedObjects, 1);
   assert.equal(fs.readFileSync(path.join(s.layout.releasesDir, again.id, 'a.js'), 'utf8'), 'hello\n');
+});
+
+test('a file edited by hand in one release (same size) does not spread to the next release that shares its content', async (t) => {
+  const s = await scene(t);
+  const v1 = await s.install('v1', { 'a.js': 'hello\n' });
+  const inV1 = path.join(s.layout.releasesDir, v1.id, 'a.js');
+  fs.chmodSync(inV1, 0o644);
+  fs.writeFileSync(inV1, 'HELLO\n'); // the hard link is the object: the edit reaches it
+  const v2 = await s.install('v2', { 'a.js': 'hello\n', 'b.js': 'new\n' });
+  assert.equal(fs.readFileSync(path.join(s.layout.releasesDir, v2.id, 'a.js'), 'utf8'), 'hello\n', 'the edited content was reused');
+  assert.equal(fs.readFileSync(objectPath(s.layout, sha('hello\n'), 0o644), 'utf8'), 'hello\n', 'the object was not made again');
+  const diff = await verifyTree(path.join(s.layout.releasesDir, v1.id), v1.manifest, { snapshot: await readStatSnapshot(s.layout, v1.id) });
+  assert.deepEqual(diff.modified, ['a.js'], 'verify still reports the edit in v1');
 });

@@ -1,41 +1,24 @@
 /** The store's content objects: stored once, collected only when no kept release needs them, legacy archives moved over. */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { loadProject } from '../../src/config/load.js';
 import { buildRelease } from '../../src/release/build.js';
 import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
+import { contentsOf, manifestOf as manifestOfFiles, sha256Of } from '../helpers/manifests.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { loadObjectIndex, readObjects } from '../../src/store/objects.js';
 import { hasLegacyArchive, listReleases, putRelease } from '../../src/store/releases.js';
 import { migrateStoreToObjects, pruneStore } from '../../src/store/store-maintenance.js';
 import { createNotesRepo, tempDir } from '../helpers/cli.js';
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-
-function manifestOf(version: string, files: Record<string, string>): ReleaseManifest {
-  return {
-    schema: 1,
-    app: 'app',
-    version,
-    commit: sha(version).slice(0, 40),
-    message: version,
-    date: '2026-01-01T00:00:00.000Z',
-    dirty: false,
-    notes: '',
-    requiredConfig: [],
-    migrates: false,
-    runtime: { services: [], data: { databases: [], folders: [] }, migrate: null, hooks: [], config: [] },
-    files: Object.keys(files).sort().map((p) => ({ path: p, sha256: sha(files[p]!), mode: 0o644, size: Buffer.byteLength(files[p]!) })),
-  };
-}
+const sha = sha256Of;
+const manifestOf = (version: string, files: Record<string, string>) => manifestOfFiles('app', version, files);
 
 async function publish(store: ReturnType<typeof createLocalStore>, version: string, files: Record<string, string>) {
   const manifest = manifestOf(version, files);
-  const contents = new Map(Object.values(files).map((c) => [sha(c), Buffer.from(c)]));
-  const put = await putRelease(store, { app: 'app', id: releaseIdOf(manifest), manifestBytes: Buffer.from(JSON.stringify(manifest)), content: { read: async (d) => contents.get(d)! } });
+  const put = await putRelease(store, { app: 'app', id: releaseIdOf(manifest), manifestBytes: Buffer.from(JSON.stringify(manifest)), content: contentsOf(files) });
   await new Promise((resolve) => setTimeout(resolve, 5)); // distinct createdAt
   return { ...put, manifest };
 }
@@ -123,9 +106,7 @@ test('a publish cut off mid-upload lists nothing, and publishing again completes
   const real = createLocalStore(root);
   const files = { 'a.js': 'a'.repeat(5000), 'b.js': 'b'.repeat(5000) };
   const manifest = manifestOf('v1', files);
-  const contents = new Map(Object.values(files).map((c) => [sha(c), Buffer.from(c)]));
-  const put = (store: typeof real) =>
-    putRelease(store, { app: 'app', id: releaseIdOf(manifest), manifestBytes: Buffer.from(JSON.stringify(manifest)), content: { read: async (d) => contents.get(d)! } });
+  const put = (store: typeof real) => putRelease(store, { app: 'app', id: releaseIdOf(manifest), manifestBytes: Buffer.from(JSON.stringify(manifest)), content: contentsOf(files) });
   // The connection drops: once after the pack went up (before its index), once before the pack.
   for (const failOn of ['.idx', '.pack']) {
     const cut = { ...real, put: async (key: string, body: Buffer | string) => (key.endsWith(failOn) ? Promise.reject(new Error('connection reset')) : real.put(key, body)), putFile: async (key: string, file: string) => (key.endsWith(failOn) ? Promise.reject(new Error('connection reset')) : real.putFile(key, file)) };

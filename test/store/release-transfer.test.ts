@@ -4,7 +4,6 @@
  * digest, checks each, and the sender leaves out what the receiver already holds.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -12,36 +11,19 @@ import { test } from 'node:test';
 import * as tar from 'tar';
 import { isSlipwayError } from '../../src/errors.js';
 import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
+import { contentsOf, manifestOf as manifestOfFiles, sha256Of } from '../helpers/manifests.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { loadObjectIndex } from '../../src/store/objects.js';
 import { putRelease, readReleaseManifest } from '../../src/store/releases.js';
 import { receiveReleaseStream, writeReleaseStream } from '../../src/store/release-transfer.js';
 import { tempDir } from '../helpers/cli.js';
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-
-function manifestOf(version: string, files: Record<string, string>): ReleaseManifest {
-  return {
-    schema: 1,
-    app: 'app',
-    version,
-    commit: sha(version).slice(0, 40),
-    message: version,
-    date: '2026-01-01T00:00:00.000Z',
-    dirty: false,
-    notes: '',
-    requiredConfig: [],
-    migrates: false,
-    runtime: { services: [], data: { databases: [], folders: [] }, migrate: null, hooks: [], config: [] },
-    files: Object.keys(files).sort().map((p) => ({ path: p, sha256: sha(files[p]!), mode: 0o644, size: Buffer.byteLength(files[p]!) })),
-    links: [{ path: 'bin/tool', target: '../lib/a.js' }],
-  };
-}
+const sha = sha256Of;
+const manifestOf = (version: string, files: Record<string, string>) => manifestOfFiles('app', version, files, [{ path: 'bin/tool', target: '../lib/a.js' }]);
 
 async function publish(store: ReturnType<typeof createLocalStore>, manifest: ReleaseManifest, files: Record<string, string>): Promise<string> {
-  const contents = new Map(Object.values(files).map((c) => [sha(c), Buffer.from(c)]));
   const id = releaseIdOf(manifest);
-  await putRelease(store, { app: 'app', id, manifestBytes: Buffer.from(JSON.stringify(manifest)), content: { read: async (d) => contents.get(d)! } });
+  await putRelease(store, { app: 'app', id, manifestBytes: Buffer.from(JSON.stringify(manifest)), content: contentsOf(files) });
   return id;
 }
 
