@@ -37,14 +37,11 @@ export interface InstallProgress {
 }
 
 /** What an install moved and reused, for the step's output and the benchmarks. */
-export interface InstallResult {
-  manifest: ReleaseManifest;
-  /** contents fetched from the store (new to this host) */
-  fetchedObjects: number;
-  fetchedBytes: number;
-  /** files whose content the host already held (hard-linked, not fetched) */
-  reusedFiles: number;
-}
+export type InstallResult = { manifest: ReleaseManifest } & Pick<AssembleResult, 'fetchedObjects' | 'fetchedBytes' | 'reusedFiles'>;
+
+/** Far above any real release; a manifest past them is refused before anything is fetched. */
+const MAX_ENTRIES = 500_000;
+const MAX_TOTAL_BYTES = 32 * 1024 ** 3;
 
 /**
  * Fetches a release from the store, checks its digest and signature, brings in the
@@ -70,6 +67,13 @@ export async function installRelease(options: {
   if (options.signatures.required) {
     const signature = await readReleaseSignature(options.store, options.app, id);
     verifyReleaseSignature(id, signature ? parseReleaseSignature(signature) : null, options.signatures.publicKeysPem);
+  }
+  const entries = manifest.files.length + (manifest.links?.length ?? 0);
+  const totalBytes = manifest.files.reduce((sum, f) => sum + f.size, 0);
+  if (entries > MAX_ENTRIES || totalBytes > MAX_TOTAL_BYTES) {
+    throw new SlipwayError('RELEASE_TOO_LARGE', `release ${shortId(id)} has ${entries} entries and ${totalBytes} bytes, more than a host accepts (${MAX_ENTRIES} entries, ${MAX_TOTAL_BYTES} bytes)`, {
+      hint: 'nothing was fetched; leave build output the app does not need out of the release (build.exclude in slipway.yml)',
+    });
   }
   const dest = releaseDir(layout, id);
   // A folder left by a crash before the manifest was recorded is not trusted: make it again.
@@ -111,10 +115,9 @@ export async function installRelease(options: {
       throw error;
     }
   }
-  const fetched = { fetchedObjects: assembled!.fetchedObjects, fetchedBytes: assembled!.fetchedBytes, reusedFiles: assembled!.reusedFiles };
   await fs.writeFile(path.join(layout.manifestsDir, `${id}.json`), manifestBytes);
   options.ledger.recordRelease({ id, version: manifest.version, commit: manifest.commit });
-  return { manifest, ...fetched };
+  return { manifest, fetchedObjects: assembled!.fetchedObjects, fetchedBytes: assembled!.fetchedBytes, reusedFiles: assembled!.reusedFiles };
 }
 
 /** The stat snapshot of an installed release, or null (installed before snapshots, or unreadable: then verify re-hashes all). */

@@ -1,6 +1,5 @@
 /** A release's contents read out of a store, to put them into another or send them. */
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { folderContentSource, treeContentSource, type ContentSource } from '../release/content-source.js';
 import type { ReleaseManifest } from '../release/manifest.js';

@@ -189,3 +189,13 @@ test('a file edited by hand in one release (same size) does not spread to the ne
   const diff = await verifyTree(path.join(s.layout.releasesDir, v1.id), v1.manifest, { snapshot: await readStatSnapshot(s.layout, v1.id) });
   assert.deepEqual(diff.modified, ['a.js'], 'verify still reports the edit in v1');
 });
+
+test('a manifest claiming more than a host accepts is refused before anything is fetched', async (t) => {
+  const s = await scene(t);
+  const manifest = manifestOf(APP, 'huge', { 'a.js': 'a\n' });
+  manifest.files[0]!.size = 40 * 1024 ** 3;
+  const id = releaseIdOf(manifest);
+  await s.store.put(`${APP}/releases/${id}/manifest.json`, JSON.stringify(manifest));
+  await assert.rejects(installRelease({ layout: s.layout, ledger: s.ledger, store: s.store, app: APP, id, signatures: { required: false, publicKeysPem: [] } }), code('RELEASE_TOO_LARGE'));
+  assert.deepEqual(fs.readdirSync(s.layout.releasesDir), []);
+});
