@@ -459,7 +459,7 @@ export class Agent {
         handle: async (body: any) => {
           const keep = Number.isInteger(body.keep) ? body.keep : this.env.retention.releases;
           const removed = await this.withHostLock('slipway prune', 'prune old releases', () =>
-            pruneReleases({ layout: this.layout, ledger: this.ledger, keep, dryRun: Boolean(body.dryRun) }),
+            pruneReleases({ layout: this.layout, ledger: this.ledger, keep, dryRun: Boolean(body.dryRun), sweepObjects: true }),
           );
           return { removed, keep };
         },

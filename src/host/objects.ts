@@ -61,11 +61,29 @@ export function listHostObjects(layout: HostLayout): Set<string> {
  * at 1; those whose links changed within `graceMs` are kept all the same (the change
  * time moves with every link and unlink; the modification time of objects is fixed).
  */
-export async function collectHostObjects(layout: HostLayout, options: { graceMs?: number; now?: number } = {}): Promise<{ removed: number; freedBytes: number }> {
+export async function collectHostObjects(
+  layout: HostLayout,
+  options: { graceMs?: number; now?: number; /** look at these object files only (those of releases just removed) */ only?: ReadonlySet<string> } = {},
+): Promise<{ removed: number; freedBytes: number }> {
   const grace = options.graceMs ?? 10 * 60_000;
   const now = options.now ?? Date.now();
   let removed = 0;
   let freedBytes = 0;
+  const collect = (file: string) => {
+    const stat = lstatSync(file, { throwIfNoEntry: false });
+    if (!stat || !stat.isFile() || stat.nlink > 1 || now - stat.ctimeMs < grace) return;
+    unlinkSync(file);
+    removed += 1;
+    freedBytes += stat.size;
+  };
+  if (options.only) {
+    let n = 0;
+    for (const file of options.only) {
+      collect(file);
+      if (++n % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    return { removed, freedBytes };
+  }
   let shards: string[];
   try {
     shards = readdirSync(layout.objectsDir);
@@ -80,16 +98,7 @@ export async function collectHostObjects(layout: HostLayout, options: { graceMs?
     } catch {
       continue;
     }
-    for (const name of names) {
-      const file = path.join(dir, name);
-      const stat = lstatSync(file, { throwIfNoEntry: false });
-      if (!stat || !stat.isFile()) continue;
-      if (now - stat.ctimeMs < grace) continue;
-      if (stat.nlink > 1) continue;
-      unlinkSync(file);
-      removed += 1;
-      freedBytes += stat.size;
-    }
+    for (const name of names) collect(path.join(dir, name));
     await new Promise((resolve) => setImmediate(resolve));
   }
   return { removed, freedBytes };

@@ -199,3 +199,17 @@ test('a manifest claiming more than a host accepts is refused before anything is
   await assert.rejects(installRelease({ layout: s.layout, ledger: s.ledger, store: s.store, app: APP, id, signatures: { required: false, publicKeysPem: [] } }), code('RELEASE_TOO_LARGE'));
   assert.deepEqual(fs.readdirSync(s.layout.releasesDir), []);
 });
+
+test('pruning releases removes the objects only they held, and no other', async (t) => {
+  const s = await scene(t);
+  const { pruneReleases } = await import('../../src/host/prune.js');
+  const v1 = await s.install('v1', { 'a.js': 'only in v1\n', 'b.js': 'shared\n' });
+  const v2 = await s.install('v2', { 'a.js': 'only in v2\n', 'b.js': 'shared\n' });
+  const v3 = await s.install('v3', { 'a.js': 'only in v3\n', 'b.js': 'shared\n' });
+  s.ledger.setCurrent({ currentId: v3.id, previousId: v2.id });
+  const removed = await pruneReleases({ layout: s.layout, ledger: s.ledger, keep: 2 });
+  assert.deepEqual(removed.map((r) => r.version), ['v1']);
+  assert.ok(!fs.existsSync(objectPath(s.layout, sha('only in v1\n'), 0o644)), "v1's own content was kept");
+  for (const kept of ['shared\n', 'only in v2\n', 'only in v3\n']) assert.ok(fs.existsSync(objectPath(s.layout, sha(kept), 0o644)), `${kept.trim()} was removed`);
+  void v1;
+});
