@@ -9,7 +9,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -95,8 +95,12 @@ try {
   const buildMs = performance.now() - buildStart;
   const { id } = JSON.parse(built.stdout) as { id: string };
   const storeDir = path.join(home, 'store');
-  const archive = path.join(storeDir, 'bench', 'releases', id, 'release.tar.gz');
+  // The baseline: the same files as one tar.gz, extracted by tar.
+  const archive = path.join(root, 'tree.tar.gz');
+  await run('tar', ['-czf', archive, '--exclude=.git', '-C', repo, '.']);
   const archiveBytes = statSync(archive).size;
+  const packs = path.join(storeDir, 'bench', 'objects', 'packs');
+  const storedBytes = readdirSync(packs).reduce((sum, name) => sum + statSync(path.join(packs, name)).size, 0);
   const store = await openStore({ type: 'local', path: storeDir }, repo);
 
   const slipwayMs: number[] = [];
@@ -120,7 +124,7 @@ try {
   }
 
   const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  console.log(`deploy-overhead: release of ${tree.files} files, ${mb(tree.bytes)} unpacked, ${mb(archiveBytes)} archive (built in ${(buildMs / 1000).toFixed(1)} s)`);
+  console.log(`deploy-overhead: release of ${tree.files} files, ${mb(tree.bytes)} unpacked, ${mb(storedBytes)} in the store, ${mb(archiveBytes)} as a tar.gz (built in ${(buildMs / 1000).toFixed(1)} s)`);
   console.log(`deploy-overhead: tar -xzf                         median ${median(tarMs).toFixed(0)} ms  (${tarMs.map((m) => m.toFixed(0)).join(', ')})`);
   console.log(`deploy-overhead: slipway fetch+verify+unpack      median ${median(slipwayMs).toFixed(0)} ms  (${slipwayMs.map((m) => m.toFixed(0)).join(', ')})`);
   console.log(`deploy-overhead: ratio ${(median(slipwayMs) / median(tarMs)).toFixed(2)}x (slipway installRelease / tar -xzf), over ${runs} runs each`);
