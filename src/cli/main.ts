@@ -179,7 +179,7 @@ export function buildProgram(): Command {
     .action(runner(() => import('./store-prune.js')));
   storeCommand
     .command('migrate')
-    .description('move releases stored as one archive (slipway before 0.2) to content objects, so that new releases share their contents')
+    .description('move releases stored as one archive (as slipway stored them before content objects) to content objects, so that new releases share their contents')
     .option('--env <env>', "the environment whose store to move over (its local folder or S3 bucket)")
     .option('--store <path>', 'local store folder (default: $SLIPWAY_HOME/store)')
     .option('--dry-run', 'say what would move, change nothing')

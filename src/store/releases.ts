@@ -85,7 +85,7 @@ export async function putBuiltRelease(store: BlobStore, app: string, built: Buil
   });
 }
 
-/** The manifest's bytes as built: stored gzipped, or as plain JSON by slipway before 0.2. */
+/** The manifest's bytes as built: stored gzipped, or as plain JSON (how slipway stored it before content objects). */
 async function readStoredManifest(store: BlobStore, app: string, id: string): Promise<Buffer | null> {
   const bytes = await store.get(releaseKey(app, id, 'manifest.json'));
   if (!bytes || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
