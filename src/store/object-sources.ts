@@ -5,7 +5,8 @@ import { folderContentSource, treeContentSource, type ContentSource } from '../r
 import type { ReleaseManifest } from '../release/manifest.js';
 import { unpackRelease } from '../release/unpack.js';
 import type { BlobStore } from './blob-store.js';
-import { loadObjectIndex, readObjects } from './objects.js';
+import { loadObjectIndex } from './objects.js';
+import { readObjects } from './read-objects.js';
 import { fetchLegacyArchive, hasLegacyArchive } from './releases.js';
 
 /**

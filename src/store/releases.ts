@@ -4,7 +4,8 @@ import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { parseManifest, type ReleaseManifest } from '../release/manifest.js';
 import type { BlobStore } from './blob-store.js';
-import { putObjects, type ObjectIndex, type ObjectsProgress } from './objects.js';
+import type { ObjectIndex } from './objects.js';
+import { putObjects, type ObjectsProgress } from './put-objects.js';
 import type { ContentSource } from '../release/content-source.js';
 import type { BuiltRelease } from '../release/build.js';
 

@@ -12,7 +12,8 @@ import { openStore } from '../../src/store/open-store.js';
 import { SlipwayError } from '../../src/errors.js';
 import { buildRelease } from '../../src/release/build.js';
 import { listReleases, putRelease, resolveRelease } from '../../src/store/releases.js';
-import { loadObjectIndex, readObjects } from '../../src/store/objects.js';
+import { loadObjectIndex } from '../../src/store/objects.js';
+import { readObjects } from '../../src/store/read-objects.js';
 import { channelHistory, readChannel, readChannelIfChanged, writeChannel, type ChannelPointer } from '../../src/store/channels.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 

@@ -9,7 +9,8 @@ import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js
 import type { BlobStore } from '../../src/store/blob-store.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { listReleases, putRelease, readReleaseManifest, readReleaseSignature, resolveRelease, type ReleaseInfo } from '../../src/store/releases.js';
-import { loadObjectIndex, readObjects } from '../../src/store/objects.js';
+import { loadObjectIndex } from '../../src/store/objects.js';
+import { readObjects } from '../../src/store/read-objects.js';
 import { tempDir } from '../helpers/cli.js';
 
 const code = (expected: string) => (error: unknown) => isSlipwayError(error) && error.code === expected;
