@@ -21,6 +21,9 @@ interface RollbackRow {
   outcome: 'rolled back' | 'failed';
   durationMs: number;
   reason?: string;
+  /** the host refused before changing anything (its exit code 2: a request it cannot do, e.g. --with-data with no backup) */
+  refused?: boolean;
+  hint?: string;
 }
 
 /**
@@ -57,7 +60,15 @@ export async function rollbackFleet(o: { project: LoadedProject; environment: En
         if (options.to) args.push('--to', options.to);
         if (options.withData) args.push('--with-data');
         const result = await remote.slipway(args, { onStderrLine: (line) => ctx.progress(`  ${name} | ${line}`) });
-        if (result.exitCode !== 0) throw remote.failure(['rollback'], result);
+        if (result.exitCode !== 0) {
+          const failure = remote.failure(['rollback'], result);
+          if (result.exitCode === 2) {
+            rows.push({ host: name, from, to: from, outcome: 'failed', durationMs: performance.now() - started, reason: failure.message, refused: true, ...(failure.hint ? { hint: failure.hint } : {}) });
+            ctx.progress(`${name}: rollback refused: ${failure.message}`);
+            continue;
+          }
+          throw failure;
+        }
         const after = await remote.slipwayJson<{ current: { version: string } | null }>(['status', environment.name]);
         rows.push({ host: name, from, to: after.current?.version ?? null, outcome: 'rolled back', durationMs: performance.now() - started });
       } catch (error) {
@@ -69,8 +80,13 @@ export async function rollbackFleet(o: { project: LoadedProject; environment: En
     await closeHosts(remotes);
   }
   const ok = rows.every((r) => r.outcome === 'rolled back');
-  if (options.json) return { ...jsonOutput({ ok, rows }), exitCode: ok ? 0 : 1 };
+  // Every host refused, so nothing changed anywhere: a usage error, as the same request is on one host.
+  const refused = rows.length > 0 && rows.every((r) => r.refused);
+  const exitCode = ok ? 0 : refused ? 2 : 1;
+  if (options.json) return { ...jsonOutput({ ok, rows }), exitCode };
   const table = formatTable(['HOST', 'FROM', 'TO', 'OUTCOME', 'DURATION'], rows.map((r) => [r.host, r.from ?? '-', r.to ?? '-', r.outcome, `${(r.durationMs / 1000).toFixed(1)}s`]));
   const failures = rows.filter((r) => r.reason).map((r) => `${r.host}: ${r.reason}`);
-  return { stdout: [table, '', ok ? `${environment.name}: every host rolled back.` : `Rollback incomplete:`, ...failures.map((f) => `  ${f}`)].join('\n'), exitCode: ok ? 0 : 1 };
+  const hints = [...new Set(rows.flatMap((r) => (r.hint ? [r.hint] : [])))];
+  const verdict = ok ? `${environment.name}: every host rolled back.` : refused ? `Every host refused; nothing changed:` : `Rollback incomplete:`;
+  return { stdout: [table, '', verdict, ...failures.map((f) => `  ${f}`), ...hints.map((h) => `hint: ${h}`)].join('\n'), exitCode };
 }

@@ -4,6 +4,7 @@
  * copies; the scrub of a production → staging copy.
  */
 export { createBackup, hasData, type CreateBackupOptions } from './backup-set.js';
+export { nothingToBackUp } from './nothing-to-back-up.js';
 export { restoreBackup, loadIntactBackup, type RestoreBackupOptions, type RestoreResult } from './restore.js';
 export { verifyBackup, type VerifyBackupOptions, type VerifyReport } from './verify.js';
 export {

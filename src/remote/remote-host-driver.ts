@@ -7,6 +7,8 @@ import type { StoreConfig } from '../config/types.js';
 import { SlipwayError } from '../errors.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { writeReleaseStream } from '../store/release-transfer.js';
+import { readReleaseManifest } from '../store/releases.js';
+import { nothingToBackUp } from '../data/nothing-to-back-up.js';
 import type { HostDriver, HostState } from './rollout.js';
 import type { RemoteSlipway } from './remote-slipway.js';
 
@@ -36,15 +38,23 @@ interface RemoteDeployment {
 export function createRemoteHostDriver(o: RemoteHostDriverOptions): HostDriver {
   const { remote } = o;
   const env = remote.environment;
+  // What status() found serving: backup() asks whether that release has data to save.
+  let serving: HostState['current'] = null;
   return {
     name: remote.name,
 
     async status(): Promise<HostState> {
       const status = await remote.slipwayJson<RemoteStatus>(['status', env]);
-      return { current: status.current ? { id: status.current.id, version: status.current.version } : null };
+      serving = status.current ? { id: status.current.id, version: status.current.version } : null;
+      return { current: serving };
     },
 
     async backup() {
+      // The serving release's manifest, from the store it was deployed from (same digest, same
+      // content as the host's copy). A release the store no longer holds: the host decides.
+      const manifest = serving ? await readReleaseManifest(o.sourceStore, o.app, serving.id).catch(() => null) : null;
+      const nothing = manifest ? nothingToBackUp({ manifest }) : null;
+      if (nothing) return { skipped: `${serving!.version}: ${nothing}` };
       const backup = await remote.slipwayJson<{ id: string }>(['backup', env, '--reason', 'pre-deploy']);
       return { id: backup.id };
     },

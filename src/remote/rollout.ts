@@ -14,8 +14,11 @@ export interface HostState {
 export interface HostDriver {
   readonly name: string;
   status(): Promise<HostState>;
-  /** a verified backup of the host's databases and folders, before anything changes anywhere */
-  backup(): Promise<{ id: string }>;
+  /**
+   * a verified backup of the host's databases and folders, before anything changes anywhere;
+   * `skipped` (why) when the release serving there declares none: a stateless app is not a failure
+   */
+  backup(): Promise<{ id: string } | { skipped: string }>;
   /** makes the release available on the host; 'present' = nothing sent */
   ensureRelease(): Promise<'present' | 'pulled' | 'streamed'>;
   /** deploys the target; resolves only when it serves and passed its health window; rejects otherwise (the host's own pipeline has already put its previous release back). `migrated` = the update changed data. */
@@ -35,7 +38,7 @@ export interface RolloutRow {
   /** Time spent updating this host, plus rolling it back when that happened. */
   durationMs: number;
   reason?: string;
-  /** The id of the backup taken before the rollout, or NO_RELEASE_YET. */
+  /** The id of the backup taken before the rollout, or NO_RELEASE_YET, or NO_DATA. */
   backup?: string;
   /** How the release reached the host. */
   transfer?: 'present' | 'pulled' | 'streamed';
@@ -60,7 +63,7 @@ export type RolloutEvent = { message: string } & (
   | { type: 'host-reachable'; host: string; current: HostState['current'] }
   | { type: 'host-unreachable'; host: string; reason: string }
   | { type: 'backup-done'; host: string; backup: string }
-  | { type: 'backup-skipped'; host: string }
+  | { type: 'backup-skipped'; host: string; reason: string }
   | { type: 'backup-failed'; host: string; reason: string }
   | { type: 'release-ready'; host: string; transfer: 'present' | 'pulled' | 'streamed' }
   | { type: 'release-failed'; host: string; reason: string }
@@ -88,6 +91,8 @@ export interface RolloutOptions {
 
 /** Recorded as a row's backup when the host had no release, so nothing needed saving. */
 export const NO_RELEASE_YET = 'no release yet';
+/** Recorded as a row's backup when the host's release declares no databases or folders. */
+export const NO_DATA = 'no data';
 
 /**
  * Never rejects for a host's failure: that is in the summary (`ok: false`).
@@ -147,13 +152,18 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutSummar
   await runPool(hosts, parallel, stopped, async (host) => {
     if (!currents.get(host)) {
       row(host).backup = NO_RELEASE_YET;
-      emit({ type: 'backup-skipped', host, message: `${host}: no release yet, nothing to back up` });
+      emit({ type: 'backup-skipped', host, reason: 'no release yet', message: `${host}: no release yet, nothing to back up` });
       return;
     }
     try {
-      const { id } = await attempt(() => driverOf(host).backup());
-      row(host).backup = id;
-      emit({ type: 'backup-done', host, backup: id, message: `${host}: backed up (${id})` });
+      const result = await attempt(() => driverOf(host).backup());
+      if ('skipped' in result) {
+        row(host).backup = NO_DATA;
+        emit({ type: 'backup-skipped', host, reason: result.skipped, message: `${host}: nothing to back up (${result.skipped})` });
+        return;
+      }
+      row(host).backup = result.id;
+      emit({ type: 'backup-done', host, backup: result.id, message: `${host}: backed up (${result.id})` });
     } catch (error) {
       const reason = `backup failed: ${messageOf(error)}`;
       Object.assign(row(host), { outcome: 'failed', reason });

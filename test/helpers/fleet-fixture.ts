@@ -69,6 +69,11 @@ export async function createFleet(
     store?: { yaml: string; env: Record<string, string> };
     /** build v1 and v2 into the local store (default true) */
     build?: boolean;
+    /**
+     * a stateless app instead of the notes app: no `data:`, no migration, a web service that
+     * answers /version; its health check fails on a host holding <root>/fail-health
+     */
+    stateless?: boolean;
   } = {},
 ): Promise<Fleet> {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-fleet-')));
@@ -113,7 +118,8 @@ export async function createFleet(
   const { configFile: sshConfig, knownHostsFile: knownHosts } = await writeSshClientConfig({ file: path.join(dir, 'ssh_config'), keys, hosts: [...hosts.values()].map((h) => h.sshd) });
 
   const script = (await import(pathToFileURL(path.join(REPO_ROOT, 'examples', 'make-fixture-repo.js')).href)) as FixtureScript;
-  await script.createNotesFixtureRepo(repo, { port: 8080, healthWindow: options.healthWindow ?? '300ms', drainTimeout: '1s' });
+  await script.createNotesFixtureRepo(repo, { port: 8080, healthWindow: options.healthWindow ?? '300ms', drainTimeout: '1s', ...(options.stateless ? { healthDeadline: '4s' } : {}) });
+  if (options.stateless) makeStateless(repo);
   // v2 learns to fail on demand: a hook after its services started, before the switch.
   git(repo, 'checkout', '-q', 'v2');
   const yml = fs.readFileSync(path.join(repo, 'slipway.yml'), 'utf8');
@@ -186,6 +192,37 @@ export async function createFleet(
       else fs.rmSync(marker, { force: true });
     },
   };
+}
+
+/** Rewrites v1, v2 and v3 of the notes repo into a stateless web service (same tags, same port). */
+function makeStateless(repo: string): void {
+  for (const version of ['v1', 'v2', 'v3']) {
+    git(repo, 'checkout', '-q', version);
+    for (const name of fs.readdirSync(repo)) if (name !== '.git' && name !== 'slipway.yml') fs.rmSync(path.join(repo, name), { recursive: true, force: true });
+    fs.writeFileSync(path.join(repo, 'package.json'), `${JSON.stringify({ name: 'notes', private: true, type: 'module', scripts: { start: 'node server.js' } }, null, 2)}\n`);
+    // The service runs in its release folder, releases/<id>/, so the host's root is two levels up.
+    fs.writeFileSync(
+      path.join(repo, 'server.js'),
+      [
+        "import fs from 'node:fs';",
+        "import http from 'node:http';",
+        `const VERSION = '${version}';`,
+        'http.createServer((req, res) => {',
+        "  if (req.url === '/healthz') {",
+        "    const failing = fs.existsSync('../../fail-health');",
+        "    res.writeHead(failing ? 503 : 200).end(failing ? 'told to fail (fail-health)' : 'ok');",
+        "  } else if (req.url === '/version') res.end(VERSION);",
+        '  else res.end(`stateless ${VERSION}`);',
+        '}).listen(Number(process.env.PORT));',
+        '',
+      ].join('\n'),
+    );
+    const yml = fs.readFileSync(path.join(repo, 'slipway.yml'), 'utf8');
+    fs.writeFileSync(path.join(repo, 'slipway.yml'), yml.replace(/\ndata:\n(?:  .*\n)+/, '\n').replace(/\nmigrate:\n(?:  .*\n)+/, '\n'));
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', `stateless ${version}`);
+    git(repo, 'tag', '-f', version);
+  }
 }
 
 function httpGet(host: string, port: number, pathName: string): Promise<{ status: number; body: string }> {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SlipwayError } from '../../src/errors.js';
 import { orderFleet } from '../../src/remote/fleet-order.js';
-import { NO_RELEASE_YET, runRollout, type HostDriver, type HostState, type RolloutEvent, type RolloutOptions } from '../../src/remote/rollout.js';
+import { NO_DATA, NO_RELEASE_YET, runRollout, type HostDriver, type HostState, type RolloutEvent, type RolloutOptions } from '../../src/remote/rollout.js';
 import { renderRolloutSummary } from '../../src/remote/rollout-summary.js';
 
 type Method = 'status' | 'backup' | 'ensureRelease' | 'deploy' | 'rollback';
@@ -28,6 +28,8 @@ interface FakeHost {
   transfer?: 'present' | 'pulled' | 'streamed';
   failOn?: Partial<Record<Method, unknown>>;
   progress?: string[];
+  /** its release declares no databases or folders: the driver's backup says so instead of failing */
+  stateless?: boolean;
 }
 
 const TARGET = { id: 'rel-v2', version: '2.0.0' };
@@ -62,7 +64,7 @@ function fakeFleet(hosts: Record<string, FakeHost>) {
     return {
       name,
       status: () => run('status', undefined, () => ({ current: spec.current === undefined ? V1 : spec.current })),
-      backup: () => run('backup', undefined, () => ({ id: `backup-${name}` })),
+      backup: () => run('backup', undefined, () => (spec.stateless ? { skipped: `${V1.version}: no databases or folders configured` } : { id: `backup-${name}` })),
       ensureRelease: () => run('ensureRelease', undefined, () => spec.transfer ?? 'pulled'),
       deploy: (onProgress) =>
         run('deploy', undefined, async () => {
@@ -326,6 +328,20 @@ test('a failed backup stops the rollout before any release is sent or deployed; 
   assert.equal(summary.rows[0]!.backup, 'backup-auth');
   assert.equal(summary.rows[1]!.backup, NO_RELEASE_YET);
   assert.equal(summary.rows[1]!.from, null);
+});
+
+test('a host whose release declares no data is skipped by the backup stage, not failed, and the rollout goes on', async () => {
+  const fleet = fakeFleet({ auth: { stateless: true }, app1: {}, app2: { stateless: true }, app3: { current: null } });
+  const { summary, events } = await rollout(fleet, AUTH_AND_APPS);
+  assert.equal(summary.ok, true, JSON.stringify(summary));
+  assert.deepEqual(outcomes(summary.rows), { auth: 'updated', app1: 'updated', app2: 'updated', app3: 'updated' });
+  assert.deepEqual(
+    Object.fromEntries(summary.rows.map((r) => [r.host, r.backup])),
+    { auth: NO_DATA, app1: 'backup-app1', app2: NO_DATA, app3: NO_RELEASE_YET },
+  );
+  const skipped = events.filter((e) => e.type === 'backup-skipped').map((e) => e.message);
+  assert.ok(skipped.includes('auth: nothing to back up (1.0.0: no databases or folders configured)'), skipped.join('\n'));
+  assert.ok(skipped.includes('app3: no release yet, nothing to back up'), skipped.join('\n'));
 });
 
 test('a failed transfer stops the rollout before any deploy', async () => {

@@ -1,5 +1,5 @@
 import { formatBytes } from '../../cli/format.js';
-import { hasData, loadIntactBackup } from '../../data/index.js';
+import { loadIntactBackup, nothingToBackUp } from '../../data/index.js';
 import { MIGRATION_HOLD_MS } from './maintenance.js';
 import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
 
@@ -23,9 +23,8 @@ export const backupStep: UpdateStep = {
       });
     }
     if (ctx.kind === 'rollback' && !ctx.restoreBackupId) return { outcome: 'skipped', detail: 'the data stays as it is (--with-data restores it)' };
-    if (!ctx.from) return { outcome: 'skipped', detail: 'nothing deployed yet: no data to back up' };
-    const data = ctx.from.manifest.runtime.data;
-    if (!hasData(data)) return { outcome: 'skipped', detail: 'no databases or folders configured' };
+    const nothing = nothingToBackUp(ctx.from);
+    if (nothing || !ctx.from) return { outcome: 'skipped', detail: nothing ?? '' };
     const writes = stopWritesBeforeSnapshot(ctx);
     const backup = await backupReleaseData(ctx, { release: ctx.from, reason: ctx.kind === 'deploy' ? 'pre-deploy' : 'pre-restore', deploymentId: ctx.deploymentId });
     ctx.preBackupId = backup.id;

@@ -1,0 +1,14 @@
+import type { DataConfig } from '../config/types.js';
+
+/**
+ * Why the release serving now needs no backup before it is replaced, or null when it has
+ * data to save. The one test behind the update pipeline's backup step and a fleet's
+ * "back up every host first" stage, so a stateless app (no `data:` section) is skipped the
+ * same way on one host as on many, instead of one of them treating it as a failure.
+ */
+export function nothingToBackUp(serving: { manifest: { runtime: { data: DataConfig } } } | null): string | null {
+  if (!serving) return 'nothing deployed yet: no data to back up';
+  const { databases, folders } = serving.manifest.runtime.data;
+  if (databases.length + folders.length === 0) return 'no databases or folders configured';
+  return null;
+}
