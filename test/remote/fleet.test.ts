@@ -47,9 +47,20 @@ it('updates a fleet in dependency order over SSH, and rolls it all back when the
     assert.ok(Array.isArray(JSON.parse(backups.stdout)) && JSON.parse(backups.stdout).length > 0, backups.stdout);
     const history = await fleet.cli(['history', 'production', '--json']);
     assert.equal(history.code, 0, history.stderr);
-    const byHost = JSON.parse(history.stdout);
-    assert.deepEqual(Object.keys(byHost).sort(), ['app1', 'app2', 'auth']);
-    assert.equal(byHost.app2[0].to, 'v1');
+    // Issue 17: the contract's array on several hosts too, each item saying which host it is from.
+    const deployments = JSON.parse(history.stdout);
+    assert.ok(Array.isArray(deployments), history.stdout);
+    assert.deepEqual([...new Set(deployments.map((d: any) => d.host))].sort(), ['app1', 'app2', 'auth']);
+    for (const d of deployments) for (const field of ['id', 'kind', 'from', 'to', 'outcome', 'startedAt', 'finishedAt', 'steps']) assert.ok(field in d, `${field} in ${JSON.stringify(d)}`);
+    assert.equal(deployments.find((d: any) => d.host === 'app2').to, 'v1');
+    const startedAt = deployments.map((d: any) => d.startedAt);
+    assert.deepEqual(startedAt, [...startedAt].sort().reverse(), 'newest first, as on one host');
+    const allBackups = await fleet.cli(['backups', 'production', '--json']);
+    assert.equal(allBackups.code, 0, allBackups.stderr);
+    const backupList = JSON.parse(allBackups.stdout);
+    assert.ok(Array.isArray(backupList), allBackups.stdout);
+    assert.deepEqual([...new Set(backupList.map((b: any) => b.host))].sort(), ['app1', 'app2', 'auth']);
+    for (const b of backupList) for (const field of ['id', 'release', 'reason', 'createdAt', 'size', 'sha256', 'verifiedAt']) assert.ok(field in b, `${field} in ${JSON.stringify(b)}`);
     const verify = await fleet.cli(['verify', 'production', '--host', 'app2']);
     assert.equal(verify.code, 0, verify.stderr);
     const unknown = await fleet.cli(['verify', 'production', '--host', 'nope']);
