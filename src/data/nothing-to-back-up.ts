@@ -1,4 +1,5 @@
 import type { DataConfig } from '../config/types.js';
+import { hasData } from './backup-set.js';
 
 /**
  * Why the release serving now needs no backup before it is replaced, or null when it has
@@ -8,7 +9,6 @@ import type { DataConfig } from '../config/types.js';
  */
 export function nothingToBackUp(serving: { manifest: { runtime: { data: DataConfig } } } | null): string | null {
   if (!serving) return 'nothing deployed yet: no data to back up';
-  const { databases, folders } = serving.manifest.runtime.data;
-  if (databases.length + folders.length === 0) return 'no databases or folders configured';
+  if (!hasData(serving.manifest.runtime.data)) return 'no databases or folders configured';
   return null;
 }
