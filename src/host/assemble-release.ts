@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
-import type { ReleaseManifest } from '../release/manifest.js';
+import { foldersOfEntries, type ReleaseManifest } from '../release/manifest.js';
 import { unpackRelease } from '../release/unpack.js';
 import type { StatSnapshot } from '../release/verify-tree.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -34,15 +34,6 @@ export interface AssembleResult {
   written: string[];
   /** objects found damaged (written to since they were made): the caller removes them and assembles again */
   damaged: string[];
-}
-
-/** Every folder that holds a manifest entry ('a/b' for 'a/b/c.txt'), parents before children. */
-export function foldersOfEntries(paths: Iterable<string>): string[] {
-  const folders = new Set<string>();
-  for (const p of paths) {
-    for (let end = p.indexOf('/'); end !== -1; end = p.indexOf('/', end + 1)) folders.add(p.slice(0, end));
-  }
-  return [...folders].sort();
 }
 
 function chunks<T>(items: T[], count: number): T[][] {

@@ -101,6 +101,15 @@ export function unsafePathReason(p: string): string | undefined {
   return undefined;
 }
 
+/** Every folder that holds one of these paths ('a' and 'a/b' for 'a/b/c.txt'), parents before children. */
+export function foldersOfEntries(paths: Iterable<string>): string[] {
+  const folders = new Set<string>();
+  for (const p of paths) {
+    for (let end = p.indexOf('/'); end !== -1; end = p.indexOf('/', end + 1)) folders.add(p.slice(0, end));
+  }
+  return [...folders].sort(comparePaths);
+}
+
 export function shortId(id: string): string {
   return id.slice(0, 12);
 }

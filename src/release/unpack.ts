@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { SlipwayError } from '../errors.js';
 import { mapLimit } from './file-hash.js';
-import { unsafePathReason, type ManifestFile, type ReleaseManifest } from './manifest.js';
+import { foldersOfEntries, unsafePathReason, type ManifestFile, type ReleaseManifest } from './manifest.js';
 
 export interface UnpackOptions {
   archivePath: string;
@@ -63,12 +63,7 @@ async function exists(p: string): Promise<boolean> {
 
 /** Every folder that holds a manifest file ('a/b' for 'a/b/c.txt'). */
 function foldersOf(files: readonly ManifestFile[]): Set<string> {
-  const folders = new Set<string>();
-  for (const file of files) {
-    const segments = file.path.split('/');
-    for (let n = 1; n < segments.length; n++) folders.add(segments.slice(0, n).join('/'));
-  }
-  return folders;
+  return new Set(foldersOfEntries(files.map((f) => f.path)));
 }
 
 function alreadyUnpacked(dest: string): SlipwayError {

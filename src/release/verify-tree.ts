@@ -9,7 +9,7 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { hashFileSync } from './file-hash.js';
-import { normalizeMode, type ManifestFile, type ReleaseManifest } from './manifest.js';
+import { foldersOfEntries, normalizeMode, type ManifestFile, type ReleaseManifest } from './manifest.js';
 
 /** What each file looked like when it was installed, in manifest order. */
 export type StatSnapshot = Array<[ino: number, size: number, mtimeMs: number]>;
@@ -44,10 +44,7 @@ export async function compareTree(dir: string, manifest: ReleaseManifest, option
   const fileIndex = new Map<string, number>();
   manifest.files.forEach((f, i) => fileIndex.set(f.path, i));
   const linkTargets = new Map(links.map((l) => [l.path, l.target]));
-  const folders = new Set<string>();
-  for (const p of [...fileIndex.keys(), ...linkTargets.keys()]) {
-    for (let end = p.indexOf('/'); end !== -1; end = p.indexOf('/', end + 1)) folders.add(p.slice(0, end));
-  }
+  const folders = new Set(foldersOfEntries([...fileIndex.keys(), ...linkTargets.keys()]));
   const snapshot = options.full ? null : options.snapshot && options.snapshot.length === manifest.files.length ? options.snapshot : null;
   const modified: string[] = [];
   const added: string[] = [];
