@@ -4,7 +4,7 @@ import { formatBytes } from '../../util/format-bytes.js';
 import { promises as fs } from 'node:fs';
 import { releaseDir } from '../layout.js';
 
-/** Step 2: the release on disk, digest and signature verified, unpacked safely. */
+/** Step 2: the release on disk: digest and signature verified, the contents it lacks fetched and checked, its folder made of hard links. */
 export const fetchStep: UpdateStep = {
   name: 'fetch',
   async run(ctx) {
@@ -34,7 +34,7 @@ export const fetchStep: UpdateStep = {
   },
 };
 
-/** "fetched 1 new file (3.1 KiB); 49,999 files already on this host" */
+/** "22 file(s) and 1 link(s) verified; 2 new content(s) fetched (1.2 KiB); 20 file(s) already on this host, linked" */
 function describeInstall(r: InstallResult): string {
   const files = r.manifest.files.length;
   const links = r.manifest.links?.length ?? 0;
