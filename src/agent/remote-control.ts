@@ -9,7 +9,7 @@ import { listBackups } from '../data/index.js';
 import { startChannelPoller, type ChannelPoller } from './channel-poller.js';
 import { startManagementServer } from './management-server.js';
 import { readManagementSecret } from './management-auth.js';
-import type { UpdateEvent, UpdateOutcome } from './update-runner.js';
+import type { UpdateEvent, UpdateOutcome } from '../update/run-update.js';
 import type { UpdateRequest } from './agent.js';
 
 /** What the pull loop and the management API need from the agent. */

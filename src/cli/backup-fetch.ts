@@ -1,6 +1,6 @@
 import type { BackupRecord } from '../data/index.js';
 import { openEnvironment, connectAgent } from './environment.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface BackupFetchOptions {

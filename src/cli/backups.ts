@@ -4,7 +4,7 @@ import { listOffsiteBackups } from '../data/offsite.js';
 import { openStore } from '../store/open-store.js';
 import { openLedger } from '../host/ledger.js';
 import { openEnvironment } from './environment.js';
-import { formatBytes, formatTable } from './format.js';
+import { formatBytes, formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface BackupsOptions {

@@ -4,7 +4,7 @@ import { shortId } from '../release/manifest.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { putBuiltRelease, type PublishedRelease } from '../store/releases.js';
 import type { CliContext } from './context.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 import { phaseProgress } from './progress.js';
 
 /** Puts a built release into the store, with progress for packing and sending what the store lacks. */

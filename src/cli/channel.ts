@@ -7,7 +7,7 @@ import { channelHistory, readChannel, writeChannel, type ChannelPointer } from '
 import { openStore } from '../store/open-store.js';
 import { resolveRelease, type ReleaseInfo } from '../store/releases.js';
 import { whoAmI } from './deploy.js';
-import { formatTable } from './format.js';
+import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 export interface EnvironmentStore {

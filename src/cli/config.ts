@@ -8,7 +8,7 @@ import { openStore } from '../store/open-store.js';
 import { listReleases, readReleaseManifest, resolveRelease } from '../store/releases.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { openEnvironment, type OpenedEnvironment } from './environment.js';
-import { formatTable } from './format.js';
+import { formatTable } from '../util/format.js';
 
 interface ConfigOptions {
   /** [env, action, argument] */

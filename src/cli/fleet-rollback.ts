@@ -1,7 +1,7 @@
 import { usageError } from '../errors.js';
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
 import { closeHosts, connectHosts, fleetLevels, selectHosts } from './fleet.js';
-import { formatTable } from './format.js';
+import { formatTable } from '../util/format.js';
 import { confirmOrRefuse } from './prompt.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 

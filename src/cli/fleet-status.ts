@@ -2,7 +2,7 @@ import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
 import { RemoteSlipway } from '../remote/remote-slipway.js';
 import { sshSettingsFromEnv } from '../remote/ssh.js';
 import { fleetLevels, selectHosts } from './fleet.js';
-import { formatTable } from './format.js';
+import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 type Release = { id: string; version: string } | null;

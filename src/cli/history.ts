@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { usageError } from '../errors.js';
 import { openLedger } from '../host/ledger.js';
 import { openEnvironment } from './environment.js';
-import { formatTable } from './format.js';
+import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface HistoryOptions {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { isSlipwayError, redactSecrets } from '../errors.js';
-import { colorEnabled, paint } from './format.js';
+import { colorEnabled, paint } from '../util/format.js';
 import type { CliContext, CommandResult } from './context.js';
 import { RemoteEnvironmentRedirect } from './remote-redirect.js';
 

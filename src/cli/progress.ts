@@ -2,7 +2,7 @@
  * Progress of a long phase (hashing, packing, uploading): a bar redrawn in place on a
  * terminal, otherwise a plain line now and then, and always one line when it ends.
  */
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 import type { CliContext } from './context.js';
 
 const BAR_WIDTH = 24;

@@ -12,7 +12,7 @@ import { listReleases, type ReleaseInfo } from '../store/releases.js';
 import { describeBuilt, storeBuiltRelease } from './built-release.js';
 import { phaseProgress } from './progress.js';
 import { checkSignaturePolicy, newPointer, openEnvironmentStore } from './channel.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface PublishOptions {

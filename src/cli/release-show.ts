@@ -1,7 +1,7 @@
 import { loadProject } from '../config/load.js';
 import { readReleaseManifest, resolveRelease } from '../store/releases.js';
 import { openCliStore } from './store-option.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface ReleaseShowOptions {

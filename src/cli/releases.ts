@@ -2,7 +2,7 @@ import { listReleases } from '../store/releases.js';
 import { loadProject } from '../config/load.js';
 import { shortId } from '../release/manifest.js';
 import { openCliStore } from './store-option.js';
-import { formatBytes, formatTable } from './format.js';
+import { formatBytes, formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface ReleasesOptions {

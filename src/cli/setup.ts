@@ -9,7 +9,7 @@ import type { RemoteSlipway } from '../remote/remote-slipway.js';
 import type { LoadedProject, EnvironmentConfig } from '../config/types.js';
 import { openAnyEnvironment } from './environment.js';
 import { closeHosts, connectHosts, selectHosts } from './fleet.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface SetupOptions {

@@ -2,7 +2,7 @@ import { openLedger } from '../host/ledger.js';
 import { readLock } from '../host/lock.js';
 import { agentClient, isAgentRunning } from '../agent/control-client.js';
 import { openAnyEnvironment } from './environment.js';
-import { formatTable } from './format.js';
+import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { promises as fs } from 'node:fs';
 import { openStore } from '../store/open-store.js';

@@ -1,5 +1,5 @@
 import { migrateStoreToObjects } from '../store/store-maintenance.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 import { openTargetStore, type StoreCommandOptions } from './store-option.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 

@@ -1,7 +1,7 @@
 import { usageError } from '../errors.js';
 import { listChannelPointers } from '../store/channels.js';
 import { pruneStore } from '../store/store-maintenance.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 import { openTargetStore, type StoreCommandOptions } from './store-option.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 

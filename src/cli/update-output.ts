@@ -1,6 +1,6 @@
 import { SlipwayError } from '../errors.js';
 import { fromWireError, type WireError } from '../agent/wire.js';
-import { paint } from './format.js';
+import { paint } from '../util/format.js';
 import type { CliContext } from './context.js';
 
 /** Prints the agent's update events as they come: one line per step with its duration. */

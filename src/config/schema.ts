@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { parseVersionRange } from '../plan/version.js';
+import { parseVersionRange } from '../util/version.js';
 import { CRON_EXPECTED, parseCron } from '../util/cron.js';
 import {
   DEFAULT_STANDBY,
@@ -416,7 +416,7 @@ function parseByteSize(value: unknown): number | undefined {
 
 /**
  * `standby`: how long the release that served before an update keeps running, unrouted, so that a
- * code rollback is a proxy switch (src/agent/standby.ts). A duration, `off` (or false, or 0), or a
+ * code rollback is a proxy switch (src/runtime/standby.ts). A duration, `off` (or false, or 0), or a
  * mapping that also sets the memory the host must have available to keep it. Absent: DEFAULT_STANDBY.
  */
 function standbySetting() {

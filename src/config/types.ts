@@ -168,7 +168,7 @@ export interface HookConfig {
 
 /** slipway.yml `upgrade`: which releases this one can be updated from. */
 export interface UpgradeConfig {
-  /** a version range (src/plan/version.ts), e.g. ">=v2"; a host running anything else must update through a release in between */
+  /** a version range (src/util/version.ts), e.g. ">=v2"; a host running anything else must update through a release in between */
   from: string;
 }
 

@@ -40,10 +40,6 @@ export interface CreateBackupOptions {
   onProgress?: ProgressListener;
 }
 
-export function hasData(data: DataConfig): boolean {
-  return data.databases.length + data.folders.length > 0;
-}
-
 export async function createBackup(o: CreateBackupOptions): Promise<BackupRecord> {
   const items = dataItems({ data: o.data, sharedDir: o.layout.sharedDir });
   if (items.length === 0) {

@@ -12,17 +12,9 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { SlipwayError } from '../errors.js';
 import { fsyncPath } from '../util/atomic-write.js';
 
-const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+import { isDiskFull } from '../util/disk-full.js';
 
-export function isDiskFull(error: unknown): boolean {
-  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code && DISK_FULL_CODES.has(code)) return true;
-    // SQLite reports it as SQLITE_FULL, "database or disk is full".
-    if (code === 'SQLITE_FULL') return true;
-  }
-  return false;
-}
+export { isDiskFull };
 
 export function diskFullError(file: string, cause: unknown): SlipwayError {
   return new SlipwayError('BACKUP_DISK_FULL', `The disk is full: could not write ${file}. The partial backup file was removed.`, {

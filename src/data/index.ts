@@ -3,8 +3,8 @@
  * take, verify, restore and prune backups; the catalog; encryption for off-site
  * copies; the scrub of a production → staging copy.
  */
-export { createBackup, hasData, type CreateBackupOptions } from './backup-set.js';
-export { nothingToBackUp } from './nothing-to-back-up.js';
+export { createBackup, type CreateBackupOptions } from './backup-set.js';
+export { hasData, nothingToBackUp } from '../release/declared-data.js';
 export { restoreBackup, loadIntactBackup, type RestoreBackupOptions, type RestoreResult } from './restore.js';
 export { verifyBackup, type VerifyBackupOptions, type VerifyReport } from './verify.js';
 export {

@@ -57,6 +57,4 @@ export interface BackupEngine<I extends DataItem = DataItem> {
   fingerprint(o: { item: I; env: DataEnv }): Promise<Fingerprint>;
 }
 
-export type BackupReason = 'pre-deploy' | 'post-deploy' | 'manual' | 'scheduled' | 'pre-restore';
-
-export const BACKUP_REASONS: readonly BackupReason[] = ['pre-deploy', 'post-deploy', 'manual', 'scheduled', 'pre-restore'];
+export { BACKUP_REASONS, type BackupReason } from '../host/backup-reasons.js';

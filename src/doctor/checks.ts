@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { DatabaseConfig, StoreConfig } from '../config/types.js';
-import { formatBytes } from '../cli/format.js';
+import { formatBytes } from '../util/format.js';
 import { redactSecrets } from '../errors.js';
 import type { HostLayout } from '../host/layout.js';
 import { freeBytesAt } from '../plan/gather.js';

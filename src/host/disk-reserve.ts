@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
-import { isDiskFull } from '../data/file-stream.js';
+import { isDiskFull } from '../util/disk-full.js';
 import type { HostLayout } from './layout.js';
 
 /** Enough for the undo's records and the restore of a small database; a bigger restore needs space freed. */

@@ -8,7 +8,7 @@ import { readReleaseManifestBytes, readReleaseSignature } from '../store/release
 import type { StatSnapshot } from '../release/verify-tree.js';
 import { assembleRelease, type AssembleResult } from './assemble-release.js';
 import type { BlobStore } from '../store/blob-store.js';
-import type { Ledger } from '../host/ledger.js';
+import type { Ledger } from './ledger.js';
 import { releaseDir, type HostLayout } from './layout.js';
 import { linkSharedPaths } from './shared-links.js';
 

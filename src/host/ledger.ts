@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SlipwayError } from '../errors.js';
-import type { BackupReason } from '../data/types.js';
+import type { BackupReason } from './backup-reasons.js';
 
 /** A release unpacked on this host: its id (the manifest's digest) and small facts; the manifest is in manifests/<id>.json. */
 export interface ReleaseRecord {

@@ -7,9 +7,9 @@
 import { closestMatch } from '../config/did-you-mean.js';
 import { PIPELINE_STEPS, type PipelineStepName } from '../config/types.js';
 import { SlipwayError } from '../errors.js';
-import { formatBytes } from '../cli/format.js';
+import { formatBytes } from '../util/format.js';
 import type { ReleaseManifest } from '../release/manifest.js';
-import { compareVersions, parseVersionRange, satisfiesRange } from './version.js';
+import { compareVersions, parseVersionRange, satisfiesRange } from '../util/version.js';
 
 export type PlannedRelease = ReleaseManifest & {
   id: string;
@@ -373,7 +373,7 @@ function nextSteps(input: UpdatePlanInput, blockers: Blocker[], path: string[] |
 }
 
 /**
- * What each pipeline step will do, or why it will skip, decided as src/host/steps/ decides
+ * What each pipeline step will do, or why it will skip, decided as src/update/steps/ decides
  * it: `deploy` prints this before it asks, so it must not promise a step the pipeline skips
  * or hide one it runs (a first deploy runs its migration; only the window is left out).
  * An operator's maintenance mode, already on, is the one thing it cannot foresee.

@@ -1,5 +1,5 @@
 /** The update plan for people: what changes, what it costs, and what to do when it is refused. */
-import { formatBytes } from '../cli/format.js';
+import { formatBytes } from '../util/format.js';
 import type { UpdatePlan } from './plan.js';
 
 const DIRECTION_WORDS: Record<UpdatePlan['direction'], string> = {

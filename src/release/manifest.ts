@@ -64,7 +64,7 @@ export interface ReleaseManifest {
   links?: ManifestLink[];
   /**
    * slipway.yml `upgrade.from`: the version range a host must run to update to this
-   * release directly (src/plan/version.ts). Absent (not undefined-valued) when the
+   * release directly (src/util/version.ts). Absent (not undefined-valued) when the
    * project declares none, so older releases keep their ids.
    */
   upgradeFrom?: string;

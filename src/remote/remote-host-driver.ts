@@ -8,7 +8,7 @@ import { SlipwayError } from '../errors.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { writeReleaseStream } from '../store/release-transfer.js';
 import { readReleaseManifest } from '../store/releases.js';
-import { nothingToBackUp } from '../data/nothing-to-back-up.js';
+import { nothingToBackUp } from '../release/declared-data.js';
 import type { HostDriver, HostState } from './rollout.js';
 import type { RemoteSlipway } from './remote-slipway.js';
 

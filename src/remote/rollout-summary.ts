@@ -1,5 +1,5 @@
 /** The table a rollout ends with: one row per host, then which host stopped it and why. */
-import { formatTable } from '../cli/format.js';
+import { formatTable } from '../util/format.js';
 import type { RolloutSummary } from './rollout.js';
 
 export function renderRolloutSummary(summary: RolloutSummary): string {

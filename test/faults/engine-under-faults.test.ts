@@ -16,7 +16,7 @@ import { DISK_RESERVE_BYTES, diskReserveFile, ensureDiskReserve, releaseDiskRese
 import type { Journal, JournalEntry } from '../../src/host/journal.js';
 import { hostLayout } from '../../src/host/layout.js';
 import type { Ledger } from '../../src/host/ledger.js';
-import { runPipeline, type PipelineStep } from '../../src/host/pipeline.js';
+import { runPipeline, type PipelineStep } from '../../src/update/pipeline.js';
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-faults-unit-'));

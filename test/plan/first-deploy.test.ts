@@ -1,5 +1,5 @@
 /**
- * What the plan says each pipeline step will do, against what the steps do (src/host/steps/):
+ * What the plan says each pipeline step will do, against what the steps do (src/update/steps/):
  * a first deploy runs its migration, with no maintenance window since nothing serves yet.
  */
 import assert from 'node:assert/strict';

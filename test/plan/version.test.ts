@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareVersions, parseVersion, parseVersionRange, satisfiesRange } from '../../src/plan/version.js';
+import { compareVersions, parseVersion, parseVersionRange, satisfiesRange } from '../../src/util/version.js';
 
 test('versions compare as numbers, with or without a leading v', () => {
   assert.equal(compareVersions('v1', 'v2'), -1);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { servicesForHost } from '../../src/agent/slots.js';
+import { servicesForHost } from '../../src/runtime/slots.js';
 import type { ReleaseManifest } from '../../src/release/manifest.js';
 
 const service = (name: string) => ({ name, command: `node ${name}.js`, portEnv: 'PORT', env: {}, health: { path: '/healthz', intervalMs: 200, timeoutMs: 1000, successes: 1, deadlineMs: 5000 } });

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { it, type TestContext } from 'node:test';
-import { decideStandby, Standby, availableMemoryBytes } from '../../src/agent/standby.js';
-import { stopSlot, type Slot } from '../../src/agent/slots.js';
+import { decideStandby, Standby, availableMemoryBytes } from '../../src/runtime/standby.js';
+import { stopSlot, type Slot } from '../../src/runtime/slots.js';
 import type { ServiceConfig } from '../../src/config/types.js';
 import type { ReleaseManifest } from '../../src/release/manifest.js';
 import { waitUntilHealthy } from '../../src/runtime/health-check.js';
@@ -12,7 +12,7 @@ import { findFreePort } from '../../src/runtime/ports.js';
 import { isProcessGroupRunning } from '../../src/runtime/process-info.js';
 import { startService } from '../../src/runtime/supervisor.js';
 
-// The standby holder of the agent (src/agent/standby.ts) with real processes: kept, handed
+// The standby holder of the agent (src/runtime/standby.ts) with real processes: kept, handed
 // over, stopped when its window ends, when memory runs short, or when it no longer answers.
 
 const SERVER = "require('node:http').createServer((q, r) => r.end(q.url === '/healthz' ? 'ok' : process.env.VERSION)).listen(Number(process.env.PORT), '127.0.0.1');\n";

@@ -1,22 +1,22 @@
 import { SlipwayError } from '../errors.js';
-import { runPipeline, type PipelineEvent } from '../host/pipeline.js';
-import { lockStep } from '../host/steps/lock.js';
-import { fetchStep } from '../host/steps/fetch.js';
-import { preflightStep } from '../host/steps/preflight.js';
-import { backupStep } from '../host/steps/backup.js';
-import { maintenanceStep } from '../host/steps/maintenance.js';
-import { migrateStep, runCommand } from '../host/steps/migrate.js';
-import { startStep } from '../host/steps/start.js';
-import { switchStep } from '../host/steps/switch.js';
-import { watchStep } from '../host/steps/watch.js';
-import { finishStep } from '../host/steps/finish.js';
+import { runPipeline, type PipelineEvent } from './pipeline.js';
+import { lockStep } from './steps/lock.js';
+import { fetchStep } from './steps/fetch.js';
+import { preflightStep } from './steps/preflight.js';
+import { backupStep } from './steps/backup.js';
+import { maintenanceStep } from './steps/maintenance.js';
+import { migrateStep, runCommand } from './steps/migrate.js';
+import { startStep } from './steps/start.js';
+import { switchStep } from './steps/switch.js';
+import { watchStep } from './steps/watch.js';
+import { finishStep } from './steps/finish.js';
 import { releaseDir } from '../host/layout.js';
 import { hostDiskFullError, releaseDiskReserve } from '../host/disk-reserve.js';
 import { readLock } from '../host/lock.js';
-import { isDiskFull } from '../data/file-stream.js';
+import { isDiskFull } from '../util/disk-full.js';
 import { serviceEnvironment } from '../host/app-env.js';
-import { primaryService } from './slots.js';
-import type { UpdateContext, UpdateStep } from '../host/update-context.js';
+import { primaryService } from '../runtime/slots.js';
+import type { UpdateContext, UpdateStep } from './context.js';
 
 /** The update pipeline of DESIGN.md, steps 1–10. Deploy and rollback share it. */
 export const UPDATE_STEPS: UpdateStep[] = [

@@ -2,10 +2,10 @@
  * The plan of the update the pipeline is running, built from its context: what the
  * preflight step checks, so that `deploy` refuses exactly what `slipway plan` shows.
  */
-import type { UpdateContext } from '../host/update-context.js';
-import { targetManifest } from '../host/update-context.js';
-import { pipelinePlanFacts } from './gather.js';
-import { createUpdatePlan, type UpdatePlan } from './plan.js';
+import type { UpdateContext } from './context.js';
+import { targetManifest } from './context.js';
+import { pipelinePlanFacts } from '../plan/gather.js';
+import { createUpdatePlan, type UpdatePlan } from '../plan/plan.js';
 
 export async function planForUpdate(ctx: UpdateContext): Promise<UpdatePlan> {
   const target = { ...targetManifest(ctx), id: ctx.to.id };

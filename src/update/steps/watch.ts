@@ -1,7 +1,7 @@
 import { SlipwayError } from '../../errors.js';
 import { watchHealth } from '../../runtime/health-check.js';
-import { sinceLastStart } from '../../agent/slots.js';
-import type { UpdateStep } from '../update-context.js';
+import { sinceLastStart } from '../../runtime/slots.js';
+import type { UpdateStep } from '../context.js';
 
 /** Step 9: a health window after the switch; a failure here switches back automatically. */
 export const watchStep: UpdateStep = {

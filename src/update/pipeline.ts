@@ -1,8 +1,8 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
-import type { Journal } from './journal.js';
-import type { Ledger } from './ledger.js';
+import type { Journal } from '../host/journal.js';
+import type { Ledger } from '../host/ledger.js';
 
 /**
  * A pipeline step: what it does, how to undo it, and how to ask the real host

@@ -1,7 +1,7 @@
-import { formatBytes } from '../../cli/format.js';
+import { formatBytes } from '../../util/format.js';
 import { loadIntactBackup, nothingToBackUp } from '../../data/index.js';
 import { MIGRATION_HOLD_MS } from './maintenance.js';
-import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
+import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep } from '../context.js';
 
 /**
  * Step 4: a verified backup of every database and folder, tagged with the release serving now.

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { probeHealth } from '../runtime/health-check.js';
+import { probeHealth } from './health-check.js';
 import type { StandbyConfig } from '../config/types.js';
 import type { Slot } from './slots.js';
 

@@ -3,11 +3,11 @@ import type { ReleaseManifest } from '../release/manifest.js';
 import { createBackup, type BackupReason, type BackupRecord } from '../data/index.js';
 import type { MaintenanceMode, SwitchResult } from '../runtime/proxy.js';
 import type { BlobStore } from '../store/blob-store.js';
-import type { Slot } from '../agent/slots.js';
-import type { SignaturePolicy } from './install-release.js';
-import type { HostLayout } from './layout.js';
-import type { Journal } from './journal.js';
-import type { Ledger } from './ledger.js';
+import type { Slot } from '../runtime/slots.js';
+import type { SignaturePolicy } from '../host/install-release.js';
+import type { HostLayout } from '../host/layout.js';
+import type { Journal } from '../host/journal.js';
+import type { Ledger } from '../host/ledger.js';
 import type { PipelineStep } from './pipeline.js';
 
 /** What the agent lends the pipeline: its slots and its proxy. */

@@ -1,8 +1,8 @@
-import { installRelease, isReleaseInstalled, readInstalledManifest, type InstallResult } from '../install-release.js';
-import type { UpdateStep } from '../update-context.js';
-import { formatBytes } from '../../util/format-bytes.js';
+import { installRelease, isReleaseInstalled, readInstalledManifest, type InstallResult } from '../../host/install-release.js';
+import type { UpdateStep } from '../context.js';
+import { formatBytes } from '../../util/format.js';
 import { promises as fs } from 'node:fs';
-import { releaseDir } from '../layout.js';
+import { releaseDir } from '../../host/layout.js';
 
 /** Step 2: the release on disk: digest and signature verified, the contents it lacks fetched and checked, its folder made of hard links. */
 export const fetchStep: UpdateStep = {

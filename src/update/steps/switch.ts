@@ -1,7 +1,7 @@
 import { SlipwayError } from '../../errors.js';
-import { pointCurrentAt, readCurrent } from '../current-link.js';
+import { pointCurrentAt, readCurrent } from '../../host/current-link.js';
 import { promises as fs } from 'node:fs';
-import type { UpdateStep } from '../update-context.js';
+import type { UpdateStep } from '../context.js';
 
 /** Step 8: the proxy and `current` move to the new release together; the old slot drains (finish decides whether it stays warm). */
 export const switchStep: UpdateStep = {

@@ -1,8 +1,8 @@
-import { formatBytes } from '../../cli/format.js';
+import { formatBytes } from '../../util/format.js';
 import { hasData, pruneBackups } from '../../data/index.js';
-import { releaseLock } from '../lock.js';
-import { pruneReleases } from '../prune.js';
-import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
+import { releaseLock } from '../../host/lock.js';
+import { pruneReleases } from '../../host/prune.js';
+import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep } from '../context.js';
 
 /**
  * Step 10: the old slot goes into standby or stops (its release stays on disk), a backup tagged with the

@@ -1,4 +1,4 @@
-import { targetManifest, type UpdateStep } from '../update-context.js';
+import { targetManifest, type UpdateStep } from '../context.js';
 
 /**
  * Step 7: the new release starts beside the old one and must pass its health check.

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { SlipwayError } from '../../errors.js';
-import { releaseDir } from '../layout.js';
-import { primaryService } from '../../agent/slots.js';
-import { serviceEnvironment } from '../app-env.js';
+import { releaseDir } from '../../host/layout.js';
+import { primaryService } from '../../runtime/slots.js';
+import { serviceEnvironment } from '../../host/app-env.js';
 import { dataItems, hasData, restoreBackup, runScrubSql } from '../../data/index.js';
-import { backupReleaseData, dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../update-context.js';
+import { backupReleaseData, dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../context.js';
 
 /** How long requests wait for a restore before they are answered 503. */
 const RESTORE_HOLD_MS = 60_000;

@@ -1,4 +1,4 @@
-import { targetManifest, type UpdateStep } from '../update-context.js';
+import { targetManifest, type UpdateStep } from '../context.js';
 
 /** How long a write may be held while the data changes (backup, migration) before it is refused with 503. */
 export const MIGRATION_HOLD_MS = 60_000;

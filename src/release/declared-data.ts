@@ -1,5 +1,9 @@
 import type { DataConfig } from '../config/types.js';
-import { hasData } from './backup-set.js';
+
+/** Whether a release declares any data (databases or folders) for slipway to back up. */
+export function hasData(data: DataConfig): boolean {
+  return data.databases.length + data.folders.length > 0;
+}
 
 /**
  * Why the release serving now needs no backup before it is replaced, or null when it has

@@ -1,6 +1,6 @@
-import { ensureDiskReserve } from '../disk-reserve.js';
-import { acquireLock, readLock, releaseLock } from '../lock.js';
-import type { UpdateStep } from '../update-context.js';
+import { ensureDiskReserve } from '../../host/disk-reserve.js';
+import { acquireLock, readLock, releaseLock } from '../../host/lock.js';
+import type { UpdateStep } from '../context.js';
 
 /**
  * Step 1: one update at a time; the lock names who, since when and why. With the host

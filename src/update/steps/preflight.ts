@@ -1,7 +1,7 @@
-import { formatBytes } from '../../cli/format.js';
-import { planForUpdate } from '../../plan/pipeline-plan.js';
+import { formatBytes } from '../../util/format.js';
+import { planForUpdate } from '../plan-update.js';
 import { planRefusal } from '../../plan/plan.js';
-import type { UpdateStep } from '../update-context.js';
+import type { UpdateStep } from '../context.js';
 
 /** Step 3: refuse what would break before anything changes: the same plan `slipway plan` prints. */
 export const preflightStep: UpdateStep = {

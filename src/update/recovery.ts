@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
-import { forceReleaseLock, readLock } from './lock.js';
-import { pointCurrentAt, readCurrent } from './current-link.js';
-import { isReleaseInstalled } from './install-release.js';
-import type { HostLayout } from './layout.js';
-import type { Journal } from './journal.js';
-import type { Ledger } from './ledger.js';
+import { forceReleaseLock, readLock } from '../host/lock.js';
+import { pointCurrentAt, readCurrent } from '../host/current-link.js';
+import { isReleaseInstalled } from '../host/install-release.js';
+import type { HostLayout } from '../host/layout.js';
+import type { Journal } from '../host/journal.js';
+import type { Ledger } from '../host/ledger.js';
 
 export interface RecoveryReport {
   deploymentId: number;
