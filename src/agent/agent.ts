@@ -8,28 +8,30 @@ import { DEFAULT_STANDBY, type EnvironmentConfig, type LoadedProject } from '../
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
 import { createProxy, type MaintenanceMode, type ReverseProxy } from '../runtime/proxy.js';
 import { probeHealth } from '../runtime/health-check.js';
-import { killStaleProcesses, tailLines } from '../runtime/supervisor.js';
+import { killStaleProcesses } from '../runtime/supervisor.js';
 import { openStore } from '../store/open-store.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { ensureHostLayout, type HostLayout } from '../host/layout.js';
-import { openLedger, type DeploymentKind, type Ledger } from '../host/ledger.js';
+import { openLedger, type Ledger } from '../host/ledger.js';
 import { openJournal, type Journal } from '../host/journal.js';
 import { acquireLock, readLock, releaseLock } from '../host/lock.js';
 import { readCurrent } from '../host/current-link.js';
 import { readInstalledManifest, releaseNotFoundOnHost, type SignaturePolicy } from '../host/install-release.js';
-import { readEnvFile, resolveAppConfig } from '../host/app-env.js';
-import { previousBeforeKey, recoverUnfinishedUpdate, type RecoveryReport } from '../update/recovery.js';
+import { releaseDir } from '../host/layout.js';
+import { readEnvFile, resolveAppConfig, serviceEnvironment } from '../host/app-env.js';
+import { recoverUnfinishedUpdate, type RecoveryReport } from '../update/recovery.js';
 import { pruneReleases } from '../host/prune.js';
-import type { UpdateContext, UpdateRuntime } from '../update/context.js';
-import { otherSlot, slotLogFile, startSlot, stopSlot, type Slot } from '../runtime/slots.js';
-import { Standby } from '../runtime/standby.js';
-import { runUpdate, type UpdateEvent, type UpdateOutcome } from '../update/run-update.js';
+import type { UpdateHost } from '../update/context.js';
+import type { Slot } from '../runtime/slots.js';
+import { ProcessRuntime } from '../runtime/process-runtime.js';
+import { runUpdate, type UpdateEvent, type UpdateOutcome, type UpdateRequest } from '../update/run-update.js';
+import { faultsFromEnvironment } from '../update/test-faults.js';
 import { startControlServer } from './control-server.js';
 import { toWireError } from './wire.js';
 import { HostBackups } from './host-backups.js';
 import { startRemoteControl, type AgentFacade, type RemoteControl } from './remote-control.js';
 import { rollbackWithDataTarget, restoreTarget } from './data-requests.js';
-import { pruneBackups, restoreBackup } from '../data/index.js';
+import { pruneBackups } from '../data/index.js';
 import { createOffsiteCopier, fetchOffsiteBackup, offsiteEnabled, type OffsiteCopier } from '../data/offsite.js';
 import { startBackupSchedule, type BackupSchedule } from './backup-schedule.js';
 
@@ -44,20 +46,7 @@ export interface AgentOptions {
   onStopRequested?(): void;
 }
 
-export interface UpdateRequest {
-  releaseId: string;
-  /** the version the caller resolved in the store, for the record before the release is on disk */
-  version?: string;
-  who?: string;
-  reason?: string;
-  allowOlder?: boolean;
-  /** bring this backup's data back before the target starts (rollback --with-data, restore, data copy) */
-  restoreBackupId?: string;
-  restoreBackupDir?: string;
-  scrubFile?: string;
-  /** what history calls it when it is not the update's own kind (a rollback with data, a restore) */
-  recordAs?: DeploymentKind;
-}
+export type { UpdateRequest };
 
 /**
  * The single writer of a host's state: supervises the release slots, owns the
@@ -78,9 +67,8 @@ export class Agent {
   private schedule?: BackupSchedule;
   /** off-site copies (null: off for this environment); one pass at a time */
   private offsite: OffsiteCopier | null = null;
-  private active: Slot | null = null;
-  /** the release that served before the last switch, still running unrouted for a rollback by proxy switch */
-  private readonly standby: Standby;
+  /** runs the releases: two slots behind the proxy, the one before kept warm in standby */
+  private runtime!: ProcessRuntime;
   private readonly startedAt = new Date();
   private readonly backups: HostBackups;
   private closing?: Promise<void>;
@@ -102,11 +90,6 @@ export class Agent {
       offsite: () => this.offsite,
       appConfig: (manifest) => this.appConfig(manifest),
       withHostLock: (holder, reason, work) => this.withHostLock(holder, reason, work),
-    });
-    this.standby = new Standby({
-      config: this.env.standby ?? DEFAULT_STANDBY,
-      stopSlot: (slot) => stopSlot(slot, this.env.drainTimeoutMs || 1_000),
-      log: (line) => this.log(line),
     });
   }
 
@@ -131,17 +114,23 @@ export class Agent {
         cause: error,
       });
     }
-    this.lastRecovery = await recoverUnfinishedUpdate({
-      layout: this.layout,
-      ledger: this.ledger,
-      journal: this.journal,
-      // No app process runs yet (the stale ones were stopped above): the data can be swapped safely.
-      restoreData: async (backupId, releaseId) => {
-        const manifest = await readInstalledManifest(this.layout, releaseId);
-        if (!manifest) return;
-        await restoreBackup({ layout: this.layout, ledger: this.ledger, backupId, data: manifest.runtime.data, env: await this.backups.dataEnv(manifest) });
+    this.runtime = new ProcessRuntime({
+      proxy: this.proxy,
+      environmentName: this.env.name,
+      releaseDir: (id) => releaseDir(this.layout, id),
+      logsDir: this.layout.logsDir,
+      runDir: this.layout.runDir,
+      ...(this.env.services === undefined ? {} : { services: this.env.services }),
+      drainTimeoutMs: this.env.drainTimeoutMs,
+      standby: this.env.standby ?? DEFAULT_STANDBY,
+      environmentFor: async (manifest) => {
+        const { values } = await this.appConfig(manifest);
+        return (service, extra) => serviceEnvironment({ processEnv: this.processEnv, secrets: this.env, appConfig: values, serviceEnv: service.env, extra });
       },
+      log: (line) => this.log(line),
     });
+    // No app process runs yet (the stale ones were stopped above): the data can be swapped safely.
+    this.lastRecovery = await recoverUnfinishedUpdate(this.updateHost(), (line) => this.log(line));
     if (this.lastRecovery) this.log(this.lastRecovery.message);
     await this.serveCurrent();
     this.control = await startControlServer(this.layout.agentSocket, this.routes());
@@ -173,60 +162,33 @@ export class Agent {
       return null;
     });
     const id = currentId ?? this.ledger.getState().currentId;
-    if (!id) return;
+    // Recovery may have started it already (on the data it restored).
+    if (!id || this.runtime.active()?.releaseId === id) return;
     const manifest = await readInstalledManifest(this.layout, id);
     if (!manifest) {
       this.log(`warning: current release ${shortId(id)} is not on disk; nothing is served until the next deploy`);
       return;
     }
     try {
-      const slot = await this.runtime().startIdleSlot(id, manifest);
-      await this.runtime().activate(slot);
+      const release = await this.runtime.startIdle(id, manifest);
+      await this.runtime.activate(release);
       this.log(`serving ${manifest.version} (${shortId(id)})`);
     } catch (error) {
       this.log(`warning: the current release ${manifest.version} did not start: ${(error as Error).message}`);
     }
   }
 
-  private runtime(): UpdateRuntime {
+  /** What every update gets from this agent. */
+  private updateHost(): UpdateHost {
     return {
-      activeSlot: () => this.active,
-      startIdleSlot: async (id, manifest) => {
-        const { values } = await this.appConfig(manifest);
-        // The standby holds the idle slot's name (its pid and log files): it goes, and is gone, before another release starts there.
-        await this.standby.stopNow(`slot ${otherSlot(this.active?.name)} is needed to start ${manifest.version}`);
-        return startSlot({
-          layout: this.layout,
-          name: otherSlot(this.active?.name),
-          manifest,
-          releaseId: id,
-          appConfig: values,
-          processEnv: this.processEnv,
-          environment: this.env.name,
-          secrets: this.env,
-          ...(this.env.services === undefined ? {} : { services: this.env.services }),
-        });
-      },
-      activate: async (slot) => {
-        const result = await this.proxy.switchTo(slot.port, { drainTimeoutMs: this.env.drainTimeoutMs });
-        this.active = slot;
-        return result;
-      },
-      deactivate: () => {
-        this.proxy.clearTarget();
-        this.active = null;
-      },
-      stopSlot: async (slot) => {
-        await stopSlot(slot, this.env.drainTimeoutMs || 1_000);
-        if (this.active === slot) this.active = null;
-      },
-      takeStandby: async (id) => {
-        const entry = await this.standby.take(id);
-        return entry ? { slot: entry.slot, since: entry.since } : null;
-      },
-      retireSlot: (slot) => this.standby.retire(slot),
-      setMaintenance: (mode) => this.proxy.setMaintenance(mode),
-      maintenance: () => this.proxy.maintenance(),
+      app: this.options.project.config.app,
+      environmentName: this.env.name,
+      environment: this.env,
+      layout: this.layout,
+      ledger: this.ledger,
+      journal: this.journal,
+      store: this.store,
+      runtime: this.runtime,
       appConfig: (manifest) => this.appConfig(manifest),
     };
   }
@@ -255,68 +217,15 @@ export class Agent {
   }
 
   /** Runs one update (deploy or rollback). Updates never overlap: the host lock refuses a second one. */
-  async update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome & { version?: string }> {
+  async update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome> {
     // Refuse at once, before recording anything, while another update holds the host (the lock step still guards races).
     await assertNotLocked(this.layout.lockFile);
-    // Everything that can fail before the update starts is read before it is recorded.
     const signatures = await this.signaturePolicy();
-    const state = this.ledger.getState();
-    const fromManifest = !state.currentId ? null : this.active?.releaseId === state.currentId ? this.active.manifest : await readInstalledManifest(this.layout, state.currentId);
-    // A release warm in standby: its manifest is known, so the fetch step need not read it again.
-    const warm = this.standby.current()?.slot;
-    const targetRecord = this.ledger.getRelease(request.releaseId);
-    let deploymentId: number;
-    try {
-      deploymentId = this.ledger.startDeployment({
-        kind: request.recordAs ?? kind,
-        fromId: fromManifest ? state.currentId : null,
-        toId: request.releaseId,
-        fromVersion: fromManifest?.version ?? null,
-        toVersion: targetRecord?.version ?? request.version ?? null,
-        reason: request.reason ?? kind,
-        who: request.who ?? os.userInfo().username,
-      });
-      this.ledger.setStateValue(previousBeforeKey(deploymentId), state.previousId ?? '');
-    } catch (error) {
-      // Nothing has changed yet: say why in the user's terms (a full disk is the likely one).
-      if (isDiskFull(error)) {
-        throw hostDiskFullError(this.layout.root, 'the update cannot even be recorded, so nothing was changed', error);
-      }
-      throw error;
-    }
-    const ctx: UpdateContext = {
-      kind,
-      app: this.options.project.config.app,
-      environmentName: this.env.name,
-      environment: this.env,
-      layout: this.layout,
-      ledger: this.ledger,
-      journal: this.journal,
-      store: this.store,
-      signatures,
-      runtime: this.runtime(),
-      deploymentId,
-      who: request.who ?? os.userInfo().username,
-      reason: request.reason ?? kind,
-      from: fromManifest && state.currentId ? { id: state.currentId, manifest: fromManifest } : null,
-      previousIdBefore: state.previousId,
-      to: warm?.releaseId === request.releaseId ? { id: request.releaseId, manifest: warm.manifest } : { id: request.releaseId },
-      allowOlder: Boolean(request.allowOlder),
-      restoreBackupId: request.restoreBackupId,
-      restoreBackupDir: request.restoreBackupDir,
-      scrubFile: request.scrubFile,
-      progress: (line) => emit({ type: 'progress', line }),
-    };
-    const outcome = await this.track(runUpdate(ctx, emit));
+    const outcome = await this.track(runUpdate({ host: this.updateHost(), kind, request, signatures, emit, faults: faultsFromEnvironment(process.env) }));
     // The update's backups (pre-deploy, post-deploy, pre-restore) go off-site in the background: the deploy does not wait for the upload.
     void this.offsite?.copyPending();
-    try {
-      this.ledger.setStateValue(previousBeforeKey(deploymentId), null);
-    } catch {
-      // Only read when recovering an unfinished deployment, and this one is finished: a leftover is harmless (a full disk lands here).
-    }
     void this.remote?.reportStatus();
-    return { ...outcome, version: ctx.to.manifest?.version };
+    return outcome;
   }
 
   /** The release a rollback goes to: --to <version> among the releases on disk, else the previous one. */
@@ -345,14 +254,15 @@ export class Agent {
       return { id, version: record?.version ?? null };
     };
     let health = 'none';
-    if (this.active) {
-      const primary = this.active.services.find((s) => s.port === this.active!.port)!;
-      const probe = await probeHealth(`http://127.0.0.1:${this.active.port}${primary.config.health.path}`, primary.config.health.timeoutMs);
+    const active = this.runtime.active();
+    if (active) {
+      const primary = active.services.find((s) => s.port === active.port)!;
+      const probe = await probeHealth(`http://127.0.0.1:${active.port}${primary.config.health.path}`, primary.config.health.timeoutMs);
       health = probe.ok ? 'healthy' : 'unhealthy';
     }
     const lock = await readLock(this.layout.lockFile);
     const maintenance = this.proxy.maintenance();
-    const standby = this.standby.current();
+    const standby = this.runtime.standbyEntry();
     return {
       environment: this.env.name,
       url: `http://${this.env.bind === '0.0.0.0' ? '127.0.0.1' : this.env.bind}:${this.proxy.port}`,
@@ -364,7 +274,7 @@ export class Agent {
       agent: { pid: process.pid, startedAt: this.startedAt.toISOString(), uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000), cli: process.argv[1] ?? null },
       // The active slot first; a standby slot after it runs, unrouted, until its window ends.
       slots: [
-        ...(this.active ? [{ role: 'active', ...describeSlot(this.active) }] : []),
+        ...(active ? [{ role: 'active', ...describeSlot(active) }] : []),
         ...(standby ? [{ role: 'standby', ...describeSlot(standby.slot), standbySince: standby.since.toISOString(), standbyUntil: standby.until.toISOString() }] : []),
       ],
       standby: standby ? { id: standby.slot.releaseId, version: standby.slot.version, slot: standby.slot.name, since: standby.since.toISOString(), until: standby.until.toISOString() } : null,
@@ -485,12 +395,7 @@ export class Agent {
       status: () => this.status(),
       update: (kind, request, emit) => this.update(kind, request, emit),
       resolveRollbackTarget: (to) => this.resolveRollbackTarget(to),
-      logTail: async (lines) => {
-        const active = this.active;
-        if (!active) return [];
-        const primary = active.services.find((s) => s.port === active.port)!;
-        return tailLines(slotLogFile(this.layout, primary.config.name, active.name), lines);
-      },
+      logTail: (lines) => this.runtime.logTail(lines),
       log: (line) => this.log(line),
     };
   }
@@ -522,8 +427,7 @@ export class Agent {
         this.control?.close(),
         ...this.running,
       ]);
-      const active = this.active;
-      await Promise.allSettled([active ? stopSlot(active, this.env.drainTimeoutMs || 1_000) : undefined, this.standby.stopNow('the agent stops')]);
+      await this.runtime?.close();
       results.push(...(await Promise.allSettled([this.proxy?.close()])));
       await fs.rm(this.layout.agentInfoFile, { force: true });
       this.ledger?.close();

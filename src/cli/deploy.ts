@@ -3,7 +3,7 @@ import { openStore } from '../store/open-store.js';
 import { resolveReleaseOrNewest } from '../store/releases.js';
 import { openAnyEnvironment, connectAgent } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
-import { planUpdate } from '../plan/gather.js';
+import { planUpdate } from '../update/plan-update.js';
 import { planRefusal } from '../plan/plan.js';
 import { renderPlanText } from '../plan/render.js';
 import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';

@@ -1,4 +1,4 @@
-import { planUpdate } from '../plan/gather.js';
+import { planUpdate } from '../update/plan-update.js';
 import { renderPlanText } from '../plan/render.js';
 import { openStore } from '../store/open-store.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';

@@ -8,7 +8,8 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../util/atomic-write.js';
 
-export type JournalPhase = 'begin' | 'end' | 'undo-begin' | 'undo-end';
+/** `facts`: what a step records before it acts on it (its undo reads them back after a crash). */
+export type JournalPhase = 'begin' | 'facts' | 'end' | 'undo-begin' | 'undo-end';
 
 export type JournalEntry = {
   /** ISO 8601, set by append() */
@@ -37,7 +38,7 @@ export interface JournalOptions {
 
 export const JOURNAL_MAX_BYTES = 5 * 1024 * 1024;
 
-const PHASES: ReadonlySet<string> = new Set<JournalPhase>(['begin', 'end', 'undo-begin', 'undo-end']);
+const PHASES: ReadonlySet<string> = new Set<JournalPhase>(['begin', 'facts', 'end', 'undo-begin', 'undo-end']);
 
 export function openJournal(file: string, options: JournalOptions = {}): Journal {
   const maxBytes = options.maxBytes ?? JOURNAL_MAX_BYTES;

@@ -160,9 +160,6 @@ export async function gatherPlanInput(o: PlanUpdateOptions): Promise<UpdatePlanI
 }
 
 /** `slipway plan`: the plan of updating the environment to `version` (default: the newest release). */
-export async function planUpdate(o: PlanUpdateOptions): Promise<UpdatePlan> {
-  return createUpdatePlan(await gatherPlanInput(o));
-}
 
 /**
  * The host facts the pipeline's preflight adds to what it already holds (current,

@@ -5,7 +5,7 @@
  * changes anything (DESIGN.md, pipeline step 3).
  */
 import { closestMatch } from '../config/did-you-mean.js';
-import { PIPELINE_STEPS, type PipelineStepName } from '../config/types.js';
+import type { PipelineStepName } from '../config/types.js';
 import { SlipwayError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
 import type { ReleaseManifest } from '../release/manifest.js';
@@ -162,7 +162,21 @@ interface Blocker {
   fixes: string[];
 }
 
-export function createUpdatePlan(input: UpdatePlanInput): UpdatePlan {
+/** What a step's description is decided from: the plan's input and what the plan concluded. */
+export interface StepPlanFacts {
+  input: UpdatePlanInput;
+  migrations: UpdatePlan['migrations'];
+  downtime: UpdatePlan['downtime'];
+  direction: PlanDirection;
+}
+
+/**
+ * The steps' own descriptions (src/update/steps/), in pipeline order: what `deploy` prints before
+ * it asks is what each step decides, so plan and pipeline cannot disagree.
+ */
+export type DescribeSteps = (facts: StepPlanFacts) => PlannedStep[];
+
+export function createUpdatePlan(input: UpdatePlanInput, describeSteps: DescribeSteps): UpdatePlan {
   const { current, target, kind } = input;
   const direction = directionOf(current, target);
   const between = direction === 'upgrade' ? releasesBetween(input.between, current, target) : [];
@@ -223,7 +237,7 @@ export function createUpdatePlan(input: UpdatePlanInput): UpdatePlan {
   // The pipeline holds requests only while an existing release serves and the data changes. On a
   // first deploy nothing serves yet: the migration runs, and there is nobody's writes to hold.
   const downtime = (migrations.runs && current !== null) || input.restoresBackup ? 'maintenance-window' : 'none';
-  const pipeline = planSteps(input, { migrations, downtime, direction });
+  const pipeline = describeSteps({ input, migrations, downtime, direction });
 
   const notes = direction === 'upgrade' ? [...between, target] : direction === 'first' ? [target] : [];
   return {
@@ -372,92 +386,16 @@ function nextSteps(input: UpdatePlanInput, blockers: Blocker[], path: string[] |
   return steps;
 }
 
-/**
- * What each pipeline step will do, or why it will skip, decided as src/update/steps/ decides
- * it: `deploy` prints this before it asks, so it must not promise a step the pipeline skips
- * or hide one it runs (a first deploy runs its migration; only the window is left out).
- * An operator's maintenance mode, already on, is the one thing it cannot foresee.
- */
-function planSteps(
-  input: UpdatePlanInput,
-  o: { migrations: UpdatePlan['migrations']; downtime: UpdatePlan['downtime']; direction: PlanDirection },
-): PlannedStep[] {
-  const { current, target } = input;
-  const to = target.version;
-  const restores = input.restoresBackup === true;
-  const health = target.runtime.services[0]?.health.path;
-  const windowMs = input.healthWindowMs;
-  const step = (name: PipelineStepName, runs: boolean, what: string): PlannedStep => ({ step: name, runs, what });
-
-  const backup = (): PlannedStep => {
-    if (input.kind === 'rollback' && !restores) return step('backup', false, 'the data stays as it is (a rollback with data restores a backup instead)');
-    if (!current) return step('backup', false, restores ? 'nothing deployed yet: only the backup to restore is checked' : 'nothing deployed yet, so nothing to back up');
-    const parts = dataParts(current);
-    if (parts.length === 0) return step('backup', false, `${current.version} has no databases or folders configured`);
-    const held = restores || o.migrations.runs ? '; writes held from the snapshot on' : '';
-    return step('backup', true, `${restores ? 'check the backup to restore, then ' : ''}back up ${parts.join(' and ')} of ${current.version} (~${formatBytes(input.backupEstimateBytes)})${held}`);
-  };
-
-  const maintenance = (): PlannedStep => {
-    if (restores) return step('maintenance', true, 'hold requests while the data is restored (503 if it takes too long)');
-    if (o.downtime === 'maintenance-window') return step('maintenance', true, 'hold writes while the data changes (reads still served)');
-    if (!current) {
-      return step('maintenance', false, o.migrations.runs ? `nothing serves yet, so no window is needed: the migration runs before ${to} starts` : 'nothing serves yet, so no window is needed');
-    }
-    return step('maintenance', false, 'no data change: blue/green without a maintenance window');
-  };
-
-  const migrate = (): PlannedStep => {
-    if (restores) return step('migrate', true, 'restore the backup\'s data (no migration runs)');
-    if (o.migrations.runs) {
-      const command = `run \`${o.migrations.command}\``;
-      // The undo restores the backup step 4 took; on a first deploy there is none.
-      if (!current) return step('migrate', true, `${command} before anything serves (nothing to back up first: if the deploy fails, the data stays as the migration left it)`);
-      return step('migrate', true, `${command}${o.migrations.reversible ? ' (reversible)' : ' (not reversible: undoing it restores the backup)'}`);
-    }
-    return step('migrate', false, input.kind === 'rollback' ? 'a rollback runs no migrations' : `${to} has no migrate command`);
-  };
-
-  // The post-update backup is of the target's data, and only after a deploy.
-  const after = input.kind === 'deploy' && !restores ? dataParts(target) : [];
-  // A record, so that a step added to the pipeline cannot be left out of the plan.
-  const planned: Record<PipelineStepName, PlannedStep> = {
-    lock: step('lock', true, `take the lock of ${input.environment}`),
-    fetch: step('fetch', true, `get ${to} from the store, verify its digest (${plural(target.files.length, 'file')}, ${formatBytes(target.files.reduce((sum, f) => sum + f.size, 0))})`),
-    preflight: step('preflight', true, `check config (${plural(target.runtime.config.filter((k) => k.required).length, 'required key')}), disk space${o.direction === 'upgrade' ? ' and upgrade path' : ''}`),
-    backup: backup(),
-    maintenance: maintenance(),
-    migrate: migrate(),
-    start: step('start', true, current ? `start ${to} in the idle slot beside ${current.version}${health ? `, wait for GET ${health}` : ''}` : `start ${to} (nothing else runs yet)${health ? `, wait for GET ${health}` : ''}`),
-    switch: step('switch', true, current ? `point the proxy at ${to} and drain ${current.version}` : `point the proxy at ${to}: the app answers from here on (until then the proxy answers 503)`),
-    watch:
-      windowMs !== undefined && windowMs <= 0
-        ? step('watch', false, 'health window is 0')
-        : step('watch', true, `watch health${windowMs === undefined ? '' : ` for ${formatDuration(windowMs)}`}; roll back on failure`),
-    finish: step(
-      'finish',
-      true,
-      [
-        current ? `take ${current.version} out of service (its release stays on disk for a rollback)` : '',
-        after.length > 0 ? `back up ${after.join(' and ')} of ${to}` : '',
-        'prune old releases, unlock',
-      ]
-        .filter(Boolean)
-        .join(', '),
-    ),
-  };
-  return PIPELINE_STEPS.map((name) => planned[name]);
-}
-
-function dataParts(release: PlannedRelease): string[] {
+/** "1 database and 2 folders": the data a release declares, in words. */
+export function dataParts(release: PlannedRelease): string[] {
   const data = release.runtime.data;
   return [data.databases.length > 0 ? plural(data.databases.length, 'database') : '', data.folders.length > 0 ? plural(data.folders.length, 'folder') : ''].filter(Boolean);
 }
 
-function plural(count: number, noun: string): string {
+export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
-function formatDuration(ms: number): string {
+export function formatDuration(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }

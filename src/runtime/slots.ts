@@ -6,27 +6,17 @@ import { waitUntilHealthy } from './health-check.js';
 import { findFreePort } from './ports.js';
 import { startService, type SupervisedService } from './supervisor.js';
 import type { ServiceConfig } from '../config/types.js';
-import { releaseDir, type HostLayout } from '../host/layout.js';
-import { serviceEnvironment, type SecretSources } from '../host/app-env.js';
+import type { RunningRelease, SlotName } from './app-runtime.js';
 
-export type SlotName = 'blue' | 'green';
+export type { SlotName };
 
-/** One release running: every service of it, each on its own loopback port. */
-export interface Slot {
-  name: SlotName;
-  releaseId: string;
-  version: string;
-  /**
-   * The release's manifest, verified against its id when the slot started. Kept so that an update
-   * from or back to a running release does not read and check every file's entry again (a large
-   * app's manifest lists tens of thousands: reading one costs more than a warm rollback).
-   */
-  manifest: ReleaseManifest;
-  /** port of the service the proxy sends traffic to */
-  port: number;
-  startedAt: string;
+/** One release running as processes: every service of it, each on its own loopback port. */
+export interface Slot extends RunningRelease {
   services: { config: ServiceConfig; port: number; process: SupervisedService }[];
 }
+
+/** The environment of one service of a release: the host composes it (the app's config, secrets withheld). */
+export type ServiceEnvironment = (service: ServiceConfig, extra: Record<string, string>) => Record<string, string>;
 
 /** The service the proxy fronts: the one named web, else the first. */
 export function primaryService(services: ServiceConfig[]): ServiceConfig {
@@ -45,8 +35,8 @@ export function servicesForHost(manifest: ReleaseManifest, names: string[] | und
   return manifest.runtime.services.filter((s) => names.includes(s.name));
 }
 
-export function slotLogFile(layout: HostLayout, service: string, slot: SlotName): string {
-  return path.join(layout.logsDir, `${service}.${slot}.log`);
+export function slotLogFile(logsDir: string, service: string, slot: SlotName): string {
+  return path.join(logsDir, `${service}.${slot}.log`);
 }
 
 /**
@@ -55,46 +45,39 @@ export function slotLogFile(layout: HostLayout, service: string, slot: SlotName)
  * error carries the last lines of the failing service's output.
  */
 export async function startSlot(options: {
-  layout: HostLayout;
   name: SlotName;
   manifest: ReleaseManifest;
   releaseId: string;
-  appConfig: Record<string, string>;
-  processEnv: NodeJS.ProcessEnv;
-  environment: string;
-  /** the environment's config naming slipway's own secrets, which the services do not get */
-  secrets: SecretSources;
+  /** the release's folder: the services' working directory */
+  cwd: string;
+  logsDir: string;
+  runDir: string;
+  environmentName: string;
+  serviceEnvironment: ServiceEnvironment;
   /** which of the release's services this host runs (absent: all) */
   services?: string[];
 }): Promise<Slot> {
-  const { layout, manifest, name } = options;
+  const { manifest, name, cwd } = options;
   const services = servicesForHost(manifest, options.services);
-  const cwd = releaseDir(layout, options.releaseId);
-  await fs.mkdir(layout.logsDir, { recursive: true });
+  await fs.mkdir(options.logsDir, { recursive: true });
   const started: Slot['services'] = [];
   try {
     for (const service of services) {
       const port = await findFreePort();
-      const env = serviceEnvironment({
-        processEnv: options.processEnv,
-        secrets: options.secrets,
-        appConfig: options.appConfig,
-        serviceEnv: service.env,
-        extra: {
+      const env = options.serviceEnvironment(service, {
           [service.portEnv]: String(port),
-          SLIPWAY_ENV: options.environment,
+          SLIPWAY_ENV: options.environmentName,
           SLIPWAY_RELEASE_ID: options.releaseId,
           SLIPWAY_VERSION: manifest.version,
           SLIPWAY_SLOT: name,
-        },
       });
       const process = startService({
         name: `${service.name}.${name}`,
         command: service.command,
         cwd,
         env,
-        logFile: slotLogFile(layout, service.name, name),
-        pidFile: path.join(layout.runDir, `${service.name}.${name}.pid`),
+        logFile: slotLogFile(options.logsDir, service.name, name),
+        pidFile: path.join(options.runDir, `${service.name}.${name}.pid`),
       });
       started.push({ config: service, port, process });
     }
@@ -109,7 +92,7 @@ export async function startSlot(options: {
         const output = sinceLastStart(await entry.process.lastOutput(40).catch(() => [] as string[])).slice(-15);
         const reason = error instanceof SlipwayError ? error.message : String(error);
         throw new SlipwayError('RELEASE_UNHEALTHY', `${manifest.version} (${shortId(options.releaseId)}): service ${entry.config.name} did not become healthy: ${reason}`, {
-          hint: `its log: ${slotLogFile(layout, entry.config.name, name)}`,
+          hint: `its log: ${slotLogFile(options.logsDir, entry.config.name, name)}`,
           details: output.length > 0 ? ['last output of the service:', ...output.map((l) => `  ${l}`)] : [],
           cause: error,
         });

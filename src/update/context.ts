@@ -1,37 +1,17 @@
-import type { EnvironmentConfig } from '../config/types.js';
+import type { EnvironmentConfig, PipelineStepName } from '../config/types.js';
 import type { ReleaseManifest } from '../release/manifest.js';
 import { createBackup, type BackupReason, type BackupRecord } from '../data/index.js';
-import type { MaintenanceMode, SwitchResult } from '../runtime/proxy.js';
+import type { AppRuntime, RunningRelease } from '../runtime/app-runtime.js';
 import type { BlobStore } from '../store/blob-store.js';
-import type { Slot } from '../runtime/slots.js';
 import type { SignaturePolicy } from '../host/install-release.js';
 import type { HostLayout } from '../host/layout.js';
 import type { Journal } from '../host/journal.js';
 import type { Ledger } from '../host/ledger.js';
-import type { PipelineStep } from './pipeline.js';
+import type { MaintenanceWindow } from './maintenance-window.js';
+import type { PlannedStep, StepPlanFacts, UpdatePlan } from '../plan/plan.js';
 
-/** What the agent lends the pipeline: its slots and its proxy. */
-export interface UpdateRuntime {
-  activeSlot(): Slot | null;
-  /** starts the release in the idle slot and waits for it to be healthy */
-  startIdleSlot(id: string, manifest: ReleaseManifest): Promise<Slot>;
-  /** points the proxy at the slot (atomic for new requests) and drains the one before */
-  activate(slot: Slot): Promise<SwitchResult>;
-  /** stops routing to any slot (the proxy answers 503): only when no release served before */
-  deactivate(): void;
-  stopSlot(slot: Slot): Promise<void>;
-  /** the slot kept warm in standby for this release, handed over when it still answers its health check; null: start it cold */
-  takeStandby(id: string): Promise<{ slot: Slot; since: Date } | null>;
-  /** the slot that served before, once the update is done: kept warm in standby or stopped; one line saying which and why */
-  retireSlot(slot: Slot): Promise<string>;
-  setMaintenance(mode: MaintenanceMode): void;
-  maintenance(): MaintenanceMode;
-  /** the config values the release runs with, and the required keys that have none */
-  appConfig(manifest: ReleaseManifest): Promise<{ values: Record<string, string>; missing: string[] }>;
-}
-
-export interface UpdateContext {
-  kind: 'deploy' | 'rollback';
+/** What the host lends every update: its state, its store and the runtime that runs its releases. */
+export interface UpdateHost {
   app: string;
   environmentName: string;
   environment: EnvironmentConfig;
@@ -39,45 +19,87 @@ export interface UpdateContext {
   ledger: Ledger;
   journal: Journal;
   store: BlobStore;
-  signatures: SignaturePolicy;
-  runtime: UpdateRuntime;
+  runtime: AppRuntime;
+  /** the config values a release runs with, and the required keys that have none */
+  appConfig(manifest: ReleaseManifest): Promise<{ values: Record<string, string>; missing: string[] }>;
+}
+
+/** A backup brought back by the update (rollback --with-data, restore, a copy of another environment's data). */
+export interface DataToRestore {
+  backupId: string;
+  /** the backup lives in another host's backups folder (production → staging copy) */
+  backupDir?: string;
+  /** SQL run against every database after the restore (anonymise a production copy) */
+  scrubFile?: string;
+}
+
+/**
+ * What each step did that a later step or its own undo needs: plain facts, written to the
+ * step's journal entries, so that crash recovery rebuilds them and runs the same undo.
+ */
+export interface StepFacts {
+  lock?: { token: string };
+  backup?: { backupId: string };
+  /** written before the data is touched: from here on, undoing the update restores the backup */
+  migrate?: { changesData: boolean };
+  /** written before the switch: the host's previous release, put back if the switch is undone */
+  switch?: { previousIdBefore: string | null; switched?: boolean };
+}
+
+/** The releases running for this update: live objects, gone with the agent (recovery starts from a host where nothing runs). */
+export interface RunningReleases {
+  /** what served when the update started */
+  replaced?: RunningRelease | null;
+  /** the target, started or taken warm from standby */
+  started?: RunningRelease;
+  /** the target was warm in standby, running since then (no cold start, no health window) */
+  warmSince?: Date;
+}
+
+export interface UpdateContext extends UpdateHost {
+  kind: 'deploy' | 'rollback';
   deploymentId: number;
   who: string;
   reason: string;
+  signatures: SignaturePolicy;
   /** what served before the update (null on a fresh host) */
   from: { id: string; manifest: ReleaseManifest } | null;
-  /** the host's previous release before the update, restored if the switch is undone */
-  previousIdBefore: string | null;
   to: { id: string; manifest?: ReleaseManifest };
   /** allow a target older than the current release outside a rollback */
   allowOlder: boolean;
-  /** rollback or restore: bring this backup's data back before the target starts */
-  restoreBackupId?: string;
-  /** the restored backup lives in another host's backups folder (production → staging copy) */
-  restoreBackupDir?: string;
-  /** SQL run against every database after the restore (anonymise a production copy) */
-  scrubFile?: string;
-  /** the backup this update took before changing anything (step 4) */
-  preBackupId?: string;
-  /** the data was changed (migrated or restored): undoing the update restores preBackupId */
-  dataChanged?: boolean;
-  lockToken?: string;
-  newSlot?: Slot;
-  /** the new slot is the target's warm standby, running since before the update (no cold start, no health window) */
-  warmSince?: Date;
-  oldSlot?: Slot | null;
-  switched?: boolean;
-  maintenanceOn?: boolean;
-  /** the maintenance mode before the update changed it (an operator's stays on after the update) */
-  maintenanceBefore?: MaintenanceMode;
+  restore?: DataToRestore;
+  facts: StepFacts;
+  running: RunningReleases;
+  /** the one writer of maintenance during the update */
+  maintenance: MaintenanceWindow;
+  /** the plan of this update, as `slipway plan` shows it (the preflight step refuses its blockers) */
+  plan(): Promise<UpdatePlan>;
+  /** writes facts of the running step to the journal (durably) before it acts on them */
+  record<S extends keyof StepFacts>(step: S, facts: NonNullable<StepFacts[S]>): Promise<void>;
   progress(line: string): void;
 }
 
-export type UpdateStep = PipelineStep<UpdateContext>;
+/** One step of the update: what it will do, doing it, undoing it, and whether the host shows it done. */
+export interface UpdateStep {
+  name: PipelineStepName;
+  /** what it will do for this update, or why it will skip: the plan's line for the step (`slipway plan`, `deploy`) */
+  describe(facts: StepPlanFacts): PlannedStep;
+  run(ctx: UpdateContext): Promise<StepResult | void>;
+  /** undoes what run did, from ctx.facts (rebuilt from the journal after a crash); says what it did */
+  undo?(ctx: UpdateContext): Promise<string | void>;
+  /** asks the real host whether the step's work is in place (recovery: a step that began and never ended) */
+  isDone?(ctx: UpdateContext): Promise<boolean>;
+}
+
+export interface StepResult {
+  outcome: 'done' | 'skipped';
+  /** one short line shown beside the step, e.g. "not configured" */
+  detail?: string;
+}
 
 /** The environment the data tools run with: the agent's, plus the release's config values (connection URLs). */
-export async function dataEnvironment(ctx: UpdateContext, manifest: ReleaseManifest): Promise<Record<string, string>> {
-  const { values } = await ctx.runtime.appConfig(manifest);
+export async function dataEnvironment(ctx: UpdateHost, manifest: ReleaseManifest): Promise<Record<string, string>> {
+  const { values } = await ctx.appConfig(manifest);
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
   return { ...env, ...values };
@@ -88,7 +110,7 @@ export async function backupReleaseData(
   ctx: UpdateContext,
   o: { release: { id: string; manifest: ReleaseManifest }; reason: BackupReason; deploymentId: number | null },
 ): Promise<BackupRecord> {
-  const backup = await createBackup({
+  return createBackup({
     layout: ctx.layout,
     ledger: ctx.ledger,
     environment: ctx.environmentName,
@@ -99,10 +121,15 @@ export async function backupReleaseData(
     reason: o.reason,
     deploymentId: o.deploymentId,
   });
-  return backup;
 }
 
-export function targetManifest(ctx: UpdateContext): ReleaseManifest {
+export function targetManifest(ctx: Pick<UpdateContext, 'to'>): ReleaseManifest {
   if (!ctx.to.manifest) throw new Error('the target release has not been fetched yet (pipeline order bug)');
   return ctx.to.manifest;
+}
+
+/** The update changes the data: it migrates (a deploy whose release has a migrate command) or restores a backup. */
+export function changesData(ctx: Pick<UpdateContext, 'kind' | 'restore' | 'to'>): boolean {
+  if (ctx.restore) return true;
+  return ctx.kind === 'deploy' && targetManifest(ctx).migrates;
 }

@@ -1,5 +1,3 @@
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import type { Journal } from '../host/journal.js';
 import type { Ledger } from '../host/ledger.js';
@@ -41,46 +39,16 @@ export interface RunPipelineOptions<C> {
   runHooks?(when: 'before' | 'after', step: string): Promise<void>;
   /** runs first when a step fails, before the failure is recorded and the steps undone (frees room on the disk) */
   onFailure?(error: unknown): Promise<void>;
+  /** the facts a step leaves for its undo, written with its end in the journal */
+  factsOf?(step: string): Record<string, unknown> | undefined;
+  /** faults injected around each step's work (tests only: see test-faults.ts) */
+  faults?: PipelineFaults;
 }
 
-/**
- * Test-only fault injection: with SLIPWAY_TEST_HOOKS=1 and SLIPWAY_TEST_CRASH_AT=<step>,
- * the process kills itself with SIGKILL right after that step did its work and
- * before the journal records its end: the worst moment to die.
- */
-function crashHookFor(step: string): void {
-  if (process.env.SLIPWAY_TEST_HOOKS === '1' && process.env.SLIPWAY_TEST_CRASH_AT === step) {
-    process.kill(process.pid, 'SIGKILL');
-  }
-}
-
-/**
- * Test-only pause, for injecting a fault while the update is at a step: with
- * SLIPWAY_TEST_HOOKS=1, SLIPWAY_TEST_PAUSE_AT=before:<step> | after:<step> (a bare
- * <step> means after:, the crash hook's moment) and SLIPWAY_TEST_PAUSE_DIR=<dir>,
- * the pipeline writes <dir>/<step>.paused there and waits until <dir>/<step>.resume
- * appears (polled every 20 ms, 60 s at most), then removes both, so that the next
- * update pauses again (a .resume written in advance lets one update through).
- * "before" is after the journal recorded the step's begin, before its hooks and
- * run: the fault hits the step's own work. "after" is once the step did its work,
- * before the journal records its end. Returns null (nothing to await) when unarmed.
- */
-function pauseHookFor(step: string, when: 'before' | 'after'): (() => Promise<void>) | null {
-  if (process.env.SLIPWAY_TEST_HOOKS !== '1') return null;
-  const at = process.env.SLIPWAY_TEST_PAUSE_AT;
-  const dir = process.env.SLIPWAY_TEST_PAUSE_DIR;
-  if (!at || !dir) return null;
-  const [armedWhen, armedStep] = at.includes(':') ? at.split(':', 2) : ['after', at];
-  if (armedWhen !== when || armedStep !== step) return null;
-  return async () => {
-    const paused = path.join(dir, `${step}.paused`);
-    const resume = path.join(dir, `${step}.resume`);
-    writeFileSync(paused, `${process.pid}\n`);
-    const deadline = Date.now() + 60_000;
-    while (!existsSync(resume) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    rmSync(resume, { force: true });
-    rmSync(paused, { force: true });
-  };
+/** Called around each step's own work: `before` once its begin is journaled, `after` before its end is. */
+export interface PipelineFaults {
+  before(step: string): Promise<void>;
+  after(step: string): Promise<void>;
 }
 
 /**
@@ -102,16 +70,14 @@ export async function runPipeline<C>(o: RunPipelineOptions<C>): Promise<Pipeline
     try {
       await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'begin' });
       o.ledger.startStep(o.deploymentId, step.name);
-      const pauseBefore = pauseHookFor(step.name, 'before');
-      if (pauseBefore) await pauseBefore();
+      await o.faults?.before(step.name);
       if (o.runHooks) await o.runHooks('before', step.name);
       const result = (await step.run(o.ctx)) ?? { outcome: 'done' as const };
       if (o.runHooks) await o.runHooks('after', step.name);
-      const pauseAfter = pauseHookFor(step.name, 'after');
-      if (pauseAfter) await pauseAfter();
-      crashHookFor(step.name);
+      await o.faults?.after(step.name);
       const ms = Math.round(performance.now() - started);
-      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'end', outcome: result.outcome });
+      const data = o.factsOf?.(step.name);
+      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'end', outcome: result.outcome, ...(data ? { data } : {}) });
       o.ledger.finishStep(o.deploymentId, step.name, { outcome: result.outcome, detail: result.detail });
       o.onEvent({ type: 'step-end', name: step.name, outcome: result.outcome, ms, detail: result.detail });
     } catch (error) {
@@ -128,7 +94,11 @@ export async function runPipeline<C>(o: RunPipelineOptions<C>): Promise<Pipeline
   return { ok: true };
 }
 
-async function undoSteps<C>(o: RunPipelineOptions<C>): Promise<string[]> {
+/**
+ * Undoes steps, in the order given (the caller reverses them): a failed update's undo, and crash
+ * recovery's, which rebuilt the steps' facts from the journal. Failures are collected, never thrown.
+ */
+export async function undoSteps<C>(o: Pick<RunPipelineOptions<C>, 'steps' | 'ctx' | 'deploymentId' | 'journal' | 'ledger' | 'onEvent'>): Promise<string[]> {
   const failures: string[] = [];
   for (const step of o.steps) {
     if (!step.undo) continue;

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createUpdatePlan, type UpdatePlan, type UpdatePlanInput } from '../../src/plan/plan.js';
+import { planFromInput } from '../../src/update/plan-update.js';
 import { renderPlanText } from '../../src/plan/render.js';
 import { release } from './releases.js';
 
@@ -13,7 +14,7 @@ const plain = release({ version: 'v1', day: 1 });
 const next = release({ version: 'v2', day: 2, migrate: { command: 'npm run migrate', reversible: true } });
 
 function plan(o: Partial<UpdatePlanInput> & Pick<UpdatePlanInput, 'current' | 'target'>): UpdatePlan {
-  return createUpdatePlan({ environment: 'production', between: [], hostConfig: {}, freeBytes: 1024 ** 3, backupEstimateBytes: 0, kind: 'deploy', healthWindowMs: 1000, ...o });
+  return planFromInput({ environment: 'production', between: [], hostConfig: {}, freeBytes: 1024 ** 3, backupEstimateBytes: 0, kind: 'deploy', healthWindowMs: 1000, ...o });
 }
 
 const skipped = (p: UpdatePlan) => p.pipeline.filter((s) => !s.runs).map((s) => s.step);

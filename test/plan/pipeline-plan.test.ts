@@ -45,7 +45,7 @@ async function fixture(t: TestContext, o: { storePath?: string } = {}) {
       allowOlder: false,
       from: from ? { id: from.id, manifest: from } : null,
       to: { id: to.id, manifest: to },
-      runtime: { appConfig: async (m: PlannedRelease) => resolveAppConfig({ schema: m.runtime.config, envFile, processEnv: {}, secrets: { management: null, store: { type: 'local' } } }) },
+      appConfig: async (m: PlannedRelease) => resolveAppConfig({ schema: m.runtime.config, envFile, processEnv: {}, secrets: { management: null, store: { type: 'local' } } }),
     }) as unknown as UpdateContext;
   return { v1, v2, v3, context };
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compareReleases, createUpdatePlan, planRefusal, releasesBetween, type UpdatePlanInput } from '../../src/plan/plan.js';
+import { planFromInput } from '../../src/update/plan-update.js';
 import { renderPlanText } from '../../src/plan/render.js';
 import { key, release } from './releases.js';
 
@@ -21,7 +22,7 @@ function input(o: Partial<UpdatePlanInput> & Pick<UpdatePlanInput, 'current' | '
 }
 
 test('v1 → v3: refused, naming the missing key and the release to deploy first; notes of v2 and v3', () => {
-  const plan = createUpdatePlan(input({ current: v1, target: v3, between: [v2] }));
+  const plan = planFromInput(input({ current: v1, target: v3, between: [v2] }));
   assert.deepEqual(plan.from, { id: v1.id, version: 'v1' });
   assert.deepEqual(plan.to, { id: v3.id, version: 'v3' });
   assert.equal(plan.direction, 'upgrade');
@@ -55,7 +56,7 @@ test('v1 → v3: refused, naming the missing key and the release to deploy first
 });
 
 test('v2 → v3 with the key set: nothing blocks; the steps say what each will do', () => {
-  const plan = createUpdatePlan(input({ current: v2, target: v3, between: [v1, v2, v3], hostConfig: { NOTES_TITLE: 'x' } }));
+  const plan = planFromInput(input({ current: v2, target: v3, between: [v1, v2, v3], hostConfig: { NOTES_TITLE: 'x' } }));
   assert.deepEqual(plan.blockers, []);
   assert.deepEqual(plan.nextSteps, []);
   assert.equal(plan.requiredIntermediate, null);
@@ -74,14 +75,14 @@ test('v2 → v3 with the key set: nothing blocks; the steps say what each will d
 
 test('a key with a default, or set in the environment, is not missing', () => {
   const target = release({ version: 'v4', day: 4, config: [key('A', { required: true, default: 'x' }), key('B', { required: true })] });
-  assert.deepEqual(createUpdatePlan(input({ current: v3, target, hostConfig: { B: '' } })).config.missing, [], 'an empty value is a value');
-  assert.deepEqual(createUpdatePlan(input({ current: v3, target })).config.missing, ['B']);
+  assert.deepEqual(planFromInput(input({ current: v3, target, hostConfig: { B: '' } })).config.missing, [], 'an empty value is a value');
+  assert.deepEqual(planFromInput(input({ current: v3, target })).config.missing, ['B']);
 });
 
 test('renamed keys are guessed, and a missing key that looks renamed says so', () => {
   const before = release({ version: '1.9.0', day: 1, config: [key('SESION_SECRET', { required: true }), key('TITLE')] });
   const after = release({ version: '1.10.0', day: 2, config: [key('SESSION_SECRET', { required: true }), key('NOTES_TITLE')] });
-  const plan = createUpdatePlan(input({ current: before, target: after, hostConfig: { SESION_SECRET: 's' } }));
+  const plan = planFromInput(input({ current: before, target: after, hostConfig: { SESION_SECRET: 's' } }));
   assert.equal(plan.direction, 'upgrade', '1.9.0 < 1.10.0');
   assert.deepEqual(plan.config.renamed, [
     { from: 'SESION_SECRET', to: 'SESSION_SECRET' },
@@ -91,32 +92,32 @@ test('renamed keys are guessed, and a missing key that looks renamed says so', (
 });
 
 test('a deploy to an older release is refused; a rollback to it is not, and runs no migration', () => {
-  const deploy = createUpdatePlan(input({ current: v3, target: v2, hostConfig: { NOTES_TITLE: 'x' } }));
+  const deploy = planFromInput(input({ current: v3, target: v2, hostConfig: { NOTES_TITLE: 'x' } }));
   assert.equal(deploy.direction, 'downgrade');
   assert.deepEqual(deploy.blockerCodes, ['RELEASE_OLDER']);
   assert.match(deploy.nextSteps[0]!, /slipway rollback production --to v2/);
   assert.deepEqual(deploy.notes, []);
 
-  const rollback = createUpdatePlan(input({ current: v3, target: v2, kind: 'rollback' }));
+  const rollback = planFromInput(input({ current: v3, target: v2, kind: 'rollback' }));
   assert.deepEqual(rollback.blockers, []);
   assert.deepEqual(rollback.migrations, { runs: false, reversible: true, command: null });
   assert.equal(rollback.downtime, 'none');
   assert.match(rollback.steps[5]!, /a rollback runs no migrations/);
 
-  assert.deepEqual(createUpdatePlan(input({ current: v3, target: v2, allowOlder: true })).blockers, [], '--allow-older');
+  assert.deepEqual(planFromInput(input({ current: v3, target: v2, allowOlder: true })).blockers, [], '--allow-older');
 });
 
 test('not enough disk for the backup and the release: refused with the sizes', () => {
-  const plan = createUpdatePlan(input({ current: v1, target: v2, freeBytes: 100 * 1024 * 1024, backupEstimateBytes: 50 * 1024 * 1024 }));
+  const plan = planFromInput(input({ current: v1, target: v2, freeBytes: 100 * 1024 * 1024, backupEstimateBytes: 50 * 1024 * 1024 }));
   assert.equal(plan.backup.fits, false);
   assert.equal(plan.backup.neededBytes, 50 * 1024 * 1024 + 2 * 1000 + 64 * 1024 * 1024);
   assert.deepEqual(plan.blockerCodes, ['DISK_SPACE_LOW']);
   assert.match(plan.blockers[0]!, /only 100 MiB free/);
-  assert.equal(createUpdatePlan(input({ current: v1, target: v2, freeBytes: 200 * 1024 * 1024, backupEstimateBytes: 50 * 1024 * 1024 })).backup.fits, true);
+  assert.equal(planFromInput(input({ current: v1, target: v2, freeBytes: 200 * 1024 * 1024, backupEstimateBytes: 50 * 1024 * 1024 })).backup.fits, true);
 });
 
 test('first deploy and the same release again', () => {
-  const first = createUpdatePlan(input({ current: null, target: v3, hostConfig: { NOTES_TITLE: 'x' } }));
+  const first = planFromInput(input({ current: null, target: v3, hostConfig: { NOTES_TITLE: 'x' } }));
   assert.equal(first.direction, 'first');
   assert.equal(first.from, null);
   assert.deepEqual(first.blockers, [], 'upgrade.from does not apply to a fresh host');
@@ -124,13 +125,13 @@ test('first deploy and the same release again', () => {
   assert.equal(first.downtime, 'none', 'nothing serves yet');
   assert.match(first.steps[3]!, /nothing to back up/);
 
-  const same = createUpdatePlan(input({ current: v2, target: v2 }));
+  const same = planFromInput(input({ current: v2, target: v2 }));
   assert.equal(same.direction, 'same');
   assert.deepEqual(same.notes, []);
 });
 
 test('no release in the store reaches the target: refused, saying what to build', () => {
-  const plan = createUpdatePlan(input({ current: v1, target: v3, between: [], hostConfig: { NOTES_TITLE: 'x' } }));
+  const plan = planFromInput(input({ current: v1, target: v3, between: [], hostConfig: { NOTES_TITLE: 'x' } }));
   assert.equal(plan.upgradePath, null);
   assert.equal(plan.requiredIntermediate, null);
   assert.deepEqual(plan.blockerCodes, ['UPGRADE_PATH_MISSING']);
@@ -139,7 +140,7 @@ test('no release in the store reaches the target: refused, saying what to build'
 
 test('a chain of required releases is found hop by hop', () => {
   const v4 = release({ version: 'v4', day: 4, upgradeFrom: '>=v3' });
-  const plan = createUpdatePlan(input({ current: v1, target: v4, between: [v3, v2], hostConfig: { NOTES_TITLE: 'x' } }));
+  const plan = planFromInput(input({ current: v1, target: v4, between: [v3, v2], hostConfig: { NOTES_TITLE: 'x' } }));
   assert.deepEqual(plan.upgradePath, ['v2', 'v3', 'v4']);
   assert.equal(plan.requiredIntermediate, 'v2');
   assert.match(plan.blockers[0]!, /deploy v2, then v3 first/);
@@ -149,14 +150,14 @@ test('versions that are not comparable fall back to commit dates', () => {
   const a = release({ version: 'abc1234', day: 5 });
   const b = release({ version: 'def5678', day: 6 });
   assert.equal(compareReleases(a, b), -1);
-  assert.equal(createUpdatePlan(input({ current: b, target: a })).direction, 'downgrade');
+  assert.equal(planFromInput(input({ current: b, target: a })).direction, 'downgrade');
   // A host on a commit build newer than v2 satisfies ">=v2" by date.
   const onCommit = release({ version: 'abc1234', day: 2 });
-  const reachable = createUpdatePlan(input({ current: { ...onCommit, date: '2025-01-02T18:00:00.000Z' }, target: v3, between: [v2], hostConfig: { NOTES_TITLE: 'x' } }));
+  const reachable = planFromInput(input({ current: { ...onCommit, date: '2025-01-02T18:00:00.000Z' }, target: v3, between: [v2], hostConfig: { NOTES_TITLE: 'x' } }));
   assert.equal(reachable.direction, 'upgrade');
   assert.deepEqual(reachable.blockers, []);
   const older = release({ version: 'abc1234', day: 1 });
-  const unreachable = createUpdatePlan(input({ current: older, target: v3, between: [v2], hostConfig: { NOTES_TITLE: 'x' } }));
+  const unreachable = planFromInput(input({ current: older, target: v3, between: [v2], hostConfig: { NOTES_TITLE: 'x' } }));
   assert.deepEqual(unreachable.blockerCodes, ['UPGRADE_PATH_REQUIRED']);
 });
 
@@ -167,7 +168,7 @@ test('releasesBetween keeps one release per version, oldest first', () => {
 });
 
 test('the text plan shows notes, config changes, data, steps, and what to do next', () => {
-  const text = renderPlanText(createUpdatePlan(input({ current: v1, target: v3, between: [v2] })));
+  const text = renderPlanText(planFromInput(input({ current: v1, target: v3, between: [v2] })));
   assert.match(text, /^Update plan for production: v1 \([0-9a-f]{12}\) → v3 \([0-9a-f]{12}\), upgrade/);
   assert.match(text, /Release notes\n {2}v2\n {4}- word counts\n {2}v3\n {4}- a title on the front page/);
   assert.match(text, /missing on this host {2}NOTES_TITLE/);
@@ -179,7 +180,7 @@ test('the text plan shows notes, config changes, data, steps, and what to do nex
   assert.match(text, /Blocked: slipway refuses this deploy \(2 problems\); nothing was changed\./);
   assert.match(text, /What to do next\n {2}1\. slipway deploy production --version v2\n {2}2\. slipway config production set NOTES_TITLE=<value>/);
 
-  const ready = renderPlanText(createUpdatePlan(input({ current: v2, target: v3, hostConfig: { NOTES_TITLE: 'x' } })));
+  const ready = renderPlanText(planFromInput(input({ current: v2, target: v3, hostConfig: { NOTES_TITLE: 'x' } })));
   assert.match(ready, /Ready: `slipway deploy production --version v3` does this\./);
   assert.doesNotMatch(ready, /Blocked/);
 });

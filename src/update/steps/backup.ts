@@ -1,7 +1,7 @@
 import { formatBytes } from '../../util/format.js';
 import { loadIntactBackup, nothingToBackUp } from '../../data/index.js';
-import { MIGRATION_HOLD_MS } from './maintenance.js';
-import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep } from '../context.js';
+import { backupReleaseData, changesData, type UpdateStep } from '../context.js';
+import { dataParts } from '../../plan/plan.js';
 
 /**
  * Step 4: a verified backup of every database and folder, tagged with the release serving now.
@@ -13,41 +13,32 @@ import { backupReleaseData, targetManifest, type UpdateContext, type UpdateStep 
  */
 export const backupStep: UpdateStep = {
   name: 'backup',
+  describe({ input, migrations }) {
+    const { current } = input;
+    const restores = input.restoresBackup === true;
+    const step = (runs: boolean, what: string) => ({ step: 'backup' as const, runs, what });
+    if (input.kind === 'rollback' && !restores) return step(false, 'the data stays as it is (a rollback with data restores a backup instead)');
+    if (!current) return step(false, restores ? 'nothing deployed yet: only the backup to restore is checked' : 'nothing deployed yet, so nothing to back up');
+    const parts = dataParts(current);
+    if (parts.length === 0) return step(false, `${current.version} has no databases or folders configured`);
+    const held = restores || migrations.runs ? '; writes held from the snapshot on' : '';
+    return step(true, `${restores ? 'check the backup to restore, then ' : ''}back up ${parts.join(' and ')} of ${current.version} (~${formatBytes(input.backupEstimateBytes)})${held}`);
+  },
   async run(ctx) {
-    if (ctx.restoreBackupId) {
-      await loadIntactBackup({
-        layout: ctx.layout,
-        ledger: ctx.restoreBackupDir ? null : ctx.ledger,
-        backupId: ctx.restoreBackupId,
-        ...(ctx.restoreBackupDir ? { backupDir: ctx.restoreBackupDir } : {}),
-      });
+    if (ctx.restore) {
+      const { backupId, backupDir } = ctx.restore;
+      await loadIntactBackup({ layout: ctx.layout, ledger: backupDir ? null : ctx.ledger, backupId, ...(backupDir ? { backupDir } : {}) });
     }
-    if (ctx.kind === 'rollback' && !ctx.restoreBackupId) return { outcome: 'skipped', detail: 'the data stays as it is (--with-data restores it)' };
+    if (ctx.kind === 'rollback' && !ctx.restore) return { outcome: 'skipped', detail: 'the data stays as it is (--with-data restores it)' };
     const nothing = nothingToBackUp(ctx.from);
     if (nothing || !ctx.from) return { outcome: 'skipped', detail: nothing ?? '' };
-    const writes = stopWritesBeforeSnapshot(ctx);
+    // Past this point a write the old release acknowledged could be lost by restoring this backup: hold them.
+    const held = changesData(ctx) && ctx.maintenance.holdWrites();
     const backup = await backupReleaseData(ctx, { release: ctx.from, reason: ctx.kind === 'deploy' ? 'pre-deploy' : 'pre-restore', deploymentId: ctx.deploymentId });
-    ctx.preBackupId = backup.id;
-    return { outcome: 'done', detail: `${backup.id}, ${formatBytes(backup.size)}, verified${writes ? `; ${writes}` : ''}` };
+    ctx.facts.backup = { backupId: backup.id };
+    return { outcome: 'done', detail: `${backup.id}, ${formatBytes(backup.size)}, verified${held ? '; writes held from the snapshot on' : ''}` };
   },
   async undo(ctx) {
-    if (ctx.maintenanceOn) {
-      ctx.runtime.setMaintenance(ctx.maintenanceBefore ?? { mode: 'off' });
-      ctx.maintenanceOn = false;
-    }
+    ctx.maintenance.end();
   },
 };
-
-/**
- * Holds writes from here on when the update will change the data (a migration, a restore);
- * says so. An operator's maintenance mode, already on, is left as it is.
- */
-function stopWritesBeforeSnapshot(ctx: UpdateContext): string | null {
-  if (!ctx.restoreBackupId && !(ctx.kind === 'deploy' && targetManifest(ctx).migrates)) return null;
-  ctx.maintenanceBefore ??= ctx.runtime.maintenance();
-  if (ctx.maintenanceBefore.mode !== 'off') return null;
-  // Past the hold a write is refused, never let through: it could land on data that is then restored away.
-  ctx.runtime.setMaintenance({ mode: 'hold', holdMs: MIGRATION_HOLD_MS, writesOnly: true, afterHold: 'refuse' });
-  ctx.maintenanceOn = true;
-  return 'writes held from the snapshot on';
-}

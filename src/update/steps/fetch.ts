@@ -3,10 +3,16 @@ import type { UpdateStep } from '../context.js';
 import { formatBytes } from '../../util/format.js';
 import { promises as fs } from 'node:fs';
 import { releaseDir } from '../../host/layout.js';
+import { plural } from '../../plan/plan.js';
 
 /** Step 2: the release on disk: digest and signature verified, the contents it lacks fetched and checked, its folder made of hard links. */
 export const fetchStep: UpdateStep = {
   name: 'fetch',
+  describe: ({ input: { target } }) => ({
+    step: 'fetch',
+    runs: true,
+    what: `get ${target.version} from the store, verify its digest (${plural(target.files.length, 'file')}, ${formatBytes(target.files.reduce((sum, f) => sum + f.size, 0))})`,
+  }),
   async run(ctx) {
     // The agent runs this release (warm in standby) and lent its manifest, checked when the slot started:
     // reading a large release's manifest again would cost more than the whole rollback.

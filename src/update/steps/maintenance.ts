@@ -1,7 +1,5 @@
 import { targetManifest, type UpdateStep } from '../context.js';
 
-/** How long a write may be held while the data changes (backup, migration) before it is refused with 503. */
-export const MIGRATION_HOLD_MS = 60_000;
 
 /**
  * Step 5: no write may land on the old release and then be lost. During a
@@ -11,15 +9,20 @@ export const MIGRATION_HOLD_MS = 60_000;
  */
 export const maintenanceStep: UpdateStep = {
   name: 'maintenance',
-  async run(ctx) {
-    // The backup step may have recorded it already, before it held writes for its snapshot.
-    ctx.maintenanceBefore ??= ctx.runtime.maintenance();
-    if (ctx.maintenanceBefore.mode !== 'off') {
-      return { outcome: 'skipped', detail: `maintenance is already on (${ctx.maintenanceBefore.mode}) and stays on` };
+  describe({ input, migrations, downtime }) {
+    const step = (runs: boolean, what: string) => ({ step: 'maintenance' as const, runs, what });
+    if (input.restoresBackup) return step(true, 'hold requests while the data is restored (503 if it takes too long)');
+    if (downtime === 'maintenance-window') return step(true, 'hold writes while the data changes (reads still served)');
+    if (!input.current) {
+      return step(false, migrations.runs ? `nothing serves yet, so no window is needed: the migration runs before ${input.target.version} starts` : 'nothing serves yet, so no window is needed');
     }
-    if (ctx.restoreBackupId) {
-      ctx.runtime.setMaintenance({ mode: 'hold', holdMs: 60_000, afterHold: 'refuse' });
-      ctx.maintenanceOn = true;
+    return step(false, 'no data change: blue/green without a maintenance window');
+  },
+  async run(ctx) {
+    const operators = ctx.maintenance.operatorsMode();
+    if (operators) return { outcome: 'skipped', detail: `maintenance is already on (${operators.mode}) and stays on` };
+    if (ctx.restore) {
+      ctx.maintenance.holdAll();
       return { outcome: 'done', detail: 'requests held while the data is restored' };
     }
     const manifest = targetManifest(ctx);
@@ -30,15 +33,10 @@ export const maintenanceStep: UpdateStep = {
     if (ctx.kind !== 'deploy' || !manifest.migrates) {
       return { outcome: 'skipped', detail: 'no migration: blue/green without a maintenance window' };
     }
-    // A write that waited too long is refused, never let through: it could land on data that is then restored away.
-    ctx.runtime.setMaintenance({ mode: 'hold', holdMs: MIGRATION_HOLD_MS, writesOnly: true, afterHold: 'refuse' });
-    ctx.maintenanceOn = true;
+    ctx.maintenance.holdWrites();
     return { outcome: 'done', detail: 'writes held until the switch; reads still served' };
   },
   async undo(ctx) {
-    if (ctx.maintenanceOn) {
-      ctx.runtime.setMaintenance(ctx.maintenanceBefore ?? { mode: 'off' });
-      ctx.maintenanceOn = false;
-    }
+    ctx.maintenance.end();
   },
 };

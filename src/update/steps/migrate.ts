@@ -1,13 +1,7 @@
-import { spawn } from 'node:child_process';
 import { SlipwayError } from '../../errors.js';
-import { releaseDir } from '../../host/layout.js';
-import { primaryService } from '../../runtime/slots.js';
-import { serviceEnvironment } from '../../host/app-env.js';
-import { dataItems, hasData, restoreBackup, runScrubSql } from '../../data/index.js';
+import { backupUndoing, dataItems, hasData, restoreBackup, runScrubSql } from '../../data/index.js';
 import { backupReleaseData, dataEnvironment, targetManifest, type UpdateContext, type UpdateStep } from '../context.js';
 
-/** How long requests wait for a restore before they are answered 503. */
-const RESTORE_HOLD_MS = 60_000;
 
 /** How long undoing an update waits for a database that cannot be reached to come back. */
 const DATABASE_WAIT_MS = 120_000;
@@ -22,69 +16,78 @@ const DATABASE_RETRY_MS = 500;
  */
 export const migrateStep: UpdateStep = {
   name: 'migrate',
+  describe({ input, migrations }) {
+    const step = (runs: boolean, what: string) => ({ step: 'migrate' as const, runs, what });
+    if (input.restoresBackup) return step(true, "restore the backup's data (no migration runs)");
+    if (migrations.runs) {
+      const command = `run \`${migrations.command}\``;
+      // The undo restores the backup step 4 took; on a first deploy there is none.
+      if (!input.current) return step(true, `${command} before anything serves (nothing to back up first: if the deploy fails, the data stays as the migration left it)`);
+      return step(true, `${command}${migrations.reversible ? ' (reversible)' : ' (not reversible: undoing it restores the backup)'}`);
+    }
+    return step(false, input.kind === 'rollback' ? 'a rollback runs no migrations' : `${input.target.version} has no migrate command`);
+  },
   async run(ctx) {
     const manifest = targetManifest(ctx);
-    if (ctx.restoreBackupId) {
-      ctx.dataChanged = true;
+    if (ctx.restore) {
+      const { backupId, backupDir, scrubFile } = ctx.restore;
+      await ctx.record('migrate', { changesData: true });
       const env = await dataEnvironment(ctx, manifest);
       const result = await restoreBackup({
         layout: ctx.layout,
         // A backup from another host is checked against its own backup.json, not this host's catalog.
-        ledger: ctx.restoreBackupDir ? null : ctx.ledger,
-        backupId: ctx.restoreBackupId,
-        ...(ctx.restoreBackupDir ? { backupDir: ctx.restoreBackupDir } : {}),
+        ledger: backupDir ? null : ctx.ledger,
+        backupId,
+        ...(backupDir ? { backupDir } : {}),
         data: manifest.runtime.data,
         env,
       });
-      if (ctx.scrubFile) {
+      if (scrubFile) {
         for (const item of dataItems({ data: manifest.runtime.data, sharedDir: ctx.layout.sharedDir }).filter((i) => i.kind === 'database')) {
-          await runScrubSql({ item, env, sqlFile: ctx.scrubFile });
+          await runScrubSql({ item, env, sqlFile: scrubFile });
         }
       }
-      return { outcome: 'done', detail: `restored backup ${ctx.restoreBackupId} (${result.restored.join(', ')}) in ${result.durationMs} ms${ctx.scrubFile ? ', scrubbed' : ''}` };
+      return { outcome: 'done', detail: `restored backup ${backupId} (${result.restored.join(', ')}) in ${result.durationMs} ms${scrubFile ? ', scrubbed' : ''}` };
     }
     const migrate = manifest.runtime.migrate;
     if (ctx.kind !== 'deploy') return { outcome: 'skipped', detail: 'a rollback runs no migrations' };
     if (!migrate) return { outcome: 'skipped', detail: 'the release has no migrate command' };
-    ctx.dataChanged = true;
-    const { values } = await ctx.runtime.appConfig(manifest);
-    const env = serviceEnvironment({
-      processEnv: process.env,
-      secrets: ctx.environment,
-      appConfig: values,
-      // The migration runs like the app does: with the web service's own env (NODE_PATH and the like).
-      serviceEnv: primaryService(manifest.runtime.services).env,
-      extra: { SLIPWAY_ENV: ctx.environmentName, SLIPWAY_RELEASE_ID: ctx.to.id, SLIPWAY_VERSION: manifest.version },
-    });
+    await ctx.record('migrate', { changesData: true });
     const started = performance.now();
-    await runCommand(ctx, { command: migrate.command, cwd: releaseDir(ctx.layout, ctx.to.id), env, timeoutMs: migrate.timeoutMs });
+    await ctx.runtime.runCommand({
+      release: { id: ctx.to.id, manifest },
+      command: migrate.command,
+      extraEnv: { SLIPWAY_ENV: ctx.environmentName, SLIPWAY_RELEASE_ID: ctx.to.id, SLIPWAY_VERSION: manifest.version },
+      timeoutMs: migrate.timeoutMs,
+      onLine: (line) => ctx.progress(`  | ${line}`),
+    });
     return { outcome: 'done', detail: `\`${migrate.command}\` took ${Math.round(performance.now() - started)} ms` };
   },
   async undo(ctx) {
-    if (!ctx.dataChanged) return;
-    if (!ctx.preBackupId || !ctx.from) return 'the data stays as the update left it: no backup was taken before it (no data configured)';
+    if (!ctx.facts.migrate?.changesData) return;
+    const backup = backupUndoing(ctx.ledger, { id: ctx.deploymentId, fromId: ctx.from?.id ?? null });
+    if (!backup || !ctx.from) return 'the data stays as the update left it: no backup was taken before it (no data configured)';
+    const from = ctx.from;
     // Requests wait while the data is swapped back, then go to the old release restarted on it.
-    ctx.runtime.setMaintenance({ mode: 'hold', holdMs: RESTORE_HOLD_MS, afterHold: 'refuse' });
+    ctx.maintenance.hold('all');
     let kept: string | null = null;
     try {
       kept = await keepDataOfFailedUpdate(ctx);
-      const env = await dataEnvironment(ctx, ctx.from.manifest);
-      const { preBackupId, from } = ctx;
-      await whileDatabaseUnreachable(ctx, `restore backup ${preBackupId}`, () =>
-        restoreBackup({ layout: ctx.layout, ledger: ctx.ledger, backupId: preBackupId, data: from.manifest.runtime.data, env }),
+      const env = await dataEnvironment(ctx, from.manifest);
+      await whileDatabaseUnreachable(ctx, `restore backup ${backup.id}`, () =>
+        restoreBackup({ layout: ctx.layout, ledger: ctx.ledger, backupId: backup.id, data: from.manifest.runtime.data, env }),
       );
       // The running old release may still hold the replaced files open: start it afresh on the restored data.
-      const stale = ctx.runtime.activeSlot();
-      const fresh = await ctx.runtime.startIdleSlot(ctx.from.id, ctx.from.manifest);
+      const stale = ctx.runtime.active();
+      const fresh = await ctx.runtime.startIdle(from.id, from.manifest);
       await ctx.runtime.activate(fresh);
-      if (stale && stale !== fresh) await ctx.runtime.stopSlot(stale);
-      ctx.oldSlot = fresh;
-      ctx.dataChanged = false;
+      if (stale && stale !== fresh) await ctx.runtime.stop(stale);
+      ctx.running.replaced = fresh;
+      ctx.facts.migrate = { changesData: false };
     } finally {
-      ctx.runtime.setMaintenance(ctx.maintenanceBefore ?? { mode: 'off' });
-      ctx.maintenanceOn = false;
+      ctx.maintenance.end();
     }
-    return `restored backup ${ctx.preBackupId}: ${ctx.from.manifest.version} serves its own data${kept ? `; the data ${targetManifest(ctx).version} left is kept in backup ${kept}` : ''}`;
+    return `restored backup ${backup.id}: ${from.manifest.version} serves its own data${kept ? `; the data ${ctx.to.manifest?.version ?? 'the update'} left is kept in backup ${kept}` : ''}`;
   },
 };
 
@@ -95,8 +98,8 @@ export const migrateStep: UpdateStep = {
  */
 async function keepDataOfFailedUpdate(ctx: UpdateContext): Promise<string | null> {
   const served = ctx.ledger.getDeployment(ctx.deploymentId)?.steps.some((s) => s.name === 'switch' && s.outcome === 'done');
-  const manifest = targetManifest(ctx);
-  if (!served || !hasData(manifest.runtime.data)) return null;
+  const manifest = ctx.to.manifest;
+  if (!served || !manifest || !hasData(manifest.runtime.data)) return null;
   try {
     // Not tied to the deployment: its backups are what undoing or recovering it restores, and this one must never be.
     const backup = await whileDatabaseUnreachable(ctx, `back up the data ${manifest.version} leaves`, () =>
@@ -128,40 +131,4 @@ async function whileDatabaseUnreachable<T>(ctx: UpdateContext, what: string, wor
       await new Promise((resolve) => setTimeout(resolve, DATABASE_RETRY_MS));
     }
   }
-}
-
-/** Runs an author's command (migrate, hooks) with its output streamed as progress; failures carry the last lines. */
-export function runCommand(ctx: UpdateContext, o: { command: string; cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', o.command], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    const tail: string[] = [];
-    const onData = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.trim() === '') continue;
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        ctx.progress(`  | ${line}`);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    const timer = setTimeout(() => {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    }, o.timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new SlipwayError('COMMAND_FAILED', `\`${o.command}\` could not start: ${error.message}`, { hint: 'check the command in slipway.yml' }));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) return resolve();
-      const how = signal ? `was killed (${signal}${signal === 'SIGKILL' ? `, over its ${o.timeoutMs} ms limit` : ''})` : `exited with code ${code}`;
-      reject(
-        new SlipwayError('COMMAND_FAILED', `\`${o.command}\` ${how}`, {
-          details: tail.length > 0 ? ['last output:', ...tail.map((l) => `  ${l}`)] : [],
-          hint: 'fix the command (run it by hand in the release folder to see more) and deploy again',
-        }),
-      );
-    });
-  });
 }

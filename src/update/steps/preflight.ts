@@ -1,13 +1,18 @@
 import { formatBytes } from '../../util/format.js';
-import { planForUpdate } from '../plan-update.js';
 import { planRefusal } from '../../plan/plan.js';
 import type { UpdateStep } from '../context.js';
+import { plural } from '../../plan/plan.js';
 
 /** Step 3: refuse what would break before anything changes: the same plan `slipway plan` prints. */
 export const preflightStep: UpdateStep = {
   name: 'preflight',
+  describe: ({ input, direction }) => ({
+    step: 'preflight',
+    runs: true,
+    what: `check config (${plural(input.target.runtime.config.filter((k) => k.required).length, 'required key')}), disk space${direction === 'upgrade' ? ' and upgrade path' : ''}`,
+  }),
   async run(ctx) {
-    const plan = await planForUpdate(ctx);
+    const plan = await ctx.plan();
     const refusal = planRefusal(plan);
     if (refusal) throw refusal;
     // The CLI shows the whole plan (notes included) before it asks; here one line says it was checked.

@@ -1,5 +1,6 @@
 import { targetManifest, type UpdateStep } from '../context.js';
 
+
 /**
  * Step 7: the new release starts beside the old one and must pass its health check.
  * A release still warm in standby (it served until a recent switch) is taken over
@@ -7,32 +8,38 @@ import { targetManifest, type UpdateStep } from '../context.js';
  */
 export const startStep: UpdateStep = {
   name: 'start',
+  describe({ input: { current, target } }) {
+    const health = target.runtime.services[0]?.health.path;
+    const wait = health ? `, wait for GET ${health}` : '';
+    return { step: 'start', runs: true, what: current ? `start ${target.version} in the idle slot beside ${current.version}${wait}` : `start ${target.version} (nothing else runs yet)${wait}` };
+  },
   async run(ctx) {
     const manifest = targetManifest(ctx);
-    ctx.oldSlot = ctx.runtime.activeSlot();
-    // A standby process ran on the data as it was: after a restore it may still hold the replaced files open.
-    if (!ctx.restoreBackupId && !ctx.dataChanged) {
+    ctx.running.replaced = ctx.runtime.active();
+    // A standby process ran on the data as it was: after a restore or a migration it may hold the replaced files open.
+    if (!ctx.restore && !ctx.facts.migrate?.changesData) {
       const warm = await ctx.runtime.takeStandby(ctx.to.id);
       if (warm) {
-        ctx.newSlot = warm.slot;
-        ctx.warmSince = warm.since;
-        return { outcome: 'done', detail: `${manifest.version} warm in slot ${warm.slot.name} (in standby since ${warm.since.toISOString()}), healthy: nothing to start` };
+        ctx.running.started = warm.release;
+        ctx.running.warmSince = warm.since;
+        return { outcome: 'done', detail: `${manifest.version} warm in slot ${warm.release.name} (in standby since ${warm.since.toISOString()}), healthy: nothing to start` };
       }
     }
-    ctx.newSlot = await ctx.runtime.startIdleSlot(ctx.to.id, manifest);
-    const why = ctx.restoreBackupId
+    const started = await ctx.runtime.startIdle(ctx.to.id, manifest);
+    ctx.running.started = started;
+    const why = ctx.restore
       ? ' (a rollback with data cannot be a proxy switch: the release starts fresh on the restored data, which a running process would not see)'
       : ctx.kind === 'rollback'
         ? ' (cold start: it was not in standby)'
         : '';
-    return { outcome: 'done', detail: `${manifest.version} healthy in slot ${ctx.newSlot.name}${why}` };
+    return { outcome: 'done', detail: `${manifest.version} healthy in slot ${started.name}${why}` };
   },
   async undo(ctx) {
-    if (ctx.newSlot && ctx.runtime.activeSlot() !== ctx.newSlot) {
-      // A warm slot goes back to standby: the update that took it failed, the release itself did not.
-      if (ctx.warmSince) return ctx.runtime.retireSlot(ctx.newSlot);
-      await ctx.runtime.stopSlot(ctx.newSlot);
-      return `stopped ${ctx.newSlot.version} in slot ${ctx.newSlot.name}`;
-    }
+    const started = ctx.running.started;
+    if (!started || ctx.runtime.active() === started) return;
+    // A warm one goes back to standby: the update that took it failed, the release itself did not.
+    if (ctx.running.warmSince) return ctx.runtime.retire(started);
+    await ctx.runtime.stop(started);
+    return `stopped ${started.version} in slot ${started.name}`;
   },
 };

@@ -1,50 +1,60 @@
+import { promises as fs } from 'node:fs';
 import { SlipwayError } from '../../errors.js';
 import { pointCurrentAt, readCurrent } from '../../host/current-link.js';
-import { promises as fs } from 'node:fs';
 import type { UpdateStep } from '../context.js';
 
-/** Step 8: the proxy and `current` move to the new release together; the old slot drains (finish decides whether it stays warm). */
+
+/** Step 8: the proxy and `current` move to the new release together; the old one drains (finish decides whether it stays warm). */
 export const switchStep: UpdateStep = {
   name: 'switch',
+  describe: ({ input: { current, target } }) => ({
+    step: 'switch',
+    runs: true,
+    what: current ? `point the proxy at ${target.version} and drain ${current.version}` : `point the proxy at ${target.version}: the app answers from here on (until then the proxy answers 503)`,
+  }),
   async run(ctx) {
-    const slot = ctx.newSlot;
-    if (!slot) throw new SlipwayError('INTERNAL', 'switch without a started slot (pipeline order bug)');
-    const result = await ctx.runtime.activate(slot);
-    ctx.switched = true;
+    const started = ctx.running.started;
+    if (!started) throw new SlipwayError('INTERNAL', 'switch without a started release (pipeline order bug)');
+    // Before anything moves: undoing the switch, even after a crash, puts the host's previous release back.
+    await ctx.record('switch', { previousIdBefore: ctx.ledger.getState().previousId });
+    const result = await ctx.runtime.activate(started);
+    ctx.facts.switch = { ...ctx.facts.switch!, switched: true };
     await pointCurrentAt(ctx.layout, ctx.to.id);
     ctx.ledger.setCurrent({ currentId: ctx.to.id, previousId: ctx.from?.id ?? null });
-    if (ctx.maintenanceOn) {
-      ctx.runtime.setMaintenance(ctx.maintenanceBefore ?? { mode: 'off' });
-      ctx.maintenanceOn = false;
-    }
+    ctx.maintenance.end();
     const drained = result.previous === null ? 'nothing served before' : result.drained ? 'old slot drained' : `${result.inFlightLeft} requests still in flight on the old slot after the drain timeout`;
-    return { outcome: 'done', detail: `now serving ${slot.version}${ctx.warmSince ? ' from its warm standby' : ''} (${drained})` };
+    return { outcome: 'done', detail: `now serving ${started.version}${ctx.running.warmSince ? ' from its warm standby' : ''} (${drained})` };
   },
   async undo(ctx) {
-    if (!ctx.switched) return;
-    // The data is about to be restored (migrate's undo): the old release must not take writes that the restore would discard.
-    if (ctx.dataChanged) {
-      ctx.runtime.setMaintenance({ mode: 'hold', holdMs: 60_000, writesOnly: true, afterHold: 'refuse' });
-      ctx.maintenanceOn = true;
+    const facts = ctx.facts.switch;
+    if (!facts) return;
+    if (facts.switched) {
+      // The data is about to be restored (migrate's undo): the old release must not take writes that the restore would discard.
+      if (ctx.facts.migrate?.changesData) ctx.maintenance.hold('writes');
+      const back = ctx.running.replaced;
+      if (back && ctx.runtime.isAlive(back)) {
+        await ctx.runtime.activate(back);
+      } else if (back && ctx.from) {
+        // The old release died meanwhile: start it again from its release on disk.
+        const restarted = await ctx.runtime.startIdle(ctx.from.id, ctx.from.manifest);
+        await ctx.runtime.activate(restarted);
+        ctx.running.replaced = restarted;
+      } else {
+        // Nothing served before (or nothing runs: after a crash the agent starts what `current` names).
+        ctx.runtime.deactivate();
+      }
     }
-    const back = ctx.oldSlot;
-    if (back && back.services.every((s) => s.process.isAlive())) {
-      await ctx.runtime.activate(back);
-    } else if (back) {
-      // The old slot died meanwhile: start it again from its release on disk.
-      const restarted = await ctx.runtime.startIdleSlot(back.releaseId, ctx.from!.manifest);
-      await ctx.runtime.activate(restarted);
-      ctx.oldSlot = restarted;
+    // The link and the ledger go back whether or not the proxy had moved: the switch may have stopped between them.
+    if (ctx.from) {
+      if ((await readCurrent(ctx.layout).catch(() => null)) !== ctx.from.id) await pointCurrentAt(ctx.layout, ctx.from.id);
     } else {
-      ctx.runtime.deactivate();
+      await fs.rm(ctx.layout.currentLink, { force: true });
     }
-    if (ctx.from) await pointCurrentAt(ctx.layout, ctx.from.id);
-    else await fs.rm(ctx.layout.currentLink, { force: true });
-    ctx.ledger.setCurrent({ currentId: ctx.from?.id ?? null, previousId: ctx.previousIdBefore });
-    ctx.switched = false;
+    ctx.ledger.setCurrent({ currentId: ctx.from?.id ?? null, previousId: facts.previousIdBefore });
+    ctx.facts.switch = undefined;
     return ctx.from ? `switched back to ${ctx.from.manifest.version}` : 'no release serves (there was none before)';
   },
   async isDone(ctx) {
-    return (await readCurrent(ctx.layout)) === ctx.to.id && ctx.ledger.getState().currentId === ctx.to.id;
+    return (await readCurrent(ctx.layout).catch(() => null)) === ctx.to.id && ctx.ledger.getState().currentId === ctx.to.id;
   },
 };
