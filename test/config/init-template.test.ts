@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SlipwayError } from '../../src/errors.js';
 import { detectPackageScripts, renderInitTemplate, toAppName } from '../../src/config/init-template.js';
 import { parseProjectText } from '../../src/config/load.js';
+import { expectRejects } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 test('the init template parses cleanly into the contract defaults', () => {
   const text = renderInitTemplate({ app: 'notes', startCommand: 'npm start', buildCommands: ['npm ci --omit=dev'], port: 8080 });
@@ -60,8 +60,7 @@ test('toAppName turns package and folder names into valid app names', () => {
 });
 
 test('detectPackageScripts maps package.json scripts to npm commands', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t);
 
   assert.deepEqual(await detectPackageScripts(dir), {});
 
@@ -75,5 +74,5 @@ test('detectPackageScripts maps package.json scripts to npm commands', async (t)
   assert.deepEqual(await detectPackageScripts(dir), { name: 'plain' });
 
   fs.writeFileSync(path.join(dir, 'package.json'), '{ not json');
-  await assert.rejects(detectPackageScripts(dir), (error: unknown) => error instanceof SlipwayError && error.code === 'PACKAGE_JSON_INVALID');
+  await expectRejects(detectPackageScripts(dir), 'PACKAGE_JSON_INVALID');
 });

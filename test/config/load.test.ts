@@ -1,33 +1,16 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SlipwayError } from '../../src/errors.js';
 import { getEnvironment, loadProject } from '../../src/config/load.js';
+import { expectRejects, expectThrows } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const VALID = 'app: notes\nservices:\n  web: { command: node server.js }\nenvironments:\n  production: { port: 8080 }\n  staging: { port: 8080 }\n';
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<SlipwayError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SlipwayError, `expected a SlipwayError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the promise to reject');
-}
-
 test('a missing slipway.yml gives CONFIG_NOT_FOUND with exit code 2 and a hint to run slipway init', async (t) => {
   const dir = tempDir(t);
-  const error = await rejection(loadProject({ cwd: dir }));
-  assert.equal(error.code, 'CONFIG_NOT_FOUND');
+  const error = await expectRejects(loadProject({ cwd: dir }), 'CONFIG_NOT_FOUND');
   assert.equal(error.exitCode, 2);
   assert.match(error.message, /no slipway\.yml in /);
   assert.match(error.hint ?? '', /slipway init/);
@@ -36,16 +19,14 @@ test('a missing slipway.yml gives CONFIG_NOT_FOUND with exit code 2 and a hint t
 
 test('a missing --config file gives CONFIG_NOT_FOUND naming that file', async (t) => {
   const dir = tempDir(t);
-  const error = await rejection(loadProject({ cwd: dir, file: 'deploy/slipway.yml' }));
-  assert.equal(error.code, 'CONFIG_NOT_FOUND');
+  const error = await expectRejects(loadProject({ cwd: dir, file: 'deploy/slipway.yml' }), 'CONFIG_NOT_FOUND');
   assert.match(error.message, /deploy\/slipway\.yml not found/);
 });
 
 test('slipway.yaml next to a missing slipway.yml is pointed out', async (t) => {
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'slipway.yaml'), VALID);
-  const error = await rejection(loadProject({ cwd: dir }));
-  assert.equal(error.code, 'CONFIG_NOT_FOUND');
+  const error = await expectRejects(loadProject({ cwd: dir }), 'CONFIG_NOT_FOUND');
   assert.match(error.hint ?? '', /rename it to slipway\.yml/);
 });
 
@@ -82,8 +63,7 @@ test('an invalid file throws one CONFIG_INVALID listing every problem as file:li
     '  production: { port: 99999 }',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'slipway.yml'), text);
-  const error = await rejection(loadProject({ cwd: dir }));
-  assert.equal(error.code, 'CONFIG_INVALID');
+  const error = await expectRejects(loadProject({ cwd: dir }), 'CONFIG_INVALID');
   assert.equal(error.exitCode, 2);
   assert.equal(error.message, 'slipway.yml has 3 problems');
   assert.equal(error.details.length, 3);
@@ -102,17 +82,8 @@ test('getEnvironment finds an environment or suggests the closest name', async (
   assert.equal(getEnvironment(project, 'staging').name, 'staging');
   assert.equal(getEnvironment(project.config, 'production').port, 8080);
 
-  assert.throws(
-    () => getEnvironment(project, 'prod'),
-    (error: unknown) =>
-      error instanceof SlipwayError &&
-      error.code === 'CONFIG_UNKNOWN_ENVIRONMENT' &&
-      error.exitCode === 2 &&
-      /did you mean `production`\?/.test(error.hint ?? '') &&
-      /known environments: production, staging/.test(error.hint ?? ''),
-  );
-  assert.throws(
-    () => getEnvironment(project, 'qa'),
-    (error: unknown) => error instanceof SlipwayError && !/did you mean/.test(error.hint ?? '') && /production, staging/.test(error.hint ?? ''),
-  );
+  const prod = expectThrows(() => getEnvironment(project, 'prod'), 'CONFIG_UNKNOWN_ENVIRONMENT', { exitCode: 2, hint: /did you mean `production`\?/ });
+  assert.match(prod.hint ?? '', /known environments: production, staging/);
+  const qa = expectThrows(() => getEnvironment(project, 'qa'), 'CONFIG_UNKNOWN_ENVIRONMENT', { hint: /production, staging/ });
+  assert.doesNotMatch(qa.hint ?? '', /did you mean/);
 });

@@ -5,10 +5,13 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePort } from './free-port.js';
+import { removeTree, tempDir, type AfterHook } from './temp-dir.js';
+
+// Their homes are free-port.ts and temp-dir.ts; re-exported for the importers of this module.
+export { freePort, removeTree, tempDir };
 
 export interface CliResult {
   /** exit code; null only when the process was killed by a signal */
@@ -50,11 +53,17 @@ function findRepoRoot(start: string): string {
 /** Variables of the test runner's environment that would leak into the run and change its behaviour. */
 const SCRUBBED_ENV = /^(SLIPWAY_|FORCE_COLOR$|NO_COLOR$|GIT_DIR$|GIT_WORK_TREE$|GIT_INDEX_FILE$|NODE_OPTIONS$|NODE_TEST_CONTEXT$)/;
 
-export function runCli(args: string[], options: RunCliOptions): Promise<CliResult> {
+/** The test runner's variables minus those that would leak into a child slipway process and change its behaviour. */
+export function testRunnerEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (value !== undefined && !SCRUBBED_ENV.test(name)) env[name] = value;
   }
+  return env;
+}
+
+export function runCli(args: string[], options: RunCliOptions): Promise<CliResult> {
+  const env = testRunnerEnv();
   env.SLIPWAY_HOME = options.home;
   env.NO_COLOR = '1';
   if (options.tmp) env.TMPDIR = options.tmp;
@@ -89,35 +98,6 @@ export function runCli(args: string[], options: RunCliOptions): Promise<CliResul
   });
 }
 
-/** Something with an `after` hook: a test's context, or a suite's. */
-interface Cleanup {
-  after(fn: () => void | Promise<void>): void;
-}
-
-/** A fresh temp folder, removed after the test (read-only folders included). */
-export function tempDir(t: Cleanup, prefix = 'slipway-e2e-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => removeTree(dir));
-  return dir;
-}
-
-/** rm -rf that also gets through read-only folders (installed releases are made read-only). */
-export function removeTree(dir: string): void {
-  const makeWritable = (at: string) => {
-    let stat: fs.Stats;
-    try {
-      stat = fs.lstatSync(at);
-    } catch {
-      return;
-    }
-    if (!stat.isDirectory()) return;
-    fs.chmodSync(at, 0o755);
-    for (const name of fs.readdirSync(at)) makeWritable(path.join(at, name));
-  };
-  makeWritable(dir);
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-
 export interface Sandbox {
   root: string;
   /** SLIPWAY_HOME */
@@ -128,8 +108,8 @@ export interface Sandbox {
 }
 
 /** A temp root with home/ and tmp/, and a runner bound to them (cwd defaults to the root). */
-export function makeSandbox(t: Cleanup): Sandbox {
-  const root = tempDir(t);
+export function makeSandbox(t: AfterHook): Sandbox {
+  const root = tempDir(t, 'slipway-e2e-');
   const home = path.join(root, 'home');
   const tmp = path.join(root, 'tmp');
   fs.mkdirSync(home);
@@ -164,19 +144,6 @@ export function listTree(dir: string): string[] {
   };
   walk(dir, '');
   return out.sort();
-}
-
-/** A port nobody listens on right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 type CreateNotesFixtureRepo = (dest: string, options?: { port?: number; nodePath?: string }) => Promise<{ dir: string; tags: string[] }>;

@@ -16,8 +16,10 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { parse, stringify } from 'yaml';
-import { CLI_PATH, REPO_ROOT, freePort, removeTree, runCli, type CliResult } from './cli.js';
-import { processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
+import { CLI_PATH, REPO_ROOT, runCli, testRunnerEnv, type CliResult } from './cli.js';
+import { freePort } from './free-port.js';
+import { killQuietly, processesUnder, startAgentProcess, waitForProcessesUnder, type AgentProcess } from './processes.js';
+import { removeTree } from './temp-dir.js';
 
 export { processesUnder };
 
@@ -175,12 +177,7 @@ export async function createDataFixture(t: Cleanup, options: DataFixtureOptions 
 
 /** The variables a child slipway process runs with: no test-runner leftovers, no colour, its own home. */
 function childEnv(home: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || key.startsWith('SLIPWAY_') || /^(NODE_TEST_CONTEXT|NODE_OPTIONS|FORCE_COLOR|NO_COLOR|GIT_DIR|GIT_WORK_TREE|GIT_INDEX_FILE)$/.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, SLIPWAY_HOME: home, NO_COLOR: '1', SLIPWAY_WHO: 'e2e-data-test' };
+  return { ...testRunnerEnv(), SLIPWAY_HOME: home, NO_COLOR: '1', SLIPWAY_WHO: 'e2e-data-test' };
 }
 
 
@@ -192,18 +189,8 @@ function childEnv(home: string): Record<string, string> {
 async function stopEverything(dir: string, agents: Set<AgentProcess>): Promise<void> {
   await Promise.all([...agents].map((agent) => agent.stop()));
   // A process may take a moment to be reaped after its parent saw it exit.
-  let survivors = processesUnder(dir);
-  for (let round = 0; round < 40 && survivors.length > 0; round++) {
-    await new Promise((r) => setTimeout(r, 50));
-    survivors = processesUnder(dir);
-  }
-  for (const p of survivors) {
-    try {
-      process.kill(p.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  const survivors = await waitForProcessesUnder(dir, 2_000);
+  for (const p of survivors) killQuietly(p.pid);
   if (survivors.length > 0) throw new Error(`processes outlived their agent: ${survivors.map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);
 }
 

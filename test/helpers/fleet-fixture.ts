@@ -12,8 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { REPO_ROOT, freePort, git, removeTree, runCli, type CliResult } from './cli.js';
-import { processesUnder } from './processes.js';
+import { REPO_ROOT, git, runCli, type CliResult } from './cli.js';
+import { freePort } from './free-port.js';
+import { killQuietly, waitForProcessesUnder } from './processes.js';
+import { removeTree } from './temp-dir.js';
 import { createClientKeys, startSshd, writeSshClientConfig, type RunningSshd } from './sshd.js';
 import { createNetnsHost, type NetnsHost } from './netns.js';
 
@@ -92,15 +94,8 @@ export async function createFleet(
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     fs.rmSync(keys.dir, { recursive: true, force: true });
     // `agent --stop` returns once the agent stopped answering; its process ends just after.
-    for (let i = 0; i < 100 && processesUnder(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
-    const left = processesUnder(dir);
-    for (const p of left) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    const left = await waitForProcessesUnder(dir, 10_000);
+    for (const p of left) killQuietly(p.pid);
     removeTree(dir);
     if (left.length > 0) throw new Error(`processes left running under the fleet: ${left.map((p) => p.cmd).join('; ')}`);
   });

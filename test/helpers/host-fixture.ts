@@ -5,31 +5,24 @@
  * proxy. Every process it (or the CLI) starts is killed when the test ends.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
+import { CLI_PATH, REPO_ROOT, testRunnerEnv } from './cli.js';
+import { freePort } from './free-port.js';
+import { killProcessesUnder, processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
 
 export { processesUnder };
 
 const run = promisify(execFile);
 
-/** The slipway repository: the nearest folder above this file whose package.json is named slipway. */
-export const repoRoot = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
-export const slipwayBin = path.join(repoRoot, 'bin', 'slipway.js');
-
-function findRepoRoot(start: string): string {
-  for (let dir = start; ; dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'slipway') return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no slipway package.json above ${start}`);
-  }
-}
+/** The slipway repository and its CLI (cli.ts finds them). */
+export const repoRoot = REPO_ROOT;
+export const slipwayBin = CLI_PATH;
 
 function loadBetterSqlite3(): typeof import('better-sqlite3') {
   return createRequire(path.join(repoRoot, 'package.json'))('better-sqlite3') as typeof import('better-sqlite3');
@@ -110,25 +103,9 @@ type FixtureScript = {
   ): Promise<{ dir: string; tags: string[] }>;
 };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address() as net.AddressInfo;
-      server.close(() => resolve(address.port));
-    });
-  });
-}
-
 /** The variables a child slipway process runs with: no test-runner or test-hook leftovers, no colour. */
 function childEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/^(NODE_TEST_CONTEXT|NODE_OPTIONS|FORCE_COLOR|GIT_DIR|GIT_WORK_TREE|GIT_INDEX_FILE)$/.test(key) || key.startsWith('SLIPWAY_')) continue;
-    env[key] = value;
-  }
-  return { ...env, SLIPWAY_HOME: home, NO_COLOR: '1', SLIPWAY_WHO: 'e2e-test' };
+  return { ...testRunnerEnv(), SLIPWAY_HOME: home, NO_COLOR: '1', SLIPWAY_WHO: 'e2e-test' };
 }
 
 /** Where the teardown goes: a node:test TestContext, or a bench's own list. */
@@ -322,19 +299,7 @@ async function teardown(dir: string, agents: Set<AgentProcess>): Promise<void> {
     if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGKILL');
   }
   await Promise.all([...agents].map((a) => a.exited));
-  let survivors: ReturnType<typeof processesUnder> = [];
-  for (let round = 0; round < 40; round++) {
-    survivors = processesUnder(dir);
-    if (survivors.length === 0) break;
-    for (const p of survivors) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const survivors = await killProcessesUnder(dir);
   // Releases are read-only on disk; make them writable so the folder can go.
   await run('chmod', ['-R', 'u+w', dir]).catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });

@@ -23,6 +23,41 @@ export function processesUnder(dir: string): { pid: number; cwd: string; cmd: st
   return found;
 }
 
+/** Sends `signal` (default SIGKILL) to `pid` (negative: its whole process group); one already gone is fine. */
+export function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * SIGKILLs every live process working inside `dir`, in rounds 50 ms apart until none
+ * is left (40 rounds at most: a killed parent's child may appear meanwhile). Returns
+ * those still alive after the last round (none, normally).
+ */
+export async function killProcessesUnder(dir: string): Promise<ReturnType<typeof processesUnder>> {
+  let survivors = processesUnder(dir);
+  for (let round = 0; round < 40 && survivors.length > 0; round++) {
+    for (const p of survivors) killQuietly(p.pid);
+    await new Promise((r) => setTimeout(r, 50));
+    survivors = processesUnder(dir);
+  }
+  return survivors;
+}
+
+/** Waits up to `timeoutMs` for the processes working inside `dir` to end by themselves; returns those still alive. */
+export async function waitForProcessesUnder(dir: string, timeoutMs: number): Promise<ReturnType<typeof processesUnder>> {
+  const deadline = Date.now() + timeoutMs;
+  let left = processesUnder(dir);
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    left = processesUnder(dir);
+  }
+  return left;
+}
+
 export interface AgentProcess {
   environment: string;
   pid: number;

@@ -23,11 +23,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { startS3Server, type RunningS3Server } from './s3.js';
-import { CLI_PATH, REPO_ROOT, commitAll, freePort, removeTree, runCli, type CliResult } from './cli.js';
+import { CLI_PATH, REPO_ROOT, commitAll, runCli, testRunnerEnv, type CliResult } from './cli.js';
+import { freePort } from './free-port.js';
+import { removeTree } from './temp-dir.js';
 import { createS3Store } from '../../src/store/s3-store.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 import { readHostStatuses, type HostStatusReport } from '../../src/store/status-reports.js';
-import { processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
+import { killProcessesUnder, processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
 
 export { processesUnder };
 
@@ -235,12 +237,7 @@ export async function createPullFixture(t: { after(fn: () => Promise<void>): voi
 
 /** The test runner's variables minus what would change slipway's behaviour, plus `extra`. */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/^(NODE_TEST_CONTEXT|NODE_OPTIONS|FORCE_COLOR|GIT_DIR|GIT_WORK_TREE|GIT_INDEX_FILE)$/.test(key) || key.startsWith('SLIPWAY_')) continue;
-    env[key] = value;
-  }
-  return { ...env, NO_COLOR: '1', ...extra };
+  return { ...testRunnerEnv(), NO_COLOR: '1', ...extra };
 }
 
 function getVersion(port: number): Promise<string | null> {
@@ -261,18 +258,7 @@ async function teardown(o: { dir: string; agents: PullAgent[] }): Promise<void> 
   // A clean stop first: the agent stops its app. Whatever is left after that is a leak.
   await Promise.all(o.agents.map((agent) => agent.stop()));
   const leftBehind = processesUnder(o.dir);
-  for (let round = 0; round < 40; round += 1) {
-    const survivors = processesUnder(o.dir);
-    if (survivors.length === 0) break;
-    for (const p of survivors) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await killProcessesUnder(o.dir);
   await run('chmod', ['-R', 'u+w', o.dir]).catch(() => undefined);
   removeTree(o.dir);
   if (leftBehind.length > 0) throw new Error(`processes outlived their agents: ${leftBehind.map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);

@@ -21,6 +21,7 @@ import { paxEntry, rawTar, type RawEntry } from '../release/tar-fixtures.js';
 import {
   END_OF_ARCHIVE,
   assertSlipwayError,
+  expectRejects,
   escapeName,
   fcOptions,
   fileEntries,
@@ -222,9 +223,7 @@ for (const c of CASES) {
 test('archive: the archive file is missing → RELEASE_ARCHIVE_UNREADABLE, nothing left', async (t) => {
   const scene = await unpackScene(t, {});
   const before = treeSnapshot(scene.root);
-  let error: unknown;
-  await unpackRelease({ archivePath: path.join(scene.root, 'nope.tar.gz'), manifest: scene.release.manifest, destDir: scene.destDir }).catch((e: unknown) => (error = e));
-  assertSlipwayError(error, 'RELEASE_ARCHIVE_UNREADABLE');
+  await expectRejects(unpackRelease({ archivePath: path.join(scene.root, 'nope.tar.gz'), manifest: scene.release.manifest, destDir: scene.destDir }), 'RELEASE_ARCHIVE_UNREADABLE');
   assertNothingLeft(scene, before);
 });
 
@@ -232,9 +231,7 @@ test('archive: the archive path is a folder → RELEASE_ARCHIVE_UNREADABLE, noth
   const scene = await unpackScene(t, {});
   fs.mkdirSync(path.join(scene.root, 'folder.tar.gz'));
   const before = treeSnapshot(scene.root);
-  let error: unknown;
-  await unpackRelease({ archivePath: path.join(scene.root, 'folder.tar.gz'), manifest: scene.release.manifest, destDir: scene.destDir }).catch((e: unknown) => (error = e));
-  assertSlipwayError(error, 'RELEASE_ARCHIVE_UNREADABLE');
+  await expectRejects(unpackRelease({ archivePath: path.join(scene.root, 'folder.tar.gz'), manifest: scene.release.manifest, destDir: scene.destDir }), 'RELEASE_ARCHIVE_UNREADABLE');
   assertNothingLeft(scene, before);
 });
 
@@ -245,9 +242,7 @@ test('archive: the destination already exists → RELEASE_ALREADY_UNPACKED, and 
   fs.mkdirSync(scene.destDir);
   fs.writeFileSync(path.join(scene.destDir, 'server.js'), 'the running release');
   const before = treeSnapshot(scene.root);
-  let error: unknown;
-  await unpackRelease({ archivePath, manifest: scene.release.manifest, destDir: scene.destDir }).catch((e: unknown) => (error = e));
-  assertSlipwayError(error, 'RELEASE_ALREADY_UNPACKED');
+  await expectRejects(unpackRelease({ archivePath, manifest: scene.release.manifest, destDir: scene.destDir }), 'RELEASE_ALREADY_UNPACKED');
   assert.deepEqual(treeSnapshot(scene.root), before);
   assert.equal(fs.readFileSync(path.join(scene.destDir, 'server.js'), 'utf8'), 'the running release');
 });

@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { SlipwayError } from '../../src/errors.js';
 import { readEnvFile } from '../../src/host/app-env.js';
 import { parseAssignment, setEnvFileValue } from '../../src/plan/app-config.js';
-import { expectRejects, expectThrows, fcOptions, tempRoot, withinDeadline } from './harness.js';
+import { assertSlipwayError, expectRejects, expectThrows, fcOptions, tempRoot, withinDeadline } from './harness.js';
 
 const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort();
 
@@ -83,7 +83,7 @@ test('env file: a FIFO where the file should be → ENV_FILE_UNREADABLE at once,
     }
   });
   const error = await withinDeadline(readEnvFile(fifo).then(() => undefined, (e: unknown) => e), 5000, 'readEnvFile on a FIFO');
-  assert.ok(error instanceof SlipwayError && error.code === 'ENV_FILE_UNREADABLE', String(error));
+  assertSlipwayError(error, 'ENV_FILE_UNREADABLE');
 });
 
 test('env file: a path through a file (ENOTDIR) reads as no file, like a missing one', async (t) => {

@@ -8,20 +8,23 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import type fc from 'fast-check';
-import { SlipwayError } from '../../src/errors.js';
 import type { ReleaseManifest } from '../../src/release/manifest.js';
 import { ustarHeader, type RawEntry } from '../release/tar-fixtures.js';
 
-/** A fresh folder under the OS temp folder, removed after the test. */
-export function tempRoot(t: TestContext, prefix = 'slipway-hostile-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
+// Temp folders and error assertions have their homes in test/helpers; re-exported for this folder's tests.
+export { tempDir as tempRoot } from '../helpers/temp-dir.js';
+export { assertSlipwayError, expectRejects, expectThrows } from '../helpers/expect-error.js';
+
+/** Object.prototype's own keys when this module loaded, before any hostile input was parsed. */
+const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort();
+
+/** Asserts that parsing hostile input added nothing to Object.prototype. */
+export function assertPrototypeClean(): void {
+  assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), PROTOTYPE_KEYS);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype was polluted');
 }
 
 /**
@@ -32,36 +35,6 @@ export function fcOptions<T>(numRuns: number): fc.Parameters<T> {
   const seed = process.env.FC_SEED;
   if (seed === undefined || seed === '') return { numRuns };
   return { numRuns, seed: Number(seed), ...(process.env.FC_PATH ? { path: process.env.FC_PATH } : {}) };
-}
-
-/** Asserts that `error` is a SlipwayError with `code` (and a message matching `message`, when given). */
-export function assertSlipwayError(error: unknown, code: string, message?: RegExp): asserts error is SlipwayError {
-  assert.ok(error instanceof SlipwayError, `expected a SlipwayError ${code}, got ${error instanceof Error ? `${error.constructor.name}: ${error.message}` : String(error)}`);
-  assert.equal(error.code, code, `code of: ${error.message}`);
-  if (message) assert.match(error.message, message);
-}
-
-/** Runs `fn` and returns the SlipwayError it throws with `code`; fails when it returns or throws anything else. */
-export function expectThrows(fn: () => unknown, code: string, message?: RegExp): SlipwayError {
-  let returned: unknown;
-  try {
-    returned = fn();
-  } catch (error) {
-    assertSlipwayError(error, code, message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it returned ${String(JSON.stringify(returned)).slice(0, 200)}`);
-}
-
-export async function expectRejects(promise: Promise<unknown>, code: string, message?: RegExp): Promise<SlipwayError> {
-  let returned: unknown;
-  try {
-    returned = await promise;
-  } catch (error) {
-    assertSlipwayError(error, code, message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it resolved to ${String(JSON.stringify(returned)).slice(0, 200)}`);
 }
 
 /** Every path under `dir` (relative, folders end with '/') with its type, size and mode: to compare before and after. */

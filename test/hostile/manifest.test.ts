@@ -11,14 +11,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { SlipwayError } from '../../src/errors.js';
 import { canonicalManifestBytes, parseManifest, releaseIdOf, unsafePathReason, type ReleaseManifest } from '../../src/release/manifest.js';
-import { expectThrows, fcOptions, runWithDeadline, sampleRelease } from './harness.js';
-
-const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort();
-
-function assertPrototypeClean(): void {
-  assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), PROTOTYPE_KEYS);
-  assert.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype was polluted');
-}
+import { assertPrototypeClean, expectThrows, fcOptions, runWithDeadline, sampleRelease } from './harness.js';
 
 function base(): ReleaseManifest {
   return sampleRelease().manifest;

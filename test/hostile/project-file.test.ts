@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { formatProblem, parseProjectText, type ParsedProjectText } from '../../src/config/load.js';
-import { fcOptions, runWithDeadline } from './harness.js';
+import { assertPrototypeClean, fcOptions, runWithDeadline } from './harness.js';
 
 const CORPUS = new URL('../../../test/hostile/corpus/', import.meta.url);
 const LOAD_MODULE = new URL('../../src/config/load.js', import.meta.url);
@@ -68,12 +68,6 @@ function assertWellFormed(result: ParsedProjectText, text: string, file: string)
   if (result.config) assert.deepEqual(result.problems, [], 'a config comes only without problems');
   else assert.ok(result.problems.length > 0, 'no config means at least one problem');
 }
-
-function assertPrototypeClean(): void {
-  assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), PROTOTYPE_KEYS);
-  assert.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype was polluted');
-}
-const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort();
 
 function allText(result: ParsedProjectText): string {
   return [...result.problems.map(formatProblem), ...result.warnings].join('\n');
