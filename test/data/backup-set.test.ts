@@ -6,7 +6,6 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { DataConfig } from '../../src/config/types.js';
-import { SlipwayError } from '../../src/errors.js';
 import { readBackupManifest, backupSetDigest, isBackupId } from '../../src/data/backup-manifest.js';
 import { createBackup } from '../../src/data/backup-set.js';
 import { sqliteEngine } from '../../src/data/engines/sqlite.js';
@@ -14,6 +13,7 @@ import { fingerprintFolder } from '../../src/data/engines/files.js';
 import { restoreBackup } from '../../src/data/restore.js';
 import { verifyBackup } from '../../src/data/verify.js';
 import { flipByte, tempHost } from './fixtures.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 const data: DataConfig = { databases: [{ name: 'main', engine: 'sqlite', path: 'data/app.db' }], folders: ['uploads'] };
 
@@ -129,10 +129,7 @@ test('a flipped byte: verify fails, restore refuses before touching anything', a
   assert.equal(report.ok, false);
   assert.match(report.problems.join('\n'), /files-uploads\.tar\.gz: sha256/);
 
-  await assert.rejects(
-    restoreBackup({ layout, ledger, backupId: record.id, data, env }),
-    (error: SlipwayError) => error.code === 'BACKUP_CORRUPT' && /files-uploads/.test(error.details.join('\n')),
-  );
+  await expectRejects(restoreBackup({ layout, ledger, backupId: record.id, data, env }), 'BACKUP_CORRUPT', { details: /files-uploads/ });
   assert.deepEqual(await sqliteEngine.fingerprint({ item, env }), dbNow, 'the database was not touched');
   assert.deepEqual(await fingerprintFolder(uploads), filesNow, 'the folder was not touched');
 });
@@ -144,7 +141,7 @@ test('the structural check catches damage on its own (without the checksums)', a
   const gz = path.join(layout.backupsDir, record.id, 'db-main.sqlite.gz');
   flipByte(gz);
   const item = { kind: 'database' as const, name: 'main', engine: 'sqlite' as const, file: '/unused' };
-  await assert.rejects(sqliteEngine.inspect({ item, file: gz, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
+  await expectRejects(sqliteEngine.inspect({ item, file: gz, env }), 'BACKUP_CORRUPT');
 });
 
 test('a catalog entry that disagrees with backup.json makes the backup refused', async (t) => {
@@ -157,7 +154,7 @@ test('a catalog entry that disagrees with backup.json makes the backup refused',
   manifest.items = manifest.items.slice(0, 1);
   manifest.sha256 = backupSetDigest(manifest.items);
   fs.writeFileSync(file, JSON.stringify(manifest));
-  await assert.rejects(restoreBackup({ layout, ledger, backupId: record.id, data, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
+  await expectRejects(restoreBackup({ layout, ledger, backupId: record.id, data, env }), 'BACKUP_CORRUPT');
 });
 
 test('a database that does not exist yet backs up as absent and restores as absent; a missing folder as empty', async (t) => {
@@ -175,19 +172,13 @@ test('a database that does not exist yet backs up as absent and restores as abse
 
 test('nothing configured, unknown ids, and items the target does not configure are refused', async (t) => {
   const { layout, ledger } = await tempHost(t);
-  await assert.rejects(
-    createBackup({ layout, ledger, environment: 'p', data: { databases: [], folders: [] }, env, releaseId: null, reason: 'manual' }),
-    (error: SlipwayError) => error.code === 'BACKUP_NOTHING_CONFIGURED' && error.exitCode === 2,
-  );
-  await assert.rejects(restoreBackup({ layout, ledger, backupId: '../../etc', data, env }), (error: SlipwayError) => error.code === 'BACKUP_ID_INVALID');
-  await assert.rejects(restoreBackup({ layout, ledger, backupId: '20260101T000000Z-abcdef', data, env }), (error: SlipwayError) => error.code === 'BACKUP_NOT_FOUND');
+  await expectRejects(createBackup({ layout, ledger, environment: 'p', data: { databases: [], folders: [] }, env, releaseId: null, reason: 'manual' }), 'BACKUP_NOTHING_CONFIGURED', { exitCode: 2 });
+  await expectRejects(restoreBackup({ layout, ledger, backupId: '../../etc', data, env }), 'BACKUP_ID_INVALID');
+  await expectRejects(restoreBackup({ layout, ledger, backupId: '20260101T000000Z-abcdef', data, env }), 'BACKUP_NOT_FOUND');
 
   seed(layout.sharedDir);
   const record = await createBackup({ layout, ledger, environment: 'p', data, env, releaseId: null, reason: 'manual' });
-  await assert.rejects(
-    restoreBackup({ layout, ledger, backupId: record.id, data: { databases: [], folders: ['uploads'] }, env }),
-    (error: SlipwayError) => error.code === 'BACKUP_ITEM_UNMATCHED' && /database main/.test(error.details.join()),
-  );
+  await expectRejects(restoreBackup({ layout, ledger, backupId: record.id, data: { databases: [], folders: ['uploads'] }, env }), 'BACKUP_ITEM_UNMATCHED', { details: /database main/ });
   assert.ok(fs.existsSync(path.join(layout.sharedDir, 'uploads', 'readme.txt')), 'nothing was restored');
 });
 
@@ -196,10 +187,7 @@ test('a failure mid-backup leaves no folder and no catalog entry', async (t) => 
   seed(layout.sharedDir);
   // Not a database: the SQLite item fails after nothing else was written.
   fs.writeFileSync(path.join(layout.sharedDir, 'data', 'app.db'), 'this is not sqlite, just text that is long enough to be read as a header......');
-  await assert.rejects(
-    createBackup({ layout, ledger, environment: 'p', data, env, releaseId: null, reason: 'manual' }),
-    (error: SlipwayError) => error instanceof SlipwayError && error.code === 'BACKUP_SOURCE_INVALID',
-  );
+  await expectRejects(createBackup({ layout, ledger, environment: 'p', data, env, releaseId: null, reason: 'manual' }), 'BACKUP_SOURCE_INVALID');
   assert.deepEqual(fs.readdirSync(layout.backupsDir), []);
   assert.deepEqual(ledger.listBackups(), []);
 });

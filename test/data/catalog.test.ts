@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import { LEDGER_SCHEMA_VERSION, openLedger, type BackupRecord, type Ledger } from '../../src/host/ledger.js';
 import { backupBeforeDeployment, deleteBackup, getBackup, latestBackupOfRelease, listBackups, protectedBackupIds } from '../../src/data/catalog.js';
 import { pruneBackups } from '../../src/data/prune-backups.js';
-import { SlipwayError } from '../../src/errors.js';
 import { tempHost } from './fixtures.js';
 import { createLedgerAtVersion } from '../helpers/old-ledger.js';
+import { expectThrows } from '../helpers/expect-error.js';
 
 let counter = 0;
 function record(o: Partial<BackupRecord> & { createdAt: string }): BackupRecord {
@@ -75,7 +75,7 @@ test('record, list (newest first, filtered), mark verified and remove', async (t
   assert.equal(ledger.markBackupVerified('nope'), false);
 
   assert.equal(ledger.removeBackup(older.id), true);
-  assert.throws(() => getBackup(ledger, older.id), (error: SlipwayError) => error.code === 'BACKUP_NOT_FOUND');
+  expectThrows(() => getBackup(ledger, older.id), 'BACKUP_NOT_FOUND');
   assert.throws(() => ledger.recordBackup(newer), /UNIQUE/);
 });
 

@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
-import { SlipwayError } from '../../src/errors.js';
 import { createBackup } from '../../src/data/backup-set.js';
 import { postgresEngine } from '../../src/data/engines/postgres.js';
 import { sqliteEngine } from '../../src/data/engines/sqlite.js';
+import { expectRejects } from '../helpers/expect-error.js';
 import { postgresOrSkip, skipLoudly, tempDir, tempHost } from './fixtures.js';
 
 const env = { PATH: process.env.PATH };
@@ -31,8 +31,10 @@ async function withTinyDisk(t: TestContext, dir: string, body: () => Promise<voi
   }
 }
 
-function isDiskFull(error: unknown): boolean {
-  return error instanceof SlipwayError && error.code === 'BACKUP_DISK_FULL' && /disk is full/i.test(error.message) && /removed/.test(error.message);
+/** Awaits a BACKUP_DISK_FULL that says the disk is full and that the partial file was removed. */
+async function expectDiskFull(subject: Promise<unknown>): Promise<void> {
+  const error = await expectRejects(subject, 'BACKUP_DISK_FULL', /disk is full/i);
+  assert.match(error.message, /removed/);
 }
 
 test('createBackup on a full disk: BACKUP_DISK_FULL, nothing left in backups/, nothing cataloged', async (t) => {
@@ -41,10 +43,7 @@ test('createBackup on a full disk: BACKUP_DISK_FULL, nothing left in backups/, n
   fs.mkdirSync(uploads);
   fs.writeFileSync(path.join(uploads, 'video.bin'), randomBytes(1024 * 1024)); // incompressible, 4× the disk
   await withTinyDisk(t, layout.backupsDir, async () => {
-    await assert.rejects(
-      createBackup({ layout, ledger, environment: 'p', data: { databases: [], folders: ['uploads'] }, env, releaseId: 'r', reason: 'pre-deploy' }),
-      isDiskFull,
-    );
+    await expectDiskFull(createBackup({ layout, ledger, environment: 'p', data: { databases: [], folders: ['uploads'] }, env, releaseId: 'r', reason: 'pre-deploy' }));
     assert.deepEqual(fs.readdirSync(layout.backupsDir), []);
     assert.deepEqual(ledger.listBackups(), []);
     // Nothing is held: the disk is empty again.
@@ -64,7 +63,7 @@ test('SQLite on a full disk: the online copy fails cleanly, no copy and no parti
   db.close();
   await withTinyDisk(t, out, async () => {
     const item = { kind: 'database' as const, name: 'm', engine: 'sqlite' as const, file };
-    await assert.rejects(sqliteEngine.backup({ item, outFile: path.join(out, 'db.sqlite.gz'), env }), isDiskFull);
+    await expectDiskFull(sqliteEngine.backup({ item, outFile: path.join(out, 'db.sqlite.gz'), env }));
     assert.deepEqual(fs.readdirSync(out), []);
   });
 });
@@ -82,7 +81,7 @@ test('PostgreSQL on a full disk: pg_dump is stopped, the partial file removed', 
   ]);
   const item = { kind: 'database' as const, name: 'main', engine: 'postgres' as const, urlEnv: 'DATABASE_URL' };
   await withTinyDisk(t, out, async () => {
-    await assert.rejects(postgresEngine.backup({ item, outFile: path.join(out, 'db.pgdump'), env: { ...env, DATABASE_URL: pg.url } }), isDiskFull);
+    await expectDiskFull(postgresEngine.backup({ item, outFile: path.join(out, 'db.pgdump'), env: { ...env, DATABASE_URL: pg.url } }));
     assert.deepEqual(fs.readdirSync(out), []);
   });
 });

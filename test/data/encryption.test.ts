@@ -4,9 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SlipwayError } from '../../src/errors.js';
 import { backupKeyId, decryptFile, encryptedKeyId, encryptFile, parseBackupKey } from '../../src/data/encryption.js';
 import { flipByte, tempDir } from './fixtures.js';
+import { expectRejects, expectThrows } from '../helpers/expect-error.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -62,13 +62,13 @@ test('tampering with the header, the ciphertext or the tag fails with BACKUP_COR
     fs.copyFileSync(encrypted, copy);
     flipByte(copy, offset);
     const output = path.join(dir, `out-${offset}`);
-    await assert.rejects(decryptFile({ input: copy, output, key }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT', `offset ${offset}`);
+    await expectRejects(decryptFile({ input: copy, output, key }), 'BACKUP_CORRUPT', { context: `offset ${offset}` });
     assert.equal(fs.existsSync(output), false);
     assert.deepEqual(fs.readdirSync(dir).filter((n) => n.includes('.tmp-')), [], 'no temporary plaintext left');
   }
   const notOurs = path.join(dir, 'not-ours');
   fs.writeFileSync(notOurs, randomBytes(100));
-  await assert.rejects(decryptFile({ input: notOurs, output: path.join(dir, 'x'), key }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
+  await expectRejects(decryptFile({ input: notOurs, output: path.join(dir, 'x'), key }), 'BACKUP_CORRUPT');
 });
 
 test('the wrong key is named by its id; keys parse from hex or base64 and nothing else', async (t) => {
@@ -79,16 +79,15 @@ test('the wrong key is named by its id; keys parse from hex or base64 and nothin
   fs.writeFileSync(input, 'data');
   const encrypted = path.join(dir, 'enc');
   await encryptFile({ input, output: encrypted, key });
-  await assert.rejects(
-    decryptFile({ input: encrypted, output: path.join(dir, 'out'), key: other }),
-    (error: SlipwayError) => error.code === 'BACKUP_KEY_MISMATCH' && error.message.includes(backupKeyId(key)) && error.message.includes(backupKeyId(other)),
-  );
+  const mismatch = await expectRejects(decryptFile({ input: encrypted, output: path.join(dir, 'out'), key: other }), 'BACKUP_KEY_MISMATCH');
+  assert.ok(mismatch.message.includes(backupKeyId(key)), mismatch.message);
+  assert.ok(mismatch.message.includes(backupKeyId(other)), mismatch.message);
   assert.equal(fs.existsSync(path.join(dir, 'out')), false);
 
   assert.deepEqual(parseBackupKey(key.toString('hex')), key);
   assert.deepEqual(parseBackupKey(key.toString('base64')), key);
   assert.deepEqual(parseBackupKey(` ${key.toString('base64url')}\n`), key);
   for (const bad of ['', 'short', randomBytes(16).toString('hex'), randomBytes(31).toString('base64'), 'g'.repeat(64)]) {
-    assert.throws(() => parseBackupKey(bad), (error: SlipwayError) => error.code === 'BACKUP_KEY_INVALID' && error.exitCode === 2, bad);
+    expectThrows(() => parseBackupKey(bad), 'BACKUP_KEY_INVALID', { exitCode: 2, context: bad });
   }
 });

@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SlipwayError } from '../../src/errors.js';
 import { fingerprintFolder, filesEngine } from '../../src/data/engines/files.js';
 import { flipByte, skipLoudly, tempDir } from './fixtures.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 const env = { PATH: process.env.PATH };
 
@@ -85,14 +85,14 @@ test('a damaged archive is refused by the structural check, and a failed restore
   const now = await fingerprintFolder(uploads);
 
   flipByte(backupFile);
-  await assert.rejects(filesEngine.inspect({ item, file: backupFile, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
-  await assert.rejects(filesEngine.restore({ item, file: backupFile, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
+  await expectRejects(filesEngine.inspect({ item, file: backupFile, env }), 'BACKUP_CORRUPT');
+  await expectRejects(filesEngine.restore({ item, file: backupFile, env }), 'BACKUP_CORRUPT');
   assert.deepEqual(await fingerprintFolder(uploads), now);
   assert.deepEqual(fs.readdirSync(dir).sort(), ['uploads', 'uploads.tar.gz']);
 
   const truncated = path.join(dir, 'truncated.tar.gz');
   fs.writeFileSync(truncated, fs.readFileSync(backupFile).subarray(0, 2000));
-  await assert.rejects(filesEngine.inspect({ item, file: truncated, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
+  await expectRejects(filesEngine.inspect({ item, file: truncated, env }), 'BACKUP_CORRUPT');
 });
 
 test('special files (a FIFO, even as the last entry) are skipped, not waited on', { timeout: 20_000 }, async (t) => {
@@ -112,9 +112,6 @@ test('a data folder that is a file is refused', async (t) => {
   const dir = tempDir(t);
   const notAFolder = path.join(dir, 'uploads');
   fs.writeFileSync(notAFolder, 'x');
-  await assert.rejects(
-    filesEngine.backup({ item: { kind: 'folder', name: 'uploads', engine: 'files', dir: notAFolder }, outFile: path.join(dir, 'o.tar.gz'), env }),
-    (error: SlipwayError) => error.code === 'BACKUP_SOURCE_INVALID',
-  );
+  await expectRejects(filesEngine.backup({ item: { kind: 'folder', name: 'uploads', engine: 'files', dir: notAFolder }, outFile: path.join(dir, 'o.tar.gz'), env }), 'BACKUP_SOURCE_INVALID');
   assert.equal(fs.existsSync(path.join(dir, 'o.tar.gz')), false);
 });

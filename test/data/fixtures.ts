@@ -1,22 +1,16 @@
 // Shared pieces of the data layer's tests: temp hosts, servers (or a loud skip), byte flips.
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
 import { MariadbUnavailableError, startMariadb, type RunningMariadb } from '../helpers/mariadb.js';
 import { PostgresUnavailableError, startPostgres, type RunningPostgres } from '../helpers/postgres.js';
+import { tempDir, type AfterHook } from '../helpers/temp-dir.js';
 
-type After = { after(fn: () => unknown): void };
+// Temp folders have their home in test/helpers; re-exported for this folder's tests.
+export { tempDir };
 
-export function tempDir(t: After, prefix = 'slipway-data-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-export async function tempHost(t: After): Promise<{ layout: HostLayout; ledger: Ledger }> {
+export async function tempHost(t: AfterHook): Promise<{ layout: HostLayout; ledger: Ledger }> {
   const layout = hostLayout(tempDir(t, 'slipway-host-'));
   await ensureHostLayout(layout);
   const ledger = openLedger(layout.ledgerFile);

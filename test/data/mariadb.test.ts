@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { DataConfig } from '../../src/config/types.js';
-import { SlipwayError } from '../../src/errors.js';
 import { readBackupManifest } from '../../src/data/backup-manifest.js';
 import { createBackup } from '../../src/data/backup-set.js';
 import { mysqlEngine, MysqlDumpScanner } from '../../src/data/engines/mysql.js';
@@ -14,6 +13,7 @@ import { runScrubSql } from '../../src/data/scrub.js';
 import { verifyBackup } from '../../src/data/verify.js';
 import { MariadbUnavailableError, startMariadb, type RunningMariadb } from '../helpers/mariadb.js';
 import { allErrorText, flipByte, tempDir, tempHost } from './fixtures.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 const data: DataConfig = { databases: [{ name: 'main', engine: 'mysql', urlEnv: 'DATABASE_URL' }], folders: [] };
 const item = { kind: 'database' as const, name: 'main', engine: 'mysql' as const, urlEnv: 'DATABASE_URL' };
@@ -102,9 +102,9 @@ describe('MariaDB backups', { timeout: 180_000 }, () => {
 
     const file = path.join(layout.backupsDir, record.id, 'db-main.sql.gz');
     flipByte(file);
-    await assert.rejects(mysqlEngine.inspect({ item, file, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
+    await expectRejects(mysqlEngine.inspect({ item, file, env }), 'BACKUP_CORRUPT');
     assert.equal((await verifyBackup({ layout, ledger, backupId: record.id, data, env })).ok, false);
-    await assert.rejects(restoreBackup({ layout, ledger, backupId: record.id, data, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
+    await expectRejects(restoreBackup({ layout, ledger, backupId: record.id, data, env }), 'BACKUP_CORRUPT');
     assert.deepEqual(await mysqlEngine.fingerprint({ item, env }), now);
     await db!.rootQuery('DELETE FROM empty_table', 'app');
   });
@@ -118,7 +118,7 @@ describe('MariaDB backups', { timeout: 180_000 }, () => {
     const text = zlib.gunzipSync(fs.readFileSync(whole)).toString('utf8');
     const cut = path.join(dir, 'cut.sql.gz');
     fs.writeFileSync(cut, zlib.gzipSync(text.slice(0, Math.floor(text.length * 0.6))));
-    await assert.rejects(mysqlEngine.inspect({ item, file: cut, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT' && /incomplete/.test(error.message));
+    await expectRejects(mysqlEngine.inspect({ item, file: cut, env }), 'BACKUP_CORRUPT', /incomplete/);
   });
 
   test('wrong credentials name the env variable and never print the password; a missing tool names the package', async (t) => {
@@ -126,22 +126,14 @@ describe('MariaDB backups', { timeout: 180_000 }, () => {
     const { layout, ledger } = await tempHost(t);
     const wrong = 'Wr0ng-pass@word!';
     const badEnv = { ...env, DATABASE_URL: `mysql://app:${encodeURIComponent(wrong)}@127.0.0.1:${db!.port}/app` };
-    const error = await createBackup({ layout, ledger, environment: 'p', data, env: badEnv, releaseId: null, reason: 'manual' }).then(
-      () => assert.fail('the backup should fail'),
-      (e: SlipwayError) => e,
-    );
-    assert.equal(error.code, 'BACKUP_DB_AUTH');
-    assert.match(error.message, /DATABASE_URL/);
+    const error = await expectRejects(createBackup({ layout, ledger, environment: 'p', data, env: badEnv, releaseId: null, reason: 'manual' }), 'BACKUP_DB_AUTH', /DATABASE_URL/);
     const text = allErrorText(error);
     for (const secret of [wrong, encodeURIComponent(wrong), db!.password, encodeURIComponent(db!.password)]) assert.ok(!text.includes(secret), `leaked ${secret}`);
     assert.deepEqual(fs.readdirSync(layout.backupsDir), []);
 
     const emptyBin = path.join(tempDir(t), 'bin');
     fs.mkdirSync(emptyBin);
-    await assert.rejects(
-      mysqlEngine.backup({ item, outFile: path.join(emptyBin, 'x.sql.gz'), env: { ...env, PATH: emptyBin } }),
-      (e: SlipwayError) => e.code === 'BACKUP_TOOL_MISSING' && /mariadb-client/.test(e.hint ?? '') && /mariadb-dump/.test(e.message),
-    );
+    await expectRejects(mysqlEngine.backup({ item, outFile: path.join(emptyBin, 'x.sql.gz'), env: { ...env, PATH: emptyBin } }), 'BACKUP_TOOL_MISSING', { hint: /mariadb-client/, message: /mariadb-dump/ });
   });
 
   test('scrub SQL is applied to the database', async (t) => {

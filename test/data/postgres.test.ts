@@ -14,6 +14,7 @@ import { runScrubSql } from '../../src/data/scrub.js';
 import { verifyBackup } from '../../src/data/verify.js';
 import { PostgresUnavailableError, startPostgres, type RunningPostgres } from '../helpers/postgres.js';
 import { allErrorText, flipByte, tempDir, tempHost } from './fixtures.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 const PASSWORD = 'S3cret p@ss/word:%é';
 const data: DataConfig = { databases: [{ name: 'main', engine: 'postgres', urlEnv: 'DATABASE_URL' }], folders: [] };
@@ -126,14 +127,14 @@ describe('PostgreSQL backups', { timeout: 180_000 }, () => {
 
     const file = path.join(layout.backupsDir, record.id, 'db-main.pgdump');
     flipByte(file);
-    await assert.rejects(postgresEngine.inspect({ item, file, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
+    await expectRejects(postgresEngine.inspect({ item, file, env }), 'BACKUP_CORRUPT');
     // Straight to the engine (no checksum gate): pg_restore fails part-way through the data,
     // and the one-transaction restore leaves the database exactly as it was.
     await assert.rejects(postgresEngine.restore({ item, file, env }), (error: SlipwayError) => error instanceof SlipwayError);
     assert.deepEqual(await postgresEngine.fingerprint({ item, env }), now);
     const report = await verifyBackup({ layout, ledger, backupId: record.id, data, env });
     assert.equal(report.ok, false);
-    await assert.rejects(restoreBackup({ layout, ledger, backupId: record.id, data, env }), (error: SlipwayError) => error.code === 'BACKUP_CORRUPT');
+    await expectRejects(restoreBackup({ layout, ledger, backupId: record.id, data, env }), 'BACKUP_CORRUPT');
     assert.deepEqual(await postgresEngine.fingerprint({ item, env }), now);
     await asApp('DELETE FROM empty_table');
   });
@@ -143,20 +144,13 @@ describe('PostgreSQL backups', { timeout: 180_000 }, () => {
     const { layout, ledger } = await tempHost(t);
     const wrong = 'Wr0ng-pass@word!';
     const badEnv = { ...env, DATABASE_URL: `postgres://app:${encodeURIComponent(wrong)}@127.0.0.1:${pg!.port}/app` };
-    const error = await createBackup({ layout, ledger, environment: 'p', data, env: badEnv, releaseId: null, reason: 'manual' }).then(
-      () => assert.fail('the backup should fail'),
-      (e: SlipwayError) => e,
-    );
-    assert.equal(error.code, 'BACKUP_DB_AUTH');
-    assert.match(error.message, /DATABASE_URL/);
+    const error = await expectRejects(createBackup({ layout, ledger, environment: 'p', data, env: badEnv, releaseId: null, reason: 'manual' }), 'BACKUP_DB_AUTH', /DATABASE_URL/);
     assert.match(error.hint ?? '', /DATABASE_URL/);
     const text = allErrorText(error);
     for (const secret of [wrong, encodeURIComponent(wrong), PASSWORD, encodeURIComponent(PASSWORD)]) assert.ok(!text.includes(secret), `leaked ${secret}`);
     assert.deepEqual(fs.readdirSync(layout.backupsDir), [], 'no backup folder left');
 
-    const missing = await createBackup({ layout, ledger, environment: 'p', data, env: { PATH: process.env.PATH }, releaseId: null, reason: 'manual' }).catch((e: SlipwayError) => e);
-    assert.equal((missing as SlipwayError).code, 'BACKUP_DB_URL_MISSING');
-    assert.match((missing as SlipwayError).message, /DATABASE_URL/);
+    await expectRejects(createBackup({ layout, ledger, environment: 'p', data, env: { PATH: process.env.PATH }, releaseId: null, reason: 'manual' }), 'BACKUP_DB_URL_MISSING', /DATABASE_URL/);
   });
 
   test('a missing tool names the package; a pg_dump older than the server is refused', async (t) => {
@@ -165,18 +159,12 @@ describe('PostgreSQL backups', { timeout: 180_000 }, () => {
     const emptyBin = path.join(dir, 'empty-bin');
     fs.mkdirSync(emptyBin);
     const outFile = path.join(dir, 'out.pgdump');
-    await assert.rejects(
-      postgresEngine.backup({ item, outFile, env: { ...env, PATH: emptyBin } }),
-      (error: SlipwayError) => error.code === 'BACKUP_TOOL_MISSING' && /postgresql-client/.test(error.hint ?? '') && /pg_dump/.test(error.message),
-    );
+    await expectRejects(postgresEngine.backup({ item, outFile, env: { ...env, PATH: emptyBin } }), 'BACKUP_TOOL_MISSING', { hint: /postgresql-client/, message: /pg_dump/ });
 
     const oldBin = path.join(dir, 'old-bin');
     fs.mkdirSync(oldBin);
     fs.writeFileSync(path.join(oldBin, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 11.22"\n', { mode: 0o755 });
-    await assert.rejects(
-      postgresEngine.backup({ item, outFile, env: { ...env, PATH: `${oldBin}${path.delimiter}${process.env.PATH}` } }),
-      (error: SlipwayError) => error.code === 'BACKUP_TOOL_TOO_OLD' && /postgresql-client-\d+/.test(error.hint ?? ''),
-    );
+    await expectRejects(postgresEngine.backup({ item, outFile, env: { ...env, PATH: `${oldBin}${path.delimiter}${process.env.PATH}` } }), 'BACKUP_TOOL_TOO_OLD', { hint: /postgresql-client-\d+/ });
     assert.equal(fs.existsSync(outFile), false);
   });
 

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
-import { SlipwayError } from '../../src/errors.js';
 import { sqliteEngine } from '../../src/data/engines/sqlite.js';
 import { runScrubSql } from '../../src/data/scrub.js';
 import { tempDir } from './fixtures.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 const env = { PATH: process.env.PATH };
 
@@ -140,7 +140,7 @@ test('a file that is not a database is refused, and the scrub runs in one transa
   fs.writeFileSync(bogus, 'not a database '.repeat(100));
   const item = { kind: 'database' as const, name: 'main', engine: 'sqlite' as const, file: bogus };
   const out = path.join(dir, 'out.gz');
-  await assert.rejects(sqliteEngine.backup({ item, outFile: out, env }), (error: SlipwayError) => error.code === 'BACKUP_SOURCE_INVALID');
+  await expectRejects(sqliteEngine.backup({ item, outFile: out, env }), 'BACKUP_SOURCE_INVALID');
   assert.equal(fs.existsSync(out), false);
 
   const file = path.join(dir, 'app.db');
@@ -148,7 +148,7 @@ test('a file that is not a database is refused, and the scrub runs in one transa
   const good = { ...item, file };
   const sql = path.join(dir, 'scrub.sql');
   fs.writeFileSync(sql, "UPDATE items SET label = 'scrubbed'; SELECT no_such_function();");
-  await assert.rejects(runScrubSql({ item: good, env, sqlFile: sql }), (error: SlipwayError) => error.code === 'BACKUP_SCRUB_FAILED');
+  await expectRejects(runScrubSql({ item: good, env, sqlFile: sql }), 'BACKUP_SCRUB_FAILED');
   const db = new Database(file, { readonly: true });
   t.after(() => db.close());
   assert.equal((db.prepare("SELECT COUNT(*) AS n FROM items WHERE label = 'scrubbed'").get() as { n: number }).n, 0);
