@@ -1,5 +1,5 @@
 import { SlipwayError } from '../errors.js';
-import { backupBeforeDeployment } from '../data/index.js';
+import { backupBeforeDeployment, getBackup } from '../data/index.js';
 import type { Ledger } from '../host/ledger.js';
 
 /** What an update that brings data back needs to know: which release, which backup. */
@@ -43,9 +43,8 @@ export function rollbackWithDataTarget(ledger: Ledger, to?: string): DataRestore
 
 /** `slipway restore <backup-id>`: the backup's data and the release it belongs to. */
 export function restoreTarget(ledger: Ledger, backupId: string, dataOnly: boolean): DataRestoreTarget {
-  // The ledger's own lookup (null when absent): an unknown id is a usage error, exit 2.
-  const backup = ledger.getBackup(backupId);
-  if (!backup) throw new SlipwayError('BACKUP_NOT_FOUND', `no backup ${backupId} on this host`, { exitCode: 2, hint: 'list them with `slipway backups <env>`; one only in the store comes back with `slipway backup fetch <env> <id>`' });
+  // An unknown id is a usage error, exit 2.
+  const backup = getBackup(ledger, backupId);
   const releaseId = backup.release?.id ?? ledger.getState().currentId;
   if (!releaseId) throw new SlipwayError('NOTHING_DEPLOYED', 'the backup belongs to no release and nothing is deployed', { exitCode: 2, hint: 'deploy a release first' });
   if (dataOnly && releaseId !== ledger.getState().currentId) {

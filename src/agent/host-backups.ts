@@ -6,7 +6,7 @@ import type { HostLayout } from '../host/layout.js';
 import type { Ledger } from '../host/ledger.js';
 import { readEnvFile } from '../host/app-env.js';
 import { readInstalledManifest } from '../host/install-release.js';
-import { BACKUP_REASONS, createBackup, hasData, pruneBackups, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
+import { BACKUP_REASONS, createBackup, getBackup, hasData, pruneBackups, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
 import { backupKeyFromEnv, type OffsiteCopier } from '../data/offsite.js';
 
 /** What the agent lends its backup work: the host's state, opened at start, and its lock. */
@@ -78,8 +78,7 @@ export class HostBackups {
   }
 
   async verifyBackupById(id: string): Promise<unknown> {
-    const backup = this.deps.ledger().getBackup(id);
-    if (!backup) throw new SlipwayError('BACKUP_NOT_FOUND', `no backup ${id} on this host`, { exitCode: 2, hint: 'list them with `slipway backups <env>`' });
+    const backup = getBackup(this.deps.ledger(), id, { environment: this.deps.environment.name });
     // The backup's own release says where its items go; fall back to the current release's config.
     const manifest = (backup.release && (await readInstalledManifest(this.deps.layout, backup.release.id))) || (await this.currentData()).manifest;
     return verifyBackup({ layout: this.deps.layout, ledger: this.deps.ledger(), backupId: id, data: manifest.runtime.data, env: await this.dataEnv(manifest) });

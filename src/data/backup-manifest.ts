@@ -12,6 +12,7 @@ import { SlipwayError } from '../errors.js';
 import type { HostLayout } from '../host/layout.js';
 import type { BackupItemRecord, BackupRecord } from '../host/ledger.js';
 import { BACKUP_REASONS, type Fingerprint } from './types.js';
+import { backupNotFound } from './data-errors.js';
 
 export const BACKUP_MANIFEST_FILE = 'backup.json';
 
@@ -92,10 +93,7 @@ export async function readBackupManifest(dir: string): Promise<BackupManifest> {
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new SlipwayError('BACKUP_NOT_FOUND', `No backup at ${dir}.`, {
-        hint: '`slipway backups` lists the backups this host has.',
-        cause: error,
-      });
+      throw backupNotFound(path.basename(dir), { cause: error });
     }
     throw error;
   }

@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SlipwayError } from '../errors.js';
 import type { HostLayout } from '../host/layout.js';
 import type { BackupRecord, Ledger } from '../host/ledger.js';
 import { backupDir } from './backup-manifest.js';
+import { backupNotFound } from './data-errors.js';
 
 export type { BackupItemRecord, BackupRecord } from '../host/ledger.js';
 
@@ -18,14 +18,10 @@ export function listBackups(ledger: Ledger, o: { environment?: string } = {}): B
   return ledger.listBackups({ environment: o.environment });
 }
 
-/** The catalog entry, or BACKUP_NOT_FOUND. */
-export function getBackup(ledger: Ledger, id: string): BackupRecord {
+/** The catalog entry, or BACKUP_NOT_FOUND (`environment` names the commands of its hint). */
+export function getBackup(ledger: Ledger, id: string, o: { environment?: string } = {}): BackupRecord {
   const record = ledger.getBackup(id);
-  if (!record) {
-    throw new SlipwayError('BACKUP_NOT_FOUND', `There is no backup ${id} on this host.`, {
-      hint: '`slipway backups <env>` lists the backups this host has.',
-    });
-  }
+  if (!record) throw backupNotFound(id, o);
   return record;
 }
 

@@ -8,6 +8,19 @@ import type { ConnectionUrl } from './connection-url.js';
 import { isDiskFull, diskFullError } from './file-stream.js';
 import { ToolExitError, lastLines } from './tool-process.js';
 
+/**
+ * BACKUP_NOT_FOUND: the id names no backup on this host. A usage error (exit code 2):
+ * nothing was done. `environment` fills in the commands of the hint when known.
+ */
+export function backupNotFound(id: string, o: { environment?: string; cause?: unknown } = {}): SlipwayError {
+  const env = o.environment ?? '<env>';
+  return new SlipwayError('BACKUP_NOT_FOUND', `There is no backup ${id} on this host.`, {
+    hint: `\`slipway backups ${env}\` lists the backups this host has; one only in the store comes back with \`slipway backup fetch ${env} ${id}\`.`,
+    exitCode: 2,
+    cause: o.cause,
+  });
+}
+
 export function corruptBackup(file: string, why: string, cause?: unknown): SlipwayError {
   return new SlipwayError('BACKUP_CORRUPT', `The backup file ${path.basename(file)} is damaged: ${why}.`, {
     hint: 'Do not restore from this backup; use another one (`slipway backups`). Nothing was changed.',

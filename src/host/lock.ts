@@ -57,12 +57,38 @@ export async function acquireLock(file: string, options: AcquireLockOptions): Pr
     const existing = await readLockText(file);
     if (existing === null) continue; // released between our attempt and our read
     const status = parseLock(existing.text, existing.mtime);
-    if (!status.stale) throw lockedError(file, status);
+    if (!status.stale) throw hostLocked(file, status);
     if (!options.breakStale) throw staleError(file, status);
     await breakStaleLock(file, existing.text, info);
   }
-  throw new SlipwayError('HOST_LOCKED', `Could not take the host lock ${file}: other processes keep taking and releasing it.`, {
-    hint: 'Another update is starting right now; see `slipway lock status`, then try again.',
+  throw hostLocked(file, null);
+}
+
+/**
+ * Refuses at once while a live process holds the lock; a stale lock is left for
+ * acquireLock to report (HOST_LOCK_STALE) or break. Takes nothing: a check, not a lock.
+ */
+export async function assertHostNotLocked(file: string): Promise<void> {
+  const lock = await readLock(file);
+  if (lock && !lock.stale) throw hostLocked(file, lock);
+}
+
+/**
+ * HOST_LOCKED, the one way it is said: who holds the host and how to get past it.
+ * `holder` null: no one holder to name (other processes keep taking and releasing
+ * the lock). `doing`: what the holder is busy with, when it is not an update.
+ * Exit code 1: the operation could not run now; nothing was changed.
+ */
+export function hostLocked(file: string, holder: LockStatus | null, doing?: string): SlipwayError {
+  if (holder === null) {
+    return new SlipwayError('HOST_LOCKED', `Could not take the host lock ${file}: other processes keep taking and releasing it.`, {
+      hint: 'Another update is starting right now; see `slipway lock status`, then try again.',
+      exitCode: 1,
+    });
+  }
+  return new SlipwayError('HOST_LOCKED', `The host is locked by ${describe(holder)}${doing ? `, which is ${doing}` : ''}.`, {
+    hint: `Wait for it to finish; \`slipway lock status\` shows who holds the lock. If pid ${holder.pid} no longer runs on ${holder.hostname}, \`slipway lock release --force\` removes ${file}.`,
+    exitCode: 1,
   });
 }
 
@@ -145,9 +171,7 @@ async function breakStaleLock(file: string, staleText: string, info: LockInfo): 
   if (!(await createExclusive(breaker, info))) {
     const other = await readLock(breaker);
     if (other !== null && !other.stale) {
-      throw new SlipwayError('HOST_LOCKED', `Another process (${other.holder}, pid ${other.pid}) is replacing the stale host lock ${file} right now.`, {
-        hint: 'Wait a moment and see `slipway lock status`.',
-      });
+      throw hostLocked(file, other, 'replacing a stale lock right now');
     }
     // A breaker that died mid-break: clear it; the caller's next round tries again.
     await removeStaleBreaker(file);
@@ -205,13 +229,6 @@ function parseLock(text: string, mtime: Date): LockStatus {
 function describe(status: LockStatus): string {
   if (status.unreadable) return `an unreadable lock file (last written ${status.since})`;
   return `"${status.holder}" (pid ${status.pid} on ${status.hostname}, since ${status.since}, reason: ${status.reason})`;
-}
-
-function lockedError(file: string, status: LockStatus): SlipwayError {
-  return new SlipwayError('HOST_LOCKED', `The host is locked by ${describe(status)}.`, {
-    hint: `Wait for it to finish; \`slipway lock status\` shows who holds the lock. If pid ${status.pid} no longer runs on ${status.hostname}, \`slipway lock release --force\` removes ${file}.`,
-    exitCode: 1,
-  });
 }
 
 function staleError(file: string, status: LockStatus): SlipwayError {

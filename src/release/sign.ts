@@ -94,15 +94,24 @@ export function parseReleaseSignature(bytes: Buffer | string): ReleaseSignature 
 }
 
 /**
+ * RELEASE_UNSIGNED: an environment that requires signed releases was offered one
+ * without a signature. Exit code 2: nothing was done; the fix is in the build or the
+ * environment's configuration. `version` and `environment` are named when known.
+ */
+export function releaseUnsigned(o: { id: string; version?: string; environment?: string }): SlipwayError {
+  const release = o.version ? `${o.version} (${shortId(o.id)})` : `release ${shortId(o.id)}`;
+  return new SlipwayError('RELEASE_UNSIGNED', `${o.environment ?? 'This environment'} requires signed releases, and ${release} is not signed.`, {
+    hint: 'Build it with a signing key (signing.key in slipway.yml, or `slipway build --key`), or turn off require_signature for this environment.',
+    exitCode: 2,
+  });
+}
+
+/**
  * Throws unless `signature` is a valid ed25519 signature of `id` by one of `publicKeysPem`.
  * RELEASE_UNSIGNED when there is no signature; RELEASE_SIGNATURE_INVALID for an unknown key or a bad signature.
  */
 export function verifyReleaseSignature(id: string, signature: ReleaseSignature | null, publicKeysPem: string[]): void {
-  if (signature === null) {
-    throw new SlipwayError('RELEASE_UNSIGNED', `Release ${shortId(id)} is not signed, and this environment requires signed releases.`, {
-      hint: 'Set signing.key in slipway.yml and build the release again, or turn off require_signature for this environment.',
-    });
-  }
+  if (signature === null) throw releaseUnsigned({ id });
   const trusted = publicKeysPem.map((pem) => loadKey(pem, 'public'));
   const key = trusted.find((k) => keyIdOf(k) === signature.keyId);
   if (!key) {
