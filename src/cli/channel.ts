@@ -6,6 +6,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import { channelHistory, readChannel, writeChannel, type ChannelPointer } from '../store/channels.js';
 import { openStore } from '../store/open-store.js';
 import { resolveRelease, type ReleaseInfo } from '../store/releases.js';
+import { channelPointer, checkSignaturePolicy } from '../store/channel-policy.js';
 import { whoAmI } from './deploy.js';
 import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
@@ -26,24 +27,9 @@ export async function openEnvironmentStore(options: { config?: string; env: stri
   return { project, environment, store };
 }
 
-/** A release may only be pointed at for an environment that would accept it. */
-export function checkSignaturePolicy(environment: EnvironmentConfig, release: ReleaseInfo): void {
-  if (environment.requireSignature && !release.signed) {
-    throw usageError('RELEASE_UNSIGNED', `${environment.name} requires signed releases, and ${release.version} (${shortId(release.id)}) is not signed`, {
-      hint: 'build it with a signing key (signing.key in slipway.yml, or `slipway build --key`)',
-    });
-  }
-}
-
+/** The pointer that moves a channel to `release`, in the name of whoever runs this command. */
 export function newPointer(ctx: CliContext, options: { environment: string; release: ReleaseInfo; why: string }): ChannelPointer {
-  return {
-    environment: options.environment,
-    releaseId: options.release.id,
-    version: options.release.version,
-    who: whoAmI(ctx),
-    when: new Date().toISOString(),
-    why: options.why,
-  };
+  return channelPointer({ ...options, who: whoAmI(ctx) });
 }
 
 interface HistoryOptions {

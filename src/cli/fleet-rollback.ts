@@ -1,5 +1,5 @@
-import { usageError } from '../errors.js';
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { remoteRollbackHost, rollbackOrder, runFleetRollback, type FleetRollbackSummary } from '../remote/fleet-rollback.js';
 import { closeHosts, connectHosts, fleetLevels, selectHosts } from './fleet.js';
 import { formatTable } from '../util/format.js';
 import { confirmOrRefuse } from './prompt.js';
@@ -14,31 +14,19 @@ export interface FleetRollbackOptions {
   json?: boolean;
 }
 
-interface RollbackRow {
-  host: string;
-  from: string | null;
-  to: string | null;
-  outcome: 'rolled back' | 'failed';
-  durationMs: number;
-  reason?: string;
-  /** the host refused before changing anything (its exit code 2: a request it cannot do, e.g. --with-data with no backup) */
-  refused?: boolean;
-  hint?: string;
-}
-
 /**
  * Rolls back every host of a remote environment, in reverse dependency order
  * (the apps before the auth service they need). A host that fails is reported;
  * the others still go back, since a fleet half rolled back is worse.
+ * The loop is remote/fleet-rollback.ts's; this command asks, connects and reports.
  */
 export async function rollbackFleet(o: { project: LoadedProject; environment: EnvironmentConfig; options: FleetRollbackOptions }, ctx: CliContext): Promise<CommandResult> {
   const { project, environment, options } = o;
   const hosts = selectHosts(environment, options.host);
-  const order = fleetLevels(environment)
-    .flat()
-    .reverse()
-    .filter((name) => hosts.some((h) => h.name === name));
-  if (order.length === 0) throw usageError('HOST_UNKNOWN', 'no host to roll back');
+  const order = rollbackOrder(
+    fleetLevels(environment),
+    hosts.map((h) => h.name),
+  );
   const go = await confirmOrRefuse(ctx, {
     yes: options.yes,
     question: `Roll ${environment.name} back on ${order.join(', ')} (in that order) to ${options.to ?? 'the previous release'}${options.withData ? ', restoring the data from before the update' : ''}?`,
@@ -46,42 +34,23 @@ export async function rollbackFleet(o: { project: LoadedProject; environment: En
   });
   if (!go) return { stdout: 'nothing changed', exitCode: 1 };
   const remotes = await connectHosts(project, environment, hosts, ctx);
-  const rows: RollbackRow[] = [];
+  let summary: FleetRollbackSummary;
   try {
-    for (const name of order) {
-      const remote = remotes.find((r) => r.name === name)!;
-      const started = performance.now();
-      let from: string | null = null;
-      try {
-        const before = await remote.slipwayJson<{ current: { version: string } | null }>(['status', environment.name]);
-        from = before.current?.version ?? null;
-        ctx.progress(`${name}: rolling back from ${from ?? 'nothing'}`);
-        const args = ['rollback', environment.name, '--yes', '--reason', options.reason ?? `rollback${options.to ? ` to ${options.to}` : ''}`];
-        if (options.to) args.push('--to', options.to);
-        if (options.withData) args.push('--with-data');
-        const result = await remote.slipway(args, { onStderrLine: (line) => ctx.progress(`  ${name} | ${line}`) });
-        if (result.exitCode !== 0) {
-          const failure = remote.failure(['rollback'], result);
-          if (result.exitCode === 2) {
-            rows.push({ host: name, from, to: from, outcome: 'failed', durationMs: performance.now() - started, reason: failure.message, refused: true, ...(failure.hint ? { hint: failure.hint } : {}) });
-            ctx.progress(`${name}: rollback refused: ${failure.message}`);
-            continue;
-          }
-          throw failure;
-        }
-        const after = await remote.slipwayJson<{ current: { version: string } | null }>(['status', environment.name]);
-        rows.push({ host: name, from, to: after.current?.version ?? null, outcome: 'rolled back', durationMs: performance.now() - started });
-      } catch (error) {
-        rows.push({ host: name, from, to: null, outcome: 'failed', durationMs: performance.now() - started, reason: (error as Error).message });
-        ctx.progress(`${name}: rollback failed: ${(error as Error).message}`);
-      }
-    }
+    summary = await runFleetRollback({
+      order,
+      hosts: new Map(remotes.map((remote) => [remote.name, remoteRollbackHost(remote)])),
+      request: {
+        ...(options.to === undefined ? {} : { to: options.to }),
+        ...(options.withData ? { withData: true } : {}),
+        ...(options.reason === undefined ? {} : { reason: options.reason }),
+      },
+      onEvent: (event) => ctx.progress(event.message),
+    });
   } finally {
     await closeHosts(remotes);
   }
-  const ok = rows.every((r) => r.outcome === 'rolled back');
+  const { ok, refused, rows } = summary;
   // Every host refused, so nothing changed anywhere: a usage error, as the same request is on one host.
-  const refused = rows.length > 0 && rows.every((r) => r.refused);
   const exitCode = ok ? 0 : refused ? 2 : 1;
   if (options.json) return { ...jsonOutput({ ok, rows }), exitCode };
   const table = formatTable(['HOST', 'FROM', 'TO', 'OUTCOME', 'DURATION'], rows.map((r) => [r.host, r.from ?? '-', r.to ?? '-', r.outcome, `${(r.durationMs / 1000).toFixed(1)}s`]));

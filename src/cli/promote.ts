@@ -1,14 +1,12 @@
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { SlipwayError, usageError } from '../errors.js';
 import { shortId } from '../release/manifest.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { readChannel, writeChannel } from '../store/channels.js';
+import { checkSignaturePolicy } from '../store/channel-policy.js';
 import { listReleases, type ReleaseInfo } from '../store/releases.js';
-import { copyRelease } from '../store/release-transfer.js';
+import { copyRelease, hasRelease } from '../store/release-transfer.js';
 import { readHostStatuses, unhealthyReason, type HostStatusReport } from '../store/status-reports.js';
-import { checkSignaturePolicy, newPointer, openEnvironmentStore } from './channel.js';
+import { newPointer, openEnvironmentStore } from './channel.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface PromoteOptions {
@@ -95,10 +93,10 @@ function pickCandidate(reports: HostStatusReport[], channelReleaseId: string | n
   return running.size > 0 ? [...running][0]! : null;
 }
 
-/** When the environments use different stores, the target's agents need the release in theirs. */
+/** When the environments use different stores, the target's agents need the release in theirs: the store's own copy, of what it lacks. */
 async function copyReleaseIfNeeded(o: { app: string; release: ReleaseInfo; from: BlobStore; to: BlobStore; ctx: CliContext }): Promise<void> {
   if (o.from.description === o.to.description) return;
-  if ((await listReleases(o.to, o.app)).some((r) => r.id === o.release.id)) return;
+  if (await hasRelease(o.to, o.app, o.release.id)) return;
   o.ctx.progress(`copying ${o.release.version} (${shortId(o.release.id)}) to ${o.to.description}`);
   await copyRelease({ from: o.from, to: o.to, app: o.app, id: o.release.id });
 }

@@ -11,7 +11,8 @@ import { readChannel, writeChannel } from '../store/channels.js';
 import { listReleases, type ReleaseInfo } from '../store/releases.js';
 import { describeBuilt, storeBuiltRelease } from './built-release.js';
 import { phaseProgress } from './progress.js';
-import { checkSignaturePolicy, newPointer, openEnvironmentStore } from './channel.js';
+import { checkSignaturePolicy } from '../store/channel-policy.js';
+import { newPointer, openEnvironmentStore } from './channel.js';
 import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 

@@ -281,12 +281,13 @@ async function runPool<T>(items: T[], limit: number, stopped: () => boolean, wor
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
-/** A driver that throws instead of rejecting is treated the same. */
-function attempt<T>(call: () => Promise<T>): Promise<T> {
+/** A driver that throws instead of rejecting is treated the same. Shared with fleet-rollback.ts. */
+export function attempt<T>(call: () => Promise<T>): Promise<T> {
   return Promise.resolve().then(call);
 }
 
-function messageOf(error: unknown): string {
+/** A host's failure as a line: its message, with secrets taken out. */
+export function messageOf(error: unknown): string {
   return redactSecrets(error instanceof Error ? error.message : String(error));
 }
 
