@@ -1,6 +1,6 @@
 import { execInCurrentRelease } from '../host/exec-in-release.js';
 import { openAnyEnvironment } from './environment.js';
-import { lineSplitter } from '../remote/remote-slipway.js';
+import { createLineSplitter } from '../util/line-splitter.js';
 import { closeHosts, connectHosts, selectHosts } from './fleet.js';
 import type { CliContext, CommandResult } from './context.js';
 
@@ -31,12 +31,12 @@ export default async function exec(options: ExecOptions, ctx: CliContext): Promi
     for (const remote of remotes) {
       const prefix = remotes.length > 1 ? `${remote.name} | ` : '';
       // One host: its output as it comes; several: each line marked with its host.
-      const lines = lineSplitter((line) => ctx.writeStdout?.(Buffer.from(`${prefix}${line}\n`)));
+      const lines = createLineSplitter((line) => ctx.writeStdout?.(Buffer.from(`${prefix}${line}\n`)));
       const result = await remote.slipway(['exec', target.environment.name, '--', ...argv], {
         onStderrLine: (line) => ctx.progress(`${prefix}${line}`),
         onStdout: (chunk) => (!prefix && ctx.writeStdout ? ctx.writeStdout(chunk) : lines.push(chunk)),
       });
-      lines.flush();
+      lines.end();
       if (result.exitCode !== 0) failed++;
     }
   } finally {

@@ -18,6 +18,7 @@ import { readReleaseNotes } from './notes.js';
 import { packRelease } from './pack.js';
 import { selectReleaseFiles } from './select-files.js';
 import { signRelease } from './sign.js';
+import { onLines } from '../util/line-splitter.js';
 
 export interface BuildOptions {
   project: LoadedProject;
@@ -197,25 +198,13 @@ function runBuildCommand(o: { command: string; cwd: string; env: Record<string, 
   return new Promise((resolve, reject) => {
     const tail: string[] = [];
     const child = spawn('sh', ['-c', o.command], { cwd: o.cwd, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const takeLines = (stream: NodeJS.ReadableStream) => {
-      let partial = '';
-      const emit = (line: string) => {
-        tail.push(line);
-        if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
-        o.onOutput?.(line);
-      };
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        const lines = (partial + chunk).split(/\r?\n/);
-        partial = lines.pop() ?? '';
-        lines.forEach(emit);
-      });
-      stream.on('end', () => {
-        if (partial !== '') emit(partial);
-      });
+    const emit = (line: string) => {
+      tail.push(line);
+      if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
+      o.onOutput?.(line);
     };
-    takeLines(child.stdout);
-    takeLines(child.stderr);
+    onLines(child.stdout, emit);
+    onLines(child.stderr, emit);
     child.on('error', (error) => {
       reject(new SlipwayError('BUILD_COMMAND_FAILED', `Build command could not start: ${o.command}: ${error.message}`, { cause: error }));
     });

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { SlipwayError, redactSecrets } from '../errors.js';
 import type { RemoteHostConfig } from '../config/types.js';
+import { createLineSplitter } from '../util/line-splitter.js';
 import { SshConnection, parseSshUrl, type SshSettings } from './ssh.js';
 
 export interface RemotePaths {
@@ -88,13 +89,13 @@ export class RemoteSlipway {
 
   /** Runs `slipway <args>` on the host; a non-zero exit is returned, a lost connection throws. */
   async slipway(args: string[], options: { input?: Buffer | string | NodeJS.ReadableStream; onStderrLine?: (line: string) => void; onStdout?: (chunk: Buffer) => void; timeoutMs?: number } = {}): Promise<RemoteRunResult> {
-    const lines = lineSplitter(options.onStderrLine);
+    const lines = options.onStderrLine ? createLineSplitter(options.onStderrLine) : null;
     const result = await this.connection
       .run(this.slipwayArgv(args), {
         ...(options.input === undefined ? {} : { input: options.input }),
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
         ...(options.onStdout ? { onStdout: options.onStdout } : {}),
-        onStderr: lines.push,
+        ...(lines ? { onStderr: (chunk: Buffer) => lines.push(chunk) } : {}),
       })
       .catch((error: unknown) => {
         if (error instanceof SlipwayError && error.code === 'CONNECTION_LOST') {
@@ -107,7 +108,7 @@ export class RemoteSlipway {
         }
         throw error;
       });
-    lines.flush();
+    lines?.end();
     return { exitCode: result.exitCode, stdout: result.stdout.toString('utf8'), stderr: result.stderr };
   }
 
@@ -154,22 +155,4 @@ export class RemoteSlipway {
   close(): Promise<void> {
     return this.connection.close();
   }
-}
-
-/** Feeds whole lines to `onLine` as chunks arrive; `flush` gives the last unfinished one. */
-export function lineSplitter(onLine?: (line: string) => void): { push: (chunk: Buffer) => void; flush: () => void } {
-  let pending = '';
-  return {
-    push: (chunk) => {
-      if (!onLine) return;
-      pending += chunk.toString('utf8');
-      const parts = pending.split('\n');
-      pending = parts.pop() ?? '';
-      for (const part of parts) onLine(part);
-    },
-    flush: () => {
-      if (onLine && pending) onLine(pending);
-      pending = '';
-    },
-  };
 }
