@@ -5,10 +5,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { pointCurrentAt, readCurrent } from '../../src/host/current-link.js';
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
+import { expectRejects } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 async function hostWithReleases(t: { after(fn: () => void): void }, ids: string[]): Promise<HostLayout> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t);
   const layout = hostLayout(dir);
   await ensureHostLayout(layout);
   for (const id of ids) fs.mkdirSync(path.join(layout.releasesDir, id));
@@ -56,35 +57,35 @@ test('the host can be moved: the link is relative', async (t) => {
 
 test('pointing at a release that is not unpacked is refused', async (t) => {
   const layout = await hostWithReleases(t, []);
-  await assert.rejects(pointCurrentAt(layout, 'nope'), { code: 'HOST_RELEASE_MISSING' });
-  await assert.rejects(pointCurrentAt(layout, '../etc'), { code: 'HOST_RELEASE_ID_INVALID' });
+  await expectRejects(pointCurrentAt(layout, 'nope'), 'HOST_RELEASE_MISSING');
+  await expectRejects(pointCurrentAt(layout, '../etc'), 'HOST_RELEASE_ID_INVALID');
   assert.equal(await readCurrent(layout), null);
 });
 
 test('corrupt current links are reported as HOST_CURRENT_CORRUPT', async (t) => {
   const layout = await hostWithReleases(t, ['aaa']);
-  const corrupt = { code: 'HOST_CURRENT_CORRUPT' };
+  const corrupt = 'HOST_CURRENT_CORRUPT';
 
   fs.symlinkSync(path.join('releases', 'gone'), layout.currentLink);
-  await assert.rejects(readCurrent(layout), corrupt); // target missing
+  await expectRejects(readCurrent(layout), corrupt); // target missing
   fs.unlinkSync(layout.currentLink);
 
   fs.symlinkSync(os.tmpdir(), layout.currentLink);
-  await assert.rejects(readCurrent(layout), corrupt); // outside releases/
+  await expectRejects(readCurrent(layout), corrupt); // outside releases/
   fs.unlinkSync(layout.currentLink);
 
   fs.writeFileSync(path.join(layout.releasesDir, 'file'), 'x');
   fs.symlinkSync(path.join('releases', 'file'), layout.currentLink);
-  await assert.rejects(readCurrent(layout), corrupt); // not a folder
+  await expectRejects(readCurrent(layout), corrupt); // not a folder
   fs.unlinkSync(layout.currentLink);
 
   fs.writeFileSync(layout.currentLink, 'x');
-  await assert.rejects(readCurrent(layout), corrupt); // a regular file
+  await expectRejects(readCurrent(layout), corrupt); // a regular file
   fs.unlinkSync(layout.currentLink);
 
   fs.mkdirSync(path.join(layout.currentLink, 'inside'), { recursive: true });
-  await assert.rejects(readCurrent(layout), corrupt); // a real folder
-  await assert.rejects(pointCurrentAt(layout, 'aaa'), corrupt); // refuses to replace it
+  await expectRejects(readCurrent(layout), corrupt); // a real folder
+  await expectRejects(pointCurrentAt(layout, 'aaa'), corrupt); // refuses to replace it
   assert.ok(fs.statSync(path.join(layout.currentLink, 'inside')).isDirectory());
   assert.deepEqual(fs.readdirSync(layout.root).filter((name) => name.startsWith('current.tmp')), []);
 });

@@ -10,7 +10,6 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, test, type TestContext } from 'node:test';
 import { loadProject } from '../../src/config/load.js';
-import { isSlipwayError } from '../../src/errors.js';
 import { installRelease, isReleaseInstalled, removeInstalledRelease, type InstallResult, type SignaturePolicy } from '../../src/host/install-release.js';
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
@@ -20,7 +19,9 @@ import { generateSigningKeyPair, signRelease, type SigningKeyPair } from '../../
 import { createLocalStore } from '../../src/store/local-store.js';
 import { putRelease } from '../../src/store/releases.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
-import { createNotesRepo, listTree, removeTree, tempDir } from '../helpers/cli.js';
+import { createNotesRepo, listTree } from '../helpers/cli.js';
+import { expectRejects } from '../helpers/expect-error.js';
+import { removeTree, tempDir } from '../helpers/temp-dir.js';
 
 const APP = 'notes';
 const scratch = tempDir({ after }, 'slipway-install-');
@@ -108,13 +109,6 @@ async function assertNothingInstalled(h: Host): Promise<void> {
   assert.deepEqual(listTree(fetchTmp), [], 'a download was left in the temp folder');
 }
 
-const rejectsWith = (expected: string) => (error: unknown) => {
-  assert.ok(isSlipwayError(error), `not a SlipwayError: ${String(error)}`);
-  assert.equal(error.code, expected, error.message);
-  assert.ok(error.hint, 'no hint');
-  return true;
-};
-
 test('installs into releases/<id>/, read-only, with manifests/<id>.json and a ledger record', async (t) => {
   const h = await host(t, 'unsigned');
   const installed = await h.install();
@@ -169,13 +163,13 @@ test('signature required and trusted: installs', async (t) => {
 
 test('signature required, release unsigned: RELEASE_UNSIGNED and nothing on the host', async (t) => {
   const h = await host(t, 'unsigned');
-  await assert.rejects(h.install(requireTrusted()), rejectsWith('RELEASE_UNSIGNED'));
+  await expectRejects(h.install(requireTrusted()), 'RELEASE_UNSIGNED', { hint: /./ });
   await assertNothingInstalled(h);
 });
 
 test('signature required, signed by a key the host does not trust: RELEASE_SIGNATURE_INVALID and nothing on the host', async (t) => {
   const h = await host(t, 'other');
-  await assert.rejects(h.install(requireTrusted()), rejectsWith('RELEASE_SIGNATURE_INVALID'));
+  await expectRejects(h.install(requireTrusted()), 'RELEASE_SIGNATURE_INVALID', { hint: /./ });
   await assertNothingInstalled(h);
 });
 
@@ -185,7 +179,7 @@ test('a signature that does not verify (trusted key id, forged bytes): RELEASE_S
   const signature = JSON.parse((await h.store.get(key))!.toString()) as { signature: string };
   const forged = signRelease('0'.repeat(64), trustedKey.privateKeyPem).signature;
   await h.store.put(key, JSON.stringify({ ...signature, signature: forged }));
-  await assert.rejects(h.install(requireTrusted()), rejectsWith('RELEASE_SIGNATURE_INVALID'));
+  await expectRejects(h.install(requireTrusted()), 'RELEASE_SIGNATURE_INVALID', { hint: /./ });
   await assertNothingInstalled(h);
 });
 
@@ -208,11 +202,7 @@ test('a changed byte in each stored content: refused, nothing on the host', asyn
     const at = offset + Math.floor(length / 2);
     bytes[at] = bytes[at]! ^ 0xff;
     fs.writeFileSync(packFile, bytes);
-    await assert.rejects(h.install(), (error: unknown) => {
-      assert.ok(isSlipwayError(error), `not a SlipwayError: ${String(error)}`);
-      assert.equal(error.code, 'RELEASE_ARCHIVE_REJECTED', `${digest.slice(0, 12)}: ${error.message}`);
-      return true;
-    });
+    await expectRejects(h.install(), 'RELEASE_ARCHIVE_REJECTED', { context: digest.slice(0, 12) });
     await assertNothingInstalled(h);
   }
 });
@@ -228,12 +218,7 @@ test('a content replaced in a well-formed pack (index rewritten to match): refus
   entry[2] = forged.length;
   entry[4] = 0;
   fs.writeFileSync(indexFile, gzipSync(JSON.stringify(index)));
-  await assert.rejects(h.install(), (error: unknown) => {
-    assert.ok(isSlipwayError(error), `not a SlipwayError: ${String(error)}`);
-    assert.equal(error.code, 'RELEASE_ARCHIVE_REJECTED');
-    assert.match(error.message, /digest/);
-    return true;
-  });
+  await expectRejects(h.install(), 'RELEASE_ARCHIVE_REJECTED', /digest/);
   await assertNothingInstalled(h);
 });
 
@@ -242,11 +227,11 @@ test('an index that points past the end of its pack, or that is not an index: re
   const { indexFile, index } = storePack(h);
   index.objects[0]![1] = 10 ** 9; // plausible, but past the end of this pack
   fs.writeFileSync(indexFile, gzipSync(JSON.stringify(index)));
-  await assert.rejects(h.install(), rejectsWith('STORE_RANGE_INVALID'));
+  await expectRejects(h.install(), 'STORE_RANGE_INVALID', { hint: /./ });
   await assertNothingInstalled(h);
   fs.rmSync(h.layout.cacheDir, { recursive: true, force: true }); // the host keeps copies of indexes it has read
   fs.writeFileSync(indexFile, gzipSync(JSON.stringify({ format: 1, objects: [['../../etc', 0, 1, 1, 0]] })));
-  await assert.rejects(h.install(), rejectsWith('STORE_INDEX_INVALID'));
+  await expectRejects(h.install(), 'STORE_INDEX_INVALID', { hint: /./ });
   await assertNothingInstalled(h);
 });
 
@@ -281,7 +266,7 @@ test('a changed byte in manifest.json in the store: RELEASE_MANIFEST_TAMPERED, n
   // gzipped again, and as plain JSON (what slipway before 0.2 stored): refused either way
   for (const bytes of [gzipSync(changed), Buffer.from(changed)]) {
     fs.writeFileSync(file, bytes);
-    await assert.rejects(h.install(), rejectsWith('RELEASE_MANIFEST_TAMPERED'));
+    await expectRejects(h.install(), 'RELEASE_MANIFEST_TAMPERED', { hint: /./ });
     await assertNothingInstalled(h);
   }
 });
@@ -289,14 +274,14 @@ test('a changed byte in manifest.json in the store: RELEASE_MANIFEST_TAMPERED, n
 test('a missing pack in the store: RELEASE_INCOMPLETE, nothing on the host', async (t) => {
   const h = await host(t, 'unsigned');
   fs.rmSync(storePack(h).packFile);
-  await assert.rejects(h.install(), rejectsWith('RELEASE_INCOMPLETE'));
+  await expectRejects(h.install(), 'RELEASE_INCOMPLETE', { hint: /./ });
   await assertNothingInstalled(h);
 });
 
 test('a release missing from the store: RELEASE_NOT_FOUND, nothing on the host', async (t) => {
   const h = await host(t, 'unsigned');
   fs.rmSync(path.join(h.storeDir, APP), { recursive: true });
-  await assert.rejects(h.install(), rejectsWith('RELEASE_NOT_FOUND'));
+  await expectRejects(h.install(), 'RELEASE_NOT_FOUND', { hint: /./ });
   await assertNothingInstalled(h);
 });
 

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { JOURNAL_MAX_BYTES, openJournal } from '../../src/host/journal.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 function tempFile(t: { after(fn: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t);
   return path.join(dir, 'journal.jsonl');
 }
 

@@ -5,12 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { defaultHostRoot, ensureHostLayout, hostLayout, releaseDir } from '../../src/host/layout.js';
-
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { expectRejects, expectThrows } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 function modeOf(p: string): number {
   return fs.statSync(p).mode & 0o777;
@@ -61,7 +57,7 @@ test('ensureHostLayout creates the folders with their modes, also over existing 
 test('ensureHostLayout reports a root that is a file', async (t) => {
   const file = path.join(tempDir(t), 'not-a-folder');
   fs.writeFileSync(file, 'x');
-  await assert.rejects(ensureHostLayout(hostLayout(file)), { code: 'HOST_LAYOUT_UNWRITABLE' });
+  await expectRejects(ensureHostLayout(hostLayout(file)), 'HOST_LAYOUT_UNWRITABLE');
 });
 
 test('a socket path too long for sun_path falls back to a hashed name in the temp folder, which works', async (t) => {
@@ -112,12 +108,12 @@ test('defaultHostRoot lives under SLIPWAY_HOME/hosts/<app>/<env>', (t) => {
     else process.env.SLIPWAY_HOME = saved;
   });
   assert.equal(defaultHostRoot('notes', 'production'), path.join(home, 'hosts', 'notes', 'production'));
-  assert.throws(() => defaultHostRoot('notes', '../etc'), { code: 'HOST_NAME_INVALID' });
+  expectThrows(() => defaultHostRoot('notes', '../etc'), 'HOST_NAME_INVALID');
 });
 
 test('releaseDir refuses ids that would leave releases/', () => {
   const layout = hostLayout('/srv/h');
   for (const bad of ['..', '../x', 'a/b', '', '.hidden', 'a\0b']) {
-    assert.throws(() => releaseDir(layout, bad), { code: 'HOST_RELEASE_ID_INVALID' }, JSON.stringify(bad));
+    expectThrows(() => releaseDir(layout, bad), 'HOST_RELEASE_ID_INVALID', { context: JSON.stringify(bad) });
   }
 });

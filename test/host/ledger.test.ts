@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { createHash } from 'node:crypto';
@@ -11,10 +10,11 @@ import { readCurrentRelease } from '../../src/plan/gather.js';
 import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
 import { release } from '../plan/releases.js';
 import { createLedgerAtVersion } from '../helpers/old-ledger.js';
+import { expectThrows } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 function tempLedgerFile(t: { after(fn: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t);
   return path.join(dir, 'ledger.db');
 }
 
@@ -118,9 +118,9 @@ test('unfinishedDeployment finds the latest deployment that never finished', (t)
   assert.deepEqual(unfinished?.steps.map((s) => [s.name, s.outcome]), [['migrate', null]]);
   ledger.finishDeployment(id, { outcome: 'succeeded' });
   assert.equal(ledger.unfinishedDeployment(), null);
-  assert.throws(() => ledger.finishDeployment(id, { outcome: 'failed' }), { code: 'HOST_LEDGER_DEPLOYMENT_FINISHED' });
-  assert.throws(() => ledger.finishDeployment(999, { outcome: 'failed' }), { code: 'HOST_LEDGER_NO_DEPLOYMENT' });
-  assert.throws(() => ledger.startStep(999, 'lock'), { code: 'HOST_LEDGER_NO_DEPLOYMENT' });
+  expectThrows(() => ledger.finishDeployment(id, { outcome: 'failed' }), 'HOST_LEDGER_DEPLOYMENT_FINISHED');
+  expectThrows(() => ledger.finishDeployment(999, { outcome: 'failed' }), 'HOST_LEDGER_NO_DEPLOYMENT');
+  expectThrows(() => ledger.startStep(999, 'lock'), 'HOST_LEDGER_NO_DEPLOYMENT');
 });
 
 test('setCurrent sets current and previous together', (t) => {
@@ -196,7 +196,7 @@ test('a read-only ledger reads while another connection holds a write transactio
   // The uncommitted write is invisible, and reading does not wait for it.
   assert.equal(reader.unfinishedDeployment()?.id, id);
   assert.equal(reader.history(5)[0].outcome, null);
-  assert.throws(() => reader.setCurrent({ currentId: 'x', previousId: null }), { code: 'HOST_LEDGER_READONLY' });
+  expectThrows(() => reader.setCurrent({ currentId: 'x', previousId: null }), 'HOST_LEDGER_READONLY');
 
   other.exec('COMMIT');
   assert.equal(reader.unfinishedDeployment(), null);
@@ -207,7 +207,7 @@ test('a read-only ledger reads while another connection holds a write transactio
 
 test('read-only open of a missing ledger is refused clearly and creates nothing', (t) => {
   const file = tempLedgerFile(t);
-  assert.throws(() => openLedger(file, { readonly: true }), { code: 'HOST_LEDGER_MISSING' });
+  expectThrows(() => openLedger(file, { readonly: true }), 'HOST_LEDGER_MISSING');
   assert.ok(!fs.existsSync(file));
 });
 
@@ -217,14 +217,14 @@ test('a ledger from a newer slipway is refused', (t) => {
   const raw = new Database(file);
   raw.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(LEDGER_SCHEMA_VERSION + 1, new Date().toISOString());
   raw.close();
-  assert.throws(() => openLedger(file), { code: 'HOST_LEDGER_TOO_NEW' });
-  assert.throws(() => openLedger(file, { readonly: true }), { code: 'HOST_LEDGER_TOO_NEW' });
+  expectThrows(() => openLedger(file), 'HOST_LEDGER_TOO_NEW');
+  expectThrows(() => openLedger(file, { readonly: true }), 'HOST_LEDGER_TOO_NEW');
 });
 
 test('a file that is not a database is reported, not crashed on', (t) => {
   const file = tempLedgerFile(t);
   fs.writeFileSync(file, 'this is not sqlite '.repeat(100));
-  assert.throws(() => openLedger(file), { code: 'HOST_LEDGER_UNREADABLE' });
+  expectThrows(() => openLedger(file), 'HOST_LEDGER_UNREADABLE');
 });
 
 test('every kind of deployment is recorded and read back as such', (t) => {
@@ -258,8 +258,7 @@ function ledgerBytes(file: string): number {
 }
 
 test('a release of 50,000 files keeps the ledger small, and the plan still reads its manifest (from manifests/<id>.json)', async (t) => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-host-'));
-  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'slipway-host-');
   const layout = hostLayout(root);
   await ensureHostLayout(layout);
   const { id, manifest } = bigManifest(50_000);
@@ -299,7 +298,7 @@ test('a ledger that kept manifests (schema 3) is upgraded: manifests gone, space
   assert.ok(before > 2 * 1024 * 1024, `the old ledger takes ${before} bytes`);
 
   // Read-only (the CLI without an agent) cannot upgrade: it says so.
-  assert.throws(() => openLedger(file, { readonly: true }), { code: 'HOST_LEDGER_OUTDATED' });
+  expectThrows(() => openLedger(file, { readonly: true }), 'HOST_LEDGER_OUTDATED');
 
   const ledger = opened(t, file);
   assert.deepEqual(ledger.getRelease(id), { id, version: 'v1', commit: manifest.commit, unpackedAt: '2025-01-01T00:00:00.000Z' });

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { isSlipwayError } from '../../src/errors.js';
 import { installRelease, readStatSnapshot, removeInstalledRelease } from '../../src/host/install-release.js';
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
@@ -19,6 +18,7 @@ import { createLocalStore } from '../../src/store/local-store.js';
 import { putRelease } from '../../src/store/releases.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 import { tempDir } from '../helpers/cli.js';
+import { expectRejects, expectThrows } from '../helpers/expect-error.js';
 
 const APP = 'linky';
 const sha = sha256Of;
@@ -54,12 +54,6 @@ async function scene(t: TestContext): Promise<Scene> {
   };
 }
 
-const code = (expected: string) => (error: unknown) => {
-  assert.ok(isSlipwayError(error), String(error));
-  assert.equal(error.code, expected, error.message);
-  return true;
-};
-
 test('links are recreated with their exact target text: inside, to folders, chains, outside the release', async (t) => {
   const s = await scene(t);
   const outside = path.join(s.dir, 'outside');
@@ -88,14 +82,11 @@ test('a manifest that places an entry under one of its links is refused before a
   const s = await scene(t);
   const outside = path.join(s.dir, 'outside');
   fs.mkdirSync(outside);
-  await assert.rejects(s.install('v1', { 'evil/passwd': 'x\n' }, [{ path: 'evil', target: outside }]), code('RELEASE_MANIFEST_INVALID'));
-  await assert.rejects(s.install('v2', {}, [{ path: 'a', target: outside }, { path: 'a/b', target: '/etc' }]), code('RELEASE_MANIFEST_INVALID'));
+  await expectRejects(s.install('v1', { 'evil/passwd': 'x\n' }, [{ path: 'evil', target: outside }]), 'RELEASE_MANIFEST_INVALID');
+  await expectRejects(s.install('v2', {}, [{ path: 'a', target: outside }, { path: 'a/b', target: '/etc' }]), 'RELEASE_MANIFEST_INVALID');
   assert.deepEqual(fs.readdirSync(outside), []);
   assert.deepEqual(fs.readdirSync(s.layout.releasesDir), []);
-  assert.throws(
-    () => parseManifest(JSON.stringify({ links: [{ path: 'x', target: '' }] })),
-    (e: unknown) => isSlipwayError(e) && e.code === 'RELEASE_MANIFEST_INVALID',
-  );
+  expectThrows(() => parseManifest(JSON.stringify({ links: [{ path: 'x', target: '' }] })), 'RELEASE_MANIFEST_INVALID');
 });
 
 test('verify reads link targets, never what is behind them: a retargeted link, a link replaced by a folder or a file, an edited file', async (t) => {
@@ -196,7 +187,7 @@ test('a manifest claiming more than a host accepts is refused before anything is
   manifest.files[0]!.size = 40 * 1024 ** 3;
   const id = releaseIdOf(manifest);
   await s.store.put(`${APP}/releases/${id}/manifest.json`, JSON.stringify(manifest));
-  await assert.rejects(installRelease({ layout: s.layout, ledger: s.ledger, store: s.store, app: APP, id, signatures: { required: false, publicKeysPem: [] } }), code('RELEASE_TOO_LARGE'));
+  await expectRejects(installRelease({ layout: s.layout, ledger: s.ledger, store: s.store, app: APP, id, signatures: { required: false, publicKeysPem: [] } }), 'RELEASE_TOO_LARGE');
   assert.deepEqual(fs.readdirSync(s.layout.releasesDir), []);
 });
 

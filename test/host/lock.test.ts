@@ -6,10 +6,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { acquireLock, forceReleaseLock, isProcessAlive, readLock, releaseLock } from '../../src/host/lock.js';
+import { expectRejects } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 function tempLockFile(t: { after(fn: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t);
   return path.join(dir, 'lock.json');
 }
 
@@ -77,7 +78,7 @@ test('a lock held for a live child process is held; once the child exits it is s
   assert.ok(child.pid);
   await acquireLock(file, { holder: 'slipway agent', reason: 'channel moved', pid: child.pid });
   assert.equal((await readLock(file))?.stale, false);
-  await assert.rejects(acquireLock(file, { holder: 'x', reason: 'y', breakStale: true }), { code: 'HOST_LOCKED' });
+  await expectRejects(acquireLock(file, { holder: 'x', reason: 'y', breakStale: true }), 'HOST_LOCKED');
 
   child.kill('SIGKILL');
   await exited(child);
@@ -114,7 +115,7 @@ test('an unreadable (torn) lock file counts as stale', async (t) => {
   const status = await readLock(file);
   assert.equal(status?.stale, true);
   assert.equal(status?.unreadable, true);
-  await assert.rejects(acquireLock(file, { holder: 'a', reason: 'r' }), { code: 'HOST_LOCK_STALE' });
+  await expectRejects(acquireLock(file, { holder: 'a', reason: 'r' }), 'HOST_LOCK_STALE');
   const lock = await acquireLock(file, { holder: 'a', reason: 'r', breakStale: true });
   assert.equal((await readLock(file))?.token, lock.token);
 });
@@ -124,11 +125,7 @@ test('a lock from another machine cannot be checked, so it is held', async (t) =
   const pid = await deadPid();
   fs.writeFileSync(file, JSON.stringify({ holder: 'slipway deploy production', pid, hostname: 'other-machine.example', since: new Date().toISOString(), reason: 'r', token: 't' }));
   assert.equal((await readLock(file))?.stale, false);
-  await assert.rejects(acquireLock(file, { holder: 'a', reason: 'r', breakStale: true }), (error: Error & { code: string }) => {
-    assert.equal(error.code, 'HOST_LOCKED');
-    assert.match(error.message, /other-machine\.example/);
-    return true;
-  });
+  await expectRejects(acquireLock(file, { holder: 'a', reason: 'r', breakStale: true }), 'HOST_LOCKED', /other-machine\.example/);
 });
 
 test('forceReleaseLock removes any lock and returns what it removed', async (t) => {

@@ -1,19 +1,13 @@
 /** Seeded data folders: the first deploy fills shared/<path> from what the release ships there, later ones never touch it. */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import type { DataConfig } from '../../src/config/types.js';
-import { SlipwayError } from '../../src/errors.js';
 import { linkSharedPaths } from '../../src/host/shared-links.js';
 import { parseManifest, releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
-
-function tempRoot(t: TestContext): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-seed-'));
-  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
-  return root;
-}
+import { expectRejects, expectThrows } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** A release folder as installed: read-only files (they are the host's shared objects), a link inside the seeded folder. */
 function releaseWith(root: string, name: string, files: Record<string, string>, links: Record<string, string> = {}): string {
@@ -32,7 +26,7 @@ function releaseWith(root: string, name: string, files: Record<string, string>, 
 const data: DataConfig = { databases: [], folders: ['uploads', 'content'], seed: ['content'] };
 
 test('first deploy: shared/content is a writable copy of the release\'s content/, links copied as links; the release links to it', async (t) => {
-  const root = tempRoot(t);
+  const root = tempDir(t);
   const shared = path.join(root, 'shared');
   const outside = path.join(root, 'outside.txt');
   fs.writeFileSync(outside, 'not to be copied');
@@ -59,7 +53,7 @@ test('first deploy: shared/content is a writable copy of the release\'s content/
 });
 
 test('later deploys never overwrite or add to an existing shared folder', async (t) => {
-  const root = tempRoot(t);
+  const root = tempDir(t);
   const shared = path.join(root, 'shared');
   await linkSharedPaths({ releaseDir: releaseWith(root, 'r1', { 'content/a.css': 'v1' }), sharedDir: shared, data });
   fs.writeFileSync(path.join(shared, 'content/a.css'), 'edited by the app');
@@ -73,7 +67,7 @@ test('later deploys never overwrite or add to an existing shared folder', async 
 });
 
 test('a shared folder that exists before the first deploy (made by hand, restored from a backup) is kept as it is', async (t) => {
-  const root = tempRoot(t);
+  const root = tempDir(t);
   const shared = path.join(root, 'shared');
   fs.mkdirSync(path.join(shared, 'content'), { recursive: true });
   fs.writeFileSync(path.join(shared, 'content/mine.txt'), 'restored');
@@ -83,7 +77,7 @@ test('a shared folder that exists before the first deploy (made by hand, restore
 });
 
 test('a copy left half done by a crash is thrown away and made again', async (t) => {
-  const root = tempRoot(t);
+  const root = tempDir(t);
   const shared = path.join(root, 'shared');
   fs.mkdirSync(path.join(shared, '.content.seeding'), { recursive: true });
   fs.writeFileSync(path.join(shared, '.content.seeding/partial.css'), 'half');
@@ -94,17 +88,14 @@ test('a copy left half done by a crash is thrown away and made again', async (t)
 });
 
 test('a seeded folder the release does not ship starts empty; files in a folder that is not seeded are still refused', async (t) => {
-  const root = tempRoot(t);
+  const root = tempDir(t);
   const shared = path.join(root, 'shared');
   const empty = releaseWith(root, 'r1', { 'server.js': 'x' });
   await linkSharedPaths({ releaseDir: empty, sharedDir: shared, data });
   assert.deepEqual(fs.readdirSync(path.join(shared, 'content')), []);
 
   const shadowing = releaseWith(root, 'r2', { 'uploads/default.png': 'x' });
-  await assert.rejects(
-    linkSharedPaths({ releaseDir: shadowing, sharedDir: shared, data }),
-    (error: unknown) => error instanceof SlipwayError && error.code === 'RELEASE_SHADOWS_SHARED' && /\{ path: uploads, seed: true \}/.test(error.hint ?? ''),
-  );
+  await expectRejects(linkSharedPaths({ releaseDir: shadowing, sharedDir: shared, data }), 'RELEASE_SHADOWS_SHARED', { hint: /\{ path: uploads, seed: true \}/ });
 });
 
 test('manifests: seed is read when present, and a release without it keeps its manifest and id', () => {
@@ -135,5 +126,5 @@ test('manifests: seed is read when present, and a release without it keeps its m
   assert.deepEqual(parseManifest(JSON.stringify(seeded)).runtime.data.seed, ['content']);
   assert.notEqual(releaseIdOf(seeded), releaseIdOf(manifest), 'seeding is part of what the release is');
   const climbing = { ...manifest, runtime: { ...manifest.runtime, data: { ...manifest.runtime.data, seed: ['../etc'] } } };
-  assert.throws(() => parseManifest(JSON.stringify(climbing)), (error: unknown) => error instanceof SlipwayError && error.code === 'RELEASE_MANIFEST_INVALID');
+  expectThrows(() => parseManifest(JSON.stringify(climbing)), 'RELEASE_MANIFEST_INVALID');
 });
