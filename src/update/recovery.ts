@@ -60,7 +60,7 @@ export async function recoverUnfinishedUpdate(host: UpdateHost, log: (line: stri
     await undoSteps({ steps: toUndo, ctx, deploymentId: deployment.id, journal: host.journal, ledger: host.ledger, onEvent });
   }
   const restored = undone.find((d) => d.startsWith('restored backup '));
-  const message = `the agent stopped during "${lastStep}" of the update to ${deployment.toVersion ?? '?'}: rolled back to ${deployment.fromVersion ?? 'nothing'}${restored ? `, ${restored}` : ''}`;
+  const message = `the agent stopped during "${lastStep}" of the update to ${deployment.toVersion ?? ctx?.to.manifest?.version ?? '?'}: rolled back to ${deployment.fromVersion ?? 'nothing'}${restored ? `, ${restored}` : ''}`;
   host.ledger.finishDeployment(deployment.id, { outcome: 'rolled-back', error: message });
   return { deploymentId: deployment.id, outcome: 'rolled-back', releaseId: deployment.fromId, message };
 }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createUpdatePlan, type UpdatePlan, type UpdatePlanInput } from '../../src/plan/plan.js';
+import type { UpdatePlan, UpdatePlanInput } from '../../src/plan/plan.js';
 import { planFromInput } from '../../src/update/plan-update.js';
 import { renderPlanText } from '../../src/plan/render.js';
 import { release } from './releases.js';
