@@ -47,12 +47,26 @@ export async function deleteBackup(o: { layout: HostLayout; ledger: Ledger; id: 
  * release it replaced, taken before the deployment finished. Null when there is none.
  */
 export function backupBeforeDeployment(ledger: Ledger, deploymentId: number): BackupRecord | null {
-  const own = ledger.listBackups({ deploymentId }).find((b) => b.reason === 'pre-deploy' && b.verifiedAt !== null);
-  if (own) return own;
   const deployment = ledger.getDeployment(deploymentId);
   if (!deployment?.fromId) return null;
+  const own = backupUndoing(ledger, deployment);
+  if (own) return own;
   // Backups tagged with the replaced release are from before the switch: the deployment's end is the bound.
   return latestBackupOfRelease(ledger, { releaseId: deployment.fromId, notAfter: deployment.finishedAt ?? undefined });
+}
+
+/**
+ * The backup that undoes an update: the verified backup it took, before it changed anything,
+ * of the release it replaced. The one rule behind a failed update's undo, crash recovery and
+ * `rollback --with-data`. Null when the update took none (nothing deployed before, no data).
+ */
+export function backupUndoing(ledger: Ledger, deployment: { id: number; fromId: string | null }): BackupRecord | null {
+  if (!deployment.fromId) return null;
+  return (
+    ledger
+      .listBackups({ deploymentId: deployment.id })
+      .find((b) => (b.reason === 'pre-deploy' || b.reason === 'pre-restore') && b.release?.id === deployment.fromId && b.verifiedAt !== null) ?? null
+  );
 }
 
 /** The newest verified backup tagged with this release (optionally not newer than `notAfter`, ISO 8601). */

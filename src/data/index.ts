@@ -9,6 +9,7 @@ export { restoreBackup, loadIntactBackup, type RestoreBackupOptions, type Restor
 export { verifyBackup, type VerifyBackupOptions, type VerifyReport } from './verify.js';
 export {
   backupBeforeDeployment,
+  backupUndoing,
   deleteBackup,
   getBackup,
   latestBackupOfRelease,
