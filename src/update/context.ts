@@ -8,6 +8,7 @@ import type { HostLayout } from '../host/layout.js';
 import type { Journal } from '../host/journal.js';
 import type { Ledger } from '../host/ledger.js';
 import type { MaintenanceWindow } from './maintenance-window.js';
+import type { PipelineStep } from './pipeline.js';
 import type { PlannedStep, StepPlanFacts, UpdatePlan } from '../plan/plan.js';
 
 /** What the host lends every update: its state, its store and the runtime that runs its releases. */
@@ -79,22 +80,14 @@ export interface UpdateContext extends UpdateHost {
   progress(line: string): void;
 }
 
-/** One step of the update: what it will do, doing it, undoing it, and whether the host shows it done. */
-export interface UpdateStep {
+/**
+ * One step of the update: what it will do (describe), doing it (run), undoing it from ctx.facts
+ * (rebuilt from the journal after a crash), and whether the host shows its work in place (isDone).
+ */
+export interface UpdateStep extends PipelineStep<UpdateContext> {
   name: PipelineStepName;
   /** what it will do for this update, or why it will skip: the plan's line for the step (`slipway plan`, `deploy`) */
   describe(facts: StepPlanFacts): PlannedStep;
-  run(ctx: UpdateContext): Promise<StepResult | void>;
-  /** undoes what run did, from ctx.facts (rebuilt from the journal after a crash); says what it did */
-  undo?(ctx: UpdateContext): Promise<string | void>;
-  /** asks the real host whether the step's work is in place (recovery: a step that began and never ended) */
-  isDone?(ctx: UpdateContext): Promise<boolean>;
-}
-
-export interface StepResult {
-  outcome: 'done' | 'skipped';
-  /** one short line shown beside the step, e.g. "not configured" */
-  detail?: string;
 }
 
 /** The environment the data tools run with: the agent's, plus the release's config values (connection URLs). */
