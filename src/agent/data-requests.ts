@@ -1,6 +1,7 @@
 import { SlipwayError } from '../errors.js';
 import { backupBeforeDeployment, getBackup } from '../data/index.js';
 import type { Ledger } from '../host/ledger.js';
+import { nothingDeployed } from '../host/current-link.js';
 
 /** What an update that brings data back needs to know: which release, which backup. */
 export interface DataRestoreTarget {
@@ -46,7 +47,7 @@ export function restoreTarget(ledger: Ledger, backupId: string, dataOnly: boolea
   // An unknown id is a usage error, exit 2.
   const backup = getBackup(ledger, backupId);
   const releaseId = backup.release?.id ?? ledger.getState().currentId;
-  if (!releaseId) throw new SlipwayError('NOTHING_DEPLOYED', 'the backup belongs to no release and nothing is deployed', { exitCode: 2, hint: 'deploy a release first' });
+  if (!releaseId) throw nothingDeployed({ why: 'the backup belongs to no release' });
   if (dataOnly && releaseId !== ledger.getState().currentId) {
     throw new SlipwayError('RESTORE_DATA_ONLY_MISMATCH', `backup ${backupId} belongs to ${backup.release?.version ?? releaseId}, not to the current release`, {
       exitCode: 2,

@@ -8,6 +8,8 @@ import { readEnvFile } from '../host/app-env.js';
 import { readInstalledManifest } from '../host/install-release.js';
 import { BACKUP_REASONS, createBackup, getBackup, hasData, pruneBackups, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
 import { backupKeyFromEnv, type OffsiteCopier } from '../data/offsite.js';
+import { nothingConfiguredToBackUp } from '../data/data-errors.js';
+import { nothingDeployed } from '../host/current-link.js';
 
 /** What the agent lends its backup work: the host's state, opened at start, and its lock. */
 export interface HostBackupsDeps {
@@ -37,7 +39,7 @@ export class HostBackups {
   async currentData(): Promise<{ id: string; manifest: ReleaseManifest; env: Record<string, string> }> {
     const { currentId } = this.deps.ledger().getState();
     const manifest = currentId ? await readInstalledManifest(this.deps.layout, currentId) : null;
-    if (!currentId || !manifest) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${this.deps.environment.name}, so there is no data config to back up`, { exitCode: 2, hint: 'deploy a release first' });
+    if (!currentId || !manifest) throw nothingDeployed({ environment: this.deps.environment.name, why: 'there is no data config to back up' });
     return { id: currentId, manifest, env: await this.dataEnv(manifest) };
   }
 
@@ -45,7 +47,7 @@ export class HostBackups {
     if (!BACKUP_REASONS.includes(reason)) throw new SlipwayError('USAGE', `unknown backup reason "${reason}"`, { exitCode: 2, hint: `one of: ${BACKUP_REASONS.join(', ')}` });
     const current = await this.currentData();
     if (!hasData(current.manifest.runtime.data)) {
-      throw new SlipwayError('BACKUP_NOTHING_CONFIGURED', `${current.manifest.version} declares no databases or folders`, { exitCode: 2, hint: 'add them under `data:` in slipway.yml' });
+      throw nothingConfiguredToBackUp({ version: current.manifest.version });
     }
     return createBackup({ layout: this.deps.layout, ledger: this.deps.ledger(), environment: this.deps.environment.name, data: current.manifest.runtime.data, env: current.env, releaseId: current.id, releaseVersion: current.manifest.version, reason });
   }

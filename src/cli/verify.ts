@@ -1,5 +1,5 @@
 import { SlipwayError } from '../errors.js';
-import { readCurrent } from '../host/current-link.js';
+import { nothingDeployed, readCurrent } from '../host/current-link.js';
 import { readInstalledManifest } from '../host/install-release.js';
 import { releaseDir } from '../host/layout.js';
 import { sharedPaths } from '../host/shared-links.js';
@@ -21,7 +21,7 @@ interface VerifyOptions {
 export default async function verify(options: VerifyOptions, ctx: CliContext): Promise<CommandResult> {
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
   const id = await readCurrent(opened.layout);
-  if (!id) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${opened.environment.name}`, { hint: 'deploy a release first' });
+  if (!id) throw nothingDeployed({ environment: opened.environment.name });
   const manifest = await readInstalledManifest(opened.layout, id);
   if (!manifest) throw new SlipwayError('HOST_MANIFEST_MISSING', `the manifest of the current release ${shortId(id)} is missing on the host`, { hint: 'deploy the release again' });
   const linked = new Set(sharedPaths(manifest.runtime.data));

@@ -70,13 +70,16 @@ export function isBackupId(id: string): boolean {
 
 /** backups/<id>: refuses anything that is not a backup id, so an id never points elsewhere. */
 export function backupDir(layout: HostLayout, id: string): string {
-  if (!isBackupId(id)) {
-    throw new SlipwayError('BACKUP_ID_INVALID', `"${id}" is not a backup id.`, {
-      hint: 'Backup ids look like 20261121T235959Z-1a2b3c; `slipway backups` lists them.',
-      exitCode: 2,
-    });
-  }
+  if (!isBackupId(id)) throw invalidBackupId(id);
   return path.join(layout.backupsDir, id);
+}
+
+/** BACKUP_ID_INVALID: `id` is not the id of any backup, here or off-site. Exit code 2: nothing was done. */
+export function invalidBackupId(id: string): SlipwayError {
+  return new SlipwayError('BACKUP_ID_INVALID', `"${id}" is not a backup id.`, {
+    hint: 'Backup ids look like 20261121T235959Z-1a2b3c; `slipway backups <env>` lists them (with --offsite, the off-site ones).',
+    exitCode: 2,
+  });
 }
 
 /** The backup's digest: sha256 of "<item sha256>  <file>\n" lines (sha256sum's format), in item order. */

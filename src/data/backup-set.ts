@@ -17,7 +17,7 @@ import { hashFile } from '../release/file-hash.js';
 import type { HostLayout } from '../host/layout.js';
 import type { BackupRecord, Ledger } from '../host/ledger.js';
 import { BACKUP_MANIFEST_FILE, backupSetDigest, newBackupId, recordOf, type BackupManifest, type BackupManifestItem } from './backup-manifest.js';
-import { corruptBackup } from './data-errors.js';
+import { corruptBackup, nothingConfiguredToBackUp } from './data-errors.js';
 import { engineFor, engineSuffix } from './engines/index.js';
 import { diskFullError, fsyncDir, fsyncFile, isDiskFull } from './file-stream.js';
 import { dataItems, itemFileNames } from './items.js';
@@ -43,10 +43,7 @@ export interface CreateBackupOptions {
 export async function createBackup(o: CreateBackupOptions): Promise<BackupRecord> {
   const items = dataItems({ data: o.data, sharedDir: o.layout.sharedDir });
   if (items.length === 0) {
-    throw new SlipwayError('BACKUP_NOTHING_CONFIGURED', 'This environment has no databases or folders to back up.', {
-      hint: 'List them under `data` in slipway.yml (databases and folders).',
-      exitCode: 2,
-    });
+    throw nothingConfiguredToBackUp({ version: o.releaseVersion });
   }
   const started = performance.now();
   const createdAt = new Date();

@@ -21,6 +21,17 @@ export function backupNotFound(id: string, o: { environment?: string; cause?: un
   });
 }
 
+/**
+ * BACKUP_NOTHING_CONFIGURED: a backup was asked of a release that declares no databases
+ * or folders. Exit code 2: nothing was done. `version`: the release, when known.
+ */
+export function nothingConfiguredToBackUp(o: { version?: string | null } = {}): SlipwayError {
+  return new SlipwayError('BACKUP_NOTHING_CONFIGURED', `${o.version || 'The release'} declares no databases or folders to back up.`, {
+    hint: 'List them under `data:` in slipway.yml (databases and folders).',
+    exitCode: 2,
+  });
+}
+
 export function corruptBackup(file: string, why: string, cause?: unknown): SlipwayError {
   return new SlipwayError('BACKUP_CORRUPT', `The backup file ${path.basename(file)} is damaged: ${why}.`, {
     hint: 'Do not restore from this backup; use another one (`slipway backups`). Nothing was changed.',

@@ -24,7 +24,7 @@ import { SlipwayError, registerSecret } from '../errors.js';
 import type { HostLayout } from '../host/layout.js';
 import type { BackupRecord, Ledger, OffsiteCopyRecord } from '../host/ledger.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { BACKUP_MANIFEST_FILE, backupDir, isBackupId, readBackupManifest, recordOf, type BackupManifest } from './backup-manifest.js';
+import { BACKUP_MANIFEST_FILE, backupDir, invalidBackupId, isBackupId, readBackupManifest, recordOf, type BackupManifest } from './backup-manifest.js';
 import { getBackup } from './catalog.js';
 import { backupKeyId, decryptFile, encryptFile, parseBackupKey } from './encryption.js';
 import { fsyncDir } from './file-stream.js';
@@ -144,12 +144,7 @@ export function offsitePrefix(o: { app: string; environment: string; backupId?: 
   }
   const base = `${o.app}/backups/${o.environment}/`;
   if (o.backupId === undefined) return base;
-  if (!isBackupId(o.backupId)) {
-    throw new SlipwayError('BACKUP_ID_INVALID', `"${o.backupId}" is not a backup id.`, {
-      hint: 'Backup ids look like 20261121T235959Z-1a2b3c; `slipway backups <env> --offsite` lists the off-site ones.',
-      exitCode: 2,
-    });
-  }
+  if (!isBackupId(o.backupId)) throw invalidBackupId(o.backupId);
   return `${base}${o.backupId}/`;
 }
 

@@ -10,6 +10,17 @@ import { SlipwayError } from '../errors.js';
 import { fsyncDir } from '../util/atomic-write.js';
 import { assertReleaseId, isValidReleaseId, releaseDir, type HostLayout } from './layout.js';
 
+/**
+ * NOTHING_DEPLOYED: the request needs a release on the host and there is none.
+ * `why`: what could not be done for it. Exit code 2: nothing was done.
+ */
+export function nothingDeployed(o: { environment?: string; why?: string } = {}): SlipwayError {
+  return new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${o.environment ?? 'this host'}${o.why ? `: ${o.why}` : ''}`, {
+    exitCode: 2,
+    hint: `deploy a release first (\`slipway deploy ${o.environment ?? '<env>'}\`)`,
+  });
+}
+
 /** The id of the active release, or null when there is no `current` yet. */
 export async function readCurrent(layout: HostLayout): Promise<string | null> {
   let stat;

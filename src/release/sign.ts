@@ -183,6 +183,18 @@ export async function writeKeyPair(dir: string, name: string): Promise<WrittenKe
 }
 
 /** Reads a signing key file, refusing one that others can read (it signs what production runs). */
+/**
+ * PUBLIC_KEY_UNREADABLE: a file of an environment's public_keys cannot be read.
+ * Exit code 2: a configuration error, nothing was done.
+ */
+export function publicKeyUnreadable(o: { file: string; environment: string; cause?: unknown }): SlipwayError {
+  return new SlipwayError('PUBLIC_KEY_UNREADABLE', `cannot read the public key ${o.file} of ${o.environment}`, {
+    exitCode: 2,
+    cause: o.cause,
+    hint: `fix environments.${o.environment}.public_keys in slipway.yml (paths are relative to it)`,
+  });
+}
+
 export async function readSigningKeyFile(file: string): Promise<string> {
   let mode: number;
   try {

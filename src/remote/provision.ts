@@ -8,6 +8,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { publicKeyUnreadable } from '../release/sign.js';
 import { formatBytes } from '../util/format.js';
 import { checkBundleCompatible, type CliBundle } from './cli-bundle.js';
 import { renderRemoteHostConfig } from './host-config.js';
@@ -105,7 +106,7 @@ export async function provisionHost(o: Omit<ProvisionOptions, 'remotes'> & { rem
   });
   for (const key of hostConfig.publicKeyFiles) {
     const text = await fs.readFile(path.resolve(project.dir, key.from)).catch((error: unknown) => {
-      throw new SlipwayError('PUBLIC_KEY_UNREADABLE', `cannot read the public key ${key.from} of ${environment.name}`, { exitCode: 2, cause: error, hint: 'fix public_keys in slipway.yml (paths are relative to it)' });
+      throw publicKeyUnreadable({ file: key.from, environment: environment.name, cause: error });
     });
     await check(remote, `write ${key.to}`, await remote.run(['sh', '-c', WRITE_FILE, 'sh', path.posix.join(paths.root, key.to), '644'], { input: text }));
   }
