@@ -9,8 +9,9 @@ import { SlipwayError, redactSecrets, usageError } from '../errors.js';
 import { checkCrossFieldRules } from './cross-field-rules.js';
 import { closestMatch } from './did-you-mean.js';
 import { formatProblem, plainWordsErrorMap, problemsFromIssues, sortProblems, type ConfigProblem } from './problems.js';
-import { projectFileSchema, toProjectConfig } from './schema.js';
+import { projectFileSchema } from './schema.js';
 import { checkSecrets } from './secret-rules.js';
+import { toProjectConfig } from './to-project-config.js';
 import type { EnvironmentConfig, LoadedProject, ProjectConfig } from './types.js';
 import { pathOfKeyAt, positionOfOffset, formatPath, type YamlSource } from './yaml-source.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseProjectText } from '../../src/config/load.js';
-import { parseDuration } from '../../src/config/schema.js';
+import { parseDuration } from '../../src/config/schema-fields.js';
 import type { ProjectConfig } from '../../src/config/types.js';
 
 const FULL = `

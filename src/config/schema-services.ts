@@ -1,0 +1,59 @@
+/**
+ * The app's processes in `slipway.yml`: its `services` (each with its health check)
+ * and the `config` keys, the environment variables they read.
+ */
+import { z } from 'zod';
+import { bool, command, duration, envValue, envVarName, expectedOnWrongType, integer, section } from './schema-fields.js';
+
+/** Any environment variable name: apps read `database__client` as readily as `SESSION_SECRET`. */
+// __proto__ is the one name a plain object cannot hold as a key.
+const CONFIG_KEY_PATTERN = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$/;
+
+const healthSchema = section(
+  {
+    path: z
+      .string({ error: 'expected an HTTP path like /healthz' })
+      .startsWith('/', { error: 'expected an HTTP path starting with /, like /healthz' })
+      .default('/healthz'),
+    interval: duration().default(500),
+    timeout: duration().default(2000),
+    successes: integer({ min: 1, what: 'how many answers in a row make the service healthy' }).default(2),
+    deadline: duration().default(30_000),
+  },
+  'a mapping like { path: /healthz, interval: 500ms }',
+);
+
+export const serviceSchema = z.strictObject(
+  {
+    command: command('the command that starts the service, like npm start'),
+    port_env: envVarName().default('PORT'),
+    env: z
+      .preprocess(
+        (value) => (value === undefined || value === null ? {} : value),
+        z.record(envVarName(), envValue(), { error: expectedOnWrongType('a mapping of environment variables, like { NODE_ENV: production }') }),
+      ),
+    health: healthSchema,
+  },
+  { error: expectedOnWrongType('a mapping like { command: npm start }') },
+);
+
+const configKeySchema = section(
+  {
+    required: bool().default(false),
+    secret: bool().default(false),
+    default: envValue().optional(),
+    description: z.string({ error: 'expected a text description' }).optional(),
+  },
+  'a mapping like { required: true, description: "…" }',
+);
+
+export const configKeysSchema = z.preprocess(
+  (value) => (value === undefined || value === null ? {} : value),
+  z.record(
+    z.string().regex(CONFIG_KEY_PATTERN, {
+      error: 'expected an environment variable name: letters, digits and _, not starting with a digit (like SESSION_SECRET or database__client)',
+    }),
+    configKeySchema,
+    { error: expectedOnWrongType('a mapping of config keys, like SESSION_SECRET: { required: true, secret: true }') },
+  ),
+);

@@ -1,0 +1,127 @@
+/** From the file's snake_case shape (schema.ts) to the camelCase ProjectConfig the rest of slipway uses (types.ts). */
+import type { ProjectFile } from './schema.js';
+import { dataFolders } from './schema-data.js';
+import {
+  PIPELINE_STEPS,
+  type ConfigKeyConfig,
+  type DatabaseConfig,
+  type EnvironmentConfig,
+  type HookConfig,
+  type ProjectConfig,
+  type RemoteHostConfig,
+  type ServiceConfig,
+  type StoreConfig,
+} from './types.js';
+
+/** The host part of ssh://user@host:port, as a host name for messages and status (dots become dashes). */
+function sshHostName(url: string): string {
+  const host = url.replace(/^ssh:\/\/([^@]*@)?/, '').replace(/:\d+$/, '');
+  return host.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'host';
+}
+
+/** From the file's snake_case shape to the camelCase ProjectConfig; maps keyed by name become arrays in file order. */
+export function toProjectConfig(file: ProjectFile): ProjectConfig {
+  const services: ServiceConfig[] = Object.entries(file.services).map(([name, service]) => ({
+    name,
+    command: service.command,
+    portEnv: service.port_env,
+    env: service.env,
+    health: {
+      path: service.health.path,
+      intervalMs: service.health.interval,
+      timeoutMs: service.health.timeout,
+      successes: service.health.successes,
+      deadlineMs: service.health.deadline,
+    },
+  }));
+
+  const databases: DatabaseConfig[] = Object.entries(file.data.databases).map(([name, db]) =>
+    db.engine === 'sqlite'
+      ? { name, engine: 'sqlite', path: db.path as string }
+      : { name, engine: db.engine, urlEnv: db.url_env as string },
+  );
+
+  const hooks: HookConfig[] = [];
+  for (const step of PIPELINE_STEPS) {
+    for (const when of ['before', 'after'] as const) {
+      const commands = (file.hooks as Record<string, string[] | undefined>)[`${when}_${step}`];
+      if (commands !== undefined && commands.length > 0) hooks.push({ when, step, commands });
+    }
+  }
+
+  const config: ConfigKeyConfig[] = Object.entries(file.config).map(([name, spec]) => ({
+    name,
+    required: spec.required,
+    secret: spec.secret,
+    ...(spec.default === undefined ? {} : { default: spec.default }),
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+  }));
+
+  const environments: EnvironmentConfig[] = Object.entries(file.environments).map(([name, env]) => {
+    const store: StoreConfig =
+      env.store.type === 's3'
+        ? {
+            type: 's3',
+            bucket: env.store.bucket as string,
+            ...(env.store.region === undefined ? {} : { region: env.store.region }),
+            ...(env.store.endpoint === undefined ? {} : { endpoint: env.store.endpoint }),
+            ...(env.store.prefix === undefined ? {} : { prefix: env.store.prefix }),
+            forcePathStyle: env.store.force_path_style ?? false,
+          }
+        : { type: 'local', ...(env.store.path === undefined ? {} : { path: env.store.path }) };
+    const hosts: RemoteHostConfig[] = env.hosts
+      ? Object.entries(env.hosts).map(([hostName, h]) => ({
+          name: hostName,
+          ssh: h.ssh,
+          ...(h.root === undefined ? {} : { root: h.root }),
+          ...(h.port === undefined ? {} : { port: h.port }),
+          ...(h.bind === undefined ? {} : { bind: h.bind }),
+          ...(h.services === undefined ? {} : { services: h.services }),
+          dependsOn: h.depends_on,
+        }))
+      : env.host !== undefined && env.host !== 'local'
+        ? [{ name: sshHostName(env.host), ssh: env.host, ...(env.root === undefined ? {} : { root: env.root }), dependsOn: [] }]
+        : [];
+    return {
+      name,
+      host: hosts.length === 0 ? 'local' : (env.host ?? hosts[0]!.ssh),
+      hosts,
+      ...(env.services === undefined ? {} : { services: env.services }),
+      ...(env.root === undefined ? {} : { root: env.root }),
+      port: env.port,
+      bind: env.bind,
+      store,
+      requireSignature: env.require_signature,
+      publicKeys: env.public_keys,
+      retention: {
+        releases: env.retention.releases,
+        backups: { ...env.retention.backups },
+      },
+      healthWindowMs: env.health_window,
+      drainTimeoutMs: env.drain_timeout,
+      ...(env.standby === undefined ? {} : { standby: env.standby }),
+      pull: env.pull ? { intervalMs: env.pull.interval, jitterMs: env.pull.jitter } : null,
+      management: env.management ? { bind: env.management.bind, port: env.management.port, secretEnv: env.management.secret_env } : null,
+      ...(env.backup_key_env === undefined ? {} : { backupKeyEnv: env.backup_key_env }),
+      ...(env.offsite_backups === undefined && env.backup_key_env === undefined ? {} : { offsiteBackups: env.offsite_backups ?? true }),
+      ...(env.backup_schedule === undefined ? {} : { backupSchedule: env.backup_schedule.trim() }),
+      ...(env.hostname === undefined ? {} : { hostname: env.hostname }),
+    };
+  });
+
+  return {
+    app: file.app,
+    services,
+    build: { commands: file.build.commands, include: file.build.include, exclude: file.build.exclude },
+    data: { databases, ...dataFolders(file.data.folders) },
+    migrate:
+      file.migrate === undefined
+        ? null
+        : { command: file.migrate.command, reversible: file.migrate.reversible, timeoutMs: file.migrate.timeout },
+    hooks,
+    config,
+    environments,
+    signing: file.signing.key === undefined ? {} : { key: file.signing.key },
+    ...(file.upgrade === undefined ? {} : { upgrade: { from: file.upgrade.from.trim() } }),
+  };
+}
