@@ -1,0 +1,140 @@
+/**
+ * Forwarding to the target that is current when a request is sent: plain HTTP requests
+ * (retried once on a stale pooled connection when that is safe) and upgrades, which
+ * become tunnels between the client's socket and the app's.
+ */
+import http from 'node:http';
+import type net from 'node:net';
+import { pipeline } from 'node:stream';
+import { sendText, writeRawResponse } from './proxy-answers.js';
+import {
+  RETRYABLE_METHODS,
+  filterHeaders,
+  forwardedRequestHeaders,
+  headerLines,
+  rawHeaderLines,
+  requestHasBody,
+  statusLine,
+} from './proxy-http.js';
+import type { Target } from './proxy-target.js';
+
+/** connection failures that happen before the upstream wrote anything, typically a stale pooled socket */
+const RETRYABLE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
+
+/** What forwarding needs of the proxy. */
+export interface ForwardingProxy {
+  /** where the release slots listen */
+  readonly upstreamHost: string;
+  /** the target serving now (read as each request is sent), null when none is */
+  current(): Target | null;
+  /** requests answered 502 or cut off because the upstream failed */
+  readonly counters: { errors: number };
+  /** upgraded connections open now, for stats and close */
+  readonly tunnels: Set<net.Socket>;
+}
+
+export function forwardRequest(proxy: ForwardingProxy, req: http.IncomingMessage, res: http.ServerResponse, attempt: number): void {
+  const target = proxy.current();
+  if (!target) {
+    sendText(res, 503, JSON.stringify({ error: 'no release is serving' }) + '\n', 'application/json');
+    return;
+  }
+  const release = target.acquire();
+  const hasBody = requestHasBody(req);
+  const upstream = http.request({
+    host: proxy.upstreamHost,
+    port: target.port,
+    method: req.method,
+    path: req.url,
+    headers: forwardedRequestHeaders(req, false),
+    agent: target.agent,
+  });
+  let upstreamResponded = false;
+  let upstreamDone = false;
+
+  const onClientClose = () => {
+    release();
+    // The client went away before the answer was complete: stop the work upstream too.
+    if (!upstreamDone) upstream.destroy();
+  };
+  res.once('close', onClientClose);
+
+  upstream.once('response', (upRes) => {
+    upstreamResponded = true;
+    upRes.once('end', () => (upstreamDone = true));
+    res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, filterHeaders(upRes.rawHeaders, upRes.headers.connection, false));
+    pipeline(upRes, res, (error) => {
+      if (error && upRes.errored) proxy.counters.errors += 1;
+    });
+  });
+
+  upstream.on('error', (error: NodeJS.ErrnoException) => {
+    // After the answer started, a failure shows up on the response stream and is counted by its pipeline.
+    if (upstreamResponded || res.destroyed) return;
+    const retryable =
+      attempt === 0 && !hasBody && RETRYABLE_METHODS.has(req.method ?? '') && RETRYABLE_ERRORS.has(error.code ?? '');
+    if (retryable) {
+      res.off('close', onClientClose);
+      release();
+      forwardRequest(proxy, req, res, attempt + 1);
+      return;
+    }
+    proxy.counters.errors += 1;
+    req.unpipe(upstream);
+    if (!res.headersSent) {
+      res.setHeader('connection', 'close');
+      sendText(res, 502, `Bad gateway: the application did not answer (${error.code ?? error.message}).\n`, 'text/plain; charset=utf-8');
+    } else res.destroy();
+  });
+
+  if (hasBody) req.pipe(upstream);
+  else upstream.end();
+}
+
+export function forwardUpgrade(proxy: ForwardingProxy, req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+  const target = proxy.current();
+  if (!target) {
+    writeRawResponse(socket, 503, { 'content-type': 'application/json' }, JSON.stringify({ error: 'no release is serving' }) + '\n');
+    return;
+  }
+  const upstream = http.request({
+    host: proxy.upstreamHost,
+    port: target.port,
+    method: req.method,
+    path: req.url,
+    headers: forwardedRequestHeaders(req, true),
+    agent: false,
+  });
+  socket.once('close', () => upstream.destroy());
+  upstream.once('upgrade', (upRes, upSocket: net.Socket, upHead: Buffer) => {
+    if (socket.destroyed) {
+      upSocket.destroy();
+      return;
+    }
+    socket.write(statusLine(upRes.statusCode ?? 101, upRes.statusMessage) + rawHeaderLines(upRes.rawHeaders) + '\r\n');
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    proxy.tunnels.add(socket);
+    const closeBoth = () => {
+      proxy.tunnels.delete(socket);
+      socket.destroy();
+      upSocket.destroy();
+    };
+    upSocket.on('error', closeBoth).once('close', closeBoth);
+    socket.on('error', closeBoth).once('close', closeBoth);
+    socket.pipe(upSocket).pipe(socket);
+  });
+  upstream.once('response', (upRes) => {
+    // The app declined the upgrade: relay its answer, then close (the raw socket has no HTTP framing left).
+    const headers = filterHeaders(upRes.rawHeaders, upRes.headers.connection, false);
+    delete headers['content-length'];
+    socket.write(statusLine(upRes.statusCode ?? 502, upRes.statusMessage) + headerLines(headers) + 'connection: close\r\n\r\n');
+    upRes.pipe(socket);
+  });
+  upstream.once('error', (error: NodeJS.ErrnoException) => {
+    if (socket.destroyed) return;
+    proxy.counters.errors += 1;
+    writeRawResponse(socket, 502, { 'content-type': 'text/plain; charset=utf-8' }, `Bad gateway: the application did not answer (${error.code ?? error.message}).\n`);
+  });
+  upstream.end();
+}
