@@ -3,157 +3,34 @@
  * and the host's config to what an update will do, and whether it must be refused.
  * `slipway plan` prints this object; `slipway deploy` checks the same one before it
  * changes anything (DESIGN.md, pipeline step 3).
+ *
+ * Assembled here from its parts: the plan's shapes (plan-types), how releases order
+ * (release-order), which can be reached from which (upgrade-path), and what changes
+ * in config keys (config-changes).
  */
-import { closestMatch } from '../config/did-you-mean.js';
-import type { PipelineStepName } from '../config/types.js';
 import { SlipwayError } from '../errors.js';
 import { formatBytes } from '../util/format.js';
-import type { ReleaseManifest } from '../release/manifest.js';
-import { compareVersions, parseVersionRange, satisfiesRange } from '../util/version.js';
+import { parseVersionRange } from '../util/version.js';
+import { configChanges } from './config-changes.js';
+import type { DescribeSteps, PlanDirection, PlannedRelease, UpdatePlan, UpdatePlanInput } from './plan-types.js';
+import { compareReleases, orderBasis, releasesBetween } from './release-order.js';
+import { findUpgradePath, isReachable } from './upgrade-path.js';
 
-export type PlannedRelease = ReleaseManifest & {
-  id: string;
-  /** when the store got it (its ReleaseInfo.createdAt): the build order, for versions that do not compare; absent when unknown */
-  builtAt?: string;
-};
-
-export interface UpdatePlanInput {
-  environment: string;
-  /** what the host serves now; null on a fresh host */
-  current: PlannedRelease | null;
-  target: PlannedRelease;
-  /** releases in the store between current and target (any order; others are ignored) */
-  between: PlannedRelease[];
-  /** the host's config values: env file, then the agent's environment for the keys it knows */
-  hostConfig: Record<string, string>;
-  /** free bytes under the host root */
-  freeBytes: number;
-  /** what the backup before the update will take on disk */
-  backupEstimateBytes: number;
-  kind: 'deploy' | 'rollback';
-  /** `deploy --allow-older`: a deploy may go to an older release */
-  allowOlder?: boolean;
-  /** environments.<env>.health_window, for the watch step's phrase */
-  healthWindowMs?: number;
-  /** the update brings a backup's data back (rollback --with-data, restore, data copy): no migration, a restore instead */
-  restoresBackup?: boolean;
-}
-
-export type PlanDirection = 'upgrade' | 'downgrade' | 'same' | 'first';
-
-export interface UpdatePlan {
-  environment: string;
-  kind: 'deploy' | 'rollback';
-  from: { id: string; version: string } | null;
-  to: { id: string; version: string };
-  direction: PlanDirection;
-  /** every release after current up to and including target, oldest first (upgrades and first deploys only) */
-  notes: Array<{ version: string; notes: string }>;
-  config: {
-    /** required by the target, with no value on the host and no default */
-    missing: string[];
-    /** declared by the target, not by the current release */
-    added: string[];
-    /** declared by the current release, not by the target */
-    removed: string[];
-    /** a guess: a removed key and an added key that look like the same setting */
-    renamed: Array<{ from: string; to: string }>;
-  };
-  migrations: { runs: boolean; reversible: boolean; command: string | null };
-  downtime: 'none' | 'maintenance-window';
-  backup: {
-    estimateBytes: number;
-    freeBytes: number;
-    /** the target's unpacked size */
-    releaseBytes: number;
-    /** backup + the release twice (download and unpack) + a margin */
-    neededBytes: number;
-    fits: boolean;
-  };
-  /** the first release to deploy when the target cannot be reached from current directly */
-  requiredIntermediate: string | null;
-  /** versions to deploy in order to reach the target (ends with it); null when no path exists in the store */
-  upgradePath: string[] | null;
-  /** why the update must be refused; empty when it can go ahead */
-  blockers: string[];
-  /** stable codes of the blockers, same order */
-  blockerCodes: string[];
-  /** what to do about the blockers, in order */
-  nextSteps: string[];
-  /** `<step>: what it will do`, one per pipeline step, in order; a step the pipeline will skip reads `<step>: skipped: why` */
-  steps: string[];
-  /** the same, as data: whether the pipeline will do the step or skip it, and what it does or why not */
-  pipeline: PlannedStep[];
-}
-
-export interface PlannedStep {
-  step: PipelineStepName;
-  /** false: the pipeline records the step as skipped */
-  runs: boolean;
-  /** what it will do, or why it is skipped */
-  what: string;
-}
+export type {
+  DescribeSteps,
+  PlanDirection,
+  PlannedRelease,
+  PlannedStep,
+  StepPlanFacts,
+  UpdatePlan,
+  UpdatePlanInput,
+} from './plan-types.js';
+export { compareReleaseVersions, compareReleases, isCommitNamed, releasesBetween, type ReleaseOrderFacts } from './release-order.js';
+export { isReachable } from './upgrade-path.js';
+export { dataParts, formatDuration, plural } from './plan-phrases.js';
 
 /** Room kept free beyond what the update needs (the same margin deploy's disk check uses). */
 export const DISK_MARGIN_BYTES = 64 * 1024 * 1024;
-
-/** What ordering two releases looks at. */
-export type ReleaseOrderFacts = Pick<ReleaseManifest, 'version' | 'date'> & Partial<Pick<PlannedRelease, 'id' | 'commit' | 'builtAt'>>;
-
-/**
- * A release built without --version is named by its short commit id: that names no
- * place in an order, even when the id happens to be all digits.
- */
-export function isCommitNamed(r: { version: string; commit?: string }): boolean {
-  return r.commit !== undefined && r.version.length >= 7 && r.commit.toLowerCase().startsWith(r.version.toLowerCase());
-}
-
-/** -1, 0 or 1 by version alone; null when the versions do not compare (a commit id, two tag schemes). */
-export function compareReleaseVersions(a: ReleaseOrderFacts, b: ReleaseOrderFacts): number | null {
-  if (isCommitNamed(a) || isCommitNamed(b)) return null;
-  return compareVersions(a.version, b.version);
-}
-
-/**
- * Newer release first: by version when both versions compare, else (or on a tie)
- * by build order in the store. Commit dates decide only when the build order is
- * not known (a release no longer in the store, a store out of reach): a hotfix
- * committed after the next release, or two tags of one second, would misorder.
- * Negative when a is older than b.
- */
-export function compareReleases(a: ReleaseOrderFacts, b: ReleaseOrderFacts): number {
-  if (a.id !== undefined && a.id === b.id) return 0;
-  const byVersion = compareReleaseVersions(a, b);
-  if (byVersion !== null && byVersion !== 0) return byVersion;
-  const builtA = a.builtAt === undefined ? NaN : Date.parse(a.builtAt);
-  const builtB = b.builtAt === undefined ? NaN : Date.parse(b.builtAt);
-  if (!Number.isNaN(builtA) && !Number.isNaN(builtB)) return Math.sign(builtA - builtB);
-  return Math.sign(Date.parse(a.date) - Date.parse(b.date));
-}
-
-/** How two releases were ordered, for messages: people must be able to check the claim. */
-function orderBasis(a: ReleaseOrderFacts, b: ReleaseOrderFacts): string {
-  const byVersion = compareReleaseVersions(a, b);
-  if (byVersion !== null && byVersion !== 0) return 'by version';
-  const known = a.builtAt !== undefined && b.builtAt !== undefined;
-  const why = byVersion === 0 ? 'the versions are equal' : 'the versions do not compare';
-  return known ? `${why}, so by build order in the store` : `${why} and the store's build order is unknown, so by commit date`;
-}
-
-/**
- * The releases strictly between current and target, oldest first, one per version
- * (the last one given wins: pass the store's list oldest-published first).
- */
-export function releasesBetween<T extends PlannedRelease>(all: readonly T[], current: PlannedRelease | null, target: PlannedRelease): T[] {
-  if (!current) return [];
-  const byVersion = new Map<string, T>();
-  for (const release of all) {
-    if (release.id === current.id || release.id === target.id) continue;
-    if (release.version === current.version || release.version === target.version) continue;
-    if (compareReleases(release, current) > 0 && compareReleases(release, target) < 0) byVersion.set(release.version, release);
-  }
-  return [...byVersion.values()].sort(compareReleases);
-}
 
 interface Blocker {
   code: string;
@@ -161,20 +38,6 @@ interface Blocker {
   /** commands or actions, in order */
   fixes: string[];
 }
-
-/** What a step's description is decided from: the plan's input and what the plan concluded. */
-export interface StepPlanFacts {
-  input: UpdatePlanInput;
-  migrations: UpdatePlan['migrations'];
-  downtime: UpdatePlan['downtime'];
-  direction: PlanDirection;
-}
-
-/**
- * The steps' own descriptions (src/update/steps/), in pipeline order: what `deploy` prints before
- * it asks is what each step decides, so plan and pipeline cannot disagree.
- */
-export type DescribeSteps = (facts: StepPlanFacts) => PlannedStep[];
 
 export function createUpdatePlan(input: UpdatePlanInput, describeSteps: DescribeSteps): UpdatePlan {
   const { current, target, kind } = input;
@@ -282,37 +145,6 @@ function directionOf(current: PlannedRelease | null, target: PlannedRelease): Pl
   return order > 0 ? 'upgrade' : order < 0 ? 'downgrade' : 'same';
 }
 
-/**
- * Whether `to` may be deployed over `from`. A `from` whose version is not
- * comparable with the range (a short commit id, another tag scheme) is placed
- * against the oldest known release that satisfies the range, by build order.
- */
-export function isReachable(from: PlannedRelease, to: PlannedRelease, known: readonly PlannedRelease[]): boolean {
-  if (to.upgradeFrom === undefined) return true;
-  const parsed = parseVersionRange(to.upgradeFrom);
-  if (!parsed.ok) return false;
-  const satisfied = isCommitNamed(from) ? null : satisfiesRange(from.version, parsed.range);
-  if (satisfied !== null) return satisfied;
-  const oldestSatisfying = known
-    .filter((r) => r.id !== to.id && !isCommitNamed(r) && satisfiesRange(r.version, parsed.range) === true)
-    .sort(compareReleases)[0];
-  return oldestSatisfying !== undefined && compareReleases(from, oldestSatisfying) >= 0;
-}
-
-/** Greedy: from where the host is, the newest release it can reach, until the target is reachable. */
-function findUpgradePath(current: PlannedRelease, target: PlannedRelease, between: PlannedRelease[], known: PlannedRelease[]): string[] | null {
-  const path: string[] = [];
-  let at = current;
-  for (let hops = 0; hops <= between.length; hops++) {
-    if (isReachable(at, target, known)) return [...path, target.version];
-    const next = between.filter((r) => compareReleases(r, at) > 0 && isReachable(at, r, known)).at(-1);
-    if (!next) return null;
-    path.push(next.version);
-    at = next;
-  }
-  return null;
-}
-
 function unreachableBlocker(o: { environment: string; current: PlannedRelease; target: PlannedRelease; path: string[] | null }): Blocker {
   const range = o.target.upgradeFrom!;
   const base = `${o.target.version} can only be reached from ${range}, and ${o.environment} runs ${o.current.version}`;
@@ -334,45 +166,6 @@ function unreachableBlocker(o: { environment: string; current: PlannedRelease; t
   };
 }
 
-function configChanges(input: UpdatePlanInput): UpdatePlan['config'] {
-  const targetKeys = input.target.runtime.config;
-  const targetNames = new Set(targetKeys.map((k) => k.name));
-  const currentNames = new Set((input.current?.runtime.config ?? []).map((k) => k.name));
-  const missing = new Set<string>();
-  for (const key of targetKeys) {
-    if (key.required && input.hostConfig[key.name] === undefined && key.default === undefined) missing.add(key.name);
-  }
-  // requiredConfig is the same list, kept in the manifest on its own; honour it even if runtime.config lost a key
-  for (const name of input.target.requiredConfig) {
-    if (!targetNames.has(name) && input.hostConfig[name] === undefined) missing.add(name);
-  }
-  const added = [...targetNames].filter((n) => !currentNames.has(n)).sort();
-  const removed = [...currentNames].filter((n) => !targetNames.has(n)).sort();
-  return { missing: [...missing].sort(), added, removed, renamed: guessRenames(removed, added) };
-}
-
-/** Pairs a removed key with an added one when the names are close (a typo fixed, a prefix added or dropped). */
-function guessRenames(removed: string[], added: string[]): Array<{ from: string; to: string }> {
-  const renamed: Array<{ from: string; to: string }> = [];
-  const free = new Set(added);
-  for (const from of removed) {
-    const to = closestMatch(from, [...free]) ?? [...free].find((candidate) => sharesWordsWith(from, candidate));
-    if (to) {
-      renamed.push({ from, to });
-      free.delete(to);
-    }
-  }
-  return renamed;
-}
-
-/** NOTES_TITLE and TITLE, APP_SECRET and SECRET_KEY: at least half the words of the shorter name. */
-function sharesWordsWith(a: string, b: string): boolean {
-  const wa = a.split('_').filter(Boolean);
-  const wb = b.split('_').filter(Boolean);
-  const common = wa.filter((w) => wb.includes(w) && w.length >= 3).length;
-  return common > 0 && common * 2 >= Math.min(wa.length, wb.length);
-}
-
 function nextSteps(input: UpdatePlanInput, blockers: Blocker[], path: string[] | null): string[] {
   if (blockers.length === 0) return [];
   const steps = blockers.flatMap((b) => b.fixes);
@@ -384,18 +177,4 @@ function nextSteps(input: UpdatePlanInput, blockers: Blocker[], path: string[] |
       : `slipway plan ${input.environment}`,
   );
   return steps;
-}
-
-/** "1 database and 2 folders": the data a release declares, in words. */
-export function dataParts(release: PlannedRelease): string[] {
-  const data = release.runtime.data;
-  return [data.databases.length > 0 ? plural(data.databases.length, 'database') : '', data.folders.length > 0 ? plural(data.folders.length, 'folder') : ''].filter(Boolean);
-}
-
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}
-
-export function formatDuration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
