@@ -12,14 +12,10 @@ import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { isSlipwayError } from '../../src/errors.js';
-import {
-  checkBundleCompatible,
-  createCliBundle,
-  installDirOfThisSlipway,
-  listBundleEntries,
-  productionPackages,
-  type CliBundle,
-} from '../../src/remote/cli-bundle.js';
+import { createCliBundle, installDirOfThisSlipway, type CliBundle } from '../../src/remote/cli-bundle.js';
+import { checkBundleCompatible } from '../../src/remote/cli-bundle-compat.js';
+import { listBundleEntries } from '../../src/remote/cli-bundle-entries.js';
+import { productionPackages } from '../../src/remote/cli-bundle-packages.js';
 
 const execFileAsync = promisify(execFile);
 
