@@ -105,6 +105,16 @@ function scratchName(file: string, what: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${what}-${randomBytes(6).toString('hex')}`);
 }
 
+/** Unpacks a backup beside it, checks it and returns its fingerprint ({} for an absent database); the scratch copy is removed. */
+async function fingerprintInScratch(file: string, what: 'check' | 'verify'): Promise<Fingerprint> {
+  const scratch = scratchName(file, what);
+  try {
+    return (await unpackAndCheck(file, scratch)) ?? {};
+  } finally {
+    await removeWithSideFiles(scratch);
+  }
+}
+
 export const sqliteEngine: BackupEngine<SqliteItem> = {
   engine: 'sqlite',
   fileSuffix: '.sqlite.gz',
@@ -135,13 +145,8 @@ export const sqliteEngine: BackupEngine<SqliteItem> = {
     }
   },
 
-  async inspect({ file }) {
-    const scratch = scratchName(file, 'check');
-    try {
-      return (await unpackAndCheck(file, scratch)) ?? {};
-    } finally {
-      await removeWithSideFiles(scratch);
-    }
+  inspect({ file }) {
+    return fingerprintInScratch(file, 'check');
   },
 
   async restore({ item, file }) {
@@ -172,13 +177,8 @@ export const sqliteEngine: BackupEngine<SqliteItem> = {
     }
   },
 
-  async scratchFingerprint({ file }) {
-    const scratch = scratchName(file, 'verify');
-    try {
-      return (await unpackAndCheck(file, scratch)) ?? {};
-    } finally {
-      await removeWithSideFiles(scratch);
-    }
+  scratchFingerprint({ file }) {
+    return fingerprintInScratch(file, 'verify');
   },
 
   async fingerprint({ item }) {
