@@ -9,11 +9,13 @@
  * when it already has that sha256).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs, type Stats } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pack } from 'tar';
 import { SlipwayError } from '../errors.js';
+import { hashFile } from '../release/file-hash.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { writePackToFile } from '../util/tar-file.js';
 import { listBundleEntries, type BundleEntry } from './cli-bundle-entries.js';
 import { readPackageJson } from './cli-bundle-packages.js';
@@ -73,8 +75,7 @@ export async function createCliBundle(options: { installDir: string; cacheDir: s
   const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
   try {
     await writeArchive(entries, temp);
-    const sha256 = await sha256OfFile(temp);
-    const { size } = await fs.stat(temp);
+    const { sha256, size } = await hashFile(temp);
     await fs.rename(temp, file);
     await writeFileAtomic(infoFile, `${JSON.stringify({ sha256, size, version: pkg.version, ...target }, null, 2)}\n`);
     await pruneCache(cacheDir, file);
@@ -141,18 +142,6 @@ async function pruneCache(cacheDir: string, keepFile: string): Promise<void> {
     await fs.rm(path.join(cacheDir, name), { force: true });
     await fs.rm(path.join(cacheDir, name.replace(/\.tar\.gz$/, '.json')), { force: true });
   }
-}
-
-async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-async function writeFileAtomic(file: string, content: string): Promise<void> {
-  const temp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(temp, content, { mode: 0o644 });
-  await fs.rename(temp, file);
 }
 
 function safeFilePart(text: string): string {
