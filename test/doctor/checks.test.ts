@@ -4,9 +4,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import {
   checkAgent,
   checkClockSkew,
@@ -23,12 +22,7 @@ import {
 } from '../../src/doctor/checks.js';
 import { hostLayout } from '../../src/host/layout.js';
 import { PostgresUnavailableError, startPostgres } from '../helpers/postgres.js';
-
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-doctor-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../helpers/temp-dir.js';
 
 function assertFails(check: DoctorCheck, detail: RegExp, fix: RegExp): void {
   assert.equal(check.status, 'fail', JSON.stringify(check));

@@ -1,25 +1,16 @@
 /** `slipway doctor` as a command: exit codes, JSON and text, a project file that does not load. */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { CliContext } from '../../src/cli/context.js';
 import doctorCommand from '../../src/cli/doctor.js';
 import type { DoctorReport } from '../../src/doctor/run-doctor.js';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+import { freePort } from '../helpers/free-port.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 function project(t: TestContext, slipwayYml: string): { dir: string; home: string; ctx: CliContext } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-doctor-cli-'));
-  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'slipway-doctor-cli-');
   const dir = path.join(root, 'app');
   const home = path.join(root, 'home');
   fs.mkdirSync(dir);

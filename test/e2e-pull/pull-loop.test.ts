@@ -102,7 +102,7 @@ test('a release that fails on the host is tried once, recorded in the report, an
   const restarted = await f.startAgent('production');
   await f.waitForVersion('production', 'v2');
   await f.waitForReport('production', 'v3 failed, after the restart', (r) => Date.parse(r.reportedAt) >= restartedAt && r.failedRelease?.id === v3.id && r.current?.id === v2.id);
-  await waitUntil('the restarted agent to skip v3', () => /names v3, which failed on this host/.test(restarted.output()), 15_000, f.agentOutput);
+  await waitUntil('the restarted agent to skip v3', () => /names v3, which failed on this host/.test(restarted.output()), 15_000, { explain: f.agentOutput });
   await new Promise((resolve) => setTimeout(resolve, 2500));
   assert.equal((await f.history('production')).filter((d) => d.to === 'v3').length, 1, 'still one attempt at v3');
 

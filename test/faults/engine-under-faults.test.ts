@@ -4,11 +4,9 @@
 // read as unreachable (so an undo waits for it).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
-import { SlipwayError } from '../../src/errors.js';
+import { test } from 'node:test';
 import { readConnectionUrl } from '../../src/data/connection-url.js';
 import { databaseToolError } from '../../src/data/data-errors.js';
 import { ToolExitError } from '../../src/data/tool-process.js';
@@ -17,12 +15,8 @@ import type { Journal, JournalEntry } from '../../src/host/journal.js';
 import { hostLayout } from '../../src/host/layout.js';
 import type { Ledger } from '../../src/host/ledger.js';
 import { runPipeline, type PipelineStep } from '../../src/update/pipeline.js';
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-faults-unit-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../helpers/temp-dir.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
 
@@ -174,7 +168,7 @@ test('no room for the disk reserve: HOST_DISK_FULL before anything changes, no p
   }
   try {
     const layout = hostLayout(root);
-    await assert.rejects(ensureDiskReserve(layout), (error) => error instanceof SlipwayError && error.code === 'HOST_DISK_FULL' && /free space/.test(error.hint ?? ''));
+    await expectRejects(ensureDiskReserve(layout), 'HOST_DISK_FULL', { hint: /free space/ });
     assert.deepEqual(readdirSync(root), []);
   } finally {
     spawnSync('umount', [root]);

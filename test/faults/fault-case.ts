@@ -19,6 +19,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { PIPELINE_STEPS, type PipelineStepName } from '../../src/config/types.js';
 import { appNoteColumns, processesUnder, waitUntil, type AgentProcess, type CliResult, type HostFixture, type RunningCli } from '../helpers/host-fixture.js';
+import { killProcessesUnder } from '../helpers/processes.js';
 import { startColumn } from './matrix.js';
 
 export type Schema = 'v1' | 'v2';
@@ -280,18 +281,7 @@ async function withLimit<T>(promise: Promise<T>, ms: number, onTimeout: () => vo
 /** After a case, passed or failed: its agents stopped and anything they left killed, so the next case has the port. */
 async function stopEverything(agents: AgentProcess[], dir: string): Promise<void> {
   await Promise.all(agents.map((a) => a.stop()));
-  for (let round = 0; round < 40; round++) {
-    const left = processesUnder(dir);
-    if (left.length === 0) return;
-    for (const p of left) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await killProcessesUnder(dir);
 }
 
 function firstLine(error: unknown): string {

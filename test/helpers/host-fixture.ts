@@ -15,8 +15,9 @@ import { promisify } from 'node:util';
 import { CLI_PATH, REPO_ROOT, testRunnerEnv } from './cli.js';
 import { freePort } from './free-port.js';
 import { killProcessesUnder, processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
+import { waitUntil } from './wait-until.js';
 
-export { processesUnder };
+export { processesUnder, waitUntil };
 
 const run = promisify(execFile);
 
@@ -282,15 +283,6 @@ function httpRequest(o: { port: number; method: string; path: string; body?: str
   });
 }
 
-/** Polls `probe` every 50 ms until it returns true or `timeoutMs` passes (then throws with `what`). */
-export async function waitUntil(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 
 async function teardown(dir: string, agents: Set<AgentProcess>): Promise<void> {

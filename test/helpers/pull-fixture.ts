@@ -30,8 +30,9 @@ import { createS3Store } from '../../src/store/s3-store.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 import { readHostStatuses, type HostStatusReport } from '../../src/store/status-reports.js';
 import { killProcessesUnder, processesUnder, startAgentProcess, type AgentProcess } from './processes.js';
+import { waitUntil } from './wait-until.js';
 
-export { processesUnder };
+export { processesUnder, waitUntil };
 
 const run = promisify(execFile);
 
@@ -104,16 +105,6 @@ export interface PullFixture {
   history(env: string): Promise<DeploymentEntry[]>;
   /** the agents' output, for failure messages */
   agentOutput(): string;
-}
-
-/** Polls `probe` every 100 ms until it returns true, or throws naming `what` after timeoutMs. */
-export async function waitUntil(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 30_000, explain: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${explain() ? `\n${explain()}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 export async function createPullFixture(t: { after(fn: () => Promise<void>): void }, options: PullFixtureOptions = {}): Promise<PullFixture> {
@@ -200,7 +191,7 @@ export async function createPullFixture(t: { after(fn: () => Promise<void>): voi
         `${name} to serve ${version}`,
         async () => (last = await getVersion(envs[name]!.port)) === version,
         timeoutMs,
-        () => `last answer: ${last}\n${agentOutput()}`,
+        { explain: () => `last answer: ${last}\n${agentOutput()}`, intervalMs: 100 },
       );
     },
     async report(name) {
@@ -223,7 +214,7 @@ export async function createPullFixture(t: { after(fn: () => Promise<void>): voi
           return last !== null && !last.problem && accept(last);
         },
         timeoutMs,
-        () => `last report: ${JSON.stringify(last, null, 2)}${lastError ? `\nlast read error: ${lastError}` : ''}\n${agentOutput()}`,
+        { explain: () => `last report: ${JSON.stringify(last, null, 2)}${lastError ? `\nlast read error: ${lastError}` : ''}\n${agentOutput()}`, intervalMs: 100 },
       );
       return last!;
     },

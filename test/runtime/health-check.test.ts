@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, it, type TestContext } from 'node:test';
 import type { HealthCheckConfig } from '../../src/config/types.js';
-import { SlipwayError } from '../../src/errors.js';
 import { probeHealth, waitUntilHealthy, watchHealth } from '../../src/runtime/health-check.js';
 import { findFreePort, isPortFree } from '../../src/runtime/ports.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 /** A server whose answer to the n-th probe (1-based) is chosen by the test; `null` never answers. */
 async function healthServer(t: TestContext, statusFor: (probe: number) => number | null): Promise<{ url: string; probes: () => number }> {
@@ -38,14 +38,10 @@ const check = (overrides: Partial<HealthCheckConfig> = {}): HealthCheckConfig =>
   ...overrides,
 });
 
-function isSlipwayError(code: string, pattern?: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof SlipwayError, `expected a SlipwayError, got ${String(error)}`);
-    assert.equal(error.code, code);
-    if (pattern) assert.match(error.message, pattern);
-    assert.ok(error.hint === undefined || error.hint.length > 0);
-    return true;
-  };
+/** Awaits the health check's SlipwayError `code` (its message matching `pattern`): a hint, when there is one, says something. */
+async function expectHealthError(subject: Promise<unknown>, code: string, pattern?: RegExp): Promise<void> {
+  const error = await expectRejects(subject, code, pattern);
+  assert.ok(error.hint === undefined || error.hint.length > 0);
 }
 
 describe('ports', () => {
@@ -92,19 +88,13 @@ describe('waitUntilHealthy', { timeout: 20_000 }, () => {
 
   it('fails with HEALTH_CHECK_FAILED when the deadline passes, naming the path, last status and attempts', async (t) => {
     const server = await healthServer(t, () => 404);
-    await assert.rejects(
-      waitUntilHealthy({ url: server.url, check: check({ deadlineMs: 200 }) }),
-      isSlipwayError('HEALTH_CHECK_FAILED', /\/healthz.*HTTP 404.*after \d+ attempts/),
-    );
+    await expectHealthError(waitUntilHealthy({ url: server.url, check: check({ deadlineMs: 200 }) }), 'HEALTH_CHECK_FAILED', /\/healthz.*HTTP 404.*after \d+ attempts/);
     assert.ok(server.probes() >= 2);
   });
 
   it('names the connection error when nothing listens', async () => {
     const url = `http://127.0.0.1:${await findFreePort()}/ready`;
-    await assert.rejects(
-      waitUntilHealthy({ url, check: check({ deadlineMs: 100 }) }),
-      isSlipwayError('HEALTH_CHECK_FAILED', /\/ready.*ECONNREFUSED/),
-    );
+    await expectHealthError(waitUntilHealthy({ url, check: check({ deadlineMs: 100 }) }), 'HEALTH_CHECK_FAILED', /\/ready.*ECONNREFUSED/);
   });
 
   it('stops at once with SERVICE_EXITED when the process is gone', async (t) => {
@@ -117,10 +107,10 @@ describe('waitUntilHealthy', { timeout: 20_000 }, () => {
     });
     while (server.probes() < 2) await new Promise((resolve) => setTimeout(resolve, 5));
     alive = false;
-    await assert.rejects(waiting, isSlipwayError('SERVICE_EXITED'));
+    await expectHealthError(waiting, 'SERVICE_EXITED');
 
     const before = server.probes();
-    await assert.rejects(waitUntilHealthy({ url: server.url, check: check(), isAlive: () => false }), isSlipwayError('SERVICE_EXITED'));
+    await expectHealthError(waitUntilHealthy({ url: server.url, check: check(), isAlive: () => false }), 'SERVICE_EXITED');
     assert.equal(server.probes(), before, 'no probe once the process is known dead');
   });
 
@@ -130,7 +120,7 @@ describe('waitUntilHealthy', { timeout: 20_000 }, () => {
     const waiting = waitUntilHealthy({ url: server.url, check: check({ deadlineMs: 60_000 }), signal: controller.signal });
     while (server.probes() < 1) await new Promise((resolve) => setTimeout(resolve, 5));
     controller.abort();
-    await assert.rejects(waiting, isSlipwayError('HEALTH_CHECK_ABORTED'));
+    await expectHealthError(waiting, 'HEALTH_CHECK_ABORTED');
   });
 });
 

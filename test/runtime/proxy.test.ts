@@ -5,6 +5,7 @@ import type net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { createProxy, type ReverseProxy } from '../../src/runtime/proxy.js';
 import { findFreePort } from '../../src/runtime/ports.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 interface Upstream {
   port: number;
@@ -141,14 +142,6 @@ function request(
     req.on('error', reject);
     req.end(o.body);
   });
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i += 1) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function setup(t: TestContext, versions: string[]): Promise<{ proxy: ReverseProxy; upstreams: Upstream[] }> {
@@ -331,7 +324,7 @@ describe('reverse proxy', { timeout: 30_000 }, () => {
 
     v1.releaseSlow();
     assert.equal((await slow).body, 'v1 slow');
-    await waitFor(() => !proxy.stats().targets.some((target) => target.port === v1.port), 'the old target to be released');
+    await waitUntil('the old target to be released', () => !proxy.stats().targets.some((target) => target.port === v1.port), 10_000);
   });
 
   it('switching back to a release that is still draining revives it', async (t) => {
@@ -379,7 +372,7 @@ describe('reverse proxy', { timeout: 30_000 }, () => {
 
     proxy.setMaintenance({ mode: 'hold', holdMs: 60_000 });
     const held = request(proxy.port, { method: 'POST', path: '/echo', body: 'written during maintenance' });
-    await waitFor(() => proxy.stats().held === 1, 'the request to be held');
+    await waitUntil('the request to be held', () => proxy.stats().held === 1, 10_000);
     assert.equal(v1.hits.get('/echo'), undefined);
 
     await proxy.switchTo(v2.port);

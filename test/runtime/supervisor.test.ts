@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { waitUntilHealthy } from '../../src/runtime/health-check.js';
@@ -15,6 +14,9 @@ import {
   type ServiceSpec,
   type SupervisedService,
 } from '../../src/runtime/supervisor.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { killQuietly } from '../helpers/processes.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 // Liveness is checked with isProcessRunning rather than bare process.kill(pid, 0): on machines whose PID 1
 // does not reap orphans (this build VM, some containers) a killed grandchild stays a zombie forever,
@@ -32,12 +34,6 @@ server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listenin
 process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); });
 `;
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 function supervise(t: TestContext, spec: ServiceSpec): SupervisedService {
   const service = startService(spec);
   t.after(() => service.stop({ graceMs: 1000 }));
@@ -53,14 +49,6 @@ function baseSpec(dir: string, overrides: Partial<ServiceSpec> = {}): ServiceSpe
     logFile: path.join(dir, 'logs', 'web.log'),
     ...overrides,
   };
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1500; i += 1) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const readText = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : '');
@@ -87,7 +75,7 @@ describe('supervisor', { timeout: 30_000 }, () => {
     assert.equal(service.isAlive(), true);
     const pid = service.pid();
     assert.ok(pid !== undefined && isProcessRunning(pid));
-    await waitFor(() => existsSync(grandchildPidFile) && readText(grandchildPidFile).length > 0, 'the grandchild pid');
+    await waitUntil('the grandchild pid', () => existsSync(grandchildPidFile) && readText(grandchildPidFile).length > 0, 15_000);
     const grandchild = Number(readText(grandchildPidFile));
     assert.ok(isProcessRunning(grandchild));
 
@@ -97,7 +85,7 @@ describe('supervisor', { timeout: 30_000 }, () => {
     assert.equal(pidFile.startTime, processStartTime(pid));
     assert.equal(pidFile.command, spec.command);
 
-    await waitFor(() => readText(spec.logFile).includes('listening on'), 'the server output in the log');
+    await waitUntil('the server output in the log', () => readText(spec.logFile).includes('listening on'), 15_000);
     assert.ok((await service.lastOutput()).some((line) => line === `listening on ${port}`));
 
     await service.stop({ graceMs: 5000 });
@@ -133,11 +121,11 @@ describe('supervisor', { timeout: 30_000 }, () => {
         },
       }),
     );
-    await waitFor(() => readText(path.join(dir, 'logs', 'web.log')).includes('listening on'), 'the server to start');
-    await waitFor(() => readText(grandchildPidFile).length > 0, 'the grandchild pid');
+    await waitUntil('the server to start', () => readText(path.join(dir, 'logs', 'web.log')).includes('listening on'), 15_000);
+    await waitUntil('the grandchild pid', () => readText(grandchildPidFile).length > 0, 15_000);
     const grandchild = Number(readText(grandchildPidFile));
     // Give the shell time to set its trap before exec: wait until the grandchild is `sleep` itself.
-    await waitFor(() => readText(`/proc/${grandchild}/comm`).trim() === 'sleep' || !existsSync('/proc/self'), 'the grandchild to exec');
+    await waitUntil('the grandchild to exec', () => readText(`/proc/${grandchild}/comm`).trim() === 'sleep' || !existsSync('/proc/self'), 15_000);
 
     await service.stop({ graceMs: 300 });
     assert.equal(isProcessRunning(grandchild), false);
@@ -160,7 +148,7 @@ describe('supervisor', { timeout: 30_000 }, () => {
     );
     service.on('exit', (info) => exits.push(info));
 
-    await waitFor(() => service.restarts() === 1 && service.state() === 'running', 'the restart');
+    await waitUntil('the restart', () => service.restarts() === 1 && service.state() === 'running', 15_000);
     await waitUntilHealthy({
       url: `http://127.0.0.1:${port}/`,
       check: { path: '/', intervalMs: 20, timeoutMs: 1000, successes: 1, deadlineMs: 15_000 },
@@ -187,7 +175,7 @@ describe('supervisor', { timeout: 30_000 }, () => {
     );
     service.on('exit', (info) => exits.push(info));
 
-    await waitFor(() => service.state() === 'failed', 'the service to fail');
+    await waitUntil('the service to fail', () => service.state() === 'failed', 15_000);
     assert.equal(service.restarts(), 2);
     assert.equal(service.isAlive(), false);
     assert.deepEqual(
@@ -216,7 +204,7 @@ describe('supervisor', { timeout: 30_000 }, () => {
       baseSpec(dir, { cwd: path.join(dir, 'missing'), restart: { maxRestarts: 0, initialBackoffMs: 5, maxBackoffMs: 5 } }),
     );
     service.on('exit', (info) => exits.push(info));
-    await waitFor(() => service.state() === 'failed', 'the service to fail');
+    await waitUntil('the service to fail', () => service.state() === 'failed', 15_000);
     assert.equal(exits.length, 1);
     assert.match(exits[0].error ?? '', /ENOENT/);
     assert.equal(exits[0].willRestart, false);
@@ -228,7 +216,7 @@ describe('supervisor', { timeout: 30_000 }, () => {
       t,
       baseSpec(dir, { command: 'i=1; while [ $i -le 100 ]; do echo line-$i; i=$((i+1)); done; exec sleep 1000' }),
     );
-    await waitFor(() => readText(path.join(dir, 'logs', 'web.log')).includes('line-100\n'), 'the output');
+    await waitUntil('the output', () => readText(path.join(dir, 'logs', 'web.log')).includes('line-100\n'), 15_000);
     assert.deepEqual(await service.lastOutput(5), ['line-96', 'line-97', 'line-98', 'line-99', 'line-100']);
     assert.equal((await service.lastOutput()).length, 30);
     assert.deepEqual(await service.lastOutput(0), []);
@@ -243,7 +231,7 @@ describe('supervisor', { timeout: 30_000 }, () => {
     writeFileSync(`${logFile}.2`, 'two\n');
     writeFileSync(`${logFile}.3`, 'three\n');
     const service = supervise(t, baseSpec(dir, { command: 'echo fresh; exec sleep 1000', logRotateBytes: 100 }));
-    await waitFor(() => readText(logFile).includes('fresh'), 'the new output');
+    await waitUntil('the new output', () => readText(logFile).includes('fresh'), 15_000);
     assert.equal(readText(`${logFile}.1`), 'x'.repeat(200) + '\n');
     assert.equal(readText(`${logFile}.2`), 'one\n');
     assert.equal(readText(`${logFile}.3`), 'two\n');
@@ -280,14 +268,8 @@ process.stdout.write(String(service.pid()), () => process.kill(process.pid, 'SIG
     const exitSignal = await new Promise((resolve) => agent.once('exit', (_code, signal) => resolve(signal)));
     assert.equal(exitSignal, 'SIGKILL');
     const servicePid = Number(out);
-    t.after(() => {
-      try {
-        process.kill(-servicePid, 'SIGKILL');
-      } catch {
-        // already gone, as the test expects
-      }
-    });
-    await waitFor(() => readText(grandchildPidFile).trim().length > 0, 'the grandchild pid');
+    t.after(() => killQuietly(-servicePid));
+    await waitUntil('the grandchild pid', () => readText(grandchildPidFile).trim().length > 0, 15_000);
     const grandchild = Number(readText(grandchildPidFile));
     assert.ok(isProcessRunning(servicePid), 'the service outlived its supervisor');
     assert.ok(isProcessRunning(grandchild));
@@ -303,13 +285,7 @@ process.stdout.write(String(service.pid()), () => process.kill(process.pid, 'SIG
     const dir = tempDir(t);
     const stranger = spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' });
     const pid = stranger.pid!;
-    t.after(() => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    });
+    t.after(() => killQuietly(-pid));
     // The pid was "reused": same number, but a process that started at another time.
     const record: PidFileContent = { name: 'web', pid, pgid: pid, startedAt: new Date(0).toISOString(), startTime: '1', command: 'sleep 1000' };
     writeFileSync(path.join(dir, 'web.pid'), JSON.stringify(record));
