@@ -6,24 +6,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { isSlipwayError } from '../../src/errors.js';
 import { createCliBundle, installDirOfThisSlipway, type CliBundle } from '../../src/remote/cli-bundle.js';
 import { checkBundleCompatible } from '../../src/remote/cli-bundle-compat.js';
 import { listBundleEntries } from '../../src/remote/cli-bundle-entries.js';
 import { productionPackages } from '../../src/remote/cli-bundle-packages.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { expectRejects, expectThrows } from '../helpers/expect-error.js';
 
 const execFileAsync = promisify(execFile);
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Runs node with only what a bare host has: no NODE_PATH, no NODE_OPTIONS, no npm variables. */
 async function runNode(args: string[], cwd: string): Promise<{ stdout: string; stderr: string }> {
@@ -127,10 +122,7 @@ describe('createCliBundle (this installation)', () => {
     const dir = tempDir(t);
     writeJson(path.join(dir, 'package.json'), { name: 'slipway', version: '1.0.0' });
     fs.mkdirSync(path.join(dir, 'bin'));
-    await assert.rejects(
-      createCliBundle({ installDir: dir, cacheDir: path.join(dir, 'cache') }),
-      (error: unknown) => isSlipwayError(error) && error.code === 'BUNDLE_NOT_BUILT' && /npm run build/.test(error.hint ?? ''),
-    );
+    await expectRejects(createCliBundle({ installDir: dir, cacheDir: path.join(dir, 'cache') }), 'BUNDLE_NOT_BUILT', { hint: /npm run build/ });
   });
 });
 
@@ -246,10 +238,8 @@ describe('productionPackages and listBundleEntries (a made-up installation)', ()
     const install = makeInstallation(tempDir(t));
     fs.rmSync(path.join(install, 'node_modules', 'alpha', 'node_modules', 'beta'), { recursive: true });
     fs.rmSync(path.join(install, 'node_modules', 'beta'), { recursive: true });
-    await assert.rejects(
-      productionPackages(install),
-      (error: unknown) => isSlipwayError(error) && error.code === 'BUNDLE_DEPENDENCY_MISSING' && /beta/.test(error.message) && /alpha/.test(error.message) && /npm install/.test(error.hint ?? ''),
-    );
+    const error = await expectRejects(productionPackages(install), 'BUNDLE_DEPENDENCY_MISSING', { message: /beta/, hint: /npm install/ });
+    assert.match(error.message, /alpha/);
   });
 });
 
@@ -264,7 +254,7 @@ describe('checkBundleCompatible', () => {
   });
 
   const incompatible = (host: Parameters<typeof checkBundleCompatible>[1], check: (error: { message: string; hint?: string }) => boolean) =>
-    assert.throws(() => checkBundleCompatible(bundle, host), (error: unknown) => isSlipwayError(error) && error.code === 'BUNDLE_INCOMPATIBLE' && check(error));
+    assert.ok(check(expectThrows(() => checkBundleCompatible(bundle, host), 'BUNDLE_INCOMPATIBLE')));
 
   test('another Node major, no Node, another architecture or platform is refused, naming both sides', () => {
     incompatible({ nodeVersion: 'v18.19.0', arch: 'x64', platform: 'linux' }, (e) => /Node 20 on linux\/x64/.test(e.message) && /Node 18\.19\.0 on linux\/x64/.test(e.message) && /install Node 20 on the host/.test(e.hint ?? ''));

@@ -7,6 +7,7 @@ import { it } from 'node:test';
 import { sshdUnavailableReason } from '../helpers/sshd.js';
 import { netnsUnavailableReason } from '../helpers/netns.js';
 import { createFleet } from '../helpers/fleet-fixture.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // Issue 6, faults: an unreachable host or a changed host key stops a rollout before
 // anything starts; a host whose link is cut mid-rollout stops it, and the hosts
@@ -94,8 +95,7 @@ it('stops and rolls back when a host drops off the network mid-rollout', { skip:
 
 it('setup refuses a host without Node, says what to install, and still sets up the others', { skip: noSshd ?? false, timeout: 120_000 }, async (t) => {
   // A host whose PATH has a shell and uname but no node.
-  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-nonode-'));
-  t.after(() => fs.rmSync(bin, { recursive: true, force: true }));
+  const bin = tempDir(t, 'slipway-nonode-');
   for (const tool of ['sh', 'uname']) fs.symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), path.join(bin, tool));
   const fleet = await createFleet(t, [{ name: 'ready' }, { name: 'bare', sessionEnv: { PATH: bin } }], { build: false });
   const result = await fleet.cli(['setup', 'production']);

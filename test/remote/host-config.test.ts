@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parseProjectText } from '../../src/config/load.js';
 import type { EnvironmentConfig, ProjectConfig } from '../../src/config/types.js';
-import { isSlipwayError } from '../../src/errors.js';
 import { formatDuration, renderRemoteHostConfig } from '../../src/remote/host-config.js';
 import { agentCommand, manualStartInstructions, nohupCommandLine, renderSystemdUnit, unitNameFor } from '../../src/remote/systemd-unit.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { expectThrows } from '../helpers/expect-error.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -181,14 +181,8 @@ describe('renderRemoteHostConfig', () => {
   test('a relative root or a service the project does not have is refused', () => {
     const project = parseOrFail(MINIMAL_PROJECT);
     const production = environmentOf(project, 'production');
-    assert.throws(
-      () => renderRemoteHostConfig({ project, environment: production, host: { name: 'a', root: 'srv/app' } }),
-      (error: unknown) => isSlipwayError(error) && error.code === 'REMOTE_HOST_ROOT_INVALID' && /srv\/app/.test(error.message),
-    );
-    assert.throws(
-      () => renderRemoteHostConfig({ project, environment: production, host: { name: 'a', root: '/srv/app', services: ['web', 'auth'] } }),
-      (error: unknown) => isSlipwayError(error) && error.code === 'REMOTE_HOST_UNKNOWN_SERVICE' && /auth/.test(error.message) && /web/.test(error.hint ?? ''),
-    );
+    expectThrows(() => renderRemoteHostConfig({ project, environment: production, host: { name: 'a', root: 'srv/app' } }), 'REMOTE_HOST_ROOT_INVALID', /srv\/app/);
+    expectThrows(() => renderRemoteHostConfig({ project, environment: production, host: { name: 'a', root: '/srv/app', services: ['web', 'auth'] } }), 'REMOTE_HOST_UNKNOWN_SERVICE', { message: /auth/, hint: /web/ });
   });
 
   test('durations are written so the schema reads back the same milliseconds', () => {
@@ -213,7 +207,7 @@ describe('systemd unit', () => {
     const long = unitNameFor('a'.repeat(300), 'production');
     assert.ok(long.length <= 255 && long.endsWith('.service') && long.startsWith('slipway-aaa'), long);
     assert.notEqual(long, unitNameFor(`${'a'.repeat(299)}b`, 'production'));
-    assert.throws(() => unitNameFor('///', 'production'), (error: unknown) => isSlipwayError(error) && error.code === 'UNIT_NAME_INVALID');
+    expectThrows(() => unitNameFor('///', 'production'), 'UNIT_NAME_INVALID');
   });
 
   test('the unit runs the agent in the foreground with the required service settings', () => {
@@ -272,7 +266,7 @@ describe('systemd unit', () => {
 
   test('newlines and other control characters, relative paths and bad names are refused', () => {
     const refused = (options: Parameters<typeof renderSystemdUnit>[0], code: string) =>
-      assert.throws(() => renderSystemdUnit(options), (error: unknown) => isSlipwayError(error) && error.code === code && error.exitCode === 2);
+      expectThrows(() => renderSystemdUnit(options), code, { exitCode: 2 });
     const base = { ...AGENT, unitName: 'slipway-notes-production.service' };
     refused({ ...base, configFile: '/srv/app/slipway.yml\nExecStartPre=/bin/rm -rf /' }, 'UNIT_VALUE_INVALID');
     refused({ ...base, home: '/srv/a\rb' }, 'UNIT_VALUE_INVALID');
@@ -299,8 +293,7 @@ describe('systemd unit', () => {
       t.skip('systemd-analyze is not installed: the rendered unit was not verified by systemd');
       return;
     }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir(t);
     // A node reachable only through a path that needs quoting and escaping: verify checks that
     // ExecStart's program exists and is executable, so it proves the path is read back right.
     const oddDir = path.join(dir, 'node 100% $x;y');
@@ -343,8 +336,7 @@ describe('systemd unit', () => {
     assert.match(text, /agent\.log/);
 
     // the shell reads the words back exactly (printf instead of node, no nohup, no background)
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir(t);
     const probe = line
       .replace(' nohup /usr/bin/node ', () => ` sh -c 'printf "%s\\n" "$SLIPWAY_HOME" "$@"' probe `)
       .replace(' </dev/null &', '')

@@ -9,6 +9,7 @@ import { SlipwayError } from '../../src/errors.js';
 import { orderFleet } from '../../src/remote/fleet-order.js';
 import { NO_DATA, NO_RELEASE_YET, runRollout, type HostDriver, type HostState, type RolloutEvent, type RolloutOptions } from '../../src/remote/rollout.js';
 import { renderRolloutSummary } from '../../src/remote/rollout-summary.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 type Method = 'status' | 'backup' | 'ensureRelease' | 'deploy' | 'rollback';
 
@@ -436,13 +437,7 @@ test('a driver that throws instead of rejecting is handled like a rejection', as
 test('options that cannot describe a rollout are refused before any host is contacted', async () => {
   const fleet = fakeFleet({ auth: {}, app1: {} });
   const refused = async (options: Partial<RolloutOptions>, pattern: RegExp) => {
-    await assert.rejects(rollout(fleet, [['auth'], ['app1']], options), (error: unknown) => {
-      assert.ok(error instanceof SlipwayError);
-      assert.equal(error.code, 'ROLLOUT_OPTIONS');
-      assert.equal(error.exitCode, 2);
-      assert.match(error.message, pattern);
-      return true;
-    });
+    await expectRejects(rollout(fleet, [['auth'], ['app1']], options), 'ROLLOUT_OPTIONS', { exitCode: 2, message: pattern });
   };
   await refused({ parallel: 0 }, /at least 1/);
   await refused({ parallel: 1.5 }, /at least 1/);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { servicesForHost } from '../../src/runtime/slots.js';
 import type { ReleaseManifest } from '../../src/release/manifest.js';
+import { expectThrows } from '../helpers/expect-error.js';
 
 const service = (name: string) => ({ name, command: `node ${name}.js`, portEnv: 'PORT', env: {}, health: { path: '/healthz', intervalMs: 200, timeoutMs: 1000, successes: 1, deadlineMs: 5000 } });
 const manifest = { version: 'v7', runtime: { services: [service('web'), service('auth'), service('worker')] } } as unknown as ReleaseManifest;
@@ -18,5 +19,5 @@ test('a host naming a service the release lacks is refused before anything start
     assert.match(error.hint, /web, auth, worker/);
     return true;
   });
-  assert.throws(() => servicesForHost(manifest, []), { code: 'SERVICE_NOT_IN_RELEASE' });
+  expectThrows(() => servicesForHost(manifest, []), 'SERVICE_NOT_IN_RELEASE');
 });

@@ -1,38 +1,23 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
-import { SlipwayError, registerSecret } from '../../src/errors.js';
+import { registerSecret } from '../../src/errors.js';
 import { findFreePort } from '../../src/runtime/ports.js';
 import { SshConnection, classifySshFailure, describeTarget, parseSshUrl, sshSettingsFromEnv, type SshSettings } from '../../src/remote/ssh.js';
 import { createNetnsHost, netnsUnavailableReason } from '../helpers/netns.js';
 import { createClientKeys, sshdUnavailableReason, startSshd, writeSshClientConfig, type RunningSshd } from '../helpers/sshd.js';
+import { expectRejects, expectThrows } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const sshdUnavailable = sshdUnavailableReason();
 const netnsUnavailable = sshdUnavailable ?? netnsUnavailableReason();
 
-function withCode(code: string) {
-  return (error: unknown) => {
-    assert.ok(error instanceof SlipwayError, `expected a SlipwayError, got ${String(error)}`);
-    assert.equal(error.code, code, `${error.message}\n${error.details.join('\n')}`);
-    assert.ok(error.hint, 'every expected failure says what to do next');
-    return true;
-  };
-}
-
-async function caught(promise: Promise<unknown>): Promise<SlipwayError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SlipwayError) return error;
-    throw error;
-  }
-  assert.fail('expected a rejection');
-}
+/** Every expected failure says what to do next. */
+const WITH_HINT = { hint: /./ };
 
 interface Cleanup {
   /** runs `fn` at the end of the test, after everything registered later (t.after runs first-in first-out) */
@@ -48,12 +33,6 @@ function cleanupFor(t: { after(fn: () => unknown): void }): Cleanup {
     if (failures.length > 0) throw failures[0];
   });
   return { defer: (fn) => steps.push(fn) };
-}
-
-function tempDir(cleanup: Cleanup): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  cleanup.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 /** Running `ssh -M` master processes for this port (to prove none is left behind). */
@@ -74,11 +53,6 @@ function mastersFor(port: number): string[] {
 }
 
 const acceptedCount = (sshd: RunningSshd) => sshd.log().split('\n').filter((line) => line.includes('Accepted publickey')).length;
-
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await delay(25);
-  assert.ok(check(), what);
-}
 
 test('parseSshUrl reads ssh://[user@]host[:port]', () => {
   assert.deepEqual(parseSshUrl('ssh://deploy@app1.example.com:2222'), { user: 'deploy', host: 'app1.example.com', port: 2222 });
@@ -103,11 +77,8 @@ test('parseSshUrl refuses anything else, including hosts that would pass as ssh 
     'ssh://[notipv6]',
     'ssh://app1?x=1',
   ]) {
-    assert.throws(
-      () => parseSshUrl(url),
-      (error: unknown) => error instanceof SlipwayError && error.code === 'INVALID_SSH_URL' && error.exitCode === 2 && !error.message.includes('password'),
-      url,
-    );
+    const error = expectThrows(() => parseSshUrl(url), 'INVALID_SSH_URL', { exitCode: 2, context: url });
+    assert.ok(!error.message.includes('password'), url);
   }
 });
 
@@ -126,7 +97,7 @@ test('sshSettingsFromEnv takes the ssh_config file from SLIPWAY_SSH_CONFIG', () 
 test('sshSettingsFromEnv takes the keepalive interval from SLIPWAY_SSH_ALIVE_INTERVAL, and refuses nonsense', () => {
   assert.deepEqual(sshSettingsFromEnv({ SLIPWAY_SSH_ALIVE_INTERVAL: '1' }), { aliveIntervalSeconds: 1 });
   for (const bad of ['0', '-1', '1.5', 'soon', '99999']) {
-    assert.throws(() => sshSettingsFromEnv({ SLIPWAY_SSH_ALIVE_INTERVAL: bad }), { code: 'SSH_SETTING_INVALID' }, bad);
+    expectThrows(() => sshSettingsFromEnv({ SLIPWAY_SSH_ALIVE_INTERVAL: bad }), 'SSH_SETTING_INVALID', { context: bad });
   }
 });
 
@@ -157,7 +128,7 @@ test('classifySshFailure maps what ssh prints to codes with the target and ssh\'
 
 test('over a real sshd', { skip: sshdUnavailable ?? false }, async (t) => {
   const cleanup = cleanupFor(t);
-  const work = tempDir(cleanup);
+  const work = tempDir({ after: cleanup.defer });
   const keys = await createClientKeys();
   cleanup.defer(() => fs.rmSync(keys.dir, { recursive: true, force: true }));
   const sshd = await startSshd({ name: 'main', keys, logLevel: 'INFO' });
@@ -223,7 +194,7 @@ test('over a real sshd', { skip: sshdUnavailable ?? false }, async (t) => {
   });
 
   await t.test('a command past its timeout is stopped with REMOTE_COMMAND_TIMEOUT', async () => {
-    await assert.rejects(connection.run(['sleep', '30'], { timeoutMs: 300 }), withCode('REMOTE_COMMAND_TIMEOUT'));
+    await expectRejects(connection.run(['sleep', '30'], { timeoutMs: 300 }), 'REMOTE_COMMAND_TIMEOUT', WITH_HINT);
     assert.equal((await connection.run(['true'])).exitCode, 0, 'the connection still works');
   });
 
@@ -236,13 +207,13 @@ test('over a real sshd', { skip: sshdUnavailable ?? false }, async (t) => {
       results.map((r) => r.stdout.toString()),
       Array.from({ length: 20 }, (_, i) => `run ${i}\n`),
     );
-    await waitFor('sshd logged the connection', () => acceptedCount(sshd) >= before + 1);
+    await waitUntil('sshd logged the connection', () => acceptedCount(sshd) >= before + 1, 5_000);
     assert.equal(acceptedCount(sshd), before + 1, sshd.log());
     // the count does see separate connections: a second one is a second login
     const second = await SshConnection.open(target, settings);
     t.after(() => second.close());
     await second.run(['true']);
-    await waitFor('sshd logged the second connection', () => acceptedCount(sshd) >= before + 2);
+    await waitUntil('sshd logged the second connection', () => acceptedCount(sshd) >= before + 2, 5_000);
     assert.equal(acceptedCount(sshd), before + 2);
   });
 
@@ -259,8 +230,7 @@ test('over a real sshd', { skip: sshdUnavailable ?? false }, async (t) => {
 
   await t.test('a closed port is HOST_UNREACHABLE, and nothing is left running', async () => {
     const closedPort = await findFreePort();
-    const error = await caught(SshConnection.open({ user: 'root', host: '127.0.0.1', port: closedPort }, settings));
-    withCode('HOST_UNREACHABLE')(error);
+    const error = await expectRejects(SshConnection.open({ user: 'root', host: '127.0.0.1', port: closedPort }, settings), 'HOST_UNREACHABLE', WITH_HINT);
     assert.ok(error.details.includes(`host: root@127.0.0.1:${closedPort}`), error.details.join('\n'));
     assert.ok(error.details.some((line) => line.startsWith('ssh said:') && line.includes('Connection refused')), error.details.join('\n'));
     assert.deepEqual(mastersFor(closedPort), []);
@@ -270,8 +240,7 @@ test('over a real sshd', { skip: sshdUnavailable ?? false }, async (t) => {
     const impostor = { ...sshd, hostPublicKey: fs.readFileSync(keys.publicKey, 'utf8').trim().split(' ').slice(0, 2).join(' ') };
     const mismatch = await writeSshClientConfig({ file: path.join(work, 'ssh_config_mismatch'), keys, hosts: [impostor] });
     const before = fs.readFileSync(mismatch.knownHostsFile, 'utf8');
-    const error = await caught(SshConnection.open(target, { configFile: mismatch.configFile }));
-    withCode('HOST_KEY_MISMATCH')(error);
+    const error = await expectRejects(SshConnection.open(target, { configFile: mismatch.configFile }), 'HOST_KEY_MISMATCH', WITH_HINT);
     assert.match(error.hint!, /ssh-keygen -R/);
     assert.ok(error.details.some((line) => line.startsWith('Offending')), error.details.join('\n'));
     assert.equal(fs.readFileSync(mismatch.knownHostsFile, 'utf8'), before);
@@ -279,8 +248,7 @@ test('over a real sshd', { skip: sshdUnavailable ?? false }, async (t) => {
 
   await t.test('no known_hosts entry is HOST_KEY_UNKNOWN and nothing is added', async () => {
     const unknown = await writeSshClientConfig({ file: path.join(work, 'ssh_config_unknown'), keys, hosts: [sshd], knownHosts: 'none' });
-    const error = await caught(SshConnection.open(target, { configFile: unknown.configFile }));
-    withCode('HOST_KEY_UNKNOWN')(error);
+    const error = await expectRejects(SshConnection.open(target, { configFile: unknown.configFile }), 'HOST_KEY_UNKNOWN', WITH_HINT);
     assert.match(error.hint!, /ssh-keyscan/);
     assert.equal(fs.readFileSync(unknown.knownHostsFile, 'utf8'), '');
   });
@@ -289,7 +257,7 @@ test('over a real sshd', { skip: sshdUnavailable ?? false }, async (t) => {
     const plain = path.join(work, 'ssh_config_plain');
     fs.writeFileSync(path.join(work, 'known_hosts_plain'), '');
     fs.writeFileSync(plain, `Host *\n  IdentityFile ${keys.privateKey}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${path.join(work, 'known_hosts_plain')}\n  GlobalKnownHostsFile /dev/null\n`);
-    await assert.rejects(SshConnection.open(target, { configFile: plain }), withCode('HOST_KEY_UNKNOWN'));
+    await expectRejects(SshConnection.open(target, { configFile: plain }), 'HOST_KEY_UNKNOWN', WITH_HINT);
     assert.equal(fs.readFileSync(path.join(work, 'known_hosts_plain'), 'utf8'), '');
   });
 
@@ -304,7 +272,7 @@ test('over a real sshd', { skip: sshdUnavailable ?? false }, async (t) => {
     const strangerKeys = await createClientKeys();
     try {
       const stranger = await writeSshClientConfig({ file: path.join(work, 'ssh_config_stranger'), keys: strangerKeys, hosts: [sshd] });
-      await assert.rejects(SshConnection.open(target, { configFile: stranger.configFile }), withCode('SSH_AUTH_FAILED'));
+      await expectRejects(SshConnection.open(target, { configFile: stranger.configFile }), 'SSH_AUTH_FAILED', WITH_HINT);
     } finally {
       fs.rmSync(strangerKeys.dir, { recursive: true, force: true });
     }
@@ -313,14 +281,14 @@ test('over a real sshd', { skip: sshdUnavailable ?? false }, async (t) => {
   await t.test('a broken ssh_config is SSH_CONFIG_INVALID', async () => {
     const broken = path.join(work, 'ssh_config_broken');
     fs.writeFileSync(broken, 'Host *\n  Frobnicate yes\n');
-    await assert.rejects(SshConnection.open(target, { configFile: broken }), withCode('SSH_CONFIG_INVALID'));
+    await expectRejects(SshConnection.open(target, { configFile: broken }), 'SSH_CONFIG_INVALID', WITH_HINT);
     assert.equal(fs.readFileSync(knownHostsFile, 'utf8').includes(sshd.hostPublicKey), true);
   });
 });
 
 test('an sshd killed during a command is CONNECTION_LOST', { skip: sshdUnavailable ?? false }, async (t) => {
   const cleanup = cleanupFor(t);
-  const work = tempDir(cleanup);
+  const work = tempDir({ after: cleanup.defer });
   const keys = await createClientKeys();
   cleanup.defer(() => fs.rmSync(keys.dir, { recursive: true, force: true }));
   const sshd = await startSshd({ name: 'doomed', keys });
@@ -333,21 +301,20 @@ test('an sshd killed during a command is CONNECTION_LOST', { skip: sshdUnavailab
   const running = new Promise<void>((resolve) => (started = resolve));
   const long = connection.run(['sh', '-c', 'echo started; exec sleep 30'], { onStdout: () => started() });
   await running;
-  const failure = caught(long);
+  const failure = expectRejects(long, 'CONNECTION_LOST', WITH_HINT);
   await sshd.crash();
   const error = await failure;
-  withCode('CONNECTION_LOST')(error);
   assert.ok(error.details.includes(`host: root@127.0.0.1:${sshd.port}`), error.details.join('\n'));
   // the connection stays lost: no silent reconnect
-  await assert.rejects(connection.run(['true']), withCode('CONNECTION_LOST'));
-  await assert.rejects(connection.checkConnection(), withCode('CONNECTION_LOST'));
+  await expectRejects(connection.run(['true']), 'CONNECTION_LOST', WITH_HINT);
+  await expectRejects(connection.checkConnection(), 'CONNECTION_LOST', WITH_HINT);
   await connection.close();
   assert.deepEqual(mastersFor(sshd.port), []);
 });
 
 test('a host in a network namespace: reachable, then its link is cut', { skip: netnsUnavailable ?? false }, async (t) => {
   const cleanup = cleanupFor(t);
-  const work = tempDir(cleanup);
+  const work = tempDir({ after: cleanup.defer });
   const keys = await createClientKeys();
   cleanup.defer(() => fs.rmSync(keys.dir, { recursive: true, force: true }));
   const host = await createNetnsHost('ssh');
@@ -368,12 +335,12 @@ test('a host in a network namespace: reachable, then its link is cut', { skip: n
   const running = new Promise<void>((resolve) => (started = resolve));
   const long = connection.run(['sh', '-c', 'echo started; exec sleep 30'], { onStdout: () => started() });
   await running;
-  const lost = assert.rejects(long, withCode('CONNECTION_LOST'));
+  const lost = expectRejects(long, 'CONNECTION_LOST', WITH_HINT);
   await host.cutLink();
   await lost;
   await connection.close();
 
-  await assert.rejects(SshConnection.open(target, settings), withCode('HOST_UNREACHABLE'));
+  await expectRejects(SshConnection.open(target, settings), 'HOST_UNREACHABLE', WITH_HINT);
 
   await host.restoreLink();
   const again = await SshConnection.open(target, settings);
