@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SlipwayError } from '../../src/errors.js';
 import { backupKeyId } from '../../src/data/encryption.js';
 import {
   backupKeyFromEnv,
@@ -25,6 +24,7 @@ import type { BlobStore } from '../../src/store/blob-store.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { allErrorText, flipByte, tempDir, tempHost } from '../data/fixtures.js';
 import { APP, ENVIRONMENT, assertNoPlaintext, backupsDirEntries, changeData, data, env, fingerprints, hostWithBackup, newKey } from './fixture.js';
+import { expectRejects, expectThrows } from '../helpers/expect-error.js';
 
 const target = (store: BlobStore) => ({ store, app: APP, environment: ENVIRONMENT });
 
@@ -39,17 +39,6 @@ function storeObjects(root: string): Map<string, Buffer> {
   };
   if (fs.existsSync(root)) walk(root, '');
   return out;
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<SlipwayError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SlipwayError, `expected a SlipwayError, got ${String((error as Error)?.stack ?? error)}`);
-    assert.equal(error.code, code, `${error.code}: ${error.message}`);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it succeeded`);
 }
 
 test('copied off-site encrypted, deleted on the host, fetched back with the key and restored: the data equals the original', async (t) => {
@@ -136,7 +125,7 @@ test('the wrong key is refused before anything is written, naming the key id nee
 
   const other = await tempHost(t);
   const wrong = newKey().key;
-  const error = await rejectsWith(fetchOffsiteBackup({ ...other, ...target(store), backupId: backup.id, key: wrong }), 'BACKUP_KEY_MISMATCH');
+  const error = await expectRejects(fetchOffsiteBackup({ ...other, ...target(store), backupId: backup.id, key: wrong }), 'BACKUP_KEY_MISMATCH');
   assert.match(error.hint ?? '', new RegExp(backupKeyId(key)));
   assert.match(error.message, new RegExp(backupKeyId(wrong)));
   assert.deepEqual(backupsDirEntries(other.layout), [], 'nothing written');
@@ -182,7 +171,7 @@ test('tampering with any object is BACKUP_CORRUPT and leaves nothing on the host
   for (const [what, tamper, message] of cases) {
     reset();
     tamper();
-    const error = await rejectsWith(fetchOffsiteBackup({ ...other, ...target(store), backupId: backup.id, key }), 'BACKUP_CORRUPT');
+    const error = await expectRejects(fetchOffsiteBackup({ ...other, ...target(store), backupId: backup.id, key }), 'BACKUP_CORRUPT');
     assert.match(error.message, message, what);
     assert.match(error.message, new RegExp(`local folder ${storeRoot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), `${what}: the store is named`);
     assert.deepEqual(backupsDirEntries(other.layout), [], `${what}: nothing left`);
@@ -204,7 +193,7 @@ test('a damaged local backup is replaced by a fetch, and is never shipped by a c
   await copyBackupOffsite({ layout, ledger, ...target(store), backupId: backup.id, key });
 
   flipByte(path.join(layout.backupsDir, backup.id, 'db-main.sqlite.gz'));
-  await rejectsWith(copyBackupOffsite({ layout, ledger, ...target(createLocalStore(tempDir(t))), backupId: backup.id, key }), 'BACKUP_CORRUPT');
+  await expectRejects(copyBackupOffsite({ layout, ledger, ...target(createLocalStore(tempDir(t))), backupId: backup.id, key }), 'BACKUP_CORRUPT');
 
   const fetched = await fetchOffsiteBackup({ layout, ledger, ...target(store), backupId: backup.id, key });
   assert.equal(fetched.fetched, true);
@@ -227,7 +216,7 @@ test('an upload failing midway leaves no index.json, no objects and no temporary
     },
   };
   const { key, text } = newKey();
-  const error = await rejectsWith(copyBackupOffsite({ layout, ledger, ...target(failing), backupId: backup.id, key }), 'OFFSITE_UPLOAD_FAILED');
+  const error = await expectRejects(copyBackupOffsite({ layout, ledger, ...target(failing), backupId: backup.id, key }), 'OFFSITE_UPLOAD_FAILED');
   assert.equal(puts, 2, 'the first object went up, the second failed');
   assert.match(error.message, /local folder .*connection reset by peer/);
   assert.equal(allErrorText(error).includes(text), false);
@@ -240,14 +229,14 @@ test('an upload failing midway leaves no index.json, no objects and no temporary
   // Even when the cleanup cannot delete either, what is left is never listed: index.json goes up last.
   const stuck: BlobStore = { ...failing, delete: async () => { throw new Error('store went away'); } };
   puts = 0;
-  await rejectsWith(copyBackupOffsite({ layout, ledger, ...target(stuck), backupId: backup.id, key }), 'OFFSITE_UPLOAD_FAILED');
+  await expectRejects(copyBackupOffsite({ layout, ledger, ...target(stuck), backupId: backup.id, key }), 'OFFSITE_UPLOAD_FAILED');
   assert.deepEqual([...storeObjects(storeRoot).keys()], [`${APP}/backups/${ENVIRONMENT}/${backup.id}/db-main.sqlite.gz.enc`]);
   assert.deepEqual(await listOffsiteBackups(target(real)), []);
   await real.delete(`${APP}/backups/${ENVIRONMENT}/${backup.id}/db-main.sqlite.gz.enc`);
 
   // A store that fails on index.json itself: the objects are removed, nothing listed.
   const noIndex: BlobStore = { ...real, put: async () => { throw new Error('quota exceeded'); } };
-  await rejectsWith(copyBackupOffsite({ layout, ledger, ...target(noIndex), backupId: backup.id, key }), 'OFFSITE_UPLOAD_FAILED');
+  await expectRejects(copyBackupOffsite({ layout, ledger, ...target(noIndex), backupId: backup.id, key }), 'OFFSITE_UPLOAD_FAILED');
   assert.deepEqual([...storeObjects(storeRoot).keys()], []);
 
   // copyPendingOffsite catches up once the store works, and stops at a failure without throwing.
@@ -280,7 +269,7 @@ test('pending copies: only backups without a copy; another key never silently re
   assert.equal(replaced.alreadyThere, false);
   assert.equal(ledger.getBackup(backup.id)?.offsite?.keyId, backupKeyId(rotated));
   const other = await tempHost(t);
-  await rejectsWith(fetchOffsiteBackup({ ...other, ...target(store), backupId: backup.id, key }), 'BACKUP_KEY_MISMATCH');
+  await expectRejects(fetchOffsiteBackup({ ...other, ...target(store), backupId: backup.id, key }), 'BACKUP_KEY_MISMATCH');
   assert.equal((await fetchOffsiteBackup({ ...other, ...target(store), backupId: backup.id, key: rotated })).fetched, true);
 
   await deleteOffsiteBackup({ ...target(store), backupId: backup.id, ledger });
@@ -338,15 +327,10 @@ test('the key comes from the variable backup_key_env names; off-site copies defa
   const { key, text } = newKey();
   assert.deepEqual(backupKeyFromEnv({ environment, env: { SLIPWAY_BACKUP_KEY: text } }), key);
   assert.deepEqual(backupKeyFromEnv({ environment, env: { SLIPWAY_BACKUP_KEY: `${key.toString('hex')}\n` } }), key);
-  assert.throws(
-    () => backupKeyFromEnv({ environment, env: {} }),
-    (error: SlipwayError) => error.code === 'BACKUP_KEY_MISSING' && error.message.includes('SLIPWAY_BACKUP_KEY') && error.exitCode === 2,
-  );
-  assert.throws(
-    () => backupKeyFromEnv({ environment, env: { SLIPWAY_BACKUP_KEY: 'too short to be a key' } }),
-    (error: SlipwayError) => error.code === 'BACKUP_KEY_INVALID' && error.message.includes('SLIPWAY_BACKUP_KEY') && !error.message.includes('too short'),
-  );
-  assert.throws(() => backupKeyFromEnv({ environment: { name: 'p' } as EnvironmentConfig, env: {} }), (error: SlipwayError) => error.code === 'BACKUP_KEY_NOT_CONFIGURED');
+  expectThrows(() => backupKeyFromEnv({ environment, env: {} }), 'BACKUP_KEY_MISSING', { exitCode: 2, message: /SLIPWAY_BACKUP_KEY/ });
+  const invalid = expectThrows(() => backupKeyFromEnv({ environment, env: { SLIPWAY_BACKUP_KEY: 'too short to be a key' } }), 'BACKUP_KEY_INVALID', /SLIPWAY_BACKUP_KEY/);
+  assert.ok(!invalid.message.includes('too short'), invalid.message);
+  expectThrows(() => backupKeyFromEnv({ environment: { name: 'p' } as EnvironmentConfig, env: {} }), 'BACKUP_KEY_NOT_CONFIGURED');
   assert.equal(offsiteEnabled(environment), true);
   assert.equal(offsiteEnabled({ ...environment, offsiteBackups: false }), false);
   assert.equal(offsiteEnabled({ name: 'p' } as EnvironmentConfig), false);
@@ -356,7 +340,7 @@ test('ids and names never escape the store prefix', async (t) => {
   const { layout, ledger } = await tempHost(t);
   const store = createLocalStore(tempDir(t));
   const { key } = newKey();
-  await rejectsWith(fetchOffsiteBackup({ layout, ledger, ...target(store), backupId: '../../etc', key }), 'BACKUP_ID_INVALID');
-  await rejectsWith(fetchOffsiteBackup({ layout, ledger, ...target(store), backupId: '20260101T000000Z-abcdef', key }), 'OFFSITE_BACKUP_NOT_FOUND');
-  await rejectsWith(listOffsiteBackups({ store, app: APP, environment: '../x' }), 'STORE_BAD_KEY');
+  await expectRejects(fetchOffsiteBackup({ layout, ledger, ...target(store), backupId: '../../etc', key }), 'BACKUP_ID_INVALID');
+  await expectRejects(fetchOffsiteBackup({ layout, ledger, ...target(store), backupId: '20260101T000000Z-abcdef', key }), 'OFFSITE_BACKUP_NOT_FOUND');
+  await expectRejects(listOffsiteBackups({ store, app: APP, environment: '../x' }), 'STORE_BAD_KEY');
 });

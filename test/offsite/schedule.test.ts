@@ -7,6 +7,7 @@ import { formatProblem, parseProjectText } from '../../src/config/load.js';
 import { SlipwayError } from '../../src/errors.js';
 import { startBackupSchedule } from '../../src/agent/backup-schedule.js';
 import { nextCronTime, parseCron } from '../../src/util/cron.js';
+import { expectThrows } from '../helpers/expect-error.js';
 
 function next(expression: string, afterIso: string): string | null {
   const parsed = parseCron(expression);
@@ -238,10 +239,7 @@ test('stop() cancels the timer and waits for a backup in progress', async (t) =>
 });
 
 test('an invalid cron expression is refused by the runner', () => {
-  assert.throws(
-    () => startBackupSchedule({ cron: '0 3 * *', takeBackup: async () => undefined, log: () => undefined }),
-    (error: SlipwayError) => error.code === 'BACKUP_SCHEDULE_INVALID' && error.exitCode === 2 && /5 needed/.test(error.message),
-  );
+  expectThrows(() => startBackupSchedule({ cron: '0 3 * *', takeBackup: async () => undefined, log: () => undefined }), 'BACKUP_SCHEDULE_INVALID', { exitCode: 2, message: /5 needed/ });
 });
 
 const BASE = 'app: notes\nservices:\n  web:\n    command: node server.js\nenvironments:\n  production:\n    port: 8080\n';

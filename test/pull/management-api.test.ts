@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { SlipwayError } from '../../src/errors.js';
 import { createNonceCache, readManagementSecret, signRequest, verifyRequest } from '../../src/agent/management-auth.js';
 import { startManagementServer, type ManagementHandlers } from '../../src/agent/management-server.js';
+import { expectThrows } from '../helpers/expect-error.js';
 
 const SECRET = 'correct horse battery staple 42';
 
@@ -108,8 +109,8 @@ test('the nonce cache forgets nonces once their window has passed, and refuses w
 });
 
 test('the secret comes from the named variable, must be long, and is redacted from messages', () => {
-  assert.throws(() => readManagementSecret({ secretEnv: 'MY_SECRET', environment: 'production' }, {}), (e: SlipwayError) => e.code === 'MANAGEMENT_SECRET_MISSING' && e.exitCode === 2);
-  assert.throws(() => readManagementSecret({ secretEnv: 'MY_SECRET', environment: 'production' }, { MY_SECRET: 'short' }), (e: SlipwayError) => e.code === 'MANAGEMENT_SECRET_WEAK');
+  expectThrows(() => readManagementSecret({ secretEnv: 'MY_SECRET', environment: 'production' }, {}), 'MANAGEMENT_SECRET_MISSING', { exitCode: 2 });
+  expectThrows(() => readManagementSecret({ secretEnv: 'MY_SECRET', environment: 'production' }, { MY_SECRET: 'short' }), 'MANAGEMENT_SECRET_WEAK');
   assert.equal(readManagementSecret({ secretEnv: 'MY_SECRET', environment: 'production' }, { MY_SECRET: SECRET }), SECRET);
   assert.ok(!new SlipwayError('X', `oops ${SECRET}`).message.includes(SECRET));
 });

@@ -9,13 +9,13 @@ import { startS3Server, S3RVER_CREDENTIALS, type RunningS3Server } from '../help
 import { makeAppRepo, tempDir } from '../release/repo-fixture.js';
 import { createS3Store } from '../../src/store/s3-store.js';
 import { openStore } from '../../src/store/open-store.js';
-import { SlipwayError } from '../../src/errors.js';
 import { buildRelease } from '../../src/release/build.js';
 import { listReleases, putRelease, resolveRelease } from '../../src/store/releases.js';
 import { loadObjectIndex } from '../../src/store/objects.js';
 import { readObjects } from '../../src/store/read-objects.js';
 import { channelHistory, readChannel, readChannelIfChanged, writeChannel, type ChannelPointer } from '../../src/store/channels.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 const BUCKET = 'slipway-test';
 let s3: RunningS3Server;
@@ -36,17 +36,6 @@ function storeWithPrefix(prefix: string): Promise<BlobStore> {
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<SlipwayError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SlipwayError, `expected a SlipwayError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it succeeded`);
-}
 
 test('put, get, exists, list and delete behave like the local store, under a prefix', async () => {
   const store = await storeWithPrefix('team/slipway/');
@@ -71,7 +60,7 @@ test('put, get, exists, list and delete behave like the local store, under a pre
   await store.delete('app/releases/a/info.json');
   await store.delete('app/releases/a/info.json');
   assert.equal(await store.exists('app/releases/a/info.json'), false);
-  await assert.rejects(store.get('../escape'), (error: SlipwayError) => error.code === 'STORE_BAD_KEY');
+  await expectRejects(store.get('../escape'), 'STORE_BAD_KEY');
 });
 
 test('putFile and getToFile round-trip a small file; a missing key leaves no file behind', async (t) => {
@@ -116,10 +105,10 @@ test('an object changed behind the store\'s back is refused on download', async 
   // Someone rewrites the bytes but keeps the old checksum in the metadata.
   await raw.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'tamper/r/archive', Body: Buffer.from('something else'), Metadata: { sha256: sha256(original) } }));
 
-  const error = await expectCode(store.get('r/archive'), 'STORE_CHECKSUM_MISMATCH');
+  const error = await expectRejects(store.get('r/archive'), 'STORE_CHECKSUM_MISMATCH');
   assert.ok(error.hint);
   const dest = path.join(dir, 'archive');
-  await expectCode(store.getToFile('r/archive', dest), 'STORE_CHECKSUM_MISMATCH');
+  await expectRejects(store.getToFile('r/archive', dest), 'STORE_CHECKSUM_MISMATCH');
   assert.deepEqual(fs.readdirSync(dir), [], 'no partial or unverified file is left');
 });
 
@@ -141,7 +130,7 @@ test('getIfChanged answers "not modified" for an unchanged object', async () => 
 
 test('a missing bucket, an unreachable endpoint: clear errors, no credentials in messages', async () => {
   const missing = await createS3Store({ bucket: 'no-such-bucket', endpoint: s3.endpoint, forcePathStyle: true }, s3.env);
-  const noBucket = await expectCode(missing.get('x.json'), 'STORE_BUCKET_NOT_FOUND');
+  const noBucket = await expectRejects(missing.get('x.json'), 'STORE_BUCKET_NOT_FOUND');
   assert.match(noBucket.hint ?? '', /bucket/);
 
   const secret = 'super-secret-key-value-123';
@@ -149,7 +138,7 @@ test('a missing bucket, an unreachable endpoint: clear errors, no credentials in
     { bucket: BUCKET, endpoint: 'http://127.0.0.1:9', forcePathStyle: true },
     { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: secret },
   );
-  const down = await expectCode(unreachable.list('x'), 'STORE_UNREACHABLE');
+  const down = await expectRejects(unreachable.list('x'), 'STORE_UNREACHABLE');
   assert.match(down.hint ?? '', /endpoint/);
   for (const text of [down.message, down.hint ?? '', unreachable.description]) assert.ok(!text.includes(secret));
 });

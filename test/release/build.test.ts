@@ -4,18 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { list } from 'tar';
-import { SlipwayError } from '../../src/errors.js';
 import { buildRelease } from '../../src/release/build.js';
 import { parseManifest, releaseIdOf } from '../../src/release/manifest.js';
+import { expectRejects } from '../helpers/expect-error.js';
 import { makeAppRepo, makeRepo } from './repo-fixture.js';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
-
-function assertSlipwayError(error: unknown, code: string): SlipwayError {
-  assert.ok(error instanceof SlipwayError, `expected a SlipwayError, got ${String(error)}`);
-  assert.equal(error.code, code);
-  return error;
-}
 
 test('build: the manifest describes the commit, its files, notes, config and migrations', async (t) => {
   const repo = makeAppRepo(t);
@@ -114,10 +108,7 @@ test('build: --version overrides the tag, and releases/<version>.md gives the no
   assert.equal(built.manifest.migrates, false);
   assert.deepEqual(built.manifest.requiredConfig, []);
 
-  await assert.rejects(buildRelease({ project: repo.project(), version: '../evil', outDir: path.join(repo.scratch, 'x') }), (e) => {
-    assert.equal(assertSlipwayError(e, 'BUILD_VERSION_INVALID').exitCode, 2);
-    return true;
-  });
+  await expectRejects(buildRelease({ project: repo.project(), version: '../evil', outDir: path.join(repo.scratch, 'x') }), 'BUILD_VERSION_INVALID', { exitCode: 2 });
 });
 
 test('build: without a tag the version is the short commit; a named ref builds that commit', async (t) => {
@@ -137,13 +128,10 @@ test('build: without a tag the version is the short commit; a named ref builds t
 test('build: an unknown ref is GIT_REF_NOT_FOUND (exit code 2) naming the ref', async (t) => {
   const repo = makeAppRepo(t);
   for (const ref of ['v404', '--output=/tmp/x']) {
-    await assert.rejects(buildRelease({ project: repo.project(), ref, outDir: path.join(repo.scratch, 'out') }), (e) => {
-      const error = assertSlipwayError(e, 'GIT_REF_NOT_FOUND');
-      assert.equal(error.exitCode, 2);
-      assert.ok(error.message.includes(ref));
-      assert.match(error.hint ?? '', /git tag/);
-      return true;
-    });
+    const error = await expectRejects(buildRelease({ project: repo.project(), ref, outDir: path.join(repo.scratch, 'out') }), 'GIT_REF_NOT_FOUND');
+    assert.equal(error.exitCode, 2);
+    assert.ok(error.message.includes(ref));
+    assert.match(error.hint ?? '', /git tag/);
   }
   assert.equal(fs.existsSync(path.join(repo.scratch, 'out')), false);
 });
@@ -155,12 +143,9 @@ test('build: a dirty tree is refused; --allow-dirty builds the files on disk as 
   repo.write('ignored.log', 'ignored\n');
   const project = repo.project();
 
-  await assert.rejects(buildRelease({ project, outDir: path.join(repo.scratch, 'refused') }), (e) => {
-    const error = assertSlipwayError(e, 'BUILD_DIRTY_TREE');
-    assert.equal(error.exitCode, 2);
-    assert.match(error.hint ?? '', /--allow-dirty/);
-    return true;
-  });
+  const error = await expectRejects(buildRelease({ project, outDir: path.join(repo.scratch, 'refused') }), 'BUILD_DIRTY_TREE');
+  assert.equal(error.exitCode, 2);
+  assert.match(error.hint ?? '', /--allow-dirty/);
 
   const dirty = await buildRelease({ project, allowDirty: true, outDir: path.join(repo.scratch, 'dirty') });
   assert.equal(dirty.manifest.version, 'v1-dirty');
@@ -184,17 +169,14 @@ test('build: a failing command is BUILD_COMMAND_FAILED with its last 20 lines; t
   const marker = path.join(repo.scratch, 'export-dir.txt');
   const command = `pwd > '${marker}'; for i in $(seq 1 30); do echo out$i; done; echo "went wrong" >&2; exit 3`;
   const seen: string[] = [];
-  await assert.rejects(buildRelease({ project: repo.project({ build: { commands: ['true', command], include: [], exclude: [] } }), outDir: path.join(repo.scratch, 'out'), onOutput: (l) => seen.push(l) }), (e) => {
-    const error = assertSlipwayError(e, 'BUILD_COMMAND_FAILED');
-    assert.ok(error.message.includes('exit'), error.message);
-    assert.ok(error.message.includes('code 3'), error.message);
-    assert.ok(error.message.includes('went wrong" >&2'), 'the message names the command');
-    assert.equal(error.details.length, 20);
-    assert.ok(error.details.includes('went wrong'));
-    assert.ok(error.details.includes('out30'));
-    assert.ok(!error.details.includes('out1'));
-    return true;
-  });
+  const error = await expectRejects(buildRelease({ project: repo.project({ build: { commands: ['true', command], include: [], exclude: [] } }), outDir: path.join(repo.scratch, 'out'), onOutput: (l) => seen.push(l) }), 'BUILD_COMMAND_FAILED');
+  assert.ok(error.message.includes('exit'), error.message);
+  assert.ok(error.message.includes('code 3'), error.message);
+  assert.ok(error.message.includes('went wrong" >&2'), 'the message names the command');
+  assert.equal(error.details.length, 20);
+  assert.ok(error.details.includes('went wrong'));
+  assert.ok(error.details.includes('out30'));
+  assert.ok(!error.details.includes('out1'));
   assert.ok(seen.includes('out1') && seen.includes('went wrong'), 'every line is streamed to onOutput');
   const exportDir = fs.readFileSync(marker, 'utf8').trim();
   assert.ok(exportDir.length > 0);
@@ -258,17 +240,14 @@ test('build: a tree without links has no links field, so its id is what it was b
 test('build: every entry that cannot go into a release is reported at once, and the build fails with exit 1', async (t) => {
   const repo = makeAppRepo(t);
   const project = repo.project({ build: { commands: ['mkfifo pipe-a pipe-b && printf x > "bad\\\\name"'], include: [], exclude: [] } });
-  await assert.rejects(buildRelease({ project, outDir: path.join(repo.scratch, 'out') }), (e) => {
-    const error = assertSlipwayError(e, 'BUILD_TREE_INVALID');
-    assert.equal(error.exitCode, 1);
-    assert.match(error.message, /3 entries/);
-    assert.equal(error.details.length, 3, error.details.join('\n'));
-    assert.ok(error.details.some((d) => d.startsWith('pipe-a')));
-    assert.ok(error.details.some((d) => d.startsWith('pipe-b')));
-    assert.ok(error.details.some((d) => d.includes('backslash')));
-    assert.match(error.hint ?? '', /exclude/);
-    return true;
-  });
+  const error = await expectRejects(buildRelease({ project, outDir: path.join(repo.scratch, 'out') }), 'BUILD_TREE_INVALID');
+  assert.equal(error.exitCode, 1);
+  assert.match(error.message, /3 entries/);
+  assert.equal(error.details.length, 3, error.details.join('\n'));
+  assert.ok(error.details.some((d) => d.startsWith('pipe-a')));
+  assert.ok(error.details.some((d) => d.startsWith('pipe-b')));
+  assert.ok(error.details.some((d) => d.includes('backslash')));
+  assert.match(error.hint ?? '', /exclude/);
 });
 
 test('build: a project in a subfolder of the repository releases only that subfolder', async (t) => {
@@ -288,8 +267,5 @@ test('build: a project outside any git repository is GIT_NOT_A_REPOSITORY', asyn
   const repo = makeRepo(t);
   const outside = path.join(repo.scratch, 'plain');
   fs.mkdirSync(outside);
-  await assert.rejects(buildRelease({ project: repo.project({}, outside), outDir: path.join(repo.scratch, 'out') }), (e) => {
-    assert.equal(assertSlipwayError(e, 'GIT_NOT_A_REPOSITORY').exitCode, 2);
-    return true;
-  });
+  await expectRejects(buildRelease({ project: repo.project({}, outside), outDir: path.join(repo.scratch, 'out') }), 'GIT_NOT_A_REPOSITORY', { exitCode: 2 });
 });

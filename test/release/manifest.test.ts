@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { SlipwayError } from '../../src/errors.js';
 import { canonicalManifestBytes, parseManifest, releaseIdOf, shortId, type ReleaseManifest } from '../../src/release/manifest.js';
+import { expectThrows } from '../helpers/expect-error.js';
 
 function sampleManifest(): ReleaseManifest {
   return {
@@ -38,14 +38,6 @@ function sampleManifest(): ReleaseManifest {
   };
 }
 
-function assertCode(code: string) {
-  return (e: unknown) => {
-    assert.ok(e instanceof SlipwayError, String(e));
-    assert.equal(e.code, code);
-    return true;
-  };
-}
-
 test('manifest: canonical bytes sort keys at every level, without whitespace; the id is their sha256', () => {
   const m = sampleManifest();
   const bytes = canonicalManifestBytes(m).toString('utf8');
@@ -73,27 +65,20 @@ test('manifest: one changed byte against the expected id is RELEASE_MANIFEST_TAM
   const text = JSON.stringify(m, null, 2);
   const tampered = text.replace('"size": 20', '"size": 21');
   assert.notEqual(tampered, text);
-  assert.throws(() => parseManifest(tampered, id), assertCode('RELEASE_MANIFEST_TAMPERED'));
+  expectThrows(() => parseManifest(tampered, id), 'RELEASE_MANIFEST_TAMPERED');
   const digit = text.indexOf('1111');
   const flipped = text.slice(0, digit) + '3' + text.slice(digit + 1);
-  assert.throws(() => parseManifest(flipped, id), assertCode('RELEASE_MANIFEST_TAMPERED'));
+  expectThrows(() => parseManifest(flipped, id), 'RELEASE_MANIFEST_TAMPERED');
   // a change that breaks the JSON is tampering too, when an id is expected
-  assert.throws(() => parseManifest(`${text.slice(0, -2)}`, id), assertCode('RELEASE_MANIFEST_TAMPERED'));
-  assert.throws(() => parseManifest(text.slice(0, -2)), assertCode('RELEASE_MANIFEST_INVALID'));
+  expectThrows(() => parseManifest(`${text.slice(0, -2)}`, id), 'RELEASE_MANIFEST_TAMPERED');
+  expectThrows(() => parseManifest(text.slice(0, -2)), 'RELEASE_MANIFEST_INVALID');
 });
 
 test('manifest: unsafe, duplicate, unsorted or conflicting paths are refused', () => {
   const withPaths = (...paths: string[]) => JSON.stringify({ ...sampleManifest(), files: paths.map((p) => ({ path: p, sha256: '0'.repeat(64), mode: 0o644, size: 1 })) });
   for (const bad of [['/etc/passwd'], ['../x'], ['a/../../x'], ['a//b'], ['a/'], ['./a'], [''], ['a\\b'], ['C:/x'], ['a', 'a'], ['b', 'a'], ['a', 'a/b']]) {
-    assert.throws(
-      () => parseManifest(withPaths(...bad)),
-      (e) => {
-        assertCode('RELEASE_MANIFEST_INVALID')(e);
-        assert.ok((e as SlipwayError).details.length > 0, `details for ${JSON.stringify(bad)}`);
-        return true;
-      },
-      JSON.stringify(bad),
-    );
+    const error = expectThrows(() => parseManifest(withPaths(...bad)), 'RELEASE_MANIFEST_INVALID', { context: JSON.stringify(bad) });
+    assert.ok(error.details.length > 0, `details for ${JSON.stringify(bad)}`);
   }
   assert.equal(parseManifest(withPaths('a/b', 'a/c', 'b')).files.length, 3);
 });
@@ -101,20 +86,13 @@ test('manifest: unsafe, duplicate, unsorted or conflicting paths are refused', (
 test('manifest: a runtime with an unsafe shared path or an unknown pipeline step is refused', () => {
   const m = sampleManifest();
   const withFolders = { ...m, runtime: { ...m.runtime, data: { ...m.runtime.data, folders: ['../outside'] } } };
-  assert.throws(() => parseManifest(JSON.stringify(withFolders)), assertCode('RELEASE_MANIFEST_INVALID'));
+  expectThrows(() => parseManifest(JSON.stringify(withFolders)), 'RELEASE_MANIFEST_INVALID');
   const withHook = { ...m, runtime: { ...m.runtime, hooks: [{ when: 'after', step: 'deploy-everything', commands: [] }] } };
-  assert.throws(() => parseManifest(JSON.stringify(withHook)), assertCode('RELEASE_MANIFEST_INVALID'));
+  expectThrows(() => parseManifest(JSON.stringify(withHook)), 'RELEASE_MANIFEST_INVALID');
 });
 
 test('manifest: wrong shapes are refused with every problem listed', () => {
   const m = { ...sampleManifest(), schema: 2, version: 'has space', extra: true, files: [{ path: 'a', sha256: 'xyz', mode: 0o777, size: -1 }] };
-  assert.throws(
-    () => parseManifest(JSON.stringify(m)),
-    (e) => {
-      assertCode('RELEASE_MANIFEST_INVALID')(e);
-      const details = (e as SlipwayError).details.join('\n');
-      for (const field of ['schema', 'version', 'files.0.sha256', 'files.0.mode', 'files.0.size']) assert.ok(details.includes(field), `${field} in ${details}`);
-      return true;
-    },
-  );
+  const details = expectThrows(() => parseManifest(JSON.stringify(m)), 'RELEASE_MANIFEST_INVALID').details.join('\n');
+  for (const field of ['schema', 'version', 'files.0.sha256', 'files.0.mode', 'files.0.size']) assert.ok(details.includes(field), `${field} in ${details}`);
 });

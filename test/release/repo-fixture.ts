@@ -1,10 +1,10 @@
 /** A real temporary git repository holding a small app, for the release tests. */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import type { LoadedProject, ProjectConfig } from '../../src/config/types.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 export interface RepoFixture {
   /** the repository's root */
@@ -17,11 +17,8 @@ export interface RepoFixture {
   project(config?: Partial<ProjectConfig>, dir?: string): LoadedProject;
 }
 
-export function tempDir(t: TestContext, prefix = 'slipway-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+// Temp folders have their home in test/helpers; re-exported for the importers of this module.
+export { tempDir };
 
 export function makeRepo(t: TestContext): RepoFixture {
   const root = tempDir(t);

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { SlipwayError } from '../../src/errors.js';
 import { buildRelease, type BuiltRelease } from '../../src/release/build.js';
 import { unpackRelease } from '../../src/release/unpack.js';
 import { verifyTree } from '../../src/release/verify-tree.js';
 import { gzipTar, paxEntry, rawTar, type RawEntry } from './tar-fixtures.js';
+import { expectRejects } from '../helpers/expect-error.js';
 import { makeAppRepo, tempDir } from './repo-fixture.js';
 
 async function goodRelease(t: TestContext): Promise<{ built: BuiltRelease; root: string; contents: Map<string, Buffer> }> {
@@ -30,14 +30,8 @@ async function assertRejected(o: { built: BuiltRelease; root: string; archive: B
   fs.writeFileSync(archivePath, o.archive);
   const parent = path.join(o.root, 'releases');
   const destDir = path.join(parent, o.built.id);
-  await assert.rejects(unpackRelease({ archivePath, manifest: o.built.manifest, destDir, maxTotalBytes: o.maxTotalBytes }), (e) => {
-    assert.ok(e instanceof SlipwayError, `expected a SlipwayError, got ${String(e)}`);
-    assert.equal(e.code, o.code ?? 'RELEASE_ARCHIVE_REJECTED');
-    assert.equal(e.exitCode, 1);
-    assert.ok(e.message.includes(o.entry), `message names the entry: ${e.message}`);
-    assert.match(e.message, o.reason);
-    return true;
-  });
+  const error = await expectRejects(unpackRelease({ archivePath, manifest: o.built.manifest, destDir, maxTotalBytes: o.maxTotalBytes }), o.code ?? 'RELEASE_ARCHIVE_REJECTED', { exitCode: 1, message: o.reason });
+  assert.ok(error.message.includes(o.entry), `message names the entry: ${error.message}`);
   assert.equal(fs.existsSync(destDir), false, 'destDir must not exist');
   const left = fs.existsSync(parent) ? fs.readdirSync(parent) : [];
   assert.deepEqual(left, [], `nothing may be left in ${parent}`);
@@ -56,10 +50,7 @@ test('unpack: a good archive unpacks with manifest modes, and verifyTree finds n
   assert.deepEqual(fs.readdirSync(path.join(root, 'releases')), [built.id], 'no temp folder is left');
   assert.deepEqual(await verifyTree(destDir, built.manifest), { modified: [], added: [], removed: [] });
 
-  await assert.rejects(unpackRelease({ archivePath: built.archivePath!, manifest: built.manifest, destDir }), (e) => {
-    assert.ok(e instanceof SlipwayError && e.code === 'RELEASE_ALREADY_UNPACKED');
-    return true;
-  });
+  await expectRejects(unpackRelease({ archivePath: built.archivePath!, manifest: built.manifest, destDir }), 'RELEASE_ALREADY_UNPACKED');
 });
 
 test('unpack: an archive built by hand with the same files (and folder entries) is accepted', async (t) => {

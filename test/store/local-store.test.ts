@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { isSlipwayError } from '../../src/errors.js';
 import { createLocalStore } from '../../src/store/local-store.js';
-import { listTree, tempDir } from '../helpers/cli.js';
-
-const badKey = (error: unknown) => isSlipwayError(error) && error.code === 'STORE_BAD_KEY';
+import { listTree } from '../helpers/cli.js';
+import { expectRejects } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 test('put, get, exists, list and delete round-trip', async (t) => {
   const root = tempDir(t, 'slipway-store-');
@@ -51,13 +50,9 @@ test('a store root that is a file: reads find nothing, writes fail with STORE_WR
   assert.equal(await store.exists('notes/releases/x/info.json'), false);
   assert.deepEqual(await store.list('notes'), []);
   assert.equal(await store.getToFile('notes/x', `${root}-out`), false);
-  await assert.rejects(store.put('notes/x', 'y'), (error: unknown) => {
-    assert.ok(isSlipwayError(error) && error.code === 'STORE_WRITE_FAILED', String(error));
-    assert.ok(error.message.includes(root));
-    assert.match(error.hint ?? '', /--store/);
-    return true;
-  });
-  await assert.rejects(store.putFile('notes/x', root), (error: unknown) => isSlipwayError(error) && error.code === 'STORE_WRITE_FAILED');
+  const error = await expectRejects(store.put('notes/x', 'y'), 'STORE_WRITE_FAILED', { hint: /--store/ });
+  assert.ok(error.message.includes(root));
+  await expectRejects(store.putFile('notes/x', root), 'STORE_WRITE_FAILED');
   assert.equal(fs.readFileSync(root, 'utf8'), 'not a folder');
 });
 
@@ -136,15 +131,15 @@ test('keys that could leave the store are refused by every operation', async (t)
   const source = path.join(dir, 'f');
   fs.writeFileSync(source, 'x');
   for (const key of ['..', '../escape', 'a/../../escape', '/etc/passwd', 'a//b', './a', 'a/./b', '']) {
-    await assert.rejects(store.put(key, 'x'), badKey, `put ${JSON.stringify(key)}`);
-    await assert.rejects(store.putFile(key, source), badKey, `putFile ${JSON.stringify(key)}`);
-    await assert.rejects(store.get(key), badKey, `get ${JSON.stringify(key)}`);
-    await assert.rejects(store.getToFile(key, path.join(dir, 'out')), badKey, `getToFile ${JSON.stringify(key)}`);
-    await assert.rejects(store.exists(key), badKey, `exists ${JSON.stringify(key)}`);
-    await assert.rejects(store.delete(key), badKey, `delete ${JSON.stringify(key)}`);
+    await expectRejects(store.put(key, 'x'), 'STORE_BAD_KEY', { context: `put ${JSON.stringify(key)}` });
+    await expectRejects(store.putFile(key, source), 'STORE_BAD_KEY', { context: `putFile ${JSON.stringify(key)}` });
+    await expectRejects(store.get(key), 'STORE_BAD_KEY', { context: `get ${JSON.stringify(key)}` });
+    await expectRejects(store.getToFile(key, path.join(dir, 'out')), 'STORE_BAD_KEY', { context: `getToFile ${JSON.stringify(key)}` });
+    await expectRejects(store.exists(key), 'STORE_BAD_KEY', { context: `exists ${JSON.stringify(key)}` });
+    await expectRejects(store.delete(key), 'STORE_BAD_KEY', { context: `delete ${JSON.stringify(key)}` });
   }
   for (const prefix of ['..', '../x', '/etc']) {
-    await assert.rejects(store.list(prefix), badKey, `list ${JSON.stringify(prefix)}`);
+    await expectRejects(store.list(prefix), 'STORE_BAD_KEY', { context: `list ${JSON.stringify(prefix)}` });
   }
   assert.deepEqual(fs.readdirSync(dir).sort(), ['f'], 'something was written outside (or inside) the store');
 });

@@ -12,7 +12,8 @@ import { loadObjectIndex } from '../../src/store/objects.js';
 import { readObjects } from '../../src/store/read-objects.js';
 import { hasLegacyArchive, listReleases, putRelease } from '../../src/store/releases.js';
 import { migrateStoreToObjects, pruneStore } from '../../src/store/store-maintenance.js';
-import { createNotesRepo, tempDir } from '../helpers/cli.js';
+import { createNotesRepo } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const sha = sha256Of;
 const manifestOf = (version: string, files: Record<string, string>) => manifestOfFiles('app', version, files);

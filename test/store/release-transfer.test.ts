@@ -9,14 +9,14 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import * as tar from 'tar';
-import { isSlipwayError } from '../../src/errors.js';
 import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
 import { contentsOf, manifestOf as manifestOfFiles, sha256Of } from '../helpers/manifests.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { loadObjectIndex } from '../../src/store/objects.js';
 import { putRelease, readReleaseManifest } from '../../src/store/releases.js';
 import { receiveReleaseStream, writeReleaseStream } from '../../src/store/release-transfer.js';
-import { tempDir } from '../helpers/cli.js';
+import { expectRejects } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const sha = sha256Of;
 const manifestOf = (version: string, files: Record<string, string>) => manifestOfFiles('app', version, files, [{ path: 'bin/tool', target: '../lib/a.js' }]);
@@ -68,12 +68,8 @@ test('a stream with a content that does not match its digest, or an entry of ano
   fs.writeFileSync(path.join(staged, 'manifest.json'), JSON.stringify(manifest));
   fs.writeFileSync(path.join(staged, 'objects', sha('a\n')), 'forged\n');
   const stream = (names: string[]) => tar.create({ cwd: staged, portable: true }, names) as unknown as NodeJS.ReadableStream;
-  await assert.rejects(receiveReleaseStream({ store: host, app: 'app', id, input: stream(['manifest.json', `objects/${sha('a\n')}`]) as never }), (e: unknown) => {
-    assert.ok(isSlipwayError(e));
-    assert.equal(e.code, 'RELEASE_SOURCE_CHANGED');
-    return true;
-  });
+  await expectRejects(receiveReleaseStream({ store: host, app: 'app', id, input: stream(['manifest.json', `objects/${sha('a\n')}`]) as never }), 'RELEASE_SOURCE_CHANGED');
   fs.writeFileSync(path.join(staged, 'extra.sh'), 'rm -rf /\n');
-  await assert.rejects(receiveReleaseStream({ store: host, app: 'app', id, input: stream(['manifest.json', 'extra.sh']) as never }), (e: unknown) => isSlipwayError(e) && e.code === 'RELEASE_STREAM_INVALID');
+  await expectRejects(receiveReleaseStream({ store: host, app: 'app', id, input: stream(['manifest.json', 'extra.sh']) as never }), 'RELEASE_STREAM_INVALID');
   assert.deepEqual(await host.list('app/releases'), []);
 });

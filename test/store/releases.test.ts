@@ -4,16 +4,14 @@ import fs from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { isSlipwayError } from '../../src/errors.js';
 import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { listReleases, putRelease, readReleaseManifest, readReleaseSignature, resolveRelease, type ReleaseInfo } from '../../src/store/releases.js';
 import { loadObjectIndex } from '../../src/store/objects.js';
 import { readObjects } from '../../src/store/read-objects.js';
-import { tempDir } from '../helpers/cli.js';
-
-const code = (expected: string) => (error: unknown) => isSlipwayError(error) && error.code === expected;
+import { tempDir } from '../helpers/temp-dir.js';
+import { expectRejects } from '../helpers/expect-error.js';
 
 /** every content a test manifest names, by digest: what the store is given when the release is put */
 const contents = new Map<string, Buffer>();
@@ -94,7 +92,7 @@ test('putRelease refuses a manifest that does not match the id it is published u
   const manifest = manifestOf('v1', 'a');
   const wrongId = releaseIdOf(manifestOf('v2', 'b'));
   const content = { read: async () => Buffer.from('hello v1\n') };
-  await assert.rejects(putRelease(f.store, { app: 'notes', id: wrongId, manifestBytes: Buffer.from(JSON.stringify(manifest)), content }), code('RELEASE_MANIFEST_TAMPERED'));
+  await expectRejects(putRelease(f.store, { app: 'notes', id: wrongId, manifestBytes: Buffer.from(JSON.stringify(manifest)), content }), 'RELEASE_MANIFEST_TAMPERED');
   assert.deepEqual(await f.store.list(''), []);
 });
 
@@ -127,7 +125,7 @@ test('resolveRelease finds a release by version, full id and id prefix; the newe
   assert.equal((await resolveRelease(f.store, 'notes', v2.id)).id, v2.id);
   assert.equal((await resolveRelease(f.store, 'notes', v2.id.slice(0, 7))).id, v2.id);
   // six characters are too few to be an id prefix
-  await assert.rejects(resolveRelease(f.store, 'notes', v2.id.slice(0, 6)), code('RELEASE_NOT_FOUND'));
+  await expectRejects(resolveRelease(f.store, 'notes', v2.id.slice(0, 6)), 'RELEASE_NOT_FOUND');
 
   await new Promise((resolve) => setTimeout(resolve, 5));
   const rebuilt = await f.publish(manifestOf('v1', 'a', 'hello again\n'));
@@ -143,32 +141,17 @@ test('an id prefix shared by two releases is ambiguous (exit 2)', async (t) => {
     const info: ReleaseInfo = { id, version: `v${i + 1}`, commit: 'c'.repeat(40), createdAt: `2025-01-0${i + 1}T00:00:00.000Z`, size: 1, signed: false };
     await f.store.put(`notes/releases/${id}/info.json`, JSON.stringify(info));
   }
-  await assert.rejects(resolveRelease(f.store, 'notes', 'abcdef1'), (error: unknown) => {
-    assert.ok(isSlipwayError(error));
-    assert.equal(error.code, 'RELEASE_AMBIGUOUS');
-    assert.equal(error.exitCode, 2);
-    assert.match(error.message, /matches 2 releases/);
-    return true;
-  });
+  await expectRejects(resolveRelease(f.store, 'notes', 'abcdef1'), 'RELEASE_AMBIGUOUS', { exitCode: 2, message: /matches 2 releases/ });
   assert.equal((await resolveRelease(f.store, 'notes', 'abcdef10')).id, ids[0]);
 });
 
 test('an unknown version is a usage error whose hint lists the known versions', async (t) => {
   const f = fixture(t);
-  await assert.rejects(resolveRelease(f.store, 'notes', 'v1'), (error: unknown) => {
-    assert.ok(isSlipwayError(error) && error.code === 'RELEASE_NOT_FOUND');
-    assert.match(error.hint ?? '', /slipway build/);
-    return true;
-  });
+  await expectRejects(resolveRelease(f.store, 'notes', 'v1'), 'RELEASE_NOT_FOUND', { hint: /slipway build/ });
   await f.publish(manifestOf('v1', 'a'));
   await f.publish(manifestOf('v2', 'b'));
-  await assert.rejects(resolveRelease(f.store, 'notes', 'v3'), (error: unknown) => {
-    assert.ok(isSlipwayError(error));
-    assert.equal(error.code, 'RELEASE_NOT_FOUND');
-    assert.equal(error.exitCode, 2);
-    assert.equal(error.hint, 'known versions: v1, v2');
-    return true;
-  });
+  const unknown = await expectRejects(resolveRelease(f.store, 'notes', 'v3'), 'RELEASE_NOT_FOUND', { exitCode: 2 });
+  assert.equal(unknown.hint, 'known versions: v1, v2');
 });
 
 test('readReleaseManifest verifies the manifest against the id; each content is read back checked, once per digest', async (t) => {
@@ -188,17 +171,17 @@ test('readReleaseManifest verifies the manifest against the id; each content is 
   await f.publish({ ...manifestOf('v1-again', 'c'), files: v1.manifest.files });
   assert.deepEqual(await f.store.list('notes/objects/packs'), before);
 
-  await assert.rejects(readReleaseManifest(f.store, 'notes', 'e'.repeat(64)), code('RELEASE_NOT_FOUND'));
+  await expectRejects(readReleaseManifest(f.store, 'notes', 'e'.repeat(64)), 'RELEASE_NOT_FOUND');
   const manifestKey = `notes/releases/${v1.id}/manifest.json`;
   const text = gunzipSync((await f.store.get(manifestKey))!).toString(); // stored gzipped
   await f.store.put(manifestKey, text.replace('release v1', 'release v1!'));
-  await assert.rejects(readReleaseManifest(f.store, 'notes', v1.id), code('RELEASE_MANIFEST_TAMPERED'));
+  await expectRejects(readReleaseManifest(f.store, 'notes', v1.id), 'RELEASE_MANIFEST_TAMPERED');
 });
 
 test('putRelease refuses a source whose content does not match the manifest (a file changed during the build)', async (t) => {
   const f = fixture(t);
   const manifest = manifestOf('v1', 'a');
   const content = { read: async () => Buffer.from('changed\n') };
-  await assert.rejects(putRelease(f.store, { app: 'notes', id: releaseIdOf(manifest), manifestBytes: Buffer.from(JSON.stringify(manifest)), content }), code('RELEASE_SOURCE_CHANGED'));
+  await expectRejects(putRelease(f.store, { app: 'notes', id: releaseIdOf(manifest), manifestBytes: Buffer.from(JSON.stringify(manifest)), content }), 'RELEASE_SOURCE_CHANGED');
   assert.deepEqual(await listReleases(f.store, 'notes'), []);
 });
