@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe as suite, it, type TestContext } from 'node:test';
 import { createDataFixture, describe, json, type DataFixture } from '../helpers/data-fixture.js';
-import { freePort } from '../helpers/cli.js';
+import { freePort } from '../helpers/free-port.js';
 import { PostgresUnavailableError, startPostgres, type RunningPostgres } from '../helpers/postgres.js';
 
 // Issue 4, "Done when": a production → staging copy on real PostgreSQL with a scrub

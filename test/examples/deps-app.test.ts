@@ -14,8 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { CLI_PATH, REPO_ROOT, describeRun, freePort, removeTree, runCli, type CliResult } from '../helpers/cli.js';
-import { processesUnder, startAgentProcess, type AgentProcess } from '../helpers/processes.js';
+import { CLI_PATH, REPO_ROOT, describeRun, runCli, type CliResult } from '../helpers/cli.js';
+import { freePort } from '../helpers/free-port.js';
+import { killQuietly, processesUnder, startAgentProcess, type AgentProcess } from '../helpers/processes.js';
+import { removeTree } from '../helpers/temp-dir.js';
 import { appEnv, killRunningApps, repoNodeModules, runNode, startApp, waitForBetterSqlite3, waitForHealthy } from './notes-app-process.js';
 
 const run = promisify(execFile);
@@ -153,13 +155,7 @@ describe('deps-app through slipway: build (npm ci) v1 and v2, deploy, the .bin l
 
   after(async () => {
     await agent?.stop();
-    for (const p of processesUnder(root)) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    for (const p of processesUnder(root)) killQuietly(p.pid);
     if (root) removeTree(root);
   });
 

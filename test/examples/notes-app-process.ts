@@ -1,27 +1,20 @@
 // Test helpers for running the notes example app as a real process: export a
 // tagged version from the fixture repo, run its migration, start and stop it.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { freePort } from '../helpers/free-port.js';
 
 const run = promisify(execFile);
 
-/** The slipway repository: the nearest folder above this file whose package.json is named slipway. */
-export const repoRoot = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
+/** The slipway repository (cli.ts finds it). */
+export const repoRoot = REPO_ROOT;
 export const repoNodeModules = path.join(repoRoot, 'node_modules');
-
-function findRepoRoot(start: string): string {
-  for (let dir = start; ; dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'slipway') return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no slipway package.json above ${start}`);
-  }
-}
 
 export interface FixtureRepo {
   dir: string;
@@ -129,7 +122,7 @@ const running = new Set<AppProcess>();
 
 /** Starts `node server.js` in `cwd` on a free port. */
 export async function startApp(cwd: string, env: NodeJS.ProcessEnv): Promise<AppProcess> {
-  const port = await findFreePort();
+  const port = await freePort();
   const child = spawn(process.execPath, ['server.js'], {
     cwd,
     env: { ...env, PORT: String(port) },
@@ -212,17 +205,6 @@ export async function waitForHealthy(app: AppProcess, timeoutMs = 30_000): Promi
 /** Waits until the app says it is listening (healthy or not). */
 export async function waitForListening(app: AppProcess, timeoutMs = 30_000): Promise<void> {
   await app.waitForOutput(/listening on http:\/\/127\.0\.0\.1:\d+/, timeoutMs);
-}
-
-function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function sleep(ms: number): Promise<void> {

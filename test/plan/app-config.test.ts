@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { SlipwayError } from '../../src/errors.js';
 import { readEnvFile } from '../../src/host/app-env.js';
 import { describeAppConfig, parseAssignment, setEnvFileValue, unsetEnvFileValue } from '../../src/plan/app-config.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { expectRejects, expectThrows } from '../helpers/expect-error.js';
 
 function envFileIn(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t);
   return path.join(dir, 'shared', '.env');
 }
 
@@ -61,29 +60,19 @@ test('a host folder that cannot be written: a clear error, not a crash', async (
   const file = envFileIn(t);
   fs.mkdirSync(path.dirname(path.dirname(file)), { recursive: true });
   fs.writeFileSync(path.dirname(file), 'a file where shared/ should be');
-  await assert.rejects(setEnvFileValue(file, 'A', '1'), (error: unknown) => error instanceof SlipwayError && error.code === 'ENV_FILE_UNWRITABLE' && /slipway doctor/.test(error.hint ?? ''));
+  await expectRejects(setEnvFileValue(file, 'A', '1'), 'ENV_FILE_UNWRITABLE', { hint: /slipway doctor/ });
 });
 
 test('keys are environment variable names, any case; values must be one line', () => {
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (error) {
-      assert.ok(error instanceof SlipwayError);
-      assert.equal(error.exitCode, 2);
-      return error.code;
-    }
-    return 'no error';
-  };
   assert.deepEqual(parseAssignment('database__client=sqlite3'), { key: 'database__client', value: 'sqlite3' });
   assert.deepEqual(parseAssignment('server__port=2368'), { key: 'server__port', value: '2368' });
-  assert.equal(code(() => parseAssignment('__proto__=1')), 'CONFIG_KEY_INVALID');
-  assert.equal(code(() => parseAssignment('a.b=1')), 'CONFIG_KEY_INVALID');
-  assert.equal(code(() => parseAssignment('1ABC=1')), 'CONFIG_KEY_INVALID');
-  assert.equal(code(() => parseAssignment('A-B=1')), 'CONFIG_KEY_INVALID');
-  assert.equal(code(() => parseAssignment('NOVALUE')), 'CONFIG_ASSIGNMENT_INVALID');
-  assert.equal(code(() => parseAssignment('=x')), 'CONFIG_ASSIGNMENT_INVALID');
-  assert.equal(code(() => parseAssignment('A=line\nbreak')), 'CONFIG_VALUE_INVALID');
+  expectThrows(() => parseAssignment('__proto__=1'), 'CONFIG_KEY_INVALID', { exitCode: 2 });
+  expectThrows(() => parseAssignment('a.b=1'), 'CONFIG_KEY_INVALID', { exitCode: 2 });
+  expectThrows(() => parseAssignment('1ABC=1'), 'CONFIG_KEY_INVALID', { exitCode: 2 });
+  expectThrows(() => parseAssignment('A-B=1'), 'CONFIG_KEY_INVALID', { exitCode: 2 });
+  expectThrows(() => parseAssignment('NOVALUE'), 'CONFIG_ASSIGNMENT_INVALID', { exitCode: 2 });
+  expectThrows(() => parseAssignment('=x'), 'CONFIG_ASSIGNMENT_INVALID', { exitCode: 2 });
+  expectThrows(() => parseAssignment('A=line\nbreak'), 'CONFIG_VALUE_INVALID', { exitCode: 2 });
   assert.deepEqual(parseAssignment('_A1=x=y'), { key: '_A1', value: 'x=y' });
 });
 

@@ -1,7 +1,6 @@
 /** planForUpdate: the plan preflight checks, built from a pipeline context over a real local store and host folder. */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { resolveAppConfig } from '../../src/host/app-env.js';
@@ -12,6 +11,7 @@ import type { PlannedRelease } from '../../src/plan/plan.js';
 import { releaseIdOf } from '../../src/release/manifest.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { key, release } from './releases.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** A release as the store keeps it: the manifest under its real id, and its info. */
 function stored(r: PlannedRelease): PlannedRelease {
@@ -20,8 +20,7 @@ function stored(r: PlannedRelease): PlannedRelease {
 }
 
 async function fixture(t: TestContext, o: { storePath?: string } = {}) {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-plan-'));
-  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'slipway-plan-');
   const store = createLocalStore(o.storePath ?? path.join(root, 'store'));
   const layout = hostLayout(path.join(root, 'host'));
   const v1 = stored(release({ version: 'v1', day: 1 }));
@@ -66,8 +65,7 @@ test('deploy v2 → v3 with the key in the env file goes ahead', async (t) => {
 });
 
 test('a rollback never needs the store', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-plan-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'slipway-plan-');
   const notAStore = path.join(dir, 'file');
   fs.writeFileSync(notAStore, '');
   const { v2, v3, context } = await fixture(t, { storePath: notAStore });

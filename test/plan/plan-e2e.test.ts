@@ -15,7 +15,10 @@ import type { DoctorReport } from '../../src/doctor/run-doctor.js';
 import type { CliContext, CommandResult } from '../../src/cli/context.js';
 import planCommand from '../../src/cli/plan.js';
 import type { UpdatePlan } from '../../src/plan/plan.js';
-import { describeRun, freePort, removeTree, runCli } from '../helpers/cli.js';
+import { describeRun, runCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/free-port.js';
+import { killQuietly, waitForProcessesUnder } from '../helpers/processes.js';
+import { removeTree } from '../helpers/temp-dir.js';
 import { createTinyAppRepo } from './tiny-app.js';
 
 function httpGet(port: number, urlPath: string): Promise<{ status: number; body: string }> {
@@ -30,21 +33,6 @@ function httpGet(port: number, urlPath: string): Promise<{ status: number; body:
   });
 }
 
-/** Pids of live processes whose working folder is inside dir (the agent and the app it started). */
-function processesUnder(dir: string): number[] {
-  const pids: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const cwd = fs.readlinkSync(`/proc/${name}/cwd`);
-      if (cwd === dir || cwd.startsWith(`${dir}/`)) pids.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
-
 test('plan v1 → v3 is refused (missing key, v2 first); after v2 and `config set`, v3 plans clean and deploys', { timeout: 120_000 }, async (t) => {
   const root = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'slipway-plan-e2e-'));
   const home = path.join(root, 'home');
@@ -57,12 +45,8 @@ test('plan v1 → v3 is refused (missing key, v2 first); after v2 and `config se
   t.after(async () => {
     await cli(['agent', '--stop', '--env', 'production']).catch(() => undefined);
     // --stop returns once the socket is gone; the agent and the app may take a moment more to exit.
-    let survivors = processesUnder(root);
-    for (let i = 0; i < 100 && survivors.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      survivors = processesUnder(root);
-    }
-    for (const pid of survivors) process.kill(pid, 'SIGKILL');
+    const survivors = await waitForProcessesUnder(root, 10_000);
+    for (const p of survivors) killQuietly(p.pid);
     removeTree(root);
     assert.deepEqual(survivors, [], 'the agent stop left processes behind');
   });
