@@ -4,14 +4,10 @@
 // agent does not bring v2 back although the channel still names it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { CHROMIUM, chromiumMissingReason, collectPageErrors, saveScreenshot } from '../helpers/browser.js';
 import { createPullFixture, MANAGEMENT_SECRET } from '../helpers/pull-fixture.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const chromiumMissing = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium): the dashboard is NOT tested`;
-if (chromiumMissing) console.warn(`SKIPPING the dashboard e2e test: ${chromiumMissing}`);
+const chromiumMissing = chromiumMissingReason('the dashboard e2e test');
 
 test('the dashboard shows what the real agent runs and rolls it back', { skip: chromiumMissing, timeout: 150_000 }, async (t) => {
   const { chromium } = await import('playwright-core');
@@ -33,11 +29,7 @@ test('the dashboard shows what the real agent runs and rolls it back', { skip: c
   t.after(() => browser.close().catch(() => undefined));
   const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
   page.setDefaultTimeout(20_000);
-  const pageErrors: string[] = [];
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  page.on('console', (message) => {
-    if (message.type() === 'error') pageErrors.push(message.text());
-  });
+  const pageErrors = collectPageErrors(page);
 
   await page.goto(`${f.envs.production!.managementUrl}/`);
   assert.equal(await page.title(), 'notes / production · slipway');
@@ -87,16 +79,7 @@ test('the dashboard shows what the real agent runs and rolls it back', { skip: c
   assert.equal(await f.version('production'), 'v1');
   assert.equal((await f.history('production')).length, 3);
 
-  // Kept for people to look at: $SLIPWAY_SCREENSHOT_DIR or <tmp>/slipway-screenshots.
-  const shots = process.env.SLIPWAY_SCREENSHOT_DIR ?? path.join(os.tmpdir(), 'slipway-screenshots');
-  fs.mkdirSync(shots, { recursive: true });
-  const screenshot = path.join(shots, 'dashboard-real-agent.png');
-  fs.rmSync(screenshot, { force: true });
-  await page.screenshot({ path: screenshot, fullPage: true });
-  t.diagnostic(`dashboard screenshot: ${screenshot}`);
-  const png = fs.readFileSync(screenshot);
-  assert.ok(png.length > 1000, 'the screenshot is not empty');
-  assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'it is a PNG');
+  await saveScreenshot(t, page, 'dashboard-real-agent.png');
 
   assert.ok(!/refused/.test(agent.output()), 'every call of the page was signed correctly');
   assert.deepEqual(pageErrors, [], 'no script errors or CSP violations in the page');

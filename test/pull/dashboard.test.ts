@@ -7,11 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startManagementServer } from '../../src/agent/management-server.js';
+import { CHROMIUM, chromiumMissingReason, collectPageErrors, saveScreenshot } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SECRET = 'dashboard-test-secret-0123456789';
-const chromiumMissing = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium): the dashboard is NOT tested`;
-if (chromiumMissing) console.warn(`SKIPPING the dashboard test: ${chromiumMissing}`);
+const chromiumMissing = chromiumMissingReason('the dashboard test');
 
 const V1 = { id: '1'.repeat(64), version: 'v1' };
 const V2 = { id: '2'.repeat(64), version: 'v2' };
@@ -101,11 +100,7 @@ test('the dashboard shows the running release and its history, and rolls back wi
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15_000);
-  const pageErrors: string[] = [];
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  page.on('console', (message) => {
-    if (message.type() === 'error') pageErrors.push(message.text());
-  });
+  const pageErrors = collectPageErrors(page);
 
   await page.goto(`http://127.0.0.1:${server.port}/`);
   assert.equal(await page.title(), 'notes / production · slipway');
@@ -166,16 +161,7 @@ test('the dashboard shows the running release and its history, and rolls back wi
   await page.waitForSelector('#current-version:has-text("v1")');
   assert.ok(!serverLog.some((line) => line.includes('refused') && line.includes('/v1/rollback')), serverLog.join('\n'));
 
-  // Kept for people to look at (one file, replaced by each run): $SLIPWAY_SCREENSHOT_DIR or <tmp>/slipway-screenshots.
-  const shots = process.env.SLIPWAY_SCREENSHOT_DIR ?? path.join(os.tmpdir(), 'slipway-screenshots');
-  fs.mkdirSync(shots, { recursive: true });
-  const screenshot = path.join(shots, 'dashboard.png');
-  fs.rmSync(screenshot, { force: true });
-  await page.screenshot({ path: screenshot, fullPage: true });
-  t.diagnostic(`dashboard screenshot: ${screenshot}`);
-  const png = fs.readFileSync(screenshot);
-  assert.ok(png.length > 1000, 'the screenshot is not empty');
-  assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'it is a PNG');
+  await saveScreenshot(t, page, 'dashboard.png');
 
   const refusedWrongSecret = serverLog.filter((line) => line.includes('refused')).length;
   assert.ok(refusedWrongSecret >= 1, 'the wrong secret was refused by the server');
