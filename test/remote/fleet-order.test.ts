@@ -3,20 +3,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SlipwayError } from '../../src/errors.js';
 import { orderFleet, type FleetHost } from '../../src/remote/fleet-order.js';
+import { expectThrows } from '../helpers/expect-error.js';
 
 const host = (name: string, dependsOn: string[] = [], services: string[] = []): FleetHost => ({ name, services, dependsOn });
 
+/** The FLEET_ORDER refusal of `hosts`: a usage error that says what to do next. */
 function fleetError(hosts: FleetHost[]): SlipwayError {
-  try {
-    orderFleet(hosts);
-  } catch (error) {
-    assert.ok(error instanceof SlipwayError, `expected a SlipwayError, got ${String(error)}`);
-    assert.equal(error.code, 'FLEET_ORDER');
-    assert.equal(error.exitCode, 2);
-    assert.ok(error.hint && error.hint.length > 0, 'an error says what to do next');
-    return error;
-  }
-  assert.fail('orderFleet accepted a fleet it should refuse');
+  return expectThrows(() => orderFleet(hosts), 'FLEET_ORDER', { exitCode: 2, hint: /./ });
 }
 
 test('independent hosts form one level in file order', () => {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { SlipwayError } from '../../src/errors.js';
 import { runAuthorCommand } from '../../src/util/author-command.js';
-import { tempDir } from '../helpers/cli.js';
+import { expectRejects } from '../helpers/expect-error.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 
@@ -33,12 +33,7 @@ test('it runs in cwd with exactly the given environment', async (t) => {
 test('a failing command rejects with COMMAND_FAILED and its last 20 lines', async (t) => {
   const cwd = tempDir(t, 'slipway-author-');
   const command = 'for i in $(seq 1 30); do echo "line $i"; done; exit 3';
-  const error = await runAuthorCommand({ command, cwd, env, timeoutMs: 10_000 }).then(
-    () => assert.fail('the command failed'),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof SlipwayError);
-  assert.equal(error.code, 'COMMAND_FAILED');
+  const error = await expectRejects(runAuthorCommand({ command, cwd, env, timeoutMs: 10_000 }), 'COMMAND_FAILED');
   assert.equal(error.exitCode, 1);
   assert.equal(error.message, `\`${command}\` exited with code 3`);
   assert.deepEqual(error.details, ['last output:', ...Array.from({ length: 20 }, (_, i) => `  line ${i + 11}`)]);
@@ -52,13 +47,8 @@ test('over its time limit, the command and everything it started are killed, wit
   const command = `(sleep 2; touch ${marker}) & echo started; sleep 30`;
   const started = performance.now();
   const lines: string[] = [];
-  const error = await runAuthorCommand({ command, cwd, env, timeoutMs: 300, onLine: (line) => lines.push(line) }).then(
-    () => assert.fail('the command ran over its limit'),
-    (e: unknown) => e,
-  );
+  const error = await expectRejects(runAuthorCommand({ command, cwd, env, timeoutMs: 300, onLine: (line) => lines.push(line) }), 'COMMAND_FAILED');
   assert.ok(performance.now() - started < 5_000, 'it did not wait for the command to finish');
-  assert.ok(error instanceof SlipwayError);
-  assert.equal(error.code, 'COMMAND_FAILED');
   assert.equal(error.message, `\`${command}\` was killed (SIGKILL, over its 300 ms limit)`);
   assert.deepEqual(error.details, ['last output:', '  started']);
   assert.equal(error.hint, 'fix the command (run it by hand in the release folder to see more) and deploy again');
@@ -69,12 +59,7 @@ test('over its time limit, the command and everything it started are killed, wit
 
 test('a command that cannot start rejects with COMMAND_FAILED', async (t) => {
   const cwd = path.join(tempDir(t, 'slipway-author-'), 'missing');
-  const error = await runAuthorCommand({ command: 'true', cwd, env, timeoutMs: 10_000 }).then(
-    () => assert.fail('there is no such folder'),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof SlipwayError);
-  assert.equal(error.code, 'COMMAND_FAILED');
+  const error = await expectRejects(runAuthorCommand({ command: 'true', cwd, env, timeoutMs: 10_000 }), 'COMMAND_FAILED');
   assert.match(error.message, /^`true` could not start: /);
   assert.equal(error.hint, 'check the command in slipway.yml');
 });
