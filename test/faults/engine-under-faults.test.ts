@@ -15,6 +15,7 @@ import type { Journal, JournalEntry } from '../../src/host/journal.js';
 import { hostLayout } from '../../src/host/layout.js';
 import type { Ledger } from '../../src/host/ledger.js';
 import { runPipeline, type PipelineStep } from '../../src/update/pipeline.js';
+import { faultsFromEnvironment } from '../../src/update/test-faults.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { expectRejects } from '../helpers/expect-error.js';
 
@@ -114,7 +115,7 @@ test('the pause hook holds the update before or after a step until told to go on
     }
   });
   const run = (log: string[]) =>
-    runPipeline({ steps: loggingSteps(log), ctx: null, deploymentId: 1, journal: memoryJournal(), ledger: memoryLedger(), onEvent: () => undefined });
+    runPipeline({ steps: loggingSteps(log), ctx: null, deploymentId: 1, journal: memoryJournal(), ledger: memoryLedger(), onEvent: () => undefined, faults: faultsFromEnvironment(process.env) });
 
   for (const [when, ranBeforePause] of [['before', ['run a']], ['after', ['run a', 'run b']]] as const) {
     Object.assign(process.env, { SLIPWAY_TEST_HOOKS: '1', SLIPWAY_TEST_PAUSE_AT: `${when}:b`, SLIPWAY_TEST_PAUSE_DIR: dir });
