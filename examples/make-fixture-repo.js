@@ -116,6 +116,8 @@ export async function createNotesFixtureRepo(dest, options = {}) {
  * The project file of the fixture; the same for every version.
  * NODE_PATH is also a config key with a default: slipway runs the migration
  * (`node migrate.js`) without the service's `env`, and it needs better-sqlite3 too.
+ * NOTES_FAIL_MIGRATION is declared so that an agent started with it passes it on: the app
+ * gets nothing of the agent's environment that slipway.yml does not name.
  * @param {{ port: number, nodePath: string, healthWindow?: string, drainTimeout?: string, healthDeadline?: string, keepReleases?: number }} options
  */
 export function renderSlipwayYml({ port, nodePath, healthWindow, drainTimeout, healthDeadline = '20s', keepReleases }) {
@@ -152,6 +154,8 @@ config:
   NODE_PATH:
     default: ${yamlScalar(nodePath)}
     description: where the app finds better-sqlite3 and pg
+  NOTES_FAIL_MIGRATION:
+    description: 1 makes the migration fail on purpose after its work (tests of a failed update)
 environments:
   production:
     host: local

@@ -65,10 +65,11 @@ export interface Withheld {
 }
 
 /**
- * The one place that decides which variables slipway keeps from the app's processes
- * (services, the migration, hooks, `slipway exec`). Secrets never leak (promise 5): the
- * app, and anything it runs, can read its whole environment (/proc/<pid>/environ), so
- * slipway's own secrets must never be in it. They are the variables named by
+ * slipway's own secrets, kept from the app's processes (services, the migration, hooks,
+ * `slipway exec`) even where a name would otherwise pass (serviceEnvironment passes only a
+ * short allow-list of the agent's environment, and the keys a release declares). Secrets
+ * never leak (promise 5): the app, and anything it runs, can read its whole environment
+ * (/proc/<pid>/environ), so slipway's own secrets must never be in it. They are the variables named by
  * `management.secret_env` and `backup_key_env`, and the S3 credentials of the store.
  *
  * - From the agent's environment such a name is never passed, not even for a key the
@@ -123,9 +124,42 @@ export function resolveAppConfig(options: {
 }
 
 /**
- * The environment of one of the app's processes: the agent's environment minus what
- * withheldFromApp keeps from it, then the app's config (from resolveAppConfig, which
- * applies the same rule to shared/.env), the service's env, and slipway's variables.
+ * What the app's processes take from the agent's environment (for `slipway exec`, the
+ * CLI's): the basics a program needs to run as a user of this machine, and nothing that
+ * could hold a secret of slipway's or of the operator's shell. Anything else the app needs
+ * is named in slipway.yml (a key under `config`, the service's `env`) or set in shared/.env.
+ */
+export const INHERITED_FROM_AGENT: readonly string[] = [
+  'PATH', // where commands are found
+  'HOME', // the user's home folder (caches, ~/.npmrc and the like)
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG', // the locale: how text is encoded and sorted
+  'LANGUAGE',
+  'LC_*', // every locale category (LC_ALL, LC_CTYPE…)
+  'TZ', // the time zone
+  'TMPDIR', // where temporary files go
+  'NODE_EXTRA_CA_CERTS', // a certificate authority the machine trusts (a company proxy, a private CA)
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+];
+
+/** Whether a variable of the agent's environment is one of INHERITED_FROM_AGENT. */
+export function isInheritedFromAgent(name: string): boolean {
+  return INHERITED_FROM_AGENT.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : name === entry));
+}
+
+/**
+ * The environment of one of the app's processes (services, the migration, hooks,
+ * `slipway exec`), later entries winning:
+ * 1. from the agent's environment, only INHERITED_FROM_AGENT (never a name withheldFromApp keeps);
+ * 2. the app's config from resolveAppConfig: every usable line of shared/.env, and the keys the
+ *    release declares under `config` (whose value may come from the agent's environment: the
+ *    project file named them);
+ * 3. the service's own `env` from slipway.yml;
+ * 4. slipway's variables (`extra`: the port variable, SLIPWAY_*).
+ * Nothing else of the agent's environment reaches the app.
  */
 export function serviceEnvironment(options: {
   processEnv: NodeJS.ProcessEnv;
@@ -138,7 +172,7 @@ export function serviceEnvironment(options: {
   const withheld = withheldFromApp(options.secrets);
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(options.processEnv)) {
-    if (value !== undefined && !withheld.agentEnv(key)) env[key] = value;
+    if (value !== undefined && isInheritedFromAgent(key) && !withheld.agentEnv(key)) env[key] = value;
   }
   return { ...env, ...options.appConfig, ...options.serviceEnv, ...options.extra };
 }

@@ -2,8 +2,9 @@
 // store (s3rver), its management API on and a backup key, deploys the notes app; the
 // running service (read from /proc/<pid>/environ), the migration, a hook and
 // `slipway exec` get none of slipway's own secrets, from the agent's environment or
-// (the backup key) from shared/.env, while an ordinary variable, an env file line and
-// the app's declared config keys, one of them named like a store credential, arrive.
+// (the backup key) from shared/.env, nor any other variable of the agent's beyond the
+// basics (PATH, LANG…), while an env file line and the app's declared config keys, one of
+// them named like a store credential, arrive.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -92,8 +93,9 @@ test('services, the migration, hooks and exec get no management secret, backup k
     assert.equal(env.get('AWS_ACCESS_KEY_ID'), 'app-own-access-key', `${who}: the app's declared key, from shared/.env`);
     assert.equal(env.get('APP_GREETING'), 'hello from the agent', `${who}: a declared key from the agent's environment`);
     assert.equal(env.get('APP_LINE'), 'from-the-env-file', `${who}: an undeclared line of shared/.env`);
-    assert.equal(env.get('ORDINARY_VAR'), 'plain', `${who}: an ordinary variable of the agent`);
-    assert.equal(env.get('AWS_REGION'), 'us-east-1', `${who}: the region is no secret`);
+    assert.equal(env.get('ORDINARY_VAR'), undefined, `${who}: an ordinary variable of the agent is not on the allow-list`);
+    assert.equal(env.get('AWS_REGION'), undefined, `${who}: nor is the store's region`);
+    assert.equal(env.get('PATH'), agentEnv.get('PATH'), `${who}: the agent's PATH is`);
   }
   assert.equal(seen['after_migrate hook']!.get('SLIPWAY_HOOK'), 'after_migrate');
 

@@ -1,9 +1,10 @@
-// What the app's processes do not get (withheldFromApp): slipway's own secrets, from
-// the agent's environment and, for the backup key, from shared/.env; while ordinary
-// variables, every other env file line and the app's declared keys still arrive.
+// What the app's processes get (serviceEnvironment): of the agent's environment only the
+// allow-list (PATH, HOME, LANG, LC_*…), never slipway's own secrets (withheldFromApp), nor,
+// for the backup key, its line of shared/.env; every other env file line and the app's
+// declared keys arrive.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveAppConfig, serviceEnvironment, withheldFromApp, type SecretSources } from '../../src/host/app-env.js';
+import { isInheritedFromAgent, resolveAppConfig, serviceEnvironment, withheldFromApp, type SecretSources } from '../../src/host/app-env.js';
 import type { ConfigKeyConfig } from '../../src/config/types.js';
 
 const S3: SecretSources = {
@@ -15,6 +16,10 @@ const LOCAL: SecretSources = { management: null, store: { type: 'local' } };
 
 const AGENT_ENV: NodeJS.ProcessEnv = {
   PATH: '/usr/bin',
+  HOME: '/home/deploy',
+  LANG: 'C.UTF-8',
+  LC_TIME: 'en_GB.UTF-8',
+  TZ: 'Europe/Paris',
   ORDINARY: 'plain',
   MGMT_SECRET: 'agent-management-secret',
   BACKUP_KEY: 'agent-backup-key',
@@ -56,16 +61,30 @@ test('the rule: slipway’s own secret names, from the agent; the backup key lin
   assert.equal(local.envFileLine('BACKUP_KEY', false), false);
 });
 
-test('a service gets neither slipway’s secrets from the agent nor the backup key line; ordinary variables and lines arrive', () => {
+test('the allow-list: the basics of the agent’s environment, LC_* as a prefix, nothing else', () => {
+  for (const name of ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_TIME', 'TZ', 'TMPDIR', 'NODE_EXTRA_CA_CERTS']) {
+    assert.equal(isInheritedFromAgent(name), true, name);
+  }
+  for (const name of ['ORDINARY', 'AWS_REGION', 'SLIPWAY_HOME', 'NODE_OPTIONS', 'NODE_PATH', 'PATHS', 'LC', 'XLC_ALL', 'path', 'SSH_AUTH_SOCK', 'DATABASE_URL']) {
+    assert.equal(isInheritedFromAgent(name), false, name);
+  }
+});
+
+test('a service gets the basics, shared/.env and slipway’s variables; nothing else of the agent’s, and no secret', () => {
   const { env } = appEnv({ secrets: S3, envFile: { BACKUP_KEY: 'file-backup-key', DATABASE_URL: 'postgres://db/app', MGMT_SECRET: 'the app’s own line' } });
   for (const name of ['BACKUP_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'SLIPWAY_TEST_FAULT']) assert.equal(env[name], undefined, name);
   const values = Object.values(env);
   for (const secret of ['agent-management-secret', 'agent-backup-key', 'file-backup-key', 'agent-access-key', 'agent-secret-key', 'agent-session-token']) {
     assert.ok(!values.includes(secret), `${secret} is in no variable`);
   }
-  assert.equal(env.ORDINARY, 'plain');
-  assert.equal(env.AWS_REGION, 'eu-west-1');
-  assert.equal(env.SLIPWAY_HOME, '/srv/slipway');
+  for (const name of ['ORDINARY', 'AWS_REGION', 'SLIPWAY_HOME']) assert.equal(env[name], undefined, `${name}: not on the allow-list, not declared`);
+  assert.deepEqual(
+    Object.keys(env).sort(),
+    ['DATABASE_URL', 'HOME', 'LANG', 'LC_TIME', 'MGMT_SECRET', 'PATH', 'SLIPWAY_ENV', 'TZ'],
+    'exactly the basics, the env file’s lines and slipway’s variable',
+  );
+  assert.equal(env.PATH, '/usr/bin');
+  assert.equal(env.LC_TIME, 'en_GB.UTF-8');
   assert.equal(env.DATABASE_URL, 'postgres://db/app');
   assert.equal(env.MGMT_SECRET, 'the app’s own line', 'slipway reads its management secret from its own environment only: a line of shared/.env is the app’s');
   assert.equal(env.SLIPWAY_ENV, 'production');
@@ -87,11 +106,26 @@ test('a key the app declares: its value from shared/.env or its default arrives,
   assert.deepEqual(missing, ['AWS_SECRET_ACCESS_KEY'], 'a required key set only where slipway keeps its own secret is missing');
 });
 
-test('with a local store and no management API or backup key, AWS variables are the app’s like any other', () => {
-  const { env } = appEnv({ secrets: LOCAL, schema: [key('MGMT_SECRET', { required: true })] });
-  assert.equal(env.AWS_ACCESS_KEY_ID, 'agent-access-key');
-  assert.equal(env.AWS_SECRET_ACCESS_KEY, 'agent-secret-key');
-  assert.equal(env.MGMT_SECRET, 'agent-management-secret');
-  assert.equal(env.BACKUP_KEY, 'agent-backup-key');
+test('with a local store and no management API or backup key, an AWS variable reaches the app only when declared', () => {
+  const { env } = appEnv({ secrets: LOCAL, schema: [key('MGMT_SECRET', { required: true }), key('AWS_ACCESS_KEY_ID')] });
+  assert.equal(env.AWS_ACCESS_KEY_ID, 'agent-access-key', 'declared, and not slipway’s secret here: from the agent');
+  assert.equal(env.MGMT_SECRET, 'agent-management-secret', 'declared, and no management API: from the agent');
+  assert.equal(env.AWS_SECRET_ACCESS_KEY, undefined, 'not declared');
+  assert.equal(env.BACKUP_KEY, undefined, 'not declared');
   assert.equal(env.SLIPWAY_TEST_FAULT, undefined);
+});
+
+test('the service’s env and slipway’s variables win over the env file; the env file wins over the basics', () => {
+  const resolved = resolveAppConfig({ schema: [], envFile: { PATH: '/opt/app/bin', PORT: '1', GREETING: 'file' }, processEnv: AGENT_ENV, secrets: LOCAL });
+  const env = serviceEnvironment({ processEnv: AGENT_ENV, secrets: LOCAL, appConfig: resolved.values, serviceEnv: { GREETING: 'service' }, extra: { PORT: '4000' } });
+  assert.equal(env.PATH, '/opt/app/bin');
+  assert.equal(env.GREETING, 'service');
+  assert.equal(env.PORT, '4000');
+});
+
+test('a secret named like a basic (management.secret_env: TZ) is still withheld', () => {
+  const secrets: SecretSources = { management: { bind: '127.0.0.1', port: 9090, secretEnv: 'TZ' }, store: { type: 'local' } };
+  const { env } = appEnv({ secrets });
+  assert.equal(env.TZ, undefined);
+  assert.equal(env.LANG, 'C.UTF-8');
 });
