@@ -1,9 +1,11 @@
 /**
  * The `environments` section of `slipway.yml`: where each environment runs (one host
- * or several), its store, retention, timings, standby, pull and management settings.
+ * or several), its store, retention, timings, standby, pull and management settings,
+ * and the proxies in front of it whose forwarded headers are trusted.
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { ipRangeProblem } from '../util/ip-range.js';
 import { DEFAULT_STANDBY } from './types.js';
 import {
   NAME_PATTERN,
@@ -146,6 +148,15 @@ export const environmentSchema = z.strictObject(
     offsite_backups: bool().optional(),
     backup_schedule: cronExpression().optional(),
     hostname: text('a name for this host in status reports').optional(),
+    trusted_proxies: z
+      .array(
+        z.string({ error: 'expected an IP address or a CIDR range, like 10.0.0.5 or 10.0.0.0/8' }).superRefine((value, ctx) => {
+          const problem = ipRangeProblem(value);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${problem} (an address of a proxy in front of slipway, whose X-Forwarded-* headers are trusted)` });
+        }),
+        { error: expectedOnWrongType('a list of IP addresses or CIDR ranges, like [10.0.0.5, 192.168.0.0/16]') },
+      )
+      .default([]),
   },
   { error: expectedOnWrongType('a mapping like { host: local, port: 8080 }') },
 ).superRefine((env, ctx) => {

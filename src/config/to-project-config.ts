@@ -106,6 +106,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       ...(env.offsite_backups === undefined && env.backup_key_env === undefined ? {} : { offsiteBackups: env.offsite_backups ?? true }),
       ...(env.backup_schedule === undefined ? {} : { backupSchedule: env.backup_schedule.trim() }),
       ...(env.hostname === undefined ? {} : { hostname: env.hostname }),
+      ...(env.trusted_proxies.length === 0 ? {} : { trustedProxies: env.trusted_proxies }),
     };
   });
 

@@ -158,6 +158,12 @@ export interface EnvironmentConfig {
   backupSchedule?: string;
   /** this host's name in status reports (default: the machine's hostname) */
   hostname?: string;
+  /**
+   * `trusted_proxies`: IP addresses and CIDR ranges of proxies in front of slipway (a TLS
+   * terminator) whose X-Forwarded-For/Proto/Host the proxy keeps; from any other client they
+   * are replaced. Absent or empty: none is trusted.
+   */
+  trustedProxies?: string[];
 }
 
 export interface HookConfig {

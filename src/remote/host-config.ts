@@ -65,6 +65,8 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     offsite_backups: false,
     ...(environment.backupSchedule === undefined ? {} : { backup_schedule: environment.backupSchedule }),
     hostname: host.name,
+    // The host's own proxy decides whose X-Forwarded-* headers to keep.
+    ...(environment.trustedProxies === undefined || environment.trustedProxies.length === 0 ? {} : { trusted_proxies: [...environment.trustedProxies] }),
     ...(host.services === undefined ? {} : { services: [...host.services] }),
   };
 

@@ -31,6 +31,8 @@ export interface ForwardingProxy {
   readonly counters: { errors: number };
   /** upgraded connections open now, for stats and close */
   readonly tunnels: Set<net.Socket>;
+  /** whether a connection's address is one of the environment's `trusted_proxies` */
+  isTrustedProxy(address: string | undefined): boolean;
 }
 
 export function forwardRequest(proxy: ForwardingProxy, req: http.IncomingMessage, res: http.ServerResponse, attempt: number): void {
@@ -46,7 +48,7 @@ export function forwardRequest(proxy: ForwardingProxy, req: http.IncomingMessage
     port: target.port,
     method: req.method,
     path: req.url,
-    headers: forwardedRequestHeaders(req, false),
+    headers: forwardedRequestHeaders(req, false, proxy.isTrustedProxy(req.socket.remoteAddress)),
     agent: target.agent,
   });
   let upstreamResponded = false;
@@ -102,7 +104,7 @@ export function forwardUpgrade(proxy: ForwardingProxy, req: http.IncomingMessage
     port: target.port,
     method: req.method,
     path: req.url,
-    headers: forwardedRequestHeaders(req, true),
+    headers: forwardedRequestHeaders(req, true, proxy.isTrustedProxy(req.socket.remoteAddress)),
     agent: false,
   });
   socket.once('close', () => upstream.destroy());

@@ -4,6 +4,7 @@
  * status and header lines written to a socket once it left HTTP (upgrades).
  */
 import http from 'node:http';
+import { plainAddress } from '../util/ip-range.js';
 
 /** RFC 9110 §7.6.1, plus proxy-connection which old clients still send */
 const HOP_BY_HOP = new Set([
@@ -53,16 +54,26 @@ export function filterHeaders(rawHeaders: string[], connection: string | string[
   return headers;
 }
 
-export function forwardedRequestHeaders(req: http.IncomingMessage, upgrade: boolean): Headers {
+/** What a client may tell the app about itself only through a proxy slipway trusts (`trusted_proxies`). */
+const CLIENT_CLAIMS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip'];
+
+/**
+ * The headers sent to the app. slipway's proxy says who the client is: X-Forwarded-For is the
+ * connection's address, X-Forwarded-Proto `http` (slipway does not terminate TLS), X-Forwarded-Host
+ * the Host header. What a client sent in those headers (and in Forwarded and X-Real-IP) is dropped,
+ * unless the connection comes from a trusted proxy (a TLS terminator in front of slipway): then its
+ * X-Forwarded-For gets the connection's address appended, and its Proto and Host are kept.
+ */
+export function forwardedRequestHeaders(req: http.IncomingMessage, upgrade: boolean, fromTrustedProxy: boolean): Headers {
   const headers = filterHeaders(req.rawHeaders, req.headers.connection, upgrade);
   // slipway already answered "100 Continue" to the client; the app must not be asked again.
   delete headers['expect'];
   // The body is re-framed as chunked; Node does that by itself for POST-like methods but not for GET/DELETE.
   if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
-  const clientAddress = req.socket.remoteAddress ?? '';
+  if (!fromTrustedProxy) for (const name of CLIENT_CLAIMS) delete headers[name];
+  const clientAddress = plainAddress(req.socket.remoteAddress ?? '');
   const forwardedFor = [headers['x-forwarded-for'] ?? []].flat().join(', ');
   headers['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${clientAddress}` : clientAddress;
-  // Kept when an outer proxy (a TLS terminator) already set them.
   headers['x-forwarded-proto'] ??= 'http';
   if (req.headers.host) headers['x-forwarded-host'] ??= req.headers.host;
   return headers;

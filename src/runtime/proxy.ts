@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { SlipwayError } from '../errors.js';
+import { addressMatcher } from '../util/ip-range.js';
 import { sendRefusal, writeRawResponse } from './proxy-answers.js';
 import { forwardRequest, forwardUpgrade, type ForwardingProxy } from './proxy-forward.js';
 import { MaintenanceGate, type MaintenanceMode } from './proxy-maintenance.js';
@@ -18,6 +19,11 @@ export interface ProxyOptions {
   port: number;
   /** where the release slots listen; default 127.0.0.1 */
   upstreamHost?: string;
+  /**
+   * addresses and CIDR ranges (slipway.yml `trusted_proxies`) whose X-Forwarded-* headers are
+   * kept; from anyone else they are replaced (proxy-http.ts). Default: none.
+   */
+  trustedProxies?: readonly string[];
 }
 
 export type { MaintenanceMode } from './proxy-maintenance.js';
@@ -66,7 +72,7 @@ export interface ReverseProxy {
 export type Proxy = ReverseProxy;
 
 export async function createProxy(o: ProxyOptions): Promise<ReverseProxy> {
-  const proxy = new SlipwayProxy(o.upstreamHost ?? '127.0.0.1');
+  const proxy = new SlipwayProxy(o.upstreamHost ?? '127.0.0.1', addressMatcher(o.trustedProxies ?? []));
   await proxy.listen(o.host, o.port);
   return proxy;
 }
@@ -90,8 +96,8 @@ class SlipwayProxy implements ReverseProxy {
   private closing: Promise<void> | undefined;
   private readonly counters = { requests: 0, errors: 0, inFlight: 0 };
 
-  constructor(upstreamHost: string) {
-    this.forwarding = { upstreamHost, current: () => this.current, counters: this.counters, tunnels: this.tunnels };
+  constructor(upstreamHost: string, isTrustedProxy: (address: string | undefined) => boolean) {
+    this.forwarding = { upstreamHost, current: () => this.current, counters: this.counters, tunnels: this.tunnels, isTrustedProxy };
     // No request timeout: uploads and long requests belong to the app; headersTimeout still guards slow clients.
     this.server = http.createServer({ requestTimeout: 0 });
     this.server.on('connection', (socket: net.Socket) => {

@@ -156,7 +156,7 @@ async function setup(t: TestContext, versions: string[]): Promise<{ proxy: Rever
 }
 
 describe('reverse proxy', { timeout: 30_000 }, () => {
-  it('forwards method, path, headers and bodies, adds x-forwarded-* and strips hop-by-hop headers', async (t) => {
+  it('forwards method, path, headers and bodies, sets x-forwarded-* and strips hop-by-hop headers', async (t) => {
     const { proxy, upstreams } = await setup(t, ['v1']);
     await proxy.switchTo(upstreams[0].port);
 
@@ -189,7 +189,7 @@ describe('reverse proxy', { timeout: 30_000 }, () => {
     assert.equal(echoed.method, 'POST');
     assert.equal(echoed.length, body.length);
     assert.equal(echoed.sha256, createHash('sha256').update(body).digest('hex'));
-    assert.equal(echoed.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
+    assert.equal(echoed.headers['x-forwarded-for'], '127.0.0.1', 'a client that is no trusted proxy cannot add addresses (proxy-forwarded.test.ts)');
   });
 
   it('streams a chunked request body and a response body without buffering them', async (t) => {
