@@ -11,7 +11,11 @@ export interface ProbeResult {
   ms: number;
 }
 
-/** One GET of `url`. Never throws: every failure is described in the result. */
+/**
+ * One GET of `url`. Never throws: every failure is described in the result. Only the status
+ * counts: the connection is closed as soon as it arrived, so a body that never ends (a
+ * stream, a hung handler) costs neither a socket nor memory.
+ */
 export function probeHealth(url: string, timeoutMs: number): Promise<ProbeResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
@@ -29,9 +33,10 @@ export function probeHealth(url: string, timeoutMs: number): Promise<ProbeResult
       // A fresh connection per probe: a pooled socket could hide that the service stopped accepting connections.
       request = http.get(url, { agent: false, headers: { 'user-agent': 'slipway-health-check', connection: 'close' } }, (response) => {
         const status = response.statusCode ?? 0;
-        response.resume();
-        response.once('error', () => undefined);
+        response.on('error', () => undefined);
         settle({ ok: status >= 200 && status < 300, status });
+        // The body is not read: closing the socket ends it, however long the service meant it to be.
+        request.destroy();
       });
     } catch (error) {
       settle({ ok: false, error: describeError(error) });
@@ -41,7 +46,8 @@ export function probeHealth(url: string, timeoutMs: number): Promise<ProbeResult
       settle({ ok: false, error: `no answer within ${timeoutMs}ms` });
       request.destroy();
     }, timeoutMs);
-    request.once('error', (error) => settle({ ok: false, error: describeError(error) }));
+    // `on`, not `once`: destroying the request after the answer may report an error too.
+    request.on('error', (error) => settle({ ok: false, error: describeError(error) }));
   });
 }
 

@@ -76,6 +76,51 @@ describe('probeHealth', { timeout: 20_000 }, () => {
   });
 });
 
+describe('probeHealth against a body that never ends', { timeout: 20_000 }, () => {
+  it('answers with the status at once and closes the connection: no socket and no body pile up', async (t) => {
+    // A health endpoint that streams forever: 16 KiB every 5 ms, until its socket closes.
+    let opened = 0;
+    let closed = 0;
+    let bytesSent = 0;
+    const server = http.createServer((req, res) => {
+      opened += 1;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(16 * 1024, 'x');
+      const timer = setInterval(() => {
+        if (!res.writableEnded && !res.destroyed) bytesSent += res.write(chunk) ? chunk.length : 0;
+      }, 5);
+      req.socket.once('close', () => {
+        clearInterval(timer);
+        closed += 1;
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/healthz`;
+
+    for (let i = 0; i < 5; i += 1) {
+      const probe = await probeHealth(url, 2000);
+      assert.deepEqual([probe.ok, probe.status, probe.error], [true, 200, undefined], `probe ${i + 1}`);
+      assert.ok(probe.ms < 2000, `probe ${i + 1} answered at the status, not at a timeout (${probe.ms} ms)`);
+    }
+    const until = Date.now() + 3000;
+    while (closed < opened && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(opened, 5);
+    assert.equal(closed, 5, 'the server saw every probe’s socket closed');
+    const count = await new Promise<number>((resolve, reject) => server.getConnections((error, n) => (error ? reject(error) : resolve(n))));
+    assert.equal(count, 0, 'no connection left open');
+    const sentAfterClose = bytesSent;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(bytesSent, sentAfterClose, 'nothing is streamed once the probes are done');
+  });
+});
+
 describe('waitUntilHealthy', { timeout: 20_000 }, () => {
   it('resolves after the required consecutive successes once the service becomes healthy', async (t) => {
     // 503, 503, 503, 200, 503 (resets the count), 200, 200
