@@ -1,38 +1,31 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { SlipwayError } from '../errors.js';
-import { isDiskFull } from '../util/disk-full.js';
-import { hostDiskFullError } from '../host/disk-reserve.js';
 import { DEFAULT_STANDBY, type EnvironmentConfig, type LoadedProject } from '../config/types.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
-import { createProxy, type MaintenanceMode, type ReverseProxy } from '../runtime/proxy.js';
-import { probeHealth } from '../runtime/health-check.js';
+import { createProxy, type ReverseProxy } from '../runtime/proxy.js';
 import { killStaleProcesses } from '../runtime/supervisor.js';
+import { ProcessRuntime } from '../runtime/process-runtime.js';
 import { openStore } from '../store/open-store.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { ensureHostLayout, type HostLayout } from '../host/layout.js';
+import { ensureHostLayout, releaseDir, type HostLayout } from '../host/layout.js';
 import { openLedger, type Ledger } from '../host/ledger.js';
 import { openJournal, type Journal } from '../host/journal.js';
 import { acquireLock, readLock, releaseLock } from '../host/lock.js';
 import { readCurrent } from '../host/current-link.js';
-import { readInstalledManifest, releaseNotFoundOnHost, type SignaturePolicy } from '../host/install-release.js';
-import { releaseDir } from '../host/layout.js';
+import { readInstalledManifest } from '../host/install-release.js';
 import { readEnvFile, resolveAppConfig, serviceEnvironment } from '../host/app-env.js';
+import { createOffsiteCopier, offsiteEnabled, type OffsiteCopier } from '../data/offsite.js';
 import { recoverUnfinishedUpdate, type RecoveryReport } from '../update/recovery.js';
-import { pruneReleases } from '../host/prune.js';
 import type { UpdateHost } from '../update/context.js';
-import type { Slot } from '../runtime/slots.js';
-import { ProcessRuntime } from '../runtime/process-runtime.js';
 import { runUpdate, type UpdateEvent, type UpdateOutcome, type UpdateRequest } from '../update/run-update.js';
 import { faultsFromEnvironment } from '../update/test-faults.js';
+import type { AgentStatus } from './api.js';
 import { startControlServer } from './control-server.js';
-import { toWireError } from './wire.js';
+import { agentHandlers, type RouteDeps } from './routes.js';
+import { liveStatus } from './status.js';
+import { readSignaturePolicy } from './signature-policy.js';
 import { HostBackups } from './host-backups.js';
 import { startRemoteControl, type AgentFacade, type RemoteControl } from './remote-control.js';
-import { rollbackWithDataTarget, restoreTarget } from './data-requests.js';
-import { pruneBackups } from '../data/index.js';
-import { createOffsiteCopier, fetchOffsiteBackup, offsiteEnabled, type OffsiteCopier } from '../data/offsite.js';
 import { startBackupSchedule, type BackupSchedule } from './backup-schedule.js';
 
 export interface AgentOptions {
@@ -45,8 +38,6 @@ export interface AgentOptions {
   /** `slipway agent --stop` asked this agent to stop */
   onStopRequested?(): void;
 }
-
-export type { UpdateRequest };
 
 /**
  * The single writer of a host's state: supervises the release slots, owns the
@@ -133,7 +124,7 @@ export class Agent {
     this.lastRecovery = await recoverUnfinishedUpdate(this.updateHost(), (line) => this.log(line));
     if (this.lastRecovery) this.log(this.lastRecovery.message);
     await this.serveCurrent();
-    this.control = await startControlServer(this.layout.agentSocket, this.routes());
+    this.control = await startControlServer(this.layout.agentSocket, agentHandlers(this.routeDeps()));
     this.remote = await startRemoteControl(this.facade());
     if (offsiteEnabled(this.env)) {
       this.offsite = createOffsiteCopier({
@@ -198,29 +189,11 @@ export class Agent {
     return resolveAppConfig({ schema: manifest.runtime.config, envFile, processEnv: this.processEnv, secrets: this.env });
   }
 
-  private async signaturePolicy(): Promise<SignaturePolicy> {
-    const publicKeysPem = await Promise.all(
-      this.env.publicKeys.map(async (file) => {
-        const full = path.resolve(this.options.project.dir, file);
-        try {
-          return await fs.readFile(full, 'utf8');
-        } catch (error) {
-          throw new SlipwayError('PUBLIC_KEY_UNREADABLE', `cannot read the public key ${full} of ${this.env.name}`, {
-            exitCode: 2,
-            cause: error,
-            hint: `fix environments.${this.env.name}.public_keys in slipway.yml (paths are relative to it)`,
-          });
-        }
-      }),
-    );
-    return { required: this.env.requireSignature, publicKeysPem };
-  }
-
   /** Runs one update (deploy or rollback). Updates never overlap: the host lock refuses a second one. */
   async update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome> {
     // Refuse at once, before recording anything, while another update holds the host (the lock step still guards races).
     await assertNotLocked(this.layout.lockFile);
-    const signatures = await this.signaturePolicy();
+    const signatures = await readSignaturePolicy(this.env, this.options.project.dir);
     const outcome = await this.track(runUpdate({ host: this.updateHost(), kind, request, signatures, emit, faults: faultsFromEnvironment(process.env) }));
     // The update's backups (pre-deploy, post-deploy, pre-restore) go off-site in the background: the deploy does not wait for the upload.
     void this.offsite?.copyPending();
@@ -228,159 +201,39 @@ export class Agent {
     return outcome;
   }
 
-  /** The release a rollback goes to: --to <version> among the releases on disk, else the previous one. */
-  resolveRollbackTarget(to?: string): string {
-    const installed = this.ledger.listReleases();
-    if (to) {
-      const match = installed.find((r) => r.version === to || r.id === to || (to.length >= 7 && r.id.startsWith(to)));
-      if (!match) throw releaseNotFoundOnHost(to, installed.map((r) => r.version));
-      return match.id;
-    }
-    const { previousId } = this.ledger.getState();
-    if (!previousId) {
-      throw new SlipwayError('NO_PREVIOUS_RELEASE', 'there is no previous release to go back to', {
-        exitCode: 2,
-        hint: installed.length > 1 ? `name one with --to: ${installed.map((r) => r.version).join(', ')}` : 'deploy a release first',
-      });
-    }
-    return previousId;
-  }
-
-  async status(): Promise<Record<string, unknown>> {
-    const state = this.ledger.getState();
-    const describe = (id: string | null) => {
-      if (!id) return null;
-      const record = this.ledger.getRelease(id);
-      return { id, version: record?.version ?? null };
-    };
-    let health = 'none';
-    const active = this.runtime.active();
-    if (active) {
-      const primary = active.services.find((s) => s.port === active.port)!;
-      const probe = await probeHealth(`http://127.0.0.1:${active.port}${primary.config.health.path}`, primary.config.health.timeoutMs);
-      health = probe.ok ? 'healthy' : 'unhealthy';
-    }
-    const lock = await readLock(this.layout.lockFile);
-    const maintenance = this.proxy.maintenance();
-    const standby = this.runtime.standbyEntry();
-    return {
-      environment: this.env.name,
-      url: `http://${this.env.bind === '0.0.0.0' ? '127.0.0.1' : this.env.bind}:${this.proxy.port}`,
-      current: describe(state.currentId),
-      previous: describe(state.previousId),
-      health,
-      lock: lock ? { holder: lock.holder, pid: lock.pid, since: lock.since, reason: lock.reason, stale: lock.stale } : null,
-      maintenance: maintenance.mode === 'off' ? null : maintenance,
-      agent: { pid: process.pid, startedAt: this.startedAt.toISOString(), uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000), cli: process.argv[1] ?? null },
-      // The active slot first; a standby slot after it runs, unrouted, until its window ends.
-      slots: [
-        ...(active ? [{ role: 'active', ...describeSlot(active) }] : []),
-        ...(standby ? [{ role: 'standby', ...describeSlot(standby.slot), standbySince: standby.since.toISOString(), standbyUntil: standby.until.toISOString() }] : []),
-      ],
-      standby: standby ? { id: standby.slot.releaseId, version: standby.slot.version, slot: standby.slot.name, since: standby.since.toISOString(), until: standby.until.toISOString() } : null,
-      recovery: this.lastRecovery,
-      backups: {
-        schedule: this.env.backupSchedule ?? null,
-        nextScheduled: this.schedule?.next()?.toISOString() ?? null,
-        offsite: this.offsite ? this.store.description : null,
-      },
-    };
-  }
-
-  private routes() {
-    const streamUpdate = (kind: 'deploy' | 'rollback', target: (body: any) => UpdateRequest) => ({
-      kind: 'stream' as const,
-      handle: async (body: any, emit: (event: unknown) => void) => {
-        const request = target(body);
-        const outcome = await this.update(kind, request, emit);
-        return { ok: outcome.ok, deploymentId: outcome.deploymentId, version: outcome.version, releaseId: request.releaseId, error: outcome.error ? toWireError(outcome.error) : undefined, undoFailures: outcome.undoFailures };
+  /** The host's status as the agent sees it (api.ts's AgentStatus). */
+  status(): Promise<AgentStatus> {
+    return liveStatus({
+      environment: this.env,
+      layout: this.layout,
+      ledger: this.ledger,
+      port: this.proxy.port,
+      maintenance: this.proxy.maintenance(),
+      live: {
+        agent: { pid: process.pid, startedAt: this.startedAt, cli: process.argv[1] ?? null },
+        active: this.runtime.active(),
+        standby: this.runtime.standbyEntry(),
+        recovery: this.lastRecovery,
+        backups: { schedule: this.env.backupSchedule ?? null, nextScheduled: this.schedule?.next() ?? null, offsite: this.offsite ? this.store.description : null },
       },
     });
-    const requestBase = (body: any) => ({ who: body.who, reason: body.reason });
+  }
+
+  /** What the control socket's calls (routes.ts) use of this agent. */
+  private routeDeps(): RouteDeps {
     return {
-      'GET /v1/status': { kind: 'json' as const, handle: () => this.status() },
-      'POST /v1/deploy': streamUpdate('deploy', (body) => ({ ...requestBase(body), releaseId: String(body.releaseId ?? ''), version: body.version, allowOlder: Boolean(body.allowOlder) })),
-      'POST /v1/rollback': streamUpdate('rollback', (body) =>
-        body.withData ? { ...requestBase(body), ...rollbackWithDataTarget(this.ledger, body.to) } : { ...requestBase(body), releaseId: this.resolveRollbackTarget(body.to) },
-      ),
-      'POST /v1/restore': streamUpdate('rollback', (body) => ({ ...requestBase(body), ...restoreTarget(this.ledger, String(body.backupId ?? ''), Boolean(body.dataOnly)) })),
-      'POST /v1/data/import': streamUpdate('rollback', (body) => {
-        const currentId = this.ledger.getState().currentId;
-        if (!currentId) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${this.env.name}: deploy a release before copying data into it`, { exitCode: 2, hint: 'slipway deploy <env>' });
-        return { ...requestBase(body), recordAs: 'restore', releaseId: currentId, restoreBackupId: String(body.backupId), restoreBackupDir: String(body.backupDir), scrubFile: body.scrubFile ? String(body.scrubFile) : undefined };
-      }),
-      'POST /v1/backup': {
-        kind: 'json' as const,
-        handle: async (body: any) => {
-          const backup = await this.withHostLock('slipway backup', `backup (${body.reason ?? 'manual'})`, () => this.backups.takeBackup(body.reason ?? 'manual'));
-          // After the lock: an upload must not hold up deploys.
-          return { ...backup, offsite: await this.backups.copyOffsiteNow(backup.id) };
-        },
-      },
-      'POST /v1/backup/fetch': {
-        kind: 'json' as const,
-        handle: (body: any) =>
-          this.withHostLock('slipway backup fetch', `fetch backup ${body.id} from the store`, async () =>
-            fetchOffsiteBackup({
-              layout: this.layout,
-              ledger: this.ledger,
-              store: this.store,
-              app: this.options.project.config.app,
-              environment: this.env.name,
-              backupId: String(body.id ?? ''),
-              key: await this.backups.backupKey(),
-            }),
-          ),
-      },
-      'POST /v1/backup/offsite': {
-        kind: 'json' as const,
-        handle: async () => {
-          if (!this.offsite) {
-            throw new SlipwayError('OFFSITE_OFF', `off-site copies are off for ${this.env.name}`, {
-              exitCode: 2,
-              hint: `set backup_key_env (and leave offsite_backups on) under environments.${this.env.name} in slipway.yml, then restart the agent`,
-            });
-          }
-          const result = await this.offsite.copyPending();
-          return { copied: result.copied, failed: result.failed ? { id: result.failed.id, error: toWireError(result.failed.error) } : null, left: result.left };
-        },
-      },
-      'POST /v1/backup/verify': {
-        kind: 'json' as const,
-        handle: (body: any) => this.withHostLock('slipway backup verify', `verify backup ${body.id}`, () => this.backups.verifyBackupById(String(body.id ?? ''))),
-      },
-      'POST /v1/backup/prune': {
-        kind: 'json' as const,
-        handle: (body: any) =>
-          this.withHostLock('slipway backup prune', 'prune old backups', () =>
-            pruneBackups({ layout: this.layout, ledger: this.ledger, policy: this.env.retention.backups, environment: this.env.name, dryRun: Boolean(body.dryRun) }),
-          ),
-      },
-      'POST /v1/maintenance': {
-        kind: 'json' as const,
-        handle: async (body: any) => {
-          const mode: MaintenanceMode = body.mode === 'off' ? { mode: 'off' } : body.holdSeconds ? { mode: 'hold', holdMs: Number(body.holdSeconds) * 1000 } : { mode: 'refuse', retryAfterSeconds: 30 };
-          this.proxy.setMaintenance(mode);
-          return { maintenance: mode };
-        },
-      },
-      'POST /v1/prune': {
-        kind: 'json' as const,
-        handle: async (body: any) => {
-          const keep = Number.isInteger(body.keep) ? body.keep : this.env.retention.releases;
-          const removed = await this.withHostLock('slipway prune', 'prune old releases', () =>
-            pruneReleases({ layout: this.layout, ledger: this.ledger, keep, dryRun: Boolean(body.dryRun), sweepObjects: true }),
-          );
-          return { removed, keep };
-        },
-      },
-      'POST /v1/stop': {
-        kind: 'json' as const,
-        handle: async () => {
-          setImmediate(() => this.options.onStopRequested?.());
-          return { stopping: true };
-        },
-      },
+      app: this.options.project.config.app,
+      environment: this.env,
+      layout: this.layout,
+      ledger: () => this.ledger,
+      store: () => this.store,
+      offsite: () => this.offsite,
+      backups: this.backups,
+      status: () => this.status(),
+      setMaintenance: (mode) => this.proxy.setMaintenance(mode),
+      update: (kind, request, emit) => this.update(kind, request, emit),
+      withHostLock: (holder, reason, work) => this.withHostLock(holder, reason, work),
+      requestStop: () => this.options.onStopRequested?.(),
     };
   }
 
@@ -394,7 +247,6 @@ export class Agent {
       processEnv: this.processEnv,
       status: () => this.status(),
       update: (kind, request, emit) => this.update(kind, request, emit),
-      resolveRollbackTarget: (to) => this.resolveRollbackTarget(to),
       logTail: (lines) => this.runtime.logTail(lines),
       log: (line) => this.log(line),
     };
@@ -434,17 +286,6 @@ export class Agent {
     })();
     return this.closing;
   }
-}
-
-function describeSlot(slot: Slot) {
-  return {
-    name: slot.name,
-    releaseId: slot.releaseId,
-    version: slot.version,
-    port: slot.port,
-    startedAt: slot.startedAt,
-    services: slot.services.map((s) => ({ name: s.config.name, port: s.port, pid: s.process.pid() ?? null, state: s.process.state(), restarts: s.process.restarts() })),
-  };
 }
 
 async function assertNotLocked(lockFile: string): Promise<void> {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { z } from 'zod';
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -6,33 +7,51 @@ import { fileURLToPath } from 'node:url';
 import { SlipwayError } from '../errors.js';
 import type { HostLayout } from '../host/layout.js';
 import { tailLines } from '../runtime/supervisor.js';
-import { fromWireError, type WireError } from './wire.js';
+import { fromWireError, WireErrorSchema } from './wire.js';
+import {
+  AGENT_CALLS,
+  UpdateEventSchema,
+  badAnswer,
+  callName,
+  type AgentRequest,
+  type AgentResponse,
+  type AgentRouteName,
+  type JsonRouteName,
+  type StreamRouteName,
+  type UpdateEvent,
+} from './api.js';
 
-/** Talks to a host's agent over its unix socket. */
+/** Talks to a host's agent over its unix socket: the calls of AGENT_ROUTES (api.ts), answers checked against their schemas. */
 export interface AgentClient {
   socketPath: string;
-  call<T>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<T>;
-  /** a streamed call: every event goes to onEvent, the final `result` line is returned */
-  stream<T>(route: string, body: unknown, onEvent: (event: any) => void): Promise<T>;
+  call<K extends JsonRouteName>(route: K, ...body: BodyArgument<K>): Promise<AgentResponse<K>>;
+  /** a streamed call (an update): every event goes to onEvent, the final `result` line is returned */
+  stream<K extends StreamRouteName>(route: K, body: AgentRequest<K>, onEvent: (event: UpdateEvent) => void): Promise<AgentResponse<K>>;
 }
+
+/** The body may be left out when the call takes none, or only optional fields. */
+type BodyArgument<K extends AgentRouteName> = {} extends AgentRequest<K> ? [body?: AgentRequest<K>] : [body: AgentRequest<K>];
 
 export function agentClient(socketPath: string): AgentClient {
   return {
     socketPath,
-    call: (method, route, body) =>
+    call: (route, ...[body]) =>
       new Promise((resolve, reject) => {
-        const req = http.request({ socketPath, method, path: route, headers: { 'content-type': 'application/json' } }, (res) => {
+        const spec = AGENT_CALLS[route];
+        const req = http.request({ socketPath, method: spec.method, path: spec.path, headers: { 'content-type': 'application/json' } }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            let parsed: any;
+            let parsed: unknown;
             try {
               parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             } catch {
               return reject(new SlipwayError('AGENT_BAD_ANSWER', 'the agent sent an answer that is not JSON', { hint: 'restart the agent' }));
             }
-            if (res.statusCode !== 200) return reject(parsed?.error ? fromWireError(parsed.error as WireError) : new SlipwayError('AGENT_ERROR', `agent answered ${res.statusCode}`));
-            resolve(parsed);
+            if (res.statusCode !== 200) return reject(errorAnswer(parsed, res.statusCode));
+            const answer = spec.response.safeParse(parsed);
+            if (!answer.success) return reject(badAnswer(callName(spec), answer.error));
+            resolve(answer.data);
           });
         });
         req.on('error', (error) => reject(agentUnreachable(socketPath, error)));
@@ -40,9 +59,26 @@ export function agentClient(socketPath: string): AgentClient {
       }),
     stream: (route, body, onEvent) =>
       new Promise((resolve, reject) => {
-        const req = http.request({ socketPath, method: 'POST', path: route, headers: { 'content-type': 'application/json' } }, (res) => {
+        const spec = AGENT_CALLS[route];
+        const req = http.request({ socketPath, method: spec.method, path: spec.path, headers: { 'content-type': 'application/json' } }, (res) => {
+          if (res.statusCode !== 200) {
+            // Refused before anything ran (a bad body, an unknown call): one JSON error, not a stream.
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              let parsed: unknown = null;
+              try {
+                parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+              } catch {
+                // reported by its status below
+              }
+              reject(errorAnswer(parsed, res.statusCode));
+            });
+            return;
+          }
           let buffer = '';
-          let result: any;
+          let result: AgentResponse<typeof route> | undefined;
+          let problem: SlipwayError | undefined;
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => {
             buffer += chunk;
@@ -51,13 +87,27 @@ export function agentClient(socketPath: string): AgentClient {
               const line = buffer.slice(0, newline);
               buffer = buffer.slice(newline + 1);
               if (!line.trim()) continue;
-              const event = JSON.parse(line);
-              if (event.type === 'result') result = event;
-              else onEvent(event);
+              let event: unknown;
+              try {
+                event = JSON.parse(line);
+              } catch {
+                problem ??= new SlipwayError('AGENT_BAD_ANSWER', 'the agent sent a line that is not JSON', { hint: 'restart the agent' });
+                continue;
+              }
+              if (isResultLine(event)) {
+                const answer = spec.response.safeParse(event);
+                if (answer.success) result = answer.data;
+                else problem = badAnswer(callName(spec), answer.error);
+                continue;
+              }
+              // An event this CLI does not know (a newer agent) is not shown.
+              const known = UpdateEventSchema.safeParse(event);
+              if (known.success) onEvent(known.data);
             }
           });
           res.on('end', () => {
             if (result) resolve(result);
+            else if (problem) reject(problem);
             else reject(new SlipwayError('AGENT_DIED', 'the agent stopped before the operation finished', { hint: 'the next agent start recovers the host to a complete release: run `slipway status <env>`' }));
           });
           res.on('error', () =>
@@ -68,6 +118,16 @@ export function agentClient(socketPath: string): AgentClient {
         req.end(JSON.stringify(body));
       }),
   };
+}
+
+function isResultLine(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && 'type' in event && event.type === 'result';
+}
+
+/** The error an agent answered with (`{ "error": WireError }`), or one saying what status it answered. */
+function errorAnswer(parsed: unknown, status: number | undefined): SlipwayError {
+  const answer = z.object({ error: WireErrorSchema }).safeParse(parsed);
+  return answer.success ? fromWireError(answer.data.error) : new SlipwayError('AGENT_ERROR', `agent answered ${status}`);
 }
 
 function agentUnreachable(socketPath: string, error: Error): SlipwayError {
@@ -85,10 +145,12 @@ function agentUnreachable(socketPath: string, error: Error): SlipwayError {
 
 export async function isAgentRunning(socketPath: string): Promise<boolean> {
   try {
-    await agentClient(socketPath).call('GET', '/v1/status');
+    await agentClient(socketPath).call('status');
     return true;
   } catch (error) {
     if (error instanceof SlipwayError && error.code === 'AGENT_NOT_RUNNING') return false;
+    // It answers, in a shape this CLI does not know: another version, running all the same.
+    if (error instanceof SlipwayError && error.code === 'AGENT_BAD_ANSWER') return true;
     throw error;
   }
 }

@@ -1,26 +1,44 @@
 import http from 'node:http';
 import { promises as fs } from 'node:fs';
 import { SlipwayError } from '../errors.js';
+import { AGENT_CALLS, AGENT_ROUTE_NAMES, badRequest, callName, type AgentHandlers, type AgentRouteName, type UpdateEvent } from './api.js';
 import { toWireError } from './wire.js';
 
 /**
  * The agent's control API on a unix socket (mode 0600: only the owner may talk
  * to it). JSON in, JSON out; long operations stream NDJSON events and end with
- * a `{ "type": "result" }` line.
+ * a `{ "type": "result" }` line. Every body is parsed with its call's schema
+ * (api.ts) first: one it refuses gets a 400 and nothing runs.
  */
-export type Route =
-  | { kind: 'json'; handle(body: any): Promise<unknown> }
-  | { kind: 'stream'; handle(body: any, emit: (event: unknown) => void): Promise<unknown> };
+interface BoundRoute {
+  kind: 'json' | 'stream';
+  /** the parsed body, ready to run; or why the body was refused */
+  accept(body: unknown): { ok: true; run(emit: (event: UpdateEvent) => void): Promise<unknown> } | { ok: false; error: SlipwayError };
+}
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-export async function startControlServer(socketPath: string, routes: Record<string, Route>): Promise<{ close(): Promise<void> }> {
+function bindRoute<K extends AgentRouteName>(name: K, handlers: AgentHandlers): BoundRoute {
+  const spec = AGENT_CALLS[name];
+  const handle = handlers[name];
+  return {
+    kind: spec.kind,
+    accept(body) {
+      const parsed = spec.request.safeParse(body);
+      if (!parsed.success) return { ok: false, error: badRequest(callName(spec), parsed.error) };
+      return { ok: true, run: (emit) => handle(parsed.data, emit) };
+    },
+  };
+}
+
+export async function startControlServer(socketPath: string, handlers: AgentHandlers): Promise<{ close(): Promise<void> }> {
+  const routes = new Map<string, BoundRoute>(AGENT_ROUTE_NAMES.map((name) => [callName(AGENT_CALLS[name]), bindRoute(name, handlers)]));
   const server = http.createServer((req, res) => {
     void handle(req, res).catch(() => res.destroy());
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const route = routes[`${req.method} ${new URL(req.url ?? '/', 'http://agent').pathname}`];
+    const route = routes.get(`${req.method} ${new URL(req.url ?? '/', 'http://agent').pathname}`);
     if (!route) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: toWireError(new SlipwayError('AGENT_NO_ROUTE', `no such call: ${req.method} ${req.url}`, { hint: 'the CLI and the agent may be different versions: restart the agent' })) }));
       return;
@@ -32,9 +50,14 @@ export async function startControlServer(socketPath: string, routes: Record<stri
       res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: toWireError(error) }));
       return;
     }
+    const accepted = route.accept(body);
+    if (!accepted.ok) {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: toWireError(accepted.error) }));
+      return;
+    }
     if (route.kind === 'json') {
       try {
-        const result = await route.handle(body);
+        const result = await accepted.run(() => undefined);
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result ?? {}));
       } catch (error) {
         res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: toWireError(error) }));
@@ -47,7 +70,7 @@ export async function startControlServer(socketPath: string, routes: Record<stri
       if (!res.destroyed && res.writable) res.write(`${JSON.stringify(event)}\n`);
     };
     try {
-      const result = await route.handle(body, emit);
+      const result = await accepted.run(emit);
       emit({ type: 'result', ...(result as object) });
     } catch (error) {
       emit({ type: 'result', ok: false, error: toWireError(error) });
@@ -80,13 +103,13 @@ async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new SlipwayError('AGENT_BODY_TOO_LARGE', 'request body over 1 MiB');
+    if (size > MAX_BODY_BYTES) throw new SlipwayError('AGENT_BODY_TOO_LARGE', 'request body over 1 MiB', { exitCode: 2 });
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return {};
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new SlipwayError('AGENT_BAD_JSON', 'request body is not valid JSON');
+    throw new SlipwayError('AGENT_BAD_JSON', 'request body is not valid JSON', { exitCode: 2, hint: 'nothing was changed' });
   }
 }

@@ -6,7 +6,7 @@ import type { HostLayout } from '../host/layout.js';
 import type { Ledger } from '../host/ledger.js';
 import { readEnvFile } from '../host/app-env.js';
 import { readInstalledManifest } from '../host/install-release.js';
-import { BACKUP_REASONS, createBackup, getBackup, hasData, pruneBackups, verifyBackup, type BackupReason, type BackupRecord } from '../data/index.js';
+import { BACKUP_REASONS, createBackup, getBackup, hasData, pruneBackups, verifyBackup, type BackupReason, type BackupRecord, type VerifyReport } from '../data/index.js';
 import { backupKeyFromEnv, type OffsiteCopier } from '../data/offsite.js';
 import { nothingConfiguredToBackUp } from '../data/data-errors.js';
 import { nothingDeployed } from '../host/current-link.js';
@@ -79,7 +79,7 @@ export class HostBackups {
     return { ok: false, error: result.failed?.error.message ?? 'it was not copied' };
   }
 
-  async verifyBackupById(id: string): Promise<unknown> {
+  async verifyBackupById(id: string): Promise<VerifyReport> {
     const backup = getBackup(this.deps.ledger(), id, { environment: this.deps.environment.name });
     // The backup's own release says where its items go; fall back to the current release's config.
     const manifest = (backup.release && (await readInstalledManifest(this.deps.layout, backup.release.id))) || (await this.currentData()).manifest;

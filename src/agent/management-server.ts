@@ -5,16 +5,18 @@
  * calls in the browser. Bad requests get a 4xx and never stop the agent.
  */
 import http from 'node:http';
+import { z } from 'zod';
 import { SlipwayError } from '../errors.js';
 import { createNonceCache, verifyRequest } from './management-auth.js';
 import { dashboardAsset } from './dashboard.js';
-import { toWireError } from './wire.js';
+import { toWireError, type WireError } from './wire.js';
+import { MANAGEMENT_ROUTES, callName, describeIssues } from './api.js';
 
 export interface ManagementHandlers {
   /** check the channel now; should answer quickly (not wait for a deployment) */
   notify(): Promise<unknown>;
   status(): Promise<unknown>;
-  /** body: { to?: version or id, reason?: text } */
+  /** to: a version or id (absent: the previous release); reason: for the record */
   rollback(body: { to?: string; reason?: string }): Promise<unknown>;
   history(): Promise<unknown>;
   backups?(): Promise<unknown>;
@@ -46,41 +48,51 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 const DRAIN_LIMIT_BYTES = 1024 * 1024;
 const MAX_LOG_LINES = 1000;
 
-type Route = { auth: boolean; handle(input: { body: Record<string, unknown>; url: URL }): Promise<{ status?: number; json: unknown }> };
+/** One call: its body checked by its schema (api.ts), then handled. */
+interface Route {
+  auth: boolean;
+  accept(body: unknown, url: URL): { ok: true; run(): Promise<unknown> } | { ok: false; problems: string[] };
+}
+
+function route<S extends z.ZodType>(spec: { request: S }, handle: (body: z.output<S>, url: URL) => Promise<unknown>): Route {
+  return {
+    auth: true,
+    accept(body, url) {
+      const parsed = spec.request.safeParse(body);
+      if (!parsed.success) return { ok: false, problems: describeIssues(parsed.error) };
+      return { ok: true, run: () => handle(parsed.data, url) };
+    },
+  };
+}
 
 export async function startManagementServer(options: ManagementServerOptions): Promise<ManagementServer> {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const limiter = createRateLimiter(options.rateLimit ?? { perSecond: 20, burst: 40 });
   const nonces = createNonceCache();
   const { handlers } = options;
+  const api = MANAGEMENT_ROUTES;
 
-  const routes: Record<string, Route> = {
-    'POST /v1/notify': { auth: true, handle: async () => ({ json: (await handlers.notify()) ?? {} }) },
-    'GET /v1/status': { auth: true, handle: async () => ({ json: await handlers.status() }) },
-    'POST /v1/rollback': {
-      auth: true,
-      handle: async ({ body }) => {
-        const to = body.to;
-        const reason = body.reason;
-        if ((to !== undefined && to !== null && typeof to !== 'string') || (reason !== undefined && typeof reason !== 'string')) {
-          return { status: 400, json: errorBody('BAD_REQUEST', '`to` and `reason` must be strings') };
-        }
-        return { json: await handlers.rollback({ ...(typeof to === 'string' && to !== '' ? { to } : {}), ...(typeof reason === 'string' ? { reason } : {}) }) };
-      },
-    },
-    'GET /v1/history': { auth: true, handle: async () => ({ json: await handlers.history() }) },
-    'GET /v1/logs': {
-      auth: true,
-      handle: async ({ url }) => {
+  const routes = new Map<string, Route>([
+    [callName(api.notify), route(api.notify, async () => (await handlers.notify()) ?? {})],
+    [callName(api.status), route(api.status, () => handlers.status())],
+    [
+      callName(api.rollback),
+      // An empty or null `to` is the previous release, as an absent one.
+      route(api.rollback, ({ to, reason }) => handlers.rollback({ ...(typeof to === 'string' && to !== '' ? { to } : {}), ...(reason === undefined ? {} : { reason }) })),
+    ],
+    [callName(api.history), route(api.history, () => handlers.history())],
+    [
+      callName(api.logs),
+      route(api.logs, async (_body, url) => {
         const asked = Number(url.searchParams.get('lines') ?? 100);
         const lines = Number.isFinite(asked) ? Math.min(MAX_LOG_LINES, Math.max(1, Math.floor(asked))) : 100;
-        return { json: { lines: await handlers.logTail(lines) } };
-      },
-    },
-  };
+        return { lines: await handlers.logTail(lines) };
+      }),
+    ],
+  ]);
   if (handlers.backups) {
     const backups = handlers.backups;
-    routes['GET /v1/backups'] = { auth: true, handle: async () => ({ json: await backups() }) };
+    routes.set(callName(api.backups), route(api.backups, () => backups()));
   }
 
   const server = http.createServer((req, res) => {
@@ -125,9 +137,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
         return;
       }
     }
-    const route = routes[`${method} ${url.pathname}`];
+    const route = routes.get(`${method} ${url.pathname}`);
     if (!route) {
-      const known = Object.keys(routes).some((key) => key.endsWith(` ${url.pathname}`));
+      const known = [...routes.keys()].some((key) => key.endsWith(` ${url.pathname}`));
       send(res, known ? 405 : 404, errorBody(known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', `no such call: ${method} ${url.pathname}`));
       return;
     }
@@ -155,7 +167,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       }
     }
 
-    let parsed: Record<string, unknown> = {};
+    let parsed: unknown = {};
     if (body.length > 0) {
       let value: unknown;
       try {
@@ -168,13 +180,17 @@ export async function startManagementServer(options: ManagementServerOptions): P
         send(res, 400, errorBody('BAD_JSON', 'the request body must be a JSON object'));
         return;
       }
-      parsed = value as Record<string, unknown>;
+      parsed = value;
+    }
+    const accepted = route.accept(parsed, url);
+    if (!accepted.ok) {
+      send(res, 400, errorBody('BAD_REQUEST', `bad request to ${method} ${url.pathname}: ${accepted.problems[0]}; nothing was done`, accepted.problems.slice(1)));
+      return;
     }
 
     if (method !== 'GET') options.log(`management: ${method} ${url.pathname} from ${client}`);
     try {
-      const result = await route.handle({ body: parsed, url });
-      send(res, result.status ?? 200, result.json);
+      send(res, 200, await accepted.run());
     } catch (error) {
       const status = error instanceof SlipwayError && error.exitCode === 2 ? 400 : 500;
       send(res, status, { error: toWireError(error) });
@@ -225,8 +241,8 @@ function send(res: http.ServerResponse, status: number, json: unknown): void {
   res.end(text);
 }
 
-function errorBody(code: string, message: string): { error: { code: string; message: string; details: string[]; exitCode: 1 | 2 } } {
-  return { error: { code, message, details: [], exitCode: 2 } };
+function errorBody(code: string, message: string, details: string[] = []): { error: WireError } {
+  return { error: { code, message, details, exitCode: 2 } };
 }
 
 /** The whole body up to `limit` bytes; past it the rest is read and dropped (up to a bound), so the client gets its 413. */

@@ -6,11 +6,12 @@ import { buildHostStatusReport, writeHostStatus } from '../store/status-reports.
 import type { HostLayout } from '../host/layout.js';
 import type { Ledger } from '../host/ledger.js';
 import { listBackups } from '../data/index.js';
+import type { UpdateEvent, UpdateOutcome, UpdateRequest } from '../update/run-update.js';
+import type { AgentStatus, HistoryEntry, ManagementRollbackReply, ManagementStatus } from './api.js';
 import { startChannelPoller, type ChannelPoller } from './channel-poller.js';
 import { startManagementServer } from './management-server.js';
 import { readManagementSecret } from './management-auth.js';
-import type { UpdateEvent, UpdateOutcome } from '../update/run-update.js';
-import type { UpdateRequest } from './agent.js';
+import { resolveRollbackTarget } from './rollback-target.js';
 
 /** What the pull loop and the management API need from the agent. */
 export interface AgentFacade {
@@ -20,9 +21,8 @@ export interface AgentFacade {
   ledger: Ledger;
   store: BlobStore;
   processEnv: NodeJS.ProcessEnv;
-  status(): Promise<Record<string, unknown>>;
-  update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome & { version?: string }>;
-  resolveRollbackTarget(to?: string): string;
+  status(): Promise<AgentStatus>;
+  update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome>;
   logTail(lines: number): Promise<string[]>;
   log(line: string): void;
 }
@@ -74,7 +74,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
 
   async function writeReport(heartbeat: boolean): Promise<void> {
     try {
-      const status = (await agent.status()) as { current: { id: string; version: string | null } | null; previous: { id: string; version: string | null } | null; health: string };
+      const status = await agent.status();
       const state = poller?.state();
       const report = buildHostStatusReport({
         host: hostname,
@@ -142,14 +142,14 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
           if (poller) void poller.checkNow();
           return { checking: Boolean(poller) };
         },
-        status: async () => {
+        status: async (): Promise<ManagementStatus> => {
           const pull = poller?.state() ?? null;
           // `pull` also says how often the channel was read, and how many reads were "not modified".
           return { ...(await agent.status()), channel: pull?.lastPointer ?? null, failedRelease: pull?.failedRelease ?? null, pull };
         },
-        rollback: async (body) => {
+        rollback: async (body): Promise<ManagementRollbackReply> => {
           const from = agent.ledger.getState().currentId;
-          const releaseId = agent.resolveRollbackTarget(body.to);
+          const releaseId = resolveRollbackTarget(agent.ledger, body.to);
           const outcome = await agent.update('rollback', { releaseId, who: 'dashboard', reason: body.reason ?? 'rollback from the dashboard' }, () => undefined);
           // The channel may still name the release left behind: do not let the poller bring it back.
           if (outcome.ok && poller && from) await poller.rememberFailure({ id: from, version: agent.ledger.getRelease(from)?.version ?? null }, 'rolled back by an operator');
@@ -157,7 +157,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
           return { ok: outcome.ok, version: outcome.version, releaseId, error: outcome.error?.message };
         },
         // `slipway history --json`'s fields, plus what the dashboard's timeline shows: kind, who, why, the error.
-        history: async () =>
+        history: async (): Promise<HistoryEntry[]> =>
           agent.ledger.listDeployments({ limit: 50 }).map((d) => ({
             id: d.id,
             kind: d.kind,

@@ -1,13 +1,16 @@
-import { SlipwayError, type ExitCode } from '../errors.js';
+import { z } from 'zod';
+import { SlipwayError } from '../errors.js';
 
-/** A SlipwayError as it crosses the agent's socket. */
-export interface WireError {
-  code: string;
-  message: string;
-  hint?: string;
-  details: string[];
-  exitCode: ExitCode;
-}
+/** A SlipwayError as it crosses the agent's socket or its management API. */
+export const WireErrorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  hint: z.string().optional(),
+  details: z.array(z.string()),
+  exitCode: z.union([z.literal(1), z.literal(2)]),
+});
+
+export type WireError = z.infer<typeof WireErrorSchema>;
 
 export function toWireError(error: unknown): WireError {
   if (error instanceof SlipwayError) {

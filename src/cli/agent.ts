@@ -33,7 +33,7 @@ export default async function agent(options: AgentOptions, ctx: CliContext): Pro
 
 async function stopAgent(socket: string, env: string): Promise<CommandResult> {
   if (!(await isAgentRunning(socket))) return { stdout: `no agent runs for ${env}` };
-  await agentClient(socket).call('POST', '/v1/stop');
+  await agentClient(socket).call('stop');
   for (let i = 0; i < 300 && (await isAgentRunning(socket).catch(() => false)); i += 1) await new Promise((r) => setTimeout(r, 100));
   return { stdout: `stopped the agent of ${env} (the app is no longer served)` };
 }

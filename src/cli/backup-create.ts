@@ -1,9 +1,8 @@
-import type { BackupRecord } from '../data/index.js';
+import { usageError } from '../errors.js';
+import { BackupReasonSchema } from '../agent/api.js';
 import { openEnvironment, connectAgent } from './environment.js';
 import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
-
-type OffsiteOutcome = { ok: true; key: string; keyId: string; store: string } | { ok: false; error: string } | null;
 
 interface BackupCreateOptions {
   args: string[];
@@ -17,7 +16,7 @@ export default async function backupCreate(options: BackupCreateOptions, ctx: Cl
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
   const agent = await connectAgent(opened, ctx);
   ctx.progress(`backing up ${opened.environment.name}…`);
-  const backup = await agent.call<BackupRecord & { offsite: OffsiteOutcome }>('POST', '/v1/backup', { reason: options.reason ?? 'manual' });
+  const backup = await agent.call('backup', { reason: backupReason(options.reason ?? 'manual') });
   if (options.json) return jsonOutput({ id: backup.id, release: backup.release, items: backup.items, reason: backup.reason, createdAt: backup.createdAt, size: backup.size, sha256: backup.sha256, verifiedAt: backup.verifiedAt, offsite: backup.offsite });
   return {
     stdout: [
@@ -30,4 +29,11 @@ export default async function backupCreate(options: BackupCreateOptions, ctx: Cl
           : [`warning: NOT copied off-site: ${backup.offsite.error} (the agent tries again after the next backup; \`slipway backup copy ${opened.environment.name}\` retries now)`]),
     ].join('\n'),
   };
+}
+
+/** --reason, one the agent knows (a usage error otherwise). */
+function backupReason(text: string) {
+  const parsed = BackupReasonSchema.safeParse(text);
+  if (!parsed.success) throw usageError('USAGE', parsed.error.issues[0]?.message ?? `unknown backup reason "${text}"`);
+  return parsed.data;
 }

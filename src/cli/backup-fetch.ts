@@ -1,4 +1,3 @@
-import type { BackupRecord } from '../data/index.js';
 import { openEnvironment, connectAgent } from './environment.js';
 import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
@@ -15,7 +14,7 @@ export default async function backupFetch(options: BackupFetchOptions, ctx: CliC
   const opened = await openEnvironment({ config: options.config, env }, ctx);
   const agent = await connectAgent(opened, ctx);
   ctx.progress(`fetching backup ${id} of ${opened.environment.name} from the store…`);
-  const backup = await agent.call<BackupRecord & { fetched: boolean }>('POST', '/v1/backup/fetch', { id });
+  const backup = await agent.call('backupFetch', { id: id ?? '' });
   if (options.json) {
     return jsonOutput({ id: backup.id, release: backup.release, reason: backup.reason, createdAt: backup.createdAt, size: backup.size, sha256: backup.sha256, verifiedAt: backup.verifiedAt, fetched: backup.fetched });
   }

@@ -1,4 +1,3 @@
-import type { WireError } from '../agent/wire.js';
 import { openEnvironment, connectAgent } from './environment.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
@@ -13,7 +12,7 @@ export default async function backupOffsite(options: BackupOffsiteOptions, ctx: 
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
   const agent = await connectAgent(opened, ctx);
   ctx.progress(`copying the backups of ${opened.environment.name} that have no off-site copy yet…`);
-  const result = await agent.call<{ copied: string[]; failed: { id: string | null; error: WireError } | null; left: number }>('POST', '/v1/backup/offsite', {});
+  const result = await agent.call('backupOffsite');
   const exitCode = result.failed ? 1 : 0;
   if (options.json) return { ...jsonOutput(result), exitCode };
   const lines = [result.copied.length ? `copied off-site: ${result.copied.join(', ')}` : 'nothing to copy: every backup has an off-site copy'];

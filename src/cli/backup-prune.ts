@@ -12,7 +12,7 @@ interface BackupPruneOptions {
 export default async function backupPrune(options: BackupPruneOptions, ctx: CliContext): Promise<CommandResult> {
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
   const agent = await connectAgent(opened, ctx);
-  const result = await agent.call<{ pruned: { id: string; reason: string; createdAt: string }[]; kept: unknown[] }>('POST', '/v1/backup/prune', { dryRun: Boolean(options.dryRun) });
+  const result = await agent.call('backupPrune', { dryRun: Boolean(options.dryRun) });
   if (options.json) return jsonOutput(result);
   if (result.pruned.length === 0) return { stdout: `nothing to prune (${result.kept.length} backups kept by the retention policy)` };
   const verb = options.dryRun ? 'would remove' : 'removed';

@@ -12,7 +12,7 @@ export default async function backupVerify(options: BackupVerifyOptions, ctx: Cl
   const [env, id] = options.args;
   const opened = await openEnvironment({ config: options.config, env }, ctx);
   const agent = await connectAgent(opened, ctx);
-  const report = await agent.call<{ id: string; ok: boolean; checkedAt: string; problems: string[]; items: { name: string; engine: string; ok: boolean; problems: string[] }[] }>('POST', '/v1/backup/verify', { id });
+  const report = await agent.call('backupVerify', { id: id ?? '' });
   const exitCode = report.ok ? 0 : 1;
   if (options.json) return { ...jsonOutput(report), exitCode };
   const lines = [`backup ${report.id}: ${report.ok ? 'verified (restored into scratch, contents match)' : 'DOES NOT VERIFY'}`];

@@ -3,10 +3,9 @@ import { promises as fs } from 'node:fs';
 import { SlipwayError } from '../errors.js';
 import { getEnvironment } from '../config/load.js';
 import { defaultHostRoot, hostLayout } from '../host/layout.js';
-import type { BackupRecord } from '../data/index.js';
 import { openEnvironment, connectAgent } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
-import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
+import { printUpdateEvent, updateFailure } from './update-output.js';
 import { whoAmI } from './deploy.js';
 import type { CliContext, CommandResult } from './context.js';
 
@@ -39,13 +38,13 @@ export default async function dataCopy(options: DataCopyOptions, ctx: CliContext
   if (!backupId) {
     const source = await connectAgent(from, ctx);
     ctx.progress(`backing up ${fromName}…`);
-    backupId = (await source.call<BackupRecord>('POST', '/v1/backup', { reason: 'manual' })).id;
+    backupId = (await source.call('backup', { reason: 'manual' })).id;
     ctx.progress(`backup ${backupId} of ${fromName} taken and verified`);
   }
   const fromLayout = hostLayout(from.environment.root ?? defaultHostRoot(from.project.config.app, from.environment.name));
   const target = await connectAgent(to, ctx);
-  const result = await target.stream<UpdateResult>(
-    '/v1/data/import',
+  const result = await target.stream(
+    'dataImport',
     { backupId, backupDir: path.join(fromLayout.backupsDir, backupId), scrubFile, who: whoAmI(ctx), reason: `data copy from ${fromName} (backup ${backupId})${scrubFile ? ', scrubbed' : ''}` },
     (event) => printUpdateEvent(ctx, event),
   );

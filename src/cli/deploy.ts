@@ -6,7 +6,7 @@ import { confirmOrRefuse } from './prompt.js';
 import { planUpdate } from '../update/plan-update.js';
 import { planRefusal } from '../plan/plan.js';
 import { renderPlanText } from '../plan/render.js';
-import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
+import { printUpdateEvent, updateFailure } from './update-output.js';
 import type { CliContext, CommandResult } from './context.js';
 import { whoAmI } from './who.js';
 
@@ -50,18 +50,18 @@ export default async function deploy(options: DeployOptions, ctx: CliContext): P
   const agent = await connectAgent(opened, ctx);
   ctx.progress(`deploying ${project.config.app} ${release.version} (${shortId(release.id)}) to ${environment.name}`);
   const started = performance.now();
-  const result = await agent.stream<UpdateResult>(
-    '/v1/deploy',
+  const result = await agent.stream(
+    'deploy',
     { releaseId: release.id, version: release.version, who: whoAmI(ctx), reason: options.reason ?? `deploy ${release.version}`, allowOlder: Boolean(options.allowOlder) },
     (event) => printUpdateEvent(ctx, event),
   );
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   if (!result.ok) {
-    const status = await agent.call<any>('GET', '/v1/status').catch(() => null);
+    const status = await agent.call('status').catch(() => null);
     const serving = status?.current ? `${status.current.version} is serving` : 'no release is serving';
     throw updateFailure(result, serving);
   }
-  const status = await agent.call<any>('GET', '/v1/status');
+  const status = await agent.call('status');
   return { stdout: `${environment.name} now serves ${release.version} (${shortId(release.id)}) at ${status.url} — ${seconds} s` };
 }
 

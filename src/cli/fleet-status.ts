@@ -1,11 +1,13 @@
+import { SlipwayError } from '../errors.js';
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { ContractStatusSchema, describeIssues, type ContractStatus } from '../agent/api.js';
 import { RemoteSlipway } from '../remote/remote-slipway.js';
 import { sshSettingsFromEnv } from '../remote/ssh.js';
 import { fleetLevels, selectHosts } from './fleet.js';
 import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
-type Release = { id: string; version: string } | null;
+type Release = ContractStatus['current'];
 
 interface HostStatus {
   host: string;
@@ -16,8 +18,8 @@ interface HostStatus {
   current?: Release;
   previous?: Release;
   health?: string;
-  lock?: unknown;
-  maintenance?: unknown;
+  lock?: ContractStatus['lock'];
+  maintenance?: ContractStatus['maintenance'];
 }
 
 /**
@@ -36,7 +38,13 @@ export async function statusFleet(o: { project: LoadedProject; environment: Envi
       let remote: RemoteSlipway | null = null;
       try {
         remote = await RemoteSlipway.connect({ host, app: project.config.app, environment: environment.name, settings });
-        const s = await remote.slipwayJson<any>(['status', environment.name]);
+        const parsed = ContractStatusSchema.safeParse(await remote.slipwayJson<unknown>(['status', environment.name]));
+        if (!parsed.success) {
+          throw new SlipwayError('REMOTE_OUTPUT_INVALID', `\`slipway status\` on ${host.name} printed an unexpected report: ${describeIssues(parsed.error)[0]}`, {
+            hint: `is slipway on ${host.name} the same version? run \`slipway setup ${environment.name}\``,
+          });
+        }
+        const s = parsed.data;
         return { host: host.name, ssh: host.ssh, reachable: true, url: s.url, current: s.current, previous: s.previous, health: s.health, lock: s.lock, maintenance: s.maintenance };
       } catch (error) {
         return { host: host.name, ssh: host.ssh, reachable: false, error: (error as Error).message };

@@ -29,7 +29,7 @@ export default async function logs(options: LogsOptions, ctx: CliContext): Promi
 
 async function pickLogFile(logsDir: string, socket: string, service?: string): Promise<string> {
   if (await isAgentRunning(socket)) {
-    const status = await agentClient(socket).call<any>('GET', '/v1/status');
+    const status = await agentClient(socket).call('status');
     const slot = status.slots?.[0];
     if (slot) {
       const name = service ?? slot.services[0]?.name;

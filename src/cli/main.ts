@@ -9,7 +9,8 @@ import { RemoteEnvironmentRedirect } from './remote-redirect.js';
  * The only place that prints results and sets the exit code. Each command lives
  * in its own module, imported when it runs, so `slipway --help` loads nothing heavy.
  */
-type CommandModule = { default: (options: any, ctx: CliContext) => Promise<CommandResult> };
+// Each command declares the options it reads (its own interface); commander fills them from the declarations below.
+type CommandModule<O> = { default: (options: O, ctx: CliContext) => Promise<CommandResult> };
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -46,7 +47,7 @@ function formatFailure(error: unknown, color: boolean): { text: string; exitCode
   };
 }
 
-function runner(load: () => Promise<CommandModule>) {
+function runner<O>(load: () => Promise<CommandModule<O>>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const positional = command.processedArgs ?? [];
@@ -54,7 +55,7 @@ function runner(load: () => Promise<CommandModule>) {
     const ctx = createContext();
     try {
       const module = await load();
-      const result = await module.default(options, ctx);
+      const result = await module.default(options as O, ctx);
       if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`);
       process.exitCode = result.exitCode ?? 0;
       if (result.exit) process.stdout.write('', () => process.exit(process.exitCode));

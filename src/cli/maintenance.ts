@@ -17,7 +17,7 @@ export default async function maintenance(options: MaintenanceOptions, ctx: CliC
   if (hold !== undefined && !(hold > 0 && hold <= 3600)) throw usageError('USAGE', '--hold takes seconds between 1 and 3600');
   const opened = await openEnvironment({ config: options.config, env: options.env }, ctx);
   const agent = await connectAgent(opened, ctx);
-  await agent.call('POST', '/v1/maintenance', { mode, holdSeconds: hold });
+  await agent.call('maintenance', { mode, holdSeconds: hold });
   if (mode === 'off') return { stdout: `${opened.environment.name}: maintenance off, requests flow to the app` };
   return { stdout: hold ? `${opened.environment.name}: maintenance on, requests held up to ${hold} s` : `${opened.environment.name}: maintenance on, requests answered 503 with Retry-After` };
 }

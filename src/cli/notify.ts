@@ -2,6 +2,7 @@ import { SlipwayError, usageError } from '../errors.js';
 import { getEnvironment, loadProject } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import { readManagementSecret, signRequest } from '../agent/management-auth.js';
+import { ManagementRefusalSchema } from '../agent/api.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface NotifyOptions {
@@ -46,23 +47,25 @@ export default async function notify(options: NotifyOptions, ctx: CliContext): P
     });
   }
   const text = await response.text();
-  let json: any = null;
+  let json: unknown = null;
   try {
     json = text ? JSON.parse(text) : null;
   } catch {
     // not JSON: reported below by status
   }
+  const refusal = ManagementRefusalSchema.safeParse(json);
+  const said = refusal.success ? refusal.data : {};
   if (response.status === 401) {
-    throw new SlipwayError('MANAGEMENT_UNAUTHORIZED', `the agent of ${name} refused the request (${json?.reason ?? 'unauthorized'})`, {
+    throw new SlipwayError('MANAGEMENT_UNAUTHORIZED', `the agent of ${name} refused the request (${said.reason ?? 'unauthorized'})`, {
       hint:
-        json?.reason === 'stale-timestamp'
+        said.reason === 'stale-timestamp'
           ? "this machine's clock and the agent's differ by more than a minute: fix the clock (NTP)"
           : `check that $${environment.management.secretEnv} holds the same secret here and on the agent`,
     });
   }
   if (!response.ok) {
-    throw new SlipwayError('NOTIFY_FAILED', `the agent of ${name} answered HTTP ${response.status}: ${json?.error?.message ?? text.slice(0, 200)}`, {
-      hint: json?.error?.hint ?? 'see the agent log',
+    throw new SlipwayError('NOTIFY_FAILED', `the agent of ${name} answered HTTP ${response.status}: ${said.error?.message ?? text.slice(0, 200)}`, {
+      hint: said.error?.hint ?? 'see the agent log',
     });
   }
   if (options.json) return jsonOutput(json ?? {});

@@ -17,7 +17,7 @@ export default async function prune(options: PruneOptions, ctx: CliContext): Pro
   if (keep !== undefined && !(Number.isInteger(keep) && keep >= 0)) throw usageError('USAGE', `--keep takes a whole number, got ${options.keep}`);
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
   const agent = await connectAgent(opened, ctx);
-  const result = await agent.call<{ removed: { id: string; version: string }[]; keep: number }>('POST', '/v1/prune', {
+  const result = await agent.call('prune', {
     keep,
     dryRun: Boolean(options.dryRun),
   });

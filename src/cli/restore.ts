@@ -1,6 +1,6 @@
 import { openEnvironment, connectAgent } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
-import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
+import { printUpdateEvent, updateFailure } from './update-output.js';
 import { whoAmI } from './deploy.js';
 import type { CliContext, CommandResult } from './context.js';
 
@@ -22,9 +22,9 @@ export default async function restore(options: RestoreOptions, ctx: CliContext):
   });
   if (!go) return { stdout: 'nothing changed', exitCode: 1 };
   const agent = await connectAgent(opened, ctx);
-  const result = await agent.stream<UpdateResult>('/v1/restore', { backupId, dataOnly: Boolean(options.dataOnly), who: whoAmI(ctx), reason: `restore backup ${backupId}` }, (event) => printUpdateEvent(ctx, event));
+  const result = await agent.stream('restore', { backupId: backupId ?? '', dataOnly: Boolean(options.dataOnly), who: whoAmI(ctx), reason: `restore backup ${backupId}` }, (event) => printUpdateEvent(ctx, event));
   if (!result.ok) {
-    const status = await agent.call<any>('GET', '/v1/status').catch(() => null);
+    const status = await agent.call('status').catch(() => null);
     throw updateFailure(result, status?.current ? `${status.current.version} is serving with its data` : 'no release is serving');
   }
   return { stdout: `${opened.environment.name} now serves ${result.version ?? '?'} with the data of backup ${backupId}` };

@@ -1,6 +1,6 @@
 import { openAnyEnvironment, connectAgent } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
-import { printUpdateEvent, updateFailure, type UpdateResult } from './update-output.js';
+import { printUpdateEvent, updateFailure } from './update-output.js';
 import { whoAmI } from './who.js';
 import { shortId } from '../release/manifest.js';
 import type { CliContext, CommandResult } from './context.js';
@@ -34,15 +34,15 @@ export default async function rollback(options: RollbackOptions, ctx: CliContext
   if (options.withData) ctx.progress('--with-data is not instant: the backup is restored first, then the release starts fresh on the restored data');
   const agent = await connectAgent(opened, ctx);
   const started = performance.now();
-  const result = await agent.stream<UpdateResult>(
-    '/v1/rollback',
+  const result = await agent.stream(
+    'rollback',
     { to: options.to, withData: Boolean(options.withData), who: whoAmI(ctx), reason: options.reason ?? `rollback${options.to ? ` to ${options.to}` : ''}` },
     (event) => printUpdateEvent(ctx, event),
   );
   if (!result.ok) {
-    const status = await agent.call<any>('GET', '/v1/status').catch(() => null);
+    const status = await agent.call('status').catch(() => null);
     throw updateFailure(result, status?.current ? `${status.current.version} is serving` : 'no release is serving');
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  return { stdout: `${opened.environment.name} now serves ${result.version ?? '?'} (${shortId(result.releaseId)}) — ${seconds} s` };
+  return { stdout: `${opened.environment.name} now serves ${result.version ?? '?'} (${shortId(result.releaseId ?? '')}) — ${seconds} s` };
 }

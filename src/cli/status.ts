@@ -1,10 +1,9 @@
-import { openLedger } from '../host/ledger.js';
-import { readLock } from '../host/lock.js';
 import { agentClient, isAgentRunning } from '../agent/control-client.js';
+import { offlineStatus } from '../agent/status.js';
+import type { StatusReport } from '../agent/api.js';
 import { openAnyEnvironment } from './environment.js';
 import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
-import { promises as fs } from 'node:fs';
 import { openStore } from '../store/open-store.js';
 import { readHostStatuses } from '../store/status-reports.js';
 
@@ -24,31 +23,7 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
   }
   const opened = target;
   const { layout, environment } = opened;
-  let report: any;
-  if (await isAgentRunning(layout.agentSocket)) {
-    report = await agentClient(layout.agentSocket).call('GET', '/v1/status');
-  } else {
-    const ledgerExists = await fs.stat(layout.ledgerFile).then(() => true, () => false);
-    const ledger = ledgerExists ? openLedger(layout.ledgerFile, { readonly: true }) : null;
-    try {
-      const state = ledger?.getState() ?? { currentId: null, previousId: null };
-      const describe = (id: string | null) => (id ? { id, version: ledger?.getRelease(id)?.version ?? null } : null);
-      const lock = await readLock(layout.lockFile);
-      report = {
-        environment: environment.name,
-        url: `http://${environment.bind === '0.0.0.0' ? '127.0.0.1' : environment.bind}:${environment.port}`,
-        current: describe(state.currentId),
-        previous: describe(state.previousId),
-        health: 'agent not running',
-        lock: lock ? { holder: lock.holder, pid: lock.pid, since: lock.since, reason: lock.reason, stale: lock.stale } : null,
-        maintenance: null,
-        agent: null,
-        slots: [],
-      };
-    } finally {
-      ledger?.close();
-    }
-  }
+  const report: StatusReport = (await isAgentRunning(layout.agentSocket)) ? await agentClient(layout.agentSocket).call('status') : await offlineStatus({ environment, layout });
   // In pull mode every host reports to the store: show them all.
   if (environment.pull) {
     try {
@@ -67,20 +42,20 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
   }
   if (options.json) return jsonOutput(report);
   const lines = [
-    `${opened.project.config.app} ${report.environment}: ${report.current ? `${report.current.version} (${String(report.current.id).slice(0, 12)})` : 'no release deployed'}`,
+    `${opened.project.config.app} ${report.environment}: ${report.current ? `${report.current.version} (${report.current.id.slice(0, 12)})` : 'no release deployed'}`,
     `  url          ${report.url}`,
     `  health       ${report.health}`,
-    `  previous     ${report.previous ? `${report.previous.version} (${String(report.previous.id).slice(0, 12)})` : '-'}`,
+    `  previous     ${report.previous ? `${report.previous.version} (${report.previous.id.slice(0, 12)})` : '-'}`,
     ...(report.standby ? [`  standby      ${report.standby.version} warm in slot ${report.standby.slot} until ${report.standby.until} (rollback to it is a proxy switch)`] : []),
     `  lock         ${report.lock ? `${report.lock.stale ? 'STALE ' : ''}held by ${report.lock.holder} (pid ${report.lock.pid}) since ${report.lock.since}: ${report.lock.reason}` : 'free'}`,
     `  maintenance  ${report.maintenance ? report.maintenance.mode : 'off'}`,
     `  agent        ${report.agent ? `pid ${report.agent.pid}, up ${report.agent.uptimeSeconds} s` : 'not running (start it with `slipway agent`, or deploy)'}`,
   ];
-  if (Array.isArray(report.hosts) && report.hosts.length > 0) {
-    lines.push('', formatTable(['HOST', 'CURRENT', 'HEALTH', 'REPORTED (UTC)', 'FAILED RELEASE'], report.hosts.map((h: any) => [h.host, h.current?.version ?? '-', h.health, String(h.reportedAt).replace('T', ' ').slice(0, 19), h.failedRelease?.version ?? '-'])));
+  if (report.hosts && report.hosts.length > 0) {
+    lines.push('', formatTable(['HOST', 'CURRENT', 'HEALTH', 'REPORTED (UTC)', 'FAILED RELEASE'], report.hosts.map((h) => [h.host, h.current?.version ?? '-', h.health, h.reportedAt.replace('T', ' ').slice(0, 19), h.failedRelease?.version ?? '-'])));
   }
   if (report.slots.length > 0) {
-    lines.push('', formatTable(['SLOT', 'VERSION', 'SERVICE', 'PORT', 'PID', 'STATE', 'RESTARTS'], report.slots.flatMap((slot: any) => slot.services.map((s: any) => [slot.name, slot.version, s.name, String(s.port), String(s.pid ?? '-'), s.state, String(s.restarts)]))));
+    lines.push('', formatTable(['SLOT', 'VERSION', 'SERVICE', 'PORT', 'PID', 'STATE', 'RESTARTS'], report.slots.flatMap((slot) => slot.services.map((s) => [slot.name, slot.version, s.name, String(s.port), String(s.pid ?? '-'), s.state, String(s.restarts)]))));
   }
   return { stdout: lines.join('\n') };
 }

@@ -1,10 +1,11 @@
 import { SlipwayError } from '../errors.js';
-import { fromWireError, type WireError } from '../agent/wire.js';
+import { fromWireError } from '../agent/wire.js';
+import type { UpdateEvent, UpdateResult } from '../agent/api.js';
 import { paint } from '../util/format.js';
 import type { CliContext } from './context.js';
 
 /** Prints the agent's update events as they come: one line per step with its duration. */
-export function printUpdateEvent(ctx: CliContext, event: any): void {
+export function printUpdateEvent(ctx: CliContext, event: UpdateEvent): void {
   switch (event.type) {
     case 'progress':
       ctx.progress(`    ${event.line}`);
@@ -21,15 +22,6 @@ export function printUpdateEvent(ctx: CliContext, event: any): void {
     default:
       break;
   }
-}
-
-export interface UpdateResult {
-  ok: boolean;
-  deploymentId: number;
-  version?: string;
-  releaseId: string;
-  error?: WireError;
-  undoFailures: string[];
 }
 
 /** Turns a failed update into the error the CLI shows, saying what the host serves now. */

@@ -1,0 +1,135 @@
+/**
+ * A host's status, built in one place (buildAgentStatus) from what is known about
+ * the host: by its running agent (liveStatus), or from its files when no agent runs
+ * (offlineStatus, for `slipway status`). The shape is AgentStatus (api.ts).
+ */
+import { promises as fs } from 'node:fs';
+import type { EnvironmentConfig } from '../config/types.js';
+import type { HostLayout } from '../host/layout.js';
+import { openLedger, type HostState, type Ledger } from '../host/ledger.js';
+import { readLock, type LockStatus } from '../host/lock.js';
+import { probeHealth } from '../runtime/health-check.js';
+import type { MaintenanceMode } from '../runtime/proxy.js';
+import type { Slot } from '../runtime/slots.js';
+import type { StandbyEntry } from '../runtime/standby.js';
+import type { RecoveryReport } from '../update/recovery.js';
+import type { AgentStatus, SlotView } from './api.js';
+
+/** What a running agent knows beyond the host's files. */
+export interface LiveFacts {
+  agent: { pid: number; startedAt: Date; cli: string | null };
+  active: Slot | null;
+  standby: StandbyEntry | null;
+  recovery: RecoveryReport | null;
+  backups: { schedule: string | null; nextScheduled: Date | null; offsite: string | null };
+}
+
+export interface StatusFacts {
+  environment: Pick<EnvironmentConfig, 'name' | 'bind'>;
+  /** the public port the app answers on */
+  port: number;
+  state: HostState;
+  /** the version of a release the host knows, or null */
+  versionOf(id: string): string | null;
+  health: AgentStatus['health'];
+  lock: LockStatus | null;
+  maintenance: MaintenanceMode;
+  /** absent: no agent runs */
+  live?: LiveFacts;
+  now?: Date;
+}
+
+/** The one place a host's status is put together. */
+export function buildAgentStatus(f: StatusFacts): AgentStatus {
+  const describe = (id: string | null) => (id ? { id, version: f.versionOf(id) } : null);
+  const { live } = f;
+  const now = f.now ?? new Date();
+  const base: AgentStatus = {
+    environment: f.environment.name,
+    url: `http://${f.environment.bind === '0.0.0.0' ? '127.0.0.1' : f.environment.bind}:${f.port}`,
+    current: describe(f.state.currentId),
+    previous: describe(f.state.previousId),
+    health: f.health,
+    lock: f.lock ? { holder: f.lock.holder, pid: f.lock.pid, since: f.lock.since, reason: f.lock.reason, stale: f.lock.stale } : null,
+    maintenance: f.maintenance.mode === 'off' ? null : f.maintenance,
+    agent: live
+      ? { pid: live.agent.pid, startedAt: live.agent.startedAt.toISOString(), uptimeSeconds: Math.round((now.getTime() - live.agent.startedAt.getTime()) / 1000), cli: live.agent.cli }
+      : null,
+    slots: [],
+  };
+  if (!live) return base;
+  const { active, standby } = live;
+  return {
+    ...base,
+    // The active slot first; a standby slot after it runs, unrouted, until its window ends.
+    slots: [
+      ...(active ? [describeSlot('active', active)] : []),
+      ...(standby ? [{ ...describeSlot('standby', standby.slot), standbySince: standby.since.toISOString(), standbyUntil: standby.until.toISOString() }] : []),
+    ],
+    standby: standby ? { id: standby.slot.releaseId, version: standby.slot.version, slot: standby.slot.name, since: standby.since.toISOString(), until: standby.until.toISOString() } : null,
+    recovery: live.recovery,
+    backups: { schedule: live.backups.schedule, nextScheduled: live.backups.nextScheduled?.toISOString() ?? null, offsite: live.backups.offsite },
+  };
+}
+
+function describeSlot(role: SlotView['role'], slot: Slot): SlotView {
+  return {
+    role,
+    name: slot.name,
+    releaseId: slot.releaseId,
+    version: slot.version,
+    port: slot.port,
+    startedAt: slot.startedAt,
+    services: slot.services.map((s) => ({ name: s.config.name, port: s.port, pid: s.process.pid() ?? null, state: s.process.state(), restarts: s.process.restarts() })),
+  };
+}
+
+/** The status a running agent answers: its health probe of the active release, the proxy's state, its slots. */
+export async function liveStatus(o: {
+  environment: EnvironmentConfig;
+  layout: HostLayout;
+  ledger: Ledger;
+  port: number;
+  maintenance: MaintenanceMode;
+  live: LiveFacts;
+}): Promise<AgentStatus> {
+  const { active } = o.live;
+  let health: AgentStatus['health'] = 'none';
+  if (active) {
+    const primary = active.services.find((s) => s.port === active.port)!;
+    const probe = await probeHealth(`http://127.0.0.1:${active.port}${primary.config.health.path}`, primary.config.health.timeoutMs);
+    health = probe.ok ? 'healthy' : 'unhealthy';
+  }
+  return buildAgentStatus({
+    environment: o.environment,
+    port: o.port,
+    state: o.ledger.getState(),
+    versionOf: (id) => o.ledger.getRelease(id)?.version ?? null,
+    health,
+    lock: await readLock(o.layout.lockFile),
+    maintenance: o.maintenance,
+    live: o.live,
+  });
+}
+
+/** The status of a host whose agent does not run, from its ledger (read only) and lock file. */
+export async function offlineStatus(o: { environment: EnvironmentConfig; layout: HostLayout }): Promise<AgentStatus> {
+  const ledgerExists = await fs.stat(o.layout.ledgerFile).then(
+    () => true,
+    () => false,
+  );
+  const ledger = ledgerExists ? openLedger(o.layout.ledgerFile, { readonly: true }) : null;
+  try {
+    return buildAgentStatus({
+      environment: o.environment,
+      port: o.environment.port,
+      state: ledger?.getState() ?? { currentId: null, previousId: null },
+      versionOf: (id) => ledger?.getRelease(id)?.version ?? null,
+      health: 'agent not running',
+      lock: await readLock(o.layout.lockFile),
+      maintenance: { mode: 'off' },
+    });
+  } finally {
+    ledger?.close();
+  }
+}
