@@ -1,21 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import {
-  appendFileSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { open, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { redactSecrets } from '../errors.js';
 import { isProcessGroupRunning, processStartTime, signalProcessGroup } from './process-info.js';
+import { DEFAULT_LOG_ROTATE_BYTES, KEPT_LOG_FILES, RotatingLog, tailLines } from './rotating-log.js';
+
+export { tailLines };
 
 /**
  * Runs one service process of one release slot: spawns the author's command in its own process group
@@ -39,13 +32,16 @@ export interface ServiceSpec {
   cwd: string;
   /** the complete environment of the process (process.env is not added: the caller decides what the app sees) */
   env: Record<string, string>;
-  /** stdout and stderr are appended here, with a timestamped line at each start and exit */
+  /**
+   * stdout and stderr are appended here, in the order written, with a timestamped line at each
+   * start and exit. They pass through the supervisor, which rotates the file by size.
+   */
   logFile: string;
   /** `{pid, pgid, startedAt, startTime, command}` written at each spawn, removed on a clean stop; see killStaleProcesses */
   pidFile?: string;
   /** default: 5 restarts per minute, backoff 500 ms doubling up to 10 s */
   restart?: RestartPolicy;
-  /** the log is rotated (.1, .2, .3 kept) when larger than this at (re)spawn; default 10 MiB */
+  /** the log is rotated (.1, .2, .3 kept) before it grows past this, while the service writes and at (re)spawn; default 10 MiB */
   logRotateBytes?: number;
 }
 
@@ -88,12 +84,12 @@ export interface PidFileContent {
 }
 
 const DEFAULT_RESTART: Required<RestartPolicy> = { maxRestarts: 5, initialBackoffMs: 500, maxBackoffMs: 10_000, windowMs: 60_000 };
-const DEFAULT_LOG_ROTATE_BYTES = 10 * 1024 * 1024;
-const KEPT_LOG_FILES = 3;
 const DEFAULT_GRACE_MS = 10_000;
 /** after SIGKILL a group is gone almost at once; a process stuck in the kernel is not worth hanging a stop for */
 const KILL_WAIT_MS = 5_000;
 const POLL_MS = 25;
+/** after the process exits, how long its output may take to arrive (longer only when a leftover child holds the pipe) */
+const OUTPUT_DRAIN_MS = 200;
 
 export function startService(spec: ServiceSpec): SupervisedService {
   return new ServiceSupervisor(spec);
@@ -111,11 +107,15 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
   private restartTimes: number[] = [];
   private backoffTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly output: RotatingLog;
+  /** the read ends of the latest process's stdout and stderr */
+  private pipes: Readable[] = [];
 
   constructor(private readonly spec: ServiceSpec) {
     super();
     this.name = spec.name;
     this.policy = { ...DEFAULT_RESTART, ...spec.restart };
+    this.output = new RotatingLog(spec.logFile, { maxBytes: spec.logRotateBytes ?? DEFAULT_LOG_ROTATE_BYTES, keep: KEPT_LOG_FILES });
     this.spawnProcess();
   }
 
@@ -158,8 +158,15 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
       }
     }
     await this.childExited;
+    this.closePipes();
     this.removePidFile();
     this.current = finalState;
+  }
+
+  /** A process that left the group (setsid) may still hold the pipes: it gets EPIPE, the agent no open handle. */
+  private closePipes(): void {
+    for (const pipe of this.pipes) pipe.destroy();
+    this.pipes = [];
   }
 
   private spawnProcess(): void {
@@ -168,16 +175,13 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
     let child: ChildProcess;
     try {
       mkdirSync(path.dirname(spec.logFile), { recursive: true });
-      rotateLog(spec.logFile, spec.logRotateBytes ?? DEFAULT_LOG_ROTATE_BYTES);
-      const fd = openSync(spec.logFile, 'a');
-      try {
-        const attempt = this.restartCount > 0 ? ` (restart ${this.restartCount})` : '';
-        writeSync(fd, logLine(`starting ${spec.name}${attempt} in ${spec.cwd}: ${spec.command}`));
-        // detached: the shell leads a new process group, so a signal to -pid reaches everything it starts.
-        child = spawn('sh', ['-c', spec.command], { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['ignore', fd, fd] });
-      } finally {
-        closeSync(fd); // the child holds its own copy
-      }
+      this.output.rotateIfOver();
+      const attempt = this.restartCount > 0 ? ` (restart ${this.restartCount})` : '';
+      this.output.write(logLine(`starting ${spec.name}${attempt} in ${spec.cwd}: ${spec.command}`));
+      // detached: the shell leads a new process group, so a signal to -pid reaches everything it starts.
+      // Its output comes through the supervisor (which rotates the log); `exec 2>&1` puts stderr on
+      // the same pipe as stdout, so the two stay in the order they were written.
+      child = spawn('sh', ['-c', `exec 2>&1\n${spec.command}`], { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (error) {
       queueMicrotask(() => this.onExit(undefined, { code: null, signal: null, error: (error as Error).message }));
       return;
@@ -185,6 +189,17 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
 
     this.child = child;
     this.pgid = child.pid;
+    const pipes = [child.stdout!, child.stderr!];
+    this.pipes = pipes;
+    const outputEnded = Promise.all(
+      pipes.map((pipe) => {
+        pipe.on('data', (chunk: Buffer) => this.writeOutput(chunk));
+        return new Promise<void>((resolve) => {
+          pipe.once('close', () => resolve());
+          pipe.once('error', () => resolve());
+        });
+      }),
+    );
     let exited = false;
     let markExited: () => void = () => undefined;
     this.childExited = new Promise((resolve) => (markExited = resolve));
@@ -197,7 +212,15 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
     child.once('spawn', () => {
       if (this.current === 'starting' && this.child === child) this.current = 'running';
     });
-    child.once('exit', (code, signal) => handleExit({ code, signal }));
+    // The exit line follows the process's last output: wait for its pipes (briefly: a leftover child may hold them).
+    child.once('exit', (code, signal) => {
+      let timer: NodeJS.Timeout | undefined;
+      const drained = new Promise<void>((resolve) => (timer = setTimeout(resolve, OUTPUT_DRAIN_MS)));
+      void Promise.race([outputEnded, drained]).then(() => {
+        clearTimeout(timer);
+        handleExit({ code, signal });
+      });
+    });
     // 'error' without a pid means the shell never started (missing cwd, no sh); with a pid it is a failed kill, harmless.
     child.on('error', (error) => {
       if (child.pid === undefined) handleExit({ code: null, signal: null, error: error.message });
@@ -225,6 +248,7 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
     if (!willRestart) {
       this.log(`${this.spec.name} ${how}; gave up after ${this.restartTimes.length} restart(s) within ${this.policy.windowMs}ms`);
       this.current = 'failed';
+      this.closePipes();
       this.removePidFile();
       this.emit('exit', { ...info, willRestart: false } satisfies ServiceExit);
       return;
@@ -268,53 +292,20 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
   }
 
   private log(text: string): void {
+    this.writeOutput(logLine(text));
+  }
+
+  private writeOutput(data: Buffer | string): void {
     try {
-      appendFileSync(this.spec.logFile, logLine(text));
+      this.output.write(data);
     } catch {
-      // the log folder vanished; nothing useful to do from inside an exit handler
+      // the log folder vanished or the disk is full: the service runs on; nothing useful to do from a stream or exit handler
     }
   }
 }
 
 function logLine(text: string): string {
   return `${new Date().toISOString()} [slipway] ${redactSecrets(text)}\n`;
-}
-
-function rotateLog(file: string, maxBytes: number): void {
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch {
-    return;
-  }
-  if (size <= maxBytes) return;
-  for (let i = KEPT_LOG_FILES - 1; i >= 1; i -= 1) {
-    if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`);
-  }
-  renameSync(file, `${file}.1`);
-}
-
-/** The last `count` lines of a text file, reading only its end. */
-export async function tailLines(file: string, count: number): Promise<string[]> {
-  const maxBytes = Math.max(16 * 1024, count * 512);
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch {
-    return [];
-  }
-  try {
-    const { size } = await handle.stat();
-    const start = Math.max(0, size - maxBytes);
-    const buffer = Buffer.alloc(size - start);
-    await handle.read(buffer, 0, buffer.length, start);
-    const lines = buffer.toString('utf8').split('\n');
-    if (start > 0) lines.shift(); // a partial first line
-    if (lines.at(-1) === '') lines.pop();
-    return count > 0 ? lines.slice(-count) : [];
-  } finally {
-    await handle.close();
-  }
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { waitUntilHealthy } from '../../src/runtime/health-check.js';
@@ -9,6 +9,7 @@ import { isProcessGroupRunning, isProcessRunning, processStartTime } from '../..
 import {
   killStaleProcesses,
   startService,
+  tailLines,
   type PidFileContent,
   type ServiceExit,
   type ServiceSpec,
@@ -226,18 +227,74 @@ describe('supervisor', { timeout: 30_000 }, () => {
     const dir = tempDir(t);
     const logFile = path.join(dir, 'logs', 'web.log');
     mkdirSync(path.dirname(logFile));
-    writeFileSync(logFile, 'x'.repeat(200) + '\n');
+    writeFileSync(logFile, 'x'.repeat(2000) + '\n');
     writeFileSync(`${logFile}.1`, 'one\n');
     writeFileSync(`${logFile}.2`, 'two\n');
     writeFileSync(`${logFile}.3`, 'three\n');
-    const service = supervise(t, baseSpec(dir, { command: 'echo fresh; exec sleep 1000', logRotateBytes: 100 }));
+    // The limit leaves room for the start line and the output: only the file left by earlier runs rotates.
+    const service = supervise(t, baseSpec(dir, { command: 'echo fresh; exec sleep 1000', logRotateBytes: 1000 }));
     await waitUntil('the new output', () => readText(logFile).includes('fresh'), 15_000);
-    assert.equal(readText(`${logFile}.1`), 'x'.repeat(200) + '\n');
+    assert.equal(readText(`${logFile}.1`), 'x'.repeat(2000) + '\n');
     assert.equal(readText(`${logFile}.2`), 'one\n');
     assert.equal(readText(`${logFile}.3`), 'two\n');
     assert.equal(existsSync(`${logFile}.4`), false);
     assert.match(readText(logFile), /^\S+ \[slipway\] starting web/);
     await service.stop();
+  });
+});
+
+describe('service logs rotate by size', { timeout: 60_000 }, () => {
+  /** A service that writes `lines` numbered lines as fast as it can, then (once they are out) a line on stderr, then stays up. */
+  const FAST_WRITER = (lines: number) =>
+    `"${process.execPath}" -e 'const pad = "x".repeat(60); let i = 1; const more = () => { while (i <= ${lines}) { if (!process.stdout.write("line-" + i + " " + pad + "\\n")) { i += 1; process.stdout.once("drain", more); return; } i += 1; } process.stdout.write("", () => console.error("stderr-done")); setInterval(() => {}, 1e6); }; more();'`;
+
+  it('a service writing fast: the log never grows past the limit by more than a line, three old files are kept, no line is lost or split', async (t) => {
+    const dir = tempDir(t);
+    const logFile = path.join(dir, 'logs', 'web.log');
+    const limit = 128 * 1024;
+    const total = 20_000; // ~1.4 MB: about ten rotations
+    const service = supervise(t, baseSpec(dir, { command: FAST_WRITER(total), logRotateBytes: limit }));
+    await waitUntil('the last line', () => readText(logFile).includes('stderr-done\n'), 30_000);
+    assert.equal(service.state(), 'running');
+
+    assert.equal(existsSync(`${logFile}.4`), false, 'at most three old files');
+    const files = [`${logFile}.3`, `${logFile}.2`, `${logFile}.1`, logFile];
+    for (const file of files) {
+      assert.ok(existsSync(file), `${path.basename(file)} exists`);
+      assert.ok(statSync(file).size <= limit + 100, `${path.basename(file)} is ${statSync(file).size} bytes, limit ${limit}`);
+    }
+    // Across the kept files, the numbered lines follow each other up to the last: none lost at a rotation, none cut in two.
+    const lines = files.flatMap((file) => readText(file).split('\n').filter(Boolean));
+    const numbers = lines.filter((l) => l.startsWith('line-')).map((l) => {
+      assert.match(l, /^line-\d+ x{60}$/, 'a whole line');
+      return Number(l.slice(5, l.indexOf(' ')));
+    });
+    assert.equal(numbers.at(-1), total);
+    numbers.forEach((n, i) => i > 0 && assert.equal(n, numbers[i - 1]! + 1, `line-${numbers[i - 1]} is followed by line-${n}`));
+    assert.ok(numbers.length > 2_000, `the kept files hold ${numbers.length} lines`);
+    assert.equal(lines.at(-1), 'stderr-done', 'stderr comes through the same log, after the stdout written before it');
+
+    // The tail reads across a rotation: more lines than the current file holds come from .1.
+    const inCurrent = readText(logFile).split('\n').filter(Boolean).length;
+    const tail = await service.lastOutput(inCurrent + 10);
+    assert.equal(tail.length, inCurrent + 10);
+    assert.deepEqual(tail, lines.slice(-(inCurrent + 10)));
+  });
+
+  it('tailLines right after a rotation: the last lines come from the rotated file and the new one, in order', async (t) => {
+    const dir = tempDir(t);
+    const logFile = path.join(dir, 'web.log');
+    writeFileSync(`${logFile}.1`, Array.from({ length: 100 }, (_, i) => `old-${i + 1}`).join('\n') + '\n');
+    writeFileSync(logFile, 'new-1\nnew-2\n');
+    assert.deepEqual(await tailLines(logFile, 4), ['old-99', 'old-100', 'new-1', 'new-2']);
+    assert.deepEqual(await tailLines(logFile, 2), ['new-1', 'new-2']);
+    assert.deepEqual(await tailLines(logFile, 0), []);
+    // A line the rotation split (a line longer than the limit) reads back whole.
+    writeFileSync(`${logFile}.1`, 'first\nhalf of a ');
+    writeFileSync(logFile, 'long line\n');
+    assert.deepEqual(await tailLines(logFile, 2), ['first', 'half of a long line']);
+    rmSync(logFile);
+    assert.deepEqual(await tailLines(logFile, 1), ['half of a '], 'only the rotated file: its end');
   });
 });
 
