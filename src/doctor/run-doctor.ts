@@ -11,6 +11,7 @@ import {
   checkDatabaseTools,
   checkDiskSpace,
   checkEnvFile,
+  checkHostFileModes,
   checkHostRoot,
   checkNodeVersion,
   checkProxyPort,
@@ -47,6 +48,7 @@ export async function runDoctor(o: {
   checks.push(await checkDiskSpace({ dir: layout.root }));
   checks.push(await checkHostRoot(layout.root));
   checks.push(await checkEnvFile(layout.envFile));
+  checks.push(await checkHostFileModes({ root: layout.root, ledgerFile: layout.ledgerFile }));
   // An env file with loose permissions is reported above; its values are still worth using here.
   const envFile = await readEnvFile(layout.envFile).catch(() => ({}) as Record<string, string>);
   checks.push(...(await checkDatabaseTools({ databases: project.config.data.databases, values: { ...o.processEnv, ...envFile }, pathEnv: o.processEnv.PATH })));

@@ -95,10 +95,16 @@ export function defaultHostRoot(app: string, env: string): string {
   return path.join(slipwayHome(), 'hosts', app, env);
 }
 
+/**
+ * The host root's widest mode: other users of the machine see nothing inside it (the ledger,
+ * logs, releases); the group may look. A root that is tighter (0700) stays so.
+ */
+export const HOST_ROOT_MODE = 0o750;
+
 /** Folders of a host and their modes; run/ holds the agent socket, shared/ the secrets file, backups/ database dumps. */
 function layoutFolders(layout: HostLayout): Array<{ dir: string; mode: number }> {
   return [
-    { dir: layout.root, mode: 0o755 },
+    { dir: layout.root, mode: HOST_ROOT_MODE },
     { dir: layout.releasesDir, mode: 0o755 },
     { dir: layout.sharedDir, mode: 0o750 },
     { dir: layout.backupsDir, mode: 0o700 },
@@ -120,7 +126,10 @@ export async function ensureHostLayout(layout: HostLayout): Promise<void> {
     try {
       await fs.mkdir(dir, { recursive: true, mode });
       const stat = await fs.stat(dir);
-      if ((stat.mode & 0o777) !== mode) await fs.chmod(dir, mode);
+      const current = stat.mode & 0o777;
+      // The root may be tighter than its mode (0700), never wider; every other folder gets its mode exactly.
+      const wanted = dir === layout.root ? (current & mode) | 0o700 : mode;
+      if (current !== wanted) await fs.chmod(dir, wanted);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       // A root made by an administrator (e.g. /srv/app owned by root, writable by us) may keep its own mode.

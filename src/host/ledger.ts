@@ -63,7 +63,11 @@ export function openLedger(file: string, options: OpenLedgerOptions = {}): Ledge
       hint: 'Nothing has been deployed to this host yet; deploy first.',
     });
   }
-  if (!readonly) fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (!readonly) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // Before SQLite makes the file: it gives the -wal and -shm files the database's own mode.
+    keepPrivate(file);
+  }
 
   let db: Database.Database | undefined;
   try {
@@ -72,6 +76,7 @@ export function openLedger(file: string, options: OpenLedgerOptions = {}): Ledge
     db.pragma('busy_timeout = 5000');
     if (!readonly) {
       db.pragma('journal_mode = WAL');
+      keepPrivate(file); // -wal and -shm left by an earlier version may be wider
       db.pragma('synchronous = FULL');
       // After the migrations: they rebuild tables, which foreign keys would cascade into.
       migrate(db, file);
@@ -88,6 +93,36 @@ export function openLedger(file: string, options: OpenLedgerOptions = {}): Ledge
     });
   }
   return new Ledger(db, file, readonly);
+}
+
+/** the ledger and its write-ahead log: what was deployed, when, by whom, and every error */
+export const LEDGER_FILE_MODE = 0o600;
+
+/** The ledger's files, for checks of their modes (`slipway doctor`). */
+export function ledgerFiles(file: string): string[] {
+  return [file, `${file}-wal`, `${file}-shm`];
+}
+
+/**
+ * The ledger and its -wal/-shm files are the owner's only: the history holds error messages,
+ * paths and who deployed what. Creates the ledger file empty with mode 0600 when it does not
+ * exist (SQLite takes an empty file as a new database), narrows any that is wider. A file
+ * owned by someone else is left as it is (`slipway doctor` reports it).
+ */
+function keepPrivate(file: string): void {
+  try {
+    fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_WRONLY, LEDGER_FILE_MODE));
+  } catch {
+    // not ours to create (a read-only folder): opening the database says why
+  }
+  for (const each of ledgerFiles(file)) {
+    try {
+      if ((fs.statSync(each).mode & 0o077) !== 0) fs.chmodSync(each, LEDGER_FILE_MODE);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EPERM') throw error;
+    }
+  }
 }
 
 /**

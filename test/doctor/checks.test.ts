@@ -12,6 +12,7 @@ import {
   checkDatabaseTools,
   checkDiskSpace,
   checkEnvFile,
+  checkHostFileModes,
   checkHostRoot,
   checkNodeVersion,
   checkProxyPort,
@@ -20,7 +21,8 @@ import {
   postgresEnv,
   type DoctorCheck,
 } from '../../src/doctor/checks.js';
-import { hostLayout } from '../../src/host/layout.js';
+import { ensureHostLayout, hostLayout } from '../../src/host/layout.js';
+import { openLedger } from '../../src/host/ledger.js';
 import { PostgresUnavailableError, startPostgres } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -98,6 +100,42 @@ test('env file: readable by others fails; 0600 or absent is ok', async (t) => {
   assertFails(await checkEnvFile(file), /mode 644: other users can read/, new RegExp(`chmod 600 ${file}`));
   fs.chmodSync(file, 0o600);
   assert.equal((await checkEnvFile(file)).status, 'ok');
+});
+
+test('file modes: a host root or a ledger other users can read fails, naming each file and the chmod', async (t) => {
+  const root = path.join(tempDir(t), 'host');
+  const layout = hostLayout(root);
+  assert.equal((await checkHostFileModes({ root, ledgerFile: layout.ledgerFile })).status, 'ok', 'no root yet');
+
+  fs.mkdirSync(root, { mode: 0o755 });
+  fs.chmodSync(root, 0o755);
+  for (const file of [layout.ledgerFile, `${layout.ledgerFile}-wal`, `${layout.ledgerFile}-shm`]) fs.writeFileSync(file, '', { mode: 0o644 });
+  fs.chmodSync(layout.ledgerFile, 0o644);
+  fs.chmodSync(`${layout.ledgerFile}-wal`, 0o640);
+  fs.chmodSync(`${layout.ledgerFile}-shm`, 0o600);
+  const loose = await checkHostFileModes({ root, ledgerFile: layout.ledgerFile });
+  assertFails(loose, /host root .*\/host is mode 755: other users can look inside/, new RegExp(`chmod 750 ${root}`));
+  assert.match(loose.detail, /ledger\.db is mode 644: other users can read the deployment history/);
+  assert.match(loose.detail, /ledger\.db-wal is mode 640/);
+  assert.doesNotMatch(loose.detail, /-shm/, 'a file already 600 is not listed');
+  assert.match(loose.fix ?? '', new RegExp(`chmod 600 ${layout.ledgerFile} ${layout.ledgerFile}-wal`));
+
+  fs.chmodSync(root, 0o770);
+  assertFails(await checkHostFileModes({ root, ledgerFile: layout.ledgerFile }), /mode 770: its group can change it/, /chmod 750/);
+
+  // What the agent makes: the layout and a ledger that was written to.
+  fs.chmodSync(root, 0o755);
+  for (const file of [layout.ledgerFile, `${layout.ledgerFile}-wal`, `${layout.ledgerFile}-shm`]) fs.rmSync(file);
+  await ensureHostLayout(layout);
+  const ledger = openLedger(layout.ledgerFile);
+  ledger.setCurrent({ currentId: 'id-one', previousId: null });
+  try {
+    const fixed = await checkHostFileModes({ root, ledgerFile: layout.ledgerFile });
+    assert.equal(fixed.status, 'ok', JSON.stringify(fixed));
+    assert.match(fixed.detail, /is mode 750, the ledger 600/);
+  } finally {
+    ledger.close();
+  }
 });
 
 test('database tools: missing from PATH fails, per engine; sqlite needs none', async (t) => {

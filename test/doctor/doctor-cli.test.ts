@@ -33,7 +33,7 @@ test('a healthy machine and an unused environment: exit 0, every check listed', 
   assert.equal(report.ok, true);
   assert.deepEqual(
     report.checks.map((c) => c.name),
-    ['node', 'disk space', 'host root', 'env file', 'database tools', 'clock', 'proxy port', 'agent', 'store'],
+    ['node', 'disk space', 'host root', 'env file', 'file modes', 'database tools', 'clock', 'proxy port', 'agent', 'store'],
   );
   for (const check of report.checks) assert.equal(typeof check.detail, 'string');
 });
@@ -41,7 +41,8 @@ test('a healthy machine and an unused environment: exit 0, every check listed', 
 test('an env file readable by others: exit 1, and the text says how to fix it', async (t) => {
   const { home, ctx } = project(t, yml(await freePort()));
   const envFile = path.join(home, 'hosts', 'tiny', 'production', 'shared', '.env');
-  fs.mkdirSync(path.dirname(envFile), { recursive: true });
+  // The host's folders as the agent makes them (0750): only the env file is wrong.
+  fs.mkdirSync(path.dirname(envFile), { recursive: true, mode: 0o750 });
   fs.writeFileSync(envFile, 'A=1\n');
   fs.chmodSync(envFile, 0o644);
   const result = await doctorCommand({ args: ['production'] }, ctx);
@@ -50,6 +51,21 @@ test('an env file readable by others: exit 1, and the text says how to fix it', 
   assert.match(text, /^slipway doctor: tiny production \(host root .*hosts\/tiny\/production\)/);
   assert.match(text, /FAIL {2}env file +.*mode 644/);
   assert.match(text, new RegExp(`fix: chmod 600 ${envFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.match(text, /1 check failed/);
+});
+
+test('a host root and a ledger other users can read: exit 1, naming both and the chmod that fixes them', async (t) => {
+  const { home, ctx } = project(t, yml(await freePort()));
+  const root = path.join(home, 'hosts', 'tiny', 'production');
+  fs.mkdirSync(root, { recursive: true, mode: 0o755 });
+  fs.chmodSync(root, 0o755);
+  fs.writeFileSync(path.join(root, 'ledger.db'), '');
+  fs.chmodSync(path.join(root, 'ledger.db'), 0o644);
+  const result = await doctorCommand({ args: ['production'] }, ctx);
+  assert.equal(result.exitCode, 1, result.stdout);
+  const text = result.stdout ?? '';
+  assert.match(text, /FAIL {2}file modes +the host root .*production is mode 755: other users can look inside; .*ledger\.db is mode 644: other users can read the deployment history/);
+  assert.match(text, /fix: chmod 750 .*production && chmod 600 .*ledger\.db/);
   assert.match(text, /1 check failed/);
 });
 

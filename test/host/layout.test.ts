@@ -45,13 +45,24 @@ test('ensureHostLayout creates the folders with their modes, also over existing 
   for (const dir of [layout.root, layout.releasesDir, layout.sharedDir, layout.backupsDir, layout.manifestsDir, layout.logsDir, layout.runDir]) {
     assert.ok(fs.statSync(dir).isDirectory(), dir);
   }
-  assert.equal(modeOf(layout.root), 0o755);
+  assert.equal(modeOf(layout.root), 0o750, 'other users see nothing in the host root');
   assert.equal(modeOf(layout.runDir), 0o700);
   assert.equal(modeOf(layout.sharedDir), 0o750);
   assert.equal(modeOf(layout.backupsDir), 0o700);
   // Idempotent.
   await ensureHostLayout(layout);
   assert.equal(modeOf(layout.runDir), 0o700);
+});
+
+test('ensureHostLayout narrows a host root open to others to 0750, and leaves a tighter one as it is', async (t) => {
+  const dir = tempDir(t);
+  for (const [before, after] of [[0o755, 0o750], [0o777, 0o750], [0o770, 0o750], [0o700, 0o700], [0o710, 0o710]] as const) {
+    const layout = hostLayout(path.join(dir, `root-${before.toString(8)}`));
+    fs.mkdirSync(layout.root);
+    fs.chmodSync(layout.root, before);
+    await ensureHostLayout(layout);
+    assert.equal(modeOf(layout.root), after, `a root of mode ${before.toString(8)}`);
+  }
 });
 
 test('ensureHostLayout reports a root that is a file', async (t) => {

@@ -205,6 +205,33 @@ test('a read-only ledger reads while another connection holds a write transactio
   assert.deepEqual(reader.getState(), { currentId: 'id-two', previousId: 'id-one' });
 });
 
+test('the ledger and its -wal/-shm are mode 0600, whatever the umask; wider ones left by an earlier version are narrowed', (t) => {
+  const file = tempLedgerFile(t);
+  const modeOf = (f: string) => fs.statSync(f).mode & 0o777;
+  // With no umask, SQLite alone would make them 0644: readable by every user of the machine.
+  const umask = process.umask(0);
+  let ledger: Ledger;
+  try {
+    ledger = openLedger(file);
+    ledger.startDeployment(deployV1toV2);
+  } finally {
+    process.umask(umask);
+  }
+  for (const each of [file, `${file}-wal`, `${file}-shm`]) assert.equal(modeOf(each), 0o600, path.basename(each));
+  ledger.close();
+
+  // A ledger from before: the files readable by others.
+  const older = path.join(tempDir(t), 'ledger.db');
+  const db = new Database(older);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE leftover (x)');
+  for (const each of [older, `${older}-wal`, `${older}-shm`]) fs.chmodSync(each, 0o644);
+  const reopened = opened(t, older);
+  for (const each of [older, `${older}-wal`, `${older}-shm`]) assert.equal(modeOf(each), 0o600, `${path.basename(each)} narrowed`);
+  assert.equal(reopened.readonly, false);
+  db.close();
+});
+
 test('read-only open of a missing ledger is refused clearly and creates nothing', (t) => {
   const file = tempLedgerFile(t);
   expectThrows(() => openLedger(file, { readonly: true }), 'HOST_LEDGER_MISSING');
