@@ -1,6 +1,15 @@
 import { registerSecret, usageError } from '../errors.js';
 import { readEnvFile } from '../host/app-env.js';
-import { describeAppConfig, parseAssignment, setEnvFileValue, unsetEnvFileValue, assertConfigKey, type EnvFileEdit } from '../plan/app-config.js';
+import {
+  MAX_STDIN_VALUE_BYTES,
+  assertConfigKey,
+  describeAppConfig,
+  parseSetArgument,
+  setEnvFileValue,
+  unsetEnvFileValue,
+  valueFromStdin,
+  type EnvFileEdit,
+} from '../plan/app-config.js';
 import { readCurrentRelease } from '../plan/gather.js';
 import type { PlannedRelease } from '../plan/plan.js';
 import { shortId } from '../release/manifest.js';
@@ -9,6 +18,7 @@ import { listReleases, readReleaseManifest, resolveRelease } from '../store/rele
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { openEnvironment, type OpenedEnvironment } from './environment.js';
 import { formatTable } from '../util/format.js';
+import { readAllStdin, readHiddenLine } from './read-value.js';
 
 interface ConfigOptions {
   /** [env, action, argument] */
@@ -21,19 +31,23 @@ interface ConfigOptions {
 const ACTIONS = ['show', 'set', 'unset'] as const;
 
 /**
- * `slipway config <env> [show|set KEY=VALUE|unset KEY]`: the config a release runs
- * with, and edits of the host's env file (shared/.env, mode 0600).
+ * `slipway config <env> [show|set KEY=VALUE|set KEY|unset KEY]`: the config a release runs
+ * with, and edits of the host's env file (shared/.env, mode 0600). `set KEY` (or `KEY=-`)
+ * reads the value from stdin, so that a secret is in neither argv nor the shell's history.
  */
 export default async function config(options: ConfigOptions, ctx: CliContext): Promise<CommandResult> {
   const [envName, action = 'show', argument] = options.args;
   if (!(ACTIONS as readonly string[]).includes(action)) {
-    throw usageError('CONFIG_ACTION_UNKNOWN', `unknown config action "${action}"`, { hint: 'one of: show, set KEY=VALUE, unset KEY' });
+    throw usageError('CONFIG_ACTION_UNKNOWN', `unknown config action "${action}"`, { hint: 'one of: show, set KEY=VALUE, set KEY (the value on stdin), unset KEY' });
   }
   const opened = await openEnvironment({ config: options.config, env: envName }, ctx);
   if (action === 'show') return show(opened, options, ctx);
   if (argument === undefined) {
-    throw usageError('CONFIG_ARGUMENT_MISSING', action === 'set' ? 'config set needs KEY=VALUE' : 'config unset needs a KEY', {
-      hint: action === 'set' ? `e.g. \`slipway config ${opened.environment.name} set NOTES_TITLE="My notes"\`` : `e.g. \`slipway config ${opened.environment.name} unset NOTES_TITLE\``,
+    throw usageError('CONFIG_ARGUMENT_MISSING', action === 'set' ? 'config set needs KEY=VALUE, or KEY to read the value from stdin' : 'config unset needs a KEY', {
+      hint:
+        action === 'set'
+          ? `e.g. \`slipway config ${opened.environment.name} set NOTES_TITLE="My notes"\`; for a secret, \`slipway config ${opened.environment.name} set API_TOKEN\` and type it, or pipe it in`
+          : `e.g. \`slipway config ${opened.environment.name} unset NOTES_TITLE\``,
     });
   }
   if (options.args.length > 3) {
@@ -41,16 +55,17 @@ export default async function config(options: ConfigOptions, ctx: CliContext): P
       hint: 'quote a value with spaces: NOTES_TITLE="My notes"',
     });
   }
+  // Before anything slow: a value typed or piped in is read first.
+  const assignment = action === 'set' ? await setAssignment(argument, ctx) : null;
   const schemas = await knownSchemas(opened, options.version);
   const file = opened.layout.envFile;
   let key: string;
   let edit: EnvFileEdit;
-  if (action === 'set') {
-    const assignment = parseAssignment(argument);
+  if (assignment) {
     key = assignment.key;
     const declared = schemas.flatMap((s) => s.release.runtime.config).find((k) => k.name === key);
-    // Never echo a value: it may be a secret, declared as such or not.
-    if (declared?.secret) registerSecret(assignment.value);
+    // Never echo a value: it may be a secret, declared as such or not (one given on stdin is taken for one).
+    if (declared?.secret || assignment.fromStdin) registerSecret(assignment.value);
     edit = await setEnvFileValue(file, key, assignment.value);
   } else {
     assertConfigKey(argument);
@@ -79,6 +94,14 @@ export default async function config(options: ConfigOptions, ctx: CliContext): P
         ? `removed ${key} from ${file}`
         : `${key} was not set in ${file}`;
   return { stdout: edit.changed ? `${what}\nit takes effect when a release next starts (the next deploy, or an agent restart)` : what };
+}
+
+/** The key and value of `config set`: from the argument, or the value from stdin (typed unseen on a terminal, else all of it). */
+async function setAssignment(argument: string, ctx: CliContext): Promise<{ key: string; value: string; fromStdin: boolean }> {
+  const parsed = parseSetArgument(argument);
+  if ('value' in parsed) return { ...parsed, fromStdin: false };
+  const input = ctx.canPrompt ? await readHiddenLine(`value of ${parsed.key} (not shown): `) : await readAllStdin(MAX_STDIN_VALUE_BYTES);
+  return { key: parsed.key, value: valueFromStdin(parsed.key, input), fromStdin: true };
 }
 
 interface SchemaSource {

@@ -1,8 +1,9 @@
 /**
  * The app's config as a release sees it (`slipway config show`), and edits of the
- * host's env file (`config set` / `unset`). Values come from where the agent takes
- * them (src/host/app-env.ts): the env file, then the agent's environment, then the
- * schema's default. Secret values never leave this module unredacted.
+ * host's env file (`config set`, its value in the argument or on stdin, and `unset`).
+ * Values come from where the agent takes them (src/host/app-env.ts): the env file, then
+ * the agent's environment, then the schema's default. Secret values never leave this
+ * module unredacted.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -82,12 +83,56 @@ export function parseAssignment(text: string): { key: string; value: string } {
   const key = text.slice(0, eq);
   assertConfigKey(key);
   const value = text.slice(eq + 1);
+  assertConfigValue(key, value);
+  return { key, value };
+}
+
+/** A value fits on one line of the env file. The message never shows the value: it may be a secret. */
+export function assertConfigValue(key: string, value: string): void {
   if (/[\r\n\0]/.test(value)) {
     throw usageError('CONFIG_VALUE_INVALID', `the value of ${key} contains a line break or a NUL byte`, {
       hint: 'the env file holds one KEY=VALUE per line; encode multi-line values (e.g. base64) and decode them in the app',
     });
   }
-  return { key, value };
+}
+
+/**
+ * The argument of `config set`: `KEY=VALUE`, or `KEY` alone (or `KEY=-`) for a value read from
+ * stdin, so that a secret never has to be in argv (which other users see in `ps`) or in the
+ * shell's history. A literal `-` is given on stdin too.
+ */
+export function parseSetArgument(text: string): { key: string; value: string } | { key: string; fromStdin: true } {
+  const eq = text.indexOf('=');
+  const key = eq === -1 ? text : text.slice(0, eq);
+  if (key !== '' && (eq === -1 || text.slice(eq + 1) === '-')) {
+    assertConfigKey(key);
+    return { key, fromStdin: true };
+  }
+  return parseAssignment(text);
+}
+
+/** The largest value `config set` reads from stdin: a key or a certificate fits, a stray file piped in by mistake does not. */
+export const MAX_STDIN_VALUE_BYTES = 64 * 1024;
+
+/**
+ * The value of `key` from what was read on stdin: one final line break (\n or \r\n) is not part
+ * of it (`echo value |` adds one); it must fit on one line, be non-empty (`KEY=` sets an empty
+ * value), and be at most MAX_STDIN_VALUE_BYTES.
+ */
+export function valueFromStdin(key: string, input: Buffer): string {
+  if (input.length > MAX_STDIN_VALUE_BYTES) {
+    throw usageError('CONFIG_VALUE_TOO_LONG', `the value of ${key} on stdin is longer than ${MAX_STDIN_VALUE_BYTES / 1024} KiB`, {
+      hint: 'a config value is one line of the env file; keep large content in a file the app reads, and set its path',
+    });
+  }
+  const value = input.toString('utf8').replace(/\r?\n$/, '');
+  if (value === '') {
+    throw usageError('CONFIG_VALUE_MISSING', `no value for ${key} on stdin`, {
+      hint: `pipe it in (\`printf %s "$VALUE" | slipway config <env> set ${key}\`), type it when asked, or set an empty value with ${key}=`,
+    });
+  }
+  assertConfigValue(key, value);
+  return value;
 }
 
 /** The line for a value that reads back exactly (src/host/app-env.ts trims, and strips one pair of quotes). */

@@ -32,6 +32,8 @@ export interface RunCliOptions {
   timeoutMs?: number;
   /** sees stderr as it comes (to act at a given moment of a long command) */
   onStderr?: (chunk: string) => void;
+  /** what is written to stdin before it is closed (default: nothing) */
+  input?: string | Buffer;
 }
 
 /** The repository root: the nearest folder upwards whose package.json is named slipway. */
@@ -73,9 +75,10 @@ export function runCli(args: string[], options: RunCliOptions): Promise<CliResul
   }
   const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
-    // stdin is a pipe closed at once: not a TTY, and a question would read EOF instead of hanging.
+    // stdin is a pipe closed at once (after `input`): not a TTY, and a question would read EOF instead of hanging.
     const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin.end();
+    child.stdin.on('error', () => undefined); // a command that does not read stdin may exit before taking it
+    child.stdin.end(options.input);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

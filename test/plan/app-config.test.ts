@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { readEnvFile } from '../../src/host/app-env.js';
-import { describeAppConfig, parseAssignment, setEnvFileValue, unsetEnvFileValue } from '../../src/plan/app-config.js';
+import { describeAppConfig, parseAssignment, parseSetArgument, setEnvFileValue, unsetEnvFileValue, valueFromStdin } from '../../src/plan/app-config.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { expectRejects, expectThrows } from '../helpers/expect-error.js';
 
@@ -74,6 +74,26 @@ test('keys are environment variable names, any case; values must be one line', (
   expectThrows(() => parseAssignment('=x'), 'CONFIG_ASSIGNMENT_INVALID', { exitCode: 2 });
   expectThrows(() => parseAssignment('A=line\nbreak'), 'CONFIG_VALUE_INVALID', { exitCode: 2 });
   assert.deepEqual(parseAssignment('_A1=x=y'), { key: '_A1', value: 'x=y' });
+});
+
+test('set’s argument: KEY or KEY=- reads stdin; KEY=VALUE is as before; the stdin value loses one final line break only', () => {
+  assert.deepEqual(parseSetArgument('API_TOKEN'), { key: 'API_TOKEN', fromStdin: true });
+  assert.deepEqual(parseSetArgument('API_TOKEN=-'), { key: 'API_TOKEN', fromStdin: true });
+  assert.deepEqual(parseSetArgument('API_TOKEN=--'), { key: 'API_TOKEN', value: '--' });
+  assert.deepEqual(parseSetArgument('API_TOKEN=a-'), { key: 'API_TOKEN', value: 'a-' });
+  assert.deepEqual(parseSetArgument('API_TOKEN='), { key: 'API_TOKEN', value: '' });
+  expectThrows(() => parseSetArgument('a.b'), 'CONFIG_KEY_INVALID', { exitCode: 2 });
+  expectThrows(() => parseSetArgument('=-'), 'CONFIG_ASSIGNMENT_INVALID', { exitCode: 2 });
+
+  assert.equal(valueFromStdin('K', Buffer.from('secret\n')), 'secret');
+  assert.equal(valueFromStdin('K', Buffer.from('secret\r\n')), 'secret');
+  assert.equal(valueFromStdin('K', Buffer.from(' spaced ')), ' spaced ');
+  expectThrows(() => valueFromStdin('K', Buffer.from('one\ntwo\n')), 'CONFIG_VALUE_INVALID', { exitCode: 2 });
+  expectThrows(() => valueFromStdin('K', Buffer.from('secret\n\n')), 'CONFIG_VALUE_INVALID', { exitCode: 2 });
+  expectThrows(() => valueFromStdin('K', Buffer.from('\n')), 'CONFIG_VALUE_MISSING', { exitCode: 2 });
+  expectThrows(() => valueFromStdin('K', Buffer.alloc(64 * 1024 + 1, 'x')), 'CONFIG_VALUE_TOO_LONG', { exitCode: 2 });
+  const error = expectThrows(() => valueFromStdin('K', Buffer.from('hunter2-secret\nx')), 'CONFIG_VALUE_INVALID');
+  assert.ok(!`${error.message} ${error.hint ?? ''}`.includes('hunter2'), 'the message never shows the value');
 });
 
 test('describeAppConfig: each key with its source; secrets redacted; undeclared keys named without values', () => {
