@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { parseManifest, shortId, type ReleaseManifest } from '../release/manifest.js';
-import { parseReleaseSignature, verifyReleaseSignature } from '../release/sign.js';
+import { parseReleaseSignature, releaseWrongApp, verifyReleaseSignature } from '../release/sign.js';
 import { readReleaseManifestBytes, readReleaseSignature } from '../store/releases.js';
 import type { StatSnapshot } from '../release/verify-tree.js';
 import { assembleRelease, type AssembleResult } from './assemble-release.js';
@@ -61,12 +61,13 @@ export async function installRelease(options: {
 }): Promise<InstallResult> {
   const { layout, id } = options;
   if (await isReleaseInstalled(layout, id)) return { manifest: (await readInstalledManifest(layout, id))!, fetchedObjects: 0, fetchedBytes: 0, reusedFiles: 0 };
-  // The signature is checked against the id before any content is fetched.
+  // The app and the signature (over app, version and id) are checked before any content is fetched.
   const manifestBytes = await readReleaseManifestBytes(options.store, options.app, id);
   const manifest = parseManifest(manifestBytes, id);
+  if (manifest.app !== options.app) throw releaseWrongApp({ id, expected: options.app, actual: manifest.app, where: 'this host' });
   if (options.signatures.required) {
     const signature = await readReleaseSignature(options.store, options.app, id);
-    verifyReleaseSignature(id, signature ? parseReleaseSignature(signature) : null, options.signatures.publicKeysPem);
+    verifyReleaseSignature({ app: manifest.app, version: manifest.version, id }, signature ? parseReleaseSignature(signature) : null, options.signatures.publicKeysPem);
   }
   const entries = manifest.files.length + (manifest.links?.length ?? 0);
   const totalBytes = manifest.files.reduce((sum, f) => sum + f.size, 0);

@@ -141,7 +141,7 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
       await packRelease(exportDir, manifest, archivePath);
     }
     if (o.signingKey) {
-      await writeFile(signaturePath, `${JSON.stringify(signRelease(id, o.signingKey.privateKeyPem), null, 2)}\n`);
+      await writeFile(signaturePath, `${JSON.stringify(signRelease({ app: manifest.app, version: manifest.version, id }, o.signingKey.privateKeyPem), null, 2)}\n`);
     } else {
       await rm(signaturePath, { force: true }); // a stale signature of an earlier build must not sit beside this one
     }

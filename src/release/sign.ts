@@ -1,6 +1,8 @@
 /**
- * ed25519 signatures over release ids. Signing the id signs the manifest, and through its
- * hashes every file of the release.
+ * ed25519 signatures over what a release is: its app, its version and its id. Signing the id
+ * signs the manifest, and through its hashes every file of the release; naming the app and the
+ * version in the signed text means a signature cannot be carried over to another app's release,
+ * or read as the signature of another version.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -66,13 +68,29 @@ export function generateSigningKeyPair(): SigningKeyPair {
   };
 }
 
-/** Signs the release id (its ASCII hex). */
-export function signRelease(id: string, privateKeyPem: string): ReleaseSignature {
+/** What a release signature covers. */
+export interface SignedRelease {
+  app: string;
+  version: string;
+  /** the release id (64 hex digits) */
+  id: string;
+}
+
+/**
+ * The exact bytes signed: a fixed first line, then the app, the version and the id as a JSON
+ * array (unambiguous whatever characters the app or version hold).
+ */
+export function releaseSignedText(release: SignedRelease): Buffer {
+  return Buffer.from(`slipway release signature v2\n${JSON.stringify([release.app, release.version, release.id])}\n`, 'utf8');
+}
+
+/** Signs the release's app, version and id (releaseSignedText). */
+export function signRelease(release: SignedRelease, privateKeyPem: string): ReleaseSignature {
   const privateKey = loadKey(privateKeyPem, 'private');
   return {
     alg: 'ed25519',
     keyId: keyIdOf(createPublicKey(privateKey)),
-    signature: sign(null, Buffer.from(id, 'ascii'), privateKey).toString('base64'),
+    signature: sign(null, releaseSignedText(release), privateKey).toString('base64'),
   };
 }
 
@@ -107,11 +125,14 @@ export function releaseUnsigned(o: { id: string; version?: string; environment?:
 }
 
 /**
- * Throws unless `signature` is a valid ed25519 signature of `id` by one of `publicKeysPem`.
- * RELEASE_UNSIGNED when there is no signature; RELEASE_SIGNATURE_INVALID for an unknown key or a bad signature.
+ * Throws unless `signature` is a valid ed25519 signature of the release's app, version and id
+ * by one of `publicKeysPem`. RELEASE_UNSIGNED when there is no signature; RELEASE_SIGNATURE_INVALID
+ * for an unknown key, a bad signature, a signature of another app, version or release, and a
+ * signature made the old way (over the id alone), which is no longer accepted.
  */
-export function verifyReleaseSignature(id: string, signature: ReleaseSignature | null, publicKeysPem: string[]): void {
-  if (signature === null) throw releaseUnsigned({ id });
+export function verifyReleaseSignature(release: SignedRelease, signature: ReleaseSignature | null, publicKeysPem: string[]): void {
+  const { id } = release;
+  if (signature === null) throw releaseUnsigned({ id, version: release.version });
   const trusted = publicKeysPem.map((pem) => loadKey(pem, 'public'));
   const key = trusted.find((k) => keyIdOf(k) === signature.keyId);
   if (!key) {
@@ -119,17 +140,32 @@ export function verifyReleaseSignature(id: string, signature: ReleaseSignature |
       hint: "Add that key's .pub file to the environment's public_keys, or build the release again with a trusted key.",
     });
   }
-  let ok = false;
-  try {
-    ok = signature.alg === 'ed25519' && verify(null, Buffer.from(id, 'ascii'), key, Buffer.from(signature.signature, 'base64'));
-  } catch {
-    ok = false;
-  }
-  if (!ok) {
-    throw new SlipwayError('RELEASE_SIGNATURE_INVALID', `The signature of release ${shortId(id)} (key ${signature.keyId}) does not verify.`, {
-      hint: 'The release or its signature was changed after signing. Do not deploy it; build and sign it again.',
+  const verifies = (text: Buffer): boolean => {
+    try {
+      return signature.alg === 'ed25519' && verify(null, text, key, Buffer.from(signature.signature, 'base64'));
+    } catch {
+      return false;
+    }
+  };
+  if (verifies(releaseSignedText(release))) return;
+  if (verifies(Buffer.from(id, 'ascii'))) {
+    throw new SlipwayError('RELEASE_SIGNATURE_INVALID', `Release ${release.version} (${shortId(id)}) was signed the old way, over its id alone; signatures must now name the app, the version and the id.`, {
+      hint: 'Build and publish it again with the signing key (`slipway build` with signing.key set, then publish) so that it carries a new signature.',
     });
   }
+  throw new SlipwayError('RELEASE_SIGNATURE_INVALID', `The signature of release ${release.version} (${shortId(id)}) of ${release.app} (key ${signature.keyId}) does not verify.`, {
+    hint: 'The release or its signature was changed after signing, or the signature is of another app, version or release. Do not deploy it; build and sign it again.',
+  });
+}
+
+/**
+ * RELEASE_WRONG_APP: a manifest names another app than the project's. Refused before the host
+ * or the store changes, signed or not (a trusted key may sign several apps).
+ */
+export function releaseWrongApp(o: { id: string; expected: string; actual: string; where?: string }): SlipwayError {
+  return new SlipwayError('RELEASE_WRONG_APP', `release ${shortId(o.id)} is a release of ${JSON.stringify(o.actual)}, not of ${JSON.stringify(o.expected)}; refused, nothing was changed${o.where ? ` on ${o.where}` : ''}`, {
+    hint: `deploy a release built from ${o.expected}'s repository; if the store holds another app's release under this app's name, remove it and publish again`,
+  });
 }
 
 async function exists(p: string): Promise<boolean> {

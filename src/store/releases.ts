@@ -3,6 +3,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { parseManifest, type ReleaseManifest } from '../release/manifest.js';
+import { releaseWrongApp } from '../release/sign.js';
 import type { BlobStore } from './blob-store.js';
 import type { ObjectIndex } from './objects.js';
 import { putObjects, type ObjectsProgress } from './put-objects.js';
@@ -56,6 +57,8 @@ export async function putRelease(
 ): Promise<PublishedRelease> {
   const { app, id } = options;
   const manifest = parseManifest(options.manifestBytes, id);
+  // A release of another app never goes under this app's name (publish, `release receive`, copies).
+  if (manifest.app !== app) throw releaseWrongApp({ id, expected: app, actual: manifest.app, where: store.description });
   const existing = await readReleaseInfo(store, app, id);
   const added = await putObjects(store, app, releaseObjects(manifest), options.content, { index: options.index, onProgress: options.onProgress });
   if (options.signatureBytes) await store.put(releaseKey(app, id, 'signature.json'), options.signatureBytes);

@@ -75,7 +75,7 @@ test('build --key signs the release: releases --json says signed, and the signat
 
   const built = await sandbox.run(['build', '--ref', 'v1', '--key', pair.privateKey, '--json'], { cwd: repo });
   assert.equal(built.code, 0, describeRun(built));
-  const { id } = parseJsonOutput<{ id: string }>(built);
+  const { id, version } = parseJsonOutput<{ id: string; version: string }>(built);
   const list = parseJsonOutput<ReleaseJson[]>(await sandbox.run(['releases', '--json'], { cwd: repo }));
   assert.deepEqual(
     list.map((r) => [r.id, r.signed]),
@@ -84,7 +84,7 @@ test('build --key signs the release: releases --json says signed, and the signat
 
   const signature = parseReleaseSignature(fs.readFileSync(path.join(sandbox.home, 'store', 'notes', 'releases', id, 'signature.json')));
   assert.equal(signature.keyId, pair.keyId);
-  verifyReleaseSignature(id, signature, [fs.readFileSync(pair.publicKey, 'utf8')]);
+  verifyReleaseSignature({ app: 'notes', version, id }, signature, [fs.readFileSync(pair.publicKey, 'utf8')]);
 });
 
 test('signing.key in slipway.yml signs builds too (relative to the project folder)', async (t) => {

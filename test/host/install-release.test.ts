@@ -14,7 +14,7 @@ import { installRelease, isReleaseInstalled, removeInstalledRelease, type Instal
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
 import { buildRelease } from '../../src/release/build.js';
-import { parseManifest, type ReleaseManifest } from '../../src/release/manifest.js';
+import { parseManifest, releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
 import { generateSigningKeyPair, signRelease, type SigningKeyPair } from '../../src/release/sign.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { putRelease } from '../../src/store/releases.js';
@@ -55,7 +55,7 @@ before(async () => {
   releaseId = built.id;
   manifest = built.manifest;
   for (const [name, key] of [['unsigned', null], ['trusted', trustedKey], ['other', otherKey]] as const) {
-    const signatureBytes = key ? Buffer.from(JSON.stringify(signRelease(built.id, key.privateKeyPem))) : null;
+    const signatureBytes = key ? Buffer.from(JSON.stringify(signRelease({ app: APP, version: built.manifest.version, id: built.id }, key.privateKeyPem))) : null;
     await putRelease(createLocalStore(stores[name]), { app: APP, id: built.id, manifestBytes: fs.readFileSync(built.manifestPath), signatureBytes, content: built.content });
   }
   // A store as releases were kept before content objects: one archive per release.
@@ -177,10 +177,50 @@ test('a signature that does not verify (trusted key id, forged bytes): RELEASE_S
   const h = await host(t, 'trusted');
   const key = `${APP}/releases/${releaseId}/signature.json`;
   const signature = JSON.parse((await h.store.get(key))!.toString()) as { signature: string };
-  const forged = signRelease('0'.repeat(64), trustedKey.privateKeyPem).signature;
+  const forged = signRelease({ app: APP, version: manifest.version, id: '0'.repeat(64) }, trustedKey.privateKeyPem).signature;
   await h.store.put(key, JSON.stringify({ ...signature, signature: forged }));
   await expectRejects(h.install(requireTrusted()), 'RELEASE_SIGNATURE_INVALID', { hint: /./ });
   await assertNothingInstalled(h);
+});
+
+test('a signature over another version of the same release: RELEASE_SIGNATURE_INVALID, nothing on the host', async (t) => {
+  const h = await host(t, 'trusted');
+  const key = `${APP}/releases/${releaseId}/signature.json`;
+  await h.store.put(key, JSON.stringify(signRelease({ app: APP, version: 'v9', id: releaseId }, trustedKey.privateKeyPem)));
+  await expectRejects(h.install(requireTrusted()), 'RELEASE_SIGNATURE_INVALID', { hint: /another app, version or release/ });
+  await assertNothingInstalled(h);
+});
+
+test('a release of another app, signed by the trusted key, put under this app in the store: RELEASE_WRONG_APP, nothing on the host', async (t) => {
+  const h = await host(t, 'trusted');
+  // billing's release: same files, its own manifest (so its own id), a good signature by a key notes trusts
+  const foreign: ReleaseManifest = { ...manifest, app: 'billing' };
+  const foreignId = releaseIdOf(foreign);
+  const dir = `${APP}/releases/${foreignId}`;
+  await h.store.put(`${dir}/manifest.json`, gzipSync(Buffer.from(JSON.stringify(foreign))));
+  await h.store.put(`${dir}/signature.json`, JSON.stringify(signRelease({ app: 'billing', version: foreign.version, id: foreignId }, trustedKey.privateKeyPem)));
+  await h.store.put(`${dir}/info.json`, JSON.stringify({ id: foreignId, version: foreign.version, commit: foreign.commit, createdAt: new Date().toISOString(), size: 1, signed: true }));
+  for (const signatures of [requireTrusted(), { required: false, publicKeysPem: [] }]) {
+    await expectRejects(installRelease({ layout: h.layout, ledger: h.ledger, store: h.store, app: APP, id: foreignId, signatures }), 'RELEASE_WRONG_APP', {
+      exitCode: 1,
+      message: /"billing", not of "notes".*nothing was changed/,
+      hint: /./,
+    });
+    await assertNothingInstalled(h);
+    assert.equal(h.ledger.getRelease(foreignId), null);
+  }
+});
+
+test('the store refuses to take a release of another app under this app\'s name (publish, release receive): RELEASE_WRONG_APP', async (t) => {
+  const h = await host(t, 'unsigned');
+  const foreign: ReleaseManifest = { ...manifest, app: 'billing' };
+  const foreignId = releaseIdOf(foreign);
+  const before = listTree(h.storeDir);
+  await expectRejects(
+    putRelease(h.store, { app: APP, id: foreignId, manifestBytes: Buffer.from(JSON.stringify(foreign)), content: { read: () => Promise.reject(new Error('no content may be read')) } }),
+    'RELEASE_WRONG_APP',
+  );
+  assert.deepEqual(listTree(h.storeDir), before, 'the store changed');
 });
 
 /** The one pack of the store (a release published once), its index parsed. */

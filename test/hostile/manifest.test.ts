@@ -11,7 +11,9 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { SlipwayError } from '../../src/errors.js';
 import { canonicalManifestBytes, parseManifest, releaseIdOf, unsafePathReason, type ReleaseManifest } from '../../src/release/manifest.js';
-import { assertPrototypeClean, expectThrows, fcOptions, runWithDeadline, sampleRelease } from './harness.js';
+import { createLocalStore } from '../../src/store/local-store.js';
+import { putRelease } from '../../src/store/releases.js';
+import { assertPrototypeClean, expectThrows, fcOptions, runWithDeadline, sampleRelease, tempRoot } from './harness.js';
 
 function base(): ReleaseManifest {
   return sampleRelease().manifest;
@@ -315,4 +317,21 @@ test('manifest property: any single-byte change to canonical bytes fetched by id
     }),
     fcOptions(300),
   );
+});
+
+test('a manifest of another app, well formed and validly signed, is refused under this app (RELEASE_WRONG_APP) before the store changes', async (t) => {
+  const root = tempRoot(t);
+  const store = createLocalStore(path.join(root, 'store'));
+  const release = sampleRelease();
+  const foreign: ReleaseManifest = { ...release.manifest, app: 'someone-else' };
+  const id = releaseIdOf(foreign);
+  const byDigest = new Map(foreign.files.map((f) => [f.sha256, release.contents.get(f.path)!]));
+  for (const app of ['victim', '__proto__', 'constructor']) {
+    await assert.rejects(
+      putRelease(store, { app, id, manifestBytes: canonicalManifestBytes(foreign), content: { read: async (d) => byDigest.get(d)! } }),
+      (error: unknown) => error instanceof SlipwayError && error.code === 'RELEASE_WRONG_APP' && /someone-else/.test(error.message),
+    );
+  }
+  assert.deepEqual(await store.list(''), [], 'the store changed');
+  assertPrototypeClean();
 });
