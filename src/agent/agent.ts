@@ -245,6 +245,7 @@ export class Agent {
       ledger: this.ledger,
       store: this.store,
       processEnv: this.processEnv,
+      signaturePolicy: () => readSignaturePolicy(this.env, this.options.project.dir),
       status: () => this.status(),
       update: (kind, request, emit) => this.update(kind, request, emit),
       logTail: (lines) => this.runtime.logTail(lines),

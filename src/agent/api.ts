@@ -167,6 +167,8 @@ export const ManagementStatusSchema = AgentStatusSchema.extend({
       unchanged: z.number(),
       failedRelease: FailedReleaseSchema.nullable(),
       applying: z.boolean(),
+      /** why the channel pointer in the store was refused (unsigned, another environment, a lower counter, expired); null when accepted */
+      refusedPointer: z.string().nullable().optional(),
     })
     .nullable(),
 });

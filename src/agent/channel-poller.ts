@@ -38,6 +38,15 @@ export interface ChannelPollerOptions {
   stateFile?: string;
   /** delay before the first poll (default 0: at once) */
   initialDelayMs?: number;
+  /**
+   * Refuses a pointer this host must not act on (another environment, unsigned or badly
+   * signed, a counter lower than the last accepted, expired) by throwing; the message goes
+   * to the log once and stays in the state's lastError and refusedPointer until a pointer
+   * is accepted. Nothing is applied meanwhile.
+   */
+  checkPointer?(pointer: ChannelPointer, lastAcceptedCounter: number | null): void | Promise<void>;
+  /** the counter of the last pointer accepted, kept across restarts (e.g. in the host ledger) */
+  acceptedCounter?: { get(): number | null; set(counter: number): void };
   /** called whenever the remembered failed release is set or forgotten (e.g. to report it at once) */
   onFailureChange?(failed: FailedRelease | null): void;
   log(line: string): void;
@@ -52,6 +61,8 @@ export interface ChannelPollerState {
   unchanged: number;
   failedRelease: FailedRelease | null;
   applying: boolean;
+  /** why the pointer in the store was refused (null when the last one read was accepted) */
+  refusedPointer: string | null;
 }
 
 export interface ChannelPoller {
@@ -80,6 +91,7 @@ export function startChannelPoller(options: ChannelPollerOptions): ChannelPoller
   let running: Promise<void> | null = null;
   let queued: Promise<void> | null = null;
   let skippedLogged: string | null = null;
+  let refused: string | null = null;
 
   const loaded = loadFailure(options.stateFile).then((value) => {
     failed = value;
@@ -103,8 +115,9 @@ export function startChannelPoller(options: ChannelPollerOptions): ChannelPoller
     let read;
     try {
       read = await readChannelIfChanged(options.store, options.app, options.env, etag);
-      if (lastError !== null) options.log(`channel ${options.env}: the store answers again`);
-      lastError = null;
+      if (lastError !== null && lastError !== refused) options.log(`channel ${options.env}: the store answers again`);
+      // A refused pointer stays the error until a pointer is accepted.
+      lastError = refused;
     } catch (error) {
       const message = (error as Error).message;
       // One line per distinct problem, not one per poll.
@@ -117,6 +130,23 @@ export function startChannelPoller(options: ChannelPollerOptions): ChannelPoller
       if (!retryPending) return;
     } else {
       etag = read.etag;
+      if (read.pointer) {
+        try {
+          await options.checkPointer?.(read.pointer, options.acceptedCounter?.get() ?? null);
+        } catch (error) {
+          const message = `refused the channel pointer: ${(error as Error).message}`;
+          if (message !== refused) options.log(`channel ${options.env}: ${message}; nothing applied`);
+          refused = message;
+          lastError = message;
+          retryPending = false;
+          return;
+        }
+        if (refused !== null) options.log(`channel ${options.env}: the pointer is acceptable again (${read.pointer.version})`);
+        refused = null;
+        lastError = null;
+        const counter = read.pointer.counter;
+        if (counter !== undefined && options.acceptedCounter && counter > (options.acceptedCounter.get() ?? 0)) options.acceptedCounter.set(counter);
+      }
       lastPointer = read.pointer;
     }
     retryPending = false;
@@ -221,7 +251,7 @@ export function startChannelPoller(options: ChannelPollerOptions): ChannelPoller
       skippedLogged = release.id;
       await saveFailure();
     },
-    state: () => ({ lastPointer, lastPollAt, lastError, polls, unchanged, failedRelease: failed, applying }),
+    state: () => ({ lastPointer, lastPollAt, lastError, polls, unchanged, failedRelease: failed, applying, refusedPointer: refused }),
   };
 }
 

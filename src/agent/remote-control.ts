@@ -9,6 +9,7 @@ import { listBackups } from '../data/index.js';
 import type { UpdateEvent, UpdateOutcome, UpdateRequest } from '../update/run-update.js';
 import type { AgentStatus, HistoryEntry, ManagementRollbackReply, ManagementStatus } from './api.js';
 import { startChannelPoller, type ChannelPoller } from './channel-poller.js';
+import { checkChannelPointer } from '../store/channels.js';
 import { startManagementServer } from './management-server.js';
 import { readManagementSecret } from './management-auth.js';
 import { resolveRollbackTarget } from './rollback-target.js';
@@ -21,6 +22,8 @@ export interface AgentFacade {
   ledger: Ledger;
   store: BlobStore;
   processEnv: NodeJS.ProcessEnv;
+  /** what the environment requires of signatures (read at each check, so a new key counts without a restart) */
+  signaturePolicy(): Promise<{ required: boolean; publicKeysPem: string[] }>;
   status(): Promise<AgentStatus>;
   update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome>;
   logTail(lines: number): Promise<string[]>;
@@ -105,6 +108,16 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
       jitterMs: env.pull.jitterMs,
       stateFile: path.join(agent.layout.runDir, 'pull-state.json'),
       currentReleaseId: () => agent.ledger.getState().currentId,
+      checkPointer: async (pointer, lastAcceptedCounter) =>
+        checkChannelPointer({ app: agent.app, env: env.name, pointer, policy: await agent.signaturePolicy(), lastAcceptedCounter }),
+      // The last accepted counter lives in the host ledger: a restarted agent refuses an older pointer too.
+      acceptedCounter: {
+        get: () => {
+          const value = Number(agent.ledger.getStateValue(`channel_counter:${env.name}`));
+          return Number.isSafeInteger(value) && value > 0 ? value : null;
+        },
+        set: (counter) => agent.ledger.setStateValue(`channel_counter:${env.name}`, String(counter)),
+      },
       log: (line) => agent.log(line),
       // The report written at the end of onChange cannot know yet that the release is remembered as failed.
       onFailureChange: () => void reportStatus(),

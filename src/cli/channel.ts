@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { usageError } from '../errors.js';
+import { readSigningKeyFile } from '../release/sign.js';
 import { getEnvironment, loadProject } from '../config/load.js';
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
 import { shortId } from '../release/manifest.js';
@@ -28,8 +30,34 @@ export async function openEnvironmentStore(options: { config?: string; env: stri
 }
 
 /** The pointer that moves a channel to `release`, in the name of whoever runs this command. */
-export function newPointer(ctx: CliContext, options: { environment: string; release: ReleaseInfo; why: string }): ChannelPointer {
+export function newPointer(ctx: CliContext, options: { environment: string; release: ReleaseInfo; why: string; expires?: string }): ChannelPointer {
   return channelPointer({ ...options, who: whoAmI(ctx) });
+}
+
+/**
+ * The private key that signs the pointers written for `environment`: --key, else signing.key
+ * in slipway.yml. An environment that requires signatures gets no pointer without one
+ * (SIGNING_KEY_REQUIRED, exit 2, nothing changed).
+ */
+export async function pointerSigningKey(ctx: CliContext, project: LoadedProject, environment: EnvironmentConfig, key?: string): Promise<string | undefined> {
+  const keyPath = key ? path.resolve(ctx.cwd, key) : project.config.signing.key ? path.resolve(project.dir, project.config.signing.key) : undefined;
+  if (!keyPath) {
+    if (!environment.requireSignature) return undefined;
+    throw usageError('SIGNING_KEY_REQUIRED', `${environment.name} requires signatures, and no signing key is configured to sign its channel pointer`, {
+      hint: 'set signing.key in slipway.yml or pass --key <path> (make a pair with `slipway keys generate`)',
+    });
+  }
+  return readSigningKeyFile(keyPath);
+}
+
+const EXPIRY_UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `--expires <duration>` (e.g. 30m, 12h, 7d) as the ISO time the pointer expires at; undefined without one. */
+export function expiresAt(duration: string | undefined, now = new Date()): string | undefined {
+  if (duration === undefined) return undefined;
+  const match = /^(\d+)(s|m|h|d)$/.exec(duration.trim());
+  if (!match || Number(match[1]) <= 0) throw usageError('EXPIRES_INVALID', `--expires ${JSON.stringify(duration)} is not a duration`, { hint: 'e.g. --expires 30m, 12h or 7d' });
+  return new Date(now.getTime() + Number(match[1]) * EXPIRY_UNITS_MS[match[2]]).toISOString();
 }
 
 interface HistoryOptions {
@@ -59,6 +87,8 @@ export async function channelHistoryCommand(options: HistoryOptions, ctx: CliCon
 interface SetOptions {
   args: string[];
   reason?: string;
+  key?: string;
+  expires?: string;
   json?: boolean;
   config?: string;
 }
@@ -69,11 +99,13 @@ export async function channelSetCommand(options: SetOptions, ctx: CliContext): P
   if (!version) throw usageError('VERSION_REQUIRED', 'name the version (or release id) to point the channel at', { hint: 'e.g. `slipway channel set production v1`' });
   const { project, environment, store } = await openEnvironmentStore({ config: options.config, env }, ctx);
   const app = project.config.app;
+  const expires = expiresAt(options.expires);
   const release = await resolveRelease(store, app, version);
   checkSignaturePolicy(environment, release);
+  const signingKeyPem = await pointerSigningKey(ctx, project, environment, options.key);
   const before = await readChannel(store, app, environment.name);
-  const pointer = newPointer(ctx, { environment: environment.name, release, why: options.reason ?? `set to ${release.version}` });
-  await writeChannel(store, app, pointer);
+  // A rollback through the channel is a new pointer like any other: a higher counter, signed.
+  const pointer = await writeChannel(store, app, newPointer(ctx, { environment: environment.name, release, why: options.reason ?? `set to ${release.version}`, expires }), { signingKeyPem });
   if (options.json) return jsonOutput({ ...pointer, previous: before ? { releaseId: before.releaseId, version: before.version } : null });
   const change = before ? `${before.version} → ${release.version}` : release.version;
   return { stdout: `channel ${environment.name}: ${change} (${shortId(release.id)}); its agents pick it up at their next poll (or now: \`slipway notify ${environment.name}\`)` };

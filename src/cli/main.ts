@@ -414,7 +414,8 @@ export function buildProgram(): Command {
     .option('--ref <git-ref>', 'commit, tag or branch to publish', 'HEAD')
     .option('--version <v>', 'version of the release (default: the tag at the ref, or the short commit)')
     .option('--reason <text>', 'why, for the channel history')
-    .option('--key <path>', 'ed25519 private key to sign with (default: signing.key in slipway.yml)')
+    .option('--key <path>', 'ed25519 private key to sign the release and the channel pointer with (default: signing.key in slipway.yml)')
+    .option('--expires <duration>', 'the channel pointer expires after this long (e.g. 30m, 12h, 7d): agents then refuse it')
     .option('--json', 'print { id, version, commit, environment, built, moved, previous } as JSON')
     .action(runner(() => import('./publish.js')));
 
@@ -433,6 +434,8 @@ export function buildProgram(): Command {
     .argument('<to-env>', 'environment whose channel moves')
     .option('--force', 'promote even if the release never ran healthy in <from-env> (recorded in the channel history)')
     .option('--reason <text>', 'why, for the channel history')
+    .option('--key <path>', 'ed25519 private key that signs the channel pointer (default: signing.key in slipway.yml)')
+    .option('--expires <duration>', 'the channel pointer expires after this long (e.g. 30m, 12h, 7d): agents then refuse it')
     .option('--json', 'print the new pointer as JSON')
     .action(runner(() => import('./promote.js')));
 
@@ -449,6 +452,8 @@ export function buildProgram(): Command {
     .argument('<env>', 'environment from slipway.yml')
     .argument('<version>', 'version, release id or id prefix')
     .option('--reason <text>', 'why, for the channel history')
+    .option('--key <path>', 'ed25519 private key that signs the channel pointer (default: signing.key in slipway.yml)')
+    .option('--expires <duration>', 'the channel pointer expires after this long (e.g. 30m, 12h, 7d): agents then refuse it')
     .option('--json', 'print the new pointer as JSON')
     .action(runner(async () => ({ default: (await import('./channel.js')).channelSetCommand })));
 

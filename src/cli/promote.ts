@@ -6,13 +6,15 @@ import { checkSignaturePolicy } from '../store/channel-policy.js';
 import { listReleases, type ReleaseInfo } from '../store/releases.js';
 import { copyRelease, hasRelease } from '../store/release-transfer.js';
 import { readHostStatuses, unhealthyReason, type HostStatusReport } from '../store/status-reports.js';
-import { newPointer, openEnvironmentStore } from './channel.js';
+import { expiresAt, newPointer, openEnvironmentStore, pointerSigningKey } from './channel.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface PromoteOptions {
   args: string[];
   force?: boolean;
   reason?: string;
+  key?: string;
+  expires?: string;
   json?: boolean;
   config?: string;
 }
@@ -31,6 +33,8 @@ export default async function promote(options: PromoteOptions, ctx: CliContext):
   const source = await openEnvironmentStore({ config: options.config, env: fromName }, ctx);
   const target = await openEnvironmentStore({ config: options.config, env: toName }, ctx);
   const app = source.project.config.app;
+  const expires = expiresAt(options.expires);
+  const signingKeyPem = await pointerSigningKey(ctx, target.project, target.environment, options.key);
 
   const reports = await readHostStatuses(source.store, app, fromName);
   const channel = await readChannel(source.store, app, fromName);
@@ -69,8 +73,7 @@ export default async function promote(options: PromoteOptions, ctx: CliContext):
   const healthyHosts = reports.filter((r) => unhealthyReason(r, candidate) === null).map((r) => r.host);
   let why = options.reason ?? `promote ${release.version} from ${fromName}`;
   if (forced) why += ` [--force: ${problems.join('; ')}]`;
-  const pointer = newPointer(ctx, { environment: toName, release, why });
-  await writeChannel(target.store, app, pointer);
+  const pointer = await writeChannel(target.store, app, newPointer(ctx, { environment: toName, release, why, expires }), { signingKeyPem });
 
   if (options.json) {
     return jsonOutput({ ...pointer, from: fromName, forced, healthyHosts, previous: before ? { releaseId: before.releaseId, version: before.version } : null });

@@ -12,7 +12,7 @@ import { listReleases, type ReleaseInfo } from '../store/releases.js';
 import { describeBuilt, storeBuiltRelease } from './built-release.js';
 import { phaseProgress } from './progress.js';
 import { checkSignaturePolicy } from '../store/channel-policy.js';
-import { newPointer, openEnvironmentStore } from './channel.js';
+import { expiresAt, newPointer, openEnvironmentStore, pointerSigningKey } from './channel.js';
 import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
@@ -22,6 +22,7 @@ interface PublishOptions {
   version?: string;
   reason?: string;
   key?: string;
+  expires?: string;
   json?: boolean;
   config?: string;
 }
@@ -35,6 +36,9 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
   const { project, environment, store } = await openEnvironmentStore({ config: options.config, env: options.args[0] }, ctx);
   const app = project.config.app;
   const ref = options.ref ?? 'HEAD';
+  const expires = expiresAt(options.expires);
+  // The key that signs the channel pointer, checked before anything is built or stored.
+  const pointerKeyPem = await pointerSigningKey(ctx, project, environment, options.key);
 
   let release = await findPublished(store, { app, repoDir: project.dir, ref, version: options.version });
   const built = !release;
@@ -73,7 +77,7 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
   const before = await readChannel(store, app, environment.name);
   const moved = before?.releaseId !== release.id;
   if (moved) {
-    await writeChannel(store, app, newPointer(ctx, { environment: environment.name, release, why: options.reason ?? `publish ${release.version}` }));
+    await writeChannel(store, app, newPointer(ctx, { environment: environment.name, release, why: options.reason ?? `publish ${release.version}`, expires }), { signingKeyPem: pointerKeyPem });
   }
   if (options.json) {
     return jsonOutput({ id: release.id, version: release.version, commit: release.commit, environment: environment.name, built, moved, previous: before ? { releaseId: before.releaseId, version: before.version } : null });

@@ -25,7 +25,8 @@ export interface SigningKeyPair {
   keyId: string;
 }
 
-const signatureSchema = z.strictObject({
+/** A signature as stored (signature.json, a channel pointer's `signature`). */
+export const signatureSchema = z.strictObject({
   alg: z.literal('ed25519'),
   keyId: z.string().regex(/^[0-9a-f]{16}$/),
   signature: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/),
@@ -92,6 +93,23 @@ export function signRelease(release: SignedRelease, privateKeyPem: string): Rele
     keyId: keyIdOf(createPublicKey(privateKey)),
     signature: sign(null, releaseSignedText(release), privateKey).toString('base64'),
   };
+}
+
+/** Signs any bytes (a channel pointer's signed text, say) with the project key. */
+export function signBytes(bytes: Buffer, privateKeyPem: string): ReleaseSignature {
+  const privateKey = loadKey(privateKeyPem, 'private');
+  return { alg: 'ed25519', keyId: keyIdOf(createPublicKey(privateKey)), signature: sign(null, bytes, privateKey).toString('base64') };
+}
+
+/** Whether `signature` is a valid signature of `bytes` by one of `publicKeysPem`: 'ok', 'unknown-key' or 'bad'. */
+export function checkBytesSignature(bytes: Buffer, signature: ReleaseSignature, publicKeysPem: string[]): 'ok' | 'unknown-key' | 'bad' {
+  const key = publicKeysPem.map((pem) => loadKey(pem, 'public')).find((k) => keyIdOf(k) === signature.keyId);
+  if (!key) return 'unknown-key';
+  try {
+    return signature.alg === 'ed25519' && verify(null, bytes, key, Buffer.from(signature.signature, 'base64')) ? 'ok' : 'bad';
+  } catch {
+    return 'bad';
+  }
 }
 
 /** Parses signature.json; anything malformed reads as an invalid signature. */

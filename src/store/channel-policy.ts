@@ -15,7 +15,7 @@ export function checkSignaturePolicy(environment: Pick<EnvironmentConfig, 'name'
 }
 
 /** The pointer that moves `environment`'s channel to `release`, now. */
-export function channelPointer(o: { environment: string; release: Pick<ReleaseInfo, 'id' | 'version'>; who: string; why: string }): ChannelPointer {
+export function channelPointer(o: { environment: string; release: Pick<ReleaseInfo, 'id' | 'version'>; who: string; why: string; expires?: string }): ChannelPointer {
   return {
     environment: o.environment,
     releaseId: o.release.id,
@@ -23,5 +23,6 @@ export function channelPointer(o: { environment: string; release: Pick<ReleaseIn
     who: o.who,
     when: new Date().toISOString(),
     why: o.why,
+    ...(o.expires === undefined ? {} : { expires: o.expires }),
   };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { SlipwayError } from '../errors.js';
+import { checkBytesSignature, signatureSchema, signBytes, type ReleaseSignature } from '../release/sign.js';
 import type { BlobStore, ConditionalGetResult } from './blob-store.js';
 
 /** The desired state of an environment: which release should run there, and who said so. */
@@ -12,7 +13,18 @@ export interface ChannelPointer {
   who: string;
   when: string;
   why: string;
+  /** one more than the counter of the pointer this one replaced (pointers written before counters have none) */
+  counter?: number;
+  /** after this time (ISO) an agent refuses the pointer */
+  expires?: string;
+  /** ed25519 signature of pointerSignedText by the project key */
+  signature?: ReleaseSignature;
 }
+
+/** A pointer is a few hundred bytes; anything past this is refused unread. */
+export const MAX_POINTER_BYTES = 64 * 1024;
+
+const isoTime = z.string().refine((v) => Number.isFinite(Date.parse(v)), 'not a time');
 
 const channelPointerSchema = z
   .object({
@@ -22,10 +34,14 @@ const channelPointerSchema = z
     who: z.string(),
     when: z.string(),
     why: z.string(),
+    counter: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    expires: isoTime.optional(),
+    signature: signatureSchema.optional(),
   })
   .strict();
 
 export function parseChannelPointer(bytes: Buffer | string, source: string): ChannelPointer {
+  if (Buffer.byteLength(bytes) > MAX_POINTER_BYTES) throw pointerTooLarge(source);
   let raw: unknown;
   try {
     raw = JSON.parse(bytes.toString());
@@ -78,16 +94,93 @@ export async function readChannelIfChanged(store: BlobStore, app: string, env: s
   return { changed: true, pointer: parseChannelPointer(result.body, key), etag: result.etag };
 }
 
+function pointerTooLarge(source: string): SlipwayError {
+  return new SlipwayError('CHANNEL_CORRUPT', `channel pointer ${source} is larger than ${MAX_POINTER_BYTES} bytes; refused unread`, {
+    hint: 'set it again with `slipway channel set <env> <version>`',
+  });
+}
+
 /**
- * Moves the channel pointer. History is append-only: one object per move,
- * named so that listing sorts by time, written before the pointer moves.
+ * The exact bytes a pointer's signature covers: a fixed first line, then the app and every
+ * field but the signature, as a JSON array.
  */
-export async function writeChannel(store: BlobStore, app: string, pointer: ChannelPointer): Promise<void> {
-  const body = `${JSON.stringify(pointer, null, 2)}\n`;
+export function pointerSignedText(app: string, p: ChannelPointer): Buffer {
+  const fields = [app, p.environment, p.releaseId, p.version, p.counter ?? null, p.when, p.expires ?? null, p.who, p.why];
+  return Buffer.from(`slipway channel pointer v1\n${JSON.stringify(fields)}\n`, 'utf8');
+}
+
+/**
+ * The counter a new pointer follows: the highest of the current pointer's and the newest
+ * history entry's (so an old pointer put back in the store does not pull the counter down);
+ * 0 when the channel has neither.
+ */
+async function lastCounter(store: BlobStore, app: string, env: string): Promise<number> {
+  const counterOf = async (key: string): Promise<number> => {
+    try {
+      const bytes = await store.get(key);
+      return bytes ? (parseChannelPointer(bytes, key).counter ?? 0) : 0;
+    } catch {
+      return 0; // a damaged entry counts for nothing; the other one still does
+    }
+  };
+  const newest = (await store.list(historyPrefix(app, env))).at(-1);
+  return Math.max(await counterOf(pointerKey(app, env)), newest ? await counterOf(newest) : 0);
+}
+
+/**
+ * Moves the channel pointer: its counter is one more than the last pointer's, and it is
+ * signed with `signingKeyPem` when given. History is append-only: one object per move,
+ * named so that listing sorts by time, written before the pointer moves. Returns the
+ * pointer as written.
+ */
+export async function writeChannel(store: BlobStore, app: string, pointer: ChannelPointer, options: { signingKeyPem?: string } = {}): Promise<ChannelPointer> {
+  const { signature: _old, ...fields } = pointer;
+  const unsigned: ChannelPointer = { ...fields, counter: (await lastCounter(store, app, pointer.environment)) + 1 };
+  const written: ChannelPointer = options.signingKeyPem ? { ...unsigned, signature: signBytes(pointerSignedText(app, unsigned), options.signingKeyPem) } : unsigned;
+  const body = `${JSON.stringify(written, null, 2)}\n`;
   const stamp = pointer.when.replace(/[:.]/g, '-');
   // The random tail keeps two moves in the same millisecond from overwriting each other's entry.
   await store.put(`${historyPrefix(app, pointer.environment)}/${stamp}-${pointer.releaseId.slice(0, 12)}-${randomBytes(3).toString('hex')}.json`, body);
   await store.put(pointerKey(app, pointer.environment), body);
+  return written;
+}
+
+/** What an agent requires of the pointers it follows. */
+export interface PointerPolicy {
+  /** the environment's require_signature: refuse unsigned pointers */
+  required: boolean;
+  publicKeysPem: string[];
+}
+
+/**
+ * Throws unless an agent of `env` may act on `pointer`: it names `env`; it has not expired;
+ * its counter is not lower than the last one this host accepted; and, when signatures are
+ * required, it carries a valid signature by a trusted key. Each refusal has its own code.
+ */
+export function checkChannelPointer(o: { app: string; env: string; pointer: ChannelPointer; policy: PointerPolicy; lastAcceptedCounter: number | null; now?: Date }): void {
+  const { pointer, env } = o;
+  const what = `the channel pointer of ${env} (${pointer.version}, counter ${pointer.counter ?? 'none'})`;
+  const hint = `set the channel again with \`slipway channel set ${env} <version>\` (signed with the project key)`;
+  if (pointer.environment !== env) {
+    throw new SlipwayError('CHANNEL_POINTER_WRONG_ENVIRONMENT', `${what} is a pointer for ${JSON.stringify(pointer.environment)}, not for ${JSON.stringify(env)}; refused`, { hint });
+  }
+  if (o.policy.required) {
+    if (!pointer.signature) throw new SlipwayError('CHANNEL_POINTER_UNSIGNED', `${what} is not signed, and ${env} requires signatures; refused`, { hint });
+    const result = checkBytesSignature(pointerSignedText(o.app, pointer), pointer.signature, o.policy.publicKeysPem);
+    if (result !== 'ok') {
+      throw new SlipwayError(
+        'CHANNEL_POINTER_SIGNATURE_INVALID',
+        result === 'unknown-key' ? `${what} is signed by key ${pointer.signature.keyId}, which ${env} does not trust; refused` : `the signature of ${what} does not verify; refused`,
+        { hint },
+      );
+    }
+  }
+  if (o.lastAcceptedCounter !== null && (pointer.counter ?? 0) < o.lastAcceptedCounter) {
+    throw new SlipwayError('CHANNEL_POINTER_REPLAYED', `${what} is older than the last pointer this host accepted (counter ${o.lastAcceptedCounter}); refused as a replay`, { hint });
+  }
+  if (pointer.expires !== undefined && Date.parse(pointer.expires) <= (o.now ?? new Date()).getTime()) {
+    throw new SlipwayError('CHANNEL_POINTER_EXPIRED', `${what} expired at ${pointer.expires}; refused`, { hint: `${hint}; give it a later --expires, or none` });
+  }
 }
 
 /** Every move of the channel, oldest first. */

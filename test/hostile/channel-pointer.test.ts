@@ -10,7 +10,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { SlipwayError } from '../../src/errors.js';
-import { channelHistory, parseChannelPointer, readChannel, readChannelIfChanged, type ChannelPointer } from '../../src/store/channels.js';
+import { channelHistory, checkChannelPointer, parseChannelPointer, pointerSignedText, readChannel, readChannelIfChanged, type ChannelPointer } from '../../src/store/channels.js';
+import { generateSigningKeyPair, signBytes } from '../../src/release/sign.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { expectThrows, fcOptions, tempRoot } from './harness.js';
 
@@ -42,7 +43,16 @@ const CASES: { name: string; bytes: () => string | Buffer; reason: RegExp }[] = 
   { name: 'JSON null', bytes: () => 'null', reason: /malformed/ },
   { name: 'a JSON list of pointers', bytes: () => json([GOOD]), reason: /malformed/ },
   { name: 'a bare release id', bytes: () => json(GOOD.releaseId), reason: /malformed/ },
-  { name: '200,000 nested lists', bytes: () => `${'['.repeat(200_000)}${']'.repeat(200_000)}`, reason: /malformed/ },
+  { name: '200,000 nested lists', bytes: () => `${'['.repeat(200_000)}${']'.repeat(200_000)}`, reason: /larger than 65536 bytes/ },
+  { name: '30,000 nested lists (under the size limit)', bytes: () => `${'['.repeat(30_000)}${']'.repeat(30_000)}`, reason: /malformed/ },
+  { name: 'a pointer past 64 KiB (a long why)', bytes: () => withField('why', 'x'.repeat(64 * 1024)), reason: /larger than 65536 bytes; refused unread/ },
+  { name: 'a counter of 0', bytes: () => withField('counter', 0), reason: /counter/ },
+  { name: 'a negative counter', bytes: () => withField('counter', -5), reason: /counter/ },
+  { name: 'a fractional counter', bytes: () => withField('counter', 1.5), reason: /counter/ },
+  { name: 'a counter past 2^53', bytes: () => withField('counter', 2 ** 60), reason: /counter/ },
+  { name: 'a counter as a string', bytes: () => withField('counter', '7'), reason: /counter/ },
+  { name: 'an expiry that is not a time', bytes: () => withField('expires', 'tomorrow'), reason: /expires/ },
+  { name: 'a signature of another algorithm', bytes: () => withField('signature', { alg: 'rsa', keyId: '0'.repeat(16), signature: 'AA==' }), reason: /signature/ },
   { name: 'no releaseId', bytes: () => withoutField('releaseId'), reason: /releaseId/ },
   { name: 'an upper-case releaseId', bytes: () => withField('releaseId', GOOD.releaseId.toUpperCase()), reason: /releaseId/ },
   { name: 'a 63-character releaseId', bytes: () => withField('releaseId', GOOD.releaseId.slice(1)), reason: /releaseId/ },
@@ -144,4 +154,36 @@ test('channel pointer property: any object mixing good and hostile fields → ex
     }),
     fcOptions(300),
   );
+});
+
+// --- what an agent that requires signatures refuses, though the pointer parses
+
+test('channel pointer: an agent requiring signatures refuses unsigned, badly signed, other-environment, older and expired pointers', async (t) => {
+  const trusted = generateSigningKeyPair();
+  const stranger = generateSigningKeyPair();
+  const store = createLocalStore(path.join(tempRoot(t), 'store'));
+  const policy = { required: true, publicKeysPem: [trusted.publicKeyPem] };
+  const signed = (p: ChannelPointer, key = trusted) => ({ ...p, signature: signBytes(pointerSignedText('demo', p), key.privateKeyPem) });
+  const check = (pointer: ChannelPointer, lastAcceptedCounter: number | null = null) => () => checkChannelPointer({ app: 'demo', env: 'production', pointer, policy, lastAcceptedCounter });
+  const good = signed({ ...GOOD, counter: 5 });
+  check(good, 5)();
+  const cases: [string, () => void, string, RegExp][] = [
+    ['unsigned', check({ ...GOOD, counter: 6 }), 'CHANNEL_POINTER_UNSIGNED', /not signed/],
+    ['signed by an untrusted key', check(signed({ ...GOOD, counter: 6 }, stranger)), 'CHANNEL_POINTER_SIGNATURE_INVALID', /does not trust/],
+    ['signed, then pointed at another release', check({ ...good, releaseId: 'cd'.repeat(32) }), 'CHANNEL_POINTER_SIGNATURE_INVALID', /does not verify/],
+    ['signed, then given a higher counter', check({ ...good, counter: 99 }, 6), 'CHANNEL_POINTER_SIGNATURE_INVALID', /does not verify/],
+    ['signed, then its expiry removed', check({ ...signed({ ...GOOD, counter: 6, expires: '2025-01-01T13:00:00.000Z' }), expires: undefined }), 'CHANNEL_POINTER_SIGNATURE_INVALID', /does not verify/],
+    ['signed for another app', check({ ...GOOD, counter: 6, signature: signBytes(pointerSignedText('billing', { ...GOOD, counter: 6 }), trusted.privateKeyPem) }), 'CHANNEL_POINTER_SIGNATURE_INVALID', /does not verify/],
+    ['for another environment', check(signed({ ...GOOD, environment: 'staging', counter: 6 })), 'CHANNEL_POINTER_WRONG_ENVIRONMENT', /"staging", not for "production"/],
+    ['a lower counter than the last accepted', check(good, 6), 'CHANNEL_POINTER_REPLAYED', /counter 6/],
+    ['expired', check(signed({ ...GOOD, counter: 6, expires: '2025-01-01T13:00:00.000Z' })), 'CHANNEL_POINTER_EXPIRED', /expired at/],
+  ];
+  for (const [name, run, code, reason] of cases) expectThrows(run, code, { message: reason, hint: /./, context: name });
+  // no counter at all, once a counter was accepted: refused as older
+  expectThrows(check(signed({ ...GOOD }), 1), 'CHANNEL_POINTER_REPLAYED', /older/);
+  // an oversized pointer in a real store is refused unread by the reader the agent uses
+  fs.mkdirSync(path.join(tempRoot(t)), { recursive: true });
+  await store.put('demo/channels/production.json', JSON.stringify({ ...GOOD, why: 'x'.repeat(70_000) }));
+  await assert.rejects(readChannelIfChanged(store, 'demo', 'production', null), (e: unknown) => e instanceof SlipwayError && e.code === 'CHANNEL_CORRUPT' && /larger than/.test(e.message));
+  assertPrototypeClean();
 });

@@ -12,7 +12,10 @@ import promote from '../../src/cli/promote.js';
 import notify from '../../src/cli/notify.js';
 import { channelHistoryCommand, channelSetCommand } from '../../src/cli/channel.js';
 import { createS3Store } from '../../src/store/s3-store.js';
-import { readChannel } from '../../src/store/channels.js';
+import { checkChannelPointer, readChannel } from '../../src/store/channels.js';
+import { writeKeyPair } from '../../src/release/sign.js';
+import fs from 'node:fs';
+import path from 'node:path';
 import { listReleases } from '../../src/store/releases.js';
 import { writeHostStatus, type HostStatusReport } from '../../src/store/status-reports.js';
 import { startManagementServer } from '../../src/agent/management-server.js';
@@ -37,7 +40,7 @@ interface Fixture {
 }
 
 /** A git repo whose slipway.yml keeps staging and production in one S3 bucket (prefix per test). */
-async function fixture(t: TestContext, options: { managementPort?: number; stagingStore?: string } = {}): Promise<Fixture> {
+async function fixture(t: TestContext, options: { managementPort?: number; stagingStore?: string; productionExtra?: string[] } = {}): Promise<Fixture> {
   const repo = makeRepo(t);
   const prefix = `p${Math.random().toString(36).slice(2, 10)}`;
   const store = `{ type: s3, bucket: ${BUCKET}, endpoint: "${s3.endpoint}", prefix: ${prefix}, force_path_style: true }`;
@@ -57,6 +60,7 @@ async function fixture(t: TestContext, options: { managementPort?: number; stagi
       `    store: ${store}`,
       '    pull: { interval: 5s }',
       `    management: { port: ${options.managementPort ?? 9}, secret_env: TEST_MANAGEMENT_SECRET }`,
+      ...(options.productionExtra ?? []),
       '',
     ].join('\n'),
   );
@@ -235,4 +239,39 @@ test('notify signs a request to the agent\'s management API; a wrong secret is r
   await refusal(notify({ args: ['staging'] }, f.ctx), 'MANAGEMENT_NOT_CONFIGURED');
   delete f.ctx.env.TEST_MANAGEMENT_SECRET;
   await refusal(notify({ args: ['production'] }, f.ctx), 'MANAGEMENT_SECRET_MISSING');
+});
+
+test('with require_signature, publish and channel set write signed pointers whose counter grows; a rollback is a new, higher pointer; no key: nothing moves', async (t) => {
+  const keys = await writeKeyPair(path.join(tempDir(t), 'keys'), 'release');
+  const f = await fixture(t, { productionExtra: ['    require_signature: true', `    public_keys: [${JSON.stringify(keys.publicKey)}]`] });
+  const policy = { required: true, publicKeysPem: [fs.readFileSync(keys.publicKey, 'utf8')] };
+
+  const unsignedTry = await refusal(publish({ args: ['production'], ref: 'v1' }, f.ctx), 'SIGNING_KEY_REQUIRED');
+  assert.equal(unsignedTry.exitCode, 2);
+  assert.equal(await readChannel(f.store, 'demo', 'production'), null, 'nothing moved');
+
+  await f.run<any>(publish, { args: ['production'], ref: 'v1', key: keys.privateKey });
+  const first = (await readChannel(f.store, 'demo', 'production'))!;
+  assert.equal(first.counter, 1);
+  assert.ok(first.signature, 'the pointer is signed');
+  checkChannelPointer({ app: 'demo', env: 'production', pointer: first, policy, lastAcceptedCounter: null });
+
+  f.commitTag('v2');
+  const before = Date.now();
+  await f.run<any>(publish, { args: ['production'], ref: 'v2', key: keys.privateKey, expires: '1h' });
+  const second = (await readChannel(f.store, 'demo', 'production'))!;
+  assert.equal(second.counter, 2);
+  const expiresIn = Date.parse(second.expires!) - before;
+  assert.ok(expiresIn > 3_590_000 && expiresIn < 3_700_000, `expires in ${expiresIn} ms`);
+  checkChannelPointer({ app: 'demo', env: 'production', pointer: second, policy, lastAcceptedCounter: 1 });
+
+  // Rolling back through the channel: a new pointer naming v1, counter 3, signed like any other.
+  const rollback = await f.run<any>(channelSetCommand, { args: ['production', 'v1'], key: keys.privateKey, reason: 'v2 breaks search' });
+  assert.equal(rollback.counter, 3);
+  assert.equal(rollback.releaseId, first.releaseId);
+  checkChannelPointer({ app: 'demo', env: 'production', pointer: (await readChannel(f.store, 'demo', 'production'))!, policy, lastAcceptedCounter: 2 });
+
+  await refusal(channelSetCommand({ args: ['production', 'v2'], key: keys.privateKey, expires: 'soon' }, f.ctx), 'EXPIRES_INVALID');
+  await refusal(channelSetCommand({ args: ['production', 'v2'] }, f.ctx), 'SIGNING_KEY_REQUIRED');
+  assert.equal((await readChannel(f.store, 'demo', 'production'))?.counter, 3, 'refused commands moved nothing');
 });

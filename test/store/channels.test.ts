@@ -28,21 +28,22 @@ test('an environment without a channel reads as null with an empty history', asy
 test('writeChannel moves the pointer; the history keeps every move, oldest first', async (t) => {
   const store = createLocalStore(tempDir(t, 'slipway-store-'));
   await writeChannel(store, 'notes', pointer(1));
-  assert.deepEqual(await readChannel(store, 'notes', 'production'), pointer(1));
+  assert.deepEqual(await readChannel(store, 'notes', 'production'), { ...pointer(1), counter: 1 });
   await writeChannel(store, 'notes', pointer(2));
   await writeChannel(store, 'notes', pointer(3, { why: 'roll forward' }));
   // back to v1: a move like any other, appended
   await writeChannel(store, 'notes', pointer(1, { when: '2025-01-04T12:00:00.000Z', why: 'roll back' }));
 
-  assert.deepEqual(await readChannel(store, 'notes', 'production'), pointer(1, { when: '2025-01-04T12:00:00.000Z', why: 'roll back' }));
+  // every move has the last counter + 1, a rollback included
+  assert.deepEqual(await readChannel(store, 'notes', 'production'), { ...pointer(1, { when: '2025-01-04T12:00:00.000Z', why: 'roll back' }), counter: 4 });
   const history = await channelHistory(store, 'notes', 'production');
   assert.deepEqual(
-    history.map((p) => [p.version, p.why]),
+    history.map((p) => [p.version, p.why, p.counter]),
     [
-      ['v1', 'ship v1'],
-      ['v2', 'ship v2'],
-      ['v3', 'roll forward'],
-      ['v1', 'roll back'],
+      ['v1', 'ship v1', 1],
+      ['v2', 'ship v2', 2],
+      ['v3', 'roll forward', 3],
+      ['v1', 'roll back', 4],
     ],
   );
   // each environment has its own pointer and history
