@@ -12,6 +12,7 @@ import type { BackupReason } from '../host/backup-reasons.js';
 import type { DeploymentKind, DeploymentOutcome, StepOutcome } from '../host/ledger.js';
 import type { MaintenanceMode } from '../runtime/proxy.js';
 import type { ServiceState } from '../runtime/supervisor.js';
+import type { ChannelPointer } from '../store/channels.js';
 import type { UpdateEvent as PipelineUpdateEvent } from '../update/run-update.js';
 import type { ChannelPollerState } from './channel-poller.js';
 import { WireErrorSchema } from './wire.js';
@@ -150,7 +151,17 @@ export type StatusReport = z.infer<typeof StatusReportSchema>;
 export const ContractStatusSchema = AgentStatusSchema.pick({ environment: true, url: true, current: true, previous: true, health: true, lock: true, maintenance: true });
 export type ContractStatus = z.infer<typeof ContractStatusSchema>;
 
-const ChannelPointerSchema = z.object({ environment: z.string(), releaseId: z.string(), version: z.string(), who: z.string(), when: z.string(), why: z.string() });
+const ChannelPointerSchema = z.object({
+  environment: z.string(),
+  releaseId: z.string(),
+  version: z.string(),
+  who: z.string(),
+  when: z.string(),
+  why: z.string(),
+  counter: z.number().optional(),
+  expires: z.string().optional(),
+  signature: z.object({ alg: z.literal('ed25519'), keyId: z.string(), signature: z.string() }).optional(),
+});
 const FailedReleaseSchema = z.object({ id: z.string(), version: z.string().nullable(), error: z.string(), at: z.string() });
 
 /** The management API's status: the host's, plus what pull mode knows (null when pull mode is off). */
@@ -370,5 +381,6 @@ const agreements: [
   Same<z.infer<typeof MaintenanceModeSchema>, MaintenanceMode>,
   Fits<PipelineUpdateEvent, UpdateEvent>,
   Fits<ChannelPollerState, NonNullable<ManagementStatus['pull']>>,
-] = [true, true, true, true, true, true, true, true];
+  Same<ChannelPointer, z.infer<typeof ChannelPointerSchema>>,
+] = [true, true, true, true, true, true, true, true, true];
 void agreements;
