@@ -10,7 +10,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import { ensureHostLayout, releaseDir, type HostLayout } from '../host/layout.js';
 import { openLedger, type Ledger } from '../host/ledger.js';
 import { openJournal, type Journal } from '../host/journal.js';
-import { acquireLock, readLock, releaseLock } from '../host/lock.js';
+import { acquireLock, assertHostNotLocked, releaseLock } from '../host/lock.js';
 import { readCurrent } from '../host/current-link.js';
 import { readInstalledManifest } from '../host/install-release.js';
 import { readEnvFile, resolveAppConfig, serviceEnvironment } from '../host/app-env.js';
@@ -96,7 +96,7 @@ export class Agent {
     const killed = await killStaleProcesses(this.layout.runDir);
     if (killed > 0) this.log(`stopped ${killed} process${killed === 1 ? '' : 'es'} left by a previous agent`);
     try {
-      this.proxy = await createProxy({ host: this.env.bind, port: this.env.port });
+      this.proxy = await createProxy({ host: this.env.bind, port: this.env.port, trustedProxies: this.env.trustedProxies ?? [] });
     } catch (error) {
       this.ledger.close();
       const code = (((error as { cause?: unknown }).cause ?? error) as NodeJS.ErrnoException).code; // the proxy wraps the errno error
@@ -192,7 +192,7 @@ export class Agent {
   /** Runs one update (deploy or rollback). Updates never overlap: the host lock refuses a second one. */
   async update(kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateOutcome> {
     // Refuse at once, before recording anything, while another update holds the host (the lock step still guards races).
-    await assertNotLocked(this.layout.lockFile);
+    await assertHostNotLocked(this.layout.lockFile);
     const signatures = await readSignaturePolicy(this.env, this.options.project.dir);
     const outcome = await this.track(runUpdate({ host: this.updateHost(), kind, request, signatures, emit, faults: faultsFromEnvironment(process.env) }));
     // The update's backups (pre-deploy, post-deploy, pre-restore) go off-site in the background: the deploy does not wait for the upload.
@@ -286,14 +286,5 @@ export class Agent {
       this.ledger?.close();
     })();
     return this.closing;
-  }
-}
-
-async function assertNotLocked(lockFile: string): Promise<void> {
-  const lock = await readLock(lockFile);
-  if (lock && !lock.stale) {
-    throw new SlipwayError('HOST_LOCKED', `the host is locked by ${lock.holder} (pid ${lock.pid}) since ${lock.since}: ${lock.reason}`, {
-      hint: 'wait for it to finish (`slipway lock status`), or if its process is gone: `slipway lock release --force`',
-    });
   }
 }

@@ -5,6 +5,7 @@ import { openSync, closeSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SlipwayError } from '../errors.js';
+import { createLineSplitter } from '../util/line-splitter.js';
 import type { HostLayout } from '../host/layout.js';
 import { tailLines } from '../runtime/supervisor.js';
 import { fromWireError, WireErrorSchema } from './wire.js';
@@ -76,36 +77,34 @@ export function agentClient(socketPath: string): AgentClient {
             });
             return;
           }
-          let buffer = '';
           let result: AgentResponse<typeof route> | undefined;
           let problem: SlipwayError | undefined;
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            buffer += chunk;
-            let newline: number;
-            while ((newline = buffer.indexOf('\n')) >= 0) {
-              const line = buffer.slice(0, newline);
-              buffer = buffer.slice(newline + 1);
-              if (!line.trim()) continue;
+          // A result line carries a whole answer: it is never cut into pieces (no answer comes near this size).
+          const lines = createLineSplitter(
+            (line) => {
+              if (!line.trim()) return;
               let event: unknown;
               try {
                 event = JSON.parse(line);
               } catch {
                 problem ??= new SlipwayError('AGENT_BAD_ANSWER', 'the agent sent a line that is not JSON', { hint: 'restart the agent' });
-                continue;
+                return;
               }
               if (isResultLine(event)) {
                 const answer = spec.response.safeParse(event);
                 if (answer.success) result = answer.data;
                 else problem = badAnswer(callName(spec), answer.error);
-                continue;
+                return;
               }
               // An event this CLI does not know (a newer agent) is not shown.
               const known = UpdateEventSchema.safeParse(event);
               if (known.success) onEvent(known.data);
-            }
-          });
+            },
+            { maxLineLength: 256 * 1024 * 1024 },
+          );
+          res.on('data', (chunk: Buffer) => lines.push(chunk));
           res.on('end', () => {
+            lines.end();
             if (result) resolve(result);
             else if (problem) reject(problem);
             else reject(new SlipwayError('AGENT_DIED', 'the agent stopped before the operation finished', { hint: 'the next agent start recovers the host to a complete release: run `slipway status <env>`' }));

@@ -7,6 +7,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import type { HostLayout } from '../host/layout.js';
 import type { Ledger } from '../host/ledger.js';
 import { pruneReleases } from '../host/prune.js';
+import { nothingDeployed } from '../host/current-link.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { MaintenanceMode } from '../runtime/proxy.js';
 import type { UpdateEvent, UpdateOutcome, UpdateRequest } from '../update/run-update.js';
@@ -66,7 +67,7 @@ export function agentHandlers(deps: RouteDeps): AgentHandlers {
 
     dataImport: async (body, emit) => {
       const currentId = deps.ledger().getState().currentId;
-      if (!currentId) throw new SlipwayError('NOTHING_DEPLOYED', `nothing is deployed to ${env.name}: deploy a release before copying data into it`, { exitCode: 2, hint: 'slipway deploy <env>' });
+      if (!currentId) throw nothingDeployed({ environment: env.name, why: 'deploy a release before copying data into it' });
       return runUpdate(
         'rollback',
         { who: body.who, reason: body.reason, recordAs: 'restore', releaseId: currentId, restoreBackupId: body.backupId, restoreBackupDir: body.backupDir, scrubFile: body.scrubFile },

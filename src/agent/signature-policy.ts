@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SlipwayError } from '../errors.js';
+import { publicKeyUnreadable } from '../release/sign.js';
 import type { EnvironmentConfig } from '../config/types.js';
 import type { SignaturePolicy } from '../host/install-release.js';
 
@@ -16,11 +16,7 @@ export async function readSignaturePolicy(environment: EnvironmentConfig, projec
       try {
         return await fs.readFile(full, 'utf8');
       } catch (error) {
-        throw new SlipwayError('PUBLIC_KEY_UNREADABLE', `cannot read the public key ${full} of ${environment.name}`, {
-          exitCode: 2,
-          cause: error,
-          hint: `fix environments.${environment.name}.public_keys in slipway.yml (paths are relative to it)`,
-        });
+        throw publicKeyUnreadable({ file: full, environment: environment.name, cause: error });
       }
     }),
   );
