@@ -63,8 +63,18 @@ export function parseChannelPointer(bytes: Buffer | string, source: string): Cha
 const pointerKey = (app: string, env: string) => `${app}/channels/${env}.json`;
 const historyPrefix = (app: string, env: string) => `${app}/channels/${env}/history`;
 
+/** Reads a pointer (or a history entry) without downloading more than MAX_POINTER_BYTES: a larger one is CHANNEL_CORRUPT. */
+async function getPointerBytes<T>(key: string, read: (options: { maxBytes: number }) => Promise<T>): Promise<T> {
+  try {
+    return await read({ maxBytes: MAX_POINTER_BYTES });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'STORE_OBJECT_TOO_LARGE') throw pointerTooLarge(key);
+    throw error;
+  }
+}
+
 export async function readChannel(store: BlobStore, app: string, env: string): Promise<ChannelPointer | null> {
-  const bytes = await store.get(pointerKey(app, env));
+  const bytes = await getPointerBytes(pointerKey(app, env), (o) => store.get(pointerKey(app, env), o));
   return bytes ? parseChannelPointer(bytes, pointerKey(app, env)) : null;
 }
 
@@ -83,9 +93,9 @@ export async function readChannelIfChanged(store: BlobStore, app: string, env: s
   const known = etag === MISSING_TAG ? null : etag;
   let result: ConditionalGetResult | null;
   if (store.getIfChanged) {
-    result = await store.getIfChanged(key, known);
+    result = await getPointerBytes(key, (o) => store.getIfChanged!(key, known, o));
   } else {
-    const bytes = await store.get(key);
+    const bytes = await getPointerBytes(key, (o) => store.get(key, o));
     const contentTag = bytes ? `"${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}"` : null;
     result = bytes === null ? null : contentTag === known ? { notModified: true } : { notModified: false, body: bytes, etag: contentTag! };
   }
@@ -117,7 +127,7 @@ export function pointerSignedText(app: string, p: ChannelPointer): Buffer {
 async function lastCounter(store: BlobStore, app: string, env: string): Promise<number> {
   const counterOf = async (key: string): Promise<number> => {
     try {
-      const bytes = await store.get(key);
+      const bytes = await getPointerBytes(key, (o) => store.get(key, o));
       return bytes ? (parseChannelPointer(bytes, key).counter ?? 0) : 0;
     } catch {
       return 0; // a damaged entry counts for nothing; the other one still does
@@ -188,7 +198,7 @@ export async function channelHistory(store: BlobStore, app: string, env: string)
   const keys = await store.list(historyPrefix(app, env));
   const out: ChannelPointer[] = [];
   for (const key of keys) {
-    const bytes = await store.get(key);
+    const bytes = await getPointerBytes(key, (o) => store.get(key, o));
     if (bytes) out.push(parseChannelPointer(bytes, key));
   }
   return out;
@@ -201,7 +211,7 @@ export async function listChannelPointers(store: BlobStore, app: string): Promis
   for (const key of await store.list(`${app}/channels`)) {
     const rest = key.slice(prefix.length);
     if (rest.includes('/') || !rest.endsWith('.json')) continue; // history entries live in folders
-    const bytes = await store.get(key);
+    const bytes = await getPointerBytes(key, (o) => store.get(key, o));
     if (bytes) out.push(parseChannelPointer(bytes, key));
   }
   return out;

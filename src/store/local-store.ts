@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { SlipwayError } from '../errors.js';
 import { copyFileAtomic, fsyncDir, writeFileAtomic } from '../util/atomic-write.js';
-import type { BlobStore } from './blob-store.js';
+import { objectTooLarge, type BlobStore } from './blob-store.js';
 
 /** A store in a local folder: the embedded default ($SLIPWAY_HOME/store). */
 export function createLocalStore(root: string): BlobStore {
@@ -34,12 +34,36 @@ export function createLocalStore(root: string): BlobStore {
     }
   }
 
-  async function readKey(key: string): Promise<Buffer | null> {
+  async function readKey(key: string, maxBytes?: number): Promise<Buffer | null> {
+    if (maxBytes === undefined) {
+      try {
+        return await fs.readFile(fileOf(key));
+      } catch (error) {
+        if (isAbsent(error)) return null;
+        throw error;
+      }
+    }
+    let handle: import('node:fs/promises').FileHandle;
     try {
-      return await fs.readFile(fileOf(key));
+      handle = await fs.open(fileOf(key), 'r');
     } catch (error) {
       if (isAbsent(error)) return null;
       throw error;
+    }
+    try {
+      if ((await handle.stat()).size > maxBytes) throw objectTooLarge(key, `local folder ${resolvedRoot}`, maxBytes);
+      // Never more than maxBytes + 1, even if the file grows while it is read.
+      const buffer = Buffer.alloc(maxBytes + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length > maxBytes) throw objectTooLarge(key, `local folder ${resolvedRoot}`, maxBytes);
+      }
+      return buffer.subarray(0, length);
+    } finally {
+      await handle.close();
     }
   }
 
@@ -78,9 +102,9 @@ export function createLocalStore(root: string): BlobStore {
         await copyFileAtomic(sourceFile, file);
       });
     },
-    get: readKey,
-    async getIfChanged(key, etag) {
-      const body = await readKey(key);
+    get: (key, options) => readKey(key, options?.maxBytes),
+    async getIfChanged(key, etag, options) {
+      const body = await readKey(key, options?.maxBytes);
       if (!body) return null;
       // A content hash: equal content means equal tag, whatever the file's mtime.
       const current = `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;

@@ -89,13 +89,34 @@ export async function putBuiltRelease(store: BlobStore, app: string, built: Buil
   });
 }
 
+/**
+ * The most bytes a release manifest may take, uncompressed (far above a real one: 50,000
+ * files make about 10 MB). Neither its download nor its decompression goes past this.
+ */
+export const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+/** The most bytes of a signature.json (a real one is about 200). */
+export const MAX_SIGNATURE_BYTES = 64 * 1024;
+
+function manifestTooLarge(id: string, store: BlobStore): SlipwayError {
+  return new SlipwayError('RELEASE_MANIFEST_TOO_LARGE', `the manifest of release ${id.slice(0, 12)} in ${store.description} is larger than ${MAX_MANIFEST_BYTES} bytes; cut off and refused, nothing was fetched`, {
+    hint: 'no release slipway builds has a manifest this large: the store holds something else under this release; remove it and publish again',
+  });
+}
+
 /** The manifest's bytes as built: stored gzipped, or as plain JSON (how slipway stored it before content objects). */
 async function readStoredManifest(store: BlobStore, app: string, id: string): Promise<Buffer | null> {
-  const bytes = await store.get(releaseKey(app, id, 'manifest.json'));
+  let bytes: Buffer | null;
+  try {
+    bytes = await store.get(releaseKey(app, id, 'manifest.json'), { maxBytes: MAX_MANIFEST_BYTES });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'STORE_OBJECT_TOO_LARGE') throw manifestTooLarge(id, store);
+    throw error;
+  }
   if (!bytes || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
   try {
-    return gunzipSync(bytes, { maxOutputLength: 512 * 1024 * 1024 });
-  } catch {
+    return gunzipSync(bytes, { maxOutputLength: MAX_MANIFEST_BYTES });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw manifestTooLarge(id, store);
     return bytes; // not gzip after all: parseManifest says what is wrong with it
   }
 }
@@ -169,13 +190,19 @@ export async function resolveReleaseOrNewest(store: BlobStore, app: string, vers
 
 /** The raw signature.json of a release, or null when it is unsigned. */
 export async function readReleaseSignature(store: BlobStore, app: string, id: string): Promise<Buffer | null> {
-  return store.get(releaseKey(app, id, 'signature.json'));
+  return store.get(releaseKey(app, id, 'signature.json'), { maxBytes: MAX_SIGNATURE_BYTES });
 }
 
 /** The manifest's bytes exactly as stored (checked against the id). */
 export async function readReleaseManifestBytes(store: BlobStore, app: string, id: string): Promise<Buffer> {
-  await readReleaseManifest(store, app, id);
-  return (await readStoredManifest(store, app, id))!;
+  const bytes = await readStoredManifest(store, app, id);
+  if (!bytes) {
+    throw new SlipwayError('RELEASE_NOT_FOUND', `release ${id.slice(0, 12)} is not in the store (${store.description})`, {
+      hint: 'run `slipway releases` to see what the store holds',
+    });
+  }
+  parseManifest(bytes, id);
+  return bytes;
 }
 
 /** Whether the release was published as one archive (before content objects); `slipway store migrate` moves it over. */

@@ -11,7 +11,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SlipwayError, redactSecrets, registerSecret } from '../errors.js';
-import type { BlobStore, ConditionalGetResult, PutFileOptions } from './blob-store.js';
+import { objectTooLarge, type BlobStore, type ConditionalGetResult, type PutFileOptions } from './blob-store.js';
 
 export interface S3StoreConfig {
   bucket: string;
@@ -84,11 +84,31 @@ export async function createS3Store(config: S3StoreConfig, env: NodeJS.ProcessEn
     }
   }
 
-  async function getObject(key: string, ifNoneMatch: string | null): Promise<ConditionalGetResult | null> {
+  /** The body, read chunk by chunk and cut off past maxBytes (the stated length is checked first). */
+  async function readBody(key: string, body: Readable, contentLength: number | undefined, maxBytes: number): Promise<Buffer> {
+    if (contentLength !== undefined && contentLength > maxBytes) {
+      body.destroy();
+      throw objectTooLarge(key, description, maxBytes);
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for await (const chunk of body) {
+      length += (chunk as Buffer).length;
+      if (length > maxBytes) {
+        body.destroy();
+        throw objectTooLarge(key, description, maxBytes);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  async function getObject(key: string, ifNoneMatch: string | null, maxBytes?: number): Promise<ConditionalGetResult | null> {
     const Key = objectKey(key);
     try {
       const response = await client.send(new sdk.GetObjectCommand({ Bucket, Key, ...(ifNoneMatch ? { IfNoneMatch: ifNoneMatch } : {}) }));
-      const body = Buffer.from(await response.Body!.transformToByteArray());
+      const body =
+        maxBytes === undefined ? Buffer.from(await response.Body!.transformToByteArray()) : await readBody(key, response.Body as Readable, response.ContentLength, maxBytes);
       checkSha256(key, response.Metadata?.[SHA256_META], sha256(body));
       return { notModified: false, body, etag: response.ETag ?? '' };
     } catch (error) {
@@ -172,11 +192,11 @@ export async function createS3Store(config: S3StoreConfig, env: NodeJS.ProcessEn
       }
       await putMultipart(key, sourceFile, size, options);
     },
-    async get(key) {
-      const result = await withReadRetry(() => getObject(key, null));
+    async get(key, options) {
+      const result = await withReadRetry(() => getObject(key, null, options?.maxBytes));
       return result && !result.notModified ? result.body : null;
     },
-    getIfChanged: (key, etag) => withReadRetry(() => getObject(key, etag)),
+    getIfChanged: (key, etag, options) => withReadRetry(() => getObject(key, etag, options?.maxBytes)),
     getToFile: (key, destFile) => withReadRetry(() => getToFileOnce(key, destFile)),
     getRange: (key, start, end) =>
       withReadRetry(async () => {

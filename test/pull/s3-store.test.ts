@@ -180,3 +180,16 @@ test('releases and channels live in S3 as they do in a local folder', async (t) 
   const changed = await readChannelIfChanged(store, 'demo', 'production', firstRead.etag);
   assert.ok(changed.changed && changed.pointer?.why === 'again');
 });
+
+test('an S3 read past maxBytes is cut off and refused (STORE_OBJECT_TOO_LARGE); an oversized channel pointer is CHANNEL_CORRUPT', async () => {
+  const store = await storeWithPrefix('bounded');
+  await store.put('a/at-limit', Buffer.alloc(1000, 1));
+  await store.put('a/past-limit', Buffer.alloc(300_000, 1));
+  assert.equal((await store.get('a/at-limit', { maxBytes: 1000 }))?.length, 1000);
+  await expectRejects(store.get('a/past-limit', { maxBytes: 1000 }), 'STORE_OBJECT_TOO_LARGE', /cut off/);
+  await expectRejects(store.getIfChanged!('a/past-limit', null, { maxBytes: 1000 }), 'STORE_OBJECT_TOO_LARGE');
+  assert.equal(await store.get('a/missing', { maxBytes: 10 }), null);
+  await store.put('demo/channels/production.json', JSON.stringify({ why: 'x'.repeat(70_000) }));
+  await expectRejects(readChannelIfChanged(store, 'demo', 'production', null), 'CHANNEL_CORRUPT', /larger than 65536 bytes/);
+  await expectRejects(readChannel(store, 'demo', 'production'), 'CHANNEL_CORRUPT', /larger than 65536 bytes/);
+});
