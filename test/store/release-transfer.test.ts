@@ -73,3 +73,21 @@ test('a stream with a content that does not match its digest, or an entry of ano
   await expectRejects(receiveReleaseStream({ store: host, app: 'app', id, input: stream(['manifest.json', 'extra.sh']) as never }), 'RELEASE_STREAM_INVALID');
   assert.deepEqual(await host.list('app/releases'), []);
 });
+
+test('a stream (release receive) carrying a release of another app is refused with RELEASE_WRONG_APP and stores nothing', async (t) => {
+  const dir = tempDir(t, 'slipway-transfer-');
+  const source = createLocalStore(path.join(dir, 'source'));
+  const host = createLocalStore(path.join(dir, 'host'));
+  const files = { 'lib/a.js': 'a\n' };
+  const foreign = manifestOfFiles('billing', 'v1', files);
+  const id = releaseIdOf(foreign);
+  await putRelease(source, { app: 'billing', id, manifestBytes: Buffer.from(JSON.stringify(foreign)), content: contentsOf(files) });
+  const pipe = new PassThrough();
+  const [, received] = await Promise.allSettled([
+    writeReleaseStream({ store: source, app: 'billing', id, out: pipe }),
+    receiveReleaseStream({ store: host, app: 'app', id, input: pipe }),
+  ]);
+  assert.equal(received.status, 'rejected');
+  assert.equal((received as PromiseRejectedResult).reason.code, 'RELEASE_WRONG_APP');
+  assert.deepEqual(await host.list(''), [], 'the store changed');
+});
