@@ -25,6 +25,8 @@ export async function readAllStdin(limit: number): Promise<Buffer> {
  */
 export function readHiddenLine(prompt: string): Promise<Buffer> {
   const stdin = process.stdin;
+  // Raw before the prompt shows: keys typed as soon as it appears are neither echoed nor turned into signals.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let typed = '';
@@ -47,7 +49,6 @@ export function readHiddenLine(prompt: string): Promise<Buffer> {
         else typed += char;
       }
     };
-    stdin.setRawMode(true);
     stdin.on('data', onData);
     stdin.once('end', onEnd);
     stdin.resume();
