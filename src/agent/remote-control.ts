@@ -4,7 +4,7 @@ import type { EnvironmentConfig } from '../config/types.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { buildHostStatusReport, writeHostStatus } from '../store/status-reports.js';
 import type { HostLayout } from '../host/layout.js';
-import type { Ledger } from '../host/ledger.js';
+import { historyEntryOf, type Ledger } from '../host/ledger.js';
 import { listBackups } from '../data/index.js';
 import type { UpdateEvent, UpdateOutcome, UpdateRequest } from '../update/run-update.js';
 import type { AgentStatus, HistoryEntry, ManagementRollbackReply, ManagementStatus } from './api.js';
@@ -171,19 +171,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
         },
         // `slipway history --json`'s fields, plus what the dashboard's timeline shows: kind, who, why, the error.
         history: async (): Promise<HistoryEntry[]> =>
-          agent.ledger.listDeployments({ limit: 50 }).map((d) => ({
-            id: d.id,
-            kind: d.kind,
-            from: d.fromVersion,
-            to: d.toVersion,
-            outcome: d.outcome,
-            startedAt: d.startedAt,
-            finishedAt: d.finishedAt,
-            who: d.who,
-            reason: d.reason,
-            error: d.error,
-            steps: d.steps.map((s) => ({ name: s.name, outcome: s.outcome, ms: s.ms })),
-          })),
+          agent.ledger.listDeployments({ limit: 50 }).map((d) => ({ ...historyEntryOf(d), who: d.who, reason: d.reason, error: d.error })),
         backups: async () => listBackups(agent.ledger, { environment: env.name }),
         logTail: (lines) => agent.logTail(lines),
       },

@@ -136,7 +136,12 @@ export function finishStep(db: Database.Database, deploymentId: number, name: st
 
 /** `slipway history --json`: exactly the contract's fields, newest first. */
 export function history(db: Database.Database, limit = 50): HistoryEntry[] {
-  return listDeployments(db, { limit }).map((d) => ({
+  return listDeployments(db, { limit }).map(historyEntryOf);
+}
+
+/** One deployment as `slipway history --json` shows it. */
+export function historyEntryOf(d: DeploymentRecord): HistoryEntry {
+  return {
     id: d.id,
     kind: d.kind,
     from: d.fromVersion,
@@ -145,7 +150,7 @@ export function history(db: Database.Database, limit = 50): HistoryEntry[] {
     startedAt: d.startedAt,
     finishedAt: d.finishedAt,
     steps: d.steps.map((s) => ({ name: s.name, outcome: s.outcome, ms: s.ms })),
-  }));
+  };
 }
 
 

@@ -49,6 +49,7 @@ export {
   type StepRecord,
 } from './ledger-records.js';
 export { LEDGER_MIGRATIONS, LEDGER_SCHEMA_VERSION } from './ledger-migrations.js';
+export { historyEntryOf } from './ledger-deployments.js';
 
 export interface OpenLedgerOptions {
   /** read only: no migrations, no writes; the file must exist and be up to date */

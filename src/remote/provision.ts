@@ -84,6 +84,9 @@ export async function provisionHost(o: Omit<ProvisionOptions, 'remotes'> & { rem
   const [platform = 'unknown', arch = 'unknown', nodePath = '', nodeVersion = ''] = facts.stdout.toString('utf8').split('\n').map((l) => l.trim());
   checkBundleCompatible(bundle, { nodeVersion: nodePath.startsWith('/') && nodeVersion ? nodeVersion : null, arch, platform });
 
+  // The host root first, closed to other users (0750 or tighter): everything slipway keeps there is the app's.
+  await check(remote, 'create the host root', await remote.run(['sh', '-c', 'mkdir -p "$1" && chmod g-w,o-rwx "$1"', 'sh', paths.root]));
+
   // 2. The CLI bundle, unless this exact one is already there.
   const bundleDir = path.posix.join(paths.cliDir, bundle.sha256);
   const present = (await remote.run(['test', '-f', path.posix.join(bundleDir, '.complete')])).exitCode === 0;
