@@ -12,7 +12,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { DataConfig } from '../config/types.js';
-import { SlipwayError } from '../errors.js';
 import { hashFile } from '../release/file-hash.js';
 import type { HostLayout } from '../host/layout.js';
 import type { BackupRecord, Ledger } from '../host/ledger.js';

@@ -13,7 +13,7 @@ import type { HostLayout } from '../host/layout.js';
 import { openLedger } from '../host/ledger.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { listReleases, readReleaseManifest, resolveRelease, type ReleaseInfo } from '../store/releases.js';
-import { compareReleaseVersions, compareReleases, createUpdatePlan, releasesBetween, type PlannedRelease, type UpdatePlan, type UpdatePlanInput } from './plan.js';
+import { compareReleaseVersions, compareReleases, releasesBetween, type PlannedRelease, type UpdatePlanInput } from './plan.js';
 
 /** The release the host serves, from its ledger (read-only); null on a host where nothing was deployed. */
 export async function readCurrentRelease(layout: HostLayout): Promise<PlannedRelease | null> {
