@@ -13,19 +13,10 @@ import { test } from 'node:test';
 import { createPullFixture, MANAGEMENT_SECRET, MANAGEMENT_SECRET_ENV } from '../helpers/pull-fixture.js';
 import { commitAll, git } from '../helpers/cli.js';
 import { S3RVER_CREDENTIALS } from '../helpers/s3.js';
+import { parseEnv } from '../helpers/env-text.js';
 
 const BACKUP_KEY_ENV = 'SLIPWAY_BACKUP_KEY';
 const SESSION_TOKEN = 'agent-session-token-never-for-the-app';
-
-/** `KEY=VALUE` entries (NUL- or newline-separated) as a map. */
-function parseEnv(text: string, separator: string): Map<string, string> {
-  const env = new Map<string, string>();
-  for (const entry of text.split(separator)) {
-    const eq = entry.indexOf('=');
-    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
-  }
-  return env;
-}
 
 test('services, the migration, hooks and exec get no management secret, backup key or store credentials', { timeout: 150_000 }, async (t) => {
   const f = await createPullFixture(t);

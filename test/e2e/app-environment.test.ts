@@ -10,6 +10,7 @@ import path from 'node:path';
 import { it } from 'node:test';
 import { promisify } from 'node:util';
 import { createHostFixture } from '../helpers/host-fixture.js';
+import { parseEnv } from '../helpers/env-text.js';
 
 const run = promisify(execFile);
 
@@ -20,16 +21,6 @@ const SECRETS = {
   AWS_SECRET_ACCESS_KEY: 'store-secret-key-never-for-the-app',
   AWS_SESSION_TOKEN: 'store-session-token-never-for-the-app',
 };
-
-/** `KEY=VALUE` entries (NUL- or newline-separated) as a map. */
-function parseEnv(text: string, separator: string): Map<string, string> {
-  const env = new Map<string, string>();
-  for (const entry of text.split(separator)) {
-    const eq = entry.indexOf('=');
-    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
-  }
-  return env;
-}
 
 it('services, the migration, hooks and exec get the basics, shared/.env, declared keys and slipway’s variables, nothing else of the agent’s', { timeout: 180_000 }, async (t) => {
   const host = await createHostFixture(t, { healthWindow: '300ms', build: [] });
