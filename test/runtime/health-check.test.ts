@@ -6,6 +6,18 @@ import { probeHealth, waitUntilHealthy, watchHealth } from '../../src/runtime/he
 import { findFreePort, isPortFree } from '../../src/runtime/ports.js';
 import { expectRejects } from '../helpers/expect-error.js';
 
+/** Listens on a free loopback port; closed, with its connections, after the test. */
+async function listenForTest(t: TestContext, server: http.Server): Promise<void> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
+}
+
 /** A server whose answer to the n-th probe (1-based) is chosen by the test; `null` never answers. */
 async function healthServer(t: TestContext, statusFor: (probe: number) => number | null): Promise<{ url: string; probes: () => number }> {
   let probes = 0;
@@ -16,14 +28,7 @@ async function healthServer(t: TestContext, statusFor: (probe: number) => number
     res.writeHead(status, { 'content-type': 'text/plain' });
     res.end(String(status));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  );
+  await listenForTest(t, server);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return { url: `http://127.0.0.1:${port}/healthz`, probes: () => probes };
@@ -94,14 +99,7 @@ describe('probeHealth against a body that never ends', { timeout: 20_000 }, () =
         closed += 1;
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.after(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
+    await listenForTest(t, server);
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/healthz`;
 
     for (let i = 0; i < 5; i += 1) {
