@@ -16,7 +16,24 @@ export function checkCrossFieldRules(options: { source: YamlSource; file: string
   const { source, file, data } = options;
   const problems: ConfigProblem[] = [];
   const warnings: string[] = [];
-  if (!isObject(data) || !isObject(data.environments)) return { problems, warnings };
+  if (!isObject(data)) return { problems, warnings };
+
+  // a database run by an accessory names one the file declares
+  const accessories = isObject(data.accessories) ? Object.keys(data.accessories) : [];
+  if (isObject(data.data) && isObject(data.data.databases)) {
+    for (const [dbName, db] of Object.entries(data.data.databases)) {
+      if (!isObject(db) || typeof db.accessory !== 'string' || accessories.includes(db.accessory)) continue;
+      problems.push(
+        makeProblem({
+          source,
+          file,
+          path: ['data', 'databases', dbName, 'accessory'],
+          message: `unknown accessory \`${db.accessory}\`; ${accessories.length === 0 ? 'the file declares no accessories' : `accessories: ${accessories.join(', ')}`}`,
+        }),
+      );
+    }
+  }
+  if (!isObject(data.environments)) return { problems, warnings };
 
   const portOwners = new Map<string, string>();
   for (const [name, env] of Object.entries(data.environments)) {

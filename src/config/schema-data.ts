@@ -46,6 +46,7 @@ const databaseSchema = z
       engine: z.enum(['postgres', 'mysql', 'sqlite'], { error: 'expected one of: postgres, mysql, sqlite' }),
       path: sharedRelativePath('the database file path').optional(),
       url_env: envVarName().optional(),
+      accessory: z.string({ error: 'expected the name of the accessory that runs this database, like db' }).optional(),
     },
     { error: expectedOnWrongType('a mapping like { engine: sqlite, path: data/app.db }') },
   )
@@ -53,6 +54,7 @@ const databaseSchema = z
     if (db.engine === 'sqlite') {
       if (db.path === undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'missing required key `path`: a sqlite database needs the path of its file, like data/app.db' });
       if (db.url_env !== undefined) ctx.addIssue({ code: 'custom', path: ['url_env'], message: '`url_env` is only for postgres and mysql; a sqlite database takes `path`' });
+      if (db.accessory !== undefined) ctx.addIssue({ code: 'custom', path: ['accessory'], message: '`accessory` is only for postgres and mysql; a sqlite database is a file under the host\'s shared folder' });
     } else {
       if (db.url_env === undefined) ctx.addIssue({ code: 'custom', path: ['url_env'], message: `missing required key \`url_env\`: a ${db.engine} database needs the name of the environment variable holding its URL, like DATABASE_URL` });
       if (db.path !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: `\`path\` is only for sqlite; a ${db.engine} database takes \`url_env\`` });

@@ -3,7 +3,7 @@
  * and the `config` keys, the environment variables they read.
  */
 import { z } from 'zod';
-import { bool, command, duration, envValue, envVarName, expectedOnWrongType, integer, section } from './schema-fields.js';
+import { bool, command, duration, envValue, envVarName, expectedOnWrongType, integer, section, text } from './schema-fields.js';
 
 /** Any environment variable name: apps read `database__client` as readily as `SESSION_SECRET`. */
 // __proto__ is the one name a plain object cannot hold as a key.
@@ -23,9 +23,38 @@ const healthSchema = section(
   'a mapping like { path: /healthz, interval: 500ms }',
 );
 
+const IMAGE_REFERENCE = /^[a-z0-9][a-z0-9._\/:-]*(@sha256:[0-9a-f]{64})?$/;
+
+/** An image reference like postgres:16, registry.example/app:1.2 or app@sha256:…; Docker's own rules are checked by Docker. */
+export function imageReference() {
+  return z
+    .string({ error: 'expected an image reference like postgres:16 or registry.example.com/app:1.2' })
+    .regex(IMAGE_REFERENCE, { error: 'expected an image reference like postgres:16 or registry.example.com/app:1.2 (lowercase, optionally @sha256:<digest>)' });
+}
+
+/** `build:` of a container service: a context folder, or { context, dockerfile, target, args } as a compose file writes it. */
+const imageBuildSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { context: value } : value),
+  z.strictObject(
+    {
+      context: text('the folder the image is built from, relative to the project (like .)').default('.'),
+      dockerfile: text('the Dockerfile path, relative to the context').default('Dockerfile'),
+      target: text('a build stage name').optional(),
+      args: z
+        .preprocess(
+          (value) => (value === undefined || value === null ? {} : value),
+          z.record(envVarName(), envValue(), { error: expectedOnWrongType('a mapping of build arguments, like { NODE_ENV: production }') }),
+        ),
+    },
+    { error: expectedOnWrongType('a folder like ., or a mapping like { context: ., dockerfile: Dockerfile, target: web }') },
+  ),
+);
+
 export const serviceSchema = z.strictObject(
   {
-    command: command('the command that starts the service, like npm start'),
+    command: command('the command that starts the service, like npm start').optional(),
+    build: imageBuildSchema.optional(),
+    image: imageReference().optional(),
     port_env: envVarName().default('PORT'),
     env: z
       .preprocess(
@@ -35,7 +64,14 @@ export const serviceSchema = z.strictObject(
     health: healthSchema,
   },
   { error: expectedOnWrongType('a mapping like { command: npm start }') },
-);
+).superRefine((service, ctx) => {
+  if (service.build !== undefined && service.image !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['image'], message: 'a service takes `build` (an image built into each release) or `image` (a named image), not both' });
+  }
+  if (service.command === undefined && service.build === undefined && service.image === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['command'], message: 'missing required key `command`: the command that starts the service, like npm start (or `build:`/`image:` to run it as a container)' });
+  }
+});
 
 const configKeySchema = section(
   {

@@ -8,6 +8,7 @@
  * plain words; src/config/problems.ts adds positions and "did you mean".
  */
 import { z } from 'zod';
+import { accessoriesSchema } from './schema-accessories.js';
 import { dataSchema, migrateSchema } from './schema-data.js';
 import { environmentSchema } from './schema-environments.js';
 import { NAME_PATTERN, command, expectedOnWrongType, namedMap, section, text, versionRange } from './schema-fields.js';
@@ -20,6 +21,7 @@ export const projectFileSchema = z.strictObject(
       .string({ error: 'expected the app name, like notes' })
       .regex(NAME_PATTERN, { error: 'expected an app name of lowercase letters, digits and - (like notes)' }),
     services: namedMap({ item: serviceSchema, what: 'service', example: 'web' }),
+    accessories: accessoriesSchema,
     build: section(
       {
         commands: z.array(command(), { error: 'expected a list of commands, like [npm ci]' }).default([]),

@@ -3,6 +3,7 @@ import type { ProjectFile } from './schema.js';
 import { dataFolders } from './schema-data.js';
 import {
   PIPELINE_STEPS,
+  type AccessoryConfig,
   type ConfigKeyConfig,
   type DatabaseConfig,
   type EnvironmentConfig,
@@ -23,7 +24,7 @@ function sshHostName(url: string): string {
 export function toProjectConfig(file: ProjectFile): ProjectConfig {
   const services: ServiceConfig[] = Object.entries(file.services).map(([name, service]) => ({
     name,
-    command: service.command,
+    ...(service.command === undefined ? {} : { command: service.command }),
     portEnv: service.port_env,
     env: service.env,
     health: {
@@ -33,12 +34,36 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       successes: service.health.successes,
       deadlineMs: service.health.deadline,
     },
+    ...(service.build !== undefined
+      ? {
+          container: {
+            build: {
+              context: service.build.context,
+              dockerfile: service.build.dockerfile,
+              ...(service.build.target === undefined ? {} : { target: service.build.target }),
+              args: service.build.args,
+            },
+          },
+        }
+      : service.image !== undefined
+        ? { container: { image: service.image } }
+        : {}),
+  }));
+
+  const accessories: AccessoryConfig[] = Object.entries(file.accessories).map(([name, a]) => ({
+    name,
+    image: a.image,
+    volumes: a.volumes,
+    env: a.env,
+    secrets: a.secrets,
+    ...(a.port === undefined ? {} : { port: a.port }),
+    ...(a.command === undefined ? {} : { command: a.command }),
   }));
 
   const databases: DatabaseConfig[] = Object.entries(file.data.databases).map(([name, db]) =>
     db.engine === 'sqlite'
       ? { name, engine: 'sqlite', path: db.path as string }
-      : { name, engine: db.engine, urlEnv: db.url_env as string },
+      : { name, engine: db.engine, urlEnv: db.url_env as string, ...(db.accessory === undefined ? {} : { accessory: db.accessory }) },
   );
 
   const hooks: HookConfig[] = [];
@@ -113,6 +138,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
   return {
     app: file.app,
     services,
+    accessories,
     build: { commands: file.build.commands, include: file.build.include, exclude: file.build.exclude },
     data: { databases, ...dataFolders(file.data.folders) },
     migrate:

@@ -32,12 +32,67 @@ export interface HealthCheckConfig {
 
 export interface ServiceConfig {
   name: string;
-  /** shell command line written by the app's author, run from the release folder */
-  command: string;
+  /**
+   * shell command line written by the app's author, run from the release folder (a process), or run with
+   * `sh -c` inside the container (a container service; absent: the image's own command)
+   */
+  command?: string;
   /** environment variable through which the service is told its port */
   portEnv: string;
   env: Record<string, string>;
   health: HealthCheckConfig;
+  /** the service runs as a Docker container: built from a Dockerfile, or from a named image (absent: a process) */
+  container?: ServiceContainerConfig;
+  /** set by `slipway build` in the release's manifest for a container service: the image it runs, pinned */
+  image?: ReleaseImage;
+}
+
+/** slipway.yml `build:` of a service: the image is built at `slipway build` from the release's clean export. */
+export interface ServiceImageBuild {
+  /** folder of the export the image is built from (posix, relative to the project root) */
+  context: string;
+  /** the Dockerfile, relative to the context */
+  dockerfile: string;
+  target?: string;
+  args: Record<string, string>;
+}
+
+/** How a container service gets its image: built (`build:`) or named (`image:`); exactly one. */
+export type ServiceContainerConfig = { build: ServiceImageBuild } | { image: string };
+
+/**
+ * A container service's image as its release pins it. The image id is the sha256 of the image's
+ * config, and the config names the digest of every layer (its diff ids): the id pins every byte of
+ * the image, and the manifest (so the release id, so its signature) pins the id.
+ */
+export interface ReleaseImage {
+  /** `sha256:<64 hex>`: Docker's image id */
+  id: string;
+  /** the image's layers, bottom first: sha256 of each uncompressed layer tar (Docker's diff ids) and its size */
+  layers: { sha256: string; size: number }[];
+  /** what it was built or pulled as (a Dockerfile path, or the image reference named in slipway.yml) */
+  source: string;
+  /** the registry's manifest digest, when the image came from (or went to) a registry */
+  digest?: string;
+}
+
+/**
+ * slipway.yml `accessories`: long-lived containers that are not switched per release (a database,
+ * a cache, a queue), each with its own volume. A deploy never restarts or upgrades one.
+ */
+export interface AccessoryConfig {
+  name: string;
+  /** image reference, present on the host (`image:tag` or `image@sha256:…`) */
+  image: string;
+  /** mounts: a named Docker volume, or a folder under the host root */
+  volumes: { kind: 'volume' | 'folder'; source: string; target: string }[];
+  env: Record<string, string>;
+  /** names of variables whose values come from the environment's host env file (passwords), never from slipway.yml */
+  secrets: string[];
+  /** the loopback port it listens on (host networking) */
+  port?: number;
+  /** arguments given to the image's entrypoint (absent: the image's own command) */
+  command?: string[];
 }
 
 export interface BuildConfig {
@@ -51,7 +106,14 @@ export interface BuildConfig {
 
 export type DatabaseConfig =
   | { name: string; engine: 'sqlite'; /** relative to the host's shared/ folder */ path: string }
-  | { name: string; engine: 'postgres' | 'mysql'; /** env variable holding the connection URL */ urlEnv: string };
+  | {
+      name: string;
+      engine: 'postgres' | 'mysql';
+      /** env variable holding the connection URL */
+      urlEnv: string;
+      /** the accessory (slipway.yml `accessories`) that runs this database, if one does */
+      accessory?: string;
+    };
 
 export interface DataConfig {
   databases: DatabaseConfig[];
@@ -181,6 +243,8 @@ export interface UpgradeConfig {
 export interface ProjectConfig {
   app: string;
   services: ServiceConfig[];
+  /** long-lived containers beside the app (databases, caches); empty when none */
+  accessories: AccessoryConfig[];
   build: BuildConfig;
   data: DataConfig;
   migrate: MigrateConfig | null;

@@ -137,7 +137,7 @@ const runtimeSchema = z.strictObject({
   services: z.array(
     z.strictObject({
       name: z.string().min(1),
-      command: z.string().min(1),
+      command: z.string().min(1).optional(),
       portEnv: z.string().min(1),
       env: z.record(z.string(), z.string()),
       health: z.strictObject({
@@ -147,13 +147,29 @@ const runtimeSchema = z.strictObject({
         successes: z.number().int().positive(),
         deadlineMs: durationMs,
       }),
+      container: z
+        .union([
+          z.strictObject({
+            build: z.strictObject({ context: z.string().min(1), dockerfile: z.string().min(1), target: z.string().min(1).optional(), args: z.record(z.string(), z.string()) }),
+          }),
+          z.strictObject({ image: z.string().min(1) }),
+        ])
+        .optional(),
+      image: z
+        .strictObject({
+          id: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be an image id like sha256:<64 hex>'),
+          layers: z.array(z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() })),
+          source: z.string().min(1),
+          digest: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
+        })
+        .optional(),
     }),
   ),
   data: z.strictObject({
     databases: z.array(
       z.union([
         z.strictObject({ name: z.string().min(1), engine: z.literal('sqlite'), path: relativePath }),
-        z.strictObject({ name: z.string().min(1), engine: z.enum(['postgres', 'mysql']), urlEnv: z.string().min(1) }),
+        z.strictObject({ name: z.string().min(1), engine: z.enum(['postgres', 'mysql']), urlEnv: z.string().min(1), accessory: z.string().min(1).optional() }),
       ]),
     ),
     folders: z.array(relativePath),

@@ -71,6 +71,7 @@ export async function startSlot(options: {
           SLIPWAY_VERSION: manifest.version,
           SLIPWAY_SLOT: name,
       });
+      if (service.command === undefined) throw new SlipwayError('SERVICE_HAS_NO_COMMAND', `service ${service.name} of ${manifest.version} has no command to run`, { hint: 'give it `command:` in slipway.yml, or `build:`/`image:` to run it as a container' });
       const process = startService({
         name: `${service.name}.${name}`,
         command: service.command,

@@ -53,7 +53,7 @@ test('misspelt nested key port_evn suggests port_env', () => {
 
 test('unknown key with nothing close lists the accepted keys', () => {
   const problem = onlyProblem('app: notes\n' + SERVICES + '    replicas: 3\n' + ENVIRONMENTS);
-  assertAt(problem, { line: 5, column: 5, path: 'services.web.replicas' }, /unknown key `replicas`; expected one of: command, port_env, env, health/);
+  assertAt(problem, { line: 5, column: 5, path: 'services.web.replicas' }, /unknown key `replicas`; expected one of: command, build, image, port_env, env, health/);
 });
 
 test('wrong type: port "abc"', () => {

@@ -60,6 +60,7 @@ test('a full valid file parses into the normalized config, with durations in ms 
   assert.deepEqual(result.warnings, []);
   const expected: ProjectConfig = {
     app: 'notes',
+    accessories: [],
     services: [
       {
         name: 'web',

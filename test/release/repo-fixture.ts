@@ -52,6 +52,7 @@ export function makeRepo(t: TestContext): RepoFixture {
     config: {
       app: 'demo',
       services: [],
+      accessories: [],
       build: { commands: [], include: [], exclude: [] },
       data: { databases: [], folders: [] },
       migrate: null,

@@ -23,7 +23,7 @@ async function runningSlot(t: TestContext, version: string, name: 'blue' | 'gree
   const port = await findFreePort();
   writeFileSync(path.join(dir, 'server.js'), SERVER);
   const config: ServiceConfig = { name: 'web', command: `exec ${JSON.stringify(process.execPath)} server.js`, portEnv: 'PORT', env: {}, health: { path: '/healthz', intervalMs: 50, timeoutMs: 1000, successes: 1, deadlineMs: 10_000 } };
-  const service = startService({ name: `web.${name}`, command: config.command, cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), VERSION: version }, logFile: path.join(dir, 'web.log') });
+  const service = startService({ name: `web.${name}`, command: config.command!, cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), VERSION: version }, logFile: path.join(dir, 'web.log') });
   t.after(async () => {
     await service.stop({ graceMs: 500 });
     rmSync(dir, { recursive: true, force: true });
