@@ -34,16 +34,22 @@ export default async function verify(options: VerifyOptions, ctx: CliContext): P
   const added = diff.added.filter((p) => !linked.has(p));
   // A seeded folder's shipped files were copied into shared/ on the first deploy; the link stands in their place.
   const removed = diff.removed.filter((p) => !linked.has(p.split('/')[0]!));
+  // Container services: the running containers must run the release's image, unchanged inside.
+  const hasContainers = manifest.runtime.services.some((service) => service.image !== undefined);
+  const containers = hasContainers
+    ? await (await import('../runtime/container-drift.js')).containerDrift({ app: opened.project.config.app, environment: opened.environment.name, releaseId: id, manifest })
+    : [];
   const report = {
     id,
     version: manifest.version,
-    ok: diff.modified.length + added.length + removed.length === 0,
+    ok: diff.modified.length + added.length + removed.length + containers.length === 0,
     modified: diff.modified,
     added,
     removed,
     files: manifest.files.length,
     links: manifest.links?.length ?? 0,
     rehashed: diff.hashedFiles,
+    ...(hasContainers ? { containers } : {}),
   };
   const exitCode = report.ok ? 0 : 1;
   if (options.json) return { ...jsonOutput(report), exitCode };
@@ -53,12 +59,17 @@ export default async function verify(options: VerifyOptions, ctx: CliContext): P
       report.rehashed === report.files
         ? 'every file re-hashed'
         : `${report.rehashed} re-hashed; the others are as they were at install, by inode, size and time: --full re-hashes every file`;
-    return { stdout: `${manifest.version} (${shortId(id)}): all ${report.files} files${links} match the manifest (${how})` };
+    const running = hasContainers ? '; its containers run the release\'s images, unchanged' : '';
+    return { stdout: `${manifest.version} (${shortId(id)}): all ${report.files} files${links} match the manifest (${how})${running}` };
   }
   const lines = [`${manifest.version} (${shortId(id)}) does NOT match its manifest:`];
   for (const p of report.modified) lines.push(`  modified  ${p}`);
   for (const p of report.added) lines.push(`  added     ${p}`);
   for (const p of report.removed) lines.push(`  removed   ${p}`);
+  for (const c of containers) {
+    if (c.image) lines.push(`  container ${c.container} (${c.service}, ${c.slot}) runs image ${c.image.running.slice(7, 19)}, not the release's ${c.image.expected.slice(7, 19)}`);
+    for (const change of c.changes) lines.push(`  container ${c.container}: ${({ A: 'added', C: 'changed', D: 'deleted' } as const)[change.kind]} ${change.path}`);
+  }
   lines.push('Changes made on the server are not part of any release: put them in the code and deploy, or deploy the release again.');
   return { stdout: lines.join('\n'), exitCode };
 }
