@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Makes a git repository of the notes app as a compose stack (web + worker built
-// from a Dockerfile, PostgreSQL beside them) with three tagged commits, v1, v2 and
-// v3: the app of examples/notes-app with examples/notes-stack on top. No
-// slipway.yml: `slipway init --from-compose compose.yml` writes it.
+// from a Dockerfile, PostgreSQL beside them): the app of examples/notes-app with
+// examples/notes-stack on top. From the command line: three tagged commits, v1, v2
+// and v3, without slipway.yml. From code (the container demo): v1's files, then
+// `init --from-compose` adds slipway.yml, then commitNotesStackVersion tags each
+// version with it.
 //
 //   node examples/make-stack-repo.js <dest> [--base-image IMG] [--postgres-image IMG] [--db-port N]
 //
@@ -30,9 +32,11 @@ const VERSIONS = [
 ];
 
 /**
+ * The repository with v1's files committed (untagged: `init --from-compose` adds
+ * slipway.yml next, then `commitNotesStackVersion(dir, 'v1')` commits and tags it).
  * @param {string} dest a new or empty folder
  * @param {{ baseImage?: string, postgresImage?: string, dbPort?: number }} [options]
- * @returns {Promise<{ dir: string, tags: string[], password: string }>}
+ * @returns {Promise<{ dir: string, password: string }>}
  */
 export async function createNotesStackRepo(dest, options = {}) {
   const dir = path.resolve(dest);
@@ -40,35 +44,57 @@ export async function createNotesStackRepo(dest, options = {}) {
   if (existing.length > 0) throw new Error(`${dir} is not empty; give a new or empty folder`);
   await mkdir(dir, { recursive: true });
   const dbPort = options.dbPort ?? 5432;
-  const git = (/** @type {string[]} */ args, env = {}) => run('git', args, { cwd: dir, env: { ...process.env, GIT_DIR: undefined, GIT_WORK_TREE: undefined, ...env } });
-  await git(['init', '-q', '-b', 'main']);
+  await git(dir, ['init', '-q', '-b', 'main']);
   for (const [key, value] of [['user.name', 'Notes Fixture'], ['user.email', 'notes-fixture@example.invalid'], ['commit.gpgsign', 'false'], ['tag.gpgsign', 'false']]) {
-    await git(['config', key, value]);
+    await git(dir, ['config', key, value]);
   }
   let compose = await readFile(path.join(STACK_DIR, 'compose.yml'), 'utf8');
   if (options.baseImage) compose = compose.replaceAll('BASE_IMAGE: node:20-slim', `BASE_IMAGE: ${options.baseImage}`);
   if (options.postgresImage) compose = compose.replace('image: postgres:15', `image: ${options.postgresImage}`);
   compose = compose.replace('"127.0.0.1:5432:5432"', `"127.0.0.1:${dbPort}:5432"`);
-  for (const [index, version] of VERSIONS.entries()) {
-    for (const name of await readdir(dir)) if (name !== '.git') await rm(path.join(dir, name), { recursive: true, force: true });
-    for (const folder of ['base', ...version.overlays]) await cp(path.join(APP_DIR, folder), dir, { recursive: true });
-    await cp(path.join(STACK_DIR, 'Dockerfile'), path.join(dir, 'Dockerfile'));
-    await cp(path.join(STACK_DIR, 'worker.js'), path.join(dir, 'worker.js'));
-    await writeFile(path.join(dir, 'compose.yml'), compose);
-    await writeFile(path.join(dir, '.gitignore'), 'db.env\n');
-    for (const name of VENDORED) await cp(path.join(NODE_MODULES, name), path.join(dir, 'vendor', 'node_modules', name), { recursive: true });
-    await git(['add', '-A']);
-    const date = `2025-01-0${index + 1}T12:00:00Z`;
-    await git(['commit', '-q', '-m', version.message], { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date });
-    await git(['tag', '-a', version.tag, '-m', `notes ${version.tag}`], { GIT_COMMITTER_DATE: date });
-  }
+  await writeVersionFiles(dir, VERSIONS[0]);
+  await writeFile(path.join(dir, 'compose.yml'), compose);
+  await writeFile(path.join(dir, '.gitignore'), 'db.env\n');
+  await git(dir, ['add', '-A']);
+  await git(dir, ['commit', '-q', '-m', 'notes as a compose stack'], dateEnv(0));
   const password = randomBytes(12).toString('hex');
-  await writeFile(
-    path.join(dir, 'db.env'),
-    `POSTGRES_PASSWORD=${password}\nDATABASE_URL=postgres://notes:${password}@127.0.0.1:${dbPort}/notes\n`,
-    { mode: 0o600 },
-  );
-  return { dir, tags: VERSIONS.map((v) => v.tag), password };
+  await writeFile(path.join(dir, 'db.env'), `POSTGRES_PASSWORD=${password}\nDATABASE_URL=postgres://notes:${password}@127.0.0.1:${dbPort}/notes\n`, { mode: 0o600 });
+  return { dir, password };
+}
+
+/**
+ * Puts version `tag`'s app files over the tree (slipway.yml, compose.yml and db.env stay), commits
+ * everything and tags it.
+ * @param {string} dir
+ * @param {'v1' | 'v2' | 'v3'} tag
+ */
+export async function commitNotesStackVersion(dir, tag) {
+  const index = VERSIONS.findIndex((v) => v.tag === tag);
+  if (index < 0) throw new RangeError(`no version ${tag}; one of ${VERSIONS.map((v) => v.tag).join(', ')}`);
+  await writeVersionFiles(dir, VERSIONS[index]);
+  await git(dir, ['add', '-A']);
+  await git(dir, ['commit', '-q', '--allow-empty', '-m', VERSIONS[index].message], dateEnv(index + 1));
+  await git(dir, ['tag', '-a', tag, '-m', `notes ${tag}`], dateEnv(index + 1));
+}
+
+/** @param {string} dir @param {{ overlays: string[] }} version */
+async function writeVersionFiles(dir, version) {
+  for (const folder of ['base', ...version.overlays]) await cp(path.join(APP_DIR, folder), dir, { recursive: true });
+  await cp(path.join(STACK_DIR, 'Dockerfile'), path.join(dir, 'Dockerfile'));
+  await cp(path.join(STACK_DIR, 'worker.js'), path.join(dir, 'worker.js'));
+  for (const name of VENDORED) await cp(path.join(NODE_MODULES, name), path.join(dir, 'vendor', 'node_modules', name), { recursive: true });
+}
+
+/** Fixed, increasing dates: the same inputs give the same commits. */
+function dateEnv(/** @type {number} */ index) {
+  const date = `2025-01-0${index + 1}T12:00:00Z`;
+  return { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date };
+}
+
+/** @param {string} dir @param {string[]} args @param {Record<string, string>} [env] */
+function git(dir, args, env = {}) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GIT_')));
+  return run('git', args, { cwd: dir, env: { ...clean, ...env } });
 }
 
 async function main() {
@@ -86,7 +112,8 @@ async function main() {
     ...(values['postgres-image'] ? { postgresImage: values['postgres-image'] } : {}),
     ...(values['db-port'] ? { dbPort: Number(values['db-port']) } : {}),
   });
-  console.log(`${dir}: tags v1, v2, v3; db.env holds the database password (not committed)`);
+  for (const v of VERSIONS) await commitNotesStackVersion(dir, /** @type {'v1'} */ (v.tag));
+  console.log(`${dir}: tags v1, v2, v3 (no slipway.yml: \`slipway init --from-compose compose.yml\` writes it); db.env holds the database password (not committed)`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
