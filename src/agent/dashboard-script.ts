@@ -100,8 +100,19 @@ function dashboardMain(): void {
     const secret = sessionStorage.getItem(SECRET_KEY) ?? '';
     const timestamp = String(Math.floor((Date.now() + clockOffsetMs) / 1000));
     const nonce = hex(crypto.getRandomValues(new Uint8Array(16)));
-    const base = [method, path, timestamp, nonce, await sha256Hex(body)].join('\n');
-    return { 'x-slipway-timestamp': timestamp, 'x-slipway-nonce': nonce, 'x-slipway-signature': await hmacHex(secret, base) };
+    // Signed for this agent only, as management-auth.ts does: the page says whose it is.
+    const meta = (name: string) => document.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content ?? '';
+    const environment = meta('slipway-environment');
+    const host = meta('slipway-host');
+    const text = (value: string) => JSON.stringify(value);
+    const base = ['slipway management v2', method.toUpperCase(), text(path), text(location.host), text(environment), text(host), timestamp, nonce, await sha256Hex(body)].join('\n');
+    return {
+      'x-slipway-timestamp': timestamp,
+      'x-slipway-nonce': nonce,
+      'x-slipway-signature': await hmacHex(secret, base),
+      'x-slipway-environment': environment,
+      'x-slipway-host': host,
+    };
   }
 
   /** A signed call; its answer has the type the management API declares for it (api.ts). */
@@ -129,9 +140,15 @@ function dashboardMain(): void {
   }
 
   // ---- rendering ----
+  // Text from the store or a release (who, why, versions) with control characters shown as escapes, as printable() does in the terminal.
+  const shown = (text: string) =>
+    text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+      const code = c.charCodeAt(0);
+      return c === '\n' ? '\\n' : code <= 0xff ? '\\x' + code.toString(16).padStart(2, '0') : '\\u' + code.toString(16).padStart(4, '0');
+    });
   function el(tag: string, options: { text?: string; className?: string; title?: string } = {}, ...children: Node[]): HTMLElement {
     const node = document.createElement(tag);
-    if (options.text !== undefined) node.textContent = options.text;
+    if (options.text !== undefined) node.textContent = shown(options.text);
     if (options.className) node.className = options.className;
     if (options.title) node.title = options.title;
     for (const child of children) node.appendChild(child);
@@ -156,16 +173,16 @@ function dashboardMain(): void {
     health.textContent = s.health || 'unknown';
     health.className = 'big ' + (s.health === 'healthy' ? 'ok' : s.health === 'unhealthy' ? 'bad' : 'muted');
     byId('url').textContent = s.url || '';
-    byId('lock').textContent = s.lock ? (s.lock.stale ? 'STALE ' : '') + 'held by ' + s.lock.holder + ' since ' + when(s.lock.since) + (s.lock.reason ? ': ' + s.lock.reason : '') : 'free';
+    byId('lock').textContent = s.lock ? shown((s.lock.stale ? 'STALE ' : '') + 'held by ' + s.lock.holder + ' since ' + when(s.lock.since) + (s.lock.reason ? ': ' + s.lock.reason : '')) : 'free';
     byId('maintenance').textContent = s.maintenance && s.maintenance.mode ? 'on (' + s.maintenance.mode + ')' : 'off';
     const channel = s.channel || (s.pull && s.pull.lastPointer);
     byId('channel-card').hidden = !channel;
-    if (channel) byId('channel').textContent = channel.version + ' (' + shortId(channel.releaseId) + ')' + (channel.who ? ' set by ' + channel.who : '') + (channel.why ? ': ' + channel.why : '');
+    if (channel) byId('channel').textContent = shown(channel.version + ' (' + shortId(channel.releaseId) + ')' + (channel.who ? ' set by ' + channel.who : '') + (channel.why ? ': ' + channel.why : ''));
     // A release the agent gave up on (it failed here, or an operator rolled back from it) stays aside until the channel moves.
     const failed = s.failedRelease;
     const note = byId('channel-note');
     note.hidden = !(channel && failed);
-    if (channel && failed) note.textContent = 'Not applied on this host: ' + (failed.version || shortId(failed.id)) + ' ' + (/rolled back/.test(failed.error) ? 'was rolled back' : 'failed') + ' at ' + when(failed.at) + ' (' + failed.error + '). Waiting for the channel to move.';
+    if (channel && failed) note.textContent = shown('Not applied on this host: ' + (failed.version || shortId(failed.id)) + ' ' + (/rolled back/.test(failed.error) ? 'was rolled back' : 'failed') + ' at ' + when(failed.at) + ' (' + failed.error + '). Waiting for the channel to move.');
     byId('agent-info').textContent = s.environment ? s.environment + (s.agent ? ' · agent pid ' + s.agent.pid + ', up ' + s.agent.uptimeSeconds + ' s' : '') : '';
     const button = byId<HTMLButtonElement>('rollback');
     if (!button.dataset.busy) button.disabled = !s.previous;

@@ -25,10 +25,17 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** Whom the page's requests are signed for: the agent's environment and host name (management-auth.ts). */
+export interface DashboardIdentity {
+  title?: string | undefined;
+  environment: string;
+  host: string;
+}
+
 /** The dashboard's files by URL path, or null for any other path. */
-export function dashboardAsset(pathname: string, title = 'slipway agent'): DashboardAsset | null {
+export function dashboardAsset(pathname: string, identity: DashboardIdentity): DashboardAsset | null {
   if (pathname === '/' || pathname === '/index.html') {
-    return { type: 'text/html; charset=utf-8', body: dashboardHtml(title), headers: { 'content-security-policy': CSP } };
+    return { type: 'text/html; charset=utf-8', body: dashboardHtml(identity.title ?? 'slipway agent', identity), headers: { 'content-security-policy': CSP } };
   }
   if (pathname === '/dashboard.js') return { type: 'text/javascript; charset=utf-8', body: DASHBOARD_JS, headers: {} };
   if (pathname === '/dashboard.css') return { type: 'text/css; charset=utf-8', body: DASHBOARD_CSS, headers: {} };
@@ -39,7 +46,7 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-export function dashboardHtml(title: string): string {
+export function dashboardHtml(title: string, identity: Pick<DashboardIdentity, 'environment' | 'host'>): string {
   const safeTitle = escapeHtml(title);
   return `<!doctype html>
 <html lang="en">
@@ -47,6 +54,8 @@ export function dashboardHtml(title: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${safeTitle} · slipway</title>
+<meta name="slipway-environment" content="${escapeHtml(identity.environment)}">
+<meta name="slipway-host" content="${escapeHtml(identity.host)}">
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/dashboard.css">
 <script src="/dashboard.js" defer></script>

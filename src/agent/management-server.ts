@@ -7,7 +7,9 @@
 import http from 'node:http';
 import { z } from 'zod';
 import { SlipwayError } from '../errors.js';
-import { createNonceCache, verifyRequest } from './management-auth.js';
+import { printable } from '../util/terminal-text.js';
+import { createNonceCache, openNonceFile, verifyRequest } from './management-auth.js';
+import { createLogLimiter } from './log-limiter.js';
 import { dashboardAsset } from './dashboard.js';
 import { toWireError, type WireError } from './wire.js';
 import { MANAGEMENT_ROUTES, callName, describeIssues } from './api.js';
@@ -28,6 +30,11 @@ export interface ManagementServerOptions {
   /** 0 picks a free port */
   port: number;
   secret: string;
+  /** the agent's environment and host name: requests signed for another are refused */
+  environment: string;
+  host: string;
+  /** where used nonces are kept across restarts (0600); absent: in memory only */
+  nonceFile?: string;
   handlers: ManagementHandlers;
   log(line: string): void;
   /** shown in the dashboard's title, e.g. "notes / production" */
@@ -36,6 +43,8 @@ export interface ManagementServerOptions {
   rateLimit?: { perSecond: number; burst: number };
   /** default 64 KiB */
   maxBodyBytes?: number;
+  /** refused requests logged one by one per window (default 20 a minute); past that, one line says how many more */
+  refusedLog?: { lines: number; windowMs: number };
 }
 
 export interface ManagementServer {
@@ -68,7 +77,9 @@ function route<S extends z.ZodType>(spec: { request: S }, handle: (body: z.outpu
 export async function startManagementServer(options: ManagementServerOptions): Promise<ManagementServer> {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const limiter = createRateLimiter(options.rateLimit ?? { perSecond: 20, burst: 40 });
-  const nonces = createNonceCache();
+  const nonces = options.nonceFile ? openNonceFile(options.nonceFile) : createNonceCache();
+  // A flood of bad requests must not flood the agent's log.
+  const logRefused = createLogLimiter({ log: options.log, ...(options.refusedLog ?? { lines: 20, windowMs: 60_000 }), what: 'refused requests' });
   const { handlers } = options;
   const api = MANAGEMENT_ROUTES;
 
@@ -114,6 +125,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const client = req.socket.remoteAddress ?? 'unknown';
     if (!limiter.take(client)) {
+      logRefused(`management: refused a request from ${client}: rate limited`);
       res.setHeader('retry-after', '1');
       send(res, 429, errorBody('RATE_LIMITED', 'too many requests; slow down'));
       return;
@@ -130,7 +142,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     const method = req.method ?? 'GET';
 
     if (method === 'GET' || method === 'HEAD') {
-      const asset = dashboardAsset(url.pathname, options.title);
+      const asset = dashboardAsset(url.pathname, { title: options.title, environment: options.environment, host: options.host });
       if (asset) {
         res.writeHead(200, { 'content-type': asset.type, 'content-length': Buffer.byteLength(asset.body), ...asset.headers, ...SECURITY_HEADERS });
         res.end(method === 'HEAD' ? undefined : asset.body);
@@ -159,9 +171,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
     if (body === 'aborted') return;
 
     if (route.auth) {
-      const verdict = verifyRequest({ secret: options.secret, method, path: target, headers: req.headers, body, nonces });
+      const verdict = verifyRequest({ secret: options.secret, method, path: target, headers: req.headers, body, nonces, environment: options.environment, host: options.host });
       if (!verdict.ok) {
-        options.log(`management: refused ${method} ${url.pathname} from ${client}: ${verdict.reason}`);
+        logRefused(`management: refused ${method} ${printable(url.pathname)} from ${client}: ${verdict.reason}`);
         send(res, 401, { error: { code: 'UNAUTHORIZED', message: 'the request is not signed with the management secret', hint: 'sign it as `slipway notify` does; check the secret and this machine\'s clock', details: [], exitCode: 1 }, reason: verdict.reason });
         return;
       }
@@ -222,6 +234,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+      }).finally(() => {
+        logRefused.flush();
+        nonces.close?.();
       });
       return closing;
     },

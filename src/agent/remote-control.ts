@@ -13,6 +13,7 @@ import { checkChannelPointer } from '../store/channels.js';
 import { startManagementServer } from './management-server.js';
 import { readManagementSecret } from './management-auth.js';
 import { resolveRollbackTarget } from './rollback-target.js';
+import { printable } from '../util/terminal-text.js';
 
 /** What the pull loop and the management API need from the agent. */
 export interface AgentFacade {
@@ -124,7 +125,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
       onChange: async (pointer) => {
         const { previousId } = agent.ledger.getState();
         const kind = pointer.releaseId === previousId ? 'rollback' : 'deploy';
-        agent.log(`channel ${env.name} → ${pointer.version} (${pointer.why || 'no reason given'}, by ${pointer.who}): ${kind}`);
+        agent.log(`channel ${env.name} → ${printable(pointer.version)} (${printable(pointer.why) || 'no reason given'}, by ${printable(pointer.who)}): ${kind}`);
         const outcome = await agent.update(
           kind,
           { releaseId: pointer.releaseId, version: pointer.version, who: `${pointer.who} via channel`, reason: pointer.why || `channel moved to ${pointer.version}`, allowOlder: true },
@@ -147,6 +148,10 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
       bind: env.management.bind,
       port: env.management.port,
       secret: readManagementSecret({ secretEnv: env.management.secretEnv, environment: env.name }, agent.processEnv),
+      // A request signed for another environment or host is refused; used nonces outlive a restart.
+      environment: env.name,
+      host: hostname,
+      nonceFile: path.join(agent.layout.runDir, 'management-nonces'),
       title: `${agent.app} / ${env.name}`,
       log: (line) => agent.log(line),
       handlers: {

@@ -106,7 +106,8 @@ test('the status of a host without an agent has the contract fields, an empty sl
 });
 
 function signedCall(port: number, method: string, path: string, body = ''): Promise<{ status: number; json: { error?: { code: string; message: string; exitCode: number } } }> {
-  const headers = { ...signRequest({ secret: SECRET, method, path, body }), ...(body ? { 'content-type': 'application/json' } : {}) };
+  const signed = signRequest({ secret: SECRET, method, path, body, environment: 'production', host: 'web-1', hostHeader: `127.0.0.1:${port}` });
+  const headers = { ...signed, ...(body ? { 'content-type': 'application/json' } : {}) };
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -127,7 +128,7 @@ async function serve(t: TestContext) {
     history: async () => (calls.push('history'), []),
     logTail: async () => [],
   };
-  const server = await startManagementServer({ bind: '127.0.0.1', port: 0, secret: SECRET, handlers, log: () => undefined });
+  const server = await startManagementServer({ bind: '127.0.0.1', port: 0, secret: SECRET, environment: 'production', host: 'web-1', handlers, log: () => undefined });
   t.after(() => server.close());
   return { port: server.port, calls };
 }

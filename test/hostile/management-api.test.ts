@@ -16,6 +16,10 @@ import { fcOptions } from './harness.js';
 const SECRET = 'hostile-corpus-management-secret-0123456789';
 const NOW_S = 1_750_000_000;
 const NOW_MS = NOW_S * 1000;
+/** whom the requests are for: the agent's environment and host name, and the Host header sent */
+const ENV = 'production';
+const HOST = 'web-1';
+const HOST_HEADER = 'agent';
 
 // --- verifyRequest
 
@@ -26,16 +30,27 @@ interface Signed {
   headers: Record<string, string | string[] | undefined>;
 }
 
-function signed(o: Partial<{ method: string; path: string; body: string; timestamp: number; nonce: string; secret: string }> = {}): Signed {
+function signed(o: Partial<{ method: string; path: string; body: string; timestamp: number; nonce: string; secret: string; environment: string; host: string; hostHeader: string }> = {}): Signed {
   const method = o.method ?? 'POST';
   const path = o.path ?? '/v1/rollback';
   const body = o.body ?? '{"to":"v1"}';
-  const headers = signRequest({ secret: o.secret ?? SECRET, method, path, body, timestamp: o.timestamp ?? NOW_S, nonce: o.nonce ?? 'n0nce-0123456789abcdef' });
-  return { method, path, body, headers };
+  const hostHeader = o.hostHeader ?? HOST_HEADER;
+  const headers = signRequest({
+    secret: o.secret ?? SECRET,
+    method,
+    path,
+    body,
+    timestamp: o.timestamp ?? NOW_S,
+    nonce: o.nonce ?? 'n0nce-0123456789abcdef',
+    environment: o.environment ?? ENV,
+    host: o.host ?? HOST,
+    hostHeader,
+  });
+  return { method, path, body, headers: { ...headers, host: hostHeader } };
 }
 
 function verify(request: Signed, overrides: Partial<VerifyInput> = {}) {
-  return verifyRequest({ secret: SECRET, nonces: createNonceCache(), nowMs: NOW_MS, ...request, ...overrides });
+  return verifyRequest({ secret: SECRET, nonces: createNonceCache(), nowMs: NOW_MS, environment: ENV, host: HOST, ...request, ...overrides });
 }
 
 function withHeader(request: Signed, name: string, value: string | string[] | undefined): Signed {
@@ -45,6 +60,8 @@ function withHeader(request: Signed, name: string, value: string | string[] | un
 const SIG = 'x-slipway-signature';
 const TS = 'x-slipway-timestamp';
 const NONCE = 'x-slipway-nonce';
+const ENV_HEADER = 'x-slipway-environment';
+const HOST_NAME = 'x-slipway-host';
 
 const VERIFY_CASES: { name: string; request: () => Signed; overrides?: Partial<VerifyInput>; reason: string }[] = [
   { name: 'no signature headers', request: () => ({ ...signed(), headers: {} }), reason: 'missing-signature' },
@@ -76,6 +93,16 @@ const VERIFY_CASES: { name: string; request: () => Signed; overrides?: Partial<V
   { name: 'a signature for an empty body used with a body', request: () => ({ ...signed({ body: '' }), body: '{}' }), reason: 'bad-signature' },
   { name: 'a nonce swapped after signing', request: () => withHeader(signed(), NONCE, 'n0nce-0123456789abcdeF'), reason: 'bad-signature' },
   { name: 'a timestamp moved by one second after signing', request: () => withHeader(signed(), TS, String(NOW_S + 1)), reason: 'bad-signature' },
+  // meant for another agent sharing the secret
+  { name: 'signed for another environment', request: () => signed({ environment: 'staging' }), reason: 'wrong-environment' },
+  { name: 'signed for another host of the environment', request: () => signed({ host: 'web-2' }), reason: 'wrong-host' },
+  { name: "signed for staging, its environment header changed to this agent's", request: () => withHeader(signed({ environment: 'staging' }), ENV_HEADER, ENV), reason: 'bad-signature' },
+  { name: "signed for web-2, its host header changed to this agent's", request: () => withHeader(signed({ host: 'web-2' }), HOST_NAME, HOST), reason: 'bad-signature' },
+  { name: 'sent with another Host header than it was signed with', request: () => withHeader(signed({ hostHeader: 'other-agent:9090' }), 'host', HOST_HEADER), reason: 'bad-signature' },
+  { name: 'no Host header, signed with one', request: () => withHeader(signed(), 'host', undefined), reason: 'bad-signature' },
+  { name: 'no environment header (signed the old way)', request: () => withHeader(signed(), ENV_HEADER, undefined), reason: 'missing-signature' },
+  { name: 'no host name header', request: () => withHeader(signed(), HOST_NAME, undefined), reason: 'missing-signature' },
+  { name: 'an environment header with a newline smuggling another field', request: () => withHeader(signed({ environment: `${ENV}\n${HOST}` }), ENV_HEADER, ENV), reason: 'bad-signature' },
 ];
 
 for (const c of VERIFY_CASES) {
@@ -142,7 +169,7 @@ function countingHandlers() {
 async function startServer(t: TestContext, rateLimit = { perSecond: 10_000, burst: 10_000 }) {
   const { calls, handlers } = countingHandlers();
   const log: string[] = [];
-  const server = await startManagementServer({ bind: '127.0.0.1', port: 0, secret: SECRET, handlers, log: (line) => log.push(line), rateLimit });
+  const server = await startManagementServer({ bind: '127.0.0.1', port: 0, secret: SECRET, environment: ENV, host: HOST, handlers, log: (line) => log.push(line), rateLimit });
   t.after(() => server.close());
   return { port: server.port, calls, log };
 }
@@ -195,7 +222,7 @@ function rawRequest(port: number, bytes: Buffer | string, options: { closeAfterM
 
 function signedRaw(o: { method: string; path: string; body?: string; timestamp?: number; nonce?: string; secret?: string; extraHeaders?: string }): string {
   const body = o.body ?? '';
-  const headers = signRequest({ secret: o.secret ?? SECRET, method: o.method, path: o.path, body, timestamp: o.timestamp, nonce: o.nonce });
+  const headers = signRequest({ secret: o.secret ?? SECRET, method: o.method, path: o.path, body, timestamp: o.timestamp, nonce: o.nonce, environment: ENV, host: HOST, hostHeader: HOST_HEADER });
   const lines = [`${o.method} ${o.path} HTTP/1.1`, 'Host: agent', `Content-Length: ${Buffer.byteLength(body)}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
   return `${lines.join('\r\n')}\r\n${o.extraHeaders ?? ''}\r\n${body}`;
 }
@@ -314,13 +341,13 @@ test('management server property: a signed rollback with any single byte changed
       run += 1;
       const body = '{"to":"v1","reason":"hostile corpus"}';
       const nonce = `prop-${run}-${'0'.repeat(16)}`;
-      const headers = signRequest({ secret: SECRET, method: 'POST', path: '/v1/rollback', body, nonce });
+      const headers = signRequest({ secret: SECRET, method: 'POST', path: '/v1/rollback', body, nonce, environment: ENV, host: HOST, hostHeader: HOST_HEADER });
       const fields: Record<string, string> = { method: 'POST', target: '/v1/rollback', [TS]: headers[TS], [NONCE]: headers[NONCE], [SIG]: headers[SIG], body };
       const original = fields[part];
       const index = at % original.length;
       fields[part] = original.slice(0, index) + String.fromCharCode(original.charCodeAt(index) ^ xor) + original.slice(index + 1);
       const raw = Buffer.from(
-        `${fields.method} ${fields.target} HTTP/1.1\r\nHost: agent\r\nContent-Length: ${body.length}\r\n${TS}: ${fields[TS]}\r\n${NONCE}: ${fields[NONCE]}\r\n${SIG}: ${fields[SIG]}\r\n\r\n${fields.body}`,
+        `${fields.method} ${fields.target} HTTP/1.1\r\nHost: agent\r\nContent-Length: ${body.length}\r\n${TS}: ${fields[TS]}\r\n${NONCE}: ${fields[NONCE]}\r\n${SIG}: ${fields[SIG]}\r\n${ENV_HEADER}: ${ENV}\r\n${HOST_NAME}: ${HOST}\r\n\r\n${fields.body}`,
         'latin1',
       );
       const reply = await rawRequest(port, raw, { closeAfterMs: 100 });
