@@ -1,10 +1,14 @@
 /**
- * Releases run as supervised processes, two slots (blue, green) behind slipway's proxy,
- * the one before kept warm in standby for a while: the first AppRuntime.
+ * The AppRuntime of a host: releases run in two slots (blue, green) behind slipway's proxy, the
+ * one before kept warm in standby for a while. Each service of a release runs as a supervised
+ * process, or as a Docker container when the release pins it an image (slots.ts decides per
+ * service); the author's commands (migrations, hooks) run the way its web service does: in the
+ * release folder, or in a one-off container of the web service's image. The update sees neither.
  */
 import type { ServiceConfig, StandbyConfig } from '../config/types.js';
 import type { ReleaseManifest } from '../release/manifest.js';
 import { runAuthorCommand } from '../util/author-command.js';
+import { runReleaseCommand } from './container-command.js';
 import { watchHealth } from './health-check.js';
 import type { MaintenanceMode, ReverseProxy } from './proxy.js';
 import type { AuthorCommand, HealthWindowResult, AppRuntime, RunningRelease } from './app-runtime.js';
@@ -117,7 +121,12 @@ export class ProcessRuntime implements AppRuntime {
     const environment = await this.options.environmentFor(o.release.manifest);
     // It runs like the app does: with the web service's own env (NODE_PATH and the like).
     const web: ServiceConfig = primaryService(o.release.manifest.runtime.services);
-    await runAuthorCommand({ command: o.command, cwd: this.options.releaseDir(o.release.id), env: environment(web, o.extraEnv), timeoutMs: o.timeoutMs, onLine: o.onLine });
+    const env = environment(web, o.extraEnv);
+    if (web.image !== undefined) {
+      await runReleaseCommand({ release: o.release, web: { ...web, image: web.image }, releaseDir: this.options.releaseDir(o.release.id), environmentName: this.options.environmentName, command: o.command, env, timeoutMs: o.timeoutMs, onLine: o.onLine });
+      return;
+    }
+    await runAuthorCommand({ command: o.command, cwd: this.options.releaseDir(o.release.id), env, timeoutMs: o.timeoutMs, onLine: o.onLine });
   }
 
   /** The last lines of the web service's log in the active slot. */

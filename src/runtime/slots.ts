@@ -4,13 +4,14 @@ import { SlipwayError } from '../errors.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
 import { waitUntilHealthy } from './health-check.js';
 import { findFreePort } from './ports.js';
+import { startSlotContainer } from './container-service.js';
 import { startService, type SupervisedService } from './supervisor.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { RunningRelease, SlotName } from './app-runtime.js';
 
 export type { SlotName };
 
-/** One release running as processes: every service of it, each on its own loopback port. */
+/** One release running: every service of it (a process, or a container when the manifest pins it an image), each on its own loopback port. */
 export interface Slot extends RunningRelease {
   services: { config: ServiceConfig; port: number; process: SupervisedService }[];
 }
@@ -40,7 +41,8 @@ export function slotLogFile(logsDir: string, service: string, slot: SlotName): s
 }
 
 /**
- * Starts every service of a release in a slot and waits until each passes its
+ * Starts every service of a release in a slot (a container for a service whose manifest entry
+ * pins an image, a supervised process otherwise) and waits until each passes its
  * health check. On failure everything it started is stopped again and the
  * error carries the last lines of the failing service's output.
  */
@@ -71,15 +73,14 @@ export async function startSlot(options: {
           SLIPWAY_VERSION: manifest.version,
           SLIPWAY_SLOT: name,
       });
-      if (service.command === undefined) throw new SlipwayError('SERVICE_HAS_NO_COMMAND', `service ${service.name} of ${manifest.version} has no command to run`, { hint: 'give it `command:` in slipway.yml, or `build:`/`image:` to run it as a container' });
-      const process = startService({
-        name: `${service.name}.${name}`,
-        command: service.command,
-        cwd,
-        env,
-        logFile: slotLogFile(options.logsDir, service.name, name),
-        pidFile: path.join(options.runDir, `${service.name}.${name}.pid`),
-      });
+      const logFile = slotLogFile(options.logsDir, service.name, name);
+      let process: SupervisedService;
+      if (service.image !== undefined) {
+        process = await startSlotContainer({ service: { ...service, image: service.image }, slot: name, manifest, releaseId: options.releaseId, releaseDir: cwd, environmentName: options.environmentName, env, logFile });
+      } else {
+        if (service.command === undefined) throw new SlipwayError('SERVICE_HAS_NO_COMMAND', `service ${service.name} of ${manifest.version} has no command to run`, { hint: 'give it `command:` in slipway.yml, or `build:`/`image:` to run it as a container' });
+        process = startService({ name: `${service.name}.${name}`, command: service.command, cwd, env, logFile, pidFile: path.join(options.runDir, `${service.name}.${name}.pid`) });
+      }
       started.push({ config: service, port, process });
     }
     for (const entry of started) {

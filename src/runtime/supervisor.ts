@@ -4,26 +4,18 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { redactSecrets } from '../errors.js';
 import { isProcessGroupRunning, processStartTime, signalProcessGroup } from './process-info.js';
+import { RestartBudget, serviceLogLine, type RestartPolicy } from './restart-policy.js';
 import { DEFAULT_LOG_ROTATE_BYTES, KEPT_LOG_FILES, RotatingLog, tailLines } from './rotating-log.js';
 
 export { tailLines };
+export type { RestartPolicy };
 
 /**
  * Runs one service process of one release slot: spawns the author's command in its own process group
  * (so the service and everything it starts can be signalled as a whole), restarts it with exponential
  * backoff when it crashes, and stops the whole group on request.
  */
-
-export interface RestartPolicy {
-  /** restarts allowed within `windowMs`; one more crash and the service is 'failed' */
-  maxRestarts: number;
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  /** default 60 000 */
-  windowMs?: number;
-}
 
 export interface ServiceSpec {
   name: string;
@@ -83,7 +75,6 @@ export interface PidFileContent {
   command: string;
 }
 
-const DEFAULT_RESTART: Required<RestartPolicy> = { maxRestarts: 5, initialBackoffMs: 500, maxBackoffMs: 10_000, windowMs: 60_000 };
 const DEFAULT_GRACE_MS = 10_000;
 /** after SIGKILL a group is gone almost at once; a process stuck in the kernel is not worth hanging a stop for */
 const KILL_WAIT_MS = 5_000;
@@ -97,14 +88,12 @@ export function startService(spec: ServiceSpec): SupervisedService {
 
 class ServiceSupervisor extends EventEmitter implements SupervisedService {
   readonly name: string;
-  private readonly policy: Required<RestartPolicy>;
+  private readonly budget: RestartBudget;
   private current: ServiceState = 'starting';
   private child: ChildProcess | undefined;
   /** the process group of the latest spawn; outlives its leader when children linger */
   private pgid: number | undefined;
   private childExited: Promise<void> = Promise.resolve();
-  private restartCount = 0;
-  private restartTimes: number[] = [];
   private backoffTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private readonly output: RotatingLog;
@@ -114,7 +103,7 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
   constructor(private readonly spec: ServiceSpec) {
     super();
     this.name = spec.name;
-    this.policy = { ...DEFAULT_RESTART, ...spec.restart };
+    this.budget = new RestartBudget(spec.restart);
     this.output = new RotatingLog(spec.logFile, { maxBytes: spec.logRotateBytes ?? DEFAULT_LOG_ROTATE_BYTES, keep: KEPT_LOG_FILES });
     this.spawnProcess();
   }
@@ -132,7 +121,7 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
   }
 
   restarts(): number {
-    return this.restartCount;
+    return this.budget.restarts();
   }
 
   stop(o: { graceMs?: number } = {}): Promise<void> {
@@ -176,8 +165,8 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
     try {
       mkdirSync(path.dirname(spec.logFile), { recursive: true });
       this.output.rotateIfOver();
-      const attempt = this.restartCount > 0 ? ` (restart ${this.restartCount})` : '';
-      this.output.write(logLine(`starting ${spec.name}${attempt} in ${spec.cwd}: ${spec.command}`));
+      const attempt = this.budget.restarts() > 0 ? ` (restart ${this.budget.restarts()})` : '';
+      this.output.write(serviceLogLine(`starting ${spec.name}${attempt} in ${spec.cwd}: ${spec.command}`));
       // detached: the shell leads a new process group, so a signal to -pid reaches everything it starts.
       // Its output comes through the supervisor (which rotates the log); `exec 2>&1` puts stderr on
       // the same pipe as stdout, so the two stay in the order they were written.
@@ -242,27 +231,22 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
     // Forget the id: once the group is empty the OS may hand it to an unrelated process.
     this.pgid = undefined;
 
-    const now = Date.now();
-    this.restartTimes = this.restartTimes.filter((time) => now - time < this.policy.windowMs);
-    const willRestart = this.restartTimes.length < this.policy.maxRestarts;
-    if (!willRestart) {
-      this.log(`${this.spec.name} ${how}; gave up after ${this.restartTimes.length} restart(s) within ${this.policy.windowMs}ms`);
+    const verdict = this.budget.afterCrash();
+    this.log(`${this.spec.name} ${how}; ${this.budget.describe(verdict)}`);
+    if (!verdict.restart) {
       this.current = 'failed';
       this.closePipes();
       this.removePidFile();
       this.emit('exit', { ...info, willRestart: false } satisfies ServiceExit);
       return;
     }
-    const delay = Math.min(this.policy.maxBackoffMs, this.policy.initialBackoffMs * 2 ** this.restartTimes.length);
-    this.log(`${this.spec.name} ${how}; restarting in ${delay}ms`);
     this.current = 'backoff';
     this.backoffTimer = setTimeout(() => {
       if (this.current !== 'backoff') return;
-      this.restartTimes.push(Date.now());
-      this.restartCount += 1;
+      this.budget.recordRestart();
       this.spawnProcess();
-    }, delay);
-    this.emit('exit', { ...info, willRestart: true, restartInMs: delay } satisfies ServiceExit);
+    }, verdict.delayMs);
+    this.emit('exit', { ...info, willRestart: true, restartInMs: verdict.delayMs } satisfies ServiceExit);
   }
 
   private writePidFile(pid: number): void {
@@ -292,7 +276,7 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
   }
 
   private log(text: string): void {
-    this.writeOutput(logLine(text));
+    this.writeOutput(serviceLogLine(text));
   }
 
   private writeOutput(data: Buffer | string): void {
@@ -302,10 +286,6 @@ class ServiceSupervisor extends EventEmitter implements SupervisedService {
       // the log folder vanished or the disk is full: the service runs on; nothing useful to do from a stream or exit handler
     }
   }
-}
-
-function logLine(text: string): string {
-  return `${new Date().toISOString()} [slipway] ${redactSecrets(text)}\n`;
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { it } from 'node:test';
+import { LABELS } from '../../src/container/engine.js';
+import { startSlotContainer } from '../../src/runtime/container-service.js';
+import { probeHealth } from '../../src/runtime/health-check.js';
+import { findFreePort } from '../../src/runtime/ports.js';
+import { sinceLastStart, slotLogFile, startSlot, type Slot } from '../../src/runtime/slots.js';
+import type { ServiceExit } from '../../src/runtime/supervisor.js';
+import { agentLikeEnvironment, containerRelease, containersWith, ensureContainerAppImage, IMAGE_PATH, inspectContainer, layOutRelease } from '../helpers/container-app.js';
+import { removeContainersOf, requireDocker } from '../helpers/docker.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { waitUntil } from '../helpers/wait-until.js';
+
+const ENVIRONMENT = 'production';
+
+async function get(port: number, pathname: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}${pathname}`);
+  assert.equal(response.status, 200, `${pathname} answered ${response.status}`);
+  return response.text();
+}
+
+it('a container service starts in a slot: health check on its loopback port, the env of a process less the host PATH, its data folder is the host shared folder; stop is SIGTERM and keeps the container', { timeout: 120_000 }, async (t) => {
+  if (!requireDocker(t)) return;
+  const app = 'ctr-service';
+  t.after(() => removeContainersOf(app));
+  const imageId = ensureContainerAppImage();
+  const root = tempDir(t, 'slipway-ctr-');
+  const release = containerRelease({ app, version: 'v1', imageId, env: { GREETING: 'hello' } });
+  const releaseDir = await layOutRelease(root, release);
+  const logsDir = path.join(root, 'logs');
+  const start = () =>
+    startSlot({ name: 'blue', manifest: release.manifest, releaseId: release.id, cwd: releaseDir, logsDir, runDir: path.join(root, 'run'), environmentName: ENVIRONMENT, serviceEnvironment: agentLikeEnvironment({ APP_KEY: 'from-env-file' }) });
+  const slots: Slot[] = [];
+  t.after(() => Promise.allSettled(slots.flatMap((s) => s.services.map((x) => x.process.stop({ graceMs: 1000 })))));
+
+  const slot = await start();
+  slots.push(slot);
+  const web = slot.services[0]!;
+  assert.equal(web.process.state(), 'running');
+  assert.ok(web.process.isAlive());
+  assert.ok((web.process.pid() ?? 0) > 1, 'the container has a pid on the host');
+  assert.equal(await get(slot.port, '/'), 'v1:blue');
+
+  const env = JSON.parse(await get(slot.port, '/env')) as Record<string, string>;
+  assert.equal(env.PORT, String(slot.port));
+  assert.equal(env.SLIPWAY_RELEASE_ID, release.id);
+  assert.equal(env.SLIPWAY_ENV, ENVIRONMENT);
+  assert.equal(env.SLIPWAY_SLOT, 'blue');
+  assert.equal(env.GREETING, 'hello', "the service's own env");
+  assert.equal(env.APP_KEY, 'from-env-file', "the app's config");
+  assert.notEqual(process.env.PATH, IMAGE_PATH, 'precondition: the host PATH differs from the image PATH');
+  assert.equal(env.PATH, IMAGE_PATH, "the image's PATH, not the host's");
+
+  // The data folder is the host's shared folder, at the same path under the image's WorkingDir.
+  assert.equal(await get(slot.port, '/write?path=uploads/hello.txt&text=from-the-container'), 'written');
+  assert.equal(readFileSync(path.join(root, 'shared', 'uploads', 'hello.txt'), 'utf8'), 'from-the-container');
+  const labels = { [LABELS.app]: app, [LABELS.release]: release.id, [LABELS.slot]: 'blue' };
+  const [id] = containersWith(labels);
+  const info = inspectContainer(id!)!;
+  assert.deepEqual(info.Mounts.map((m) => [m.Source, m.Destination]), [[realpathSync(path.join(root, 'shared', 'uploads')), '/app/uploads']]);
+  assert.equal(info.Config.Labels[LABELS.environment], ENVIRONMENT);
+  assert.equal(info.Config.Labels[LABELS.service], 'web');
+  assert.equal(info.Config.Labels[LABELS.version], 'v1');
+  assert.equal(info.Config.Labels[LABELS.role], 'service');
+
+  await web.process.stop({ graceMs: 5000 });
+  assert.equal(web.process.state(), 'stopped');
+  assert.equal(web.process.isAlive(), false);
+  const log = sinceLastStart(await web.process.lastOutput(50));
+  assert.match(log[0]!, /\[slipway\] starting web\.blue from image [0-9a-f]{12}: the image's own command/);
+  assert.ok(log.some((l) => l === `listening on ${slot.port}`), log.join('\n'));
+  assert.ok(log.some((l) => l === 'got SIGTERM'), `the app got SIGTERM:\n${log.join('\n')}`);
+  assert.ok(log.some((l) => /web\.blue exited \(code 0, signal -\) after stop/.test(l)), log.join('\n'));
+  assert.equal(inspectContainer(id!)?.State.Status, 'exited', 'stopped, not removed');
+
+  // The same release in the same slot again: the stopped container of that name is replaced.
+  const again = await start();
+  slots.push(again);
+  assert.equal(await get(again.port, '/'), 'v1:blue');
+  assert.equal(containersWith(labels).length, 1);
+  assert.equal(inspectContainer(id!), null, 'the old container was replaced');
+  assert.equal(readFileSync(slotLogFile(logsDir, 'web', 'blue'), 'utf8').match(/\[slipway\] starting web\.blue/g)?.length, 2, 'one log for both runs');
+});
+
+it('a crashed container restarts with backoff; too many crashes and it is failed', { timeout: 120_000 }, async (t) => {
+  if (!requireDocker(t)) return;
+  const app = 'ctr-crash';
+  t.after(() => removeContainersOf(app));
+  const imageId = ensureContainerAppImage();
+  const root = tempDir(t, 'slipway-ctr-');
+  const restart = { maxRestarts: 2, initialBackoffMs: 100, maxBackoffMs: 1000, windowMs: 60_000 };
+
+  // A server that exits when asked: it comes back on its own, on the same port.
+  const release = containerRelease({ app, version: 'v1', imageId });
+  const releaseDir = await layOutRelease(root, release);
+  const serverPort = await findFreePort();
+  const service = await startSlotContainer({
+    service: { ...release.manifest.runtime.services[0]!, image: { id: imageId, layers: [], source: 'test' } },
+    slot: 'green',
+    manifest: release.manifest,
+    releaseId: release.id,
+    releaseDir,
+    environmentName: ENVIRONMENT,
+    env: { PORT: String(serverPort), SLIPWAY_VERSION: 'v1', SLIPWAY_SLOT: 'green' },
+    logFile: path.join(root, 'logs', 'web.green.log'),
+    restart,
+  });
+  t.after(() => service.stop({ graceMs: 1000 }));
+  const exits: ServiceExit[] = [];
+  service.on('exit', (exit) => exits.push(exit));
+  const healthy = async () => (await probeHealth(`http://127.0.0.1:${serverPort}/healthz`, 500)).ok;
+  await waitUntil('the server answers', healthy, 20_000);
+  await get(serverPort, '/exit?code=5');
+  await waitUntil('the server is back after its crash', async () => service.restarts() === 1 && (await healthy()), 20_000);
+  assert.equal(service.state(), 'running');
+  assert.ok(service.isAlive());
+  assert.deepEqual(exits, [{ code: 5, signal: null, willRestart: true, restartInMs: 100 }]);
+
+  // A command that always fails: restarted twice (100 ms, then 200 ms), then given up.
+  const failing = containerRelease({ app, version: 'v2', imageId, command: 'echo "crashing in $SLIPWAY_SLOT"; exit 3' });
+  const failingDir = await layOutRelease(root, failing);
+  const crasher = await startSlotContainer({
+    service: { ...failing.manifest.runtime.services[0]!, image: { id: imageId, layers: [], source: 'test' } },
+    slot: 'blue',
+    manifest: failing.manifest,
+    releaseId: failing.id,
+    releaseDir: failingDir,
+    environmentName: ENVIRONMENT,
+    env: { PORT: '0', SLIPWAY_SLOT: 'blue' },
+    logFile: path.join(root, 'logs', 'web.blue.log'),
+    restart,
+  });
+  t.after(() => crasher.stop({ graceMs: 1000 }));
+  const crashes: ServiceExit[] = [];
+  crasher.on('exit', (exit) => crashes.push(exit));
+  await waitUntil('the crashing service is failed', () => crasher.state() === 'failed', 30_000);
+  assert.deepEqual(crashes, [
+    { code: 3, signal: null, willRestart: true, restartInMs: 100 },
+    { code: 3, signal: null, willRestart: true, restartInMs: 200 },
+    { code: 3, signal: null, willRestart: false },
+  ]);
+  assert.equal(crasher.restarts(), 2);
+  assert.equal(crasher.isAlive(), false);
+  const log = sinceLastStart(await crasher.lastOutput(40));
+  assert.match(log[0]!, /starting web\.blue from image [0-9a-f]{12}: echo "crashing in \$SLIPWAY_SLOT"; exit 3$/);
+  assert.equal(log.filter((l) => l === 'crashing in blue').length, 3, log.join('\n'));
+  assert.ok(log.some((l) => /starting web\.blue \(restart 2\)/.test(l)), log.join('\n'));
+  assert.ok(log.some((l) => /web\.blue exited \(code 3, signal -\); gave up after 2 restart\(s\) within 60000ms/.test(l)), log.join('\n'));
+  await crasher.stop({ graceMs: 1000 });
+  assert.equal(crasher.state(), 'failed', 'a failed service stays failed once stopped');
+});
