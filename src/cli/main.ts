@@ -256,6 +256,30 @@ export function buildProgram(): Command {
     .option('--service <name>', 'which service (default: the first)')
     .action(runner(() => import('./logs.js')));
 
+  const accessory = program
+    .command('accessory')
+    .description("long-lived containers beside the app (slipway.yml `accessories`: a database, a cache): `accessory start|stop|status|logs <env> [name]`; a deploy never touches them");
+  const accessoryArgs = (command: Command) =>
+    command.argument('<env>', 'environment from slipway.yml').argument('[name]', 'which accessory (default: every one)');
+  accessoryArgs(accessory.command('start'))
+    .description('create the container and its volumes the first time (secrets from the host env file), else start the same container again; waits until its port answers')
+    .option('--json', 'print what was started as JSON')
+    .action(runner(async () => ({ default: (await import('./accessory.js')).startCommand })));
+  accessoryArgs(accessory.command('stop'))
+    .description("stop the container (its stop signal, then a kill after --timeout); the container and its data are kept for the next start")
+    .option('--timeout <seconds>', 'how long it may take to shut down before it is killed', '30')
+    .option('--json', 'print what was stopped as JSON')
+    .action(runner(async () => ({ default: (await import('./accessory.js')).stopCommand })));
+  accessoryArgs(accessory.command('status'))
+    .description('running, stopped or missing; image, container id, start time, whether its port answers')
+    .option('--json', 'print JSON')
+    .action(runner(async () => ({ default: (await import('./accessory.js')).statusCommand })));
+  accessoryArgs(accessory.command('logs'))
+    .description("the accessory's output (name it when there are several)")
+    .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+    .option('-n, --lines <n>', 'how many lines', '50')
+    .action(runner(async () => ({ default: (await import('./accessory.js')).logsCommand })));
+
   program
     .command('lock')
     .description('the host lock: `lock status`, `lock release --force`')

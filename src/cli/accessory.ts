@@ -1,0 +1,119 @@
+import { usageError } from '../errors.js';
+import type { AccessoryConfig } from '../config/types.js';
+import { formatTable } from '../util/format.js';
+import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+import { openEnvironment, type OpenedEnvironment } from './environment.js';
+
+/** `slipway accessory start|stop|status|logs <env> [name]`: thin over src/runtime/accessory.ts. */
+interface AccessoryOptions {
+  /** [env, name] */
+  args: string[];
+  config?: string;
+  json?: boolean;
+  timeout?: string;
+  follow?: boolean;
+  lines?: string;
+}
+
+async function open(options: AccessoryOptions, ctx: CliContext): Promise<{ opened: OpenedEnvironment; chosen: AccessoryConfig[]; host: { app: string; environment: string; layout: OpenedEnvironment['layout'] } }> {
+  const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
+  const { pickAccessories } = await import('../runtime/accessory.js');
+  const chosen = pickAccessories(opened.project.config.accessories, options.args[1]);
+  return { opened, chosen, host: { app: opened.project.config.app, environment: opened.environment.name, layout: opened.layout } };
+}
+
+function wholeNumber(text: string | undefined, fallback: number, what: string): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw usageError('USAGE', `${what} takes a whole number, got ${text}`);
+  return value;
+}
+
+export async function startCommand(options: AccessoryOptions, ctx: CliContext): Promise<CommandResult> {
+  const { chosen, host } = await open(options, ctx);
+  const { startAccessory } = await import('../runtime/accessory.js');
+  const lines: string[] = [];
+  const results = [];
+  for (const accessory of chosen) {
+    ctx.progress(`starting ${accessory.name} (${accessory.image})…`);
+    const result = await startAccessory({ ...host, accessory });
+    results.push(result);
+    const where = result.port === null ? '' : `, answering on 127.0.0.1:${result.port}`;
+    lines.push(`${result.name}: ${result.action} (container ${result.container}, ${result.containerImage ?? result.image})${where}`);
+    for (const note of result.drift) lines.push(`  note: ${note}`);
+  }
+  if (options.json) return jsonOutput(results);
+  return { stdout: lines.join('\n') };
+}
+
+export async function stopCommand(options: AccessoryOptions, ctx: CliContext): Promise<CommandResult> {
+  const { chosen, host } = await open(options, ctx);
+  const timeoutSeconds = wholeNumber(options.timeout, 30, '--timeout');
+  const { stopAccessory } = await import('../runtime/accessory.js');
+  const results = [];
+  // In reverse: what was declared last may depend on what came before it.
+  for (const accessory of [...chosen].reverse()) {
+    ctx.progress(`stopping ${accessory.name}…`);
+    results.push(await stopAccessory({ ...host, accessory: accessory.name, timeoutSeconds }));
+  }
+  if (options.json) return jsonOutput(results);
+  return {
+    stdout: results
+      .map((r) => `${r.name}: ${r.action === 'missing' ? 'no container (never started)' : r.action}${r.exitCode === null ? '' : ` (exit code ${r.exitCode})`}`)
+      .join('\n'),
+  };
+}
+
+export async function statusCommand(options: AccessoryOptions, ctx: CliContext): Promise<CommandResult> {
+  const { chosen, host, opened } = await open(options, ctx);
+  const { accessoryStatus } = await import('../runtime/accessory.js');
+  const statuses = [];
+  for (const accessory of chosen) statuses.push(await accessoryStatus({ ...host, accessory }));
+  if (options.json) return jsonOutput(statuses);
+  const table = formatTable(
+    ['NAME', 'STATE', 'IMAGE', 'PORT', 'STARTED', 'CONTAINER'],
+    statuses.map((s) => [
+      s.name,
+      s.state === 'stopped' && s.exitCode !== null ? `stopped (exit ${s.exitCode})` : s.state,
+      s.containerImage ?? s.image,
+      s.port === null ? '-' : `${s.port} ${s.answering ? '(answering)' : '(not answering)'}`,
+      s.startedAt ?? '-',
+      s.id === null ? '-' : `${s.container} ${s.id.slice(0, 12)}`,
+    ]),
+  );
+  const notes = statuses.flatMap((s) => [
+    ...s.drift.map((d) => `${s.name}: ${d}`),
+    ...(s.state === 'missing' ? [`${s.name}: not created yet; \`slipway accessory start ${opened.environment.name} ${s.name}\` creates it`] : []),
+  ]);
+  return { stdout: [table, ...(notes.length > 0 ? ['', ...notes] : [])].join('\n') };
+}
+
+export async function logsCommand(options: AccessoryOptions, ctx: CliContext): Promise<CommandResult> {
+  const { chosen, host } = await open(options, ctx);
+  if (chosen.length > 1) {
+    throw usageError('ACCESSORY_NAME_REQUIRED', 'name the accessory whose output to show', { hint: `one of: ${chosen.map((a) => a.name).join(', ')}` });
+  }
+  const lines = wholeNumber(options.lines, 50, '--lines');
+  const owner = { app: host.app, environment: host.environment, accessory: chosen[0]!.name };
+  const { accessoryLogLines, followAccessoryLogs } = await import('../runtime/accessory-logs.js');
+  if (!options.follow) {
+    const text = (await accessoryLogLines({ owner, lines })).join('\n');
+    return { stdout: text === '' ? `(${owner.accessory} printed nothing yet)` : text };
+  }
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await followAccessoryLogs({
+      owner,
+      lines,
+      signal: controller.signal,
+      write: (chunk, stream) => (stream === 'stderr' ? process.stderr : process.stdout).write(chunk),
+    });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  return { exit: true };
+}
