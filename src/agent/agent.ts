@@ -52,7 +52,7 @@ export class Agent {
   private journal!: Journal;
   private store!: BlobStore;
   private proxy!: ReverseProxy;
-  private control?: { close(): Promise<void> };
+  private control?: { socketPath: string; close(): Promise<void> };
   private remote?: RemoteControl;
   /** backup_schedule: the agent's own backups */
   private schedule?: BackupSchedule;
@@ -142,8 +142,8 @@ export class Agent {
     if (this.env.backupSchedule) {
       this.schedule = startBackupSchedule({ cron: this.env.backupSchedule, log: (line) => this.log(line), takeBackup: () => this.backups.scheduledBackup() });
     }
-    await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.layout.agentSocket, port: this.proxy.port }));
-    this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${this.env.bind}:${this.proxy.port} (control: ${this.layout.agentSocket})`);
+    await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.control.socketPath, port: this.proxy.port }));
+    this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${this.env.bind}:${this.proxy.port} (control: ${this.control.socketPath})`);
   }
 
   /** Starts the release `current` points at, if any: after a restart or a recovery. */

@@ -9,6 +9,8 @@ import { createLineSplitter } from '../util/line-splitter.js';
 import type { HostLayout } from '../host/layout.js';
 import { tailLines } from '../runtime/supervisor.js';
 import { fromWireError, WireErrorSchema } from './wire.js';
+import { controlSocketPath } from '../paths.js';
+import { assertTrustedSocket } from './socket-trust.js';
 import {
   AGENT_CALLS,
   UpdateEventSchema,
@@ -33,11 +35,18 @@ export interface AgentClient {
 /** The body may be left out when the call takes none, or only optional fields. */
 type BodyArgument<K extends AgentRouteName> = {} extends AgentRequest<K> ? [body?: AgentRequest<K>] : [body: AgentRequest<K>];
 
-export function agentClient(socketPath: string): AgentClient {
+/**
+ * A client of the agent whose layout names `layoutSocketPath`. Before every call it checks
+ * that the socket and its folder are this user's and closed to others (socket-trust.ts):
+ * whatever listens elsewhere is never talked to.
+ */
+export function agentClient(layoutSocketPath: string): AgentClient {
+  const socketPath = controlSocketPath(layoutSocketPath);
   return {
     socketPath,
-    call: (route, ...[body]) =>
-      new Promise((resolve, reject) => {
+    call: async (route, ...[body]) => {
+      await assertTrustedSocket(socketPath);
+      return new Promise((resolve, reject) => {
         const spec = AGENT_CALLS[route];
         const req = http.request({ socketPath, method: spec.method, path: spec.path, headers: { 'content-type': 'application/json' } }, (res) => {
           const chunks: Buffer[] = [];
@@ -57,9 +66,11 @@ export function agentClient(socketPath: string): AgentClient {
         });
         req.on('error', (error) => reject(agentUnreachable(socketPath, error)));
         req.end(body === undefined ? undefined : JSON.stringify(body));
-      }),
-    stream: (route, body, onEvent) =>
-      new Promise((resolve, reject) => {
+      });
+    },
+    stream: async (route, body, onEvent) => {
+      await assertTrustedSocket(socketPath);
+      return new Promise((resolve, reject) => {
         const spec = AGENT_CALLS[route];
         const req = http.request({ socketPath, method: spec.method, path: spec.path, headers: { 'content-type': 'application/json' } }, (res) => {
           if (res.statusCode !== 200) {
@@ -115,7 +126,8 @@ export function agentClient(socketPath: string): AgentClient {
         });
         req.on('error', (error) => reject(agentUnreachable(socketPath, error)));
         req.end(JSON.stringify(body));
-      }),
+      });
+    },
   };
 }
 

@@ -3,10 +3,12 @@ import { promises as fs } from 'node:fs';
 import { SlipwayError } from '../errors.js';
 import { AGENT_CALLS, AGENT_ROUTE_NAMES, badRequest, callName, type AgentHandlers, type AgentRouteName, type UpdateEvent } from './api.js';
 import { toWireError } from './wire.js';
+import { controlSocketPath } from '../paths.js';
+import { preparePrivateSocketFolder } from './socket-trust.js';
 
 /**
  * The agent's control API on a unix socket (mode 0600: only the owner may talk
- * to it). JSON in, JSON out; long operations stream NDJSON events and end with
+ * to it), in a folder only the agent's user may write to (socket-trust.ts). JSON in, JSON out; long operations stream NDJSON events and end with
  * a `{ "type": "result" }` line. Every body is parsed with its call's schema
  * (api.ts) first: one it refuses gets a 400 and nothing runs.
  */
@@ -31,7 +33,8 @@ function bindRoute<K extends AgentRouteName>(name: K, handlers: AgentHandlers): 
   };
 }
 
-export async function startControlServer(socketPath: string, handlers: AgentHandlers): Promise<{ close(): Promise<void> }> {
+export async function startControlServer(layoutSocketPath: string, handlers: AgentHandlers): Promise<{ socketPath: string; close(): Promise<void> }> {
+  const socketPath = controlSocketPath(layoutSocketPath);
   const routes = new Map<string, BoundRoute>(AGENT_ROUTE_NAMES.map((name) => [callName(AGENT_CALLS[name]), bindRoute(name, handlers)]));
   const server = http.createServer((req, res) => {
     void handle(req, res).catch(() => res.destroy());
@@ -78,6 +81,7 @@ export async function startControlServer(socketPath: string, handlers: AgentHand
     if (!res.destroyed) res.end();
   }
 
+  await preparePrivateSocketFolder(socketPath);
   await fs.rm(socketPath, { force: true });
   const oldMask = process.umask(0o177);
   try {
@@ -90,6 +94,7 @@ export async function startControlServer(socketPath: string, handlers: AgentHand
   }
   await fs.chmod(socketPath, 0o600);
   return {
+    socketPath,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
