@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { DEFAULT_STANDBY, type EnvironmentConfig, type LoadedProject } from '../config/types.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
@@ -21,6 +22,8 @@ import { runUpdate, type UpdateEvent, type UpdateOutcome, type UpdateRequest } f
 import { faultsFromEnvironment } from '../update/test-faults.js';
 import type { AgentStatus } from './api.js';
 import { startControlServer } from './control-server.js';
+import { ownLogRotation, type OwnLogRotation } from './agent-log.js';
+import { printable } from '../util/terminal-text.js';
 import { agentHandlers, type RouteDeps } from './routes.js';
 import { liveStatus } from './status.js';
 import { readSignaturePolicy } from './signature-policy.js';
@@ -53,6 +56,7 @@ export class Agent {
   private store!: BlobStore;
   private proxy!: ReverseProxy;
   private control?: { socketPath: string; close(): Promise<void> };
+  private ownLog: OwnLogRotation | null = null;
   private remote?: RemoteControl;
   /** backup_schedule: the agent's own backups */
   private schedule?: BackupSchedule;
@@ -85,11 +89,15 @@ export class Agent {
   }
 
   private log(line: string): void {
-    this.options.log?.(line);
+    // One line each, whatever it quotes (who/why from the store, a release's text): no forged lines, no terminal escapes.
+    this.options.log?.(printable(line));
+    this.ownLog?.check();
   }
 
   async start(): Promise<void> {
     await ensureHostLayout(this.layout);
+    // Started in the background by the CLI, the agent writes to logs/agent.log: it rotates that file itself.
+    this.ownLog = ownLogRotation({ file: path.join(this.layout.logsDir, 'agent.log') });
     this.ledger = openLedger(this.layout.ledgerFile);
     this.journal = openJournal(this.layout.journalFile);
     this.store = await openStore(this.env.store, this.options.project.dir);
