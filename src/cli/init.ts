@@ -2,6 +2,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { detectPackageScripts, renderInitTemplate, toAppName } from '../config/init-template.js';
+import { formatFinding, importComposeFile } from '../config/compose-import.js';
+import { readEnvFile } from '../host/app-env.js';
+import { defaultHostRoot, hostLayout } from '../host/layout.js';
+import { assertConfigValue, setEnvFileValue } from '../plan/app-config.js';
 import { confirmOrRefuse } from './prompt.js';
 import type { CliContext, CommandResult } from './context.js';
 
@@ -9,12 +13,15 @@ interface InitOptions {
   yes?: boolean;
   force?: boolean;
   config?: string;
+  /** --from-compose <compose.yml> */
+  fromCompose?: string;
 }
 
 export default async function init(options: InitOptions, ctx: CliContext): Promise<CommandResult> {
   const file = path.resolve(ctx.cwd, options.config ?? 'slipway.yml');
   const exists = await fs.stat(file).then(() => true, () => false);
   if (exists && !options.force) throw alreadyExists(file);
+  if (options.fromCompose !== undefined) return initFromCompose({ file, composeFile: options.fromCompose, yes: options.yes, force: options.force }, ctx);
   const scripts = await detectPackageScripts(path.dirname(file));
   const app = toAppName(scripts.name ?? path.basename(path.dirname(file)));
   const text = renderInitTemplate({
@@ -39,6 +46,62 @@ export default async function init(options: InitOptions, ctx: CliContext): Promi
   return {
     stdout: [`wrote ${file}`, ...detected.map((l) => `  ${l}`), 'Read the comments in it, then run `slipway build`.'].join('\n'),
   };
+}
+
+/**
+ * `init --from-compose`: slipway.yml from the compose file, and its secrets into the host env
+ * file of the environment it writes (production, on this machine), created 0600 by the same
+ * code as `slipway config set`. Values are never printed: only how many, and their names.
+ */
+async function initFromCompose(o: { file: string; composeFile: string; yes?: boolean; force?: boolean }, ctx: CliContext): Promise<CommandResult> {
+  const composeFile = path.resolve(ctx.cwd, o.composeFile);
+  const shownName = shownPath(composeFile, ctx.cwd);
+  const imported = await importComposeFile({ file: composeFile, shownName, projectDir: path.dirname(o.file) });
+  // a value that cannot be one line of the env file is refused before anything is written
+  for (const { name, value } of imported.hostValues) assertConfigValue(name, value);
+  const envFile = hostLayout(defaultHostRoot(imported.app, 'production')).envFile;
+  const existing = await readEnvFile(envFile);
+  const report = [
+    `mapped from ${shownName}:`,
+    ...imported.mapped.map((line) => `  ${line}`),
+    imported.findings.length === 0 ? 'findings: none' : `findings (${imported.findings.length}), what slipway.yml does not say the same way:`,
+    ...imported.findings.map((finding) => `  ${formatFinding(finding)}`),
+  ];
+  if (!o.yes) {
+    for (const line of report) ctx.progress(line);
+    const go = await confirmOrRefuse(ctx, { yes: o.yes, question: `Write ${o.file} and ${imported.hostValues.length} secret(s) to ${envFile}?`, what: 'slipway init --from-compose' });
+    if (!go) return { stdout: 'nothing written', exitCode: 1 };
+  }
+  await writeProjectFile(o.file, imported.text, Boolean(o.force));
+  const written: string[] = [];
+  const kept: string[] = [];
+  for (const { name, value } of imported.hostValues) {
+    // the host's own value wins: it may be the one production runs with today
+    if (existing[name] !== undefined && existing[name] !== value) kept.push(name);
+    else {
+      await setEnvFileValue(envFile, name, value);
+      written.push(name);
+    }
+  }
+  const secrets =
+    written.length === 0
+      ? []
+      : [`wrote ${written.length} secret${written.length === 1 ? '' : 's'} to ${envFile} (mode 600, values not shown): ${written.join(', ')}`];
+  if (kept.length > 0) secrets.push(`kept the host's own value of ${kept.join(', ')} in ${envFile} (the compose file has another)`);
+  return {
+    stdout: [
+      `wrote ${o.file}`,
+      ...report,
+      ...secrets,
+      'Read the findings and slipway.yml, then run `slipway build` and `slipway deploy production`.',
+    ].join('\n'),
+  };
+}
+
+/** Relative to cwd when inside it, absolute otherwise. */
+function shownPath(file: string, cwd: string): string {
+  const relative = path.relative(cwd, file);
+  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
 }
 
 function alreadyExists(file: string): SlipwayError {

@@ -19,7 +19,7 @@ export interface InitTemplateOptions {
 }
 
 /** A YAML scalar for a value written by someone else: quoted when needed, always on one line. */
-function scalar(value: string): string {
+export function scalar(value: string): string {
   const out = stringify(value, { lineWidth: 0 }).trimEnd();
   return out.includes('\n') ? JSON.stringify(value) : out;
 }
@@ -102,9 +102,31 @@ hooks: {}
 config: {}
 #   SESSION_SECRET: { required: true, secret: true, description: "signs session cookies" }
 
-# Where the app runs. Each environment has its own host, releases and backups.
+${renderEnvironments({ name: 'production', port: options.port })}
+# A release that can only be reached from some versions (deploys from older ones are refused):
+# upgrade: { from: ">=v2" }
+
+# Signing builds with an ed25519 key (the public half goes in public_keys):
+# signing:
+#   key: keys/slipway.key
+`;
+}
+
+/**
+ * The variable holding an environment's management secret, one per environment: a
+ * request signed for staging must not be accepted by production, and a secret leaked
+ * from one environment must not open the others.
+ */
+export function managementSecretEnv(environment: string): string {
+  return `SLIPWAY_MANAGEMENT_SECRET_${environment.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+}
+
+/** The commented `environments:` section with one environment on this machine. */
+export function renderEnvironments(options: { name: string; port: number }): string {
+  const secretEnv = managementSecretEnv(options.name);
+  return `# Where the app runs. Each environment has its own host, releases and backups.
 environments:
-  production:
+  ${options.name}:
     host: local           # this machine; or ssh://user@host[:port]
     ${`port: ${options.port}`.padEnd(22)}# public port of slipway's proxy in front of the app
     store: local          # where releases live: local, or { type: s3, bucket: my-bucket }
@@ -121,18 +143,12 @@ environments:
     # backup_key_env: SLIPWAY_BACKUP_KEY  # 32-byte key (hex/base64) in this env variable: backups are
     #                                     # also copied to the store, encrypted (AES-256-GCM)
     # pull: { interval: 30s }             # the agent follows this environment's channel in the store
-    # management: { port: 9090 }          # signed HTTP API and dashboard (secret in $SLIPWAY_MANAGEMENT_SECRET)
-    # Several servers instead of host: (then \`slipway setup production\` once, and deploy as usual):
+    # Signed HTTP API and dashboard. Each environment has its own secret (never one shared by all):
+    # management: { port: 9090, secret_env: ${secretEnv} }
+    # Several servers instead of host: (then \`slipway setup ${options.name}\` once, and deploy as usual):
     # hosts:
     #   auth: { ssh: ssh://deploy@auth.example.com }
     #   app1: { ssh: ssh://deploy@app1.example.com, depends_on: [auth] }   # updated after auth
-
-# A release that can only be reached from some versions (deploys from older ones are refused):
-# upgrade: { from: ">=v2" }
-
-# Signing builds with an ed25519 key (the public half goes in public_keys):
-# signing:
-#   key: keys/slipway.key
 `;
 }
 
