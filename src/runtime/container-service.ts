@@ -186,20 +186,24 @@ class ContainerService extends EventEmitter implements SupervisedService {
     const attempt = this.budget.restarts() > 0 ? ` (restart ${this.budget.restarts()})` : '';
     this.output.write(serviceLogLine(`starting ${this.name}${attempt} from image ${shortImageId(this.spec.imageId)}: ${this.spec.command ?? "the image's own command"}`));
     let outputEnded: Promise<void>;
+    let stream: NodeJS.ReadWriteStream | undefined;
     try {
       // Attached before the start, so not a line of its output is missed.
-      const stream = await this.container.attach({ stream: true, stdout: true, stderr: true });
+      stream = await this.container.attach({ stream: true, stdout: true, stderr: true });
       const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (this.writeOutput(chunk), done()) });
       this.container.modem.demuxStream(stream, sink, sink);
+      const attached = stream;
       outputEnded = new Promise<void>((resolve) => {
-        stream.once('end', () => resolve());
-        stream.once('close', () => resolve());
-        stream.once('error', () => resolve());
+        attached.once('end', () => resolve());
+        attached.once('close', () => resolve());
+        attached.once('error', () => resolve());
       });
       await this.container.start();
       const info = await this.container.inspect();
       this.hostPid = info.State.Pid;
     } catch (error) {
+      // Left open, it would copy the output of the next start a second time.
+      (stream as { destroy?: () => void } | undefined)?.destroy?.();
       throw engineFailure(`starting the container of ${this.name}`, error);
     }
     this.running = true;

@@ -151,3 +151,55 @@ it('a crashed container restarts with backoff; too many crashes and it is failed
   await crasher.stop({ graceMs: 1000 });
   assert.equal(crasher.state(), 'failed', 'a failed service stays failed once stopped');
 });
+
+it("with the author's command (sh -c), stop still reaches the app: SIGTERM to its process group, the shell exits once the app has", { timeout: 120_000 }, async (t) => {
+  if (!requireDocker(t)) return;
+  const app = 'ctr-command-stop';
+  t.after(() => removeContainersOf(app));
+  const imageId = ensureContainerAppImage();
+  const root = tempDir(t, 'slipway-ctr-');
+  const release = containerRelease({ app, version: 'v1', imageId, command: 'echo "shell first"; node /app/server.js' });
+  const releaseDir = await layOutRelease(root, release);
+  const slot = await startSlot({ name: 'green', manifest: release.manifest, releaseId: release.id, cwd: releaseDir, logsDir: path.join(root, 'logs'), runDir: path.join(root, 'run'), environmentName: ENVIRONMENT, serviceEnvironment: agentLikeEnvironment({}) });
+  const web = slot.services[0]!;
+  t.after(() => web.process.stop({ graceMs: 1000 }));
+  assert.equal(await get(slot.port, '/'), 'v1:green');
+  const started = Date.now();
+  await web.process.stop({ graceMs: 8_000 });
+  assert.ok(Date.now() - started < 6_000, 'it stopped on SIGTERM, not at the kill after the grace time');
+  const log = sinceLastStart(await web.process.lastOutput(50));
+  assert.match(log[0]!, /starting web\.green from image [0-9a-f]{12}: echo "shell first"; node \/app\/server\.js$/);
+  assert.ok(log.includes('shell first'), log.join('\n'));
+  assert.ok(log.includes('got SIGTERM'), `the app under the shell got SIGTERM:\n${log.join('\n')}`);
+  assert.ok(log.some((l) => /web\.green exited \(code 143, signal -\) after stop/.test(l)), log.join('\n'));
+  assert.ok(!log.some((l) => /still running .* after SIGTERM/.test(l)), log.join('\n'));
+});
+
+it('an app that ignores SIGTERM is killed once the grace time is over, and the log says so', { timeout: 120_000 }, async (t) => {
+  if (!requireDocker(t)) return;
+  const app = 'ctr-stubborn';
+  t.after(() => removeContainersOf(app));
+  const imageId = ensureContainerAppImage();
+  const root = tempDir(t, 'slipway-ctr-');
+  const release = containerRelease({ app, version: 'v1', imageId });
+  const service = await startSlotContainer({
+    service: { ...release.manifest.runtime.services[0]!, command: `node -e "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); setInterval(() => {}, 1000); console.log('up')"`, image: { id: imageId, layers: [], source: 'test' } },
+    slot: 'blue',
+    manifest: release.manifest,
+    releaseId: release.id,
+    releaseDir: await layOutRelease(root, release),
+    environmentName: ENVIRONMENT,
+    env: {},
+    logFile: path.join(root, 'logs', 'web.blue.log'),
+  });
+  t.after(() => service.stop({ graceMs: 1000 }));
+  await waitUntil('the app is up', async () => (await service.lastOutput(5)).includes('up'), 20_000);
+  const started = Date.now();
+  await service.stop({ graceMs: 1000 });
+  assert.ok(Date.now() - started >= 900, 'it was given its grace time');
+  assert.equal(service.state(), 'stopped');
+  const log = sinceLastStart(await service.lastOutput(20));
+  assert.ok(log.includes('ignoring SIGTERM'), log.join('\n'));
+  assert.ok(log.some((l) => /web\.blue exited \(code 137, signal -\) after stop/.test(l)), log.join('\n'));
+  assert.ok(log.some((l) => /web\.blue was still running 1000ms after SIGTERM: killed/.test(l)), log.join('\n'));
+});
