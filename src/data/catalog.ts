@@ -69,6 +69,21 @@ export function backupUndoing(ledger: Ledger, deployment: { id: number; fromId: 
   );
 }
 
+/**
+ * Makes a backup taken before an update began (a fleet rollout's, of this host) that update's
+ * own, as if the update had taken it: backupUndoing, `rollback --with-data` and retention then
+ * find it by the deployment. Only a backup no update claimed yet. The ledger has no write for
+ * this one column, so the record is written again whole, the two writes back to back.
+ */
+export function tieBackupToDeployment(ledger: Ledger, backup: BackupRecord, deploymentId: number): BackupRecord {
+  if (backup.deploymentId === deploymentId) return backup;
+  if (backup.deploymentId !== null) throw new Error(`backup ${backup.id} already belongs to update #${backup.deploymentId}`);
+  const tied = { ...backup, deploymentId };
+  ledger.removeBackup(backup.id);
+  ledger.recordBackup(tied);
+  return tied;
+}
+
 /** The newest verified backup tagged with this release (optionally not newer than `notAfter`, ISO 8601). */
 export function latestBackupOfRelease(ledger: Ledger, o: { releaseId: string; environment?: string; notAfter?: string }): BackupRecord | null {
   const limit = o.notAfter === undefined ? Number.POSITIVE_INFINITY : Date.parse(o.notAfter);

@@ -69,6 +69,11 @@ export interface UpdateContext extends UpdateHost {
   /** allow a target older than the current release outside a rollback */
   allowOlder: boolean;
   restore?: DataToRestore;
+  /**
+   * The backup a fleet rollout took of this host before any host changed: the backup step
+   * checks it and makes it this update's backup instead of taking another (deploys only).
+   */
+  rolloutBackupId?: string;
   facts: StepFacts;
   running: RunningReleases;
   /** the one writer of maintenance during the update */

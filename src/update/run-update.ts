@@ -36,6 +36,8 @@ export interface UpdateRequest {
   scrubFile?: string;
   /** what history calls it when it is not the update's own kind (a rollback with data, a restore) */
   recordAs?: DeploymentKind;
+  /** a deploy in a fleet rollout: the backup the rollout took of this host first, for the backup step to use (steps/backup.ts) */
+  rolloutBackupId?: string;
 }
 
 export interface RunUpdateOptions {
@@ -125,6 +127,7 @@ async function beginUpdate(o: RunUpdateOptions): Promise<UpdateContext> {
     ...(request.restoreBackupId
       ? { restore: { backupId: request.restoreBackupId, ...(request.restoreBackupDir ? { backupDir: request.restoreBackupDir } : {}), ...(request.scrubFile ? { scrubFile: request.scrubFile } : {}) } }
       : {}),
+    ...(kind === 'deploy' && request.rolloutBackupId ? { rolloutBackupId: request.rolloutBackupId } : {}),
     facts,
     running: {},
     maintenance: new MaintenanceWindow(host.runtime),
