@@ -137,22 +137,48 @@ async function lastCounter(store: BlobStore, app: string, env: string): Promise<
   return Math.max(await counterOf(pointerKey(app, env)), newest ? await counterOf(newest) : 0);
 }
 
+/** A history entry's name: its time (so that listing sorts by time), its counter, the release, a random tail. */
+const ENTRY_NAME = /-c(\d+)-[0-9a-f]{12}-[0-9a-f]{6}\.json$/;
+const MAX_WRITE_ATTEMPTS = 10;
+
 /**
  * Moves the channel pointer: its counter is one more than the last pointer's, and it is
  * signed with `signingKeyPem` when given. History is append-only: one object per move,
  * named so that listing sorts by time, written before the pointer moves. Returns the
  * pointer as written.
+ *
+ * A counter is never given to two pointers. Two commands moving the channel at the same
+ * moment can read the same last counter; so each, after writing its history entry, looks
+ * for another entry with the same counter, and if there is one it takes its entry back
+ * and tries again with a higher counter (after a random wait). Of two such writers, the one
+ * that checks later always sees the other's entry, so at most one of them keeps a counter.
  */
 export async function writeChannel(store: BlobStore, app: string, pointer: ChannelPointer, options: { signingKeyPem?: string } = {}): Promise<ChannelPointer> {
   const { signature: _old, ...fields } = pointer;
-  const unsigned: ChannelPointer = { ...fields, counter: (await lastCounter(store, app, pointer.environment)) + 1 };
-  const written: ChannelPointer = options.signingKeyPem ? { ...unsigned, signature: signBytes(pointerSignedText(app, unsigned), options.signingKeyPem) } : unsigned;
-  const body = `${JSON.stringify(written, null, 2)}\n`;
+  const prefix = historyPrefix(app, pointer.environment);
   const stamp = pointer.when.replace(/[:.]/g, '-');
-  // The random tail keeps two moves in the same millisecond from overwriting each other's entry.
-  await store.put(`${historyPrefix(app, pointer.environment)}/${stamp}-${pointer.releaseId.slice(0, 12)}-${randomBytes(3).toString('hex')}.json`, body);
-  await store.put(pointerKey(app, pointer.environment), body);
-  return written;
+  let tried = 0;
+  for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt += 1) {
+    const counter = Math.max((await lastCounter(store, app, pointer.environment)) + 1, tried + 1);
+    tried = counter;
+    const unsigned: ChannelPointer = { ...fields, counter };
+    const written: ChannelPointer = options.signingKeyPem ? { ...unsigned, signature: signBytes(pointerSignedText(app, unsigned), options.signingKeyPem) } : unsigned;
+    const body = `${JSON.stringify(written, null, 2)}\n`;
+    // The random tail keeps two moves in the same millisecond from overwriting each other's entry.
+    const entry = `${prefix}/${stamp}-c${counter}-${pointer.releaseId.slice(0, 12)}-${randomBytes(3).toString('hex')}.json`;
+    await store.put(entry, body);
+    const rivals = (await store.list(prefix)).filter((key) => key !== entry && Number(ENTRY_NAME.exec(key)?.[1]) === counter);
+    if (rivals.length === 0) {
+      await store.put(pointerKey(app, pointer.environment), body);
+      return written;
+    }
+    await store.delete(entry);
+    // Two writers that saw each other both give up: random, growing waits keep them from meeting again.
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 25 * 2 ** attempt)));
+  }
+  throw new SlipwayError('CHANNEL_BUSY', `the channel of ${pointer.environment} is being moved by other commands at the same moment; it was not moved to ${pointer.version}`, {
+    hint: 'wait for the other publish, promote or channel set to finish, then run this one again',
+  });
 }
 
 /** What an agent requires of the pointers it follows. */
