@@ -5,7 +5,8 @@
  * is removed at once.
  *
  * The checks, by what they look at: this machine (disk, Node, clock), the host's
- * folders, the database tools, the agent and its port, the store.
+ * folders, the database tools, the Docker engine (container apps only), the agent
+ * and its port, the store.
  */
 export type { CheckStatus, DoctorCheck } from './check-result.js';
 export * from './machine-checks.js';
@@ -13,3 +14,4 @@ export * from './host-folder-checks.js';
 export * from './database-tool-checks.js';
 export * from './agent-checks.js';
 export * from './store-check.js';
+export * from './docker-checks.js';

@@ -10,6 +10,7 @@ import {
   checkClockSkew,
   checkDatabaseTools,
   checkDiskSpace,
+  checkDocker,
   checkEnvFile,
   checkHostFileModes,
   checkHostRoot,
@@ -52,6 +53,9 @@ export async function runDoctor(o: {
   // An env file with loose permissions is reported above; its values are still worth using here.
   const envFile = await readEnvFile(layout.envFile).catch(() => ({}) as Record<string, string>);
   checks.push(...(await checkDatabaseTools({ databases: project.config.data.databases, values: { ...o.processEnv, ...envFile }, pathEnv: o.processEnv.PATH })));
+  // Only apps that run containers list the engine's checks; a process-only app never needs one.
+  const docker = await checkDocker({ services: project.config.services, accessories: project.config.accessories, env: o.processEnv });
+  checks.push(...docker.filter((check) => check.status !== 'skip'));
   checks.push(await checkClockSkew({ store: environment.store }));
   checks.push(await checkProxyPort({ bind: environment.bind, port: environment.port, layout, environment: environment.name }));
   checks.push(await checkAgent({ layout, environment: environment.name, shouldRun: environment.pull !== null || (await servesARelease(layout)) }));
