@@ -8,6 +8,13 @@ import { describeBuilt, storeBuiltRelease } from './built-release.js';
 import { openCliStore } from './store-option.js';
 import { phaseProgress } from './progress.js';
 import type { CliContext, CommandResult } from './context.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { BuiltRelease } from '../release/build.js';
+import { loadObjectIndex, type ObjectIndex } from '../store/objects.js';
+import { putBuiltImages } from '../store/image-objects.js';
+import type { PutObjectsResult } from '../store/put-objects.js';
+import type { LoadedProject } from '../config/types.js';
+import { formatBytes } from '../util/format.js';
 
 interface BuildOptions {
   ref: string;
@@ -29,6 +36,7 @@ export default async function build(options: BuildOptions, ctx: CliContext): Pro
   const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-build-'));
   try {
     ctx.progress(`building ${project.config.app} at ${options.ref}`);
+    const index = await storeIndexForImages(store, project);
     const built = await buildRelease({
       project,
       ref: options.ref,
@@ -38,12 +46,47 @@ export default async function build(options: BuildOptions, ctx: CliContext): Pro
       signingKey,
       onOutput: (line) => ctx.progress(`  | ${line}`),
       onHashProgress: phaseProgress(ctx, 'hashing', 'files'),
+      knownObjects: knownObjectsOf(index),
     });
+    const images = await storeBuiltImages(ctx, store, project.config.app, built, index);
     const stored = await storeBuiltRelease(ctx, store, project.config.app, built);
     const result = { id: built.id, version: built.manifest.version, commit: built.manifest.commit };
     if (options.json) return { stdout: `${JSON.stringify(result, null, 2)}\n` };
-    return { stdout: describeBuilt(built, stored, store).join('\n') };
+    const lines = describeBuilt(built, stored, store);
+    lines.splice(4, 0, ...describeImages(built, images));
+    return { stdout: lines.join('\n') };
   } finally {
     await fs.rm(outDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The store's object index, when the project runs container services: the build then
+ * leaves out of its work the image layers the store already holds. Null otherwise.
+ */
+export async function storeIndexForImages(store: BlobStore, project: LoadedProject): Promise<ObjectIndex | null> {
+  return project.config.services.some((service) => service.container) ? loadObjectIndex(store, project.config.app) : null;
+}
+
+export function knownObjectsOf(index: ObjectIndex | null): ((sha256: string) => number | undefined) | undefined {
+  return index ? (sha256) => index.get(sha256)?.size : undefined;
+}
+
+/** Puts a built release's image layers and configs into the store (only those it lacks), before the release itself. */
+export async function storeBuiltImages(ctx: CliContext, store: BlobStore, app: string, built: BuiltRelease, index: ObjectIndex | null): Promise<PutObjectsResult> {
+  const packing = phaseProgress(ctx, 'packing new image layers', 'bytes');
+  const uploading = phaseProgress(ctx, `sending image layers to ${store.description}`, 'bytes');
+  return putBuiltImages(store, app, built.images, { ...(index ? { index } : {}), onProgress: (phase, done, total) => (phase === 'pack' ? packing : uploading)(done, total) });
+}
+
+/** "  image    web sha256:1a2b3c4d5e6f (3 layers, 98.1 MiB)", and what the store got. */
+export function describeImages(built: BuiltRelease, put: PutObjectsResult): string[] {
+  const lines: string[] = [];
+  for (const service of built.manifest.runtime.services) {
+    if (!service.image) continue;
+    const bytes = service.image.layers.reduce((sum, layer) => sum + layer.size, 0);
+    lines.push(`  image    ${service.name} ${service.image.id.slice(0, 19)} (${service.image.layers.length} layer(s), ${formatBytes(bytes)}) from ${service.image.source}`);
+  }
+  if (lines.length > 0) lines.push(`  layers   ${formatBytes(put.addedBytes)} new in ${put.addedObjects} image object(s); the others were in the store`);
+  return lines;
 }

@@ -10,6 +10,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import { readChannel, writeChannel } from '../store/channels.js';
 import { listReleases, type ReleaseInfo } from '../store/releases.js';
 import { describeBuilt, storeBuiltRelease } from './built-release.js';
+import { describeImages, knownObjectsOf, storeBuiltImages, storeIndexForImages } from './build.js';
 import { phaseProgress } from './progress.js';
 import { checkSignaturePolicy } from '../store/channel-policy.js';
 import { expiresAt, newPointer, openEnvironmentStore, pointerSigningKey } from './channel.js';
@@ -53,6 +54,7 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
     const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-publish-'));
     try {
       ctx.progress(`building ${app} at ${ref}`);
+      const index = await storeIndexForImages(store, project);
       const result = await buildRelease({
         project,
         ref,
@@ -61,10 +63,15 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
         signingKey,
         onOutput: (line) => ctx.progress(`  | ${line}`),
         onHashProgress: phaseProgress(ctx, 'hashing', 'files'),
+        knownObjects: knownObjectsOf(index),
       });
       ctx.progress(`storing ${result.manifest.version} (${shortId(result.id)}) in ${store.description}`);
+      // The images go in before the release: a listed release has them.
+      const images = await storeBuiltImages(ctx, store, app, result, index);
       const stored = await storeBuiltRelease(ctx, store, app, result);
-      for (const line of describeBuilt(result, stored, store).slice(1)) ctx.progress(line);
+      const lines = describeBuilt(result, stored, store);
+      lines.splice(4, 0, ...describeImages(result, images));
+      for (const line of lines.slice(1)) ctx.progress(line);
       release = stored.info;
     } finally {
       await fs.rm(outDir, { recursive: true, force: true });

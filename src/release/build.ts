@@ -3,7 +3,8 @@
  * signature.json, and the built tree its contents are read from when it is stored).
  * The build runs in a clean export of the commit, never in the work tree, and the
  * manifest holds nothing about the build machine or time, so building one commit
- * twice gives the same release id.
+ * twice gives the same release id (for container services: when the engine's build
+ * cache gives the same image again; see image-build.ts).
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { packRelease } from './pack.js';
 import { selectReleaseFiles } from './select-files.js';
 import { signRelease } from './sign.js';
 import { onLines } from '../util/line-splitter.js';
+import { makeReleaseImages, tagReleaseImages, type ReleaseImages } from './image-build.js';
 
 export interface BuildOptions {
   project: LoadedProject;
@@ -37,6 +39,8 @@ export interface BuildOptions {
   onOutput?: (line: string) => void;
   /** files hashed so far (for a progress line) */
   onHashProgress?: (hashedFiles: number, totalFiles: number, hashedBytes: number) => void;
+  /** digest → size of the contents the store already holds: image layers it has are not read out of the engine */
+  knownObjects?: (sha256: string) => number | undefined;
 }
 
 export interface BuiltRelease {
@@ -53,6 +57,8 @@ export interface BuiltRelease {
   /** time the project's build commands took, and the time slipway took to scan and hash the tree */
   timings: { commandsMs: number; hashMs: number };
   archivePath?: string;
+  /** the container services' images: their objects go into the store before the release (putReleaseImages) */
+  images?: Pick<ReleaseImages, 'objects' | 'source'>;
 }
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -114,6 +120,18 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
       });
     }
 
+    // Container services' images: built (or resolved) and pinned by id before the manifest is written.
+    const images = await makeReleaseImages({
+      app: config.app,
+      version,
+      services: config.services,
+      exportDir,
+      commitDate: info.date,
+      workDir: path.join(o.outDir, 'image-objects'),
+      knownObjects: o.knownObjects,
+      onOutput: o.onOutput,
+    });
+
     const manifest: ReleaseManifest = {
       schema: 1,
       app: config.app,
@@ -125,12 +143,13 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
       notes,
       requiredConfig: config.config.filter((key) => key.required).map((key) => key.name).sort(),
       migrates: config.migrate !== null,
-      runtime: releaseRuntime(config),
+      runtime: releaseRuntime(config, images?.services),
       files,
       ...(links.length > 0 ? { links } : {}),
       ...(config.upgrade === undefined ? {} : { upgradeFrom: config.upgrade.from }),
     };
     const id = releaseIdOf(manifest);
+    if (images) await tagReleaseImages({ app: config.app, releaseId: id, ids: images.ids });
 
     const manifestPath = path.join(o.outDir, MANIFEST_FILE);
     const signaturePath = path.join(o.outDir, SIGNATURE_FILE);
@@ -156,6 +175,7 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
       externalLinks: links.filter(linkLeavesRelease),
       timings: { commandsMs, hashMs },
       ...(archivePath ? { archivePath } : {}),
+      ...(images ? { images: { objects: images.objects, source: images.source } } : {}),
     };
   } finally {
     // The tree stays for the caller to store its contents; it goes with outDir.
@@ -189,8 +209,8 @@ async function projectConfigAt(o: { exportDir: string; project: BuildOptions['pr
 }
 
 /** The parts of the project config a host needs to run the release. */
-function releaseRuntime(config: ProjectConfig): ReleaseRuntime {
-  return { services: config.services, data: config.data, migrate: config.migrate, hooks: config.hooks, config: config.config };
+function releaseRuntime(config: ProjectConfig, services = config.services): ReleaseRuntime {
+  return { services, data: config.data, migrate: config.migrate, hooks: config.hooks, config: config.config };
 }
 
 /** Runs one build command of the app's author (a shell line from slipway.yml) in the export. */

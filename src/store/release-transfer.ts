@@ -2,9 +2,9 @@
  * Moving one release between stores: copying it from the environment's store to a
  * host's, and handing it to a host that cannot reach the store as a single stream
  * (over SSH's stdin). The stream is a tar of the manifest, the signature and the
- * release's contents named by digest; the receiver accepts nothing else, checks the
- * manifest against the release id and each content against its digest before
- * anything is stored.
+ * release's contents named by digest (its files' and its container images' layers and
+ * configs alike); the receiver accepts nothing else, checks the manifest against the
+ * release id and each content against its digest before anything is stored.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -15,8 +15,10 @@ import * as tar from 'tar';
 import { SlipwayError } from '../errors.js';
 import { folderContentSource } from '../release/content-source.js';
 import { parseManifest } from '../release/manifest.js';
+import { releaseWrongApp } from '../release/sign.js';
 import { fetchReleaseContent } from './object-sources.js';
 import { loadObjectIndex } from './objects.js';
+import { fetchImageObjects, putImageObjects, releaseImageObjects } from './image-objects.js';
 import { putRelease, readReleaseManifest, readReleaseManifestBytes, readReleaseSignature, type ReleaseInfo } from './releases.js';
 import type { BlobStore } from './blob-store.js';
 
@@ -51,12 +53,20 @@ export async function writeReleaseStream(options: { store: BlobStore; app: strin
       names.push('signature.json');
     }
     let bytes = manifestBytes.length + (signature?.length ?? 0);
+    const sent = new Set<string>();
     for (const digest of new Set(manifest.files.map((f) => f.sha256))) {
       if (options.skip?.(digest)) continue;
       const content = await source.read(digest);
       await fs.writeFile(path.join(staged, 'objects', digest), content);
       names.push(`objects/${digest}`);
+      sent.add(digest);
       bytes += content.length;
+    }
+    // The images' layers and configs travel the same way: only those the receiver lacks.
+    const images = await fetchImageObjects({ from: options.store, app: options.app, manifest, dir: path.join(staged, 'objects'), skip: (digest) => sent.has(digest) || Boolean(options.skip?.(digest)) });
+    for (const [digest, size] of images) {
+      names.push(`objects/${digest}`);
+      bytes += size;
     }
     await pipeline(tar.create({ cwd: staged, portable: true, noMtime: true, gzip: { level: 1 } }, names) as unknown as Readable, options.out);
     return { bytes };
@@ -106,9 +116,25 @@ export async function receiveReleaseStream(options: { store: BlobStore; app: str
       });
     }
     // Refuses a manifest that is not the release asked for, before the store changes.
-    parseManifest(manifestBytes, options.id);
+    const manifest = parseManifest(manifestBytes, options.id);
+    if (manifest.app !== options.app) throw releaseWrongApp({ id: options.id, expected: options.app, actual: manifest.app, where: options.store.description });
     const objectsDir = path.join(workDir, 'objects');
     const source = folderContentSource(objectsDir);
+    const streamEnded = (digest: string) =>
+      new SlipwayError('RELEASE_STREAM_INVALID', `the release stream ended before content ${digest.slice(0, 12)} arrived`, {
+        hint: 'the connection may have dropped; run the command again',
+      });
+    // Images first, each checked against its digest: the manifest, written last, lists a release that is whole.
+    const imageObjects = new Map<string, number>();
+    for (const object of releaseImageObjects(manifest)) {
+      imageObjects.set(object.sha256, object.size ?? (await fs.stat(path.join(objectsDir, object.sha256)).then((s) => s.size, () => 0)));
+    }
+    await putImageObjects(options.store, options.app, imageObjects, {
+      read: (digest) =>
+        source.read(digest).catch(() => {
+          throw streamEnded(digest);
+        }),
+    });
     return (
       await putRelease(options.store, {
         app: options.app,
@@ -118,9 +144,7 @@ export async function receiveReleaseStream(options: { store: BlobStore; app: str
         content: {
           read: (digest) =>
             source.read(digest).catch(() => {
-              throw new SlipwayError('RELEASE_STREAM_INVALID', `the release stream ended before content ${digest.slice(0, 12)} arrived`, {
-                hint: 'the connection may have dropped; run the command again',
-              });
+              throw streamEnded(digest);
             }),
         },
       })
@@ -138,6 +162,10 @@ export async function copyRelease(options: { from: BlobStore; to: BlobStore; app
     const manifest = parseManifest(manifestBytes, options.id);
     const index = await loadObjectIndex(options.to, options.app);
     const content = await fetchReleaseContent({ from: options.from, app: options.app, id: options.id, manifest, dir: workDir, skip: (digest) => index.has(digest) });
+    // The images' objects go in before the release's manifest, only those `to` lacks.
+    const imagesDir = path.join(workDir, 'images');
+    const images = await fetchImageObjects({ from: options.from, app: options.app, manifest, dir: imagesDir, skip: (digest) => index.has(digest) });
+    await putImageObjects(options.to, options.app, images, folderContentSource(imagesDir), { index });
     const signatureBytes = await readReleaseSignature(options.from, options.app, options.id);
     return (await putRelease(options.to, { app: options.app, id: options.id, manifestBytes, signatureBytes, content, index })).info;
   } finally {
