@@ -12,9 +12,7 @@ import { Writable } from 'node:stream';
 import type { Container } from 'dockerode';
 import { connectEngine, engineFailure, isNotFound, LABELS, type DockerClient } from '../container/engine.js';
 import { SlipwayError } from '../errors.js';
-import type { ServiceConfig } from '../config/types.js';
-import type { ReleaseManifest } from '../release/manifest.js';
-import { containerEnvironment, containerLabels, containerOptions, dataMounts, imageWorkingDir, serviceContainerName, shortImageId, type BindMount } from './container-spec.js';
+import { containerOptions, shortImageId, type BindMount } from './container-spec.js';
 import { RestartBudget, serviceLogLine, type RestartPolicy } from './restart-policy.js';
 import { DEFAULT_LOG_ROTATE_BYTES, KEPT_LOG_FILES, RotatingLog, tailLines } from './rotating-log.js';
 import type { ServiceExit, ServiceState, SupervisedService } from './supervisor.js';
@@ -43,40 +41,8 @@ export interface ContainerServiceSpec {
 const DEFAULT_GRACE_MS = 10_000;
 /** after the container stops, how long its last output may take to arrive through the attach stream */
 const OUTPUT_DRAIN_MS = 500;
-
-/**
- * Starts a container service of a release in a slot: from the image its manifest pins, with the
- * environment a process of it would get (less the agent's own), its data folders mounted.
- */
-export async function startSlotContainer(o: {
-  service: ServiceConfig & { image: NonNullable<ServiceConfig['image']> };
-  slot: string;
-  manifest: ReleaseManifest;
-  releaseId: string;
-  /** the release's folder: its links lead to the shared data folders */
-  releaseDir: string;
-  environmentName: string;
-  env: Record<string, string>;
-  logFile: string;
-  restart?: RestartPolicy;
-}): Promise<SupervisedService> {
-  const docker = await connectEngine();
-  const { manifest, service } = o;
-  const workingDir = await imageWorkingDir(docker, { id: service.image.id, version: manifest.version });
-  const owner = { app: manifest.app, environment: o.environmentName, releaseId: o.releaseId, version: manifest.version, role: 'service' as const, service: service.name, slot: o.slot };
-  return startContainerService({
-    docker,
-    name: `${service.name}.${o.slot}`,
-    containerName: serviceContainerName(owner),
-    imageId: service.image.id,
-    ...(service.command === undefined ? {} : { command: service.command }),
-    env: containerEnvironment(o.env),
-    labels: containerLabels(owner),
-    mounts: await dataMounts({ releaseDir: o.releaseDir, data: manifest.runtime.data, workingDir }),
-    logFile: o.logFile,
-    ...(o.restart === undefined ? {} : { restart: o.restart }),
-  });
-}
+/** before waiting again for a container whose wait failed while it still runs */
+const WAIT_RETRY_MS = 250;
 
 /** Creates the container and starts it; a container that cannot be created or started throws (DOCKER_*, IMAGE_MISSING…). */
 export async function startContainerService(spec: ContainerServiceSpec): Promise<SupervisedService> {
@@ -230,7 +196,11 @@ class ContainerService extends EventEmitter implements SupervisedService {
       );
       try {
         const { State } = await this.container.inspect();
-        if (State.Running && waited !== null) continue; // the wait's connection dropped, not the container
+        if (State.Running && waited !== null) {
+          // The wait's connection dropped, not the container: wait again (not in a tight loop if the engine keeps refusing).
+          await new Promise((resolve) => setTimeout(resolve, WAIT_RETRY_MS));
+          continue;
+        }
         return { code: State.ExitCode, oomKilled: State.OOMKilled, ...(State.Error ? { error: State.Error } : {}) };
       } catch (error) {
         if (isNotFound(error)) return { code: null, error: 'its container was removed' };

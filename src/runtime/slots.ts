@@ -4,7 +4,7 @@ import { SlipwayError } from '../errors.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
 import { waitUntilHealthy } from './health-check.js';
 import { findFreePort } from './ports.js';
-import { startSlotContainer } from './container-service.js';
+import { startSlotContainer } from './container-slot.js';
 import { startService, type SupervisedService } from './supervisor.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { RunningRelease, SlotName } from './app-runtime.js';

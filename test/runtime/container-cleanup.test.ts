@@ -5,7 +5,7 @@ import { it } from 'node:test';
 import { LABELS } from '../../src/container/engine.js';
 import { SlipwayError } from '../../src/errors.js';
 import { removeReleaseContainers, stopStaleContainers } from '../../src/runtime/container-cleanup.js';
-import { startSlotContainer } from '../../src/runtime/container-service.js';
+import { startSlotContainer } from '../../src/runtime/container-slot.js';
 import { findFreePort } from '../../src/runtime/ports.js';
 import { containerRelease, containersWith, ensureContainerAppImage, inspectContainer, layOutRelease } from '../helpers/container-app.js';
 import { removeContainersOf, requireDocker } from '../helpers/docker.js';
@@ -20,7 +20,7 @@ async function startInAnAgentThatDies(specs: Parameters<typeof startSlotContaine
 for (const spec of JSON.parse(process.argv[2])) await startSlotContainer(spec);
 console.log('ready');
 setInterval(() => {}, 1000);`;
-  const moduleUrl = new URL('../../src/runtime/container-service.js', import.meta.url).href;
+  const moduleUrl = new URL('../../src/runtime/container-slot.js', import.meta.url).href;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script, moduleUrl, JSON.stringify(specs)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));

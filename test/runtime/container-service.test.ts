@@ -3,7 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
 import { LABELS } from '../../src/container/engine.js';
-import { startSlotContainer } from '../../src/runtime/container-service.js';
+import { startSlotContainer } from '../../src/runtime/container-slot.js';
 import { probeHealth } from '../../src/runtime/health-check.js';
 import { findFreePort } from '../../src/runtime/ports.js';
 import { sinceLastStart, slotLogFile, startSlot, type Slot } from '../../src/runtime/slots.js';
