@@ -3,6 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
 import { LABELS } from '../../src/container/engine.js';
+import type { SlipwayError } from '../../src/errors.js';
 import { startSlotContainer } from '../../src/runtime/container-slot.js';
 import { probeHealth } from '../../src/runtime/health-check.js';
 import { findFreePort } from '../../src/runtime/ports.js';
@@ -202,4 +203,35 @@ it('an app that ignores SIGTERM is killed once the grace time is over, and the l
   assert.ok(log.includes('ignoring SIGTERM'), log.join('\n'));
   assert.ok(log.some((l) => /web\.blue exited \(code 137, signal -\) after stop/.test(l)), log.join('\n'));
   assert.ok(log.some((l) => /web\.blue was still running 1000ms after SIGTERM: killed/.test(l)), log.join('\n'));
+});
+
+it('a container release that cannot start is refused with the reason, and leaves nothing running: image missing, data link missing, exiting during its health check', { timeout: 120_000 }, async (t) => {
+  if (!requireDocker(t)) return;
+  const app = 'ctr-refused';
+  t.after(() => removeContainersOf(app));
+  const imageId = ensureContainerAppImage();
+  const root = tempDir(t, 'slipway-ctr-');
+  const start = (release: { id: string; manifest: Slot['manifest'] }, cwd: string) =>
+    startSlot({ name: 'blue', manifest: release.manifest, releaseId: release.id, cwd, logsDir: path.join(root, 'logs'), runDir: path.join(root, 'run'), environmentName: ENVIRONMENT, serviceEnvironment: agentLikeEnvironment({}) }).then(
+      () => assert.fail('it should not start'),
+      (error: unknown) => error as SlipwayError,
+    );
+
+  const missing = containerRelease({ app, version: 'v1', imageId: `sha256:${'0'.repeat(64)}` });
+  const noImage = await start(missing, await layOutRelease(root, missing));
+  assert.equal(noImage.code, 'IMAGE_MISSING');
+  assert.match(noImage.message, /the image 000000000000 of v1 is not in the Docker engine/);
+
+  const unlinked = containerRelease({ app, version: 'v2', imageId });
+  const noLink = await start(unlinked, path.join(root, 'not-installed'));
+  assert.equal(noLink.code, 'SHARED_LINK_MISSING');
+
+  const crashing = containerRelease({ app, version: 'v3', imageId, command: 'echo "cannot reach the database"; exit 1' });
+  const unhealthy = await start(crashing, await layOutRelease(root, crashing));
+  assert.equal(unhealthy.code, 'RELEASE_UNHEALTHY');
+  assert.match(unhealthy.message, /v3 .*service web did not become healthy/);
+  assert.ok(unhealthy.details.includes('  cannot reach the database'), unhealthy.details.join('\n'));
+  const left = containersWith({ [LABELS.app]: app });
+  assert.equal(left.length, 1, 'its container is kept for a look, as a stopped one');
+  assert.notEqual(inspectContainer(left[0]!)?.State.Status, 'running');
 });
