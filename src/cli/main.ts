@@ -24,8 +24,9 @@ export function buildProgram(): Command {
 
   program
     .command('init')
-    .description('write a commented slipway.yml for the app in this folder')
+    .description('write a commented slipway.yml for the app in this folder (or from a compose file: --from-compose)')
     .option('-y, --yes', 'write it without asking questions')
+    .option('--from-compose <compose.yml>', 'map a compose file: built services become container services, databases and caches accessories; secrets go to the host env file, never to slipway.yml')
     .option('--force', 'overwrite an existing slipway.yml')
     .action(runner(() => import('./init.js')));
 
