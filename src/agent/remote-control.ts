@@ -49,6 +49,8 @@ const STATUS_EVERY_MS = 5 * 60_000;
 export async function startRemoteControl(agent: AgentFacade): Promise<RemoteControl> {
   const env = agent.environment;
   const hostname = env.hostname ?? os.hostname();
+  // The poller's and the API's lines quote the store (who, why, versions, errors): one line each, no terminal escapes.
+  const log = (line: string) => agent.log(printable(line));
   let poller: ChannelPoller | null = null;
 
   let writing: Promise<void> | null = null;
@@ -96,7 +98,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
       await writeHostStatus(agent.store, agent.app, env.name, hostname, report);
       lastWritten = key;
     } catch (error) {
-      agent.log(`warning: cannot write the status report to the store: ${(error as Error).message}`);
+      log(`warning: cannot write the status report to the store: ${(error as Error).message}`);
     }
   }
 
@@ -119,19 +121,19 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
         },
         set: (counter) => agent.ledger.setStateValue(`channel_counter:${env.name}`, String(counter)),
       },
-      log: (line) => agent.log(line),
+      log,
       // The report written at the end of onChange cannot know yet that the release is remembered as failed.
       onFailureChange: () => void reportStatus(),
       onChange: async (pointer) => {
         const { previousId } = agent.ledger.getState();
         const kind = pointer.releaseId === previousId ? 'rollback' : 'deploy';
-        agent.log(`channel ${env.name} → ${printable(pointer.version)} (${printable(pointer.why) || 'no reason given'}, by ${printable(pointer.who)}): ${kind}`);
+        log(`channel ${env.name} → ${pointer.version} (${pointer.why || 'no reason given'}, by ${pointer.who}): ${kind}`);
         const outcome = await agent.update(
           kind,
           { releaseId: pointer.releaseId, version: pointer.version, who: `${pointer.who} via channel`, reason: pointer.why || `channel moved to ${pointer.version}`, allowOlder: true },
           (event) => {
-            if (event.type === 'progress') agent.log(event.line);
-            if (event.type === 'step-end') agent.log(`${event.name}: ${event.outcome} (${event.ms} ms)${event.detail ? ` ${event.detail}` : ''}`);
+            if (event.type === 'progress') log(event.line);
+            if (event.type === 'step-end') log(`${event.name}: ${event.outcome} (${event.ms} ms)${event.detail ? ` ${event.detail}` : ''}`);
           },
         );
         await reportStatus();
@@ -153,7 +155,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
       host: hostname,
       nonceFile: path.join(agent.layout.runDir, 'management-nonces'),
       title: `${agent.app} / ${env.name}`,
-      log: (line) => agent.log(line),
+      log,
       handlers: {
         notify: async () => {
           // Answer at once: the check may run a whole deployment.
@@ -181,7 +183,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
         logTail: (lines) => agent.logTail(lines),
       },
     });
-    agent.log(`management API and dashboard on http://${env.management.bind}:${management.port}/`);
+    log(`management API and dashboard on http://${env.management.bind}:${management.port}/`);
   }
 
   await reportStatus();

@@ -12,6 +12,7 @@ import { channelPointer, checkSignaturePolicy } from '../store/channel-policy.js
 import { whoAmI } from './deploy.js';
 import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+import { printable } from '../util/terminal-text.js';
 
 export interface EnvironmentStore {
   project: LoadedProject;
@@ -76,10 +77,10 @@ export async function channelHistoryCommand(options: HistoryOptions, ctx: CliCon
   const rows = moves.map((move, index) => [
     index === 0 && current?.releaseId === move.releaseId ? '*' : '',
     move.when.replace('T', ' ').slice(0, 19),
-    move.version,
+    printable(move.version),
     shortId(move.releaseId),
-    move.who,
-    move.why,
+    printable(move.who),
+    printable(move.why),
   ]);
   return { stdout: formatTable(['', 'WHEN (UTC)', 'VERSION', 'RELEASE', 'WHO', 'WHY'], rows) };
 }
@@ -107,7 +108,7 @@ export async function channelSetCommand(options: SetOptions, ctx: CliContext): P
   // A rollback through the channel is a new pointer like any other: a higher counter, signed.
   const pointer = await writeChannel(store, app, newPointer(ctx, { environment: environment.name, release, why: options.reason ?? `set to ${release.version}`, expires }), { signingKeyPem });
   if (options.json) return jsonOutput({ ...pointer, previous: before ? { releaseId: before.releaseId, version: before.version } : null });
-  const change = before ? `${before.version} → ${release.version}` : release.version;
+  const change = printable(before ? `${before.version} → ${release.version}` : release.version);
   return { stdout: `channel ${environment.name}: ${change} (${shortId(release.id)}); its agents pick it up at their next poll (or now: \`slipway notify ${environment.name}\`)` };
 }
 

@@ -4,6 +4,7 @@ import { openLedger } from '../host/ledger.js';
 import { openEnvironment } from './environment.js';
 import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+import { printable } from '../util/terminal-text.js';
 
 interface HistoryOptions {
   args: string[];
@@ -31,7 +32,7 @@ export default async function history(options: HistoryOptions, ctx: CliContext):
   if (entries.length === 0) return { stdout: `no deployments to ${opened.environment.name} yet` };
   const rows = entries.map((e) => {
     const ms = e.finishedAt ? Date.parse(e.finishedAt) - Date.parse(e.startedAt) : null;
-    return [String(e.id), e.startedAt.replace('T', ' ').slice(0, 19), e.kind, `${e.from ?? '-'} → ${e.to ?? '-'}`, e.outcome ?? 'running', ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`];
+    return [String(e.id), e.startedAt.replace('T', ' ').slice(0, 19), e.kind, printable(`${e.from ?? '-'} → ${e.to ?? '-'}`), e.outcome ?? 'running', ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`];
   });
   return { stdout: formatTable(['ID', 'STARTED (UTC)', 'KIND', 'CHANGE', 'OUTCOME', 'TOOK'], rows) };
 }

@@ -3,6 +3,7 @@ import { readReleaseManifest, resolveRelease } from '../store/releases.js';
 import { openCliStore } from './store-option.js';
 import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+import { printable } from '../util/terminal-text.js';
 
 interface ReleaseShowOptions {
   args: string[];
@@ -19,17 +20,17 @@ export default async function releaseShow(options: ReleaseShowOptions, ctx: CliC
   if (options.json) return jsonOutput({ ...info, manifest });
   const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
   const lines = [
-    `${manifest.app} ${manifest.version}${manifest.dirty ? ' (built from a dirty work tree)' : ''}`,
+    `${printable(manifest.app)} ${printable(manifest.version)}${manifest.dirty ? ' (built from a dirty work tree)' : ''}`,
     `  id         ${info.id}`,
-    `  commit     ${manifest.commit}`,
-    `  date       ${manifest.date}`,
-    `  message    ${manifest.message.split('\n')[0]}`,
+    `  commit     ${printable(manifest.commit)}`,
+    `  date       ${printable(manifest.date)}`,
+    `  message    ${printable(manifest.message.split('\n')[0] ?? '')}`,
     `  created    ${info.createdAt}`,
     `  files      ${manifest.files.length} (${formatBytes(total)} unpacked, ${formatBytes(info.size)} archive)`,
     `  signed     ${info.signed ? 'yes' : 'no'}`,
     `  migrates   ${manifest.migrates ? 'yes' : 'no'}`,
-    `  config     ${manifest.requiredConfig.length > 0 ? manifest.requiredConfig.join(', ') : '(no required keys)'}`,
+    `  config     ${manifest.requiredConfig.length > 0 ? printable(manifest.requiredConfig.join(', ')) : '(no required keys)'}`,
   ];
-  if (manifest.notes.trim()) lines.push('', 'Release notes:', ...manifest.notes.trim().split('\n').map((l) => `  ${l}`));
+  if (manifest.notes.trim()) lines.push('', 'Release notes:', ...manifest.notes.trim().split('\n').map((l) => `  ${printable(l)}`));
   return { stdout: lines.join('\n') };
 }

@@ -6,6 +6,7 @@ import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { openStore } from '../store/open-store.js';
 import { readHostStatuses } from '../store/status-reports.js';
+import { printable } from '../util/terminal-text.js';
 
 interface StatusOptions {
   args: string[];
@@ -41,21 +42,23 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
     }
   }
   if (options.json) return jsonOutput(report);
+  // Versions, hosts, lock holders and reasons come from the store or the ledger: one line each, no escapes reach the terminal.
+  const p = (text: string | null | undefined) => printable(text ?? '');
   const lines = [
-    `${opened.project.config.app} ${report.environment}: ${report.current ? `${report.current.version} (${report.current.id.slice(0, 12)})` : 'no release deployed'}`,
+    `${opened.project.config.app} ${report.environment}: ${report.current ? `${p(report.current.version)} (${report.current.id.slice(0, 12)})` : 'no release deployed'}`,
     `  url          ${report.url}`,
     `  health       ${report.health}`,
-    `  previous     ${report.previous ? `${report.previous.version} (${report.previous.id.slice(0, 12)})` : '-'}`,
-    ...(report.standby ? [`  standby      ${report.standby.version} warm in slot ${report.standby.slot} until ${report.standby.until} (rollback to it is a proxy switch)`] : []),
-    `  lock         ${report.lock ? `${report.lock.stale ? 'STALE ' : ''}held by ${report.lock.holder} (pid ${report.lock.pid}) since ${report.lock.since}: ${report.lock.reason}` : 'free'}`,
+    `  previous     ${report.previous ? `${p(report.previous.version)} (${report.previous.id.slice(0, 12)})` : '-'}`,
+    ...(report.standby ? [`  standby      ${p(report.standby.version)} warm in slot ${report.standby.slot} until ${report.standby.until} (rollback to it is a proxy switch)`] : []),
+    `  lock         ${report.lock ? `${report.lock.stale ? 'STALE ' : ''}held by ${p(report.lock.holder)} (pid ${report.lock.pid}) since ${report.lock.since}: ${p(report.lock.reason)}` : 'free'}`,
     `  maintenance  ${report.maintenance ? report.maintenance.mode : 'off'}`,
     `  agent        ${report.agent ? `pid ${report.agent.pid}, up ${report.agent.uptimeSeconds} s` : 'not running (start it with `slipway agent`, or deploy)'}`,
   ];
   if (report.hosts && report.hosts.length > 0) {
-    lines.push('', formatTable(['HOST', 'CURRENT', 'HEALTH', 'REPORTED (UTC)', 'FAILED RELEASE'], report.hosts.map((h) => [h.host, h.current?.version ?? '-', h.health, h.reportedAt.replace('T', ' ').slice(0, 19), h.failedRelease?.version ?? '-'])));
+    lines.push('', formatTable(['HOST', 'CURRENT', 'HEALTH', 'REPORTED (UTC)', 'FAILED RELEASE'], report.hosts.map((h) => [p(h.host), p(h.current?.version ?? '-'), p(h.health), p(h.reportedAt.replace('T', ' ').slice(0, 19)), p(h.failedRelease?.version ?? '-')])));
   }
   if (report.slots.length > 0) {
-    lines.push('', formatTable(['SLOT', 'VERSION', 'SERVICE', 'PORT', 'PID', 'STATE', 'RESTARTS'], report.slots.flatMap((slot) => slot.services.map((s) => [slot.name, slot.version, s.name, String(s.port), String(s.pid ?? '-'), s.state, String(s.restarts)]))));
+    lines.push('', formatTable(['SLOT', 'VERSION', 'SERVICE', 'PORT', 'PID', 'STATE', 'RESTARTS'], report.slots.flatMap((slot) => slot.services.map((s) => [slot.name, p(slot.version), s.name, String(s.port), String(s.pid ?? '-'), s.state, String(s.restarts)]))));
   }
   return { stdout: lines.join('\n') };
 }

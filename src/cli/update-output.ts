@@ -3,21 +3,22 @@ import { fromWireError } from '../agent/wire.js';
 import type { UpdateEvent, UpdateResult } from '../agent/api.js';
 import { paint } from '../util/format.js';
 import type { CliContext } from './context.js';
+import { printable } from '../util/terminal-text.js';
 
 /** Prints the agent's update events as they come: one line per step with its duration. */
 export function printUpdateEvent(ctx: CliContext, event: UpdateEvent): void {
   switch (event.type) {
     case 'progress':
-      ctx.progress(`    ${event.line}`);
+      ctx.progress(`    ${printable(event.line)}`);
       break;
     case 'step-end': {
       const mark = event.outcome === 'failed' ? paint(ctx.color, 'red', '✗') : event.outcome === 'skipped' ? paint(ctx.color, 'dim', '-') : paint(ctx.color, 'green', '✓');
       const ms = `${event.ms} ms`.padStart(8);
-      ctx.progress(`  ${mark} ${String(event.name).padEnd(12)}${ms}${event.detail ? `  ${event.detail}` : ''}`);
+      ctx.progress(`  ${mark} ${String(event.name).padEnd(12)}${ms}${event.detail ? `  ${printable(event.detail)}` : ''}`);
       break;
     }
     case 'undo':
-      ctx.progress(`  ${paint(ctx.color, 'yellow', '↶')} undo ${event.name}${event.detail ? `: ${event.detail}` : ''}${event.outcome === 'failed' ? ' (FAILED)' : ''}`);
+      ctx.progress(`  ${paint(ctx.color, 'yellow', '↶')} undo ${event.name}${event.detail ? `: ${printable(event.detail)}` : ''}${event.outcome === 'failed' ? ' (FAILED)' : ''}`);
       break;
     default:
       break;
