@@ -3,6 +3,8 @@ import { readInstalledManifest, removeInstalledRelease } from './install-release
 import { collectHostObjects, objectPath } from './objects.js';
 import type { HostLayout } from './layout.js';
 import type { Ledger } from './ledger.js';
+import type { ReleaseManifest } from '../release/manifest.js';
+import { pruneReleaseImages } from './prune-images.js';
 
 /**
  * Keeps the newest `keep` releases on disk (by when they were unpacked) and never
@@ -19,11 +21,26 @@ export async function pruneReleases(o: { layout: HostLayout; ledger: Ledger; kee
   const removable = releases.slice(Math.max(0, o.keep)).filter((r) => !protectedIds.has(r.id));
   if (!o.dryRun) {
     const candidates = new Set<string>();
+    const removedManifests: ReleaseManifest[] = [];
     for (const release of removable) {
       const manifest = await readInstalledManifest(o.layout, release.id).catch(() => null);
       for (const file of manifest?.files ?? []) candidates.add(objectPath(o.layout, file.sha256, file.mode));
+      if (manifest) removedManifests.push(manifest);
       await removeInstalledRelease(o.layout, o.ledger, release.id);
     }
+    // Their container images go too, unless a kept release runs them. Best effort: an engine that
+    // does not answer leaves the images, and never fails the update that prunes.
+    const removedIds = new Set(removable.map((r) => r.id));
+    const kept = async () => {
+      const manifests: ReleaseManifest[] = [];
+      for (const release of releases) {
+        if (removedIds.has(release.id)) continue;
+        const manifest = await readInstalledManifest(o.layout, release.id).catch(() => null);
+        if (manifest) manifests.push(manifest);
+      }
+      return manifests;
+    };
+    await pruneReleaseImages({ removed: removedManifests, kept }).catch(() => undefined);
     // Contents only the removed releases had are now linked from nowhere: free their space.
     if (o.sweepObjects) await collectHostObjects(o.layout);
     // Under the host's lock no install is under way, and these were unlinked just now: no grace.

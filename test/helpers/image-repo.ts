@@ -33,12 +33,15 @@ export function webService(container: ServiceConfig['container']): ServiceConfig
   };
 }
 
-/** A repo with a Dockerfile FROM the node base image copying app.js, committed. */
-export function makeImageRepo(t: TestContext, app: string, appJs = 'console.log("v1");\n'): ImageRepo {
+const DOCKERFILE = 'FROM slipway-test/node-base:1\nCOPY app.js /app/app.js\nCMD ["/usr/bin/node", "/app/app.js"]\n';
+
+/** A repo with a Dockerfile FROM the node base image copying app.js (or the given Dockerfile and files), committed and tagged v1. */
+export function makeImageRepo(t: TestContext, app: string, appJs = 'console.log("v1");\n', more: { dockerfile?: string; files?: Record<string, string | Buffer> } = {}): ImageRepo {
   ensureNodeBaseImage();
   const repo = makeRepo(t);
-  repo.write('Dockerfile', 'FROM slipway-test/node-base:1\nCOPY app.js /app/app.js\nCMD ["/usr/bin/node", "/app/app.js"]\n');
+  repo.write('Dockerfile', more.dockerfile ?? DOCKERFILE);
   repo.write('app.js', appJs);
+  for (const [name, content] of Object.entries(more.files ?? {})) repo.write(name, content);
   repo.write('slipway.yml', `app: ${app}\nservices:\n  web:\n    build: .\nenvironments:\n  production:\n    port: 18080\n`);
   repo.commit('v1');
   repo.git('tag', 'v1');
