@@ -91,7 +91,8 @@ async function initFromCompose(o: { file: string; composeFile: string; yes?: boo
   return {
     stdout: [
       `wrote ${o.file}`,
-      ...report,
+      // asked first: the report is on the screen already
+      ...(o.yes ? report : []),
       ...secrets,
       'Read the findings and slipway.yml, then run `slipway build` and `slipway deploy production`.',
     ].join('\n'),

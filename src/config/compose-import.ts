@@ -102,7 +102,11 @@ export function importComposeText(o: { text: string; shownName: string; composeD
   apps.sort((a, b) => Number(b.service.ports !== undefined) - Number(a.service.ports !== undefined));
   for (const app of apps) {
     const result = mapService(ctx, app);
-    if (result?.published !== undefined && draft.services.length === 1) draft.port = result.published;
+    if (result?.published === undefined || draft.services.length !== 1) continue;
+    draft.port = result.published;
+    if (draft.port < 1024) {
+      findings.at(['services', app.composeName, 'ports'], `slipway's proxy takes the port the compose file published, ${draft.port}: listening below 1024 needs root or CAP_NET_BIND_SERVICE; choose another in environments.production.port if the agent runs as a plain user`);
+    }
   }
   if (draft.services.length === 0) {
     throw usageError('COMPOSE_NO_APP_SERVICE', `${o.shownName} has no service slipway can run as the app: none with \`build:\`, or an image that is not a database or cache`, {

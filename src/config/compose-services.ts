@@ -56,6 +56,8 @@ export function mapService(ctx: MappingContext, o: { composeName: string; name: 
         whereVariable(ctx, variable.from, `\`${variable.name}\` named ${rewritten.host} by its compose host name: rewritten to 127.0.0.1${hosts.get(rewritten.host) === undefined ? '' : `:${hosts.get(rewritten.host)}`} (accessories listen on loopback)`);
       }
       value = rewritten.value;
+      const peer = Object.keys(ctx.doc.data.services as Record<string, unknown>).find((other) => !ctx.accessories.has(other) && new RegExp(`://([^\\s/@]*@)?${other.replace(/[.]/g, '\\.')}([:/]|$)`).test(rewritten.value));
+      if (peer !== undefined) whereVariable(ctx, variable.from, `\`${variable.name}\` names service ${peer} by its compose host name, which nothing answers to under slipway: reach it through slipway's proxy (environments.production.port)`);
     }
     if (isSecretVariable({ name: variable.name, value })) {
       addConfigKey(ctx.draft.config, { name: variable.name, required: true, secret: true });

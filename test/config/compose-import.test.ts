@@ -4,6 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { formatFinding, importComposeFile, importComposeText, type ComposeImport } from '../../src/config/compose-import.js';
 import { interpolate } from '../../src/config/compose-source.js';
+import { managementSecretEnv, renderInitTemplate } from '../../src/config/init-template.js';
 import { parseProjectText } from '../../src/config/load.js';
 import type { ProjectConfig } from '../../src/config/types.js';
 import { REPO_ROOT } from '../helpers/cli.js';
@@ -148,6 +149,7 @@ test('MariaDB with no URL in the app: DATABASE_URL is made from its own settings
       '    environment:',
       '      DB_HOST: mariadb',
       '      BROKER_URL: amqp://guest:rabbit-pw-9911@queue:5672/',
+      '      CALLBACK_URL: http://app:80/hooks',
       '  mariadb:',
       '    image: mariadb:11',
       '    environment:',
@@ -171,17 +173,21 @@ test('MariaDB with no URL in the app: DATABASE_URL is made from its own settings
   assert.equal(config.config.find((k) => k.name === 'BROKER_URL')?.secret, true);
   // a host variable naming the accessory now names loopback
   assert.equal(config.services[0]!.env.DB_HOST, '127.0.0.1');
+  findingAt(imported, 8, /CALLBACK_URL` names service app by its compose host name/);
   for (const value of [password, 'root-pw-77123', 'rabbit-pw-9911']) assert.equal(everythingShown(imported).includes(value), false, value);
 });
 
 test("a secret's value written into a command is replaced by its variable, never copied", (t) => {
   const imported = importText(
     t,
-    'services:\n  web:\n    build: .\n    command: ./serve --port 80 --token tok-3345-abcdef\n    ports: ["80"]\n    environment:\n      API_TOKEN: tok-3345-abcdef\n',
+    'services:\n  web:\n    build: .\n    command: ./serve --port 80 --token tok-3345-abcdef\n    ports: ["80:80"]\n    environment:\n      API_TOKEN: tok-3345-abcdef\n',
   );
   const config = loads(imported);
   assert.equal(config.services[0]!.command, './serve --port ${PORT} --token ${API_TOKEN}');
   assert.equal(imported.text.includes('tok-3345-abcdef'), false);
+  // the proxy takes the published port, and the finding says what that asks of the machine
+  assert.equal(config.environments[0]!.port, 80);
+  findingAt(imported, 5, /below 1024 needs root or CAP_NET_BIND_SERVICE/);
 });
 
 test("interpolation follows the compose file's rules, from its .env only", () => {
@@ -190,4 +196,18 @@ test("interpolation follows the compose file's rules, from its .env only", () =>
   assert.deepEqual(interpolate('${EMPTY:-d}/${EMPTY-d}/${MISSING:-x}', vars), { value: 'd//x', unresolved: [] });
   assert.deepEqual(interpolate('${A:+set}${MISSING:+set}', vars), { value: 'set', unresolved: [] });
   assert.deepEqual(interpolate('${HOME}', vars), { value: '', unresolved: ['HOME'] });
+});
+
+test('init suggests one management secret per environment, never one shared by all (both templates), and the suggestion loads', async (t) => {
+  const dir = copyFixture(t, 'django');
+  const fromCompose = (await importComposeFile({ file: path.join(dir, 'docker-compose.yml'), shownName: 'docker-compose.yml', projectDir: dir })).text;
+  const plain = renderInitTemplate({ app: 'notes', startCommand: 'npm start', buildCommands: [], port: 8080 });
+  for (const text of [fromCompose, plain]) {
+    assert.match(text, /^ {4}# management: \{ port: 9090, secret_env: SLIPWAY_MANAGEMENT_SECRET_PRODUCTION \}$/m);
+    assert.doesNotMatch(text, /SLIPWAY_MANAGEMENT_SECRET(?!_PRODUCTION)/);
+    const enabled = parseProjectText(text.replace('    # management: {', '    management: {'), 'slipway.yml');
+    assert.deepEqual(enabled.problems, []);
+    assert.equal(enabled.config!.environments[0]!.management?.secretEnv, 'SLIPWAY_MANAGEMENT_SECRET_PRODUCTION');
+  }
+  assert.equal(managementSecretEnv('eu-staging'), 'SLIPWAY_MANAGEMENT_SECRET_EU_STAGING');
 });
