@@ -160,6 +160,7 @@ export async function writeChannel(store: BlobStore, app: string, pointer: Chann
   let tried = 0;
   for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt += 1) {
     const counter = Math.max((await lastCounter(store, app, pointer.environment)) + 1, tried + 1);
+    if (!Number.isSafeInteger(counter)) throw counterExhausted(pointer.environment);
     tried = counter;
     const unsigned: ChannelPointer = { ...fields, counter };
     const written: ChannelPointer = options.signingKeyPem ? { ...unsigned, signature: signBytes(pointerSignedText(app, unsigned), options.signingKeyPem) } : unsigned;
@@ -178,6 +179,13 @@ export async function writeChannel(store: BlobStore, app: string, pointer: Chann
   }
   throw new SlipwayError('CHANNEL_BUSY', `the channel of ${pointer.environment} is being moved by other commands at the same moment; it was not moved to ${pointer.version}`, {
     hint: 'wait for the other publish, promote or channel set to finish, then run this one again',
+  });
+}
+
+/** Only a pointer written by someone else can claim the largest counter: slipway counts one at a time. */
+function counterExhausted(env: string): SlipwayError {
+  return new SlipwayError('CHANNEL_COUNTER_EXHAUSTED', `the channel of ${env} claims the largest counter there is (${Number.MAX_SAFE_INTEGER}); no pointer can follow it, so the channel was not moved`, {
+    hint: `something other than slipway wrote the pointer or a history entry of ${env}: remove it from the store (\`slipway channel history ${env}\` shows the moves) and check who else writes there`,
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { SlipwayError } from '../../src/errors.js';
 import { channelHistory, readChannel, writeChannel, type ChannelPointer } from '../../src/store/channels.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
@@ -49,3 +50,12 @@ for (const writers of [2, 6]) {
     assert.equal((await writeChannel(store, 'notes', pointer(99))).counter, Math.max(...counters) + 1);
   });
 }
+
+test('a forged pointer claiming the largest counter stops the next move with a clear error, writing nothing', async (t) => {
+  const dir = tempDir(t, 'slipway-store-');
+  const store = createLocalStore(dir);
+  await store.put('notes/channels/production.json', JSON.stringify({ ...pointer(1), counter: Number.MAX_SAFE_INTEGER }));
+  const before = await store.list('notes');
+  await assert.rejects(writeChannel(store, 'notes', pointer(2)), (e: unknown) => e instanceof SlipwayError && e.code === 'CHANNEL_COUNTER_EXHAUSTED' && /largest counter/.test(e.message));
+  assert.deepEqual(await store.list('notes'), before);
+});
