@@ -6,6 +6,7 @@ import type { HostLayout } from '../host/layout.js';
 import type { Ledger } from '../host/ledger.js';
 import { readEnvFile } from '../host/app-env.js';
 import { readInstalledManifest } from '../host/install-release.js';
+import { assertAccessoriesRunning } from '../data/accessory-check.js';
 import { BACKUP_REASONS, createBackup, getBackup, hasData, pruneBackups, verifyBackup, type BackupReason, type BackupRecord, type VerifyReport } from '../data/index.js';
 import { backupKeyFromEnv, type OffsiteCopier } from '../data/offsite.js';
 import { nothingConfiguredToBackUp } from '../data/data-errors.js';
@@ -49,6 +50,7 @@ export class HostBackups {
     if (!hasData(current.manifest.runtime.data)) {
       throw nothingConfiguredToBackUp({ version: current.manifest.version });
     }
+    await assertAccessoriesRunning({ app: current.manifest.app, environment: this.deps.environment.name, data: current.manifest.runtime.data, doing: 'back up' });
     return createBackup({ layout: this.deps.layout, ledger: this.deps.ledger(), environment: this.deps.environment.name, data: current.manifest.runtime.data, env: current.env, releaseId: current.id, releaseVersion: current.manifest.version, reason });
   }
 
@@ -83,6 +85,7 @@ export class HostBackups {
     const backup = getBackup(this.deps.ledger(), id, { environment: this.deps.environment.name });
     // The backup's own release says where its items go; fall back to the current release's config.
     const manifest = (backup.release && (await readInstalledManifest(this.deps.layout, backup.release.id))) || (await this.currentData()).manifest;
+    await assertAccessoriesRunning({ app: manifest.app, environment: this.deps.environment.name, data: manifest.runtime.data, doing: `verify backup ${id}` });
     return verifyBackup({ layout: this.deps.layout, ledger: this.deps.ledger(), backupId: id, data: manifest.runtime.data, env: await this.dataEnv(manifest) });
   }
 }

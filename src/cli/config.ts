@@ -73,7 +73,10 @@ export default async function config(options: ConfigOptions, ctx: CliContext): P
     edit = await unsetEnvFileValue(file, key);
   }
   const declaredBy = schemas.filter((s) => s.release.runtime.config.some((k) => k.name === key));
-  if (declaredBy.length === 0 && action === 'set') {
+  const accessoryUsers = opened.project.config.accessories.filter((a) => a.secrets.includes(key)).map((a) => a.name);
+  if (accessoryUsers.length > 0 && action === 'set') {
+    ctx.progress(`${key} is read by accessory ${accessoryUsers.join(', ')} when its container is created (\`slipway accessory start ${opened.environment.name}\`)`);
+  } else if (declaredBy.length === 0 && action === 'set') {
     const checked = schemas.map((s) => `${s.release.version} (${s.role})`);
     ctx.progress(
       checked.length === 0
