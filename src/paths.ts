@@ -9,13 +9,12 @@ export function slipwayHome(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * A folder only this user can use, for agent sockets whose path under the host root is
- * too long for a unix socket: $XDG_RUNTIME_DIR/slipway when the session has one (0700,
- * the user's own), else slipway-<uid> in the temp folder. Its name is predictable, so
- * whoever uses it checks that it is this user's and closed to others (socket-trust.ts).
+ * too long for a unix socket: slipway-<uid> in the temp folder. Its name is predictable,
+ * so whoever uses it checks that it is this user's and closed to others (socket-trust.ts).
+ * Not $XDG_RUNTIME_DIR: a CLI over ssh or sudo and an agent started elsewhere often
+ * disagree about it, and they must find the same socket without talking.
  */
-export function privateRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const runtime = env.XDG_RUNTIME_DIR;
-  if (runtime && path.isAbsolute(runtime) && Buffer.byteLength(runtime) < 60) return path.join(runtime, 'slipway');
+export function privateRuntimeDir(): string {
   return path.join(os.tmpdir(), `slipway-${process.getuid?.() ?? 'user'}`);
 }
 
@@ -25,8 +24,8 @@ export function privateRuntimeDir(env: NodeJS.ProcessEnv = process.env): string 
  * runtime folder, so neither the agent nor the CLI ever uses a name in a folder
  * other users can write to, where one of them could listen first.
  */
-export function controlSocketPath(socketPath: string, env: NodeJS.ProcessEnv = process.env): string {
+export function controlSocketPath(socketPath: string): string {
   const resolved = path.resolve(socketPath);
   if (path.dirname(resolved) !== path.resolve(os.tmpdir())) return resolved;
-  return path.join(privateRuntimeDir(env), path.basename(resolved).replace(/^slipway-/, ''));
+  return path.join(privateRuntimeDir(), path.basename(resolved).replace(/^slipway-/, ''));
 }

@@ -26,7 +26,6 @@ import { waitUntil } from '../helpers/wait-until.js';
 const sharedTmp = fs.mkdtempSync(path.join('/tmp', 'slipway-shared-tmp-'));
 fs.chmodSync(sharedTmp, 0o1777);
 process.env.TMPDIR = sharedTmp;
-delete process.env.XDG_RUNTIME_DIR;
 process.on('exit', () => removeTree(sharedTmp));
 
 const NOBODY = 65534;
