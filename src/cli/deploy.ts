@@ -1,3 +1,4 @@
+import { usageError } from '../errors.js';
 import { shortId } from '../release/manifest.js';
 import { openStore } from '../store/open-store.js';
 import { resolveReleaseOrNewest } from '../store/releases.js';
@@ -22,12 +23,15 @@ interface DeployOptions {
   /** false with --no-plan */
   plan?: boolean;
   json?: boolean;
+  /** hidden --use-backup <id>: a fleet rollout hands each host the backup it took of it first (steps/backup.ts checks it) */
+  useBackup?: string;
 }
 
 /** Deploys a release to an environment; exit 0 only when it serves and is healthy. */
 export default async function deploy(options: DeployOptions, ctx: CliContext): Promise<CommandResult> {
   const target = await openAnyEnvironment({ config: options.config, env: options.args[0] }, ctx);
   if (target.remote) {
+    if (options.useBackup !== undefined) throw usageError('USAGE', '--use-backup is what a fleet rollout tells one host; a rollout takes its backups itself');
     const { deployFleet } = await import('./deploy-fleet.js');
     return deployFleet({ project: target.project, environment: target.environment, options }, ctx);
   }
@@ -52,7 +56,7 @@ export default async function deploy(options: DeployOptions, ctx: CliContext): P
   const started = performance.now();
   const result = await agent.stream(
     'deploy',
-    { releaseId: release.id, version: release.version, who: whoAmI(ctx), reason: options.reason ?? `deploy ${release.version}`, allowOlder: Boolean(options.allowOlder) },
+    { releaseId: release.id, version: release.version, who: whoAmI(ctx), reason: options.reason ?? `deploy ${release.version}`, allowOlder: Boolean(options.allowOlder), ...(options.useBackup ? { rolloutBackupId: options.useBackup } : {}) },
     (event) => printUpdateEvent(ctx, event),
   );
   const seconds = ((performance.now() - started) / 1000).toFixed(1);

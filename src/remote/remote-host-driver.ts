@@ -85,10 +85,25 @@ export function createRemoteHostDriver(o: RemoteHostDriverOptions): HostDriver {
       return 'streamed';
     },
 
-    async deploy(onProgress) {
-      const result = await remote.slipway(['deploy', env, '--version', o.target.id, '--yes', '--no-plan', '--reason', o.reason], {
-        onStderrLine: (line) => onProgress(line),
-      });
+    async deploy(onProgress, { backup }) {
+      // The backup taken first becomes the host's own pre-update backup when it still fits (the host checks).
+      const useBackup = backup ? ['--use-backup', backup] : [];
+      // The backup step's line when it used it (src/update/steps/backup.ts words it so).
+      const usedLine = backup ? `backup ${backup} taken at the start of the rollout (` : null;
+      let backupReused = false;
+      const deployOn = (extra: string[]) =>
+        remote.slipway(['deploy', env, '--version', o.target.id, '--yes', '--no-plan', '--reason', o.reason, ...extra], {
+          onStderrLine: (line) => {
+            if (usedLine && line.includes(usedLine)) backupReused = true;
+            onProgress(line);
+          },
+        });
+      let result = await deployOn(useBackup);
+      if (backup && result.exitCode === 2 && /use-backup|rolloutBackupId/.test(result.stderr)) {
+        // A host whose slipway predates --use-backup refused it before doing anything (exit code 2): it backs up on its own.
+        o.onNote?.(`${remote.name}: its slipway cannot take the rollout's backup as its update's own, so its update backs up again (run \`slipway setup ${env}\` to update it)`);
+        result = await deployOn([]);
+      }
       if (result.exitCode !== 0) throw remote.failure(['deploy'], result);
       const [latest] = await remote.slipwayJson<RemoteDeployment[]>(['history', env, '--limit', '1']);
       if (!latest || latest.outcome !== 'succeeded') {
@@ -96,7 +111,8 @@ export function createRemoteHostDriver(o: RemoteHostDriverOptions): HostDriver {
           hint: `see \`slipway history ${env} --host ${remote.name}\``,
         });
       }
-      return { migrated: latest.steps.some((s) => s.name === 'migrate' && s.outcome === 'done') };
+      const migrated = latest.steps.some((s) => s.name === 'migrate' && s.outcome === 'done');
+      return backup ? { migrated, backupReused } : { migrated };
     },
 
     async rollback({ toVersion, withData }) {

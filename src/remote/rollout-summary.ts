@@ -8,6 +8,13 @@ export function renderRolloutSummary(summary: RolloutSummary): string {
     summary.rows.map((row) => [row.host, row.from ?? '-', row.to, row.outcome, `${(row.durationMs / 1000).toFixed(1)}s`]),
   );
   const lines = [table, ''];
+  // Each host is backed up once per rollout: say which backup its update took as its own.
+  const told = summary.rows.filter((row) => row.backupReused !== undefined);
+  if (told.length > 0) {
+    lines.push('Backups taken first:');
+    for (const row of told) lines.push(`  ${row.host}  ${row.backup}  ${row.backupReused ? "the update's own (not backed up again)" : 'not used: the update took a fresh one (see its backup step)'}`);
+    lines.push('');
+  }
   if (summary.failedHost === null) {
     lines.push(`Rollout finished: every host serves ${summary.target.version}.`);
   } else {

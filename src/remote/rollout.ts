@@ -21,8 +21,11 @@ export interface HostDriver {
   backup(): Promise<{ id: string } | { skipped: string }>;
   /** makes the release available on the host; 'present' = nothing sent */
   ensureRelease(): Promise<'present' | 'pulled' | 'streamed'>;
-  /** deploys the target; resolves only when it serves and passed its health window; rejects otherwise (the host's own pipeline has already put its previous release back). `migrated` = the update changed data. */
-  deploy(onProgress: (line: string) => void): Promise<{ migrated: boolean }>;
+  /**
+   * deploys the target; resolves only when it serves and passed its health window; rejects otherwise (the host's own pipeline has already put its previous release back).
+   * `backup`: the one backup() took, for the host's update to use as its own instead of backing up again. `migrated` = the update changed data; `backupReused` = it used that backup.
+   */
+  deploy(onProgress: (line: string) => void, options: { backup: string | null }): Promise<{ migrated: boolean; backupReused?: boolean }>;
   /** puts back what served before this rollout (with data when asked) */
   rollback(options: { toVersion: string | null; withData: boolean }): Promise<void>;
 }
@@ -44,6 +47,8 @@ export interface RolloutRow {
   transfer?: 'present' | 'pulled' | 'streamed';
   /** Whether the host's update changed data (set once its deploy succeeded). */
   migrated?: boolean;
+  /** Whether the host's update took `backup` as its own (false: it found it unfit and took a fresh one). */
+  backupReused?: boolean;
 }
 
 export interface RolloutSummary {
@@ -208,15 +213,18 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutSummar
       emit({ type: 'host-started', host, from, to: target.version, message: `${host}: updating ${from ?? '(none)'} → ${target.version}` });
       const began = performance.now();
       try {
+        const backup = row(host).backup;
+        const ownBackup = backup !== undefined && backup !== NO_DATA && backup !== NO_RELEASE_YET ? backup : null;
         const result = await attempt(() =>
-          driverOf(host).deploy((line) => emit({ type: 'host-progress', host, line, message: `${host}: ${line}` })),
+          driverOf(host).deploy((line) => emit({ type: 'host-progress', host, line, message: `${host}: ${line}` }), { backup: ownBackup }),
         );
         const migrated = result?.migrated === true;
         const durationMs = performance.now() - began;
-        Object.assign(row(host), { outcome: 'updated', durationMs, migrated });
+        Object.assign(row(host), { outcome: 'updated', durationMs, migrated }, result?.backupReused === undefined ? {} : { backupReused: result.backupReused });
         updated.push({ host, from, migrated });
         order.push(host);
-        emit({ type: 'host-done', host, migrated, durationMs, message: `${host}: ${target.version} serving and healthy (${seconds(durationMs)})` });
+        const backupNote = result?.backupReused === undefined ? '' : result.backupReused ? `; its backup: ${ownBackup}, taken first` : '; it took a fresh backup';
+        emit({ type: 'host-done', host, migrated, durationMs, message: `${host}: ${target.version} serving and healthy (${seconds(durationMs)}${backupNote})` });
       } catch (error) {
         const reason = messageOf(error);
         Object.assign(row(host), { outcome: 'failed', reason, durationMs: performance.now() - began });
