@@ -96,12 +96,14 @@ export async function saveImageObjects(o: { engine: DockerClient; id: string; la
       entry.resume();
     }
   });
-  try {
-    await pipeline(saved as Readable, parser as unknown as NodeJS.WritableStream);
-  } catch (error) {
-    throw engineFailure(`reading image ${o.id.slice(0, 19)} out of the engine`, error);
-  }
-  await Promise.all(work);
+  let streamError: unknown;
+  await pipeline(saved as Readable, parser as unknown as NodeJS.WritableStream).catch((error: unknown) => {
+    streamError = error;
+  });
+  // Every entry's write has ended (settled, so none fails unheard) before the outcome is decided.
+  const written = await Promise.allSettled(work);
+  if (streamError !== undefined) throw engineFailure(`reading image ${o.id.slice(0, 19)} out of the engine`, streamError);
+  for (const outcome of written) if (outcome.status === 'rejected') throw outcome.reason;
   if (!sizes.has(configHex)) throw imageSaveInvalid(o.id, 'its config was not in it');
   const missing = o.layers.filter((layer) => !sizes.has(layer));
   if (missing.length > 0) throw imageSaveInvalid(o.id, `layer ${missing[0]!.slice(0, 12)} was not in it`);
@@ -118,9 +120,12 @@ async function writeHashed(entry: tar.ReadEntry, file: string): Promise<{ sha256
       size += chunk.length;
       if (!out.write(chunk)) await once(out, 'drain');
     }
-  } finally {
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  } catch (error) {
+    entry.resume(); // the rest of the entry is drained, so the save stream (and its other entries) still ends
+    out.destroy();
+    throw error;
   }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   return { sha256: hash.digest('hex'), size };
 }
 

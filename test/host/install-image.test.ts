@@ -106,6 +106,10 @@ test('install image: the fetch step loads an image the engine lacks from the sto
   const run = spawnSync('docker', ['run', '--rm', '--network', 'none', image.id, '/usr/bin/node', '-e', 'process.stdout.write(require("fs").readFileSync("/app/app.js","utf8"))'], { encoding: 'utf8' });
   assert.equal(run.stdout, 'console.log("app");\n', run.stderr);
 
+  // What `slipway plan` says the step will do names the image.
+  const planned = fetchStep.describe({ input: { target: { ...v1.manifest, id: v1.id } } } as unknown as Parameters<typeof fetchStep.describe>[0]);
+  assert.match(planned.what ?? '', /; the image of web \(3 layers, [\d.]+ MiB\) unless the engine has it/);
+
   // Fetched again (already on this host): the engine has it, nothing is fetched.
   const again = await h.fetch(v1);
   assert.equal(again?.detail, 'already on this host; image of web already in the engine');

@@ -1,5 +1,5 @@
 import { installRelease, isReleaseInstalled, readInstalledManifest, removeInstalledRelease, type InstallResult } from '../../host/install-release.js';
-import { installReleaseImages, type ImageInstall } from '../../host/install-image.js';
+import { installReleaseImages, releaseImages, type ImageInstall } from '../../host/install-image.js';
 import { collectHostObjects, objectPath } from '../../host/objects.js';
 import type { ReleaseManifest } from '../../release/manifest.js';
 import type { UpdateContext, UpdateStep } from '../context.js';
@@ -17,7 +17,7 @@ export const fetchStep: UpdateStep = {
   describe: ({ input: { target } }) => ({
     step: 'fetch',
     runs: true,
-    what: `get ${target.version} from the store, verify its digest (${plural(target.files.length, 'file')}, ${formatBytes(target.files.reduce((sum, f) => sum + f.size, 0))})`,
+    what: `get ${target.version} from the store, verify its digest (${plural(target.files.length, 'file')}, ${formatBytes(target.files.reduce((sum, f) => sum + f.size, 0))})${describeImagesToGet(target)}`,
   }),
   async run(ctx) {
     // The agent runs this release (warm in standby) and lent its manifest, checked when the slot started:
@@ -65,6 +65,12 @@ async function forgetRelease(ctx: UpdateContext, manifest: ReleaseManifest): Pro
   await removeInstalledRelease(ctx.layout, ctx.ledger, ctx.to.id);
   const candidates = new Set(manifest.files.map((file) => objectPath(ctx.layout, file.sha256, file.mode)));
   if (candidates.size > 0) await collectHostObjects(ctx.layout, { only: candidates, graceMs: 0 });
+}
+
+/** "; the image of web (3 layers, 105 MiB) unless the engine has it", or nothing for a release without containers */
+function describeImagesToGet(target: ReleaseManifest): string {
+  const parts = [...releaseImages(target).values()].map(({ image, services }) => `the image of ${services.join(', ')} (${plural(image.layers.length, 'layer')}, ${formatBytes(image.layers.reduce((sum, l) => sum + l.size, 0))})`);
+  return parts.length === 0 ? '' : `; ${parts.join(', ')} unless the engine has it, the layers it lacks`;
 }
 
 function joinDetail(first: string, images: string | null): string {
