@@ -23,7 +23,7 @@ import { createLocalStore } from '../../src/store/local-store.js';
 import { loadObjectIndex, packKey } from '../../src/store/objects.js';
 import type { UpdateContext } from '../../src/update/context.js';
 import { fetchStep } from '../../src/update/steps/fetch.js';
-import { dockerUnavailableReason, requireDocker } from '../helpers/docker.js';
+import { dockerUnavailableReason, importRoot, minimalRoot, requireDocker } from '../helpers/docker.js';
 import { expectRejects } from '../helpers/expect-error.js';
 import { buildAndStore, engineImageIds, inspectImage, makeImageRepo, removeImage, removeImagesOf } from '../helpers/image-repo.js';
 import { listTree, removeTree, tempDir } from '../helpers/cli.js';
@@ -195,4 +195,31 @@ test('install image: pruning a release removes its image unless a kept release r
   assert.equal(inspectImage(imageOf(v1).id), null, 'v1\'s image is gone');
   assert.equal(inspectImage(imageOf(v2).id)?.Id, imageOf(v2).id, 'v2\'s image (sharing the base) stays');
   assert.equal(inspectImage('slipway-test/node-base:1')?.Id, base, 'the base image stays');
+});
+
+test('install image: with none of its layers in the engine, the whole image comes from the store and runs', async (t) => {
+  if (!requireDocker(t)) return;
+  // A base of its own (sh and its libraries), so that the engine can be left with no layer of the image.
+  const base = `slipway-test/${APP}-base:${Date.now()}`;
+  const root = minimalRoot([]);
+  try {
+    importRoot(root, base, ['WORKDIR /app']);
+  } finally {
+    removeTree(root);
+  }
+  t.after(() => removeImage(base));
+  const repo = makeImageRepo(t, APP, 'from the store\n', { dockerfile: `FROM ${base}\nCOPY app.js /app/app.js\n` });
+  const store = createLocalStore(path.join(repo.scratch, 'store'));
+  const built = await buildAndStore({ project: repo.containerProject(), store, outDir: path.join(repo.scratch, 'out'), version: 'whole' });
+  const image = imageOf(built);
+  removeImage(image.id);
+  removeImage(base);
+  assert.equal(inspectImage(base), null);
+
+  const [installed] = await installReleaseImages({ store, app: APP, releaseId: built.id, manifest: built.manifest });
+  assert.equal(installed!.fetchedLayers, image.layers.length);
+  assert.equal(installed!.layerBytes, image.layers.reduce((sum, layer) => sum + layer.size, 0));
+  assert.equal(inspectImage(image.id)?.Id, image.id);
+  const run = spawnSync('docker', ['run', '--rm', '--network', 'none', image.id, '/bin/sh', '-c', 'read line < /app/app.js; echo "$line"'], { encoding: 'utf8' });
+  assert.equal(run.stdout, 'from the store\n', run.stderr);
 });
