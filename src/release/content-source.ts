@@ -8,6 +8,8 @@ export interface ContentSource {
   read(sha256: string): Promise<Buffer>;
   /** the same, without a trip through the thread pool, for sources on a local disk */
   readSync?(sha256: string): Buffer;
+  /** the file that holds it, for sources on a local disk: file workers read it themselves */
+  fileOf?(sha256: string): string;
 }
 
 /** Contents read from the tree a release was built from (or unpacked into). */
@@ -18,10 +20,12 @@ export function treeContentSource(treeDir: string, manifest: ReleaseManifest): C
   return {
     read: (digest) => fs.readFile(fileOf(digest)),
     readSync: (digest) => readFileSync(fileOf(digest)),
+    fileOf,
   };
 }
 
 /** Contents in a folder, one file per content named by its digest. */
 export function folderContentSource(dir: string): ContentSource {
-  return { read: (digest) => fs.readFile(path.join(dir, digest)), readSync: (digest) => readFileSync(path.join(dir, digest)) };
+  const fileOf = (digest: string) => path.join(dir, digest);
+  return { read: (digest) => fs.readFile(fileOf(digest)), readSync: (digest) => readFileSync(fileOf(digest)), fileOf };
 }

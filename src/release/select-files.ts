@@ -8,6 +8,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { hashFileSync } from './file-hash.js';
+import { startFileWorkers } from './file-workers.js';
 import { compileGlobs } from './glob.js';
 import { comparePaths, normalizeMode, unsafePathReason, type ManifestFile, type ManifestLink } from './manifest.js';
 
@@ -76,21 +77,70 @@ export async function selectReleaseFiles(o: SelectFilesOptions): Promise<Selecte
   kept.sort(comparePaths);
   links.sort((a, b) => comparePaths(a.path, b.path));
 
+  const files = kept.length >= WORKERS_FROM_FILES ? await hashInWorkers(root, kept, o.onProgress) : await hashHere(root, kept, o.onProgress);
+  return { files, links };
+}
+
+/** From this many files the file workers hash them, on every core; below, starting them costs more than they save. */
+const WORKERS_FROM_FILES = 500;
+/** files per batch handed to a worker: few messages, and still even work for every worker */
+const HASH_BATCH_FILES = 256;
+
+type Progress = SelectFilesOptions['onProgress'];
+
+function describe(rel: string, digest: { sha256: string; size: number; mode: number }): ManifestFile {
+  return { path: rel, sha256: digest.sha256, mode: normalizeMode(digest.mode), size: digest.size };
+}
+
+async function hashHere(root: string, kept: string[], onProgress: Progress): Promise<ManifestFile[]> {
   const files: ManifestFile[] = [];
   let hashedBytes = 0;
   let lastReport = 0;
   for (let i = 0; i < kept.length; i++) {
-    const rel = kept[i];
+    const rel = kept[i]!;
     const digest = hashFileSync(path.join(root, rel));
     hashedBytes += digest.size;
-    files.push({ path: rel, sha256: digest.sha256, mode: normalizeMode(digest.mode), size: digest.size });
+    files.push(describe(rel, digest));
     const now = Date.now();
-    if (o.onProgress && (now - lastReport > 200 || i === kept.length - 1)) {
+    if (onProgress && (now - lastReport > 200 || i === kept.length - 1)) {
       lastReport = now;
-      o.onProgress(i + 1, kept.length, hashedBytes);
+      onProgress(i + 1, kept.length, hashedBytes);
     }
     // Yield now and then so timers and signals are served during a long hash.
     if (i % 2000 === 1999) await new Promise((resolve) => setImmediate(resolve));
   }
-  return { files, links };
+  return files;
+}
+
+async function hashInWorkers(root: string, kept: string[], onProgress: Progress): Promise<ManifestFile[]> {
+  const files = new Array<ManifestFile>(kept.length);
+  const workers = startFileWorkers();
+  let hashedFiles = 0;
+  let hashedBytes = 0;
+  let lastReport = 0;
+  try {
+    let next = 0;
+    // Each worker keeps two batches queued, so none waits for the next message.
+    const feed = async (): Promise<void> => {
+      while (next < kept.length) {
+        const from = next;
+        next = Math.min(kept.length, next + HASH_BATCH_FILES);
+        const reply = await workers.run({ op: 'hash', files: kept.slice(from, next).map((rel) => `${root}/${rel}`) });
+        for (let k = 0; k < reply.sha256.length; k++) {
+          files[from + k] = describe(kept[from + k]!, { sha256: reply.sha256[k]!, size: reply.sizes[k]!, mode: reply.modes[k]! });
+          hashedBytes += reply.sizes[k]!;
+        }
+        hashedFiles += reply.sha256.length;
+        const now = Date.now();
+        if (onProgress && (now - lastReport > 200 || hashedFiles === kept.length)) {
+          lastReport = now;
+          onProgress(hashedFiles, kept.length, hashedBytes);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: workers.size * 2 }, feed));
+  } finally {
+    await workers.close();
+  }
+  return files;
 }

@@ -8,11 +8,20 @@ import zlib from 'node:zlib';
 import { SlipwayError } from '../errors.js';
 import type { ContentSource } from '../release/content-source.js';
 import type { BlobStore } from './blob-store.js';
+import type { FileReply } from '../release/file-worker.js';
+import { startFileWorkers } from '../release/file-workers.js';
+import { encodeObjectSync } from './encode-object.js';
 import { ENCODING_DEFLATE, ENCODING_RAW, INLINE_ZLIB_BYTES, indexKey, loadObjectIndex, packKey, type Encoding, type ObjectIndex, type PackIndexFile } from './objects.js';
 
 const deflateRaw = promisify(zlib.deflateRaw);
 const gzip = promisify(zlib.gzip);
 const COMPRESS_CONCURRENCY = 4;
+/** From this many contents (or bytes) to pack, the file workers do it: below, starting them costs more than they save. */
+const WORKERS_FROM_CONTENTS = 200;
+const WORKERS_FROM_BYTES = 32 * 1024 * 1024;
+/** a batch for a file worker: this many bytes of contents, or this many files, whichever comes first */
+const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_FILES = 512;
 
 export interface PutObjectsResult {
   /** contents that were not in the store yet */
@@ -59,7 +68,7 @@ export async function putObjects(
     for (const digest of missing) missingBytes += wanted.get(digest)!;
     let packedBytes = 0;
     // Pack bytes are gathered and written a few MiB at a time: one write per small content costs more than the content.
-    let pending: Buffer[] = [];
+    let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     const flush = () => {
       if (pendingBytes === 0) return;
@@ -70,27 +79,7 @@ export async function putObjects(
       pendingBytes = 0;
     };
     try {
-      // Large contents are compressed in the thread pool, several at once; the pack keeps the digest order.
-      let next = 0;
-      const encodeNext = async (): Promise<{ digest: string; data: Buffer; encoding: Encoding; size: number } | null> => {
-        if (next >= missing.length) return null;
-        const digest = missing[next++]!;
-        const content = source.readSync ? source.readSync(digest) : await source.read(digest);
-        const actual = createHash('sha256').update(content).digest('hex');
-        if (actual !== digest) {
-          throw new SlipwayError('RELEASE_SOURCE_CHANGED', `a content of the release does not match its manifest (expected ${digest.slice(0, 12)}, read ${actual.slice(0, 12)}); nothing was stored`, {
-            hint: 'if this is a build, something else wrote into the build folder: build again; if the release was sent, send it again',
-          });
-        }
-        const encoded = await encodeObject(content);
-        return { digest, size: content.length, ...encoded };
-      };
-      const inFlight: Array<Promise<Awaited<ReturnType<typeof encodeNext>>>> = [];
-      for (let i = 0; i < COMPRESS_CONCURRENCY; i++) inFlight.push(encodeNext());
-      while (inFlight.length > 0) {
-        const item = await inFlight.shift()!;
-        if (!item) continue;
-        inFlight.push(encodeNext());
+      for await (const item of encodedContents(missing, wanted, source)) {
         pending.push(item.data);
         pendingBytes += item.data.length;
         if (pendingBytes >= 8 * 1024 * 1024) flush();
@@ -117,15 +106,104 @@ export async function putObjects(
   }
 }
 
-/** Deflates a content when that saves at least 1/16 of it; a sample decides for large ones, so incompressible data costs little. */
-async function encodeObject(content: Buffer): Promise<{ data: Buffer; encoding: Encoding }> {
-  if (content.length < 64) return { data: content, encoding: ENCODING_RAW };
+interface EncodedContent {
+  digest: string;
+  data: Uint8Array;
+  encoding: Encoding;
+  size: number;
+}
+
+/** Contents in digest order, each checked against its digest and encoded: on every core when they are files on this disk and many. */
+function encodedContents(missing: string[], wanted: Map<string, number>, source: ContentSource): AsyncIterable<EncodedContent> {
+  let bytes = 0;
+  for (const digest of missing) bytes += wanted.get(digest)!;
+  const fileOf = source.fileOf;
+  if (fileOf && (missing.length >= WORKERS_FROM_CONTENTS || bytes >= WORKERS_FROM_BYTES)) return encodedInWorkers(missing, wanted, fileOf);
+  return encodedHere(missing, source);
+}
+
+/** Batches of files (a few MiB, or one large file) to the file workers, a few batches ahead; answers taken in order. */
+async function* encodedInWorkers(missing: string[], wanted: Map<string, number>, fileOf: (digest: string) => string): AsyncIterable<EncodedContent> {
+  const batches: Array<Array<[string, string]>> = [];
+  let batch: Array<[string, string]> = [];
+  let batchBytes = 0;
+  for (const digest of missing) {
+    batch.push([digest, fileOf(digest)]);
+    batchBytes += wanted.get(digest)!;
+    if (batchBytes >= BATCH_BYTES || batch.length >= BATCH_FILES) {
+      batches.push(batch);
+      batch = [];
+      batchBytes = 0;
+    }
+  }
+  if (batch.length > 0) batches.push(batch);
+  const workers = startFileWorkers();
+  try {
+    const ahead = workers.size * 2;
+    const inFlight: Array<Promise<Extract<FileReply, { op: 'pack'; ok: true }>>> = [];
+    let next = 0;
+    const send = () => {
+      const items = batches[next++]!;
+      const answer = workers.run({ op: 'pack', items });
+      answer.catch(() => undefined); // awaited in order below; an earlier failure must not leave this one unhandled
+      inFlight.push(answer);
+    };
+    while (next < batches.length && inFlight.length < ahead) send();
+    for (let b = 0; b < batches.length; b++) {
+      const reply = await inFlight.shift()!;
+      if (next < batches.length) send();
+      const data = Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength);
+      let at = 0;
+      for (let i = 0; i < batches[b]!.length; i++) {
+        const length = reply.entries[i * 3]!;
+        yield { digest: batches[b]![i]![0], data: data.subarray(at, at + length), size: reply.entries[i * 3 + 1]!, encoding: reply.entries[i * 3 + 2]! as Encoding };
+        at += length;
+      }
+    }
+  } finally {
+    await workers.close();
+  }
+}
+
+/** In this process: few contents, or a source that is not files on this disk. Large ones are compressed in the thread pool, several at once. */
+async function* encodedHere(missing: string[], source: ContentSource): AsyncIterable<EncodedContent> {
+  let next = 0;
+  const encodeNext = async (): Promise<EncodedContent | null> => {
+    if (next >= missing.length) return null;
+    const digest = missing[next++]!;
+    const content = source.readSync ? source.readSync(digest) : await source.read(digest);
+    const actual = createHash('sha256').update(content).digest('hex');
+    if (actual !== digest) {
+      throw new SlipwayError('RELEASE_SOURCE_CHANGED', `a content of the release does not match its manifest (expected ${digest.slice(0, 12)}, read ${actual.slice(0, 12)}); nothing was stored`, {
+        hint: 'if this is a build, something else wrote into the build folder: build again; if the release was sent, send it again',
+      });
+    }
+    return { digest, size: content.length, ...(await encodeObject(content)) };
+  };
+  const inFlight: Array<Promise<EncodedContent | null>> = [];
+  for (let i = 0; i < COMPRESS_CONCURRENCY; i++) {
+    const p = encodeNext();
+    p.catch(() => undefined);
+    inFlight.push(p);
+  }
+  while (inFlight.length > 0) {
+    const item = await inFlight.shift()!;
+    if (!item) continue;
+    const p = encodeNext();
+    p.catch(() => undefined);
+    inFlight.push(p);
+    yield item;
+  }
+}
+
+/** encodeObjectSync, with large contents compressed in the thread pool. */
+async function encodeObject(content: Buffer): Promise<{ data: Uint8Array; encoding: Encoding }> {
+  if (content.length < INLINE_ZLIB_BYTES) return encodeObjectSync(content);
   if (content.length > 1024 * 1024) {
     const sample = await deflateRaw(content.subarray(0, 64 * 1024), { level: 1 });
     if (sample.length > 60 * 1024) return { data: content, encoding: ENCODING_RAW };
   }
-  const deflated = content.length < INLINE_ZLIB_BYTES ? zlib.deflateRawSync(content, { level: 1 }) : await deflateRaw(content, { level: 1 });
+  const deflated = await deflateRaw(content, { level: 1 });
   if (deflated.length > content.length - (content.length >> 4)) return { data: content, encoding: ENCODING_RAW };
   return { data: deflated, encoding: ENCODING_DEFLATE };
 }
-
