@@ -33,6 +33,7 @@ export type InstallOp =
   | { op: 'mkdirs'; dirs: string[] }
   | { op: 'writeObjects'; buffer: Uint8Array; objects: ObjectWrite[] }
   | { op: 'copyObjects'; copies: Array<{ from: string; mode: number; firstPath: string; objectFile: string }> }
+  /** links each pair and answers the new link's [inode, size, mtimeMs] (the stat snapshot's entries, taken while the name is fresh in the cache) */
   | { op: 'links'; pairs: Array<[from: string, to: string]> }
   | { op: 'symlinks'; pairs: Array<[target: string, at: string]> }
   | { op: 'stats'; paths: string[] }
@@ -111,9 +112,15 @@ function run(message: InstallOp, written: string[]): number[] | undefined {
         if (linkAsObject(c.firstPath, c.objectFile)) written.push(c.objectFile);
       }
       return undefined;
-    case 'links':
-      for (const [from, to] of message.pairs) linkSync(from, to);
-      return undefined;
+    case 'links': {
+      const out: number[] = [];
+      for (const [from, to] of message.pairs) {
+        linkSync(from, to);
+        const stat = lstatSync(to);
+        out.push(stat.ino, stat.size, stat.mtimeMs);
+      }
+      return out;
+    }
     case 'symlinks':
       for (const [target, at] of message.pairs) symlinkSync(target, at);
       return undefined;
