@@ -11,7 +11,8 @@
  *   (d) install of the one-file change vs the same `tar -xzf`
  *   (e) `slipway verify` of the untouched release (and `--full`, which hashes every
  *       file again) vs `sha256sum` of its files
- *   (f) warm rollback (`slipway rollback`) vs a bare `slipway status`
+ *   (f) warm rollback (`slipway rollback`) vs a bare `slipway status`, and when the old
+ *       version first answers through the proxy after the command starts
  *
  * The one-file change is a commit that changes one line of the app's own server.js.
  * A phase that fails prints why on its line and the others go on. Before anything,
@@ -24,6 +25,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -215,6 +217,30 @@ async function answers(port: number): Promise<string> {
   }
 }
 
+/** GET /version every 5 ms on one kept-alive connection until it answers `want`: the ms since `t0`, or null once stopped. */
+async function firstAnswer(port: number, want: string, t0: number, stop: { stopped: boolean }): Promise<number | null> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const once = () =>
+    new Promise<string>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/version', agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+        res.on('error', () => resolve(''));
+      });
+      req.on('error', () => resolve(''));
+    });
+  try {
+    while (!stop.stopped) {
+      if ((await once()) === want) return performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return null;
+  } finally {
+    agent.destroy();
+  }
+}
+
 // ---------------------------------------------------------------- link probe
 
 /**
@@ -384,9 +410,18 @@ try {
       const status: number[] = [];
       for (let i = 0; i < 3; i += 1) status.push((await cliOk(home, repo, ['status', 'production', '--json'])).ms);
       status.sort((a, b) => a - b);
+      // The old version's first answer through the proxy, polled on its own connection while the command runs.
+      const stop = { stopped: false };
+      const t0 = performance.now();
+      const answered = firstAnswer(port, 'v1', t0, stop);
       const back = await cliOk(home, repo, ['rollback', 'production', '--yes']);
+      const timer = setTimeout(() => (stop.stopped = true), 10_000);
+      const answeredMs = await answered;
+      clearTimeout(timer);
+      stop.stopped = true;
       const serving = await answers(port);
       say(`(f) warm rollback v2 → v1: slipway rollback ${sec(back.ms)} vs a bare slipway status ${(status[1]! / 1000).toFixed(2)} s: ${ratio(back.ms, status[1]!)}; /version now answers ${serving}`);
+      say(`(f) warm rollback: v1 answers ${answeredMs === null ? 'never (within 10 s)' : `${answeredMs.toFixed(0)} ms`} after the command starts (target 150 ms; a bare status takes ${status[1]!.toFixed(0)} ms)`);
     });
   }
   say(`done in ${sec(performance.now() - started)}${failures > 0 ? `, ${failures} phase(s) failed` : ''}`);
