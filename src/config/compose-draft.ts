@@ -13,7 +13,8 @@ export interface ServiceDraft {
   command?: string;
   portEnv: string;
   env: Record<string, string>;
-  health: { path: string; timeout?: string; deadline?: string };
+  /** http false: no HTTP check (a worker that listens on no port) */
+  health: { path: string; timeout?: string; deadline?: string; http?: false };
 }
 
 export interface AccessoryDraft {

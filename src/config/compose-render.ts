@@ -29,7 +29,11 @@ function renderServices(draft: ProjectDraft): string {
         lines.push(`    image: ${scalar(s.image!)}`);
       }
       if (s.command !== undefined) lines.push(`    command: ${scalar(s.command)}   # run with sh -c in the container`);
-      lines.push(`    port_env: ${s.portEnv}`, `    env:${mapping(s.env, '      ')}`, '    health:', `      path: ${scalar(s.health.path)}`);
+      lines.push(`    port_env: ${s.portEnv}`, `    env:${mapping(s.env, '      ')}`);
+      // The service the proxy fronts (web, else the first) keeps an HTTP check even when the compose file had none.
+      const fronted = s === (draft.services.find((x) => x.name === 'web') ?? draft.services[0]);
+      if (s.health.http === false && !fronted) return [...lines, '    health: false   # no HTTP check: healthy once it keeps running'].join('\n');
+      lines.push('    health:', `      path: ${scalar(s.health.path)}`);
       if (s.health.timeout !== undefined) lines.push(`      timeout: ${s.health.timeout}`);
       if (s.health.deadline !== undefined) lines.push(`      deadline: ${s.health.deadline}`);
       return lines.join('\n');

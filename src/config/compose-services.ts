@@ -79,11 +79,13 @@ export function mapService(ctx: MappingContext, o: { composeName: string; name: 
   } else if (ports !== undefined && !portFromVariable) {
     findings.at([...at, 'ports'], `${o.name} listened on ${ports.container} in its container; under slipway each slot gets its own port on loopback in $PORT: make the app listen on 127.0.0.1:$PORT (or add a command that does)`);
   }
-  if (ports === undefined) {
-    findings.at(at, `${o.name} listens on no port in the compose file: slipway gives every service a port in $${service.portEnv} and checks its health over HTTP (GET ${service.health.path}) before it gets traffic; a worker needs a small HTTP health endpoint there`);
-  }
   const health = healthFrom(ctx, o.service.healthcheck, [...at, 'healthcheck']);
   if (health !== undefined) service.health = health;
+  else if (ports === undefined) {
+    // A worker: no port, no check. It is healthy once it keeps running (health: false).
+    service.health = { ...service.health, http: false };
+    findings.at(at, `${o.name} listens on no port in the compose file: it gets health: false (healthy once it keeps running for a second after it starts); give it an HTTP endpoint on $${service.portEnv} and a health.path for a real check`);
+  }
   else if (ports !== undefined) findings.at(at, `no HTTP health check in the compose file: slipway checks GET /healthz; the app must answer it with a 2xx, or set services.${o.name}.health.path to a page that does`);
 
   mapServiceVolumes(ctx, o.service.volumes, at, o.name);

@@ -33,6 +33,18 @@ export function checkCrossFieldRules(options: { source: YamlSource; file: string
       );
     }
   }
+  // The service the proxy fronts (web, else the first) must answer an HTTP check: traffic is switched on it.
+  const fronted = (names: string[]) => (names.includes('web') ? 'web' : names[0]);
+  const withoutHttp = (name: string | undefined) => {
+    const service = name !== undefined && isObject(data.services) ? data.services[name] : undefined;
+    return isObject(service) && (service.health === false || (isObject(service.health) && service.health.http === false));
+  };
+  if (isObject(data.services)) {
+    const primary = fronted(Object.keys(data.services));
+    if (withoutHttp(primary)) {
+      problems.push(makeProblem({ source, file, path: ['services', primary!, 'health'], message: `${primary} is the service slipway's proxy sends traffic to, so it needs an HTTP health check; \`health: false\` is for services that listen on no port (workers)` }));
+    }
+  }
   if (!isObject(data.environments)) return { problems, warnings };
 
   const portOwners = new Map<string, string>();

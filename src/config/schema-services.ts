@@ -9,7 +9,7 @@ import { bool, command, duration, envValue, envVarName, expectedOnWrongType, int
 // __proto__ is the one name a plain object cannot hold as a key.
 const CONFIG_KEY_PATTERN = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]*$/;
 
-const healthSchema = section(
+const healthFields = section(
   {
     path: z
       .string({ error: 'expected an HTTP path like /healthz' })
@@ -19,9 +19,13 @@ const healthSchema = section(
     timeout: duration().default(2000),
     successes: integer({ min: 1, what: 'how many answers in a row make the service healthy' }).default(2),
     deadline: duration().default(30_000),
+    http: z.literal(false, { error: 'expected false: the service answers no HTTP check (leave it out for the HTTP check)' }).optional(),
   },
-  'a mapping like { path: /healthz, interval: 500ms }',
+  'a mapping like { path: /healthz, interval: 500ms }, or false for a service without an HTTP check (a worker)',
 );
+
+/** `health: false` is short for `{ http: false }`: a worker that listens on no port. */
+const healthSchema = z.preprocess((value) => (value === false ? { http: false } : value), healthFields);
 
 const IMAGE_REFERENCE = /^[a-z0-9][a-z0-9._\/:-]*(@sha256:[0-9a-f]{64})?$/;
 

@@ -33,6 +33,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       timeoutMs: service.health.timeout,
       successes: service.health.successes,
       deadlineMs: service.health.deadline,
+      ...(service.health.http === false ? { http: false as const } : {}),
     },
     ...(service.build !== undefined
       ? {

@@ -28,6 +28,11 @@ export interface HealthCheckConfig {
   successes: number;
   /** how long a new release may take to become healthy */
   deadlineMs: number;
+  /**
+   * false (`health: false`): the service answers no HTTP check (a queue worker); it is healthy once
+   * it has kept running for `successes` × `interval` without exiting. Absent: the HTTP check.
+   */
+  http?: false;
 }
 
 export interface ServiceConfig {

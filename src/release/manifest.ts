@@ -146,6 +146,7 @@ const runtimeSchema = z.strictObject({
         timeoutMs: durationMs,
         successes: z.number().int().positive(),
         deadlineMs: durationMs,
+        http: z.literal(false).optional(),
       }),
       container: z
         .union([

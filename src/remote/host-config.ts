@@ -133,6 +133,7 @@ function renderHealth(health: HealthCheckConfig): Record<string, unknown> {
     timeout: formatDuration(health.timeoutMs),
     successes: health.successes,
     deadline: formatDuration(health.deadlineMs),
+    ...(health.http === false ? { http: false } : {}),
   };
 }
 

@@ -118,6 +118,26 @@ export interface WatchHealthOptions {
  * Fails on max(2, check.successes) consecutive failed probes, so one lost probe is not a rollback.
  * Throws HEALTH_CHECK_ABORTED when `signal` aborts.
  */
+/**
+ * A service without an HTTP check (`health: false`, a worker): healthy once it has kept running for
+ * `successes` × `interval` without exiting or restarting.
+ */
+export async function waitUntilRunning(o: { check: HealthCheckConfig; isAlive: () => boolean; signal?: AbortSignal }): Promise<{ ms: number }> {
+  const started = performance.now();
+  const needed = Math.max(1, o.check.successes) * o.check.intervalMs;
+  for (;;) {
+    throwIfAborted(o.signal, 'the service');
+    if (!o.isAlive()) {
+      throw new SlipwayError('SERVICE_EXITED', `The service exited ${Math.round(performance.now() - started)} ms after it started (it has no HTTP check: it must keep running for ${needed} ms).`, {
+        hint: "Read the service's log for the reason it stopped; run its command by hand in the release folder to reproduce.",
+      });
+    }
+    const ran = performance.now() - started;
+    if (ran >= needed) return { ms: Math.round(ran) };
+    await pause({ ms: Math.min(o.check.intervalMs, needed - ran), ...(o.signal ? { signal: o.signal } : {}) });
+  }
+}
+
 export async function watchHealth(o: WatchHealthOptions): Promise<{ ok: true } | { ok: false; reason: string }> {
   const target = describeTarget(o.url);
   const allowedFailures = Math.max(2, o.check.successes);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { SlipwayError } from '../errors.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
-import { waitUntilHealthy } from './health-check.js';
+import { waitUntilHealthy, waitUntilRunning } from './health-check.js';
 import { findFreePort } from './ports.js';
 import { startSlotContainer } from './container-slot.js';
 import { startService, type SupervisedService } from './supervisor.js';
@@ -85,11 +85,10 @@ export async function startSlot(options: {
     }
     for (const entry of started) {
       try {
-        await waitUntilHealthy({
-          url: `http://127.0.0.1:${entry.port}${entry.config.health.path}`,
-          check: entry.config.health,
-          isAlive: () => entry.process.state() !== 'failed' && entry.process.state() !== 'stopped' && entry.process.restarts() === 0,
-        });
+        const isAlive = () => entry.process.state() !== 'failed' && entry.process.state() !== 'stopped' && entry.process.restarts() === 0;
+        // Without a probe, only a process that runs now counts: one in its restart backoff has already exited.
+        if (entry.config.health.http === false) await waitUntilRunning({ check: entry.config.health, isAlive: () => isAlive() && entry.process.isAlive() });
+        else await waitUntilHealthy({ url: `http://127.0.0.1:${entry.port}${entry.config.health.path}`, check: entry.config.health, isAlive });
       } catch (error) {
         const output = sinceLastStart(await entry.process.lastOutput(40).catch(() => [] as string[])).slice(-15);
         const reason = error instanceof SlipwayError ? error.message : String(error);
