@@ -215,6 +215,8 @@ export const DeployRequestSchema = z.strictObject({
   version: z.string().optional(),
   ...asker,
   allowOlder: z.boolean().optional(),
+  /** a fleet rollout's backup of this host, taken before any host changed: the update's backup step checks it and uses it as its own */
+  rolloutBackupId: z.string().min(1).optional(),
 });
 
 /** `to`: a version or id of a release on the host (absent or empty: the previous one). */

@@ -55,7 +55,7 @@ export function agentHandlers(deps: RouteDeps): AgentHandlers {
     status: () => deps.status(),
 
     deploy: (body, emit) =>
-      runUpdate('deploy', { who: body.who, reason: body.reason, releaseId: body.releaseId, version: body.version, allowOlder: Boolean(body.allowOlder) }, emit),
+      runUpdate('deploy', { who: body.who, reason: body.reason, releaseId: body.releaseId, version: body.version, allowOlder: Boolean(body.allowOlder), rolloutBackupId: body.rolloutBackupId }, emit),
 
     rollback: async (body, emit) => {
       const asker = { who: body.who, reason: body.reason };

@@ -130,6 +130,7 @@ export function buildProgram(): Command {
     .option('--allow-older', 'deploy a release that is not newer than the current one as a normal update (backup, its migrations); to undo an update instead: rollback --to <v>')
     .option('--reason <text>', 'why, for the record')
     .addOption(new Option('--no-plan', 'do not print the plan (a fleet rollout asks this of each host)').hideHelp())
+    .addOption(new Option('--use-backup <id>', "the backup a fleet rollout took of this host first: the update's backup step uses it instead of taking another, when it fits").hideHelp())
     .option('--parallel <n>', 'on several hosts: how many independent hosts update at once (default 1)')
     .option('--json', 'on several hosts: print the rollout summary as JSON')
     .action(runner(() => import('./deploy.js')));
