@@ -94,6 +94,25 @@ export class Agent {
     this.ownLog?.check();
   }
 
+  /**
+   * Service containers a previous agent left running (it was killed): stopped, like its processes.
+   * Only for apps with containers: a process-only host may have no engine at all.
+   */
+  private async stopStaleContainers(): Promise<void> {
+    const { currentId } = this.ledger.getState();
+    const manifest = currentId ? await readInstalledManifest(this.layout, currentId) : null;
+    const usesContainers = this.options.project.config.services.some((s) => s.container !== undefined) || manifest?.runtime.services.some((s) => s.image !== undefined);
+    if (!usesContainers) return;
+    try {
+      const { stopStaleContainers } = await import('../runtime/container-cleanup.js');
+      const { stopped, removed } = await stopStaleContainers({ app: this.options.project.config.app, environment: this.env.name });
+      if (stopped + removed > 0) this.log(`stopped ${stopped} container${stopped === 1 ? '' : 's'} and removed ${removed} one-off container${removed === 1 ? '' : 's'} left by a previous agent`);
+    } catch (error) {
+      // The engine may come up after the agent: the first deploy says so clearly; the agent still starts.
+      this.log(`could not check for containers left by a previous agent: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
   async start(): Promise<void> {
     await ensureHostLayout(this.layout);
     // Started in the background by the CLI, the agent writes to logs/agent.log: it rotates that file itself.
@@ -103,6 +122,7 @@ export class Agent {
     this.store = await openStore(this.env.store, this.options.project.dir);
     const killed = await killStaleProcesses(this.layout.runDir);
     if (killed > 0) this.log(`stopped ${killed} process${killed === 1 ? '' : 'es'} left by a previous agent`);
+    await this.stopStaleContainers();
     try {
       this.proxy = await createProxy({ host: this.env.bind, port: this.env.port, trustedProxies: this.env.trustedProxies ?? [] });
     } catch (error) {

@@ -123,7 +123,7 @@ export function agentHandlers(deps: RouteDeps): AgentHandlers {
     prune: async (body) => {
       const keep = body.keep ?? env.retention.releases;
       const removed = await deps.withHostLock('slipway prune', 'prune old releases', () =>
-        pruneReleases({ layout: deps.layout, ledger: deps.ledger(), keep, dryRun: Boolean(body.dryRun), sweepObjects: true }),
+        pruneReleases({ layout: deps.layout, ledger: deps.ledger(), keep, dryRun: Boolean(body.dryRun), sweepObjects: true, environment: env.name }),
       );
       return { removed, keep };
     },

@@ -10,6 +10,7 @@ import { parseManifest } from '../release/manifest.js';
 import type { BlobStore } from './blob-store.js';
 import { collectObjects, loadObjectIndex, type CollectResult } from './objects.js';
 import { fetchReleaseContent } from './object-sources.js';
+import { releaseImageObjects } from './image-objects.js';
 import { deleteLegacyArchive, hasLegacyArchive, listReleases, putRelease, readReleaseManifest, readReleaseManifestBytes, readReleaseSignature, type ReleaseInfo } from './releases.js';
 
 /** How long a new pack is safe from collection: a publish puts its pack before its manifest. */
@@ -38,7 +39,10 @@ export async function pruneStore(store: BlobStore, app: string, o: { keep: numbe
   });
   const referenced = new Set<string>();
   for (const release of kept) {
-    for (const file of (await readReleaseManifest(store, app, release.id)).files) referenced.add(file.sha256);
+    const manifest = await readReleaseManifest(store, app, release.id);
+    for (const file of manifest.files) referenced.add(file.sha256);
+    // A kept release's container images: its layers and configs are objects too.
+    for (const object of releaseImageObjects(manifest)) referenced.add(object.sha256);
   }
   if (!o.dryRun) {
     for (const release of removed) {

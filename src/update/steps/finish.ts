@@ -36,7 +36,7 @@ export const finishStep: UpdateStep = {
       }
     }
     notes.push(...(await postUpdateBackup(ctx)));
-    const pruned = await pruneReleases({ layout: ctx.layout, ledger: ctx.ledger, keep: ctx.environment.retention.releases });
+    const pruned = await pruneReleases({ layout: ctx.layout, ledger: ctx.ledger, keep: ctx.environment.retention.releases, environment: ctx.environmentName });
     if (pruned.length > 0) notes.push(`pruned ${pruned.length} old release${pruned.length === 1 ? '' : 's'}`);
     if (ctx.facts.lock) await releaseLock(ctx.layout.lockFile, ctx.facts.lock.token);
     ctx.facts.lock = undefined;
