@@ -49,6 +49,45 @@ const storeSchema = z.preprocess(
     }),
 );
 
+/**
+ * A registry repository without a scheme: `host[:port]` (a dot, a port or localhost, so the engine
+ * takes it for a registry and not a Docker Hub namespace), then optional lowercase path segments.
+ */
+const REGISTRY_URL_PATTERN = /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9.-]+:\d{1,5}|localhost:\d{1,5})(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
+const ENV_VARIABLE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const REGISTRY_EXPECTED = 'a registry like 127.0.0.1:5000, or a mapping like { url: registry.example.com/team, username_env: REGISTRY_USER, password_env: REGISTRY_PASSWORD }';
+
+function envVariableName(what: string) {
+  return z
+    .string({ error: `expected the name of the environment variable holding ${what}, like REGISTRY_PASSWORD` })
+    .regex(ENV_VARIABLE_PATTERN, { error: `expected the name of the environment variable holding ${what} (letters, digits and _), like REGISTRY_PASSWORD` });
+}
+
+/**
+ * `registry`: where this environment's container images travel instead of the store, as
+ * `<url>/<app>`. Credentials only by the names of environment variables (set on the machine that
+ * publishes and on each host), never their values.
+ */
+const registrySchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { url: value } : value),
+  z
+    .strictObject(
+      {
+        url: z
+          .string({ error: `expected ${REGISTRY_EXPECTED}` })
+          .regex(REGISTRY_URL_PATTERN, { error: 'expected host[:port][/path] without a scheme or tag, like 127.0.0.1:5000 or registry.example.com/team (lowercase)' }),
+        username_env: envVariableName('the registry user name').optional(),
+        password_env: envVariableName('the registry password').optional(),
+      },
+      { error: expectedOnWrongType(REGISTRY_EXPECTED) },
+    )
+    .superRefine((registry, ctx) => {
+      if ((registry.username_env === undefined) !== (registry.password_env === undefined)) {
+        ctx.addIssue({ code: 'custom', path: [registry.username_env === undefined ? 'username_env' : 'password_env'], message: 'give both username_env and password_env (the names of the variables holding them), or neither' });
+      }
+    }),
+);
+
 const SSH_URL_PATTERN = /^ssh:\/\/([^\s@/:]+@)?[^\s@/:]+(:\d{1,5})?$/;
 
 function nameList(what: string, example: string) {
@@ -104,6 +143,7 @@ export const environmentSchema = z.strictObject(
       .regex(/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+|localhost)$/, { error: 'expected an IP address to listen on, like 127.0.0.1 or 0.0.0.0' })
       .default('127.0.0.1'),
     store: storeSchema,
+    registry: registrySchema.optional(),
     require_signature: bool().default(false),
     public_keys: z
       .array(text('the path of a public key file'), { error: 'expected a list of public key files, like [keys/prod.pub]' })

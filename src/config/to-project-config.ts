@@ -117,6 +117,15 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       port: env.port,
       bind: env.bind,
       store,
+      ...(env.registry === undefined
+        ? {}
+        : {
+            registry: {
+              url: env.registry.url,
+              ...(env.registry.username_env === undefined ? {} : { usernameEnv: env.registry.username_env }),
+              ...(env.registry.password_env === undefined ? {} : { passwordEnv: env.registry.password_env }),
+            },
+          }),
       requireSignature: env.require_signature,
       publicKeys: env.public_keys,
       retention: {

@@ -205,6 +205,12 @@ export interface EnvironmentConfig {
   /** address the proxy listens on; default 127.0.0.1 (slipway does not terminate TLS: put your TLS proxy in front, or bind 0.0.0.0) */
   bind: string;
   store: StoreConfig;
+  /**
+   * `registry`: container images are pushed there at publish and pulled by digest on the hosts
+   * (absent: they travel through the store), in the repository `<url>/<app>`. `url` is
+   * host[:port][/path]; the credentials are the names of environment variables, never their values.
+   */
+  registry?: { url: string; usernameEnv?: string; passwordEnv?: string };
   requireSignature: boolean;
   /** paths (relative to the project file) of ed25519 public keys accepted for this environment */
   publicKeys: string[];

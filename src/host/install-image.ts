@@ -1,6 +1,7 @@
 /**
  * A release's container images onto a host's engine, from the store: hosts never build
- * and need no registry. Only what the engine lacks is fetched: when another image on the
+ * and need no registry. (An environment with a registry gets the images of a release
+ * published there from it instead, by digest: src/host/pull-image.ts.) Only what the engine lacks is fetched: when another image on the
  * host already holds the first layers of this one (the same base), those layers are
  * neither fetched nor sent to the engine. Every object fetched is checked against its
  * digest, and the config against the image id, before anything is loaded; an image the
@@ -19,7 +20,9 @@ import { SlipwayError } from '../errors.js';
 import type { ReleaseImage } from '../config/types.js';
 import type { ReleaseManifest } from '../release/manifest.js';
 import { imageRepository, imageTag } from '../release/image-build.js';
+import type { RegistryConfig } from '../release/image-registry.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { imagesInRegistry, pullReleaseImages } from './pull-image.js';
 import { imageIdHex, MAX_IMAGE_CONFIG_BYTES } from '../store/image-objects.js';
 import { loadObjectIndex, type ObjectIndex } from '../store/objects.js';
 import { readObjects, type WantedObject } from '../store/read-objects.js';
@@ -28,14 +31,14 @@ import { readObjects, type WantedObject } from '../store/read-objects.js';
 export interface ImageInstall {
   id: string;
   services: string[];
-  /** 'present': the engine had it; 'loaded': brought in from the store */
-  how: 'present' | 'loaded';
+  /** 'present': the engine had it; 'loaded': brought in from the store; 'pulled': from the environment's registry, by digest */
+  how: 'present' | 'loaded' | 'pulled';
   layers: number;
-  /** layers fetched from the store (the others were in the engine already) */
+  /** layers fetched from the store or the registry (the others were in the engine already) */
   fetchedLayers: number;
-  /** bytes read from the store (as stored there, compressed) */
+  /** bytes read from the store or sent by the registry (compressed) */
   fetchedBytes: number;
-  /** bytes of the layers fetched, uncompressed */
+  /** bytes of the layers fetched, uncompressed (0 when pulled: the registry says only compressed sizes) */
   layerBytes: number;
 }
 
@@ -68,6 +71,10 @@ export async function installReleaseImages(o: {
   app: string;
   releaseId: string;
   manifest: ReleaseManifest;
+  /** the environment's registry: a release published there is pulled from it, not loaded from the store */
+  registry?: RegistryConfig;
+  /** where the registry's credential variables are read (default: this process's environment) */
+  env?: NodeJS.ProcessEnv;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }): Promise<ImageInstall[]> {
   const images = releaseImages(o.manifest);
@@ -84,7 +91,14 @@ export async function installReleaseImages(o: {
     heldLists ??= await localLayerLists(engine);
     toLoad.push({ image, services, held: heldPrefix(heldLists, image.layers.map((layer) => layer.sha256)) });
   }
-  if (toLoad.length > 0) {
+  const record = toLoad.length > 0 && o.registry ? await imagesInRegistry({ store: o.store, app: o.app, releaseId: o.releaseId, registry: o.registry }) : null;
+  if (record && o.registry) {
+    const tags = [imageTag(o.releaseId), imageTag(o.manifest.version)];
+    const pulled = await pullReleaseImages({ record, registry: o.registry, images: toLoad, names: { repository: imageRepository(o.app), tags }, ...(o.env ? { env: o.env } : {}) });
+    for (const [n, plan] of toLoad.entries()) {
+      results.push({ id: plan.image.id, services: plan.services, how: 'pulled', layers: plan.image.layers.length, fetchedLayers: pulled[n]!.pulledLayers, fetchedBytes: pulled[n]!.pulledBytes, layerBytes: 0 });
+    }
+  } else if (toLoad.length > 0) {
     const index = await loadObjectIndex(o.store, o.app);
     // Every image is known to be fetchable before any is fetched, and all are fetched (and checked) before any is loaded.
     for (const plan of toLoad) checkAvailable(o, plan, index);
