@@ -36,8 +36,11 @@ async function freePort(): Promise<number> {
 
 /** How often the agent has read its channel so far, from its management API (GET /v1/status, signed). */
 async function pollCounts(managementPort: number): Promise<{ polls: number; unchanged: number }> {
-  const response = await fetch(`http://127.0.0.1:${managementPort}/v1/status`, {
-    headers: { ...signRequest({ secret: MANAGEMENT_SECRET, method: 'GET', path: '/v1/status' }), connection: 'close' },
+  const managementUrl = `http://127.0.0.1:${managementPort}`;
+  // slipway.yml names no hostname: the agent answers to the machine's name.
+  const signed = signRequest({ secret: MANAGEMENT_SECRET, method: 'GET', path: '/v1/status', environment: 'production', host: os.hostname(), hostHeader: new URL(managementUrl).host });
+  const response = await fetch(`${managementUrl}/v1/status`, {
+    headers: { ...signed, connection: 'close' },
     signal: AbortSignal.timeout(5000),
   });
   if (!response.ok) throw new Error(`GET /v1/status answered HTTP ${response.status}`);

@@ -1,7 +1,7 @@
 import { SlipwayError, usageError } from '../errors.js';
 import { getEnvironment, loadProject } from '../config/load.js';
 import type { EnvironmentConfig } from '../config/types.js';
-import { readManagementSecret, signRequest } from '../agent/management-auth.js';
+import { managementHostName, readManagementSecret, signRequest } from '../agent/management-auth.js';
 import { ManagementRefusalSchema } from '../agent/api.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
@@ -29,7 +29,8 @@ export default async function notify(options: NotifyOptions, ctx: CliContext): P
   const base = options.url ?? managementUrl(environment);
   const target = new URL('/v1/notify', base);
   const body = '{}';
-  const headers = signRequest({ secret, method: 'POST', path: target.pathname, body });
+  // Signed for this environment's agent and the Host header fetch will send, so it cannot be replayed to another agent.
+  const headers = signRequest({ secret, method: 'POST', path: target.pathname, body, environment: name, host: managementHostName(environment), hostHeader: target.host });
 
   let response: Response;
   try {
@@ -57,10 +58,7 @@ export default async function notify(options: NotifyOptions, ctx: CliContext): P
   const said = refusal.success ? refusal.data : {};
   if (response.status === 401) {
     throw new SlipwayError('MANAGEMENT_UNAUTHORIZED', `the agent of ${name} refused the request (${said.reason ?? 'unauthorized'})`, {
-      hint:
-        said.reason === 'stale-timestamp'
-          ? "this machine's clock and the agent's differ by more than a minute: fix the clock (NTP)"
-          : `check that $${environment.management.secretEnv} holds the same secret here and on the agent`,
+      hint: refusalHint(said.reason, name, environment.management.secretEnv),
     });
   }
   if (!response.ok) {
@@ -70,6 +68,12 @@ export default async function notify(options: NotifyOptions, ctx: CliContext): P
   }
   if (options.json) return jsonOutput(json ?? {});
   return { stdout: `told the agent of ${name} at ${target.origin} to check its channel now` };
+}
+
+function refusalHint(reason: string | undefined, name: string, secretEnv: string): string {
+  if (reason === 'stale-timestamp') return "this machine's clock and the agent's differ by more than a minute: fix the clock (NTP)";
+  if (reason === 'wrong-environment' || reason === 'wrong-host') return `that agent serves another environment or host; check --url / environments.${name}.hostname`;
+  return `check that $${secretEnv} holds the same secret here and on the agent`;
 }
 
 /** Where an environment's management API answers, seen from this machine. */

@@ -3,7 +3,7 @@
 // signed, expired and replayed requests get 401 and start nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { signRequest } from '../../src/agent/management-auth.js';
+import { signRequest, type SignInput } from '../../src/agent/management-auth.js';
 import { createPullFixture, MANAGEMENT_SECRET, waitUntil, type PullFixture } from '../helpers/pull-fixture.js';
 
 interface Answer {
@@ -19,6 +19,11 @@ async function post(f: PullFixture, path: string, o: { headers?: Record<string, 
     signal: AbortSignal.timeout(10_000),
   });
   return { status: response.status, json: await response.json().catch(() => null) };
+}
+
+/** Signed for production's agent on this machine, as `slipway notify` signs it; `o` may sign it for another. */
+function sign(f: PullFixture, o: Partial<SignInput> & { secret: string; body: string }) {
+  return signRequest({ method: 'POST', path: '/v1/notify', environment: 'production', host: f.hostname, hostHeader: new URL(f.envs.production!.managementUrl).host, ...o });
 }
 
 test('notify makes the agent check at once; bad signatures get 401 and start no deployment', { timeout: 120_000 }, async (t) => {
@@ -39,7 +44,7 @@ test('notify makes the agent check at once; bad signatures get 401 and start no 
 
   // A correctly signed notify with nothing new to do: accepted, and kept to replay later.
   const body = '{}';
-  const captured = signRequest({ secret: MANAGEMENT_SECRET, method: 'POST', path: '/v1/notify', body });
+  const captured = sign(f, { secret: MANAGEMENT_SECRET, body });
   const accepted = await post(f, '/v1/notify', { headers: captured, body });
   assert.equal(accepted.status, 200, JSON.stringify(accepted.json));
   assert.equal(accepted.json.checking, true);
@@ -51,12 +56,15 @@ test('notify makes the agent check at once; bad signatures get 401 and start no 
   const looksBefore = (agent.output().match(/channel production names/g) ?? []).length;
   const refusals: [string, () => Promise<Answer>, string][] = [
     ['unsigned', () => post(f, '/v1/notify', { body }), 'missing-signature'],
-    ['wrong signature', () => post(f, '/v1/notify', { headers: signRequest({ secret: 'another-secret-of-enough-length-0123', method: 'POST', path: '/v1/notify', body }), body }), 'bad-signature'],
+    ['wrong signature', () => post(f, '/v1/notify', { headers: sign(f, { secret: 'another-secret-of-enough-length-0123', body }), body }), 'bad-signature'],
     [
       'expired timestamp',
-      () => post(f, '/v1/notify', { headers: signRequest({ secret: MANAGEMENT_SECRET, method: 'POST', path: '/v1/notify', body, timestamp: Math.floor(Date.now() / 1000) - 300 }), body }),
+      () => post(f, '/v1/notify', { headers: sign(f, { secret: MANAGEMENT_SECRET, body, timestamp: Math.floor(Date.now() / 1000) - 300 }), body }),
       'stale-timestamp',
     ],
+    ['signed for staging', () => post(f, '/v1/notify', { headers: sign(f, { secret: MANAGEMENT_SECRET, body, environment: 'staging' }), body }), 'wrong-environment'],
+    ['signed for another host', () => post(f, '/v1/notify', { headers: sign(f, { secret: MANAGEMENT_SECRET, body, host: `not-${f.hostname}` }), body }), 'wrong-host'],
+    ['signed for another Host header', () => post(f, '/v1/notify', { headers: sign(f, { secret: MANAGEMENT_SECRET, body, hostHeader: 'agent.example:9090' }), body }), 'bad-signature'],
     ['replayed', () => post(f, '/v1/notify', { headers: captured, body }), 'replayed'],
   ];
   for (const [name, send, reason] of refusals) {
@@ -78,7 +86,7 @@ test('notify makes the agent check at once; bad signatures get 401 and start no 
   assert.equal(agent.child.exitCode, null, 'the agent still runs');
 
   // The same change, with a good signature: done at once.
-  const good = await post(f, '/v1/notify', { headers: signRequest({ secret: MANAGEMENT_SECRET, method: 'POST', path: '/v1/notify', body }), body });
+  const good = await post(f, '/v1/notify', { headers: sign(f, { secret: MANAGEMENT_SECRET, body }), body });
   assert.equal(good.status, 200);
   await f.waitForVersion('production', 'v1');
   await f.waitForReport('production', 'v1 deployed', (r) => r.current?.version === 'v1' && r.currentDeployment?.outcome === 'succeeded');

@@ -15,6 +15,7 @@ import { createS3Store } from '../../src/store/s3-store.js';
 import { checkChannelPointer, readChannel } from '../../src/store/channels.js';
 import { writeKeyPair } from '../../src/release/sign.js';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { listReleases } from '../../src/store/releases.js';
 import { writeHostStatus, type HostStatusReport } from '../../src/store/status-reports.js';
@@ -206,16 +207,19 @@ test('promote copies the release when the environments use different stores', as
   assert.ok(f.progress.some((line) => line.startsWith('copying v1')));
 });
 
-test('notify signs a request to the agent\'s management API; a wrong secret is refused', async (t) => {
-  let notified = 0;
+/** A management server counting notifies, serving `environment` on `host`. */
+async function countingAgent(t: TestContext, o: { environment: string; host: string }) {
+  const agent = { notified: 0, port: 0 };
   const server = await startManagementServer({
     bind: '127.0.0.1',
     port: 0,
     secret: SECRET,
+    environment: o.environment,
+    host: o.host,
     log: () => undefined,
     handlers: {
       notify: async () => {
-        notified += 1;
+        agent.notified += 1;
         return { checking: true };
       },
       status: async () => ({}),
@@ -225,16 +229,33 @@ test('notify signs a request to the agent\'s management API; a wrong secret is r
     },
   });
   t.after(() => server.close());
-  const f = await fixture(t, { managementPort: server.port });
+  agent.port = server.port;
+  return agent;
+}
+
+test('notify signs a request to the agent\'s management API; a wrong secret, environment or host is refused', async (t) => {
+  // slipway.yml names no hostname: production's agent answers to this machine's name.
+  const agent = await countingAgent(t, { environment: 'production', host: os.hostname() });
+  const f = await fixture(t, { managementPort: agent.port });
 
   const answer = await f.run<any>(notify, { args: ['production'] });
   assert.deepEqual(answer, { checking: true });
-  assert.equal(notified, 1);
+  assert.equal(agent.notified, 1);
+
+  // --url pointing at an agent of another environment, or of another host: refused, and the hint says where to look.
+  for (const other of [{ environment: 'staging', host: os.hostname(), reason: 'wrong-environment' }, { environment: 'production', host: `not-${os.hostname()}`, reason: 'wrong-host' }]) {
+    const stranger = await countingAgent(t, other);
+    const misdirected = await refusal(notify({ args: ['production'], url: `http://127.0.0.1:${stranger.port}` }, f.ctx), 'MANAGEMENT_UNAUTHORIZED');
+    assert.match(misdirected.message, new RegExp(`\\(${other.reason}\\)`));
+    assert.match(misdirected.hint ?? '', /another environment or host; check --url \/ environments\.production\.hostname/);
+    assert.equal(stranger.notified, 0);
+  }
 
   f.ctx.env.TEST_MANAGEMENT_SECRET = 'a different secret of some length';
   const refused = await refusal(notify({ args: ['production'] }, f.ctx), 'MANAGEMENT_UNAUTHORIZED');
+  assert.match(refused.message, /\(bad-signature\)/);
   assert.match(refused.hint ?? '', /TEST_MANAGEMENT_SECRET/);
-  assert.equal(notified, 1);
+  assert.equal(agent.notified, 1);
 
   await refusal(notify({ args: ['staging'] }, f.ctx), 'MANAGEMENT_NOT_CONFIGURED');
   delete f.ctx.env.TEST_MANAGEMENT_SECRET;

@@ -78,7 +78,7 @@ test('the dashboard shows the running release and its history, and rolls back wi
   const { chromium } = await import('playwright-core');
   const agent = fakeAgent();
   const serverLog: string[] = [];
-  const server = await startManagementServer({ bind: '127.0.0.1', port: 0, secret: SECRET, handlers: agent.handlers, log: (line) => serverLog.push(line), title: 'notes / production' });
+  const server = await startManagementServer({ bind: '127.0.0.1', port: 0, secret: SECRET, environment: 'production', host: 'web-1', handlers: agent.handlers, log: (line) => serverLog.push(line), title: 'notes / production' });
   t.after(() => server.close());
 
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-chromium-'));
@@ -163,7 +163,9 @@ test('the dashboard shows the running release and its history, and rolls back wi
 
   await saveScreenshot(t, page, 'dashboard.png');
 
-  const refusedWrongSecret = serverLog.filter((line) => line.includes('refused')).length;
-  assert.ok(refusedWrongSecret >= 1, 'the wrong secret was refused by the server');
+  // The page signs for this agent's environment and host: only the wrong secret was refused, for its signature.
+  const refused = serverLog.filter((line) => line.includes('refused'));
+  assert.ok(refused.length >= 1, 'the wrong secret was refused by the server');
+  assert.deepEqual(refused.filter((line) => !line.endsWith(': bad-signature')), [], serverLog.join('\n'));
   assert.deepEqual(pageErrors.filter((e) => !e.includes('401')), [], 'no script errors or CSP violations in the page');
 });

@@ -10,6 +10,9 @@ import { startManagementServer, type ManagementHandlers } from '../../src/agent/
 import { expectThrows } from '../helpers/expect-error.js';
 
 const SECRET = 'correct horse battery staple 42';
+/** the agent these tests talk to */
+const ENV = 'production';
+const HOST = 'web-1';
 
 interface Reply {
   status: number;
@@ -40,8 +43,13 @@ function request(port: number, o: { method: string; path: string; headers?: Reco
   });
 }
 
-function signed(port: number, method: string, path: string, body = '', options: { secret?: string; timestamp?: number } = {}): Promise<Reply> {
-  const headers = signRequest({ secret: options.secret ?? SECRET, method, path, body, timestamp: options.timestamp });
+/** Signed as a client of the agent at 127.0.0.1:port signs it (http.request sends that Host header). */
+function signFor(port: number, o: { method: string; path: string; body?: string; secret?: string; timestamp?: number; environment?: string; host?: string }) {
+  return signRequest({ secret: SECRET, environment: ENV, host: HOST, hostHeader: `127.0.0.1:${port}`, ...o });
+}
+
+function signed(port: number, method: string, path: string, body = '', options: { secret?: string; timestamp?: number; environment?: string; host?: string } = {}): Promise<Reply> {
+  const headers = signFor(port, { method, path, body, ...options });
   return request(port, { method, path, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body || undefined });
 }
 
@@ -76,26 +84,36 @@ function fakeHandlers() {
 async function serve(t: TestContext, options: { rateLimit?: { perSecond: number; burst: number } } = {}) {
   const { calls, handlers } = fakeHandlers();
   const log: string[] = [];
-  const server = await startManagementServer({ bind: '127.0.0.1', port: 0, secret: SECRET, handlers, log: (line) => log.push(line), title: 'demo / production', ...options });
+  const server = await startManagementServer({ bind: '127.0.0.1', port: 0, secret: SECRET, environment: ENV, host: HOST, handlers, log: (line) => log.push(line), title: 'demo / production', ...options });
   t.after(() => server.close());
   return { port: server.port, calls, log };
 }
 
-test('signing and verifying agree; a changed method, path or body fails', () => {
+test('signing and verifying agree; a changed method, path, body, Host header, environment or host fails', () => {
   const nonces = createNonceCache();
   const body = '{"to":"v1"}';
-  const headers = signRequest({ secret: SECRET, method: 'POST', path: '/v1/rollback', body });
-  assert.match(headers['x-slipway-signature'], /^[0-9a-f]{64}$/);
-  assert.deepEqual(verifyRequest({ secret: SECRET, method: 'POST', path: '/v1/rollback', headers, body: '{"to":"v0"}', nonces }), { ok: false, reason: 'bad-signature' });
-  assert.deepEqual(verifyRequest({ secret: SECRET, method: 'POST', path: '/v1/notify', headers, body, nonces }), { ok: false, reason: 'bad-signature' });
-  assert.deepEqual(verifyRequest({ secret: SECRET, method: 'GET', path: '/v1/rollback', headers, body, nonces }), { ok: false, reason: 'bad-signature' });
-  assert.deepEqual(verifyRequest({ secret: SECRET, method: 'POST', path: '/v1/rollback', headers, body, nonces }), { ok: true });
-  assert.deepEqual(verifyRequest({ secret: SECRET, method: 'POST', path: '/v1/rollback', headers, body, nonces }), { ok: false, reason: 'replayed' });
-  assert.deepEqual(verifyRequest({ secret: SECRET, method: 'GET', path: '/', headers: {}, body: '', nonces }), { ok: false, reason: 'missing-signature' });
-  assert.deepEqual(
-    verifyRequest({ secret: SECRET, method: 'GET', path: '/', headers: { ...headers, 'x-slipway-signature': 'zz' }, body: '', nonces }),
-    { ok: false, reason: 'malformed' },
-  );
+  const hostHeader = 'agent.example:9090';
+  const signedHeaders = signRequest({ secret: SECRET, method: 'POST', path: '/v1/rollback', body, environment: ENV, host: HOST, hostHeader });
+  assert.match(signedHeaders['x-slipway-signature'], /^[0-9a-f]{64}$/);
+  assert.equal(signedHeaders['x-slipway-environment'], ENV);
+  assert.equal(signedHeaders['x-slipway-host'], HOST);
+  // As the agent receives it: with the Host header the client sent.
+  const headers = { ...signedHeaders, host: hostHeader };
+  const verify = (o: { method?: string; path?: string; headers?: Record<string, string>; body?: string; environment?: string; host?: string }) =>
+    verifyRequest({ secret: SECRET, method: 'POST', path: '/v1/rollback', headers, body, nonces, environment: ENV, host: HOST, ...o });
+  assert.deepEqual(verify({ body: '{"to":"v0"}' }), { ok: false, reason: 'bad-signature' });
+  assert.deepEqual(verify({ path: '/v1/notify' }), { ok: false, reason: 'bad-signature' });
+  assert.deepEqual(verify({ method: 'GET' }), { ok: false, reason: 'bad-signature' });
+  assert.deepEqual(verify({ headers: { ...headers, host: 'other.example:9090' } }), { ok: false, reason: 'bad-signature' });
+  // Claiming another environment or host in the headers breaks the signature; an agent of another environment or host refuses by name.
+  assert.deepEqual(verify({ headers: { ...headers, 'x-slipway-environment': 'staging' }, environment: 'staging' }), { ok: false, reason: 'bad-signature' });
+  assert.deepEqual(verify({ headers: { ...headers, 'x-slipway-host': 'web-2' }, host: 'web-2' }), { ok: false, reason: 'bad-signature' });
+  assert.deepEqual(verify({ environment: 'staging' }), { ok: false, reason: 'wrong-environment' });
+  assert.deepEqual(verify({ host: 'web-2' }), { ok: false, reason: 'wrong-host' });
+  assert.deepEqual(verify({}), { ok: true });
+  assert.deepEqual(verify({}), { ok: false, reason: 'replayed' });
+  assert.deepEqual(verify({ method: 'GET', path: '/', headers: {}, body: '' }), { ok: false, reason: 'missing-signature' });
+  assert.deepEqual(verify({ method: 'GET', path: '/', headers: { ...headers, 'x-slipway-signature': 'zz' }, body: '' }), { ok: false, reason: 'malformed' });
 });
 
 test('the nonce cache forgets nonces once their window has passed, and refuses when full', () => {
@@ -141,6 +159,17 @@ test('a notify signed with the wrong secret is refused and nothing happens', asy
   assert.equal(calls.notify, 0);
 });
 
+test('a notify signed for another environment or host is refused and nothing happens', async (t) => {
+  const { port, calls } = await serve(t);
+  assert.equal((await signed(port, 'POST', '/v1/notify', '{}', { environment: 'staging' })).json.reason, 'wrong-environment');
+  assert.equal((await signed(port, 'POST', '/v1/notify', '{}', { host: 'web-2' })).json.reason, 'wrong-host');
+  const elsewhere = signRequest({ secret: SECRET, method: 'POST', path: '/v1/notify', body: '{}', environment: ENV, host: HOST, hostHeader: 'web-2.internal:9090' });
+  const reply = await request(port, { method: 'POST', path: '/v1/notify', headers: { ...elsewhere, 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(reply.status, 401);
+  assert.equal(reply.json.reason, 'bad-signature', 'signed for another Host header');
+  assert.equal(calls.notify, 0);
+});
+
 test('a notify with an expired timestamp is refused and nothing happens', async (t) => {
   const { port, calls } = await serve(t);
   const reply = await signed(port, 'POST', '/v1/notify', '{}', { timestamp: Math.floor(Date.now() / 1000) - 120 });
@@ -151,7 +180,7 @@ test('a notify with an expired timestamp is refused and nothing happens', async 
 
 test('a replayed notify is refused and the handler runs only once', async (t) => {
   const { port, calls } = await serve(t);
-  const headers = { ...signRequest({ secret: SECRET, method: 'POST', path: '/v1/notify', body: '{}' }), 'content-type': 'application/json' };
+  const headers = { ...signFor(port, { method: 'POST', path: '/v1/notify', body: '{}' }), 'content-type': 'application/json' };
   const first = await request(port, { method: 'POST', path: '/v1/notify', headers, body: '{}' });
   const replay = await request(port, { method: 'POST', path: '/v1/notify', headers, body: '{}' });
   assert.equal(first.status, 200);
@@ -211,7 +240,7 @@ test('routes: logs with a line count, history, unknown paths, the public dashboa
   assert.deepEqual(logs.json, { lines: ['line one', 'line two'] });
   assert.deepEqual(calls.logTail, [5]);
   // The query string is part of what is signed.
-  const headers = signRequest({ secret: SECRET, method: 'GET', path: '/v1/logs?lines=5' });
+  const headers = signFor(port, { method: 'GET', path: '/v1/logs?lines=5' });
   assert.equal((await request(port, { method: 'GET', path: '/v1/logs?lines=500', headers })).status, 401);
 
   assert.equal((await signed(port, 'GET', '/v1/history')).status, 200);
