@@ -3,6 +3,9 @@ import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { HostLayout } from '../host/layout.js';
+import { assertTrustedSocket } from '../agent/socket-trust.js';
+import { controlSocketPath } from '../paths.js';
+import { SlipwayError } from '../errors.js';
 import { errorText, result, type DoctorCheck } from './check-result.js';
 
 interface AgentAnswer {
@@ -11,8 +14,15 @@ interface AgentAnswer {
   current: string | null;
 }
 
-/** Asks the agent's socket for its status; null when nothing listens there. Rejects when something answers that is not an agent. */
-export function probeAgent(socketPath: string, timeoutMs = 3_000): Promise<AgentAnswer | null> {
+/**
+ * Asks the agent's socket for its status; null when nothing listens there. Rejects when
+ * something answers that is not an agent, or when the socket is not to be trusted (in a
+ * folder another user may write to): doctor talks only where the CLI would.
+ */
+export async function probeAgent(layoutSocketPath: string, timeoutMs = 3_000): Promise<AgentAnswer | null> {
+  // Where the agent really listens (a long host root's socket is in the private runtime folder).
+  const socketPath = controlSocketPath(layoutSocketPath);
+  await assertTrustedSocket(socketPath);
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, method: 'GET', path: '/v1/status', timeout: timeoutMs, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -63,19 +73,22 @@ function isProcessAlive(pid: number): boolean {
 export async function checkAgent(o: { layout: HostLayout; environment: string; shouldRun: boolean; timeoutMs?: number }): Promise<DoctorCheck> {
   const name = 'agent';
   const start = `slipway agent --env ${o.environment}`;
+  const socket = controlSocketPath(o.layout.agentSocket);
   let answer: AgentAnswer | null;
   try {
-    answer = await probeAgent(o.layout.agentSocket, o.timeoutMs);
+    answer = await probeAgent(socket, o.timeoutMs);
   } catch (error) {
-    return result(name, 'fail', errorText(error), `stop whatever holds ${o.layout.agentSocket} (or remove the file if nothing does), then start the agent: \`${start}\``);
+    // An untrusted socket says itself what to do.
+    const hint = error instanceof SlipwayError && error.hint ? error.hint : `stop whatever holds ${socket} (or remove the file if nothing does), then start the agent: \`${start}\``;
+    return result(name, 'fail', errorText(error), hint);
   }
-  if (answer) return result(name, 'ok', `pid ${answer.pid} answers on ${o.layout.agentSocket}${answer.current ? `, serving ${answer.current}` : ''}`);
+  if (answer) return result(name, 'ok', `pid ${answer.pid} answers on ${socket}${answer.current ? `, serving ${answer.current}` : ''}`);
   const info = await readAgentInfo(o.layout.agentInfoFile);
   if (info && isProcessAlive(info.pid)) {
-    return result(name, 'fail', `the agent's pid ${info.pid} is alive but nothing answers on ${o.layout.agentSocket}`, `stop it (\`kill ${info.pid}\`) and start it again: \`${start}\``);
+    return result(name, 'fail', `the agent's pid ${info.pid} is alive but nothing answers on ${socket}`, `stop it (\`kill ${info.pid}\`) and start it again: \`${start}\``);
   }
   if (o.shouldRun) {
-    return result(name, 'fail', `not running: nothing answers on ${o.layout.agentSocket}, so the app is not served`, `start it: \`${start}\` (or any \`slipway deploy\` starts it in the background)`);
+    return result(name, 'fail', `not running: nothing answers on ${socket}, so the app is not served`, `start it: \`${start}\` (or any \`slipway deploy\` starts it in the background)`);
   }
   return result(name, 'skip', 'not running (nothing deployed yet; `slipway deploy` starts it)');
 }

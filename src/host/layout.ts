@@ -4,10 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
-import { slipwayHome } from '../paths.js';
+import { privateRuntimeDir, slipwayHome } from '../paths.js';
 
 export interface HostLayout {
   root: string;
@@ -71,15 +70,15 @@ export function hostLayout(root: string): HostLayout {
 }
 
 /**
- * run/agent.sock when it fits in sun_path; otherwise a name in the temp folder derived
- * from the root, so the CLI and the agent of the same host agree on it without talking.
- * The fallback lives in a shared folder: the agent must create it fresh (unlink a
- * leftover, then listen) and the management API still requires its key.
+ * run/agent.sock when it fits in sun_path; otherwise a name derived from the root in
+ * this user's private runtime folder, so the CLI and the agent of the same host agree
+ * on it without talking, and no other user can listen there first (the agent creates
+ * the folder 0700 and checks it before listening: socket-trust.ts).
  */
 function agentSocketPath(root: string, preferred: string): string {
   if (Buffer.byteLength(preferred) < SOCKET_PATH_LIMIT) return preferred;
   const digest = createHash('sha256').update(root).digest('hex').slice(0, 12);
-  return path.join(os.tmpdir(), `slipway-${digest}.sock`);
+  return path.join(privateRuntimeDir(), `${digest}.sock`);
 }
 
 /** $SLIPWAY_HOME/hosts/<app>/<env>: where a host on this machine keeps its state by default. */

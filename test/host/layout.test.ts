@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { defaultHostRoot, ensureHostLayout, hostLayout, releaseDir } from '../../src/host/layout.js';
+import { controlSocketPath, privateRuntimeDir } from '../../src/paths.js';
+import { assertTrustedSocket, preparePrivateSocketFolder } from '../../src/agent/socket-trust.js';
 import { expectRejects, expectThrows } from '../helpers/expect-error.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -71,20 +73,29 @@ test('ensureHostLayout reports a root that is a file', async (t) => {
   await expectRejects(ensureHostLayout(hostLayout(file)), 'HOST_LAYOUT_UNWRITABLE');
 });
 
-test('a socket path too long for sun_path falls back to a hashed name in the temp folder, which works', async (t) => {
+test('a socket path too long for sun_path falls back to a hashed name in the private runtime folder, which works', async (t) => {
   const base = tempDir(t);
   const deepRoot = path.join(base, 'x'.repeat(60), 'y'.repeat(60));
   const layout = hostLayout(deepRoot);
   assert.ok(Buffer.byteLength(path.join(layout.runDir, 'agent.sock')) >= 104);
-  assert.equal(path.dirname(layout.agentSocket), os.tmpdir());
-  assert.match(path.basename(layout.agentSocket), /^slipway-[0-9a-f]{12}\.sock$/);
+  assert.equal(path.dirname(layout.agentSocket), privateRuntimeDir());
+  assert.notEqual(path.dirname(layout.agentSocket), os.tmpdir(), 'never a name in the shared temp folder');
+  assert.match(path.basename(layout.agentSocket), /^[0-9a-f]{12}\.sock$/);
   assert.ok(Buffer.byteLength(layout.agentSocket) < 104);
+  // Already where the agent listens and the CLI connects: nothing left to move.
+  assert.equal(controlSocketPath(layout.agentSocket), layout.agentSocket);
   // Deterministic per root (the CLI and the agent compute it separately), distinct between roots.
   assert.equal(hostLayout(deepRoot).agentSocket, layout.agentSocket);
   assert.notEqual(hostLayout(deepRoot + 'z').agentSocket, layout.agentSocket);
   // agent.json stays in run/: only the socket has the length limit.
   assert.equal(layout.agentInfoFile, path.join(deepRoot, 'run', 'agent.json'));
 
+  // As the agent's control server does before listening (control-server.ts): the folder is made 0700, and checked.
+  await preparePrivateSocketFolder(layout.agentSocket);
+  const folder = fs.lstatSync(privateRuntimeDir());
+  assert.ok(folder.isDirectory());
+  assert.equal(folder.mode & 0o777, 0o700);
+  assert.equal(folder.uid, process.getuid?.());
   const server = net.createServer();
   t.after(() => {
     server.close();
@@ -95,6 +106,8 @@ test('a socket path too long for sun_path falls back to a hashed name in the tem
     server.listen(layout.agentSocket, resolve);
   });
   assert.ok(fs.statSync(layout.agentSocket).isSocket());
+  // The CLI trusts it: its folder and the socket are this user's, writable by no one else.
+  await assertTrustedSocket(layout.agentSocket);
 });
 
 test('a short root keeps the socket in run/ and it can be listened on', async (t) => {
