@@ -10,6 +10,7 @@ import { renderPlanText } from '../plan/render.js';
 import { printUpdateEvent, updateFailure } from './update-output.js';
 import type { CliContext, CommandResult } from './context.js';
 import { whoAmI } from './who.js';
+import { printable, printableLines } from '../util/terminal-text.js';
 
 interface DeployOptions {
   args: string[];
@@ -41,18 +42,20 @@ export default async function deploy(options: DeployOptions, ctx: CliContext): P
   const release = await resolveReleaseOrNewest(store, project.config.app, options.version);
   // Show what will happen (notes, config, migrations, downtime) and refuse early what preflight would refuse.
   const plan = await planUpdate({ ...opened, store, version: release.id, kind: 'deploy', allowOlder: Boolean(options.allowOlder), processEnv: ctx.env });
-  if (options.plan !== false) ctx.progress(renderPlanText(plan).trimEnd());
+  // Versions and release notes come from the store: shown with control characters escaped.
+  if (options.plan !== false) ctx.progress(printableLines(renderPlanText(plan).trimEnd()));
   const refusal = planRefusal(plan);
   if (refusal) throw refusal;
   const go = await confirmOrRefuse(ctx, {
     yes: options.yes,
-    question: `Deploy ${project.config.app} ${release.version} (${shortId(release.id)}) to ${environment.name}?`,
+    question: `Deploy ${project.config.app} ${printable(release.version)} (${shortId(release.id)}) to ${environment.name}?`,
     what: 'deploy',
   });
   if (!go) return { stdout: 'nothing deployed', exitCode: 1 };
 
   const agent = await connectAgent(opened, ctx);
-  ctx.progress(`deploying ${project.config.app} ${release.version} (${shortId(release.id)}) to ${environment.name}`);
+  const version = printable(release.version);
+  ctx.progress(`deploying ${project.config.app} ${version} (${shortId(release.id)}) to ${environment.name}`);
   const started = performance.now();
   const result = await agent.stream(
     'deploy',
@@ -62,11 +65,11 @@ export default async function deploy(options: DeployOptions, ctx: CliContext): P
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   if (!result.ok) {
     const status = await agent.call('status').catch(() => null);
-    const serving = status?.current ? `${status.current.version} is serving` : 'no release is serving';
+    const serving = status?.current ? `${status.current.version === null ? shortId(status.current.id) : printable(status.current.version)} is serving` : 'no release is serving';
     throw updateFailure(result, serving);
   }
   const status = await agent.call('status');
-  return { stdout: `${environment.name} now serves ${release.version} (${shortId(release.id)}) at ${status.url} — ${seconds} s` };
+  return { stdout: `${environment.name} now serves ${version} (${shortId(release.id)}) at ${status.url} — ${seconds} s` };
 }
 
 // Other commands import it from here.

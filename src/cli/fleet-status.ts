@@ -5,6 +5,7 @@ import { RemoteSlipway } from '../remote/remote-slipway.js';
 import { sshSettingsFromEnv } from '../remote/ssh.js';
 import { fleetLevels, selectHosts } from './fleet.js';
 import { formatTable } from '../util/format.js';
+import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 type Release = ContractStatus['current'];
@@ -72,12 +73,16 @@ export async function statusFleet(o: { project: LoadedProject; environment: Envi
   };
   const exitCode = unreachable.length > 0 ? 1 : 0;
   if (o.json) return { ...jsonOutput(report), exitCode };
+  // What hosts report (versions from the store, their health, URL and errors) is shown with control characters escaped.
+  const shown = (text: string | null | undefined) => (text === undefined || text === null ? '-' : printable(text));
   const lines = [
-    `${project.config.app} ${environment.name}: ${report.current ? report.current.version : 'hosts differ or nothing deployed'} — ${report.health}`,
+    `${project.config.app} ${environment.name}: ${report.current ? shown(report.current.version) : 'hosts differ or nothing deployed'} — ${report.health}`,
     '',
     formatTable(
       ['HOST', 'CURRENT', 'PREVIOUS', 'HEALTH', 'URL'],
-      statuses.map((s) => (s.reachable ? [s.host, s.current?.version ?? '-', s.previous?.version ?? '-', s.health ?? '-', s.url ?? '-'] : [s.host, '?', '?', `unreachable: ${s.error}`, '-'])),
+      statuses.map((s) =>
+        s.reachable ? [s.host, shown(s.current?.version), shown(s.previous?.version), shown(s.health), shown(s.url)] : [s.host, '?', '?', `unreachable: ${shown(s.error)}`, '-'],
+      ),
     ),
   ];
   return { stdout: lines.join('\n'), exitCode };

@@ -8,6 +8,7 @@ import { copyRelease, hasRelease } from '../store/release-transfer.js';
 import { readHostStatuses, unhealthyReason, type HostStatusReport } from '../store/status-reports.js';
 import { expiresAt, newPointer, openEnvironmentStore, pointerSigningKey } from './channel.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+import { printable } from '../util/terminal-text.js';
 
 interface PromoteOptions {
   args: string[];
@@ -58,9 +59,12 @@ export default async function promote(options: PromoteOptions, ctx: CliContext):
     });
   }
   const forced = problems.length > 0;
+  // Versions and host reports come from the store: shown with control characters escaped.
+  const version = printable(release.version);
+  const shownProblems = problems.map(printable);
   if (forced && !options.force) {
-    throw new SlipwayError('PROMOTE_NOT_HEALTHY', `${release.version} (${shortId(release.id)}) has not run healthy in ${fromName}; ${toName} was not changed`, {
-      details: problems,
+    throw new SlipwayError('PROMOTE_NOT_HEALTHY', `${version} (${shortId(release.id)}) has not run healthy in ${fromName}; ${toName} was not changed`, {
+      details: shownProblems,
       hint: reports.some((r) => r.failedRelease?.id === candidate)
         ? `it failed in ${fromName}, where it is not retried: publish a fixed release to ${fromName} first, or pass --force to promote it anyway (recorded in the channel history)`
         : `wait until ${fromName}'s hosts report it healthy (\`slipway status ${fromName}\`), or pass --force to promote it anyway (recorded in the channel history)`,
@@ -78,8 +82,8 @@ export default async function promote(options: PromoteOptions, ctx: CliContext):
   if (options.json) {
     return jsonOutput({ ...pointer, from: fromName, forced, healthyHosts, previous: before ? { releaseId: before.releaseId, version: before.version } : null });
   }
-  const evidence = forced ? `forced past: ${problems.join('; ')}` : `it runs healthy in ${fromName} on ${healthyHosts.join(', ')}`;
-  return { stdout: `${toName} now points to ${release.version} (${shortId(release.id)})${before ? `, was ${before.version}` : ''} — ${evidence}` };
+  const evidence = forced ? `forced past: ${shownProblems.join('; ')}` : `it runs healthy in ${fromName} on ${healthyHosts.map(printable).join(', ')}`;
+  return { stdout: `${toName} now points to ${version} (${shortId(release.id)})${before ? `, was ${printable(before.version)}` : ''} — ${evidence}` };
 }
 
 /**
@@ -100,6 +104,6 @@ function pickCandidate(reports: HostStatusReport[], channelReleaseId: string | n
 async function copyReleaseIfNeeded(o: { app: string; release: ReleaseInfo; from: BlobStore; to: BlobStore; ctx: CliContext }): Promise<void> {
   if (o.from.description === o.to.description) return;
   if (await hasRelease(o.to, o.app, o.release.id)) return;
-  o.ctx.progress(`copying ${o.release.version} (${shortId(o.release.id)}) to ${o.to.description}`);
+  o.ctx.progress(`copying ${printable(o.release.version)} (${shortId(o.release.id)}) to ${o.to.description}`);
   await copyRelease({ from: o.from, to: o.to, app: o.app, id: o.release.id });
 }

@@ -15,6 +15,8 @@ import { phaseProgress } from './progress.js';
 import { checkSignaturePolicy } from '../store/channel-policy.js';
 import { expiresAt, newPointer, openEnvironmentStore, pointerSigningKey } from './channel.js';
 import { formatBytes } from '../util/format.js';
+import { publishReleaseImages } from '../release/image-registry.js';
+import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface PublishOptions {
@@ -65,7 +67,7 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
         onHashProgress: phaseProgress(ctx, 'hashing', 'files'),
         knownObjects: knownObjectsOf(index),
       });
-      ctx.progress(`storing ${result.manifest.version} (${shortId(result.id)}) in ${store.description}`);
+      ctx.progress(`storing ${printable(result.manifest.version)} (${shortId(result.id)}) in ${store.description}`);
       // The images go in before the release: a listed release has them.
       const images = await storeBuiltImages(ctx, store, app, result, index);
       const stored = await storeBuiltRelease(ctx, store, app, result);
@@ -77,9 +79,12 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
       await fs.rm(outDir, { recursive: true, force: true });
     }
   } else {
-    ctx.progress(`${release.version} (${shortId(release.id)}) is already in ${store.description}`);
+    // What the store says of a release is shown with control characters escaped.
+    ctx.progress(`${printable(release.version)} (${shortId(release.id)}) is already in ${store.description}`);
   }
   checkSignaturePolicy(environment, release);
+  // An environment with a registry gets the images there before its channel moves: hosts pull them by digest.
+  await publishReleaseImages({ store, app, releaseId: release.id, environment, onProgress: (line) => ctx.progress(line) });
 
   const before = await readChannel(store, app, environment.name);
   const moved = before?.releaseId !== release.id;
@@ -89,11 +94,12 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
   if (options.json) {
     return jsonOutput({ id: release.id, version: release.version, commit: release.commit, environment: environment.name, built, moved, previous: before ? { releaseId: before.releaseId, version: before.version } : null });
   }
+  const version = printable(release.version);
   const lines = [
     moved
-      ? `published ${app} ${release.version} (${shortId(release.id)}) to ${environment.name}${before ? ` (was ${before.version})` : ''}`
-      : `${environment.name} already points to ${release.version} (${shortId(release.id)}); nothing to move`,
-    `  commit   ${release.commit}`,
+      ? `published ${app} ${version} (${shortId(release.id)}) to ${environment.name}${before ? ` (was ${printable(before.version)})` : ''}`
+      : `${environment.name} already points to ${version} (${shortId(release.id)}); nothing to move`,
+    `  commit   ${printable(release.commit)}`,
     `  stored   ${formatBytes(release.size)}${built ? '' : ' (already in the store)'}`,
     `  store    ${store.description}`,
   ];
