@@ -12,7 +12,8 @@ interface ExecOptions {
 
 /**
  * Runs a command in the release an environment serves, with the app's config, on
- * each of its hosts (or the one named by --host). The command's own exit code
+ * each of its hosts (or the one named by --host); in a one-off container of the web
+ * service's image when that service runs as a container. The command's own exit code
  * decides: 0 only when it succeeded everywhere.
  */
 export default async function exec(options: ExecOptions, ctx: CliContext): Promise<CommandResult> {
@@ -21,7 +22,8 @@ export default async function exec(options: ExecOptions, ctx: CliContext): Promi
   const target = await openAnyEnvironment({ config: options.config, env }, ctx);
   if (!target.remote) {
     const result = await execInCurrentRelease({ layout: target.layout, environment: target.environment.name, argv, processEnv: ctx.env, secrets: target.environment, stdio: 'inherit' });
-    if (result.exitCode !== 0) ctx.progress(`${argv[0]} exited with ${result.signal ? `signal ${result.signal}` : `code ${result.exitCode}`}`);
+    if (result.exitCode !== 0) ctx.progress(`${argv[0]} exited with ${result.signal ? `signal ${result.signal}` : `code ${result.exitCode}`}${result.ranIn === 'container' ? ' in its container' : ''}`);
+    // slipway's own exit codes are 0, 1 and 2 (the contract): the command's own code is in the line above.
     return { exitCode: result.exitCode === 0 ? 0 : 1 };
   }
   const hosts = selectHosts(target.environment, options.host);
