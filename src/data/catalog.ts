@@ -10,6 +10,7 @@ import type { HostLayout } from '../host/layout.js';
 import type { BackupRecord, Ledger } from '../host/ledger.js';
 import { backupDir } from './backup-manifest.js';
 import { backupNotFound } from './data-errors.js';
+import { SlipwayError } from '../errors.js';
 
 export type { BackupItemRecord, BackupRecord } from '../host/ledger.js';
 
@@ -72,16 +73,22 @@ export function backupUndoing(ledger: Ledger, deployment: { id: number; fromId: 
 /**
  * Makes a backup taken before an update began (a fleet rollout's, of this host) that update's
  * own, as if the update had taken it: backupUndoing, `rollback --with-data` and retention then
- * find it by the deployment. Only a backup no update claimed yet. The ledger has no write for
- * this one column, so the record is written again whole, the two writes back to back.
+ * find it by the deployment. Only a backup no update claimed yet; one write, so a crash leaves
+ * the entry either tied or as it was, never missing.
+ *
+ * backup.json keeps the deploymentId it was written with (null: taken by the rollout, before
+ * any update): it describes the backup as checked, and is read again only when a backup comes
+ * back from off-site, as that copy's. Rewriting it would be a second write outside the
+ * ledger's transaction, and would make an off-site copy made before the tie look stale.
  */
 export function tieBackupToDeployment(ledger: Ledger, backup: BackupRecord, deploymentId: number): BackupRecord {
-  if (backup.deploymentId === deploymentId) return backup;
-  if (backup.deploymentId !== null) throw new Error(`backup ${backup.id} already belongs to update #${backup.deploymentId}`);
-  const tied = { ...backup, deploymentId };
-  ledger.removeBackup(backup.id);
-  ledger.recordBackup(tied);
-  return tied;
+  if (ledger.tieBackupToDeployment(backup.id, deploymentId)) return ledger.getBackup(backup.id) ?? { ...backup, deploymentId };
+  const current = ledger.getBackup(backup.id);
+  if (!current) throw backupNotFound(backup.id);
+  if (current.deploymentId === deploymentId) return current;
+  throw new SlipwayError('BACKUP_ALREADY_CLAIMED', `backup ${backup.id} already belongs to update #${current.deploymentId}`, {
+    hint: 'a backup undoes one update only: take a fresh one (`slipway backup <env>`)',
+  });
 }
 
 /** The newest verified backup tagged with this release (optionally not newer than `notAfter`, ISO 8601). */

@@ -88,6 +88,14 @@ export function markBackupOffsite(db: Database.Database, id: string, copy: Offsi
   );
 }
 
+/**
+ * Makes an unclaimed backup update `deploymentId`'s own, in one statement: the entry is
+ * never missing, and a backup another update claimed stays its. True when it was tied.
+ */
+export function tieBackupToDeployment(db: Database.Database, id: string, deploymentId: number): boolean {
+  return db.prepare('UPDATE backups SET deployment_id = ? WHERE id = ? AND deployment_id IS NULL').run(deploymentId, id).changes > 0;
+}
+
 /** Forgets a backup (after its folder was removed); true when there was one. */
 export function removeBackup(db: Database.Database, id: string): boolean {
   return db.prepare('DELETE FROM backups WHERE id = ?').run(id).changes > 0;

@@ -273,6 +273,12 @@ export class Ledger {
     return backups.markBackupOffsite(this.db, id, copy);
   }
 
+  /** Makes an unclaimed backup (deployment_id null) update `deploymentId`'s own, in one write; false when there is no such unclaimed backup. */
+  tieBackupToDeployment(id: string, deploymentId: number): boolean {
+    this.writable();
+    return backups.tieBackupToDeployment(this.db, id, deploymentId);
+  }
+
   /** Forgets a backup (after its folder was removed); true when there was one. */
   removeBackup(id: string): boolean {
     this.writable();
