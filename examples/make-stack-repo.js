@@ -58,7 +58,7 @@ export async function createNotesStackRepo(dest, options = {}) {
   await git(dir, ['add', '-A']);
   await git(dir, ['commit', '-q', '-m', 'notes as a compose stack'], dateEnv(0));
   const password = randomBytes(12).toString('hex');
-  await writeFile(path.join(dir, 'db.env'), `POSTGRES_PASSWORD=${password}\nDATABASE_URL=postgres://notes:${password}@127.0.0.1:${dbPort}/notes\n`, { mode: 0o600 });
+  await writeFile(path.join(dir, 'db.env'), `POSTGRES_PASSWORD=${password}\nDATABASE_URL=postgres://notes:${password}@db:5432/notes\n`, { mode: 0o600 });
   return { dir, password };
 }
 

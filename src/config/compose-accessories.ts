@@ -4,7 +4,7 @@
  * passwords go to the host's env file (`secrets:`), never into slipway.yml.
  */
 import path from 'node:path';
-import { isSecretVariable, serviceVariables } from './compose-env.js';
+import { isSecretVariable, rewriteHosts, serviceVariables } from './compose-env.js';
 import { reportUnmappedKeys, UNMAPPED_SERVICE_KEYS } from './compose-keys.js';
 import { parsePort, parseVolume } from './compose-mounts.js';
 import { interpolate } from './compose-source.js';
@@ -20,15 +20,17 @@ export interface AccessoryKind {
   port: number;
   /** arguments that keep it on 127.0.0.1 under host networking (the image's entrypoint takes them) */
   loopbackArgs?: string[];
+  /** arguments that make it listen on another port (the image's entrypoint takes them) */
+  portArgs?: (port: number) => string[];
 }
 
 const KINDS: [RegExp, AccessoryKind][] = [
-  [/^(postgres|postgresql|postgis|pgvector|timescaledb)$/, { label: 'PostgreSQL', engine: 'postgres', port: 5432, loopbackArgs: ['-c', 'listen_addresses=127.0.0.1'] }],
-  [/^(mariadb|mysql)$/, { label: 'MariaDB/MySQL', engine: 'mysql', port: 3306, loopbackArgs: ['--bind-address=127.0.0.1'] }],
-  [/^(redis|valkey)$/, { label: 'a cache', port: 6379, loopbackArgs: ['--bind', '127.0.0.1'] }],
-  [/^memcached$/, { label: 'a cache', port: 11211, loopbackArgs: ['-l', '127.0.0.1'] }],
+  [/^(postgres|postgresql|postgis|pgvector|timescaledb)$/, { label: 'PostgreSQL', engine: 'postgres', port: 5432, loopbackArgs: ['-c', 'listen_addresses=127.0.0.1'], portArgs: (p) => ['-c', `port=${p}`] }],
+  [/^(mariadb|mysql)$/, { label: 'MariaDB/MySQL', engine: 'mysql', port: 3306, loopbackArgs: ['--bind-address=127.0.0.1'], portArgs: (p) => [`--port=${p}`] }],
+  [/^(redis|valkey)$/, { label: 'a cache', port: 6379, loopbackArgs: ['--bind', '127.0.0.1'], portArgs: (p) => ['--port', String(p)] }],
+  [/^memcached$/, { label: 'a cache', port: 11211, loopbackArgs: ['-l', '127.0.0.1'], portArgs: (p) => ['-p', String(p)] }],
   [/^rabbitmq$/, { label: 'a queue', port: 5672 }],
-  [/^(mongo|mongodb)$/, { label: 'a document database', port: 27017, loopbackArgs: ['--bind_ip', '127.0.0.1'] }],
+  [/^(mongo|mongodb)$/, { label: 'a document database', port: 27017, loopbackArgs: ['--bind_ip', '127.0.0.1'], portArgs: (p) => ['--port', String(p)] }],
 ];
 
 /** The repository part of an image reference: `docker.io/library/postgres:16@sha256:…` → postgres. */
@@ -54,19 +56,31 @@ export function accessoryPort(service: Record<string, unknown>, kind: AccessoryK
 
 const HANDLED = ['image', 'environment', 'env_file', 'ports', 'volumes', 'command', 'healthcheck', 'depends_on'];
 
+/**
+ * Where it listens under host networking: where the host reached it (the published port) when
+ * the image can be told another port, else its own port.
+ */
+export function accessoryListenPort(service: Record<string, unknown>, kind: AccessoryKind): { port: number; moved: boolean; containerPort: number; published?: number } {
+  const { port: containerPort, published } = accessoryPort(service, kind);
+  const moved = published !== undefined && published !== containerPort && kind.portArgs !== undefined && service.command === undefined;
+  return { port: moved ? published : containerPort, moved, containerPort, ...(published === undefined ? {} : { published }) };
+}
+
 export function mapAccessory(ctx: MappingContext, o: { composeName: string; name: string; service: Record<string, unknown>; kind: AccessoryKind; image: string }): void {
   const at: PathSegment[] = ['services', o.composeName];
   const { findings } = ctx;
-  const { port, published } = accessoryPort(o.service, o.kind);
+  const { port, moved: movable, containerPort, published } = accessoryListenPort(o.service, o.kind);
   const accessory: AccessoryDraft = { name: o.name, image: o.image, volumes: [], env: {}, secrets: [], port };
-  if (published !== undefined && published !== port) {
-    findings.at([...at, 'ports'], `published on ${published} in the compose file; with host networking it listens on 127.0.0.1:${port}, its own port (slipway.yml accessories.${o.name}.port)`);
+  if (published !== undefined && published !== containerPort && !movable) {
+    findings.at([...at, 'ports'], `published on ${published} in the compose file; with host networking it listens on 127.0.0.1:${containerPort}, its own port (slipway.yml accessories.${o.name}.port)`);
   }
   if (!/[:@]/.test(o.image.slice(o.image.lastIndexOf('/') + 1)) || o.image.endsWith(':latest')) {
     findings.at([...at, 'image'], `\`${o.image}\` names no version: pin one (like ${imageRepositoryName(o.image)}:16); upgrading an accessory is its own deliberate step, backup first`, 'value');
   }
   mapAccessoryVolumes(ctx, accessory, o.service, at);
   for (const variable of serviceVariables({ service: o.service, at, composeDir: ctx.composeDir, shownDir: path.dirname(ctx.doc.file), interpolation: ctx.interpolation, findings })) {
+    // A URL naming another accessory by its compose host name: the same value the app services get.
+    if (variable.value !== undefined) variable.value = rewriteHosts({ name: variable.name, value: variable.value, accessories: new Map([...ctx.accessories].map(([host, a]) => [host, a.port])) }).value;
     if (isSecretVariable(variable)) {
       accessory.secrets.push(variable.name);
       if (variable.value === undefined || variable.value === '') {
@@ -88,8 +102,8 @@ export function mapAccessory(ctx: MappingContext, o: { composeName: string; name
       findings.at([...at, 'command'], `kept as written; with host networking it listens on every interface unless its command keeps it on 127.0.0.1 (${o.kind.loopbackArgs.join(' ')})`);
     }
   } else if (o.kind.loopbackArgs !== undefined) {
-    accessory.command = o.kind.loopbackArgs;
-    accessory.commandWhy = 'listens on 127.0.0.1 only: with host networking it would otherwise listen on every interface';
+    accessory.command = [...o.kind.loopbackArgs, ...(movable ? o.kind.portArgs!(port) : [])];
+    accessory.commandWhy = `listens on 127.0.0.1${movable ? `:${port} (the port the compose file published)` : ''} only: with host networking it would otherwise listen on every interface`;
   } else {
     findings.at(at, `with host networking ${o.name} listens on every interface: restrict it to 127.0.0.1 in its own configuration, or with a firewall`);
   }

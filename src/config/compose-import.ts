@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SlipwayError, usageError } from '../errors.js';
-import { accessoryKind, accessoryPort, mapAccessory } from './compose-accessories.js';
+import { accessoryKind, accessoryListenPort, mapAccessory } from './compose-accessories.js';
 import { mapDatabases, type SqlAccessory } from './compose-databases.js';
 import { HostValues, type MappingContext, type ProjectDraft } from './compose-draft.js';
 import { readInterpolationFile } from './compose-env.js';
@@ -81,7 +81,7 @@ export function importComposeText(o: { text: string; shownName: string; composeD
     const image = typeof service.image === 'string' ? interpolate(service.image, interpolation).value : undefined;
     const kind = service.build === undefined && image !== undefined ? accessoryKind(image) : undefined;
     if (kind !== undefined) {
-      const { port } = accessoryPort(service, kind);
+      const { port } = accessoryListenPort(service, kind);
       ctx.accessories.set(composeName, { name, port, ...(kind.engine ? { engine: kind.engine } : {}) });
       accessories.push(() => {
         mapAccessory(ctx, { composeName, name, service, kind, image: image! });

@@ -74,6 +74,8 @@ export class Findings {
 
   /** A finding about a line of another file (an env_file). */
   inFile(file: string, line: number, path: string, message: string): void {
+    // An env_file several services load would otherwise say the same thing once per service.
+    if (this.list.some((f) => f.file === file && f.line === line && f.message === message)) return;
     this.list.push({ file, line, column: 1, path, message });
   }
 

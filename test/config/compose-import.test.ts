@@ -211,3 +211,38 @@ test('init suggests one management secret per environment, never one shared by a
   }
   assert.equal(managementSecretEnv('eu-staging'), 'SLIPWAY_MANAGEMENT_SECRET_EU_STAGING');
 });
+
+test('a database published on a loopback port listens there under host networking; a shared env_file gives every service the same rewritten URL', (t) => {
+  const imported = importText(
+    t,
+    [
+      'services:',
+      '  web:',
+      '    build: .',
+      '    env_file: db.env',
+      '    ports: ["8000:8000"]',
+      '  worker:',
+      '    build: .',
+      '    command: node worker.js',
+      '    env_file: db.env',
+      '  db:',
+      '    image: postgres:15',
+      '    env_file: db.env',
+      '    volumes: [pgdata:/var/lib/postgresql/data]',
+      '    ports: ["127.0.0.1:25432:5432"]',
+      '',
+    ].join('\n'),
+    { 'db.env': 'POSTGRES_PASSWORD=pg-shared-pw-3141\nDATABASE_URL=postgres://notes:pg-shared-pw-3141@db:5432/notes\n' },
+  );
+  const config = loads(imported);
+  const db = config.accessories[0]!;
+  assert.equal(db.port, 25432, 'where the host reached it');
+  assert.deepEqual(db.command, ['-c', 'listen_addresses=127.0.0.1', '-c', 'port=25432']);
+  const values = Object.fromEntries(imported.hostValues.map((v) => [v.name, v.value]));
+  assert.equal(values.DATABASE_URL, 'postgres://notes:pg-shared-pw-3141@127.0.0.1:25432/notes');
+  assert.deepEqual(config.data.databases, [{ name: 'main', engine: 'postgres', urlEnv: 'DATABASE_URL', accessory: 'db' }]);
+  assert.equal(config.services[1]!.health.http, false, 'the worker listens on no port');
+  const shown = imported.findings.map(formatFinding);
+  assert.equal(shown.filter((f) => /DATABASE_URL` named db/.test(f)).length, 1, `one finding for the shared env_file line:\n${shown.join('\n')}`);
+  assert.equal(shown.some((f) => /another value in another service/.test(f)), false, shown.join('\n'));
+});
