@@ -185,7 +185,8 @@ async function pushImage(engine: DockerClient, o: { id: string; repository: stri
   }
   let digest: string | undefined;
   try {
-    const stream = await engine.getImage(reference).push({ ...(o.auth ? { authconfig: o.auth } : {}) });
+    // The engine wants an X-Registry-Auth header on every push: an anonymous one names the server only.
+    const stream = await engine.getImage(reference).push({ authconfig: o.auth ?? { serveraddress: o.repository.split('/')[0]! } });
     const failure = await followEvents(engine, stream, (event) => {
       if (event.aux?.Digest && event.aux.Tag === o.tag) digest = event.aux.Digest;
     });
