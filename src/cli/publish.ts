@@ -16,7 +16,6 @@ import { checkSignaturePolicy } from '../store/channel-policy.js';
 import { expiresAt, newPointer, openEnvironmentStore, pointerSigningKey } from './channel.js';
 import { formatBytes } from '../util/format.js';
 import { publishReleaseImages } from '../release/image-registry.js';
-import { publishReleaseImages } from '../release/image-registry.js';
 import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
@@ -84,8 +83,6 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
     ctx.progress(`${printable(release.version)} (${shortId(release.id)}) is already in ${store.description}`);
   }
   checkSignaturePolicy(environment, release);
-  // An environment with a registry gets the images there before its channel moves: hosts pull them by digest.
-  await publishReleaseImages({ store, app, releaseId: release.id, environment, onProgress: (line) => ctx.progress(line) });
   // An environment with a registry gets the images there before its channel moves: hosts pull them by digest.
   await publishReleaseImages({ store, app, releaseId: release.id, environment, onProgress: (line) => ctx.progress(line) });
 
