@@ -194,6 +194,22 @@ test('promote moves only a release that ran healthy in the source, unless --forc
   assert.match(forcedPointer?.why ?? '', /--force: web-1: its deployment there did not succeed \(failed\)/);
 });
 
+test('promote shows what host reports say with control characters escaped, and keeps them as written in the pointer', async (t) => {
+  const f = await fixture(t);
+  const v1 = await f.run<any>(publish, { args: ['staging'], ref: 'v1' });
+  // Whoever can write the store could put terminal escapes in a report (clear the screen, set the title).
+  const health = 'sick\x1b[2J\x1b]0;owned\x07';
+  await writeHostStatus(f.store, 'demo', 'staging', 'web-1', report({ host: 'web-1', env: 'staging', current: { id: v1.id, version: 'v1' }, health, outcome: 'succeeded' }));
+
+  const refused = await refusal(promote({ args: ['staging', 'production'] }, f.ctx), 'PROMOTE_NOT_HEALTHY');
+  assert.deepEqual(refused.details, ['web-1: it is sick\\x1b[2J\\x1b]0;owned\\x07']);
+  const forced = await promote({ args: ['staging', 'production'], force: true }, f.ctx);
+  assert.match(forced.stdout!, /^production now points to v1 \(\S+\) — forced past: web-1: it is sick\\x1b\[2J\\x1b\]0;owned\\x07$/);
+  assert.doesNotMatch(forced.stdout!, /[\x00-\x1f]/, 'no control character reaches the terminal');
+  // The pointer's record is data, not a terminal: it keeps the report's words as they were.
+  assert.match((await readChannel(f.store, 'demo', 'production'))?.why ?? '', /it is sick\x1b\[2J/);
+});
+
 test('promote copies the release when the environments use different stores', async (t) => {
   const localStore = tempDir(t);
   const f = await fixture(t, { stagingStore: `{ type: local, path: "${localStore}" }` });
