@@ -21,6 +21,8 @@ const CHANGE_KINDS = ['C', 'A', 'D'] as const;
 /** Paths a container may change without drifting: its data mounts, and scratch space. */
 function isExpectedChange(path: string, mounts: string[]): boolean {
   if (path === '/tmp' || path.startsWith('/tmp/') || path === '/run' || path.startsWith('/run/')) return true;
+  // The engine's own init (services run with it, so that signals reach the app) is put there at start.
+  if (path === '/sbin' || path === '/sbin/docker-init') return true;
   return mounts.some((m) => path === m || path.startsWith(`${m}/`) || m.startsWith(`${path}/`));
 }
 

@@ -31,7 +31,7 @@ test('verify sees a container changed inside, or running another image; data mou
   const name = `slipway-${APP}-web-blue`;
   const uploads = mkdtempSync(path.join(os.tmpdir(), 'slipway-drift-'));
   t.after(() => rmSync(uploads, { recursive: true, force: true }));
-  docker('run', '-d', '--name', name, '--network', 'host', '-v', `${uploads}:/app/uploads`, '--tmpfs', '/app/cache', ...labels.flatMap((l) => ['--label', l]), image, 'node', '-e', 'setInterval(() => {}, 1000)');
+  docker('run', '-d', '--init', '--name', name, '--network', 'host', '-v', `${uploads}:/app/uploads`, '--tmpfs', '/app/cache', ...labels.flatMap((l) => ['--label', l]), image, 'node', '-e', 'setInterval(() => {}, 1000)');
 
   const clean = await containerDrift({ app: APP, environment: 'production', releaseId: RELEASE, manifest: manifestWith(imageId) });
   assert.deepEqual(clean, []);
