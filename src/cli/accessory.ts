@@ -1,10 +1,11 @@
-import { usageError } from '../errors.js';
+import { SlipwayError, usageError } from '../errors.js';
 import type { AccessoryConfig } from '../config/types.js';
 import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
-import { openEnvironment, type OpenedEnvironment } from './environment.js';
+import { connectAgent, openEnvironment, type OpenedEnvironment } from './environment.js';
+import { confirmOrRefuse } from './prompt.js';
 
-/** `slipway accessory start|stop|status|logs <env> [name]`: thin over src/runtime/accessory.ts. */
+/** `slipway accessory start|stop|status|logs|upgrade <env> [name]`: thin over src/runtime/accessory*.ts. */
 interface AccessoryOptions {
   /** [env, name] */
   args: string[];
@@ -13,6 +14,7 @@ interface AccessoryOptions {
   timeout?: string;
   follow?: boolean;
   lines?: string;
+  yes?: boolean;
 }
 
 async function open(options: AccessoryOptions, ctx: CliContext): Promise<{ opened: OpenedEnvironment; chosen: AccessoryConfig[]; host: { app: string; environment: string; layout: OpenedEnvironment['layout'] } }> {
@@ -116,4 +118,60 @@ export async function logsCommand(options: AccessoryOptions, ctx: CliContext): P
     process.off('SIGTERM', stop);
   }
   return { exit: true };
+}
+
+/**
+ * `accessory upgrade <env> <name>`: a verified backup of the databases it runs (the agent's
+ * backup, as `slipway backup` takes it), then a new container of the image slipway.yml names now
+ * on the same volumes; back to the old one when the new one does not come up.
+ */
+export async function upgradeCommand(options: AccessoryOptions, ctx: CliContext): Promise<CommandResult> {
+  if (options.args[1] === undefined) throw usageError('ACCESSORY_NAME_REQUIRED', 'name the accessory to upgrade', { hint: `e.g. slipway accessory upgrade ${options.args[0]} db` });
+  const { opened, chosen, host } = await open(options, ctx);
+  const accessory = chosen[0]!;
+  const timeoutSeconds = wholeNumber(options.timeout, 60, '--timeout');
+  const { planAccessoryUpgrade, upgradeAccessory, shortId } = await import('../runtime/accessory-upgrade.js');
+  const plan = await planAccessoryUpgrade({ ...host, accessory });
+  const databases = opened.project.config.data.databases.filter((d) => 'accessory' in d && d.accessory === accessory.name).map((d) => d.name);
+  const change = `${plan.from.image} (${shortId(plan.from.imageId)}) -> ${plan.to.image} (${shortId(plan.to.imageId)})`;
+  ctx.progress(`${accessory.name}: ${change}; volumes kept: ${plan.volumes.join(', ') || 'none'}`);
+  const go = await confirmOrRefuse(ctx, {
+    yes: options.yes,
+    question: `Upgrade ${accessory.name} of ${host.environment} to ${plan.to.image}${databases.length > 0 ? ` (after a verified backup of ${databases.join(', ')})` : ''}?`,
+    what: 'accessory upgrade',
+  });
+  if (!go) return { stdout: 'nothing changed', exitCode: 1 };
+
+  let backup: { id: string; items: string[] } | null = null;
+  let noBackup: string | null = null;
+  if (databases.length === 0) noBackup = `no database of slipway.yml runs in ${accessory.name}: no backup taken`;
+  else {
+    const agent = await connectAgent(opened, ctx);
+    ctx.progress(`backing up ${host.environment} before the upgrade…`);
+    try {
+      const taken = await agent.call('backup', { reason: 'manual' });
+      backup = { id: taken.id, items: taken.items.map((i) => i.name) };
+    } catch (error) {
+      // A fresh environment: no release has written to the database yet.
+      if (!(error instanceof SlipwayError && error.code === 'NOTHING_DEPLOYED')) throw error;
+      noBackup = `nothing is deployed to ${host.environment} yet: no app data to back up`;
+    }
+    const missing = backup === null ? [] : databases.filter((d) => !backup!.items.includes(d));
+    if (missing.length > 0) {
+      throw new SlipwayError('ACCESSORY_BACKUP_INCOMPLETE', `backup ${backup!.id} does not hold ${missing.join(', ')}, which run${missing.length === 1 ? 's' : ''} in ${accessory.name}: the release serving now does not declare ${missing.length === 1 ? 'it' : 'them'}; nothing was upgraded`, {
+        hint: `deploy a release whose slipway.yml declares ${missing.join(', ')} first, then upgrade`,
+      });
+    }
+    if (backup) ctx.progress(`backup ${backup.id} taken and verified`);
+  }
+  const result = await upgradeAccessory({ ...host, accessory, plan, readyTimeoutMs: timeoutSeconds * 1000, progress: (line) => ctx.progress(line) });
+  if (options.json) return jsonOutput({ ...result, backup, note: noBackup });
+  return {
+    stdout: [
+      `${result.name}: upgraded ${change}${result.port === null ? '' : `, answering on 127.0.0.1:${result.port}`}`,
+      backup ? `  backup first: ${backup.id} (${backup.items.join(', ')}), verified; \`slipway restore ${host.environment} ${backup.id}\` brings that data back` : `  ${noBackup}`,
+      `  volumes kept: ${result.volumes.join(', ') || 'none'}`,
+      `  container ${result.container} recreated; the old one is removed`,
+    ].join('\n'),
+  };
 }

@@ -260,7 +260,7 @@ export function buildProgram(): Command {
 
   const accessory = program
     .command('accessory')
-    .description("long-lived containers beside the app (slipway.yml `accessories`: a database, a cache): `accessory start|stop|status|logs <env> [name]`; a deploy never touches them");
+    .description("long-lived containers beside the app (slipway.yml `accessories`: a database, a cache): `accessory start|stop|status|logs <env> [name]`, `accessory upgrade <env> <name>`; a deploy never touches them");
   const accessoryArgs = (command: Command) =>
     command.argument('<env>', 'environment from slipway.yml').argument('[name]', 'which accessory (default: every one)');
   accessoryArgs(accessory.command('start'))
@@ -281,6 +281,15 @@ export function buildProgram(): Command {
     .option('-f, --follow', 'keep printing new lines until Ctrl-C')
     .option('-n, --lines <n>', 'how many lines', '50')
     .action(runner(async () => ({ default: (await import('./accessory.js')).logsCommand })));
+  accessory
+    .command('upgrade')
+    .description("change an accessory's image to the one slipway.yml names now: a verified backup of its databases first, a new container on the same volumes, back to the old one if it does not come up")
+    .argument('<env>', 'environment from slipway.yml')
+    .argument('<name>', 'which accessory')
+    .option('--timeout <seconds>', 'how long the new container may take to answer on its port', '60')
+    .option('--yes', 'go ahead without a question')
+    .option('--json', 'print what changed as JSON')
+    .action(runner(async () => ({ default: (await import('./accessory.js')).upgradeCommand })));
 
   program
     .command('lock')

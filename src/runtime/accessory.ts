@@ -107,7 +107,8 @@ export async function startAccessory(o: AccessoryHost & { accessory: AccessoryCo
   return { ...(await accessoryStatus({ ...o, docker })), action };
 }
 
-async function createAccessory(docker: DockerClient, o: AccessoryHost & { accessory: AccessoryConfig }): Promise<void> {
+/** Creates the accessory's volumes (once) and its container from the image slipway.yml names now, and starts it. */
+export async function createAccessory(docker: DockerClient, o: AccessoryHost & { accessory: AccessoryConfig }): Promise<void> {
   const { accessory } = o;
   const owner = ownerOf(o, accessory.name);
   // Everything that can be refused is checked before anything is made.
@@ -150,7 +151,7 @@ async function createAccessory(docker: DockerClient, o: AccessoryHost & { access
   }
 }
 
-async function requireImage(docker: DockerClient, accessory: AccessoryConfig): Promise<void> {
+export async function requireImage(docker: DockerClient, accessory: AccessoryConfig): Promise<void> {
   try {
     await docker.getImage(accessory.image).inspect();
   } catch (error) {
@@ -199,11 +200,12 @@ async function ensureFolder(layout: HostLayout, relative: string): Promise<strin
 }
 
 /** Until the port answers (or, without a port, a moment of staying up); the container exiting is a failure with its last output. */
-async function waitUntilReady(docker: DockerClient, o: { owner: AccessoryOwner; port: number | undefined; timeoutMs: number }): Promise<void> {
+export async function waitUntilReady(docker: DockerClient, o: { owner: AccessoryOwner; port: number | undefined; timeoutMs: number }): Promise<void> {
   const deadline = Date.now() + (o.port === undefined ? Math.min(o.timeoutMs, 1_000) : o.timeoutMs);
   for (;;) {
     const { state, info } = await inspectAccessory(docker, o.owner);
-    if (state !== 'running') {
+    // A container that exits is restarted by the engine (its restart policy) and looks running meanwhile.
+    if (state !== 'running' || info?.State?.Restarting === true) {
       const lines = await accessoryLogLines({ docker, owner: o.owner, lines: 20 }).catch(() => []);
       throw new SlipwayError('ACCESSORY_EXITED', `the accessory ${o.owner.accessory} stopped right after it started (exit code ${info?.State?.ExitCode ?? 'unknown'})`, {
         details: lines.length > 0 ? ['its last lines of output:', ...lines] : ['it printed nothing'],
