@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { EnvironmentConfig } from '../config/types.js';
 import { connectEngine, engineFailure, type DockerClient } from '../container/engine.js';
-import { SlipwayError } from '../errors.js';
+import { registerSecret, SlipwayError } from '../errors.js';
 import type { ReleaseManifest } from './manifest.js';
 import { imageTag } from './image-build.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -67,15 +67,22 @@ export function registryAuth(registry: RegistryConfig, env: NodeJS.ProcessEnv = 
       exitCode: 2,
     });
   }
-  return { username: username!, password: password!, serveraddress: registryHost(registry) };
+  const auth = { username: username!, password: password!, serveraddress: registryHost(registry) };
+  // Every error and log line slipway writes has these taken out, whatever module writes it.
+  for (const form of credentialForms(auth)) registerSecret(form);
+  return auth;
+}
+
+/** The password as such and in the base64 forms the engine and HTTP carry it in. */
+function credentialForms(auth: RegistryAuth): string[] {
+  return [auth.password, Buffer.from(`${auth.username}:${auth.password}`).toString('base64'), Buffer.from(JSON.stringify(auth)).toString('base64')];
 }
 
 /** A message from the engine or the registry with the credentials taken out, whatever form they appear in. */
 export function redactCredentials(text: string, auth: RegistryAuth | undefined): string {
   if (!auth) return text;
-  const forms = [auth.password, Buffer.from(`${auth.username}:${auth.password}`).toString('base64'), Buffer.from(JSON.stringify(auth)).toString('base64')];
   let out = text;
-  for (const form of forms) if (form.length >= 4) out = out.split(form).join('***');
+  for (const form of credentialForms(auth)) if (form.length >= 4) out = out.split(form).join('***');
   return out;
 }
 
