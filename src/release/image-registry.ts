@@ -142,6 +142,7 @@ export async function publishReleaseImages(o: {
   if (!o.environment.registry) return null;
   const manifest = await readReleaseManifest(o.store, o.app, o.releaseId);
   if (manifestImages(manifest).length === 0) return null;
+  registryAuth(o.environment.registry, o.env); // unset credentials refuse before the engine is touched
   // Loaded here: the host module reads this one's records, and a process-only publish never needs it.
   const { installReleaseImages } = await import('../host/install-image.js');
   await installReleaseImages({ store: o.store, app: o.app, releaseId: o.releaseId, manifest });
@@ -149,7 +150,8 @@ export async function publishReleaseImages(o: {
 }
 
 /**
- * Pushes every image of a release (which the local engine must hold) to the registry as `<url>/<app>:<tag>` and records the registry's digest of each in the store.
+ * Pushes every image of a release (which the local engine must hold) to the registry as
+ * `<url>/<app>:<tag>` and records the registry's digest of each in the store.
  * Null for a release without container services: the engine and the registry are never asked.
  */
 export async function pushImagesToRegistry(o: {
