@@ -1,10 +1,15 @@
 /**
  * A host's status, built in one place (buildAgentStatus) from what is known about
  * the host: by its running agent (liveStatus), or from its files when no agent runs
- * (offlineStatus, for `slipway status`). The shape is AgentStatus (api.ts).
+ * (offlineStatus, for `slipway status`). The shape is AgentStatus (api.ts). What the Docker
+ * engine says about the environment's containers (containerStatus) is added beside it.
  */
 import { promises as fs } from 'node:fs';
-import type { EnvironmentConfig } from '../config/types.js';
+import type Docker from 'dockerode';
+import type { AccessoryConfig, EnvironmentConfig } from '../config/types.js';
+import { connectEngine, engineFailure, LABELS } from '../container/engine.js';
+import { accessoryStatus, type AccessoryStatus } from '../runtime/accessory.js';
+import { shortImageId } from '../runtime/container-spec.js';
 import type { HostLayout } from '../host/layout.js';
 import { openLedger, type HostState, type Ledger } from '../host/ledger.js';
 import { readLock, type LockStatus } from '../host/lock.js';
@@ -132,4 +137,62 @@ export async function offlineStatus(o: { environment: EnvironmentConfig; layout:
   } finally {
     ledger?.close();
   }
+}
+
+/** A container of a release's service, as `status` shows it. */
+export interface ServiceContainerView {
+  service: string;
+  slot: string | null;
+  releaseId: string;
+  version: string | null;
+  name: string;
+  /** the image id, 12 hex digits */
+  imageId: string;
+  /** the engine's state: running, exited, created, restarting… */
+  state: string;
+}
+
+/** An accessory's container, as `status` shows it. */
+export interface AccessoryView {
+  name: string;
+  state: AccessoryStatus['state'];
+  /** the image it runs (slipway.yml's when it has no container yet) */
+  image: string;
+  imageId: string | null;
+  port: number | null;
+  answering: boolean | null;
+  drift: string[];
+}
+
+/**
+ * What the Docker engine says about the environment's containers: those of the releases named
+ * (the current one, a standby) and its accessories. Asked by the CLI on the host, not the agent,
+ * so that it is there whether the agent runs or not.
+ */
+export async function containerStatus(o: { app: string; environment: string; layout: HostLayout; releaseIds: string[]; accessories: AccessoryConfig[] }): Promise<{ containers: ServiceContainerView[]; accessories: AccessoryView[] }> {
+  const docker = await connectEngine();
+  let listed: Docker.ContainerInfo[];
+  try {
+    listed = await docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${o.app}`, `${LABELS.environment}=${o.environment}`, `${LABELS.role}=service`] } });
+  } catch (error) {
+    throw engineFailure(`listing the containers of ${o.app} ${o.environment}`, error);
+  }
+  const containers = listed
+    .filter((c) => o.releaseIds.includes(c.Labels[LABELS.release] ?? ''))
+    .map((c) => ({
+      service: c.Labels[LABELS.service] ?? '?',
+      slot: c.Labels[LABELS.slot] ?? null,
+      releaseId: c.Labels[LABELS.release]!,
+      version: c.Labels[LABELS.version] ?? null,
+      name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+      imageId: shortImageId(c.ImageID),
+      state: c.State,
+    }))
+    .sort((a, b) => o.releaseIds.indexOf(a.releaseId) - o.releaseIds.indexOf(b.releaseId) || a.service.localeCompare(b.service));
+  const accessories: AccessoryView[] = [];
+  for (const accessory of o.accessories) {
+    const s = await accessoryStatus({ app: o.app, environment: o.environment, layout: o.layout, docker, accessory });
+    accessories.push({ name: s.name, state: s.state, image: s.containerImage ?? s.image, imageId: s.imageId === null ? null : shortImageId(s.imageId), port: s.port, answering: s.answering, drift: s.drift });
+  }
+  return { containers, accessories };
 }

@@ -1,7 +1,7 @@
 import { agentClient, isAgentRunning } from '../agent/control-client.js';
-import { offlineStatus } from '../agent/status.js';
+import { containerStatus, offlineStatus } from '../agent/status.js';
 import type { StatusReport } from '../agent/api.js';
-import { openAnyEnvironment } from './environment.js';
+import { openAnyEnvironment, type OpenedEnvironment } from './environment.js';
 import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { openStore } from '../store/open-store.js';
@@ -41,7 +41,9 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
       ctx.progress(`warning: cannot read the hosts' status reports from the store: ${(error as Error).message}`);
     }
   }
-  if (options.json) return jsonOutput(report);
+  const engine = await engineFacts(opened, report, ctx);
+  // Added fields only: the contract's fields stay as they are.
+  if (options.json) return jsonOutput(engine ? { ...report, containers: engine.containers, accessories: engine.accessories } : report);
   // Versions, hosts, lock holders and reasons come from the store or the ledger: one line each, no escapes reach the terminal.
   const p = (text: string | null | undefined) => printable(text ?? '');
   const lines = [
@@ -60,5 +62,31 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
   if (report.slots.length > 0) {
     lines.push('', formatTable(['SLOT', 'VERSION', 'SERVICE', 'PORT', 'PID', 'STATE', 'RESTARTS'], report.slots.flatMap((slot) => slot.services.map((s) => [slot.name, p(slot.version), s.name, String(s.port), String(s.pid ?? '-'), s.state, String(s.restarts)]))));
   }
+  if (engine && engine.containers.length > 0) {
+    lines.push('', formatTable(['SERVICE', 'SLOT', 'VERSION', 'CONTAINER', 'IMAGE', 'STATE'], engine.containers.map((c) => [c.service, c.slot ?? '-', p(c.version ?? '-'), c.name, c.imageId, c.state])));
+  }
+  if (engine && engine.accessories.length > 0) {
+    lines.push(
+      '',
+      formatTable(
+        ['ACCESSORY', 'STATE', 'IMAGE', 'IMAGE ID', 'PORT'],
+        engine.accessories.map((a) => [a.name, a.state, p(a.image), a.imageId ?? '-', a.port === null ? '-' : `${a.port} ${a.answering ? '(answering)' : '(not answering)'}`]),
+      ),
+      ...engine.accessories.flatMap((a) => a.drift.map((d) => `${a.name}: ${d}`)),
+    );
+  }
   return { stdout: lines.join('\n') };
+}
+
+/** The containers of the releases running and the accessories, when the project has any; a Docker engine that does not answer is a warning, not a failed status. */
+async function engineFacts(opened: OpenedEnvironment, report: StatusReport, ctx: CliContext): Promise<Awaited<ReturnType<typeof containerStatus>> | null> {
+  const { config } = opened.project;
+  if (!config.services.some((s) => s.container !== undefined) && config.accessories.length === 0) return null;
+  const releaseIds = [...new Set([...report.slots.map((s) => s.releaseId), report.current?.id, report.standby?.id].filter((id): id is string => typeof id === 'string'))];
+  try {
+    return await containerStatus({ app: config.app, environment: opened.environment.name, layout: opened.layout, releaseIds, accessories: config.accessories });
+  } catch (error) {
+    ctx.progress(`warning: cannot ask the Docker engine about the containers: ${(error as Error).message}`);
+    return null;
+  }
 }

@@ -146,6 +146,10 @@ test('accessory upgrade: backup first, a new container of the new image on the s
   const status = json<{ containerImage: string; drift: string[] }[]>(await fx.cli(['accessory', 'status', env, 'db', '--json']))[0]!;
   assert.equal(status.containerImage, next);
   assert.deepEqual(status.drift, []);
+  const envStatus = json<{ current: { version: string }; accessories: { name: string; state: string; image: string; imageId: string; answering: boolean; drift: string[] }[] }>(await fx.cli(['status', env, '--json']));
+  assert.equal(envStatus.current.version, 'v1-pg');
+  assert.deepEqual(envStatus.accessories.map((x) => ({ ...x, port: undefined })), [{ name: 'db', state: 'running', image: next, imageId: id, port: undefined, answering: true, drift: [] }]);
+  assert.match((await fx.cli(['status', env])).stdout, new RegExp(`db\\s+running\\s+${next.replace(/[.:/]/g, '\\$&')}\\s+${id}\\s+\\d+ \\(answering\\)`));
 
   await t.test('a broken image: the old container is back on the same volume, and the command says so', async () => {
     const broken = brokenImage(t, image, `slipway-test/postgres:broken-${env}`);

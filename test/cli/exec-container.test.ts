@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { CLI_PATH, describeRun, freePort, makeSandbox, testRunnerEnv } from '../helpers/cli.js';
-import { containersWith } from '../helpers/container-app.js';
+import { containersWith, inspectContainer } from '../helpers/container-app.js';
+import { spawnSync } from 'node:child_process';
 import { ensureNodeBaseImage, removeContainersOf, requireDocker } from '../helpers/docker.js';
 import { removeImagesOf } from '../helpers/image-repo.js';
 import { startAgentProcess } from '../helpers/processes.js';
@@ -103,6 +104,22 @@ test('exec runs the command in a one-off container of the release image, with it
   assert.equal(missing.code, 1, describeRun(missing));
   assert.match(missing.stderr, /no-such-command exited with code 127 in its container/);
 
+  await t.test('status shows the service container of the release: name, short image id, state; the contract fields unchanged', async () => {
+    const status = await run(['status', 'production', '--json']);
+    assert.equal(status.code, 0, describeRun(status));
+    const report = JSON.parse(status.stdout) as Record<string, unknown> & { current: { id: string; version: string }; slots: { name: string }[]; containers: { service: string; slot: string; releaseId: string; version: string; name: string; imageId: string; state: string }[] };
+    for (const key of ['environment', 'url', 'current', 'previous', 'health', 'lock', 'maintenance']) assert.ok(key in report, `${key} is still there`);
+    assert.equal(report.current.version, 'v1');
+    const web = report.containers.filter((c) => c.service === 'web');
+    assert.equal(web.length, 1, JSON.stringify(report.containers));
+    const engine = inspectContainer(web[0]!.name)!;
+    assert.equal(engine.State.Status, 'running');
+    assert.deepEqual(web[0], { service: 'web', slot: report.slots[0]!.name, releaseId: report.current.id, version: 'v1', name: web[0]!.name, imageId: engineImageId(web[0]!.name).slice(0, 12), state: 'running' });
+    assert.deepEqual(report.accessories, [], 'no accessories in this project');
+    const text = await run(['status', 'production']);
+    assert.match(text.stdout, new RegExp(`web\\s+${report.slots[0]!.name}\\s+v1\\s+${web[0]!.name}\\s+${web[0]!.imageId}\\s+running`));
+  });
+
   await t.test('no command container is left, the service containers are untouched', () => {
     assert.deepEqual(containersWith({ 'dev.slipway.app': app, 'dev.slipway.role': 'command' }), []);
     assert.deepEqual(containersWith({ 'dev.slipway.app': app, 'dev.slipway.role': 'service' }), servicesBefore);
@@ -115,4 +132,9 @@ async function servicePort(run: (args: string[]) => Promise<{ code: number | nul
   assert.equal(status.code, 0, describeRun(status as never));
   const report = JSON.parse(status.stdout) as { slots: { role: string; services: { name: string; port: number }[] }[] };
   return report.slots.find((s) => s.role === 'active')!.services.find((s) => s.name === 'web')!.port;
+}
+
+/** The image id (hex, no sha256: prefix) a container runs. */
+function engineImageId(container: string): string {
+  return spawnSync('docker', ['container', 'inspect', '--format', '{{.Image}}', container], { encoding: 'utf8' }).stdout.trim().replace(/^sha256:/, '');
 }
