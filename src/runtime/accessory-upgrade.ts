@@ -10,7 +10,7 @@ import { connectEngine, engineFailure, isNotFound, type DockerClient } from '../
 import { SlipwayError, usageError } from '../errors.js';
 import { accessoryLogLines } from './accessory-logs.js';
 import { accessoryContainerName, accessoryVolumeName, inspectAccessory, type AccessoryOwner } from './accessory-container.js';
-import { createAccessory, requireImage, stopAccessory, waitUntilReady, type AccessoryHost } from './accessory.js';
+import { createAccessory, requireImage, requirePortFree, stopAccessory, waitUntilReady, type AccessoryHost } from './accessory.js';
 
 const DEFAULT_READY_MS = 60_000;
 
@@ -78,6 +78,7 @@ export async function upgradeAccessory(o: AccessoryHost & { accessory: Accessory
   const port = o.accessory.port ?? null;
   o.progress?.(`stopping ${name} (${o.plan.from.image})…`);
   await stopAccessory({ ...o, docker, accessory: owner.accessory });
+  await requirePortFree({ ...o, docker });
   await rename(docker, name, aside);
   try {
     o.progress?.(`creating ${name} from ${o.plan.to.image} on the same volumes…`);

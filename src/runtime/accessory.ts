@@ -84,6 +84,7 @@ export async function startAccessory(o: AccessoryHost & { accessory: AccessoryCo
   const name = accessoryContainerName(owner);
   const found = await inspectAccessory(docker, owner);
   let action: StartResult['action'];
+  if (found.state !== 'running') await requirePortFree(o);
   if (found.state === 'running') action = 'already running';
   else if (found.state === 'stopped') {
     await docker.getContainer(name).start().catch((error: unknown) => {
@@ -221,6 +222,19 @@ export async function waitUntilReady(docker: DockerClient, o: { owner: Accessory
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+/**
+ * Its port must be free before it starts: with host networking, whatever answers there already
+ * (another environment's accessory on this machine) would pass for this one, and its data would be
+ * taken for this environment's.
+ */
+export async function requirePortFree(o: AccessoryHost & { accessory: AccessoryConfig }): Promise<void> {
+  const { port } = o.accessory;
+  if (port === undefined || !(await portAnswers(port))) return;
+  throw new SlipwayError('ACCESSORY_PORT_TAKEN', `something already listens on 127.0.0.1:${port}, the port of the accessory ${o.accessory.name}; it was not started, nothing was created`, {
+    hint: `each environment on one machine needs its accessory on a port of its own: another environment's ${o.accessory.name} may hold it (\`docker ps --filter label=dev.slipway.accessory=${o.accessory.name}\`); give this environment's a port of its own (e.g. no \`port:\` and the server's port variable, like PGPORT, in its secrets set per environment with \`slipway config ${o.environment} set\`)`,
+  });
 }
 
 /** True when a TCP connection to 127.0.0.1:port is accepted within a second. */
