@@ -19,7 +19,7 @@ import { createLocalStore } from '../../src/store/local-store.js';
 import { dockerUnavailableReason, NODE_BASE_IMAGE, requireDocker } from '../helpers/docker.js';
 import { requireRegistry, startTestRegistry, TEST_REGISTRY_PASSWORD, TEST_REGISTRY_USER, type TestRegistry } from '../helpers/docker-registry.js';
 import { expectRejects } from '../helpers/expect-error.js';
-import { buildAndStore, engineImageIds, inspectImage, makeImageRepo, removeImage, removeImagesOf } from '../helpers/image-repo.js';
+import { buildAndStore, inspectImage, makeImageRepo, removeImage, removeImagesOf } from '../helpers/image-repo.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const APP = 'regimg';
@@ -39,6 +39,15 @@ after(() => {
 
 const imageOf = (built: BuiltRelease) => built.manifest.runtime.services[0]!.image!;
 const CREDENTIALS = { REG_USER: TEST_REGISTRY_USER, REG_PASSWORD: TEST_REGISTRY_PASSWORD };
+
+/**
+ * What the engine holds of this test's images: the release's image (null when absent) and the
+ * references of the base image. Not the engine's whole list: other tests share the engine.
+ */
+function engineState(): { release: string | null; base: string[] } {
+  const refs = spawnSync('docker', ['image', 'inspect', '--format', '{{json .RepoTags}} {{json .RepoDigests}}', NODE_BASE_IMAGE], { encoding: 'utf8' }).stdout.trim();
+  return { release: inspectImage(imageOf(v1).id)?.Id ?? null, base: refs.split(' ') };
+}
 
 function environmentWith(registry: RegistryConfig): EnvironmentConfig {
   return { name: 'production', registry } as EnvironmentConfig;
@@ -96,11 +105,12 @@ test('with the credentials unset, or wrong, the host refuses before anything cha
   if (!setup) return;
   await publishReleaseImages({ store, app: APP, releaseId: v1.id, environment: environmentWith(setup.config), env: CREDENTIALS });
   removeImage(imageOf(v1).id);
-  const engineBefore = engineImageIds();
+  const engineBefore = engineState();
+  assert.equal(engineBefore.release, null);
   await expectRejects(hostInstall(setup.config, { REG_USER: TEST_REGISTRY_USER }), 'REGISTRY_CREDENTIALS_MISSING', { message: /REG_PASSWORD/ });
   const wrong = await expectRejects(hostInstall(setup.config, { REG_USER: TEST_REGISTRY_USER, REG_PASSWORD: 'wrong-password-9c1e' }), 'REGISTRY_PULL_FAILED', { message: /nothing was changed/, hint: /credentials/ });
   assert.doesNotMatch(`${wrong.message} ${wrong.hint}`, /wrong-password-9c1e/);
-  assert.deepEqual(engineImageIds(), engineBefore);
+  assert.deepEqual(engineState(), engineBefore);
   assert.equal(inspectImage(`slipway/${APP}:${v1.id}`), null);
 });
 
@@ -125,9 +135,10 @@ test('a registry that is down refuses the release before anything changes', asyn
   await publishReleaseImages({ store, app: APP, releaseId: v1.id, environment: environmentWith(setup.config), env: {} });
   removeImage(imageOf(v1).id);
   await setup.registry.stop();
-  const engineBefore = engineImageIds();
+  const engineBefore = engineState();
+  assert.equal(engineBefore.release, null);
   await expectRejects(hostInstall(setup.config, {}), 'REGISTRY_PULL_FAILED', { message: new RegExp(`${setup.registry.url}.*nothing was changed`), hint: /registry answers/ });
-  assert.deepEqual(engineImageIds(), engineBefore);
+  assert.deepEqual(engineState(), engineBefore);
   assert.equal(inspectImage(`slipway/${APP}:${v1.id}`), null);
   // Back up, the same release installs.
   await setup.registry.start();
@@ -152,9 +163,10 @@ test('a record whose digest names other bytes is refused, the image it pulled ta
   t.after(() => fs.writeFileSync(recordFile, JSON.stringify(record)));
 
   removeImage(imageOf(v1).id);
-  const engineBefore = engineImageIds();
+  const engineBefore = engineState();
+  assert.equal(engineBefore.release, null);
   await expectRejects(hostInstall(setup.config, {}), 'REGISTRY_IMAGE_MISMATCH', { message: /not sha256:.*nothing was changed/ });
-  assert.deepEqual(engineImageIds(), engineBefore);
+  assert.deepEqual(engineState(), engineBefore);
   assert.ok(inspectImage(NODE_BASE_IMAGE), 'the image held under another name is still there');
   assert.equal(inspectImage(`slipway/${APP}:${v1.id}`), null);
 });
