@@ -4,7 +4,8 @@
  * commit; one with `image:` names an image the engine on this machine already holds.
  * Either way the image is pinned by its id (the sha256 of its config, which lists the
  * digest of every layer) in the manifest, so in the release id and its signature.
- * Hosts never build: they load the pinned image from the store.
+ * Hosts never build: they load the pinned image from the store, or pull it by digest from the
+ * environment's registry (src/release/image-registry.ts says why that digest is not in the manifest).
  *
  * Building one commit twice gives the same release id when the engine's build cache
  * answers (it returns the image it built before, same id). Without that cache (another
