@@ -65,12 +65,12 @@ async function deployedContainerApp(t: TestContext) {
   const deployed = await run(['deploy', 'production', '--version', 'v1', '--yes']);
   assert.equal(deployed.code, 0, describeRun(deployed));
   const hostRoot = path.join(sandbox.home, 'hosts', app, 'production');
-  return { app, run, hostRoot };
+  return { app, run, hostRoot, home: sandbox.home, dir: repo.dir };
 }
 
 test('exec runs the command in a one-off container of the release image, with its env, mounts and stdin, and removes it', { timeout: 300_000 }, async (t) => {
   if (!requireDocker(t)) return;
-  const { app, run, hostRoot } = await deployedContainerApp(t);
+  const { app, run, hostRoot, home, dir } = await deployedContainerApp(t);
   const servicesBefore = containersWith({ 'dev.slipway.app': app, 'dev.slipway.role': 'service' });
   assert.ok(servicesBefore.length >= 1, 'the web service runs as a container');
 
@@ -103,6 +103,17 @@ test('exec runs the command in a one-off container of the release image, with it
   const missing = await run(['exec', 'production', '--', 'no-such-command']);
   assert.equal(missing.code, 1, describeRun(missing));
   assert.match(missing.stderr, /no-such-command exited with code 127 in its container/);
+
+  await t.test('on a terminal the container gets one: stdin and stdout are TTYs, what is typed reaches it', async (st) => {
+    if (spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0) return st.skip('needs `script` (util-linux) to give the command a terminal');
+    const line = [process.execPath, CLI_PATH, 'exec', 'production', '--', 'node', '-e', "process.stdin.once('data', (d) => { console.log('tty ' + process.stdin.isTTY + ' ' + process.stdout.isTTY + ' got ' + String(d).trim()); process.exit(7); })"]
+      .map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`)
+      .join(' ');
+    // script gives the command a pseudo-terminal; what is written to script's stdin is typed on it.
+    const typed = spawnSync('script', ['-qefc', line, '/dev/null'], { cwd: dir, input: 'typed-on-the-terminal\n', encoding: 'utf8', timeout: 60_000, env: { ...testRunnerEnv(), SLIPWAY_HOME: home, NO_COLOR: '1' } });
+    assert.match(typed.stdout, /tty true true got typed-on-the-terminal/, `${typed.stdout}\n${typed.stderr}`);
+    assert.equal(typed.status, 1, 'the command exited 7: slipway fails');
+  });
 
   await t.test('status shows the service container of the release: name, short image id, state; the contract fields unchanged', async () => {
     const status = await run(['status', 'production', '--json']);
