@@ -11,6 +11,7 @@ import { connectEngine, engineFailure, type DockerClient } from '../container/en
 import { SlipwayError } from '../errors.js';
 import type { ReleaseManifest } from '../release/manifest.js';
 import { createLineSplitter } from '../util/line-splitter.js';
+import { connectEngineWaiting, containerEnded, isEngineAway, whileEngineAway } from './container-service.js';
 import { containerEnvironment, containerLabels, containerOptions, dataMounts, engineName, imageWorkingDir, type BindMount } from './container-spec.js';
 
 /** The lines of output a failure keeps to show. */
@@ -44,7 +45,7 @@ export async function runReleaseCommand(o: {
   timeoutMs: number;
   onLine?: (line: string) => void;
 }): Promise<void> {
-  const docker = await connectEngine();
+  const docker = await connectEngineWaiting();
   const { manifest } = o.release;
   const workingDir = await imageWorkingDir(docker, { id: o.web.image.id, version: manifest.version });
   await runContainerCommand({
@@ -97,8 +98,9 @@ export async function runContainerCommand(o: ContainerCommandOptions): Promise<v
         timedOut = true;
         void container.kill().catch(() => undefined);
       }, o.timeoutMs);
-      const result = (await container.wait({ condition: 'not-running' })) as { StatusCode: number };
-      exitCode = result.StatusCode;
+      const ended = await containerEnded(container);
+      if (ended !== null) throw ended;
+      exitCode = (await container.inspect()).State.ExitCode;
       // Its last frames may still be on the way; a stream the engine never ends does not hold the update.
       let drain: NodeJS.Timeout | undefined;
       await Promise.race([outputEnded, new Promise<void>((resolve) => (drain = setTimeout(resolve, OUTPUT_DRAIN_MS)))]);
@@ -116,6 +118,9 @@ export async function runContainerCommand(o: ContainerCommandOptions): Promise<v
       hint: 'fix the command (try it in the image: `docker run --rm <image> sh -c …`) and deploy again',
     });
   } finally {
-    await container.remove({ force: true }).catch(() => undefined);
+    // A command cut off from its engine may still be running (a migration writing on): it is removed, killed, once the engine answers.
+    await whileEngineAway(() => container.remove({ force: true })).catch((error: unknown) => {
+      if (isEngineAway(error)) onLine(`the Docker engine did not answer: its container ${name} may still run; the agent's next start removes it`);
+    });
   }
 }

@@ -43,10 +43,86 @@ const DEFAULT_GRACE_MS = 10_000;
 const OUTPUT_DRAIN_MS = 500;
 /** before waiting again for a container whose wait failed while it still runs */
 const WAIT_RETRY_MS = 250;
+/**
+ * How long a start, a one-off command or a stop waits for an engine that does not answer: a
+ * restarting engine is back within seconds, and an undo that gives up at once leaves the old
+ * release on data it cannot restart on.
+ */
+export const ENGINE_WAIT_MS = 10_000;
+
+/** ENGINE_WAIT_MS, or the fault tests' shorter wait (SLIPWAY_TEST_ENGINE_WAIT_MS, with the test hooks armed). */
+export function engineWaitMs(env: NodeJS.ProcessEnv = process.env): number {
+  const override = env.SLIPWAY_TEST_HOOKS === '1' ? Number(env.SLIPWAY_TEST_ENGINE_WAIT_MS ?? NaN) : NaN;
+  return Number.isFinite(override) && override >= 0 ? override : ENGINE_WAIT_MS;
+}
+/** between two calls to an engine that is away */
+const ENGINE_RETRY_MS = 250;
+
+/** True when the call failed because nothing answered on the engine's socket (not because the engine refused it). */
+export function isEngineAway(error: unknown): boolean {
+  if (error instanceof SlipwayError) return error.code === 'DOCKER_UNREACHABLE';
+  const err = error as { statusCode?: number; code?: string; message?: string };
+  return err.statusCode === undefined && /ENOENT|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up/.test(`${err.code ?? ''} ${err.message ?? ''}`);
+}
+
+/** connectEngine(), tried again while the engine is away, for up to `waitMs`; then its DOCKER_UNREACHABLE. */
+export async function connectEngineWaiting(waitMs = engineWaitMs()): Promise<DockerClient> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await connectEngine();
+    } catch (error) {
+      if (!isEngineAway(error) || Date.now() >= deadline) throw error;
+      await sleep(ENGINE_RETRY_MS);
+    }
+  }
+}
+
+/** `call` again while the engine is away, for up to `waitMs`. */
+export async function whileEngineAway<T>(call: () => Promise<T>, waitMs = engineWaitMs()): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isEngineAway(error) || Date.now() >= deadline) throw error;
+      await sleep(ENGINE_RETRY_MS);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** how often a container's state is looked at besides the engine's wait */
+const WATCH_POLL_MS = 1_000;
+
+/**
+ * Settles once the container is not running: with null, or with the error of the engine call
+ * that failed. The engine's wait alone is not enough: its connection, cut while the engine
+ * restarts (or by anything between), may never end nor fail, and an exit watched only through it
+ * is never seen (a stop then waits for it forever). So the container is also looked at every second.
+ */
+export function containerEnded(container: Container, pollMs = WATCH_POLL_MS): Promise<unknown> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    let done = false;
+    const finish = (value: unknown) => {
+      if (done) return;
+      done = true;
+      clearInterval(timer);
+      resolve(value);
+    };
+    // 'not-running': returns at once when it has already exited, so no exit is missed.
+    container.wait({ condition: 'not-running' }).then(() => finish(null), finish);
+    timer = setInterval(() => {
+      container.inspect().then((info) => (info.State.Running ? undefined : finish(null)), finish);
+    }, pollMs);
+  });
+}
 
 /** Creates the container and starts it; a container that cannot be created or started throws (DOCKER_*, IMAGE_MISSING…). */
 export async function startContainerService(spec: ContainerServiceSpec): Promise<SupervisedService> {
-  const docker = spec.docker ?? (await connectEngine());
+  const docker = spec.docker ?? (await connectEngineWaiting());
   const container = await createReplacing(docker, spec);
   const service = new ContainerService(container, spec);
   await service.firstStart();
@@ -95,6 +171,10 @@ class ContainerService extends EventEmitter implements SupervisedService {
   private backoffTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private lastExit: ContainerExit | undefined;
+  /** the engine went away while a stop waited for it: the exit can no longer be watched */
+  private watchAbandoned = false;
+  /** since when the engine has not answered the exit watch (undefined: it answers) */
+  private engineAwaySince: number | undefined;
 
   constructor(
     private readonly container: Container,
@@ -189,22 +269,29 @@ class ContainerService extends EventEmitter implements SupervisedService {
 
   private async waitForExit(): Promise<ContainerExit> {
     for (;;) {
-      // 'not-running' after the start: returns at once when it has already exited, so no exit is missed.
-      const waited = await this.container.wait({ condition: 'not-running' }).then(
-        () => null,
-        (error: unknown) => error,
-      );
+      const waited = await containerEnded(this.container);
       try {
         const { State } = await this.container.inspect();
+        if (this.engineAwaySince !== undefined) {
+          this.log(`${this.name}: the Docker engine answers again after ${Date.now() - this.engineAwaySince} ms; its container ${State.Running ? 'still runs' : 'has stopped'}`);
+          this.engineAwaySince = undefined;
+        }
         if (State.Running && waited !== null) {
           // The wait's connection dropped, not the container: wait again (not in a tight loop if the engine keeps refusing).
-          await new Promise((resolve) => setTimeout(resolve, WAIT_RETRY_MS));
+          await sleep(WAIT_RETRY_MS);
           continue;
         }
         return { code: State.ExitCode, oomKilled: State.OOMKilled, ...(State.Error ? { error: State.Error } : {}) };
       } catch (error) {
         if (isNotFound(error)) return { code: null, error: 'its container was removed' };
-        return { code: null, error: `the Docker engine stopped answering: ${engineMessage(error)}` };
+        if (this.watchAbandoned || !isEngineAway(error)) return { code: null, error: `the Docker engine stopped answering: ${engineMessage(error)}` };
+        // The engine is away (restarting, its socket gone), not the container: without the engine it runs on
+        // and its health check still reaches it, so it is not taken for dead; it is watched again once the engine answers.
+        if (this.engineAwaySince === undefined) {
+          this.engineAwaySince = Date.now();
+          this.log(`${this.name}: the Docker engine does not answer (${engineMessage(error)}); its container is watched again once it does`);
+        }
+        await sleep(ENGINE_RETRY_MS);
       }
     }
   }
@@ -241,18 +328,37 @@ class ContainerService extends EventEmitter implements SupervisedService {
     clearTimeout(this.backoffTimer);
     await this.starting.catch(() => undefined);
     this.lastExit = undefined;
+    const t = Math.ceil(graceMs / 1000);
     try {
       // The engine sends SIGTERM, waits `t` seconds, then kills: the same as a process's stop.
-      await this.container.stop({ t: Math.ceil(graceMs / 1000) });
+      await whileEngineAway(() => this.container.stop({ t }));
     } catch (error) {
       const status = (error as { statusCode?: number }).statusCode;
       if (status !== 304 && !isNotFound(error)) this.log(`${this.name}: could not stop its container: ${engineMessage(error)}`);
+      if (isEngineAway(error)) {
+        // Nobody can tell it runs now: stop watching (the stop returns), and stop it once the engine answers again.
+        this.watchAbandoned = true;
+        this.stopWhenEngineAnswers(t);
+      }
     }
     await this.runEnded;
     // 137: the engine's kill after the grace time (an out-of-memory kill says so itself).
     const exit = this.lastExit as ContainerExit | undefined; // set by onExit meanwhile
     if (exit?.code === 137 && !exit.oomKilled) this.log(`${this.name} was still running ${graceMs}ms after SIGTERM: killed`);
     this.current = finalState;
+  }
+
+  /** A container left running because the engine was away at its stop: stopped in the background once the engine answers (the agent's next start would, too). */
+  private stopWhenEngineAnswers(t: number): void {
+    const attempt = () => {
+      this.container.stop({ t }).then(
+        () => this.log(`${this.name}: its container, left running while the Docker engine was away, is stopped`),
+        (error: unknown) => {
+          if (isEngineAway(error)) setTimeout(attempt, 1_000).unref();
+        },
+      );
+    };
+    setTimeout(attempt, 1_000).unref();
   }
 
   private log(text: string): void {

@@ -4,9 +4,8 @@
  * folders mounted from the host's shared folder, slipway's labels and a name per slot.
  */
 import type { ServiceConfig } from '../config/types.js';
-import { connectEngine } from '../container/engine.js';
 import type { ReleaseManifest } from '../release/manifest.js';
-import { startContainerService } from './container-service.js';
+import { connectEngineWaiting, startContainerService } from './container-service.js';
 import { containerEnvironment, containerLabels, dataMounts, imageWorkingDir, serviceContainerName } from './container-spec.js';
 import type { RestartPolicy } from './restart-policy.js';
 import type { SupervisedService } from './supervisor.js';
@@ -24,7 +23,8 @@ export async function startSlotContainer(o: {
   logFile: string;
   restart?: RestartPolicy;
 }): Promise<SupervisedService> {
-  const docker = await connectEngine();
+  // An engine restarting (a few seconds away) does not fail the start, nor the undo that restarts the old release.
+  const docker = await connectEngineWaiting();
   const { manifest, service } = o;
   const workingDir = await imageWorkingDir(docker, { id: service.image.id, version: manifest.version });
   const owner = { app: manifest.app, environment: o.environmentName, releaseId: o.releaseId, version: manifest.version, role: 'service' as const, service: service.name, slot: o.slot };
