@@ -7,10 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { describeRun, makeSandbox } from '../helpers/cli.js';
 import { createDataFixture, describe, json, type DataFixture, type ProjectFile } from '../helpers/data-fixture.js';
 import { freePort } from '../helpers/free-port.js';
-import { requireDocker } from '../helpers/docker.js';
+import { removeContainersOf, requireDocker } from '../helpers/docker.js';
 import { ensurePostgresImage, installedPostgresMajor, psqlOnPort } from '../helpers/docker-postgres.js';
 
 const PASSWORD = 'acc-Upgrade-Pw-5be02c';
@@ -171,4 +174,38 @@ test('accessory upgrade: backup first, a new container of the new image on the s
     assert.deepEqual(await app.notes(), notes);
     assert.equal(a.sql('SELECT count(*) FROM notes'), String(notes.length));
   });
+});
+
+test('accessory upgrade without a database in slipway.yml: no backup, says so; --json; refused before the accessory exists', { timeout: 240_000 }, async (t) => {
+  if (!requireDocker(t)) return;
+  if (installedPostgresMajor() === null) return t.skip('needs PostgreSQL server binaries under /usr/lib/postgresql/<N>/bin to make the image from');
+  const image = ensurePostgresImage();
+  const sandbox = makeSandbox(t);
+  const app = `upg-${randomBytes(4).toString('hex')}`;
+  t.after(() => removeContainersOf(app));
+  const port = await freePort();
+  const appPort = await freePort();
+  const next = tagImage(t, image, `slipway-test/postgres:upgrade-${app}`);
+  const write = (accessoryImage: string) =>
+    fs.writeFileSync(
+      path.join(sandbox.root, 'slipway.yml'),
+      [`app: ${app}`, 'services:', '  web:', '    command: node server.js', 'accessories:', '  cache:', `    image: ${accessoryImage}`, '    volumes: [cachedata:/var/lib/postgresql/data]', '    env: { POSTGRES_USER: c, POSTGRES_PASSWORD: not-a-secret-here }', `    port: ${port}`, `    command: [postgres, -p, "${port}"]`, 'environments:', '  production:', `    port: ${appPort}`, ''].join('\n'),
+    );
+  write(image);
+  const early = await sandbox.run(['accessory', 'upgrade', 'production', 'cache', '--yes']);
+  assert.equal(early.code, 2, describeRun(early));
+  assert.match(early.stderr, /the accessory cache has no container yet, so there is nothing to upgrade/);
+  const started = await sandbox.run(['accessory', 'start', 'production', 'cache'], { timeoutMs: 120_000 });
+  assert.equal(started.code, 0, describeRun(started));
+  assert.ok(psqlOnPort({ port, user: 'c', password: 'not-a-secret-here', database: 'c', sql: "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('on the volume')" }).ok);
+
+  write(next);
+  const upgraded = await sandbox.run(['accessory', 'upgrade', 'production', 'cache', '--yes', '--json'], { timeoutMs: 120_000 });
+  assert.equal(upgraded.code, 0, describeRun(upgraded));
+  const result = JSON.parse(upgraded.stdout) as { name: string; from: { image: string }; to: { image: string }; backup: unknown; note: string; port: number; volumes: string[] };
+  assert.deepEqual({ name: result.name, from: result.from.image, to: result.to.image, backup: result.backup, port: result.port }, { name: 'cache', from: image, to: next, backup: null, port });
+  assert.equal(result.note, 'no database of slipway.yml runs in cache: no backup taken');
+  assert.deepEqual(result.volumes, [`slipway-${app}-production-cachedata (cachedata) at /var/lib/postgresql/data`]);
+  const kept = psqlOnPort({ port, user: 'c', password: 'not-a-secret-here', database: 'c', sql: 'SELECT v FROM kept' });
+  assert.equal(kept.out.trim(), 'on the volume', kept.out);
 });
