@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
 import type { PipelineStepName } from '../../src/config/types.js';
 import { requireDocker } from '../helpers/docker.js';
-import { cellOf, createContainerFixture, runContainerCase, type ContainerCase, type ContainerFaultSpec, type ContainerHost } from './container-fixture.js';
+import { cellOf, createContainerFixture, dropFromStore, runContainerCase, type ContainerCase, type ContainerFaultSpec, type ContainerHost } from './container-fixture.js';
 
 // Fault matrix, container columns "container exits" and "container OOM-killed": v2's new
 // container dies while the update starts it (before `start`) and during the health window
@@ -22,6 +22,9 @@ import { cellOf, createContainerFixture, runContainerCase, type ContainerCase, t
 // on, as with a live-restore restart). A start waits for an engine that comes back within
 // seconds, and a running container is not taken for dead because its watch lost the engine:
 // v2 goes through.
+//
+// Last, a release whose image neither the host's engine nor the store has is refused at fetch,
+// before anything changes (install-image.test.ts proves it at the step; this, through the CLI).
 
 /** How long the engine stays away in the "engine restarted" cases (the agent waits 3 s for it). */
 const AWAY_MS = 1_500;
@@ -106,6 +109,34 @@ it('the new container exits or is killed while it starts and during the health w
       }
     });
   }
+  await t.test('an image neither on the host nor in the store is refused at fetch, before anything changes', async () => {
+    const host = fx.freshHost('image-missing', { copyStore: true });
+    const agent = await host.startAgent();
+    try {
+      const v1 = await host.cli(['deploy', 'production', '--version', 'v1', '--yes']);
+      assert.equal(v1.code, 0, v1.stderr);
+      // v2's image: out of the engine, and its config out of this host's copy of the store.
+      const imageId = spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', `slipway/${fx.app}:v2`], { encoding: 'utf8' }).stdout.trim();
+      assert.match(imageId, /^sha256:[0-9a-f]{64}$/);
+      assert.ok(dropFromStore(path.join(host.home, 'store'), imageId.slice('sha256:'.length)) > 0, 'the store held the image config');
+      assert.equal(spawnSync('docker', ['rmi', '-f', imageId], { stdio: 'ignore' }).status, 0);
+      const containersBefore = host.containers({ all: true });
+      const deploy = await host.cli(['deploy', 'production', '--version', 'v2', '--yes']);
+      const said = deploy.stdout + deploy.stderr;
+      assert.notEqual(deploy.code, 0, said);
+      assert.match(said, /✗ fetch/, said);
+      assert.match(said, /neither the Docker engine on this host nor the store .*refused, nothing was changed/, said);
+      assert.doesNotMatch(said, /[✓✗] (preflight|backup|maintenance|migrate|start)/, 'nothing after fetch ran');
+      assert.equal(host.currentId(), host.releases.get('v1'));
+      assert.equal((await host.request('GET', '/version')).body, 'v1');
+      assert.equal(host.schema(), 'v1', 'the data is untouched');
+      assert.deepEqual(host.containers({ all: true }), containersBefore, 'no container was made or stopped');
+      assert.equal(existsSync(path.join(host.hostRoot, 'releases', host.releases.get('v2')!)), false, 'v2 is not left installed');
+    } finally {
+      await agent.stop();
+    }
+  });
+
   t.diagnostic('container columns "exits", "OOM-killed" and "engine restarted":');
   for (const cell of cells) t.diagnostic(`  ${cell}`);
 });

@@ -13,11 +13,12 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { PipelineStepName } from '../../src/config/types.js';
 import { CLI_PATH, testRunnerEnv } from '../helpers/cli.js';
 import { startDockerSocketProxy, type DockerSocketProxy } from '../helpers/docker-socket-proxy.js';
@@ -155,7 +156,22 @@ export interface ContainerHost {
 export interface ContainerFixture {
   app: string;
   dir: string;
-  freshHost(name: string): ContainerHost;
+  /** a new host on the shared store; `copyStore`: on a copy of it of its own (to take things out of) */
+  freshHost(name: string, o?: { copyStore?: boolean }): ContainerHost;
+}
+
+/** Takes an object out of a store's pack indexes (the pack keeps its bytes, nothing finds them): the store no longer has it. */
+export function dropFromStore(storeDir: string, sha256: string): number {
+  let dropped = 0;
+  for (const entry of readdirSync(storeDir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.idx')) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    const index = JSON.parse(gunzipSync(readFileSync(file)).toString('utf8')) as { objects: [string, ...number[]][] };
+    const kept = index.objects.filter(([digest]) => digest !== sha256);
+    dropped += index.objects.length - kept.length;
+    writeFileSync(file, gzipSync(JSON.stringify({ ...index, objects: kept })));
+  }
+  return dropped;
 }
 
 /** Builds v1 and v2 of the container notes app into a store; everything goes when the test ends. */
@@ -200,10 +216,11 @@ export async function createContainerFixture(t: TestContext): Promise<ContainerF
   return {
     app,
     dir,
-    freshHost(name) {
+    freshHost(name, { copyStore = false } = {}) {
       const newHome = path.join(dir, `home-${name}`);
       mkdirSync(newHome, { recursive: true });
-      symlinkSync(path.join(home, 'store'), path.join(newHome, 'store'));
+      if (copyStore) cpSync(path.join(home, 'store'), path.join(newHome, 'store'), { recursive: true });
+      else symlinkSync(path.join(home, 'store'), path.join(newHome, 'store'));
       return makeHost({ dir, repo, home: newHome, app, port, proxy, releases, agents });
     },
   };
