@@ -87,7 +87,7 @@ export function runner<O>(load: () => Promise<CommandModule<O>>) {
 const FORWARDED_TO_HOSTS = new Set([
   'history', 'backup create', 'backup verify', 'backup fetch', 'backup copy', 'backup prune', 'backups', 'restore',
   'verify', 'prune', 'maintenance', 'logs', 'lock', 'config', 'doctor', 'plan', 'agent',
-  'accessory start', 'accessory stop', 'accessory status', 'accessory logs',
+  'accessory start', 'accessory stop', 'accessory status', 'accessory logs', 'accessory upgrade',
 ]);
 /** Commands that take --host on an environment with several hosts. */
 const HOST_OPTION_COMMANDS = new Set([...FORWARDED_TO_HOSTS, 'deploy', 'rollback', 'status', 'exec', 'setup']);

@@ -65,6 +65,8 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     offsite_backups: false,
     ...(environment.backupSchedule === undefined ? {} : { backup_schedule: environment.backupSchedule }),
     hostname: host.name,
+    // Names of the variables holding the registry's credentials, never their values.
+    ...(environment.registry === undefined ? {} : { registry: { url: environment.registry.url, ...(environment.registry.usernameEnv === undefined ? {} : { username_env: environment.registry.usernameEnv, password_env: environment.registry.passwordEnv }) } }),
     // The host's own proxy decides whose X-Forwarded-* headers to keep.
     ...(environment.trustedProxies === undefined || environment.trustedProxies.length === 0 ? {} : { trusted_proxies: [...environment.trustedProxies] }),
     ...(host.services === undefined ? {} : { services: [...host.services] }),
@@ -76,7 +78,13 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
       project.services.map((service) => [
         service.name,
         {
-          command: service.command,
+          ...(service.command === undefined ? {} : { command: service.command }),
+          // The host runs the image its release pins; the file only says that the service is a container.
+          ...(service.container === undefined
+            ? {}
+            : 'build' in service.container
+              ? { build: { context: service.container.build.context, dockerfile: service.container.build.dockerfile, ...(service.container.build.target === undefined ? {} : { target: service.container.build.target }), args: { ...service.container.build.args } } }
+              : { image: service.container.image }),
           port_env: service.portEnv,
           ...(Object.keys(service.env).length === 0 ? {} : { env: { ...service.env } }),
           health: renderHealth(service.health),
@@ -90,11 +98,30 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
         ? {}
         : {
             databases: Object.fromEntries(
-              project.data.databases.map((db) => [db.name, db.engine === 'sqlite' ? { engine: 'sqlite', path: db.path } : { engine: db.engine, url_env: db.urlEnv }]),
+              project.data.databases.map((db) => [
+                db.name,
+                db.engine === 'sqlite' ? { engine: 'sqlite', path: db.path } : { engine: db.engine, url_env: db.urlEnv, ...(db.accessory === undefined ? {} : { accessory: db.accessory }) },
+              ]),
             ),
           }),
       ...(project.data.folders.length === 0 ? {} : { folders: [...project.data.folders] }),
     };
+  }
+  if (project.accessories.length > 0) {
+    // The host starts its accessories itself (`slipway accessory start` is run there).
+    file.accessories = Object.fromEntries(
+      project.accessories.map((a) => [
+        a.name,
+        {
+          image: a.image,
+          volumes: a.volumes.map((v) => `${v.kind === 'folder' ? `./${v.source}` : v.source}:${v.target}`),
+          ...(Object.keys(a.env).length === 0 ? {} : { env: { ...a.env } }),
+          ...(a.secrets.length === 0 ? {} : { secrets: [...a.secrets] }),
+          ...(a.port === undefined ? {} : { port: a.port }),
+          ...(a.command === undefined ? {} : { command: [...a.command] }),
+        },
+      ]),
+    );
   }
   if (project.migrate !== null) {
     file.migrate = { command: project.migrate.command, reversible: project.migrate.reversible, timeout: formatDuration(project.migrate.timeoutMs) };

@@ -102,6 +102,43 @@ function environmentOf(project: ProjectConfig, name: string): EnvironmentConfig 
 }
 
 describe('renderRemoteHostConfig', () => {
+  test('a container app: its services stay containers, its accessories and their database, the registry by the names of its variables', () => {
+    const project = parseOrFail(`
+app: shop
+services:
+  web:
+    build: { context: ., target: web, args: { NODE_ENV: production } }
+    health: { path: /up }
+  worker:
+    image: shop-worker:1
+    command: node worker.js
+    health: false
+accessories:
+  db:
+    image: postgres:15
+    volumes: [pgdata:/var/lib/postgresql/data, ./backups:/backups]
+    env: { POSTGRES_DB: shop }
+    secrets: [POSTGRES_PASSWORD]
+    port: 25432
+    command: [-c, listen_addresses=127.0.0.1]
+data:
+  databases:
+    main: { engine: postgres, url_env: DATABASE_URL, accessory: db }
+environments:
+  production:
+    host: ssh://deploy@app1.example.com
+    port: 8080
+    registry: { url: "registry.example.com:5000/team", username_env: REG_USER, password_env: REG_PASSWORD }
+`);
+    const production = environmentOf(project, 'production');
+    const rendered = renderRemoteHostConfig({ project, environment: production, host: { name: 'app1', root: '/srv/shop' } });
+    const hostProject = parseOrFail(rendered.yaml, '/srv/shop/slipway.yml');
+    assert.deepEqual(hostProject.services, project.services);
+    assert.deepEqual(hostProject.accessories, project.accessories);
+    assert.deepEqual(hostProject.data.databases, project.data.databases);
+    assert.deepEqual(hostProject.environments[0]!.registry, { url: 'registry.example.com:5000/team', usernameEnv: 'REG_USER', passwordEnv: 'REG_PASSWORD' });
+  });
+
   test("a host's file parses to one local environment of the same name, with the host's root, store, overrides and hostname", () => {
     const project = parseOrFail(FULL_PROJECT);
     const production = environmentOf(project, 'production');

@@ -56,7 +56,7 @@ export const fetchStep: UpdateStep = {
 
 /** The release's images into the engine; a phrase for the step's line, or null when it runs no container. */
 async function installImages(ctx: UpdateContext, manifest: ReleaseManifest): Promise<string | null> {
-  const installed = await installReleaseImages({ store: ctx.store, app: ctx.app, releaseId: ctx.to.id, manifest });
+  const installed = await installReleaseImages({ store: ctx.store, app: ctx.app, releaseId: ctx.to.id, manifest, ...(ctx.environment.registry ? { registry: ctx.environment.registry } : {}) });
   return installed.length === 0 ? null : installed.map(describeImage).join('; ');
 }
 
@@ -81,6 +81,7 @@ function joinDetail(first: string, images: string | null): string {
 function describeImage(image: ImageInstall): string {
   const of = `image of ${image.services.join(', ')}`;
   if (image.how === 'present') return `${of} already in the engine`;
+  if (image.how === 'pulled') return `${of} pulled by digest: ${image.fetchedLayers} of ${image.layers} layer(s) (${formatBytes(image.fetchedBytes)})`;
   return `${of} loaded: ${image.fetchedLayers} of ${image.layers} layer(s) fetched (${formatBytes(image.fetchedBytes)})`;
 }
 
