@@ -400,9 +400,15 @@ export async function assertContainerInvariant(host: ContainerHost, notesBefore:
   const write = await host.request('POST', '/api/notes', JSON.stringify({ text: 'after the fault' }));
   assert.equal(write.status, 201, at(`the app takes writes again: ${write.status} ${write.body}`));
 
+  // A container the agent could not stop while the engine was away is stopped once it answers again: give that a moment.
+  const onlyCurrent = () => {
+    const running = host.containers().map((x) => `${x.role}:${x.release}`);
+    return running.length === 1 && running[0] === `service:${currentId}`;
+  };
+  await waitUntil('only the serving container to run', onlyCurrent, 10_000, { intervalMs: 250 }).catch(() => undefined);
   const all = host.containers({ all: true });
   const running = all.filter((x) => x.running);
-  assert.deepEqual(running.map((x) => [x.role, x.release]), [['service', currentId]], at(`only the serving release's container runs: ${JSON.stringify(all)}`));
+  assert.deepEqual(running.map((x) => [x.role, x.release]), [['service', currentId]], at(`only the serving release's container runs: ${JSON.stringify(all)}\n${slotLogs(host)}`));
   assert.deepEqual(all.filter((x) => x.role === 'command').map((x) => x.name), [], at('no one-off command container is left'));
   const failed = update.steps.find((s) => s.outcome === 'failed');
   return { served: served as Schema, outcome: update.outcome, failedStep: failed?.name ?? null };
@@ -422,6 +428,16 @@ function onlyInitDrift(json: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The host's service logs, for a failure's message. */
+function slotLogs(host: ContainerHost): string {
+  const dir = path.join(host.hostRoot, 'logs');
+  if (!existsSync(dir)) return '';
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .map((f) => `${f}:\n${readFileSync(path.join(dir, f), 'utf8').split('\n').slice(-15).join('\n')}`)
+    .join('\n');
 }
 
 /** The cell's words: where the host ended and how. */
