@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import type Docker from 'dockerode';
 import type { AccessoryConfig, EnvironmentConfig } from '../config/types.js';
 import { connectEngine, engineFailure, LABELS } from '../container/engine.js';
-import { accessoryStatus, type AccessoryStatus } from '../runtime/accessory.js';
+import { accessoryStatus, type AccessoryStatus } from '../host/accessory.js';
 import { shortImageId } from '../runtime/container-spec.js';
 import type { HostLayout } from '../host/layout.js';
 import { openLedger, type HostState, type Ledger } from '../host/ledger.js';

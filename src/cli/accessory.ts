@@ -5,7 +5,7 @@ import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { connectAgent, openEnvironment, type OpenedEnvironment } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
 
-/** `slipway accessory start|stop|status|logs|upgrade <env> [name]`: thin over src/runtime/accessory*.ts. */
+/** `slipway accessory start|stop|status|logs|upgrade <env> [name]`: thin over src/host/accessory*.ts. */
 interface AccessoryOptions {
   /** [env, name] */
   args: string[];
@@ -19,7 +19,7 @@ interface AccessoryOptions {
 
 async function open(options: AccessoryOptions, ctx: CliContext): Promise<{ opened: OpenedEnvironment; chosen: AccessoryConfig[]; host: { app: string; environment: string; layout: OpenedEnvironment['layout'] } }> {
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
-  const { pickAccessories } = await import('../runtime/accessory.js');
+  const { pickAccessories } = await import('../host/accessory.js');
   const chosen = pickAccessories(opened.project.config.accessories, options.args[1]);
   return { opened, chosen, host: { app: opened.project.config.app, environment: opened.environment.name, layout: opened.layout } };
 }
@@ -33,7 +33,7 @@ function wholeNumber(text: string | undefined, fallback: number, what: string): 
 
 export async function startCommand(options: AccessoryOptions, ctx: CliContext): Promise<CommandResult> {
   const { chosen, host } = await open(options, ctx);
-  const { startAccessory } = await import('../runtime/accessory.js');
+  const { startAccessory } = await import('../host/accessory.js');
   const lines: string[] = [];
   const results = [];
   for (const accessory of chosen) {
@@ -51,7 +51,7 @@ export async function startCommand(options: AccessoryOptions, ctx: CliContext): 
 export async function stopCommand(options: AccessoryOptions, ctx: CliContext): Promise<CommandResult> {
   const { chosen, host } = await open(options, ctx);
   const timeoutSeconds = wholeNumber(options.timeout, 30, '--timeout');
-  const { stopAccessory } = await import('../runtime/accessory.js');
+  const { stopAccessory } = await import('../host/accessory.js');
   const results = [];
   // In reverse: what was declared last may depend on what came before it.
   for (const accessory of [...chosen].reverse()) {
@@ -68,7 +68,7 @@ export async function stopCommand(options: AccessoryOptions, ctx: CliContext): P
 
 export async function statusCommand(options: AccessoryOptions, ctx: CliContext): Promise<CommandResult> {
   const { chosen, host, opened } = await open(options, ctx);
-  const { accessoryStatus } = await import('../runtime/accessory.js');
+  const { accessoryStatus } = await import('../host/accessory.js');
   const statuses = [];
   for (const accessory of chosen) statuses.push(await accessoryStatus({ ...host, accessory }));
   if (options.json) return jsonOutput(statuses);
@@ -97,7 +97,7 @@ export async function logsCommand(options: AccessoryOptions, ctx: CliContext): P
   }
   const lines = wholeNumber(options.lines, 50, '--lines');
   const owner = { app: host.app, environment: host.environment, accessory: chosen[0]!.name };
-  const { accessoryLogLines, followAccessoryLogs } = await import('../runtime/accessory-logs.js');
+  const { accessoryLogLines, followAccessoryLogs } = await import('../host/accessory-logs.js');
   if (!options.follow) {
     const text = (await accessoryLogLines({ owner, lines })).join('\n');
     return { stdout: text === '' ? `(${owner.accessory} printed nothing yet)` : text };
@@ -130,7 +130,7 @@ export async function upgradeCommand(options: AccessoryOptions, ctx: CliContext)
   const { opened, chosen, host } = await open(options, ctx);
   const accessory = chosen[0]!;
   const timeoutSeconds = wholeNumber(options.timeout, 60, '--timeout');
-  const { planAccessoryUpgrade, upgradeAccessory, shortId } = await import('../runtime/accessory-upgrade.js');
+  const { planAccessoryUpgrade, upgradeAccessory, shortId } = await import('../host/accessory-upgrade.js');
   const plan = await planAccessoryUpgrade({ ...host, accessory });
   const databases = opened.project.config.data.databases.filter((d) => 'accessory' in d && d.accessory === accessory.name).map((d) => d.name);
   const change = `${plan.from.image} (${shortId(plan.from.imageId)}) -> ${plan.to.image} (${shortId(plan.to.imageId)})`;

@@ -15,7 +15,7 @@ import { phaseProgress } from './progress.js';
 import { checkSignaturePolicy } from '../store/channel-policy.js';
 import { expiresAt, newPointer, openEnvironmentStore, pointerSigningKey } from './channel.js';
 import { formatBytes } from '../util/format.js';
-import { publishReleaseImages } from '../release/image-registry.js';
+import { publishReleaseImages } from '../host/push-images.js';
 import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 

@@ -44,7 +44,7 @@ export async function assertAccessoriesRunning(o: AccessoryCheck): Promise<void>
   if (needed.length === 0) return;
   // Loaded only here: process-only apps never load the engine client.
   const { connectEngine } = await import('../container/engine.js');
-  const { inspectAccessory } = await import('../runtime/accessory-container.js');
+  const { inspectAccessory } = await import('../host/accessory-container.js');
   const docker = await connectEngine();
   for (const { database, accessory } of needed) {
     const { state } = await inspectAccessory(docker, { app: o.app, environment: o.environment, accessory });

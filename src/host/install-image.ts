@@ -19,8 +19,9 @@ import { connectEngine, engineFailure, isNotFound, type DockerClient } from '../
 import { SlipwayError } from '../errors.js';
 import type { ReleaseImage } from '../config/types.js';
 import type { ReleaseManifest } from '../release/manifest.js';
-import { imageRepository, imageTag } from '../release/image-build.js';
-import type { RegistryConfig } from '../release/image-registry.js';
+import { imageRepository } from '../release/image-build.js';
+import { imageTag } from '../container/registry.js';
+import type { RegistryConfig } from '../container/registry.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { imagesInRegistry, pullReleaseImages } from './pull-image.js';
 import { imageIdHex, MAX_IMAGE_CONFIG_BYTES } from '../store/image-objects.js';

@@ -1,6 +1,6 @@
 /**
  * A release's images onto a host from the environment's registry, by digest, never by tag: the
- * digests come from the record `slipway publish` left in the store (src/release/image-registry.ts),
+ * digests come from the record `slipway publish` left in the store (src/store/registry-records.ts),
  * and every pulled image must have the id the release's manifest pins, or it is taken off the
  * engine again and the release refused. So a tag moved in the registry is harmless, and a
  * registry that is down or answers with other bytes refuses the release before anything changes.
@@ -14,17 +14,8 @@
 import type { ReleaseImage } from '../config/types.js';
 import { connectEngine, isNotFound, type DockerClient } from '../container/engine.js';
 import { SlipwayError } from '../errors.js';
-import {
-  engineMessage,
-  followEvents,
-  readRegistryRecord,
-  registryAuth,
-  registryFailed,
-  registryRepository,
-  type RegistryAuth,
-  type RegistryConfig,
-  type RegistryRecord,
-} from '../release/image-registry.js';
+import { engineMessage, followEvents, registryAuth, registryFailed, registryRepository, type RegistryAuth, type RegistryConfig, type RegistryRecord } from '../container/registry.js';
+import { readRegistryRecord } from '../store/registry-records.js';
 import type { BlobStore } from '../store/blob-store.js';
 
 export interface PulledImage {

@@ -2,27 +2,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import type { DataConfig } from '../config/types.js';
+import { sharedPaths, topSegment } from '../release/declared-data.js';
 
-/**
- * The top-level paths of a release that are links into the host's shared/ folder:
- * every folder of user files, and the folder of each SQLite database. They persist
- * across releases, so they never live inside a release.
- */
-export function sharedPaths(data: DataConfig): string[] {
-  const paths = new Set<string>();
-  for (const folder of data.folders) paths.add(topSegment(folder));
-  for (const db of data.databases) {
-    if (db.engine === 'sqlite') {
-      const dir = path.posix.dirname(db.path);
-      if (dir !== '.') paths.add(topSegment(dir));
-    }
-  }
-  return [...paths].sort();
-}
-
-function topSegment(relative: string): string {
-  return relative.split('/').filter((s) => s.length > 0)[0]!;
-}
+export { sharedPaths };
 
 /** The shared paths whose folder a first deploy fills from the release (a seeded folder's top-level path is what is linked). */
 export function seededPaths(data: DataConfig): Set<string> {

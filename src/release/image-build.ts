@@ -5,7 +5,7 @@
  * Either way the image is pinned by its id (the sha256 of its config, which lists the
  * digest of every layer) in the manifest, so in the release id and its signature.
  * Hosts never build: they load the pinned image from the store, or pull it by digest from the
- * environment's registry (src/release/image-registry.ts says why that digest is not in the manifest).
+ * environment's registry (src/container/registry.ts says why that digest is not in the manifest).
  *
  * Building one commit twice gives the same release id when the engine's build cache
  * answers (it returns the image it built before, same id). Without that cache (another
@@ -13,6 +13,7 @@
  * image id and a new release id, with the same files: the COPY layers themselves come
  * out the same, because the context is sent with the commit's date on every file.
  */
+import { imageTag } from '../container/registry.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar';
@@ -41,10 +42,6 @@ export function imageRepository(app: string): string {
   return `slipway/${app}`;
 }
 
-/** A release version or id as an image tag: Docker's tags take letters, digits, _ . - (a version's + becomes _). */
-export function imageTag(value: string): string {
-  return value.replace(/[^\w.-]/g, '_').slice(0, 128);
-}
 
 /**
  * Builds or resolves the image of every container service and reads each image's

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { installReleaseImages } from '../../src/host/install-image.js';
-import { readRegistryRecord } from '../../src/release/image-registry.js';
+import { readRegistryRecord } from '../../src/store/registry-records.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { readReleaseManifest } from '../../src/store/releases.js';
 import { runCli, tempDir } from '../helpers/cli.js';

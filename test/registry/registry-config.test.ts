@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatProblem, parseProjectText } from '../../src/config/load.js';
-import { redactCredentials, registryAuth, registryRepository, registryTag } from '../../src/release/image-registry.js';
+import { redactCredentials, registryAuth, registryRepository, registryTag } from '../../src/container/registry.js';
 import { expectRejects } from '../helpers/expect-error.js';
 
 const HEAD = 'app: notes\nservices:\n  web:\n    command: node server.js\nenvironments:\n  production:\n    port: 8080\n';

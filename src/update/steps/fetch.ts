@@ -56,7 +56,7 @@ export const fetchStep: UpdateStep = {
 
 /** The release's images into the engine; a phrase for the step's line, or null when it runs no container. */
 async function installImages(ctx: UpdateContext, manifest: ReleaseManifest): Promise<string | null> {
-  const installed = await installReleaseImages({ store: ctx.store, app: ctx.app, releaseId: ctx.to.id, manifest, ...(ctx.environment.registry ? { registry: ctx.environment.registry } : {}) });
+  const installed = await installReleaseImages({ store: ctx.store, app: ctx.app, releaseId: ctx.to.id, manifest, ...(ctx.environment?.registry ? { registry: ctx.environment.registry } : {}) });
   return installed.length === 0 ? null : installed.map(describeImage).join('; ');
 }
 
