@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { encodeObjectSync } from '../store/encode-object.js';
+import { encodeObjectSync } from '../util/encode-object.js';
 
 export type FileOp =
   | { op: 'hash'; files: string[] }

@@ -21,7 +21,7 @@ import type { ReleaseImage, ServiceConfig, ServiceImageBuild } from '../config/t
 import { connectEngine, engineFailure, isNotFound, LABELS, type DockerClient } from '../container/engine.js';
 import { SlipwayError, usageError } from '../errors.js';
 import { folderContentSource, type ContentSource } from './content-source.js';
-import { imageIdHex, saveImageObjects } from '../store/image-objects.js';
+import { imageIdHex, saveImageObjects } from '../container/image-save.js';
 
 const OUTPUT_TAIL_LINES = 20;
 

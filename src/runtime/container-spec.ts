@@ -9,8 +9,8 @@ import type { ContainerCreateOptions } from 'dockerode';
 import type { DataConfig } from '../config/types.js';
 import { LABELS, engineFailure, isNotFound, type DockerClient } from '../container/engine.js';
 import { SlipwayError } from '../errors.js';
-import { isInheritedFromAgent } from '../host/app-env.js';
-import { sharedPaths } from '../host/shared-links.js';
+import { sharedPaths } from '../release/declared-data.js';
+import { isInheritedFromAgent } from './inherited-env.js';
 import { shortId } from '../release/manifest.js';
 
 export interface BindMount {

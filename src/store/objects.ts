@@ -18,10 +18,9 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { SlipwayError } from '../errors.js';
 import type { BlobStore } from './blob-store.js';
+import { ENCODING_DEFLATE, ENCODING_RAW, type Encoding } from '../util/encode-object.js';
 
-export const ENCODING_RAW = 0;
-export const ENCODING_DEFLATE = 1;
-export type Encoding = typeof ENCODING_RAW | typeof ENCODING_DEFLATE;
+export { ENCODING_DEFLATE, ENCODING_RAW, type Encoding };
 
 /**
  * Below this size a content is (de)compressed on the calling thread: a trip through the

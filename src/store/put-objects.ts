@@ -10,7 +10,7 @@ import type { ContentSource } from '../release/content-source.js';
 import type { BlobStore } from './blob-store.js';
 import type { FileReply } from '../release/file-worker.js';
 import { startFileWorkers } from '../release/file-workers.js';
-import { encodeObjectSync } from './encode-object.js';
+import { encodeObjectSync } from '../util/encode-object.js';
 import { ENCODING_DEFLATE, ENCODING_RAW, INLINE_ZLIB_BYTES, indexKey, loadObjectIndex, packKey, type Encoding, type ObjectIndex, type PackIndexFile } from './objects.js';
 
 const deflateRaw = promisify(zlib.deflateRaw);

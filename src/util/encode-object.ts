@@ -4,7 +4,11 @@
  * pack a build's contents on every core.
  */
 import zlib from 'node:zlib';
-import { ENCODING_DEFLATE, ENCODING_RAW, type Encoding } from './objects.js';
+
+/** How a content is kept in a pack (the store's format: src/store/objects.ts). */
+export const ENCODING_RAW = 0;
+export const ENCODING_DEFLATE = 1;
+export type Encoding = typeof ENCODING_RAW | typeof ENCODING_DEFLATE;
 
 /** Above this, a 64 KiB sample decides first whether the content compresses at all. */
 const SAMPLE_ABOVE = 1024 * 1024;
