@@ -71,8 +71,10 @@ export function removeImage(id: string): void {
 }
 
 /** Every image id the engine holds (intermediate ones included): compare before and after. */
-export function engineImageIds(): string[] {
-  return spawnSync('docker', ['images', '-aq', '--no-trunc'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort();
+/** The engine's image ids; with an app, only those labelled with it (other test files build and remove images meanwhile). */
+export function engineImageIds(app?: string): string[] {
+  const filter = app === undefined ? [] : ['--filter', `label=dev.slipway.app=${app}`];
+  return spawnSync('docker', ['images', '-aq', '--no-trunc', ...filter], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort();
 }
 
 /** Removes the images tagged slipway/<app> and those labelled with the app (a test's leftovers). */

@@ -149,14 +149,14 @@ test('install image: a tampered layer in the store is refused, nothing is loaded
   const bytes = fs.readFileSync(packFile);
   bytes[location.offset + Math.floor(location.length / 2)]! ^= 0xff;
   fs.writeFileSync(packFile, bytes);
-  const imagesBefore = engineImageIds();
+  const imagesBefore = engineImageIds(APP);
 
   await expectRejects(() => h.fetch(v2), 'IMAGE_REJECTED', {
     message: new RegExp(`the image of service web \\(${image.id.slice(0, 19)}\\) read from the store was refused: content ${top.sha256.slice(0, 12)} read from the store does not match its digest.*nothing was loaded`),
     hint: /damaged or tampered/,
   });
   assert.equal(inspectImage(image.id), null, 'the image was not loaded');
-  assert.deepEqual(engineImageIds(), imagesBefore, 'the engine holds the same images as before');
+  assert.deepEqual(engineImageIds(APP), imagesBefore, 'the engine holds the same images as before');
   assert.equal(await isReleaseInstalled(h.layout, v2.id), false, 'the release was taken back');
   assert.equal(h.ledger.getRelease(v2.id), null);
   assert.deepEqual(listTree(h.layout.releasesDir), []);
@@ -167,13 +167,13 @@ test('install image: a release whose image is neither in the engine nor in the s
   const h = await host(t, 'noImages');
   const image = imageOf(v1);
   removeImage(image.id);
-  const imagesBefore = engineImageIds();
+  const imagesBefore = engineImageIds(APP);
 
   await expectRejects(() => h.fetch(v1), 'IMAGE_NOT_AVAILABLE', {
     message: new RegExp(`service web runs image ${image.id.slice(0, 19)} \\(Dockerfile\\), which neither the Docker engine on this host nor the store .* has: the store lacks its config, (layer [0-9a-f]{12}, )*layer ${image.layers.at(-1)!.sha256.slice(0, 12)}; refused, nothing was changed`),
     hint: /build and publish this release again .* or `docker load` that image on this host/,
   });
-  assert.deepEqual(engineImageIds(), imagesBefore, 'the engine holds the same images as before');
+  assert.deepEqual(engineImageIds(APP), imagesBefore, 'the engine holds the same images as before');
   assert.equal(await isReleaseInstalled(h.layout, v1.id), false);
   assert.equal(h.ledger.getRelease(v1.id), null);
   assert.deepEqual(listTree(h.layout.releasesDir), []);
