@@ -63,6 +63,8 @@ export interface AppRuntime {
   retire(release: RunningRelease): Promise<string>;
   setMaintenance(mode: MaintenanceMode): void;
   maintenance(): MaintenanceMode;
+  /** once writes are held: resolves when every write already let through has been answered (true), or after timeoutMs (false) */
+  writesSettled(timeoutMs: number): Promise<boolean>;
   /** runs an author's command (migration, hook) as the release's web service runs: its folder, its environment */
   runCommand(o: AuthorCommand): Promise<void>;
 }

@@ -117,6 +117,10 @@ export class ProcessRuntime implements AppRuntime {
     return this.options.proxy.maintenance();
   }
 
+  writesSettled(timeoutMs: number): Promise<boolean> {
+    return this.options.proxy.writesSettled(timeoutMs);
+  }
+
   async runCommand(o: AuthorCommand): Promise<void> {
     const environment = await this.options.environmentFor(o.release.manifest);
     // It runs like the app does: with the web service's own env (NODE_PATH and the like).

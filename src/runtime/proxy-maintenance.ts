@@ -36,6 +36,43 @@ export class MaintenanceGate {
   private readonly listeners = new Set<() => void>();
   /** requests waiting for maintenance to end */
   held = 0;
+  /** writes let through to the app whose answer has not gone back yet */
+  private writesInFlight = 0;
+  private readonly settledWaiters = new Set<() => void>();
+
+  /**
+   * Resolves once every write let through before now has been answered (true), or after
+   * timeoutMs (false). Holding writes stops new ones only: one already at the app may commit
+   * after a backup's snapshot starts, and would be lost if that backup were restored.
+   */
+  writesSettled(timeoutMs: number): Promise<boolean> {
+    if (this.writesInFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.settledWaiters.delete(onSettled);
+        resolve(ok);
+      };
+      const onSettled = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.settledWaiters.add(onSettled);
+    });
+  }
+
+  /** Lets a request through; a write is counted until its client has its answer (or is gone). */
+  private proceed(o: GateRequest): void {
+    if (!RETRYABLE_METHODS.has(o.method)) {
+      this.writesInFlight += 1;
+      let counted = true;
+      o.onGone(() => {
+        if (!counted) return;
+        counted = false;
+        this.writesInFlight -= 1;
+        if (this.writesInFlight === 0) for (const waiter of [...this.settledWaiters]) waiter();
+      });
+    }
+    o.proceed();
+  }
 
   set(m: MaintenanceMode): void {
     this.mode = { ...m };
@@ -50,11 +87,11 @@ export class MaintenanceGate {
   pass(o: GateRequest): void {
     if (o.isGone()) return;
     const m = this.mode;
-    if (m.mode !== 'off' && m.writesOnly && RETRYABLE_METHODS.has(o.method)) return o.proceed();
+    if (m.mode !== 'off' && m.writesOnly && RETRYABLE_METHODS.has(o.method)) return this.proceed(o);
     if (m.mode === 'refuse') return o.refuse(m.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
     // Timers may fire a fraction of a millisecond early: under 1 ms left counts as elapsed.
     const waitMs = m.mode === 'hold' ? Math.ceil(o.arrivedAt + m.holdMs - performance.now()) : 0;
-    if (waitMs < 1) return m.mode === 'hold' && m.afterHold === 'refuse' ? o.refuse(DEFAULT_RETRY_AFTER_SECONDS) : o.proceed();
+    if (waitMs < 1) return m.mode === 'hold' && m.afterHold === 'refuse' ? o.refuse(DEFAULT_RETRY_AFTER_SECONDS) : this.proceed(o);
 
     this.held += 1;
     let settled = false;

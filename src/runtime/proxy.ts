@@ -64,6 +64,8 @@ export interface ReverseProxy {
   clearTarget(): void;
   setMaintenance(m: MaintenanceMode): void;
   maintenance(): MaintenanceMode;
+  /** resolves once every write already let through has been answered (true), or after timeoutMs (false) */
+  writesSettled(timeoutMs: number): Promise<boolean>;
   stats(): ProxyStats;
   /** stops listening, ends every connection and tunnel; safe to call more than once */
   close(): Promise<void>;
@@ -173,6 +175,10 @@ class SlipwayProxy implements ReverseProxy {
 
   maintenance(): MaintenanceMode {
     return this.gate.get();
+  }
+
+  writesSettled(timeoutMs: number): Promise<boolean> {
+    return this.gate.writesSettled(timeoutMs);
   }
 
   stats(): ProxyStats {

@@ -8,6 +8,9 @@ import type { AppRuntime } from '../runtime/app-runtime.js';
  */
 export const DATA_CHANGE_HOLD_MS = 60_000;
 
+/** How long a held update waits for the writes already at the app to be answered. */
+export const WRITES_SETTLE_MS = 30_000;
+
 /**
  * The update's one writer of maintenance. It remembers the mode before the update (an
  * operator's maintenance stays on after it) and whether the hold in place is its own.
@@ -16,7 +19,7 @@ export class MaintenanceWindow {
   private before: MaintenanceMode | null = null;
   private holding = false;
 
-  constructor(private readonly runtime: Pick<AppRuntime, 'maintenance' | 'setMaintenance'>) {}
+  constructor(private readonly runtime: Pick<AppRuntime, 'maintenance' | 'setMaintenance'> & Partial<Pick<AppRuntime, 'writesSettled'>>) {}
 
   /** the operator's maintenance, on before the update changed anything; null when it was off */
   operatorsMode(): MaintenanceMode | null {
@@ -43,6 +46,15 @@ export class MaintenanceWindow {
     this.modeBefore();
     this.runtime.setMaintenance({ mode: 'hold', holdMs: DATA_CHANGE_HOLD_MS, afterHold: 'refuse', ...(scope === 'writes' ? { writesOnly: true } : {}) });
     this.holding = true;
+  }
+
+  /**
+   * After a hold: waits until the writes let through before it have been answered, so that a
+   * snapshot or a restore that follows sees every write a client was told succeeded. False when
+   * some were still running after WRITES_SETTLE_MS (the caller says so).
+   */
+  async settleWrites(): Promise<boolean> {
+    return (await this.runtime.writesSettled?.(WRITES_SETTLE_MS)) ?? true;
   }
 
   /** Puts back the mode from before the update, when the hold in place is the update's own. */

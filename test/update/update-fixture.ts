@@ -90,6 +90,10 @@ export class FakeRuntime implements AppRuntime {
   maintenance(): MaintenanceMode {
     return this.mode;
   }
+  /** no proxy here: no write is ever in flight */
+  async writesSettled(): Promise<boolean> {
+    return true;
+  }
   async runCommand(o: AuthorCommand): Promise<void> {
     this.calls.push(`run ${o.command}`);
     const work = this.commands.get(o.command);

@@ -51,6 +51,8 @@ export const backupStep: UpdateStep = {
     // Past this point a write the old release acknowledged could be lost by restoring this backup: hold them.
     const changes = changesData(ctx);
     const held = changes && ctx.maintenance.holdWrites();
+    // A write already at the app when the hold began may commit after the snapshot starts: wait for its answer.
+    if (held && !(await ctx.maintenance.settleWrites())) ctx.progress('some writes were still running after 30 s of hold; backing up anyway');
     const heldNote = held ? '; writes held from the snapshot on' : '';
     let notUsed = '';
     if (offered && ctx.rolloutBackupId) {

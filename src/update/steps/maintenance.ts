@@ -23,6 +23,7 @@ export const maintenanceStep: UpdateStep = {
     if (operators) return { outcome: 'skipped', detail: `maintenance is already on (${operators.mode}) and stays on` };
     if (ctx.restore) {
       ctx.maintenance.holdAll();
+      await ctx.maintenance.settleWrites();
       return { outcome: 'done', detail: 'requests held while the data is restored' };
     }
     const manifest = targetManifest(ctx);

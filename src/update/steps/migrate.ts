@@ -70,6 +70,7 @@ export const migrateStep: UpdateStep = {
     const from = ctx.from;
     // Requests wait while the data is swapped back, then go to the old release restarted on it.
     ctx.maintenance.hold('all');
+    await ctx.maintenance.settleWrites();
     let kept: string | null = null;
     try {
       kept = await keepDataOfFailedUpdate(ctx);
