@@ -32,6 +32,7 @@ import { promisify } from 'node:util';
 import { generateBigTree, mutateOneFile } from './big-tree.js';
 import { CLI_PATH, freePort, runCli, type CliResult } from '../test/helpers/cli.js';
 import { processesUnder, startAgentProcess, type AgentProcess } from '../test/helpers/processes.js';
+import { pollVersionUntil } from './poll-version.js';
 
 const run = promisify(execFile);
 const FILES = Number(process.env.BIG_RELEASE_FILES ?? 50_000);
@@ -217,29 +218,6 @@ async function answers(port: number): Promise<string> {
   }
 }
 
-/** GET /version every 5 ms on one kept-alive connection until it answers `want`: the ms since `t0`, or null once stopped. */
-async function firstAnswer(port: number, want: string, t0: number, stop: { stopped: boolean }): Promise<number | null> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const once = () =>
-    new Promise<string>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/version', agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => resolve(body));
-        res.on('error', () => resolve(''));
-      });
-      req.on('error', () => resolve(''));
-    });
-  try {
-    while (!stop.stopped) {
-      if ((await once()) === want) return performance.now() - t0;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return null;
-  } finally {
-    agent.destroy();
-  }
-}
 
 // ---------------------------------------------------------------- link probe
 
@@ -413,7 +391,7 @@ try {
       // The old version's first answer through the proxy, polled on its own connection while the command runs.
       const stop = { stopped: false };
       const t0 = performance.now();
-      const answered = firstAnswer(port, 'v1', t0, stop);
+      const answered = pollVersionUntil(port, 'v1', t0, stop);
       const back = await cliOk(home, repo, ['rollback', 'production', '--yes']);
       const timer = setTimeout(() => (stop.stopped = true), 10_000);
       const answeredMs = await answered;

@@ -12,10 +12,10 @@
  *
  *   node dist/bench/container-rollback.js        (BENCH_RUNS=3, BENCH_DATA_RUNS=2)
  */
-import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { containerSkipReason, createContainerStack, median, type ContainerStack } from './container-stack.js';
+import { pollVersionUntil } from './poll-version.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const dataRuns = Number(process.env.BENCH_DATA_RUNS ?? 2);
@@ -27,30 +27,6 @@ if (skip !== null) {
   process.exit(0);
 }
 
-/** GET /version every 5 ms on one keep-alive connection until it answers `want`; the ms since `t0`, or null once stopped. */
-async function pollUntil(port: number, want: string, t0: number, stop: { stopped: boolean }, last: { body: string }): Promise<number | null> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const once = () =>
-    new Promise<string>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/version', agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => resolve(body.trim()));
-        res.on('error', () => resolve(''));
-      });
-      req.on('error', () => resolve(''));
-    });
-  try {
-    while (!stop.stopped) {
-      last.body = await once();
-      if (last.body === want) return performance.now() - t0;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return null;
-  } finally {
-    agent.destroy();
-  }
-}
 
 interface Series {
   wall: number[];
@@ -66,7 +42,7 @@ async function timed(stack: ContainerStack, args: string[], want?: string, expec
   const stop = { stopped: false };
   const t0 = performance.now();
   const last = { body: '' };
-  const answered = want ? pollUntil(stack.port, want, t0, stop, last) : Promise.resolve(null);
+  const answered = want ? pollVersionUntil(stack.port, want, t0, stop, last) : Promise.resolve(null);
   const result = await stack.cli(args);
   const wallMs = performance.now() - t0;
   const output = result.stdout + result.stderr;

@@ -12,10 +12,10 @@
  *
  *   node dist/bench/rollback.js        (BENCH_RUNS=5)
  */
-import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHostFixture, type HostFixture } from '../test/helpers/host-fixture.js';
+import { pollVersionUntil } from './poll-version.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 const healthWindow = '1s';
@@ -27,31 +27,6 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** GET /version every 5 ms until it answers `want`; resolves with the ms since `t0`. */
-function pollUntil(port: number, want: string, t0: number, stop: { stopped: boolean }): Promise<number | null> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const once = () =>
-    new Promise<string>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/version', agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => resolve(body));
-        res.on('error', () => resolve(''));
-      });
-      req.on('error', () => resolve(''));
-    });
-  return (async () => {
-    try {
-      while (!stop.stopped) {
-        if ((await once()) === want) return performance.now() - t0;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      return null;
-    } finally {
-      agent.destroy();
-    }
-  })();
-}
 
 interface Timed {
   wallMs: number;
@@ -65,7 +40,7 @@ async function timed(host: HostFixture, args: string[], expectVersion?: string):
   const stop = { stopped: false };
   const startedAtMs = Date.now();
   const t0 = performance.now();
-  const answered = expectVersion ? pollUntil(host.port, expectVersion, t0, stop) : Promise.resolve(null);
+  const answered = expectVersion ? pollVersionUntil(host.port, expectVersion, t0, stop) : Promise.resolve(null);
   const result = await host.cli(args);
   const wallMs = performance.now() - t0;
   if (result.code !== 0) throw new Error(`slipway ${args.join(' ')} failed:\n${result.stderr}`);
