@@ -197,6 +197,9 @@ export const filesEngine: BackupEngine<FolderItem> = {
         cwd: item.dir,
         portable: false,
         strict: false,
+        // FIFOs, sockets and devices are not user files: left out here, so node-tar never opens
+        // or skips one (its stream could then end without telling, and the backup would hang).
+        filter: (_path, stat) => !('isFIFO' in stat) || stat.isFile() || stat.isDirectory() || stat.isSymbolicLink(),
         onwarn: (_code, message, data) => {
           if (data?.code !== 'ENOENT') unreadable.push(`${String(data?.path ?? data?.file ?? '')}: ${message}`.replace(/^: /, ''));
         },
