@@ -25,6 +25,8 @@ export async function productionPackages(installDir: string): Promise<BundledPac
   while (queue.length > 0) {
     const { dir, manifest } = queue.shift()!;
     for (const dependency of runtimeDependencies(manifest)) {
+      // Type declarations some packages list as dependencies (protobufjs: @types/node) never run.
+      if (dependency.name.startsWith('@types/')) continue;
       const resolved = await resolvePackageDir(dependency.name, dir, root);
       if (resolved === null) {
         if (dependency.optional) continue;
