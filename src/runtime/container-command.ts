@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { ServiceConfig } from '../config/types.js';
-import { connectEngine, engineFailure, type DockerClient } from '../container/engine.js';
+import { connectEngine, engineFailure, LABELS, type DockerClient } from '../container/engine.js';
 import { SlipwayError } from '../errors.js';
 import type { ReleaseManifest } from '../release/manifest.js';
 import { createLineSplitter } from '../util/line-splitter.js';
@@ -63,7 +63,7 @@ export async function runReleaseCommand(o: {
 /** Resolves when the command exits 0; rejects with COMMAND_FAILED otherwise, DOCKER_* when the engine fails. */
 export async function runContainerCommand(o: ContainerCommandOptions): Promise<void> {
   const docker = o.docker ?? (await connectEngine());
-  const app = o.labels['dev.slipway.app'] ?? 'app';
+  const app = o.labels[LABELS.app] ?? 'app';
   const name = engineName(['slipway', app, 'command', randomBytes(4).toString('hex')]);
   const tail: string[] = [];
   const onLine = (line: string) => {
