@@ -22,6 +22,7 @@ import { connectEngine, engineFailure, isNotFound, LABELS, type DockerClient } f
 import { SlipwayError, usageError } from '../errors.js';
 import { folderContentSource, type ContentSource } from './content-source.js';
 import { imageIdHex, saveImageObjects } from '../container/image-save.js';
+import { buildContextFilter } from '../container/dockerignore.js';
 
 const OUTPUT_TAIL_LINES = 20;
 
@@ -159,7 +160,11 @@ async function buildServiceImage(
     });
   }
   // The engine reads the context as a tar; every file carries the commit's date, so an unchanged file gives an unchanged layer.
-  const context = tar.create({ cwd: contextDir, portable: true, mtime: new Date(o.commitDate) }, names.sort());
+  const sends = await buildContextFilter(contextDir, dockerfile);
+  const context = tar.create(
+    { cwd: contextDir, portable: true, mtime: new Date(o.commitDate), filter: (entry, stat) => sends(entry, 'isDirectory' in stat && stat.isDirectory()) },
+    names.filter((name) => sends(name, false) || sends(name, true)).sort(),
+  );
   const tag = `${imageRepository(o.app)}:${imageTag(o.version)}`;
   o.onOutput?.(`building the image of ${o.service} from ${source}`);
   let stream: NodeJS.ReadableStream;

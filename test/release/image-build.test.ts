@@ -109,6 +109,16 @@ test('build: a Dockerfile that fails fails slipway build with the builder\'s las
   assert.deepEqual(fs.readdirSync(sandbox.tmp), [], 'the build left nothing in TMPDIR');
 });
 
+test('build: the files .dockerignore names are not in the build context, as with docker build', async (t) => {
+  if (!requireDocker(t)) return;
+  const repo = makeImageRepo(t, APP, 'console.log("ignored files");\n', {
+    dockerfile: 'FROM slipway-test/node-base:1\nCOPY . /ctx\nRUN [ ! -e /ctx/local.env ] && [ ! -e /ctx/logs/trace.txt ] && [ -e /ctx/logs/keep.txt ] && [ -e /ctx/app.js ] && [ ! -e /ctx/docs/NOTES.md ]\n',
+    files: { '.dockerignore': 'local.env\nlogs\n!logs/keep.txt\n**/*.md\n', 'local.env': 'TOKEN=not-for-the-image\n', 'logs/trace.txt': 'x\n', 'logs/keep.txt': 'kept\n', 'docs/NOTES.md': 'x\n' },
+  });
+  const built = await buildAndStore({ project: repo.containerProject(), store: createLocalStore(path.join(repo.scratch, 'store')), outDir: path.join(repo.scratch, 'out') });
+  assert.ok(built.manifest.runtime.services[0]!.image, 'the image built: the RUN line found only what .dockerignore lets through');
+});
+
 test('build: slipway build (the CLI) stores the image objects with the release and says so', async (t) => {
   if (!requireDocker(t)) return;
   const repo = makeImageRepo(t, APP, `console.log("cli ${Date.now()}");\n`);
