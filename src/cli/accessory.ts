@@ -4,6 +4,7 @@ import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { connectAgent, openEnvironment, type OpenedEnvironment } from './environment.js';
 import { confirmOrRefuse } from './prompt.js';
+import { environmentAccessories } from '../config/environment-accessories.js';
 
 /** `slipway accessory start|stop|status|logs|upgrade <env> [name]`: thin over src/host/accessory*.ts. */
 interface AccessoryOptions {
@@ -20,7 +21,7 @@ interface AccessoryOptions {
 async function open(options: AccessoryOptions, ctx: CliContext): Promise<{ opened: OpenedEnvironment; chosen: AccessoryConfig[]; host: { app: string; environment: string; layout: OpenedEnvironment['layout'] } }> {
   const opened = await openEnvironment({ config: options.config, env: options.args[0] }, ctx);
   const { pickAccessories } = await import('../host/accessory.js');
-  const chosen = pickAccessories(opened.project.config.accessories, options.args[1]);
+  const chosen = pickAccessories(environmentAccessories(opened.project.config.accessories, opened.environment), options.args[1]);
   return { opened, chosen, host: { app: opened.project.config.app, environment: opened.environment.name, layout: opened.layout } };
 }
 

@@ -7,6 +7,7 @@ import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { openStore } from '../store/open-store.js';
 import { readHostStatuses } from '../store/status-reports.js';
 import { printable } from '../util/terminal-text.js';
+import { environmentAccessories } from '../config/environment-accessories.js';
 
 interface StatusOptions {
   args: string[];
@@ -84,7 +85,7 @@ async function engineFacts(opened: OpenedEnvironment, report: StatusReport, ctx:
   if (!config.services.some((s) => s.container !== undefined) && config.accessories.length === 0) return null;
   const releaseIds = [...new Set([...report.slots.map((s) => s.releaseId), report.current?.id, report.standby?.id].filter((id): id is string => typeof id === 'string'))];
   try {
-    return await containerStatus({ app: config.app, environment: opened.environment.name, layout: opened.layout, releaseIds, accessories: config.accessories });
+    return await containerStatus({ app: config.app, environment: opened.environment.name, layout: opened.layout, releaseIds, accessories: environmentAccessories(config.accessories, opened.environment) });
   } catch (error) {
     ctx.progress(`warning: cannot ask the Docker engine about the containers: ${(error as Error).message}`);
     return null;

@@ -98,6 +98,45 @@ export function checkCrossFieldRules(options: { source: YamlSource; file: string
       }
     }
 
+    // an environment's accessory settings name accessories the file declares; two environments on one host need two ports
+    const overrides = isObject(env.accessories) ? env.accessories : {};
+    for (const accessoryName of Object.keys(overrides)) {
+      if (accessories.includes(accessoryName)) continue;
+      problems.push(
+        makeProblem({
+          source,
+          file,
+          path: ['environments', name, 'accessories', accessoryName],
+          message: `unknown accessory \`${accessoryName}\`; ${accessories.length === 0 ? 'the file declares no accessories' : `accessories: ${accessories.join(', ')}`}`,
+        }),
+      );
+    }
+    for (const accessoryName of accessories) {
+      const declared = isObject(data.accessories) ? data.accessories[accessoryName] : undefined;
+      const override = overrides[accessoryName];
+      const port = isObject(override) && typeof override.port === 'number' ? override.port : isObject(declared) && typeof declared.port === 'number' ? declared.port : undefined;
+      if (port === undefined) continue;
+      const host = typeof env.host === 'string' ? env.host : isObject(env.hosts) ? undefined : 'local';
+      if (host === undefined) continue;
+      const slot = `accessory\n${host}\n${port}`;
+      const other = portOwners.get(slot);
+      if (other === undefined) {
+        portOwners.set(slot, name);
+        continue;
+      }
+      const at = isObject(override) && typeof override.port === 'number' ? ['environments', name, 'accessories', accessoryName, 'port'] : ['accessories', accessoryName, 'port'];
+      warnings.push(
+        formatProblem(
+          makeProblem({
+            source,
+            file,
+            path: at,
+            message: `environments \`${other}\` and \`${name}\` both run the accessory ${accessoryName} on port ${port} on host ${host}; give one its own port: environments.${name}.accessories.${accessoryName}: { port: <another>, env: { PGPORT: "<another>" } } (the variable or command its server reads)`,
+          }),
+        ),
+      );
+    }
+
     if (typeof env.port === 'number') {
       const host = typeof env.host === 'string' ? env.host : 'local';
       const slot = `${host}\n${env.port}`;

@@ -60,6 +60,24 @@ export const accessorySchema = z.strictObject(
   { error: expectedOnWrongType('a mapping like { image: postgres:16, volumes: [pgdata:/var/lib/postgresql/data], port: 5432 }') },
 );
 
+/**
+ * `environments.<env>.accessories.<name>`: what differs for one environment. Two environments on
+ * one machine (production and staging) each run their own accessory, so each needs its own
+ * loopback port, and the server inside must be told it (an env variable like PGPORT, or its command).
+ */
+export const accessoryOverridesSchema = z.record(
+  z.string().regex(NAME_PATTERN, { error: 'expected an accessory name of lowercase letters, digits and - (like db)' }),
+  z.strictObject(
+    {
+      port: integer({ min: 1, max: 65535, what: 'the loopback port it listens on in this environment' }).optional(),
+      env: z.record(envVarName(), envValue(), { error: expectedOnWrongType('a mapping of environment variables merged over the accessory\'s, like { PGPORT: "5433" }') }).optional(),
+      command: argumentList().optional(),
+    },
+    { error: expectedOnWrongType('a mapping like { port: 5433, env: { PGPORT: "5433" } }') },
+  ),
+  { error: expectedOnWrongType('a mapping of accessories by name, like db: { port: 5433, env: { PGPORT: "5433" } }') },
+);
+
 export const accessoriesSchema = z.preprocess(
   (value) => (value === undefined || value === null ? {} : value),
   z.record(

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ipRangeProblem } from '../util/ip-range.js';
 import { DEFAULT_STANDBY } from './types.js';
+import { accessoryOverridesSchema } from './schema-accessories.js';
 import {
   NAME_PATTERN,
   bool,
@@ -188,6 +189,7 @@ export const environmentSchema = z.strictObject(
     offsite_backups: bool().optional(),
     backup_schedule: cronExpression().optional(),
     hostname: text('a name for this host in status reports').optional(),
+    accessories: accessoryOverridesSchema.optional(),
     trusted_proxies: z
       .array(
         z.string({ error: 'expected an IP address or a CIDR range, like 10.0.0.5 or 10.0.0.0/8' }).superRefine((value, ctx) => {

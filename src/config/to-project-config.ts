@@ -142,6 +142,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       ...(env.backup_schedule === undefined ? {} : { backupSchedule: env.backup_schedule.trim() }),
       ...(env.hostname === undefined ? {} : { hostname: env.hostname }),
       ...(env.trusted_proxies.length === 0 ? {} : { trustedProxies: env.trusted_proxies }),
+      ...(env.accessories === undefined ? {} : { accessoryOverrides: env.accessories }),
     };
   });
 

@@ -237,6 +237,15 @@ export interface EnvironmentConfig {
    * are replaced. Absent or empty: none is trusted.
    */
   trustedProxies?: string[];
+  /** `environments.<env>.accessories`: per accessory, what differs here (its port, env, command) */
+  accessoryOverrides?: Record<string, AccessoryOverride>;
+}
+
+/** What one environment changes of an accessory: its loopback port, variables merged over its env, its command. */
+export interface AccessoryOverride {
+  port?: number;
+  env?: Record<string, string>;
+  command?: string[];
 }
 
 export interface HookConfig {

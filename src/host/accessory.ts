@@ -233,7 +233,7 @@ export async function requirePortFree(o: AccessoryHost & { accessory: AccessoryC
   const { port } = o.accessory;
   if (port === undefined || !(await portAnswers(port))) return;
   throw new SlipwayError('ACCESSORY_PORT_TAKEN', `something already listens on 127.0.0.1:${port}, the port of the accessory ${o.accessory.name}; it was not started, nothing was created`, {
-    hint: `each environment on one machine needs its accessory on a port of its own: another environment's ${o.accessory.name} may hold it (\`docker ps --filter label=dev.slipway.accessory=${o.accessory.name}\`); give this environment's a port of its own (e.g. no \`port:\` and the server's port variable, like PGPORT, in its secrets set per environment with \`slipway config ${o.environment} set\`)`,
+    hint: `each environment on one machine needs its accessory on a port of its own: another environment's ${o.accessory.name} may hold it (\`docker ps --filter label=dev.slipway.accessory=${o.accessory.name}\`); give this environment's a port of its own in slipway.yml, and tell the server inside: \`environments.${o.environment}.accessories.${o.accessory.name}: { port: <another>, env: { PGPORT: "<another>" } }\` (the variable or command its server reads)`,
   });
 }
 

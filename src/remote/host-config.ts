@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Document } from 'yaml';
 import { usageError } from '../errors.js';
 import type { EnvironmentConfig, HealthCheckConfig, ProjectConfig } from '../config/types.js';
+import { environmentAccessories } from '../config/environment-accessories.js';
 
 /** Where setup puts things, relative to the host's root. */
 export const REMOTE_HOST_CONFIG_FILE = 'slipway.yml';
@@ -108,9 +109,9 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     };
   }
   if (project.accessories.length > 0) {
-    // The host starts its accessories itself (`slipway accessory start` is run there).
+    // The host starts its accessories itself (`slipway accessory start` is run there), as this environment runs them.
     file.accessories = Object.fromEntries(
-      project.accessories.map((a) => [
+      environmentAccessories(project.accessories, environment).map((a) => [
         a.name,
         {
           image: a.image,
