@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ipRangeProblem } from '../util/ip-range.js';
 import { DEFAULT_STANDBY } from './types.js';
 import { accessoryOverridesSchema } from './schema-accessories.js';
+import { tlsSchema } from './schema-tls.js';
 import {
   NAME_PATTERN,
   bool,
@@ -199,6 +200,7 @@ export const environmentSchema = z.strictObject(
         { error: expectedOnWrongType('a list of IP addresses or CIDR ranges, like [10.0.0.5, 192.168.0.0/16]') },
       )
       .default([]),
+    tls: tlsSchema.optional(),
   },
   { error: expectedOnWrongType('a mapping like { host: local, port: 8080 }') },
 ).superRefine((env, ctx) => {
@@ -212,6 +214,9 @@ export const environmentSchema = z.strictObject(
         if (dependency === name) ctx.addIssue({ code: 'custom', path: ['hosts', name, 'depends_on', index], message: `host ${name} cannot depend on itself` });
       });
     }
+  }
+  if (env.tls !== undefined && env.tls.port === env.port) {
+    ctx.addIssue({ code: 'custom', path: ['tls', 'port'], message: `tls.port ${env.tls.port} is also the environment's plain HTTP port: expected another port, like 443` });
   }
   if (env.offsite_backups === true && env.backup_key_env === undefined) {
     ctx.addIssue({

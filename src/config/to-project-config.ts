@@ -12,12 +12,23 @@ import {
   type RemoteHostConfig,
   type ServiceConfig,
   type StoreConfig,
+  type TlsConfig,
 } from './types.js';
+import { LETS_ENCRYPT_DIRECTORY, type TlsFile } from './schema-tls.js';
 
 /** The host part of ssh://user@host:port, as a host name for messages and status (dots become dashes). */
 function sshHostName(url: string): string {
   const host = url.replace(/^ssh:\/\/([^@]*@)?/, '').replace(/:\d+$/, '');
   return host.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'host';
+}
+
+function toTlsConfig(tls: TlsFile): TlsConfig {
+  const listeners = { port: tls.port, httpPort: tls.http_port, redirectHttp: tls.redirect_http };
+  if (tls.domains !== undefined) {
+    return { ...listeners, kind: 'acme', domains: [...new Set(tls.domains)], ...(tls.email === undefined ? {} : { email: tls.email }), acmeDirectory: tls.acme_directory ?? LETS_ENCRYPT_DIRECTORY };
+  }
+  // The schema refuses a file-based tls without both files.
+  return { ...listeners, kind: 'files', certFile: tls.cert_file!, keyFile: tls.key_file! };
 }
 
 /** From the file's snake_case shape to the camelCase ProjectConfig; maps keyed by name become arrays in file order. */
@@ -143,6 +154,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       ...(env.hostname === undefined ? {} : { hostname: env.hostname }),
       ...(env.trusted_proxies.length === 0 ? {} : { trustedProxies: env.trusted_proxies }),
       ...(env.accessories === undefined ? {} : { accessoryOverrides: env.accessories }),
+      ...(env.tls === undefined ? {} : { tls: toTlsConfig(env.tls) }),
     };
   });
 

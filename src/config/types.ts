@@ -202,7 +202,7 @@ export interface EnvironmentConfig {
   root?: string;
   /** public port of slipway's proxy for this environment */
   port: number;
-  /** address the proxy listens on; default 127.0.0.1 (slipway does not terminate TLS: put your TLS proxy in front, or bind 0.0.0.0) */
+  /** address the proxy listens on (all its ports); default 127.0.0.1 (bind 0.0.0.0 to be reached from outside) */
   bind: string;
   store: StoreConfig;
   /**
@@ -239,7 +239,31 @@ export interface EnvironmentConfig {
   trustedProxies?: string[];
   /** `environments.<env>.accessories`: per accessory, what differs here (its port, env, command) */
   accessoryOverrides?: Record<string, AccessoryOverride>;
+  /** `tls`: HTTPS in slipway's proxy (absent: plain HTTP only) */
+  tls?: TlsConfig;
 }
+
+/**
+ * slipway.yml `environments.<env>.tls`. The proxy serves HTTPS on `port`; on `httpPort` it answers
+ * ACME HTTP-01 challenges and redirects the rest to HTTPS (or serves it, when `redirectHttp` is false).
+ * The environment's own `port` keeps serving plain HTTP; when it is `httpPort`, one listener does both.
+ */
+export type TlsConfig = { port: number; httpPort: number; redirectHttp: boolean } & (
+  | {
+      kind: 'acme';
+      /** one certificate per name, each proved over HTTP-01 */
+      domains: string[];
+      email?: string;
+      /** RFC 8555 directory URL; default Let's Encrypt production */
+      acmeDirectory: string;
+    }
+  | {
+      kind: 'files';
+      /** PEM chain and key the user manages, relative to the project file's folder (on a remote host: its root) */
+      certFile: string;
+      keyFile: string;
+    }
+);
 
 /** What one environment changes of an accessory: its loopback port, variables merged over its env, its command. */
 export interface AccessoryOverride {

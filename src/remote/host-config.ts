@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { Document } from 'yaml';
 import { usageError } from '../errors.js';
-import type { EnvironmentConfig, HealthCheckConfig, ProjectConfig } from '../config/types.js';
+import type { EnvironmentConfig, HealthCheckConfig, ProjectConfig, TlsConfig } from '../config/types.js';
 import { environmentAccessories } from '../config/environment-accessories.js';
 
 /** Where setup puts things, relative to the host's root. */
@@ -71,6 +71,8 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     // The host's own proxy decides whose X-Forwarded-* headers to keep.
     ...(environment.trustedProxies === undefined || environment.trustedProxies.length === 0 ? {} : { trusted_proxies: [...environment.trustedProxies] }),
     ...(host.services === undefined ? {} : { services: [...host.services] }),
+    // Each host's agent gets its own certificates: the CA's HTTP-01 check reaches the host the name points at.
+    ...(environment.tls === undefined ? {} : { tls: renderTls(environment.tls) }),
   };
 
   const file: Record<string, unknown> = {
@@ -152,6 +154,13 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     ' slipway on this host runs with this file; the next setup overwrites it (edit the project\'s slipway.yml instead).',
   ].join('\n');
   return { yaml: doc.toString({ lineWidth: 0 }), publicKeyFiles };
+}
+
+/** The environment's `tls:` as the schema reads it back; file paths stay as written (on the host, relative to its root). */
+function renderTls(tls: TlsConfig): Record<string, unknown> {
+  const listeners = { port: tls.port, http_port: tls.httpPort, redirect_http: tls.redirectHttp };
+  if (tls.kind === 'files') return { cert_file: tls.certFile, key_file: tls.keyFile, ...listeners };
+  return { domains: [...tls.domains], ...(tls.email === undefined ? {} : { email: tls.email }), acme_directory: tls.acmeDirectory, ...listeners };
 }
 
 function renderHealth(health: HealthCheckConfig): Record<string, unknown> {
