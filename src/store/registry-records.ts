@@ -38,3 +38,10 @@ export async function writeRegistryRecord(store: BlobStore, app: string, release
   await store.put(recordKey(app, releaseId, record.repository), `${JSON.stringify(record, null, 2)}\n`);
 }
 
+
+/** Removes every registry record of a release (store prune, once the release itself is gone): they would point at nothing. */
+export async function deleteRegistryRecords(store: BlobStore, app: string, releaseId: string): Promise<number> {
+  const keys = await store.list(`${app}/registry/${releaseId}/`);
+  for (const key of keys) await store.delete(key);
+  return keys.length;
+}

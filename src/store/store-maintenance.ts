@@ -12,6 +12,7 @@ import { collectObjects, loadObjectIndex, type CollectResult } from './objects.j
 import { fetchReleaseContent } from './object-sources.js';
 import { releaseImageObjects } from './image-objects.js';
 import { deleteLegacyArchive, hasLegacyArchive, listReleases, putRelease, readReleaseManifest, readReleaseManifestBytes, readReleaseSignature, type ReleaseInfo } from './releases.js';
+import { deleteRegistryRecords } from './registry-records.js';
 
 /** How long a new pack is safe from collection: a publish puts its pack before its manifest. */
 export const PACK_GRACE_MS = 60 * 60_000;
@@ -48,6 +49,7 @@ export async function pruneStore(store: BlobStore, app: string, o: { keep: numbe
     for (const release of removed) {
       // info.json first: the release stops being listed before any of it goes.
       for (const file of ['info.json', 'manifest.json', 'signature.json', 'release.tar.gz']) await store.delete(`${app}/releases/${release.id}/${file}`);
+      await deleteRegistryRecords(store, app, release.id);
     }
   }
   const objects = await collectObjects(store, app, referenced, { graceMs: o.graceMs ?? PACK_GRACE_MS, dryRun: o.dryRun });

@@ -9,6 +9,7 @@ import { createLocalStore } from '../../src/store/local-store.js';
 import { loadObjectIndex } from '../../src/store/objects.js';
 import { releaseImageObjects } from '../../src/store/image-objects.js';
 import { pruneStore } from '../../src/store/store-maintenance.js';
+import { readRegistryRecord, writeRegistryRecord } from '../../src/store/registry-records.js';
 import { requireDocker } from '../helpers/docker.js';
 import { buildAndStore, makeImageRepo, removeImagesOf } from '../helpers/image-repo.js';
 
@@ -28,7 +29,19 @@ test('store prune keeps the image objects of the releases it keeps, and drops th
   const onlyV1 = releaseImageObjects(v1.manifest).map((o) => o.sha256).filter((sha) => !keptObjects.includes(sha));
   assert.ok(onlyV1.length >= 1, 'v1 has an app layer and a config of its own');
 
+  // Both were published to a registry: their digest records sit beside them in the store.
+  const repository = '127.0.0.1:5000/imgprune';
+  const digest = `sha256:${'d'.repeat(64)}`;
+  for (const built of [v1, v2]) {
+    const imageId = built.manifest.runtime.services[0]!.image!.id;
+    await writeRegistryRecord(store, APP, built.id, { repository, images: { [imageId]: digest } });
+  }
+
   const result = await pruneStore(store, APP, { keep: 1, channelReleaseIds: new Set(), graceMs: 0 });
+
+  assert.equal(await readRegistryRecord(store, APP, v1.id, repository), null, 'the pruned release\'s registry record went with it');
+  assert.deepEqual(await store.list(`${APP}/registry/${v1.id}/`), []);
+  assert.ok(await readRegistryRecord(store, APP, v2.id, repository), 'the kept release keeps its record');
 
   const index = await loadObjectIndex(store, APP);
   for (const sha of keptObjects) assert.ok(index.has(sha), `object ${sha.slice(0, 12)} of the kept v2 image is still in the store`);
