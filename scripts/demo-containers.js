@@ -8,7 +8,8 @@
 // No registry is reachable on every machine, so the base images (node, PostgreSQL)
 // are made from this machine's own binaries, the way the tests make them.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, rmSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import YAML from 'yaml';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,11 +35,11 @@ const { ensurePostgresImage } = await import('../dist/test/helpers/docker-postgr
 
 // A previous demo's agent and containers go before their folders do.
 if (existsSync(path.join(appDir, 'slipway.yml'))) {
-  spawnSync(process.execPath, [cli, 'agent', '--stop', '--env', 'production'], { cwd: appDir, env: { ...process.env, SLIPWAY_HOME: home }, stdio: 'ignore' });
+  for (const env of ['production', 'staging']) spawnSync(process.execPath, [cli, 'agent', '--stop', '--env', env], { cwd: appDir, env: { ...process.env, SLIPWAY_HOME: home }, stdio: 'ignore' });
 }
 const leftovers = spawnSync('docker', ['ps', '-aq', '--filter', 'label=dev.slipway.app=notes-stack'], { encoding: 'utf8' }).stdout.trim();
 if (leftovers) spawnSync('docker', ['rm', '-f', '-v', ...leftovers.split(/\s+/)], { stdio: 'ignore' });
-spawnSync('docker', ['volume', 'rm', '-f', 'slipway-notes-stack-production-pgdata'], { stdio: 'ignore' });
+spawnSync('docker', ['volume', 'rm', '-f', 'slipway-notes-stack-production-pgdata', 'slipway-notes-stack-staging-pgdata'], { stdio: 'ignore' });
 rmSync(appDir, { recursive: true, force: true });
 if (!process.env.SLIPWAY_HOME) rmSync(home, { recursive: true, force: true });
 mkdirSync(demoDir, { recursive: true });
@@ -53,7 +54,9 @@ console.log(`the notes app as a compose stack: ${appDir}\nbase images: ${baseIma
 function slipway(args, o = {}) {
   console.log(`$ slipway ${args.join(' ')}`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: appDir, env: { ...process.env, SLIPWAY_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], { cwd: appDir, env: { ...process.env, SLIPWAY_HOME: home }, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    // A secret goes in on stdin, as a user would pipe it: never in the arguments or the printed command.
+    if (o.input !== undefined) child.stdin.end(o.input);
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.stderr.on('data', (chunk) => (out += chunk));
@@ -126,9 +129,38 @@ await slipway(['rollback', 'production', '--with-data', '--yes']);
 await slipway(['verify', 'production']);
 await slipway(['accessory', 'status', 'production']);
 await slipway(['status', 'production']);
+
+// Staging on the same machine: its own PostgreSQL accessory on a port of its own, then a scrubbed copy of production's data.
+const stagingDbPort = dbPort + 1;
+const stagingPort = port + 1;
+const config = YAML.parseDocument(readFileSync(path.join(appDir, 'slipway.yml'), 'utf8'));
+const production = config.getIn(['environments', 'production']).toJSON();
+const dbCommand = config.getIn(['accessories', 'db', 'command'])?.toJSON() ?? [];
+const stagingCommand = dbCommand.map((arg) => (arg === `port=${dbPort}` ? `port=${stagingDbPort}` : arg));
+config.setIn(['environments', 'staging'], config.createNode({ ...production, port: stagingPort, accessories: { db: { port: stagingDbPort, command: stagingCommand } } }));
+writeFileSync(path.join(appDir, 'slipway.yml'), config.toString());
+writeFileSync(path.join(appDir, 'scrub.sql'), "-- personal data never reaches staging: every note's text is replaced\nUPDATE notes SET text = 'note ' || id;\n");
+console.log(`# staging added to slipway.yml (its own app port and its own database port):\n#   staging: { ..., port: ${stagingPort}, accessories: { db: { port: ${stagingDbPort}, command: [${stagingCommand.join(', ')}] } } }`);
+console.log('# scrub.sql: UPDATE notes SET text = \'note \' || id;\n');
+const dbPassword = /^POSTGRES_PASSWORD=(.*)$/m.exec(readFileSync(path.join(appDir, 'db.env'), 'utf8'))[1];
+await slipway(['config', 'staging', 'set', 'POSTGRES_PASSWORD'], { input: dbPassword });
+await slipway(['config', 'staging', 'set', 'DATABASE_URL'], { input: `postgres://notes:${dbPassword}@127.0.0.1:${stagingDbPort}/notes` });
+await slipway(['accessory', 'start', 'staging']);
+await slipway(['deploy', 'staging', '--version', 'v1', '--yes']);
+await slipway(['data', 'copy', 'production', 'staging', '--scrub', 'scrub.sql', '--yes']);
+const notesOf = async (p) => JSON.parse(await (await fetch(`http://127.0.0.1:${p}/api/notes`)).text());
+const prodNotes = await notesOf(port);
+const stagingNotes = await notesOf(stagingPort);
+const texts = (list) => (Array.isArray(list) ? list : list.notes ?? []).map((n) => n.text);
+console.log(`# production has ${texts(prodNotes).length} notes (e.g. "${texts(prodNotes)[0]}"); staging has ${texts(stagingNotes).length}, scrubbed (e.g. "${texts(stagingNotes)[0]}")\n`);
+if (texts(stagingNotes).length !== texts(prodNotes).length || texts(stagingNotes).some((t) => !/^note \d+$/.test(t))) {
+  console.error('demo: staging does not hold a scrubbed copy of production\'s notes');
+  process.exit(1);
+}
 if (load.failed > 0) {
   console.error(`demo: ${load.failed} requests failed during the update from v1 to v2`);
   process.exit(1);
 }
 console.log(`The stack is served at http://127.0.0.1:${port} by a background agent; PostgreSQL runs in the accessory db.`);
-console.log(`Stop it: (cd ${path.relative(process.cwd(), appDir) || '.'} && SLIPWAY_HOME=${home} node ${cli} agent --stop && SLIPWAY_HOME=${home} node ${cli} accessory stop production)`);
+console.log(`Staging is served at http://127.0.0.1:${stagingPort}, on a scrubbed copy of production's data.`);
+console.log(`Stop them: (cd ${path.relative(process.cwd(), appDir) || '.'} && export SLIPWAY_HOME=${home}; for env in production staging; do node ${cli} agent --stop --env $env; node ${cli} accessory stop $env; done)`);

@@ -52,7 +52,7 @@ test('data copy production -> staging --scrub between two accessory PostgreSQLs 
   });
   await fx.build('v1-pg');
   for (const env of [production, staging]) {
-    for (const assignment of [`POSTGRES_PASSWORD=${PASSWORD}`, `PGPORT=${dbPorts.get(env)}`, `DATABASE_URL=postgres://notes:${PASSWORD}@127.0.0.1:${dbPorts.get(env)}/notes`]) {
+    for (const assignment of [`POSTGRES_PASSWORD=${PASSWORD}`, `DATABASE_URL=postgres://notes:${PASSWORD}@127.0.0.1:${dbPorts.get(env)}/notes`]) {
       assert.equal((await fx.cli(['config', env, 'set', assignment])).code, 0);
     }
   }
@@ -66,9 +66,11 @@ test('data copy production -> staging --scrub between two accessory PostgreSQLs 
     assert.equal(spawnSync('docker', ['container', 'inspect', `slipway-notes-${staging}-db`], { stdio: 'ignore' }).status, 1, 'no container for staging');
   });
 
-  // Each environment's own port, from its host env file (the image's server reads PGPORT).
+  // Each environment's own port, from slipway.yml: staging's overrides the port and tells the server through PGPORT.
   fx.editProjectFile((project) => {
-    project.accessories = { db: { ...accessory, secrets: ['POSTGRES_PASSWORD', 'PGPORT'] } };
+    project.accessories = { db: { ...accessory, secrets: ['POSTGRES_PASSWORD'], port: dbPorts.get(production) } };
+    project.environments[staging].accessories = { db: { port: dbPorts.get(staging), env: { PGPORT: String(dbPorts.get(staging)) } } };
+    project.environments[production].accessories = { db: { env: { PGPORT: String(dbPorts.get(production)) } } };
   });
   removeEnvironment(production);
   for (const env of [production, staging]) {
@@ -79,6 +81,11 @@ test('data copy production -> staging --scrub between two accessory PostgreSQLs 
     const deployed = await fx.cli(['deploy', env, '--version', 'v1-pg', '--yes']);
     assert.equal(deployed.code, 0, describe(deployed));
   }
+  const stagingStatus = await fx.cli(['accessory', 'status', staging, 'db', '--json']);
+  assert.equal(stagingStatus.code, 0, describe(stagingStatus));
+  const [stagingDb] = JSON.parse(stagingStatus.stdout);
+  assert.equal(stagingDb.port, dbPorts.get(staging), "staging's accessory on the port its environment gives it");
+  assert.equal(stagingDb.answering, true);
   const volumes = [production, staging].map((env) => spawnSync('docker', ['container', 'inspect', '--format', '{{range .Mounts}}{{.Name}}{{end}}', `slipway-notes-${env}-db`], { encoding: 'utf8' }).stdout.trim());
   assert.deepEqual(volumes, [`slipway-notes-${production}-pgdata`, `slipway-notes-${staging}-pgdata`], 'a volume of its own for each environment');
 

@@ -155,7 +155,7 @@ it('a rollback --with-data restores the backup and starts v1 fresh, saying why i
   const back = await host.cli(['rollback', 'production', '--with-data', '--yes']);
   assert.equal(back.code, 0, back.stderr);
   const said = back.stderr + back.stdout;
-  assert.match(said, /a rollback with data cannot be a proxy switch/, said);
+  assert.match(said, /restored data cannot be a proxy switch/, said);
   assert.match(said, /stopped v2 \(not kept warm: the data was restored under it\)/, said);
   assert.equal((await host.get('/version')).body, 'v1');
   assert.ok(!appNoteColumns(host.hostRoot).includes('words'), "the data is v1's again");

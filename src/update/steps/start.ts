@@ -28,7 +28,7 @@ export const startStep: UpdateStep = {
     const started = await ctx.runtime.startIdle(ctx.to.id, manifest);
     ctx.running.started = started;
     const why = ctx.restore
-      ? ' (a rollback with data cannot be a proxy switch: the release starts fresh on the restored data, which a running process would not see)'
+      ? ' (restored data cannot be a proxy switch: the release starts fresh on it, as a running process would not see it)'
       : ctx.kind === 'rollback'
         ? ' (cold start: it was not in standby)'
         : '';
