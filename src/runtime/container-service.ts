@@ -45,10 +45,10 @@ const OUTPUT_DRAIN_MS = 500;
 const WAIT_RETRY_MS = 250;
 /**
  * How long a start, a one-off command or a stop waits for an engine that does not answer: a
- * restarting engine is back within seconds, and an undo that gives up at once leaves the old
- * release on data it cannot restart on.
+ * restarting engine is back within seconds, but one restarted by a package upgrade can take
+ * tens of them, and an undo that gives up leaves the old release on data it cannot restart on.
  */
-export const ENGINE_WAIT_MS = 10_000;
+export const ENGINE_WAIT_MS = 30_000;
 
 /** ENGINE_WAIT_MS, or the fault tests' shorter wait (SLIPWAY_TEST_ENGINE_WAIT_MS, with the test hooks armed). */
 export function engineWaitMs(env: NodeJS.ProcessEnv = process.env): number {
