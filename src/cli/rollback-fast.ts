@@ -8,19 +8,41 @@
  *
  * The cache is written by the full path once it has loaded and checked slipway.yml for a
  * local environment. It names the agent's socket, and holds everything that socket was worked
- * out from: the folder, the file's path and sha256, the environment, SLIPWAY_HOME, the home
+ * out from: the folder, the file's path and text, the environment, SLIPWAY_HOME, the home
  * and temp folders, the user, this slipway's version. Any difference, a missing, unreadable or
  * foreign cache, an untrusted socket, no agent listening: nothing is sent here, the full path
  * runs as if this module did not exist. Once a request is on its way nothing falls back: the
  * agent decides (warm or cold, every check of its own) and its answer is reported as is.
  */
-import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import type * as Http from 'node:http';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { assertTrustedSocket } from '../agent/socket-trust.js';
 import { slipwayHome } from '../paths.js';
+
+/**
+ * node:http through process.getBuiltinModule where there is one (Node ≥ 20.16): an `import`
+ * builds its ESM face, which runs every lazy getter it has. (node:crypto is not loaded at all:
+ * it costs more than the rest of this module; the cache holds slipway.yml's text instead of a digest.)
+ */
+function http(): typeof Http {
+  const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  return (get ? get('node:http') : createRequire(import.meta.url)('node:http')) as typeof Http;
+}
+
+/** A short name for a cache file (FNV-1a, twice): the file itself says whose it is. */
+function shortName(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x5bd1e995) >>> 0;
+  }
+  return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
+}
 
 /** Bump when the cache's meaning changes: older files are then ignored. */
 const CACHE_FORMAT = 1;
@@ -76,7 +98,8 @@ interface CacheKey {
   slipway: string;
   cwd: string;
   configFile: string;
-  configSha256: string;
+  /** slipway.yml as the full path read and checked it (it holds no secrets: they are refused there) */
+  configText: string;
   environment: string;
   slipwayHomeVariable: string | null;
   homedir: string;
@@ -93,13 +116,13 @@ function packageVersion(): string {
   return String(pkg.version);
 }
 
-function cacheKey(o: { cwd: string; environment: string; env: NodeJS.ProcessEnv; configFile: string; configText: Buffer }): CacheKey {
+function cacheKey(o: { cwd: string; environment: string; env: NodeJS.ProcessEnv; configFile: string; configText: string }): CacheKey {
   return {
     format: CACHE_FORMAT,
     slipway: packageVersion(),
     cwd: o.cwd,
     configFile: o.configFile,
-    configSha256: createHash('sha256').update(o.configText).digest('hex'),
+    configText: o.configText,
     environment: o.environment,
     slipwayHomeVariable: o.env.SLIPWAY_HOME ?? null,
     homedir: os.homedir(),
@@ -108,10 +131,9 @@ function cacheKey(o: { cwd: string; environment: string; env: NodeJS.ProcessEnv;
   };
 }
 
-/** $SLIPWAY_HOME/cli-cache/rollback-<digest of folder and environment>.json */
+/** $SLIPWAY_HOME/cli-cache/rollback-<short name of folder and environment>.json */
 export function fastRollbackCacheFile(o: { cwd: string; environment: string; env: NodeJS.ProcessEnv }): string {
-  const name = createHash('sha256').update(`${o.cwd}\0${o.environment}`).digest('hex').slice(0, 24);
-  return path.join(slipwayHome(o.env), 'cli-cache', `rollback-${name}.json`);
+  return path.join(slipwayHome(o.env), 'cli-cache', `rollback-${shortName(`${o.cwd}\0${o.environment}`)}.json`);
 }
 
 /** Only a file of this user's, in a folder of this user's, that no one else may write, is believed. */
@@ -132,7 +154,7 @@ export function rememberAgentSocket(o: { cwd: string; environment: string; env: 
     const file = fastRollbackCacheFile(o);
     // Only slipway.yml in the folder itself is what the early send reads (no --config).
     if (o.configFile !== path.join(o.cwd, 'slipway.yml')) return;
-    const entry: CacheEntry = { ...cacheKey({ ...o, configText: readFileSync(o.configFile) }), socketPath: o.socketPath };
+    const entry: CacheEntry = { ...cacheKey({ ...o, configText: readFileSync(o.configFile, 'utf8') }), socketPath: o.socketPath };
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     if (!isPrivate(path.dirname(file), 'dir')) return;
     const temp = `${file}.${process.pid}.tmp`;
@@ -150,7 +172,7 @@ export function cachedAgentSocket(o: { cwd: string; environment: string; env: No
     if (!isPrivate(path.dirname(file), 'dir') || !isPrivate(file, 'file')) return null;
     const entry = JSON.parse(readFileSync(file, 'utf8')) as Partial<CacheEntry>;
     const configFile = path.join(o.cwd, 'slipway.yml');
-    const now = cacheKey({ ...o, configFile, configText: readFileSync(configFile) });
+    const now = cacheKey({ ...o, configFile, configText: readFileSync(configFile, 'utf8') });
     for (const [field, value] of Object.entries(now)) if (entry[field as keyof CacheKey] !== value) return null;
     return typeof entry.socketPath === 'string' && path.isAbsolute(entry.socketPath) ? entry.socketPath : null;
   } catch {
@@ -178,7 +200,7 @@ export interface BufferedBody {
 }
 
 /** `whenOver` is called once the body has ended or failed. */
-function bufferBody(res: http.IncomingMessage, whenOver: () => void): BufferedBody {
+function bufferBody(res: Http.IncomingMessage, whenOver: () => void): BufferedBody {
   const chunks: Buffer[] = [];
   let endedMs: number | null = null;
   let failed: Error | null = null;
@@ -230,7 +252,7 @@ export async function sendEarly(args: readonly string[], env: NodeJS.ProcessEnv,
     const body = JSON.stringify({ to: parsed.to, withData: false, who, reason: parsed.reason ?? `rollback${parsed.to ? ` to ${parsed.to}` : ''}` });
     const startedMs = performance.now();
     await new Promise<void>((done) => {
-      const req = http.request({ socketPath, method: ROLLBACK_CALL.method, path: ROLLBACK_CALL.path, headers: { 'content-type': 'application/json' } });
+      const req = http().request({ socketPath, method: ROLLBACK_CALL.method, path: ROLLBACK_CALL.path, headers: { 'content-type': 'application/json' } });
       const answer = new Promise<Awaited<SentRollback['answer']>>((resolve) => {
         req.on('response', (res) => {
           const body = bufferBody(res, done);
