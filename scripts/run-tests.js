@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every compiled test file with Node's built-in test runner.
 // Usage: node scripts/run-tests.js [filter-substring...]
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -24,5 +25,24 @@ if (files.length === 0) {
   console.error('no test files found under dist/test (did tsc run?)');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+// The usual report on stdout; beside it, each file's time, to name the slowest ones at the end.
+const timesFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'slipway-test-times-')), 'times.jsonl');
+// (TAP when stdout is not a terminal, as node --test does by default, so CI reads what it always read.)
+const reporters = [`--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`, '--test-reporter-destination=stdout', `--test-reporter=${path.join(root, 'scripts', 'file-times-reporter.js')}`, `--test-reporter-destination=${timesFile}`];
+const started = Date.now();
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...reporters, ...files], { stdio: 'inherit' });
+try {
+  const lines = readFileSync(timesFile, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  const times = lines.filter((l) => l.file !== undefined).sort((a, b) => b.ms - a.ms);
+  const counts = lines.find((l) => l.counts !== undefined)?.counts;
+  if (files.length > 1 && times.length > 0) {
+    console.log(`\nslowest test files (of ${times.length}, ${((Date.now() - started) / 60_000).toFixed(1)} min in all):`);
+    for (const { file, ms } of times.slice(0, 12)) console.log(`  ${(ms / 1000).toFixed(1).padStart(6)} s  ${path.relative(testRoot, file)}`);
+  }
+  if (counts) console.log(`${counts.passed} passed, ${counts.failed} failed`);
+} catch {
+  // the times are a help, never a reason to fail
+} finally {
+  rmSync(path.dirname(timesFile), { recursive: true, force: true });
+}
 process.exit(result.status ?? 1);
