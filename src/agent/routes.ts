@@ -7,14 +7,13 @@ import type { EnvironmentConfig } from '../config/types.js';
 import type { HostLayout } from '../host/layout.js';
 import type { Ledger } from '../host/ledger.js';
 import { pruneReleases } from '../host/prune.js';
-import { nothingDeployed } from '../host/current-link.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { MaintenanceMode } from '../runtime/proxy.js';
 import type { UpdateEvent, UpdateOutcome, UpdateRequest } from '../update/run-update.js';
 import { pruneBackups } from '../data/index.js';
 import { fetchOffsiteBackup, type OffsiteCopier } from '../data/offsite.js';
 import type { AgentHandlers, AgentStatus, UpdateResult } from './api.js';
-import { rollbackWithDataTarget, restoreTarget } from './data-requests.js';
+import { importData, rollbackWithDataTarget, restoreTarget } from './data-requests.js';
 import type { HostBackups } from './host-backups.js';
 import { resolveRollbackTarget } from './rollback-target.js';
 import { toWireError } from './wire.js';
@@ -65,15 +64,9 @@ export function agentHandlers(deps: RouteDeps): AgentHandlers {
 
     restore: async (body, emit) => runUpdate('rollback', { who: body.who, reason: body.reason, ...restoreTarget(deps.ledger(), body.backupId, Boolean(body.dataOnly)) }, emit),
 
-    dataImport: async (body, emit) => {
-      const currentId = deps.ledger().getState().currentId;
-      if (!currentId) throw nothingDeployed({ environment: env.name, why: 'deploy a release before copying data into it' });
-      return runUpdate(
-        'rollback',
-        { who: body.who, reason: body.reason, recordAs: 'restore', releaseId: currentId, restoreBackupId: body.backupId, restoreBackupDir: body.backupDir, scrubFile: body.scrubFile },
-        emit,
-      );
-    },
+    // Recorded in the ledger's data copies (data-requests.ts), as the data_copy schedule's are.
+    dataImport: (body, emit) =>
+      importData({ ledger: deps.ledger(), layout: deps.layout, environment: env.name, trigger: 'manual', request: body, run: (request) => runUpdate('rollback', request, emit) }),
 
     backup: async (body) => {
       const reason = body.reason ?? 'manual';

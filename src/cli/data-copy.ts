@@ -11,7 +11,8 @@ import type { CliContext, CommandResult } from './context.js';
 
 interface DataCopyOptions {
   args: string[];
-  scrub?: string;
+  /** a file; false with --no-scrub; absent: refused */
+  scrub?: string | false;
   backup?: string;
   yes?: boolean;
   config?: string;
@@ -24,10 +25,11 @@ interface DataCopyOptions {
 export default async function dataCopy(options: DataCopyOptions, ctx: CliContext): Promise<CommandResult> {
   const [fromName, toName] = options.args;
   if (fromName === toName) throw new SlipwayError('USAGE', 'copy data between two different environments', { exitCode: 2 });
+  if (options.scrub === undefined) throw scrubRequired(fromName!, toName!);
   const from = await openEnvironment({ config: options.config, env: fromName }, ctx);
   const to = await openEnvironment({ config: options.config, env: toName }, ctx);
   getEnvironment(from.project, toName!);
-  const scrubFile = options.scrub ? path.resolve(ctx.cwd, options.scrub) : undefined;
+  const scrubFile = typeof options.scrub === 'string' ? path.resolve(ctx.cwd, options.scrub) : undefined;
   if (scrubFile) await fs.access(scrubFile).catch(() => {
     throw new SlipwayError('SCRUB_FILE_MISSING', `cannot read the scrub file ${scrubFile}`, { exitCode: 2, hint: 'pass a .sql file that anonymises the copy' });
   });
@@ -50,4 +52,12 @@ export default async function dataCopy(options: DataCopyOptions, ctx: CliContext
   );
   if (!result.ok) throw updateFailure(result, `${toName} keeps its own data`);
   return { stdout: `${toName} now runs on a copy of ${fromName}'s data (backup ${backupId})${scrubFile ? `, scrubbed with ${path.basename(scrubFile)}` : ''}` };
+}
+
+/** Personal data should not reach staging by default: a copy says how it is scrubbed, or that it is not. */
+function scrubRequired(fromName: string, toName: string): SlipwayError {
+  return new SlipwayError('SCRUB_REQUIRED', `refusing to copy ${fromName}'s data into ${toName} unscrubbed: nothing was copied`, {
+    exitCode: 2,
+    hint: `personal data should not reach ${toName} by default: pass --scrub <file.sql> (SQL that anonymises the copy, run on ${toName} after the restore), or --no-scrub if the data holds none`,
+  });
 }

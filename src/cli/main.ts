@@ -204,10 +204,18 @@ export function buildProgram(): Command {
     .description('copy one environment\'s data into another (e.g. production → staging), then run a scrub SQL file there')
     .argument('<from-env>', 'source environment')
     .argument('<to-env>', 'target environment (its data is replaced)')
-    .option('--scrub <file.sql>', 'SQL run against every database of the target after the copy')
+    .option('--scrub <file.sql>', 'SQL run against every database of the target after the copy (required unless --no-scrub)')
+    .option('--no-scrub', 'copy without scrubbing (only for data that holds nothing personal)')
     .option('--backup <id>', 'reuse this backup of the source instead of taking a new one')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(runner(() => import('./data-copy.js')));
+  data
+    .command('copies')
+    .description('the data copies into an environment, newest first: from where, which backup and how old, scrubbed with what, how it ended')
+    .argument('[env]', 'environment from slipway.yml (the target of the copies)')
+    .option('--limit <n>', 'how many', '50')
+    .option('--json', 'print JSON')
+    .action(runner(() => import('./data-copies.js')));
 
   program
     .command('status')

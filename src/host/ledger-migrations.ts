@@ -8,7 +8,7 @@ import { now } from './ledger-records.js';
 
 /**
  * Schema migrations, applied in order at open; version n is LEDGER_MIGRATIONS[n - 1] (exported for the upgrade tests).
- * Never edit one that has shipped: append a new one (backups came as version 2, off-site copies as 3).
+ * Never edit one that has shipped: append a new one (backups came as version 2, off-site copies as 3, data copies as 5).
  * They run with foreign keys off (SQLite's way to rebuild a table that others reference)
  * and must leave no broken reference: migrate() checks before it commits.
  */
@@ -106,6 +106,27 @@ export const LEDGER_MIGRATIONS: readonly string[] = [
     SELECT id, kind, from_id, to_id, from_version, to_version, reason, who, started_at, finished_at, outcome, error FROM deployments;
   DROP TABLE deployments;
   ALTER TABLE deployments_v4 RENAME TO deployments;
+  `,
+  // 5: data copies into this environment (`data copy`, data_copy schedules): where the data came
+  // from and how old it is, whether it was scrubbed and with what, how it ended.
+  `
+  CREATE TABLE data_copies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trigger TEXT NOT NULL,
+    source_environment TEXT,
+    backup_id TEXT,
+    backup_created_at TEXT,
+    scrubbed INTEGER NOT NULL,
+    scrub_file TEXT,
+    scrub_sha256 TEXT,
+    deployment_id INTEGER,
+    who TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT CHECK (outcome IN ('succeeded', 'failed')),
+    error TEXT
+  );
+  CREATE INDEX data_copies_by_started ON data_copies (started_at);
   `,
 ];
 

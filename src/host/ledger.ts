@@ -15,6 +15,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SlipwayError } from '../errors.js';
 import * as backups from './ledger-backups.js';
+import * as dataCopies from './ledger-data-copies.js';
+import type { DataCopyOutcome, DataCopyRecord, StartDataCopy } from './ledger-data-copies.js';
 import * as deployments from './ledger-deployments.js';
 import { checkSchemaReadable, migrate } from './ledger-migrations.js';
 import type {
@@ -49,6 +51,7 @@ export {
   type StepRecord,
 } from './ledger-records.js';
 export { LEDGER_MIGRATIONS, LEDGER_SCHEMA_VERSION } from './ledger-migrations.js';
+export type { DataCopyOutcome, DataCopyRecord, DataCopyTrigger, StartDataCopy } from './ledger-data-copies.js';
 export { historyEntryOf } from './ledger-deployments.js';
 
 export interface OpenLedgerOptions {
@@ -283,6 +286,24 @@ export class Ledger {
   removeBackup(id: string): boolean {
     this.writable();
     return backups.removeBackup(this.db, id);
+  }
+
+  // ---- data copies into this environment (ledger-data-copies) ----
+
+  /** Records the start of a data copy; returns its id. */
+  startDataCopy(copy: StartDataCopy): number {
+    this.writable();
+    return dataCopies.startDataCopy(this.db, copy);
+  }
+
+  finishDataCopy(id: number, result: { outcome: DataCopyOutcome; deploymentId?: number | null; error?: string }): void {
+    this.writable();
+    dataCopies.finishDataCopy(this.db, id, result);
+  }
+
+  /** Newest first; `outcome` keeps only those that ended so. */
+  listDataCopies(options: { limit?: number; outcome?: DataCopyOutcome } = {}): DataCopyRecord[] {
+    return dataCopies.listDataCopies(this.db, options);
   }
 
   private writable(): void {

@@ -1,0 +1,53 @@
+/**
+ * How old an environment's data is: from the newest successful data copy into it (its
+ * age is that of the source's backup, not of the copy), else from its newest backup.
+ * Shared by `data copies`, `status` of every environment and `promote`.
+ */
+import type { BackupRecord, DataCopyRecord, Ledger } from '../host/ledger.js';
+
+export interface DataAge {
+  /** where the data's time comes from */
+  source: 'copy' | 'backup';
+  /** ISO 8601: when the data was taken (the source's backup time, for a copy) */
+  at: string;
+  /** the copy's source environment, or this environment for its own backup */
+  environment: string | null;
+  backupId: string;
+  /** set for a copy */
+  copiedAt?: string;
+  scrubbed?: boolean;
+}
+
+/** The newest successful copy, else the newest backup of `environment`; null when there is neither. */
+export function dataAgeOf(ledger: Ledger, environment: string): DataAge | null {
+  const [copy] = ledger.listDataCopies({ outcome: 'succeeded', limit: 1 });
+  const [backup] = ledger.listBackups({ environment, limit: 1 });
+  const fromCopy = copy?.backupCreatedAt && copy.backupId ? ageOfCopy(copy) : null;
+  // A backup of this environment taken after the copy says no more about its data than the copy did: the copy wins.
+  if (fromCopy) return fromCopy;
+  return backup ? ageOfBackup(backup) : null;
+}
+
+function ageOfCopy(copy: DataCopyRecord): DataAge {
+  return { source: 'copy', at: copy.backupCreatedAt!, environment: copy.sourceEnvironment, backupId: copy.backupId!, copiedAt: copy.finishedAt ?? copy.startedAt, scrubbed: copy.scrubbed };
+}
+
+function ageOfBackup(backup: BackupRecord): DataAge {
+  return { source: 'backup', at: backup.createdAt, environment: backup.environment, backupId: backup.id };
+}
+
+/** `3 h 12 min`, `2 d 4 h`, `45 s`: how long ago `at` was, for tables. */
+export function formatAge(at: string, now: Date = new Date()): string {
+  const seconds = Math.max(0, Math.round((now.getTime() - Date.parse(at)) / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+/** Whole seconds between `at` and now (never negative). */
+export function ageSeconds(at: string, now: Date = new Date()): number {
+  return Math.max(0, Math.round((now.getTime() - Date.parse(at)) / 1000));
+}
