@@ -4,6 +4,7 @@
  * status and header lines written to a socket once it left HTTP (upgrades).
  */
 import http from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { plainAddress } from '../util/ip-range.js';
 
 /** RFC 9110 §7.6.1, plus proxy-connection which old clients still send */
@@ -59,8 +60,8 @@ const CLIENT_CLAIMS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host
 
 /**
  * The headers sent to the app. slipway's proxy says who the client is: X-Forwarded-For is the
- * connection's address, X-Forwarded-Proto `http` (slipway does not terminate TLS), X-Forwarded-Host
- * the Host header. What a client sent in those headers (and in Forwarded and X-Real-IP) is dropped,
+ * connection's address, X-Forwarded-Proto `https` on the proxy's HTTPS port and `http` elsewhere,
+ * X-Forwarded-Host the Host header. What a client sent in those headers (and in Forwarded and X-Real-IP) is dropped,
  * unless the connection comes from a trusted proxy (a TLS terminator in front of slipway): then its
  * X-Forwarded-For gets the connection's address appended, and its Proto and Host are kept.
  */
@@ -74,7 +75,7 @@ export function forwardedRequestHeaders(req: http.IncomingMessage, upgrade: bool
   const clientAddress = plainAddress(req.socket.remoteAddress ?? '');
   const forwardedFor = [headers['x-forwarded-for'] ?? []].flat().join(', ');
   headers['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${clientAddress}` : clientAddress;
-  headers['x-forwarded-proto'] ??= 'http';
+  headers['x-forwarded-proto'] ??= (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
   if (req.headers.host) headers['x-forwarded-host'] ??= req.headers.host;
   return headers;
 }

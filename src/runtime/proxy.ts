@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type net from 'node:net';
+import { createTlsServer, plainListener, type PlainListener, type ProxyTlsOptions } from './proxy-tls.js';
 import { SlipwayError } from '../errors.js';
 import { addressMatcher } from '../util/ip-range.js';
 import { sendRefusal, writeRawResponse } from './proxy-answers.js';
@@ -24,6 +25,8 @@ export interface ProxyOptions {
    * kept; from anyone else they are replaced (proxy-http.ts). Default: none.
    */
   trustedProxies?: readonly string[];
+  /** HTTPS on its own port, and a plain port for certificate challenges and redirects (proxy-tls.ts) */
+  tls?: ProxyTlsOptions;
 }
 
 export type { MaintenanceMode } from './proxy-maintenance.js';
@@ -54,6 +57,10 @@ export interface ProxyStats {
 
 export interface ReverseProxy {
   readonly port: number;
+  /** the HTTPS port, null without TLS */
+  readonly httpsPort: number | null;
+  /** the plain port answering certificate challenges (and redirecting), null without TLS */
+  readonly challengePort: number | null;
   target(): { port: number } | null;
   /**
    * Sends new requests to `port` at once; requests already in flight to the old target finish there.
@@ -74,12 +81,44 @@ export interface ReverseProxy {
 export type Proxy = ReverseProxy;
 
 export async function createProxy(o: ProxyOptions): Promise<ReverseProxy> {
-  const proxy = new SlipwayProxy(o.upstreamHost ?? '127.0.0.1', addressMatcher(o.trustedProxies ?? []));
-  await proxy.listen(o.host, o.port);
+  const proxy = new SlipwayProxy(o.upstreamHost ?? '127.0.0.1', addressMatcher(o.trustedProxies ?? []), o.tls);
+  try {
+    await proxy.listen(o.host, o.port);
+  } catch (error) {
+    await proxy.close();
+    throw error;
+  }
   return proxy;
 }
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
+type ListenerRole = 'app' | 'https' | 'challenges';
+type Handlers = Pick<PlainListener, 'request' | 'upgrade'>;
+
+/** Listens on host:port and resolves with the port bound (the OS's pick for 0). */
+function listenOn(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE' || error.code === 'EACCES'
+          ? new SlipwayError('PROXY_PORT_UNAVAILABLE', `slipway's proxy cannot listen on ${host}:${port} (${error.code}).`, {
+              hint: 'Stop whatever uses that port, or choose another port for this environment in slipway.yml.',
+              cause: error,
+            })
+          : error,
+      );
+    };
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      // Later server errors (e.g. EMFILE on accept) must not crash the agent; connections already open carry on.
+      server.on('error', () => undefined);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
 
 /**
  * The proxy itself: its server and connections, the targets (the current one and any
@@ -87,55 +126,64 @@ const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
  * gate (proxy-maintenance.ts), then is forwarded (proxy-forward.ts).
  */
 class SlipwayProxy implements ReverseProxy {
-  private readonly server: http.Server;
+  /** the environment's own port first, then the HTTPS one and the challenge port when they are separate */
+  private readonly servers: Array<{ server: http.Server; port: number; role: ListenerRole; bound: number }> = [];
   private readonly sockets = new Set<net.Socket>();
   private readonly tunnels = new Set<net.Socket>();
   private readonly targets = new Map<number, Target>();
   private readonly gate = new MaintenanceGate();
   private readonly forwarding: ForwardingProxy;
   private current: Target | null = null;
-  private listeningPort = 0;
   private closing: Promise<void> | undefined;
   private readonly counters = { requests: 0, errors: 0, inFlight: 0 };
 
-  constructor(upstreamHost: string, isTrustedProxy: (address: string | undefined) => boolean) {
+  constructor(upstreamHost: string, isTrustedProxy: (address: string | undefined) => boolean, private readonly tls?: ProxyTlsOptions) {
     this.forwarding = { upstreamHost, current: () => this.current, counters: this.counters, tunnels: this.tunnels, isTrustedProxy };
-    // No request timeout: uploads and long requests belong to the app; headersTimeout still guards slow clients.
-    this.server = http.createServer({ requestTimeout: 0 });
-    this.server.on('connection', (socket: net.Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
-    this.server.on('request', (req, res) => this.onRequest(req, res));
-    this.server.on('upgrade', (req, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head));
   }
 
   get port(): number {
-    return this.listeningPort;
+    return this.servers[0]?.bound ?? 0;
   }
 
-  listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) => {
-        reject(
-          error.code === 'EADDRINUSE' || error.code === 'EACCES'
-            ? new SlipwayError('PROXY_PORT_UNAVAILABLE', `slipway's proxy cannot listen on ${host}:${port} (${error.code}).`, {
-                hint: 'Stop whatever uses that port, or choose another port for this environment in slipway.yml.',
-                cause: error,
-              })
-            : error,
-        );
-      };
-      this.server.once('error', onError);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', onError);
-        // Later server errors (e.g. EMFILE on accept) must not crash the agent; connections already open carry on.
-        this.server.on('error', () => undefined);
-        const address = this.server.address();
-        this.listeningPort = typeof address === 'object' && address ? address.port : port;
-        resolve();
-      });
+  get httpsPort(): number | null {
+    return this.servers.find((s) => s.role === 'https')?.bound ?? null;
+  }
+
+  get challengePort(): number | null {
+    return this.servers.find((s) => s.role === 'challenges')?.bound ?? null;
+  }
+
+  /**
+   * Without TLS, one plain listener serving the app. With TLS: the environment's own port, the
+   * HTTPS port, and the challenge port redirecting to HTTPS; the environment's port is the
+   * challenge port when they are the same number (it then redirects too).
+   */
+  async listen(host: string, port: number): Promise<void> {
+    const app = { request: this.onRequest.bind(this), upgrade: this.onUpgrade.bind(this) };
+    // No request timeout: uploads and long requests belong to the app; headersTimeout still guards slow clients.
+    const plainServer = () => http.createServer({ requestTimeout: 0 });
+    const tls = this.tls;
+    if (!tls) {
+      this.serve({ server: plainServer(), handlers: app, port, role: 'app' });
+    } else {
+      const merged = tls.httpPort === port && port !== 0;
+      const redirecting = plainListener({ challenges: tls.challenges, redirectTo: tls.redirectHttp ? () => this.httpsPort ?? tls.port : null, app });
+      this.serve({ server: plainServer(), handlers: merged ? redirecting : plainListener({ challenges: tls.challenges, redirectTo: null, app }), port, role: merged ? 'challenges' : 'app' });
+      // One request path for both schemes: blue/green, drain, maintenance and upgrades behave the same over HTTPS.
+      this.serve({ server: createTlsServer(tls.contexts), handlers: app, port: tls.port, role: 'https' });
+      if (!merged) this.serve({ server: plainServer(), handlers: redirecting, port: tls.httpPort, role: 'challenges' });
+    }
+    for (const entry of this.servers) entry.bound = await listenOn(entry.server, host, entry.port);
+  }
+
+  private serve(o: { server: http.Server; handlers: Handlers; port: number; role: ListenerRole }): void {
+    o.server.on('connection', (socket: net.Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
     });
+    o.server.on('request', (req, res) => o.handlers.request(req, res));
+    o.server.on('upgrade', (req, socket: net.Socket, head: Buffer) => o.handlers.upgrade(req, socket, head));
+    this.servers.push({ server: o.server, port: o.port, role: o.role, bound: 0 });
   }
 
   target(): { port: number } | null {
@@ -192,7 +240,9 @@ class SlipwayProxy implements ReverseProxy {
 
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
+      let open = this.servers.length;
+      if (open === 0) resolve();
+      for (const { server } of this.servers) server.close(() => --open === 0 && resolve());
       for (const socket of this.sockets) socket.destroy();
       for (const socket of this.tunnels) socket.destroy();
       for (const target of this.targets.values()) target.agent.destroy();
