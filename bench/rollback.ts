@@ -8,10 +8,12 @@
  * Warm: the previous release is still running in standby (DESIGN.md step 8), so the
  * rollback is a proxy switch. Cold: `standby: off`, the release starts from disk, as a
  * rollback outside the standby window does. Baseline from the same run: the wall time of
- * a bare `slipway status` (what any CLI call costs: Node, loading slipway.yml, the socket).
+ * a bare `slipway status` (what any CLI call costs: Node, loading slipway.yml, the socket), and
+ * of a bare `node -e 0` (Node alone: the floor under any CLI call, which a loaded machine raises).
  *
  *   node dist/bench/rollback.js        (BENCH_RUNS=5)
  */
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHostFixture, type HostFixture } from '../test/helpers/host-fixture.js';
@@ -59,6 +61,13 @@ async function agentTimes(host: HostFixture, commandStartedAtMs: number): Promis
   return { receivedMs: Date.parse(history[0]!.startedAt) - commandStartedAtMs, toSwitchMs: steps.slice(0, upTo + 1).reduce((sum, s) => sum + s.ms, 0) };
 }
 
+/** The wall time of a bare `node -e 0`: the floor under any CLI call on this machine right now. */
+async function bareNode(): Promise<number> {
+  const t0 = performance.now();
+  await new Promise((resolve) => spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).on('close', resolve));
+  return performance.now() - t0;
+}
+
 function setStandby(host: HostFixture, value: string): void {
   const file = path.join(host.repo, 'slipway.yml');
   writeFileSync(file, `${readFileSync(file, 'utf8').replace(/^ {4}standby: .*\n/m, '')}    standby: ${value}\n`);
@@ -94,9 +103,12 @@ try {
   const status: number[] = [];
   const warmBack = series();
   const warmForward = series();
+  const node: number[] = [];
   for (let i = 0; i < runs; i += 1) {
+    node.push(await bareNode());
     status.push((await timed(host, ['status', 'production'])).wallMs);
     await rollbackOnce(host, ['rollback', 'production', '--yes'], 'v1', warmBack, /warm in slot/);
+    node.push(await bareNode());
     status.push((await timed(host, ['status', 'production'])).wallMs);
     await rollbackOnce(host, ['rollback', 'production', '--to', 'v2', '--yes'], 'v2', warmForward, /warm in slot/);
   }
@@ -119,6 +131,7 @@ try {
   const baseline = median(status);
   console.log(`rollback: medians over ${runs} runs each (health window ${healthWindow}, example app)`);
   console.log(`  ${'slipway status (baseline CLI call)'.padEnd(38)} wall ${f(baseline)}`);
+  console.log(`  ${'node -e 0 (the floor: Node alone)'.padEnd(38)} wall ${f(median(node))}`);
   console.log(row('warm rollback v2 → v1 (proxy switch)', warmBack));
   console.log(row('warm rollback --to v2 (v1 → v2)', warmForward));
   console.log(row('cold rollback v2 → v1 (standby off)', coldBack));
@@ -128,6 +141,8 @@ try {
     `rollback: warm, the old release answers ${warmAnswered.toFixed(0)} ms after the command starts (${(warmAnswered / baseline).toFixed(2)}x a bare status; target 150 ms); ` +
       `the command takes ${(warmWall / baseline).toFixed(2)}x a bare \`slipway status\` (target ≤ 2x); cold it takes ${(median(coldBack.wall) / baseline).toFixed(2)}x`,
   );
+  // On a loaded machine Node's own start dominates: how far above it the warm rollback answers.
+  console.log(`rollback: warm, the old release answers ${(warmAnswered - median(node)).toFixed(0)} ms after a bare \`node -e 0\` would have ended (${(warmAnswered / median(node)).toFixed(2)}x it)`);
 } finally {
   for (const teardown of teardowns.reverse()) await teardown().catch((error) => console.error(`teardown: ${(error as Error).message}`));
 }
