@@ -219,10 +219,10 @@ export function buildProgram(): Command {
 
   program
     .command('status')
-    .description('what an environment serves now: current and previous release, health, lock, maintenance')
-    .argument('[env]', 'environment from slipway.yml (optional when there is only one)')
+    .description('what an environment serves now: current and previous release, health, lock, maintenance; without an environment in a project of several, one line for each (version, health, data age, last change)')
+    .argument('[env]', 'environment from slipway.yml (absent: every environment)')
     .option('--json', 'print JSON')
-    .action(runner(() => import('./status.js')));
+    .action(runner(() => import('./status-dispatch.js')));
 
   program
     .command('history')

@@ -240,4 +240,31 @@ suite('data copies', () => {
     assert.match(lines.join('\n'), /data copy from production FAILED: .*no_such_column.*staging is on its previous data/);
     writeFileSync(path.join(fx.repo, 'scrub.sql'), "UPDATE notes SET text = 'scrubbed ' || id;\n");
   });
+
+  it('status without an environment: one line for each, with the age of its data and its last change', { timeout: 30_000 }, async (t) => {
+    if (!pg) return t.skip(`PostgreSQL is not available: ${unavailable}`);
+    const result = await fx.cli(['status', '--json']);
+    assert.equal(result.code, 0, describe(result));
+    type Line = { environment: string; current: { version: string } | null; dataAge: { source: string; at: string; from: string; backupId: string; seconds: number } | null; lastChange: { kind: string; outcome: string } | null };
+    const lines = JSON.parse(result.stdout) as Line[];
+    assert.deepEqual(lines.map((l) => [l.environment, l.current?.version]), [['production', 'v1-pg'], ['staging', 'v1-pg']]);
+    const [production, staging] = lines;
+    const [lastGood] = (await copies()).filter((c) => c.outcome === 'succeeded');
+    assert.deepEqual(
+      { source: staging!.dataAge?.source, at: staging!.dataAge?.at, from: staging!.dataAge?.from, backupId: staging!.dataAge?.backupId },
+      { source: 'copy', at: lastGood!.backupCreatedAt, from: 'production', backupId: lastGood!.backupId },
+      "staging's data is as old as the production backup of its last good copy",
+    );
+    const [newestBackup] = json<Array<{ id: string; createdAt: string }>>(await fx.cli(['backups', 'production', '--json']));
+    assert.deepEqual([production!.dataAge?.source, production!.dataAge?.at], ['backup', newestBackup!.createdAt]);
+    assert.deepEqual([staging!.lastChange?.kind, staging!.lastChange?.outcome], ['restore', 'rolled-back'], 'the failed scheduled copy was the last change');
+    assert.equal(production!.lastChange?.kind, 'deploy');
+
+    const table = await fx.cli(['status']);
+    assert.equal(table.code, 0, describe(table));
+    assert.match(table.stdout, /ENVIRONMENT\s+VERSION\s+HEALTH\s+DATA AGE\s+LAST CHANGE/);
+    assert.match(table.stdout, /staging\s+v1-pg\s+\S+\s+.*\(copy of production, scrubbed\)/);
+    const one = await fx.cli(['status', 'staging', '--json']);
+    assert.equal(JSON.parse(one.stdout).environment, 'staging', 'a named environment is the one-environment status');
+  });
 });
