@@ -31,6 +31,8 @@ export interface HostLayout {
   agentSocket: string;
   agentInfoFile: string;
   envFile: string;
+  /** tls/: the ACME account key and tls/<domain>/ certificates obtained automatically (keys 0600): owner only */
+  tlsDir: string;
 }
 
 /**
@@ -66,6 +68,7 @@ export function hostLayout(root: string): HostLayout {
     agentSocket: agentSocketPath(absoluteRoot, path.join(runDir, 'agent.sock')),
     agentInfoFile: path.join(runDir, 'agent.json'),
     envFile: path.join(sharedDir, '.env'),
+    tlsDir: at('tls'),
   };
 }
 
@@ -112,6 +115,7 @@ function layoutFolders(layout: HostLayout): Array<{ dir: string; mode: number }>
     { dir: layout.cacheDir, mode: 0o700 },
     { dir: layout.logsDir, mode: 0o750 },
     { dir: layout.runDir, mode: 0o700 },
+    { dir: layout.tlsDir, mode: 0o700 },
   ];
 }
 

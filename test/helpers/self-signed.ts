@@ -42,7 +42,7 @@ export function selfSigned(o: { dir: string; label: string; names: string[]; not
   );
   execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyFile], { stdio: 'ignore' });
   fs.chmodSync(keyFile, 0o600);
-  const san = o.names.map((name) => `DNS:${name}`).join(',');
+  const san = o.names.map((name) => (/^\d{1,3}(\.\d{1,3}){3}$/.test(name) ? `IP:${name}` : `DNS:${name}`)).join(',');
   execFileSync('openssl', ['req', '-new', '-key', keyFile, '-subj', `/O=${o.label}/CN=${o.names[0]}`, '-addext', `subjectAltName=${san}`, '-out', csr], { stdio: 'ignore' });
   const notBefore = o.notBefore ?? new Date(Date.now() - 3_600_000);
   const notAfter = o.notAfter ?? new Date(Date.now() + 30 * 86_400_000);

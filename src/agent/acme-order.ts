@@ -1,0 +1,83 @@
+/**
+ * One certificate order over ACME (RFC 8555) with the maintained `acme-client` library:
+ * the account (made once, its key kept by the caller), an HTTP-01 challenge per name answered
+ * by the proxy's plain listener, then the certificate. Loaded lazily: most commands never need it.
+ */
+import https from 'node:https';
+import { SlipwayError } from '../errors.js';
+import type { AcmeChallenges } from '../runtime/acme-challenges.js';
+
+export interface AcmeOrderOptions {
+  directoryUrl: string;
+  /** PEM private key of the ACME account */
+  accountKey: string;
+  email?: string;
+  /** the names of the certificate, the first one its common name */
+  names: string[];
+  /** where the proxy finds the key authorizations the CA asks for */
+  challenges: AcmeChallenges;
+  /** extra CA certificates to trust for the directory itself (a private ACME server, tests) */
+  directoryCa?: string;
+}
+
+export interface IssuedCertificate {
+  /** PEM chain, leaf first */
+  cert: string;
+  /** PEM private key of the certificate */
+  key: string;
+}
+
+type AcmeModule = typeof import('acme-client');
+let loaded: Promise<AcmeModule> | undefined;
+
+async function acmeClient(): Promise<AcmeModule> {
+  loaded ??= import('acme-client').then((m) => ((m as { default?: AcmeModule }).default ?? m) as AcmeModule);
+  return loaded;
+}
+
+/** A new PEM private key (ECDSA P-256) for an ACME account or a certificate. */
+export async function createPrivateKey(): Promise<string> {
+  const acme = await acmeClient();
+  return (await acme.crypto.createPrivateEcdsaKey()).toString();
+}
+
+/** Orders a certificate for `names`; throws ACME_ORDER_FAILED saying which step and what the CA answered. */
+export async function orderCertificate(o: AcmeOrderOptions): Promise<IssuedCertificate> {
+  const acme = await acmeClient();
+  if (o.directoryCa !== undefined) acme.axios.defaults.httpsAgent = new https.Agent({ ca: o.directoryCa });
+  const client = new acme.Client({ directoryUrl: o.directoryUrl, accountKey: o.accountKey, backoffAttempts: 10, backoffMin: 1000, backoffMax: 10_000 });
+  const key = await acme.crypto.createPrivateEcdsaKey();
+  const [, csr] = await acme.crypto.createCsr({ commonName: o.names[0]!, altNames: o.names }, key);
+  const tokens: string[] = [];
+  try {
+    const cert = await client.auto({
+      csr,
+      ...(o.email === undefined ? {} : { email: o.email }),
+      termsOfServiceAgreed: true,
+      challengePriority: ['http-01'],
+      // The CA's own check is the one that counts; a check from this host would fail behind NAT or split DNS.
+      skipChallengeVerification: true,
+      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+        tokens.push(challenge.token);
+        o.challenges.add(challenge.token, keyAuthorization);
+      },
+      challengeRemoveFn: async (_authz, challenge) => {
+        o.challenges.remove(challenge.token);
+      },
+    });
+    return { cert, key: key.toString() };
+  } catch (error) {
+    throw new SlipwayError('ACME_ORDER_FAILED', `the certificate authority at ${o.directoryUrl} did not issue a certificate for ${o.names.join(', ')}: ${describeAcmeError(error)}`, {
+      hint: `check that ${o.names.join(', ')} point${o.names.length === 1 ? 's' : ''} at this host and that port 80 reaches slipway's proxy (tls.http_port)`,
+      cause: error,
+    });
+  } finally {
+    for (const token of tokens) o.challenges.remove(token);
+  }
+}
+
+/** The CA's problem document when there is one (RFC 8555 §6.7), else the error's message, on one line. */
+function describeAcmeError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s+/g, ' ').trim().slice(0, 500);
+}
