@@ -81,10 +81,11 @@ function marked(host: HostFixture): boolean {
   return (JSON.parse(readFileSync(cacheFile(host), 'utf8')) as { testMark?: boolean }).testMark === true;
 }
 
-/** The step lines without their times and instants, and the last line without its seconds. */
+/** The step lines without their times, instants and free disk space, and the last line without its seconds. */
 function shape(output: string): string {
   return output
     .replace(/ +\d+ ms/g, ' N ms')
+    .replace(/\d+(\.\d+)? [KMGT]iB free/g, 'N free')
     .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, 'T')
     .replace(/— \d+\.\d s/, '— N s');
 }
