@@ -13,6 +13,7 @@ import { whoAmI } from './deploy.js';
 import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { printable } from '../util/terminal-text.js';
+import { formatAge } from './data-age.js';
 
 export interface EnvironmentStore {
   project: LoadedProject;
@@ -81,8 +82,25 @@ export async function channelHistoryCommand(options: HistoryOptions, ctx: CliCon
     shortId(move.releaseId),
     printable(move.who),
     printable(move.why),
+    testedText(move),
   ]);
-  return { stdout: formatTable(['', 'WHEN (UTC)', 'VERSION', 'RELEASE', 'WHO', 'WHY'], rows) };
+  return { stdout: formatTable(['', 'WHEN (UTC)', 'VERSION', 'RELEASE', 'WHO', 'WHY', 'TESTED IN'], rows).trimEnd() };
+}
+
+/** `staging 2026-12-02 10:20, health window passed, data 3 h 2 min old (scrubbed)`; '-' for moves that were not promotes. */
+function testedText(move: ChannelPointer): string {
+  const run = move.tested;
+  if (!run) return '-';
+  const when = run.at ? ` ${run.at.replace('T', ' ').slice(0, 16)}` : '';
+  const health = run.healthWindowPassed ? 'health window passed' : 'NOT healthy there (forced)';
+  const copy = run.dataCopy;
+  // The data's age when it was promoted, not now.
+  const data = copy ? `, data ${formatDuration(copy.ageSeconds)} old${copy.scrubbed ? ' (scrubbed)' : ' (NOT scrubbed)'}` : ', no data copy known';
+  return printable(`${run.environment}${when}, ${health}${data}`);
+}
+
+function formatDuration(seconds: number): string {
+  return formatAge(new Date(0).toISOString(), new Date(seconds * 1000));
 }
 
 interface SetOptions {

@@ -9,6 +9,7 @@ import { readHostStatuses, unhealthyReason, type HostStatusReport } from '../sto
 import { expiresAt, newPointer, openEnvironmentStore, pointerSigningKey } from './channel.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { printable } from '../util/terminal-text.js';
+import { testedRun, describeData } from './promote-tested.js';
 
 interface PromoteOptions {
   args: string[];
@@ -77,13 +78,14 @@ export default async function promote(options: PromoteOptions, ctx: CliContext):
   const healthyHosts = reports.filter((r) => unhealthyReason(r, candidate) === null).map((r) => r.host);
   let why = options.reason ?? `promote ${release.version} from ${fromName}`;
   if (forced) why += ` [--force: ${problems.join('; ')}]`;
-  const pointer = await writeChannel(target.store, app, newPointer(ctx, { environment: toName, release, why, expires }), { signingKeyPem });
+  const tested = await testedRun({ source: source.environment, app, reports, releaseId: candidate, healthy: !forced }, ctx);
+  const pointer = await writeChannel(target.store, app, newPointer(ctx, { environment: toName, release, why, expires }), { signingKeyPem, tested });
 
   if (options.json) {
     return jsonOutput({ ...pointer, from: fromName, forced, healthyHosts, previous: before ? { releaseId: before.releaseId, version: before.version } : null });
   }
   const evidence = forced ? `forced past: ${shownProblems.join('; ')}` : `it runs healthy in ${fromName} on ${healthyHosts.map(printable).join(', ')}`;
-  return { stdout: `${toName} now points to ${version} (${shortId(release.id)})${before ? `, was ${printable(before.version)}` : ''} — ${evidence}` };
+  return { stdout: `${toName} now points to ${version} (${shortId(release.id)})${before ? `, was ${printable(before.version)}` : ''} — ${evidence}${describeData(tested)}` };
 }
 
 /**

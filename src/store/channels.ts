@@ -19,6 +19,24 @@ export interface ChannelPointer {
   expires?: string;
   /** ed25519 signature of pointerSignedText by the project key */
   signature?: ReleaseSignature;
+  /**
+   * History entries of a promote only: the run in the source environment the release was
+   * tested in. Not in the pointer agents read (agents of earlier versions refuse unknown
+   * fields), and not signed: it is evidence for people, not an order to agents.
+   */
+  tested?: TestedRun;
+}
+
+/** The run a promoted release was tested in: where, when its health window passed, on which data. */
+export interface TestedRun {
+  environment: string;
+  /** when its deployment there finished (the latest host's), its health window included */
+  at: string | null;
+  /** every host of the source deployed it successfully (health window passed) and reports it healthy */
+  healthWindowPassed: boolean;
+  hosts: Array<{ host: string; deploymentId: number | null; outcome: string | null; finishedAt: string | null; health: string }>;
+  /** the data it ran on: the source's newest successful data copy (null: none known, e.g. the source is on another server) */
+  dataCopy: { from: string | null; backupId: string; backupCreatedAt: string; copiedAt: string | null; ageSeconds: number; scrubbed: boolean } | null;
 }
 
 /** A pointer is a few hundred bytes; anything past this is refused unread. */
@@ -37,6 +55,17 @@ const channelPointerSchema = z
     counter: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
     expires: isoTime.optional(),
     signature: signatureSchema.optional(),
+    tested: z
+      .object({
+        environment: z.string(),
+        at: z.string().nullable(),
+        healthWindowPassed: z.boolean(),
+        hosts: z.array(z.object({ host: z.string(), deploymentId: z.number().nullable(), outcome: z.string().nullable(), finishedAt: z.string().nullable(), health: z.string() })),
+        dataCopy: z
+          .object({ from: z.string().nullable(), backupId: z.string(), backupCreatedAt: z.string(), copiedAt: z.string().nullable(), ageSeconds: z.number(), scrubbed: z.boolean() })
+          .nullable(),
+      })
+      .optional(),
   })
   .strict();
 
@@ -153,8 +182,8 @@ const MAX_WRITE_ATTEMPTS = 10;
  * and tries again with a higher counter (after a random wait). Of two such writers, the one
  * that checks later always sees the other's entry, so at most one of them keeps a counter.
  */
-export async function writeChannel(store: BlobStore, app: string, pointer: ChannelPointer, options: { signingKeyPem?: string } = {}): Promise<ChannelPointer> {
-  const { signature: _old, ...fields } = pointer;
+export async function writeChannel(store: BlobStore, app: string, pointer: ChannelPointer, options: { signingKeyPem?: string; tested?: TestedRun } = {}): Promise<ChannelPointer> {
+  const { signature: _old, tested: _tested, ...fields } = pointer;
   const prefix = historyPrefix(app, pointer.environment);
   const stamp = pointer.when.replace(/[:.]/g, '-');
   let tried = 0;
@@ -165,13 +194,14 @@ export async function writeChannel(store: BlobStore, app: string, pointer: Chann
     const unsigned: ChannelPointer = { ...fields, counter };
     const written: ChannelPointer = options.signingKeyPem ? { ...unsigned, signature: signBytes(pointerSignedText(app, unsigned), options.signingKeyPem) } : unsigned;
     const body = `${JSON.stringify(written, null, 2)}\n`;
+    const entryBody = options.tested ? `${JSON.stringify({ ...written, tested: options.tested }, null, 2)}\n` : body;
     // The random tail keeps two moves in the same millisecond from overwriting each other's entry.
     const entry = `${prefix}/${stamp}-c${counter}-${pointer.releaseId.slice(0, 12)}-${randomBytes(3).toString('hex')}.json`;
-    await store.put(entry, body);
+    await store.put(entry, entryBody);
     const rivals = (await store.list(prefix)).filter((key) => key !== entry && Number(ENTRY_NAME.exec(key)?.[1]) === counter);
     if (rivals.length === 0) {
       await store.put(pointerKey(app, pointer.environment), body);
-      return written;
+      return options.tested ? { ...written, tested: options.tested } : written;
     }
     await store.delete(entry);
     // Two writers that saw each other both give up: random, growing waits keep them from meeting again.
