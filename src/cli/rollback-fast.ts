@@ -21,6 +21,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { assertTrustedSocket } from '../agent/socket-trust.js';
 import { slipwayHome } from '../paths.js';
+import type { CliContext } from './context.js';
+import { whoAmI } from './who.js';
 
 /**
  * node:http through process.getBuiltinModule where there is one (Node ≥ 20.16): an `import`
@@ -247,7 +249,8 @@ export async function sendEarly(args: readonly string[], env: NodeJS.ProcessEnv,
     if (!socketPath) return;
     // An untrusted socket: the full path says so, in its words.
     await assertTrustedSocket(socketPath);
-    const who = env.SLIPWAY_WHO ?? env.USER ?? path.basename(env.HOME ?? 'someone');
+    // whoAmI reads nothing but the variables.
+    const who = whoAmI({ env } as CliContext);
     // As rollback.ts builds it (JSON leaves out a missing `to`).
     const body = JSON.stringify({ to: parsed.to, withData: false, who, reason: parsed.reason ?? `rollback${parsed.to ? ` to ${parsed.to}` : ''}` });
     const startedMs = performance.now();
