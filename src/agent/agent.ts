@@ -30,6 +30,9 @@ import { readSignaturePolicy } from './signature-policy.js';
 import { HostBackups } from './host-backups.js';
 import { startRemoteControl, type AgentFacade, type RemoteControl } from './remote-control.js';
 import { startBackupSchedule, type BackupSchedule } from './backup-schedule.js';
+import { CertificateManager } from './certificates.js';
+import { AcmeChallenges } from '../runtime/acme-challenges.js';
+import { SecureContexts, type ProxyTlsOptions } from '../runtime/proxy-tls.js';
 
 export interface AgentOptions {
   project: LoadedProject;
@@ -60,6 +63,8 @@ export class Agent {
   private remote?: RemoteControl;
   /** backup_schedule: the agent's own backups */
   private schedule?: BackupSchedule;
+  /** `tls`: the certificates the proxy serves, obtained and renewed here */
+  private certificates?: CertificateManager;
   /** off-site copies (null: off for this environment); one pass at a time */
   private offsite: OffsiteCopier | null = null;
   /** runs the releases: two slots behind the proxy, the one before kept warm in standby */
@@ -115,6 +120,8 @@ export class Agent {
 
   async start(): Promise<void> {
     await ensureHostLayout(this.layout);
+    // Before anything opens: a user's key file others can read stops the start here.
+    const tls = await this.loadCertificates();
     // Started in the background by the CLI, the agent writes to logs/agent.log: it rotates that file itself.
     this.ownLog = ownLogRotation({ file: path.join(this.layout.logsDir, 'agent.log') });
     this.ledger = openLedger(this.layout.ledgerFile);
@@ -124,9 +131,12 @@ export class Agent {
     if (killed > 0) this.log(`stopped ${killed} process${killed === 1 ? '' : 'es'} left by a previous agent`);
     await this.stopStaleContainers();
     try {
-      this.proxy = await createProxy({ host: this.env.bind, port: this.env.port, trustedProxies: this.env.trustedProxies ?? [] });
+      this.proxy = await createProxy({ host: this.env.bind, port: this.env.port, trustedProxies: this.env.trustedProxies ?? [], ...(tls ? { tls } : {}) });
     } catch (error) {
       this.ledger.close();
+      if (this.env.tls && error instanceof SlipwayError && !error.message.includes(`:${this.env.port} (`)) {
+        throw new SlipwayError('PORT_IN_USE', error.message, { hint: `another program uses that port, or ports below 1024 need privileges: change environments.${this.env.name}.tls.port or http_port, or grant the capability (setcap cap_net_bind_service=+ep $(which node))`, cause: error });
+      }
       const code = (((error as { cause?: unknown }).cause ?? error) as NodeJS.ErrnoException).code; // the proxy wraps the errno error
       throw new SlipwayError('PORT_IN_USE', `cannot listen on ${this.env.bind}:${this.env.port}${code ? ` (${code})` : ''}`, {
         hint: code === 'EADDRINUSE' ? `another program uses port ${this.env.port}: stop it, or change environments.${this.env.name}.port in slipway.yml` : 'check environments.<env>.bind and port in slipway.yml',
@@ -152,6 +162,7 @@ export class Agent {
     this.lastRecovery = await recoverUnfinishedUpdate(this.updateHost(), (line) => this.log(line));
     if (this.lastRecovery) this.log(this.lastRecovery.message);
     await this.serveCurrent();
+    this.certificates?.start();
     this.control = await startControlServer(this.layout.agentSocket, agentHandlers(this.routeDeps()));
     this.remote = await startRemoteControl(this.facade());
     if (offsiteEnabled(this.env)) {
@@ -170,8 +181,20 @@ export class Agent {
     if (this.env.backupSchedule) {
       this.schedule = startBackupSchedule({ cron: this.env.backupSchedule, log: (line) => this.log(line), takeBackup: () => this.backups.scheduledBackup() });
     }
-    await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.control.socketPath, port: this.proxy.port }));
-    this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${this.env.bind}:${this.proxy.port} (control: ${this.control.socketPath})`);
+    await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.control.socketPath, port: this.proxy.port, httpsPort: this.proxy.httpsPort }));
+    const https = this.proxy.httpsPort === null ? '' : ` and https://${this.env.bind}:${this.proxy.httpsPort}`;
+    this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${this.env.bind}:${this.proxy.port}${https} (control: ${this.control.socketPath})`);
+  }
+
+  /** `tls`: the proxy's certificates, loaded before it listens (refusing a user key others can read). */
+  private async loadCertificates(): Promise<ProxyTlsOptions | undefined> {
+    const tls = this.env.tls;
+    if (!tls) return undefined;
+    const contexts = new SecureContexts();
+    const challenges = new AcmeChallenges();
+    this.certificates = new CertificateManager({ tls, layout: this.layout, projectDir: this.options.project.dir, contexts, challenges, log: (line) => this.log(line) });
+    await this.certificates.load();
+    return { port: tls.port, httpPort: tls.httpPort, redirectHttp: tls.redirectHttp, contexts, ...(tls.kind === 'acme' ? { challenges } : {}) };
   }
 
   /** Starts the release `current` points at, if any: after a restart or a recovery. */
@@ -304,6 +327,7 @@ export class Agent {
         // Waits for a scheduled backup in progress. An off-site copy in progress is not waited for:
         // cut short, it leaves no index.json (never listed) and is redone at the next start.
         this.schedule?.stop(),
+        this.certificates?.stop(),
         this.remote?.close(),
         this.control?.close(),
         ...this.running,

@@ -46,7 +46,9 @@ const STOP_WAIT_MS = 5_000;
 
 export class CertificateManager {
   private timer: NodeJS.Timeout | undefined;
-  private pass: Promise<void> | undefined;
+  /** passes run one after the other; this is the last one asked for */
+  private queue: Promise<void> = Promise.resolve();
+  private busy = false;
   private stopped = false;
   /** the user's files as last loaded (mtimes), to reload them when they change */
   private loadedFiles = '';
@@ -58,30 +60,44 @@ export class CertificateManager {
   }
 
   /**
-   * A user's pair is loaded now: a key others can read, a missing file or a key that does not
-   * match the certificate is refused (the agent does not start). Certificates already obtained
-   * are loaded now; missing or due ones are ordered in the background.
+   * Before the proxy listens. A user's pair is loaded: a key others can read, a missing file or a
+   * key that does not match the certificate is refused (the agent does not start). Certificates
+   * obtained earlier are loaded.
    */
-  async start(): Promise<void> {
+  async load(): Promise<void> {
     const { tls } = this.o;
     if (tls.kind === 'files') {
       await this.loadUserFiles();
     } else {
       for (const [index, domain] of tls.domains.entries()) await this.loadObtained(domain, index === 0);
     }
+  }
+
+  /** Once the proxy answers challenges: missing and due certificates are ordered now, then checked every hour. */
+  start(): void {
     this.schedule(0);
   }
 
-  /** One look at every certificate: reload the user's changed files, order missing and due ones. */
+  /** One look at every certificate, after any pass in progress: reload the user's changed files, order missing and due ones. */
   check(): Promise<void> {
-    this.pass ??= this.runPass().finally(() => (this.pass = undefined));
-    return this.pass;
+    this.queue = this.queue.then(async () => {
+      this.busy = true;
+      try {
+        await this.runPass();
+      } catch (error) {
+        // A pass never stops the timer: the next one tries again.
+        this.o.log(`warning: certificate check failed: ${(error as Error).message}`);
+      } finally {
+        this.busy = false;
+      }
+    });
+    return this.queue;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    if (this.pass) await Promise.race([this.pass.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
+    if (this.busy) await Promise.race([this.queue.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
   }
 
   private schedule(delayMs: number): void {

@@ -8,6 +8,7 @@ import { openStore } from '../store/open-store.js';
 import { readHostStatuses } from '../store/status-reports.js';
 import { printable } from '../util/terminal-text.js';
 import { environmentAccessories } from '../config/environment-accessories.js';
+import { describeTls } from '../agent/certificate-report.js';
 
 interface StatusOptions {
   args: string[];
@@ -43,8 +44,10 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
     }
   }
   const engine = await engineFacts(opened, report, ctx);
+  // Read from the host's files: the agent records each renewal there, so it shows whether the agent runs or not.
+  const tls = environment.tls ? await describeTls({ tls: environment.tls, layout, projectDir: opened.project.dir }) : null;
   // Added fields only: the contract's fields stay as they are.
-  if (options.json) return jsonOutput(engine ? { ...report, containers: engine.containers, accessories: engine.accessories } : report);
+  if (options.json) return jsonOutput({ ...report, ...(engine ? { containers: engine.containers, accessories: engine.accessories } : {}), ...(tls ? { tls } : {}) });
   // Versions, hosts, lock holders and reasons come from the store or the ledger: one line each, no escapes reach the terminal.
   const p = (text: string | null | undefined) => printable(text ?? '');
   const lines = [
@@ -57,6 +60,17 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
     `  maintenance  ${report.maintenance ? report.maintenance.mode : 'off'}`,
     `  agent        ${report.agent ? `pid ${report.agent.pid}, up ${report.agent.uptimeSeconds} s` : 'not running (start it with `slipway agent`, or deploy)'}`,
   ];
+  if (tls) {
+    const host = environment.tls?.kind === 'acme' ? environment.tls.domains[0] : environment.bind === '0.0.0.0' ? '127.0.0.1' : environment.bind;
+    lines.splice(2, 0, `  https        https://${host}${tls.port === 443 ? '' : `:${tls.port}`} (plain HTTP on ${tls.httpPort} ${tls.redirectHttp ? 'redirects to it' : 'serves too'})`);
+    lines.push(
+      '',
+      formatTable(
+        ['CERTIFICATE', 'STATE', 'ISSUER', 'EXPIRES (UTC)', 'LAST RENEWAL ERROR'],
+        tls.certificates.map((c) => [p(c.domain), c.state, p(c.issuer ?? '-'), c.notAfter ? c.notAfter.replace('T', ' ').slice(0, 16) : '-', c.lastError && (c.lastRenewalAt === null || c.lastError.at > c.lastRenewalAt) ? p(`${c.lastError.at.slice(0, 16)} ${c.lastError.message}`) : '-']),
+      ),
+    );
+  }
   if (report.hosts && report.hosts.length > 0) {
     lines.push('', formatTable(['HOST', 'CURRENT', 'HEALTH', 'REPORTED (UTC)', 'FAILED RELEASE'], report.hosts.map((h) => [p(h.host), p(h.current?.version ?? '-'), p(h.health), p(h.reportedAt.replace('T', ' ').slice(0, 19)), p(h.failedRelease?.version ?? '-')])));
   }

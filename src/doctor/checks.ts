@@ -6,7 +6,7 @@
  *
  * The checks, by what they look at: this machine (disk, Node, clock), the host's
  * folders, the database tools, the Docker engine (container apps only), the agent
- * and its port, the store.
+ * and its port, the store, the TLS certificates.
  */
 export type { CheckStatus, DoctorCheck } from './check-result.js';
 export * from './machine-checks.js';
@@ -15,3 +15,4 @@ export * from './database-tool-checks.js';
 export * from './agent-checks.js';
 export * from './store-check.js';
 export * from './docker-checks.js';
+export * from './tls-checks.js';

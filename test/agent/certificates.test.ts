@@ -80,7 +80,8 @@ describe('certificates over ACME against pebble', { skip: missing }, () => {
 
   it('obtains a certificate at start; the proxy serves the app over HTTPS with it; keys are 0600', async () => {
     const m = manager();
-    await m.start();
+    await m.load();
+    m.start();
     await m.check();
     const answer = await httpsGet({ port: proxy.httpsPort!, ca: pebble.issuerRoot });
     assert.equal(answer.status, 200);
@@ -106,7 +107,8 @@ describe('certificates over ACME against pebble', { skip: missing }, () => {
     const before = await httpsGet({ port: proxy.httpsPort!, ca: pebble.issuerRoot, agent: keepAlive });
     const firstCert = fs.readFileSync(domainFiles(layout, DOMAIN).cert, 'utf8');
     const m = manager();
-    await m.start(); // loads the certificate on disk
+    await m.load();
+    m.start(); // loads the certificate on disk
     await m.check();
     assert.equal(fs.readFileSync(domainFiles(layout, DOMAIN).cert, 'utf8'), firstCert, 'not due yet: not renewed');
     const { renewAfter } = (await describeTls({ tls: { kind: 'acme', domains: [DOMAIN], acmeDirectory: pebble.directoryUrl, port: 443, httpPort: 80, redirectHttp: true }, layout, projectDir: layout.root })).certificates[0]!;
@@ -129,7 +131,8 @@ describe('certificates over ACME against pebble', { skip: missing }, () => {
     const { renewAfter } = (await describeTls({ tls: { kind: 'acme', domains: [DOMAIN], acmeDirectory: pebble.directoryUrl, port: 443, httpPort: 80, redirectHttp: true }, layout, projectDir: layout.root })).certificates[0]!;
     clock = new Date(renewAfter!).getTime() + 1000;
     const m = manager({ challenges: new AcmeChallenges() });
-    await m.start();
+    await m.load();
+    m.start();
     await m.check();
     const renewal = await readRenewal(layout, DOMAIN);
     assert.equal(renewal.failures, 1);
