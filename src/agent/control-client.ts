@@ -88,45 +88,67 @@ export function agentClient(layoutSocketPath: string): AgentClient {
             });
             return;
           }
-          let result: AgentResponse<typeof route> | undefined;
-          let problem: SlipwayError | undefined;
-          // A result line carries a whole answer: it is never cut into pieces (no answer comes near this size).
-          const lines = createLineSplitter(
-            (line) => {
-              if (!line.trim()) return;
-              let event: unknown;
-              try {
-                event = JSON.parse(line);
-              } catch {
-                problem ??= new SlipwayError('AGENT_BAD_ANSWER', 'the agent sent a line that is not JSON', { hint: 'restart the agent' });
-                return;
-              }
-              if (isResultLine(event)) {
-                const answer = spec.response.safeParse(event);
-                if (answer.success) result = answer.data;
-                else problem = badAnswer(callName(spec), answer.error);
-                return;
-              }
-              // An event this CLI does not know (a newer agent) is not shown.
-              const known = UpdateEventSchema.safeParse(event);
-              if (known.success) onEvent(known.data);
-            },
-            { maxLineLength: 256 * 1024 * 1024 },
-          );
-          res.on('data', (chunk: Buffer) => lines.push(chunk));
+          const reader = streamAnswerReader(route, onEvent);
+          res.on('data', (chunk: Buffer) => reader.push(chunk));
           res.on('end', () => {
-            lines.end();
-            if (result) resolve(result);
-            else if (problem) reject(problem);
-            else reject(new SlipwayError('AGENT_DIED', 'the agent stopped before the operation finished', { hint: 'the next agent start recovers the host to a complete release: run `slipway status <env>`' }));
+            try {
+              resolve(reader.end());
+            } catch (error) {
+              reject(error);
+            }
           });
-          res.on('error', () =>
-            reject(new SlipwayError('AGENT_DIED', 'the connection to the agent broke before the operation finished', { hint: 'the next agent start recovers the host to a complete release: run `slipway status <env>`' })),
-          );
+          res.on('error', () => reject(agentDied('the connection to the agent broke before the operation finished')));
         });
         req.on('error', (error) => reject(agentUnreachable(socketPath, error)));
         req.end(JSON.stringify(body));
       });
+    },
+  };
+}
+
+/** The agent went away in the middle of an operation: the next agent start recovers the host. */
+export function agentDied(what: string): SlipwayError {
+  return new SlipwayError('AGENT_DIED', what, { hint: 'the next agent start recovers the host to a complete release: run `slipway status <env>`' });
+}
+
+/**
+ * Reads a streamed answer (an update): every known event to onEvent, the final `result` line
+ * checked against the call's schema. `end()` gives that result, or throws what explains its absence.
+ * Shared by `stream` and the rollback bin/slipway.js sends before the CLI loads.
+ */
+export function streamAnswerReader<K extends StreamRouteName>(route: K, onEvent: (event: UpdateEvent) => void): { push(chunk: Buffer): void; end(): AgentResponse<K> } {
+  const spec = AGENT_CALLS[route];
+  let result: AgentResponse<K> | undefined;
+  let problem: SlipwayError | undefined;
+  // A result line carries a whole answer: it is never cut into pieces (no answer comes near this size).
+  const lines = createLineSplitter(
+    (line) => {
+      if (!line.trim()) return;
+      let event: unknown;
+      try {
+        event = JSON.parse(line);
+      } catch {
+        problem ??= new SlipwayError('AGENT_BAD_ANSWER', 'the agent sent a line that is not JSON', { hint: 'restart the agent' });
+        return;
+      }
+      if (isResultLine(event)) {
+        const answer = spec.response.safeParse(event);
+        if (answer.success) result = answer.data as AgentResponse<K>;
+        else problem = badAnswer(callName(spec), answer.error);
+        return;
+      }
+      // An event this CLI does not know (a newer agent) is not shown.
+      const known = UpdateEventSchema.safeParse(event);
+      if (known.success) onEvent(known.data);
+    },
+    { maxLineLength: 256 * 1024 * 1024 },
+  );
+  return {
+    push: (chunk) => lines.push(chunk),
+    end: () => {
+      lines.end();
+      if (result) return result;
+      throw problem ?? agentDied('the agent stopped before the operation finished');
     },
   };
 }
@@ -136,12 +158,12 @@ function isResultLine(event: unknown): boolean {
 }
 
 /** The error an agent answered with (`{ "error": WireError }`), or one saying what status it answered. */
-function errorAnswer(parsed: unknown, status: number | undefined): SlipwayError {
+export function errorAnswer(parsed: unknown, status: number | undefined): SlipwayError {
   const answer = z.object({ error: WireErrorSchema }).safeParse(parsed);
   return answer.success ? fromWireError(answer.data.error) : new SlipwayError('AGENT_ERROR', `agent answered ${status}`);
 }
 
-function agentUnreachable(socketPath: string, error: Error): SlipwayError {
+export function agentUnreachable(socketPath: string, error: Error): SlipwayError {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ECONNREFUSED' || code === 'ENOENT') {
     return new SlipwayError('AGENT_NOT_RUNNING', 'the slipway agent of this environment is not running', {

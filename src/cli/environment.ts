@@ -5,6 +5,7 @@ import { defaultHostRoot, hostLayout, type HostLayout } from '../host/layout.js'
 import { ensureLocalAgent, agentClient, type AgentClient } from '../agent/control-client.js';
 import type { CliContext } from './context.js';
 import { RemoteEnvironmentRedirect } from './remote-redirect.js';
+import { rememberAgentSocket } from './rollback-fast.js';
 
 export interface OpenedEnvironment {
   project: LoadedProject;
@@ -50,5 +51,8 @@ export async function connectAgent(opened: OpenedEnvironment, ctx: CliContext): 
     cwd: opened.project.dir,
   });
   if (started) ctx.progress(`started the slipway agent for ${opened.environment.name} in the background (log: ${opened.layout.logsDir}/agent.log)`);
-  return agentClient(opened.layout.agentSocket);
+  const client = agentClient(opened.layout.agentSocket);
+  // Where this agent listens, for the next `rollback <env> --yes` to reach it before the CLI loads (never throws).
+  rememberAgentSocket({ cwd: ctx.cwd, environment: opened.environment.name, env: ctx.env, configFile: opened.project.file, socketPath: client.socketPath });
+  return client;
 }

@@ -1,4 +1,4 @@
-import { takeSentRollback, rememberAgentSocket } from './rollback-fast.js';
+import { takeSentRollback } from './rollback-fast.js';
 import { printUpdateEvent, updateFailure } from './update-output.js';
 import { whoAmI } from './who.js';
 import { shortId } from '../release/manifest.js';
@@ -48,9 +48,8 @@ export default async function rollback(options: RollbackOptions, ctx: CliContext
   if (!go) return { stdout: 'nothing changed', exitCode: 1 };
   // Said before the restore starts, which takes a while: only a code rollback to a release still in standby is a proxy switch.
   if (options.withData) ctx.progress('--with-data is not instant: the backup is restored first, then the release starts fresh on the restored data');
+  // connectAgent also remembers the agent's socket for the next `rollback <env> --yes`, for as long as slipway.yml stays the same.
   const agent = await connectAgent(opened, ctx);
-  // For the next `rollback <env> --yes`: the agent's socket, for as long as slipway.yml stays the same.
-  rememberAgentSocket({ cwd: ctx.cwd, environment: opened.environment.name, env: ctx.env, configFile: opened.project.file, socketPath: agent.socketPath });
   const started = performance.now();
   const result = await agent.stream(
     'rollback',
