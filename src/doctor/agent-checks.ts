@@ -109,7 +109,7 @@ export async function checkProxyPort(o: { bind: string; port: number; layout: Ho
     return result(name, 'fail', `${where} is in use by another program`, `find it with \`ss -ltnp 'sport = :${o.port}'\` and stop it, or change environments.${o.environment}.port in slipway.yml`);
   }
   if (error.code === 'EACCES') {
-    return result(name, 'fail', `not allowed to listen on ${where} (ports below 1024 need privileges)`, `use a port of 1024 or more in environments.${o.environment}.port and put your TLS proxy in front, or grant the capability (setcap cap_net_bind_service=+ep $(which node))`);
+    return result(name, 'fail', `not allowed to listen on ${where} (ports below 1024 need privileges)`, `use a port of 1024 or more in environments.${o.environment}.port (HTTPS on 443 is environments.${o.environment}.tls), or grant the capability (setcap cap_net_bind_service=+ep $(which node))`);
   }
   return result(name, 'fail', `cannot listen on ${where}: ${errorText(error)}`, `check environments.${o.environment}.bind in slipway.yml: it must be an address of this machine`);
 }

@@ -7,7 +7,9 @@ import { checkKeyFileMode, userCertificateFiles } from '../agent/certificate-fil
 import type { TlsConfig } from '../config/types.js';
 import type { HostLayout } from '../host/layout.js';
 import { isSlipwayError } from '../errors.js';
-import { result, type DoctorCheck } from './check-result.js';
+import net from 'node:net';
+import { errorText, result, type DoctorCheck } from './check-result.js';
+import { probeAgent } from './agent-checks.js';
 
 const DAY_MS = 86_400_000;
 
@@ -35,10 +37,36 @@ function certificateCheck(view: CertificateView, o: { environment: string; now: 
   }
 }
 
-export async function checkTls(o: { tls: TlsConfig | undefined; layout: HostLayout; projectDir: string; environment: string; now?: Date }): Promise<DoctorCheck[]> {
+/** The HTTPS and challenge ports must be free, or held by this environment's own agent (which then holds its port too). */
+async function checkTlsPort(o: { name: string; bind: string; port: number; agentPort: () => Promise<number | null>; ownPort: number; setting: string }): Promise<DoctorCheck> {
+  const where = `${o.bind}:${o.port}`;
+  const error = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    const server = net.createServer();
+    server.once('error', (e) => resolve(e as NodeJS.ErrnoException));
+    server.listen({ host: o.bind, port: o.port, exclusive: true }, () => server.close(() => resolve(null)));
+  });
+  if (!error) return result(o.name, 'ok', `${where} is free`);
+  if (error.code === 'EADDRINUSE') {
+    if ((await o.agentPort()) === o.ownPort) return result(o.name, 'ok', `${where} is held by this environment's agent`);
+    return result(o.name, 'fail', `${where} is in use by another program`, `find it with \`ss -ltnp 'sport = :${o.port}'\` and stop it, or change ${o.setting} in slipway.yml`);
+  }
+  if (error.code === 'EACCES') {
+    return result(o.name, 'fail', `not allowed to listen on ${where} (ports below 1024 need privileges)`, `grant the capability (setcap cap_net_bind_service=+ep $(which node)), or change ${o.setting} in slipway.yml`);
+  }
+  return result(o.name, 'fail', `cannot listen on ${where}: ${errorText(error)}`, `check the environment's bind address in slipway.yml`);
+}
+
+export async function checkTls(o: { tls: TlsConfig | undefined; layout: HostLayout; projectDir: string; environment: string; bind?: string; port?: number; now?: Date }): Promise<DoctorCheck[]> {
   if (!o.tls) return [];
   const now = o.now ?? new Date();
   const checks: DoctorCheck[] = [];
+  if (o.bind !== undefined && o.port !== undefined) {
+    let agentPort: Promise<number | null> | undefined;
+    const ask = () => (agentPort ??= probeAgent(o.layout.agentSocket).then((a) => a?.port ?? null, () => null));
+    const common = { bind: o.bind, agentPort: ask, ownPort: o.port };
+    checks.push(await checkTlsPort({ ...common, name: 'https port', port: o.tls.port, setting: `environments.${o.environment}.tls.port` }));
+    if (o.tls.httpPort !== o.port) checks.push(await checkTlsPort({ ...common, name: 'challenge port', port: o.tls.httpPort, setting: `environments.${o.environment}.tls.http_port` }));
+  }
   if (o.tls.kind === 'files') {
     const { key } = userCertificateFiles(o.tls, o.projectDir);
     try {

@@ -94,6 +94,7 @@ describe('HTTPS end to end', { skip: missing }, () => {
     const certificate = checks.find((c) => c.name === `certificate ${DOMAIN}`);
     assert.equal(certificate?.status, 'ok', JSON.stringify(checks, null, 2));
     assert.match(certificate!.detail, /issued by Pebble.*days left/i);
+    for (const port of ['https port', 'challenge port']) assert.match(checks.find((c) => c.name === port)?.detail ?? '', /held by this environment's agent/, port);
   });
 
   it('a user key file others can read is refused; an expired user certificate is reported by doctor', { timeout: 120_000 }, async (t) => {

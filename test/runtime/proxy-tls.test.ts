@@ -12,6 +12,7 @@ import { AcmeChallenges } from '../../src/runtime/acme-challenges.js';
 import { createProxy, type ReverseProxy } from '../../src/runtime/proxy.js';
 import { SecureContexts } from '../../src/runtime/proxy-tls.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { freePort } from '../helpers/free-port.js';
 import { hasOpenssl, selfSigned, type MadeCertificate } from '../helpers/self-signed.js';
 
 const NAME = 'app.test';
@@ -133,6 +134,23 @@ describe('HTTPS in the proxy', { skip: hasOpenssl() ? false : 'openssl is not in
     challenges.add('tok2', 'tok2.thumbprint');
     assert.equal((await request({ port: proxy.port, secure: false, path: '/.well-known/acme-challenge/tok2' })).body, 'tok2.thumbprint');
     assert.equal((await request({ port: proxy.port, secure: false, path: '/notes' })).status, 200);
+  });
+
+  it("the environment's port as the challenge port: one plain listener answers challenges and redirects", async (t) => {
+    const dir = tempDir(t);
+    const contexts = new SecureContexts();
+    contexts.set(NAME, selfSigned({ dir, label: 'merged', names: [NAME] }));
+    const challenges = new AcmeChallenges();
+    challenges.add('tok', 'tok.thumbprint');
+    const port = await freePort();
+    const proxy = await createProxy({ host: '127.0.0.1', port, tls: { port: 0, httpPort: port, redirectHttp: true, contexts, challenges } });
+    t.after(() => proxy.close());
+    await proxy.switchTo(await startApp(t, 'v1'));
+    assert.equal(proxy.challengePort, port);
+    assert.equal((await request({ port, secure: false, path: '/.well-known/acme-challenge/tok' })).body, 'tok.thumbprint');
+    const redirect = await request({ port, secure: false, path: '/x' });
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.location, `https://${NAME}:${proxy.httpsPort}/x`);
   });
 
   it('redirect_http false: the plain port serves the app', async (t) => {
