@@ -1,0 +1,277 @@
+#!/usr/bin/env node
+// Staged deployment, run for real: development → staging (on a scrubbed copy of
+// production's data) → promote → production, once with a change that migrates (the
+// maintenance window measured from outside, under load) and once with one that does not
+// (blue/green, every request counted). staging and production pull from an S3-compatible
+// store (s3rver, the one the tests use) on this machine. Prints every command with its
+// real output and writes the same to docs/walkthrough-staged.md (the README links it).
+//
+//   npm run build && node scripts/walkthrough-staged.js
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createNotesFixtureRepo } from '../examples/make-fixture-repo.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cliPath = path.join(root, 'bin', 'slipway.js');
+const work = mkdtempSync(path.join(os.tmpdir(), 'slipway-walkthrough-'));
+const appDir = path.join(work, 'notes');
+const home = path.join(work, 'slipway-home');
+const out = [];
+const BUCKET = 'releases';
+const SECRET_ENV = 'SLIPWAY_MANAGEMENT_SECRET';
+
+function say(text = '') {
+  console.log(text);
+  out.push(text);
+}
+const tidy = (text) => text.split(work).join('~').replace(/\x1b\[[0-9;]*m/g, '');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function request(port, method, urlPath, body) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers: body ? { 'content-type': 'application/json' } : {}, timeout: 30_000, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c) => (text += c)).on('end', () => resolve({ status: res.statusCode, body: text, ms: performance.now() - started }));
+    });
+    req.on('error', (error) => resolve({ status: 0, body: error.message, ms: performance.now() - started }));
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.end(body);
+  });
+}
+
+async function waitForVersion(port, wanted, timeoutMs = 90_000) {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if ((await request(port, 'GET', '/version')).body.trim() === wanted) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`walkthrough stopped: ${wanted} was not served on port ${port} within ${timeoutMs / 1000} s`);
+}
+
+/** Reads and writes against `port` until stopped: how many, how many failed, the longest one. */
+function load(port) {
+  let stopped = false;
+  const results = [];
+  const running = (async () => {
+    for (let i = 0; !stopped; i++) {
+      results.push(i % 2 === 0 ? await request(port, 'GET', '/api/notes') : await request(port, 'POST', '/api/notes', JSON.stringify({ text: `load ${i}` })));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await running;
+    const failed = results.filter((r) => !(r.status >= 200 && r.status < 300));
+    const writes = results.filter((_, i) => i % 2 === 1);
+    return { requests: results.length, failed: failed.length, statuses: [...new Set(failed.map((r) => r.status))], longestMs: Math.round(Math.max(...results.map((r) => r.ms))), longestWriteMs: Math.round(Math.max(...writes.map((r) => r.ms))) };
+  };
+}
+
+let env;
+async function slipway(args, { show = true } = {}) {
+  if (show) say(`$ slipway ${args.map((a) => (/[\s;]/.test(a) ? `'${a}'` : a)).join(' ')}`);
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: appDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let both = '';
+  child.stdout.setEncoding('utf8').on('data', (c) => {
+    stdout += c;
+    both += c;
+  });
+  child.stderr.setEncoding('utf8').on('data', (c) => (both += c));
+  const status = await new Promise((resolve) => child.on('close', resolve));
+  if (show) {
+    const shown = tidy(both).trimEnd();
+    if (shown) say(shown);
+    say();
+  }
+  if (status !== 0) throw new Error(`walkthrough stopped: slipway ${args.join(' ')} exited ${status}\n${both}`);
+  return stdout;
+}
+
+async function waitForReport(envName, releaseVersion) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const lines = JSON.parse(await slipway(['status', envName, '--json'], { show: false }));
+    const host = (lines.hosts ?? [])[0];
+    if (host && host.current?.version === releaseVersion && host.health === 'healthy') return;
+    if (Date.now() > deadline) throw new Error(`walkthrough stopped: ${envName} never reported ${releaseVersion} healthy`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Waits until the newest update of `envName` has finished (its health window and drain included); returns it. */
+async function finishedUpdate(envName, toVersion) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const [latest] = JSON.parse(await slipway(['history', envName, '--json'], { show: false }));
+    if (latest && latest.to === toVersion && latest.outcome !== null) return latest;
+    if (Date.now() > deadline) throw new Error(`walkthrough stopped: the update of ${envName} to ${toVersion} did not finish`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+const S3rver = createRequire(import.meta.url)('s3rver');
+const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: path.join(work, 's3'), configureBuckets: [{ name: BUCKET, configs: [] }] });
+const { port: s3port } = await s3.run();
+const endpoint = `http://127.0.0.1:${s3port}`;
+const agents = [];
+
+try {
+  const ports = { development: await freePort(), staging: await freePort(), production: await freePort() };
+  const management = { staging: await freePort(), production: await freePort() };
+  await createNotesFixtureRepo(appDir, { port: ports.production, nodePath: path.join(root, 'node_modules'), healthWindow: '2s', drainTimeout: '1s', healthDeadline: '8s' });
+  const git = (...args) => spawnSync('git', args, { cwd: appDir, encoding: 'utf8' });
+  // v2.1: a change without a migration, on top of v2.
+  git('checkout', '-q', '-B', 'v2-fixes', 'v2');
+  writeFileSync(path.join(appDir, 'CHANGELOG.md'), `# Changelog\n\n## v2.1\n\n- Clearer error messages (no schema change).\n\n${readFileSync(path.join(appDir, 'CHANGELOG.md'), 'utf8').replace(/^# Changelog\n\n/, '')}`);
+  const server = path.join(appDir, 'server.js');
+  writeFileSync(server, readFileSync(server, 'utf8').replace(/(APP_VERSION = ['"])v2(['"])/, '$1v2.1$2'));
+  git('commit', '-qam', 'notes v2.1: clearer messages, no migration');
+  git('tag', '-a', 'v2.1', '-m', 'notes v2.1');
+  git('checkout', '-q', 'main');
+  const appPart = readFileSync(path.join(appDir, 'slipway.yml'), 'utf8').split(/^environments:\n/m)[0];
+  const store = `{ type: s3, bucket: ${BUCKET}, endpoint: "${endpoint}", force_path_style: true }`;
+  const environments = [
+    'environments:',
+    '  development:',
+    '    host: local',
+    `    port: ${ports.development}`,
+    '    # no store: releases built on this machine (the local store)',
+    '  staging:',
+    '    host: local',
+    `    port: ${ports.staging}`,
+    '    health_window: 2s',
+    `    store: ${store}`,
+    '    pull: { interval: 5s, jitter: 0s }',
+    `    management: { port: ${management.staging}, secret_env: ${SECRET_ENV} }`,
+    '    # every night, staging\'s agent copies production\'s newest verified backup, scrubbed:',
+    '    # data_copy: { from: production, schedule: "0 3 * * *", scrub: scrub.sql }',
+    '  production:',
+    '    host: local',
+    `    port: ${ports.production}`,
+    '    health_window: 2s',
+    `    store: ${store}`,
+    '    pull: { interval: 5s, jitter: 0s }',
+    `    management: { port: ${management.production}, secret_env: ${SECRET_ENV} }`,
+    '',
+  ].join('\n');
+  writeFileSync(path.join(appDir, 'slipway.yml'), `${appPart}${environments}`);
+  writeFileSync(path.join(appDir, 'scrub.sql'), "-- personal data never reaches staging\nUPDATE notes SET text = 'note ' || id WHERE text LIKE '%@%';\n");
+  git('add', 'slipway.yml', 'scrub.sql');
+  git('commit', '-qm', 'three environments; staging and production pull from the store');
+  env = { ...process.env, SLIPWAY_HOME: home, NO_COLOR: '1', SLIPWAY_WHO: 'alice', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', [SECRET_ENV]: 'a-long-random-secret-for-the-management-api' };
+
+  say('# Staged deployment: a walkthrough with real output');
+  say();
+  say('Generated by `node scripts/walkthrough-staged.js`: development, staging and production of the');
+  say('notes example app on one machine, staging and production pulling from an S3-compatible server');
+  say('(s3rver). v2 adds a column (a migration); v2.1 changes no schema. Every figure below comes from');
+  say('that run.');
+  say();
+  say('```yaml');
+  say(tidy(environments.trimEnd()));
+  say('```');
+  say();
+  say('```sql');
+  say(readFileSync(path.join(appDir, 'scrub.sql'), 'utf8').trimEnd());
+  say('```');
+  say();
+  for (const name of ['staging', 'production']) {
+    const agent = spawn(process.execPath, [cliPath, 'agent', '--env', name], { cwd: appDir, env, stdio: ['ignore', 'ignore', 'ignore'] });
+    agents.push(agent);
+  }
+
+  say('## 1. production runs v1, with real users\' data');
+  say();
+  say('```');
+  await slipway(['publish', 'production', '--ref', 'v1']);
+  await waitForVersion(ports.production, 'v1');
+  for (const text of ['invoice for alice@example.com', 'call bob@example.org back', 'order 1042 shipped']) await request(ports.production, 'POST', '/api/notes', JSON.stringify({ text }));
+  await slipway(['publish', 'staging', '--ref', 'v1']);
+  await waitForVersion(ports.staging, 'v1');
+  await slipway(['backup', 'production']);
+  say('```');
+  say();
+  say('## 2. development: try v2 by hand');
+  say();
+  say('```');
+  await slipway(['build', '--ref', 'v2']);
+  await slipway(['deploy', 'development', '--version', 'v2', '--yes']);
+  say('```');
+  say();
+  say('## 3. staging gets a scrubbed copy of production (what the nightly data_copy does)');
+  say();
+  say('```');
+  await slipway(['data', 'copy', 'production', 'staging', '--scrub', 'scrub.sql', '--yes']);
+  say(`# GET /api/notes on staging → ${(await request(ports.staging, 'GET', '/api/notes')).body}`);
+  await slipway(['data', 'copies', 'staging']);
+  say('```');
+  say();
+  say('## 4. v2 (a migration) is tested on staging, then promoted');
+  say();
+  say('```');
+  await slipway(['publish', 'staging', '--ref', 'v2']);
+  await slipway(['notify', 'staging']);
+  await waitForVersion(ports.staging, 'v2');
+  await waitForReport('staging', 'v2');
+  const migrationLoad = load(ports.production);
+  await slipway(['promote', 'staging', 'production']);
+  await slipway(['notify', 'production']);
+  await waitForVersion(ports.production, 'v2');
+  const migrated = await finishedUpdate('production', 'v2');
+  const migration = await migrationLoad();
+  const stepMs = (name) => migrated.steps.filter((step) => step.name === name).reduce((sum, step) => sum + (step.ms ?? 0), 0);
+  say(`# production's record of the update (slipway history production --json): ${migrated.outcome}; writes held for the maintenance window: migrate ${stepMs('migrate')} ms + start ${stepMs('start')} ms + switch ${stepMs('switch')} ms`);
+  say(`# production under load meanwhile: ${migration.requests} requests, ${migration.failed} failed${migration.failed ? ` (status ${migration.statuses.join(', ')})` : ''}; writes were held, not refused: the longest write took ${migration.longestWriteMs} ms`);
+  say('```');
+  say();
+  say('## 5. v2.1 (no schema change): blue/green on production, every request counted');
+  say();
+  say('```');
+  await slipway(['publish', 'staging', '--ref', 'v2.1']);
+  await slipway(['notify', 'staging']);
+  await waitForVersion(ports.staging, 'v2.1');
+  await waitForReport('staging', 'v2.1');
+  const blueGreenLoad = load(ports.production);
+  await slipway(['promote', 'staging', 'production']);
+  await slipway(['notify', 'production']);
+  await waitForVersion(ports.production, 'v2.1');
+  await finishedUpdate('production', 'v2.1');
+  const blueGreen = await blueGreenLoad();
+  say(`# production under load during the update: ${blueGreen.requests} requests, ${blueGreen.failed} failed; the longest took ${blueGreen.longestMs} ms`);
+  say('```');
+  say();
+  say('## 6. Where everything stands');
+  say();
+  say('```');
+  await slipway(['history', 'production']);
+  await slipway(['channel', 'history', 'production']);
+  await slipway(['status']);
+  say('```');
+  writeFileSync(path.join(root, 'docs', 'walkthrough-staged.md'), `${out.join('\n')}\n`);
+  console.log('\nwritten: docs/walkthrough-staged.md');
+} finally {
+  for (const agent of agents) agent.kill('SIGTERM');
+  await Promise.all(agents.map((agent) => new Promise((r) => (agent.exitCode !== null ? r() : agent.once('exit', r)))));
+  // development's agent was started in the background by `deploy`.
+  spawnSync(process.execPath, [cliPath, 'agent', '--stop', '--env', 'development'], { cwd: appDir, env, stdio: 'ignore' });
+  await s3.close().catch(() => undefined);
+  rmSync(work, { recursive: true, force: true });
+}
