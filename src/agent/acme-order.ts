@@ -11,6 +11,8 @@ export interface AcmeOrderOptions {
   directoryUrl: string;
   /** PEM private key of the ACME account */
   accountKey: string;
+  /** the account's URL at this directory, once known: no registration request is made then */
+  accountUrl?: string;
   email?: string;
   /** the names of the certificate, the first one its common name */
   names: string[];
@@ -25,6 +27,8 @@ export interface IssuedCertificate {
   cert: string;
   /** PEM private key of the certificate */
   key: string;
+  /** the ACME account's URL, to keep for the next order */
+  accountUrl: string;
 }
 
 type AcmeModule = typeof import('acme-client');
@@ -45,7 +49,8 @@ export async function createPrivateKey(): Promise<string> {
 export async function orderCertificate(o: AcmeOrderOptions): Promise<IssuedCertificate> {
   const acme = await acmeClient();
   if (o.directoryCa !== undefined) acme.axios.defaults.httpsAgent = new https.Agent({ ca: o.directoryCa });
-  const client = new acme.Client({ directoryUrl: o.directoryUrl, accountKey: o.accountKey, backoffAttempts: 10, backoffMin: 1000, backoffMax: 10_000 });
+  // With the account's URL known, no registration is sent again (some CAs refuse the empty update that re-registering makes).
+  const client = new acme.Client({ directoryUrl: o.directoryUrl, accountKey: o.accountKey, ...(o.accountUrl === undefined ? {} : { accountUrl: o.accountUrl }), backoffAttempts: 10, backoffMin: 1000, backoffMax: 10_000 });
   const key = await acme.crypto.createPrivateEcdsaKey();
   const [, csr] = await acme.crypto.createCsr({ commonName: o.names[0]!, altNames: o.names }, key);
   const tokens: string[] = [];
@@ -65,7 +70,7 @@ export async function orderCertificate(o: AcmeOrderOptions): Promise<IssuedCerti
         o.challenges.remove(challenge.token);
       },
     });
-    return { cert, key: key.toString() };
+    return { cert, key: key.toString(), accountUrl: client.getAccountUrl() };
   } catch (error) {
     throw new SlipwayError('ACME_ORDER_FAILED', `the certificate authority at ${o.directoryUrl} did not issue a certificate for ${o.names.join(', ')}: ${describeAcmeError(error)}`, {
       hint: `check that ${o.names.join(', ')} point${o.names.length === 1 ? 's' : ''} at this host and that port 80 reaches slipway's proxy (tls.http_port)`,

@@ -29,6 +29,11 @@ export function accountKeyFile(layout: HostLayout): string {
   return path.join(layout.tlsDir, 'account.key');
 }
 
+/** tls/account.json: the account's URL at its directory (the key alone would register again at each order) */
+export function accountRecordFile(layout: HostLayout): string {
+  return path.join(layout.tlsDir, 'account.json');
+}
+
 export function domainFiles(layout: HostLayout, domain: string): { dir: string; cert: string; key: string; renewal: string } {
   const dir = path.join(layout.tlsDir, domain);
   return { dir, cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem'), renewal: path.join(dir, 'renewal.json') };

@@ -12,6 +12,7 @@ import type { AcmeChallenges } from '../runtime/acme-challenges.js';
 import type { SecureContexts } from '../runtime/proxy-tls.js';
 import {
   accountKeyFile,
+  accountRecordFile,
   certificateFacts,
   domainFiles,
   readRenewal,
@@ -159,16 +160,19 @@ export class CertificateManager {
     try {
       const { createPrivateKey, orderCertificate } = await import('./acme-order.js');
       const accountKey = await this.accountKey(createPrivateKey);
+      const account = await fs.readFile(accountRecordFile(this.o.layout), 'utf8').then((text) => JSON.parse(text) as { directoryUrl?: string; url?: string }, () => ({}) as { directoryUrl?: string; url?: string });
       const issued = await orderCertificate({
         directoryUrl: tls.acmeDirectory,
         accountKey,
+        ...(account.directoryUrl === tls.acmeDirectory && typeof account.url === 'string' ? { accountUrl: account.url } : {}),
         ...(tls.email === undefined ? {} : { email: tls.email }),
         names: [domain],
         challenges: this.o.challenges,
         ...(this.o.directoryCa === undefined ? {} : { directoryCa: this.o.directoryCa }),
       });
+      if (issued.accountUrl !== account.url) await writeFileAtomic(accountRecordFile(this.o.layout), JSON.stringify({ directoryUrl: tls.acmeDirectory, url: issued.accountUrl }) + '\n', { secret: false });
       // Into the proxy first: a pair it refuses is never written over the one on disk.
-      this.o.contexts.set(domain, issued, { fallback });
+      this.o.contexts.set(domain, { cert: issued.cert, key: issued.key }, { fallback });
       await writeFileAtomic(files.key, issued.key, { secret: true });
       await writeFileAtomic(files.cert, issued.cert, { secret: false });
       await writeRenewal(this.o.layout, domain, { ...renewal, lastAttemptAt: attemptAt, lastSuccessAt: this.now().toISOString(), failures: 0, nextAttemptAt: null });

@@ -20,6 +20,7 @@ import { freePort } from '../helpers/free-port.js';
 import { hasPebble, startPebble, type Pebble } from '../helpers/pebble.js';
 import { hasOpenssl } from '../helpers/self-signed.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const DOMAIN = 'shop.slipway.test';
 const missing = !hasPebble() ? 'pebble and pebble-challtestsrv are not installed (apt-get install pebble)' : !hasOpenssl() ? 'openssl is not installed' : false;
@@ -149,5 +150,45 @@ describe('certificates over ACME against pebble', { skip: missing }, () => {
     const view = (await describeTls({ tls: { kind: 'acme', domains: [DOMAIN], acmeDirectory: pebble.directoryUrl, port: 443, httpPort: 80, redirectHttp: true }, layout, projectDir: layout.root, now: new Date(clock) })).certificates[0]!;
     assert.equal(view.state, 'renewal-due');
     assert.equal(view.lastError!.message, renewal.lastError!.message);
+  });
+});
+
+describe('unattended renewal of a short-lived certificate', { skip: missing }, () => {
+  const hooks: Array<() => unknown> = [];
+  const t = { after: (fn: () => unknown) => hooks.push(fn) };
+  after(async () => {
+    for (const hook of hooks.reverse()) await hook();
+  });
+
+  it('the agent\'s timer renews a 6-second certificate before it expires, and the proxy serves the new one', async () => {
+    const httpPort = await freePort();
+    const pebble = await startPebble(t, { httpPort, validitySeconds: 6 });
+    const contexts = new SecureContexts();
+    const challenges = new AcmeChallenges();
+    const app = http.createServer((_req, res) => res.end('short-lived'));
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    hooks.push(() => new Promise((resolve) => { app.close(resolve); app.closeAllConnections(); }));
+    const proxy = await createProxy({ host: '127.0.0.1', port: 0, tls: { port: 0, httpPort, redirectHttp: true, contexts, challenges } });
+    hooks.push(() => proxy.close());
+    await proxy.switchTo((app.address() as net.AddressInfo).port);
+    const layout = hostLayout(tempDir(t));
+    await ensureHostLayout(layout);
+    const tlsConfig: TlsConfig = { kind: 'acme', domains: [DOMAIN], acmeDirectory: pebble.directoryUrl, port: 443, httpPort: 80, redirectHttp: true };
+    const m = new CertificateManager({ tls: tlsConfig, layout, projectDir: layout.root, contexts, challenges, log: () => undefined, checkIntervalMs: 250, directoryCa: pebble.directoryCa });
+    hooks.push(() => m.stop());
+    await m.load();
+    m.start();
+    const certFile = domainFiles(layout, DOMAIN).cert;
+    await waitUntil('the first certificate', () => fs.existsSync(certFile), 20_000);
+    const first = await httpsGet({ port: proxy.httpsPort!, ca: pebble.issuerRoot });
+    assert.equal(first.body, 'short-lived');
+    const firstPem = fs.readFileSync(certFile, 'utf8');
+    const { notAfter } = (await describeTls({ tls: tlsConfig, layout, projectDir: layout.root })).certificates[0]!;
+    await waitUntil('the renewal', () => fs.readFileSync(certFile, 'utf8') !== firstPem, 20_000);
+    const renewed = await httpsGet({ port: proxy.httpsPort!, ca: pebble.issuerRoot });
+    assert.equal(renewed.status, 200);
+    assert.notEqual(renewed.fingerprint, first.fingerprint);
+    const renewal = await readRenewal(layout, DOMAIN);
+    assert.ok(new Date(renewal.lastSuccessAt!) < new Date(notAfter!), 'renewed before the old certificate expired');
   });
 });
