@@ -181,7 +181,7 @@ export function startAgentCopySchedule(o: {
 }): CopySchedule {
   const names = o.project.config.environments.map((e) => e.name);
   const [problem] = dataCopyProblems(o.environment.name, o.settings, names);
-  if (problem) throw new SlipwayError('DATA_COPY_INVALID', `environments.${o.environment.name}.${problem}`, { exitCode: 2, hint: 'fix data_copy in slipway.yml, then restart the agent' });
+  if (problem) throw new SlipwayError('DATA_COPY_INVALID', `environments.${o.environment.name}.data_copy.from: ${problem}`, { exitCode: 2, hint: 'fix data_copy in slipway.yml, then restart the agent' });
   const source = o.project.config.environments.find((e) => e.name === o.settings.from)!;
   return startCopySchedule({
     environment: o.environment.name,

@@ -50,9 +50,9 @@ export function toDataCopySettings(copy: DataCopyFile): DataCopySettings {
   return { from: copy.from, schedule: copy.schedule.trim(), ...(copy.scrub === undefined ? {} : { scrubFile: copy.scrub }), noScrub: copy.no_scrub === true };
 }
 
-/** Cross-field: `from` names another environment of the project (for cross-field-rules.ts, or the loader). */
+/** Cross-field: `from` names another environment of the project; messages for the path environments.<env>.data_copy.from (cross-field-rules.ts, the agent). */
 export function dataCopyProblems(environment: string, copy: { from: string }, environmentNames: readonly string[]): string[] {
-  if (copy.from === environment) return [`data_copy.from is ${environment} itself: expected another environment, like production`];
-  if (!environmentNames.includes(copy.from)) return [`data_copy.from names ${copy.from}, which is not an environment of this project (${environmentNames.join(', ')})`];
+  if (copy.from === environment) return [`${environment} cannot copy from itself: expected another environment, like production`];
+  if (!environmentNames.includes(copy.from)) return [`${copy.from} is not an environment of this project (${environmentNames.join(', ')})`];
   return [];
 }

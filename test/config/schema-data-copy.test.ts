@@ -25,6 +25,6 @@ test('no scrub said, both said, a bad schedule, an unknown key: each refused wit
 
 test('from names another environment of the project', () => {
   assert.deepEqual(dataCopyProblems('staging', { from: 'production' }, ['production', 'staging']), []);
-  assert.match(dataCopyProblems('staging', { from: 'staging' }, ['production', 'staging'])[0]!, /itself/);
-  assert.match(dataCopyProblems('staging', { from: 'prod' }, ['production', 'staging'])[0]!, /prod, which is not an environment of this project \(production, staging\)/);
+  assert.match(dataCopyProblems('staging', { from: 'staging' }, ['production', 'staging'])[0]!, /staging cannot copy from itself/);
+  assert.match(dataCopyProblems('staging', { from: 'prod' }, ['production', 'staging'])[0]!, /^prod is not an environment of this project \(production, staging\)$/);
 });
