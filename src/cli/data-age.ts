@@ -3,7 +3,9 @@
  * age is that of the source's backup, not of the copy), else from its newest backup.
  * Shared by `data copies`, `status` of every environment and `promote`.
  */
-import type { BackupRecord, DataCopyRecord, Ledger } from '../host/ledger.js';
+import { promises as fs } from 'node:fs';
+import type { HostLayout } from '../host/layout.js';
+import { openLedger, type BackupRecord, type DataCopyRecord, type Ledger } from '../host/ledger.js';
 
 export interface DataAge {
   /** where the data's time comes from */
@@ -26,6 +28,24 @@ export function dataAgeOf(ledger: Ledger, environment: string): DataAge | null {
   // A backup of this environment taken after the copy says no more about its data than the copy did: the copy wins.
   if (fromCopy) return fromCopy;
   return backup ? ageOfBackup(backup) : null;
+}
+
+/** dataAgeOf for a host on this machine, its ledger opened read-only; null when it has none yet. */
+export async function dataAgeOfHost(layout: HostLayout, environment: string): Promise<DataAge | null> {
+  if (!(await fs.stat(layout.ledgerFile).then(() => true, () => false))) return null;
+  const ledger = openLedger(layout.ledgerFile, { readonly: true });
+  try {
+    return dataAgeOf(ledger, environment);
+  } finally {
+    ledger.close();
+  }
+}
+
+/** `3 h 12 min old: a scrubbed copy of production's backup 20261202T…`, for `status <env>`. */
+export function describeDataAge(age: DataAge | null, now: Date = new Date()): string {
+  if (!age) return '-';
+  const what = age.source === 'copy' ? `a${age.scrubbed ? ' scrubbed' : 'n UNSCRUBBED'} copy of ${age.environment ?? 'another environment'}'s backup ${age.backupId}` : `its newest backup ${age.backupId}`;
+  return `${formatAge(age.at, now)} old: ${what}`;
 }
 
 function ageOfCopy(copy: DataCopyRecord): DataAge {
