@@ -30,6 +30,7 @@ import { readSignaturePolicy } from './signature-policy.js';
 import { HostBackups } from './host-backups.js';
 import { startRemoteControl, type AgentFacade, type RemoteControl } from './remote-control.js';
 import { startBackupSchedule, type BackupSchedule } from './backup-schedule.js';
+import { startAgentCopySchedule, type CopySchedule } from './copy-schedule.js';
 import { CertificateManager } from './certificates.js';
 import { AcmeChallenges } from '../runtime/acme-challenges.js';
 import { SecureContexts, type ProxyTlsOptions } from '../runtime/proxy-tls.js';
@@ -63,6 +64,8 @@ export class Agent {
   private remote?: RemoteControl;
   /** backup_schedule: the agent's own backups */
   private schedule?: BackupSchedule;
+  /** data_copy: the agent's scheduled copies of another environment's data into this one */
+  private copySchedule?: CopySchedule;
   /** `tls`: the certificates the proxy serves, obtained and renewed here */
   private certificates?: CertificateManager;
   /** off-site copies (null: off for this environment); one pass at a time */
@@ -180,6 +183,22 @@ export class Agent {
     }
     if (this.env.backupSchedule) {
       this.schedule = startBackupSchedule({ cron: this.env.backupSchedule, log: (line) => this.log(line), takeBackup: () => this.backups.scheduledBackup() });
+    }
+    if (this.env.dataCopy) {
+      try {
+        this.copySchedule = startAgentCopySchedule({
+          project: this.options.project,
+          environment: this.env,
+          settings: this.env.dataCopy,
+          layout: this.layout,
+          ledger: () => this.ledger,
+          processEnv: this.processEnv,
+          update: (kind, request, emit) => this.update(kind, request, emit),
+          log: (line) => this.log(line),
+        });
+      } catch (error) {
+        this.log(`warning: no scheduled data copies: ${(error as Error).message}`);
+      }
     }
     await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.control.socketPath, port: this.proxy.port, httpsPort: this.proxy.httpsPort }));
     const https = this.proxy.httpsPort === null ? '' : ` and https://${this.env.bind}:${this.proxy.httpsPort}`;
@@ -327,6 +346,7 @@ export class Agent {
         // Waits for a scheduled backup in progress. An off-site copy in progress is not waited for:
         // cut short, it leaves no index.json (never listed) and is redone at the next start.
         this.schedule?.stop(),
+        this.copySchedule?.stop(),
         this.certificates?.stop(),
         this.remote?.close(),
         this.control?.close(),

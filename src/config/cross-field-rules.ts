@@ -4,6 +4,7 @@
  */
 import { makeProblem, formatProblem, type ConfigProblem } from './problems.js';
 import type { YamlSource } from './yaml-source.js';
+import { dataCopyProblems } from './schema-data-copy.js';
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -50,6 +51,13 @@ export function checkCrossFieldRules(options: { source: YamlSource; file: string
   const portOwners = new Map<string, string>();
   for (const [name, env] of Object.entries(data.environments)) {
     if (!isObject(env)) continue;
+
+    // data_copy copies from another environment of this file
+    if (isObject(env.data_copy) && typeof env.data_copy.from === 'string') {
+      for (const message of dataCopyProblems(name, { from: env.data_copy.from }, Object.keys(data.environments))) {
+        problems.push(makeProblem({ source, file, path: ['environments', name, 'data_copy', 'from'], message }));
+      }
+    }
 
     const keys = env.public_keys;
     if (env.require_signature === true && !(Array.isArray(keys) && keys.length > 0)) {

@@ -9,6 +9,7 @@ import { ipRangeProblem } from '../util/ip-range.js';
 import { DEFAULT_STANDBY } from './types.js';
 import { accessoryOverridesSchema } from './schema-accessories.js';
 import { tlsSchema } from './schema-tls.js';
+import { dataCopySchema } from './schema-data-copy.js';
 import {
   NAME_PATTERN,
   bool,
@@ -189,6 +190,7 @@ export const environmentSchema = z.strictObject(
     backup_key_env: text('the name of the environment variable holding the backup encryption key').optional(),
     offsite_backups: bool().optional(),
     backup_schedule: cronExpression().optional(),
+    data_copy: dataCopySchema.optional(),
     hostname: text('a name for this host in status reports').optional(),
     accessories: accessoryOverridesSchema.optional(),
     trusted_proxies: z

@@ -15,6 +15,7 @@ import {
   type TlsConfig,
 } from './types.js';
 import { LETS_ENCRYPT_DIRECTORY, type TlsFile } from './schema-tls.js';
+import { toDataCopySettings } from './schema-data-copy.js';
 
 /** The host part of ssh://user@host:port, as a host name for messages and status (dots become dashes). */
 function sshHostName(url: string): string {
@@ -152,6 +153,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       ...(env.offsite_backups === undefined && env.backup_key_env === undefined ? {} : { offsiteBackups: env.offsite_backups ?? true }),
       ...(env.backup_schedule === undefined ? {} : { backupSchedule: env.backup_schedule.trim() }),
       ...(env.hostname === undefined ? {} : { hostname: env.hostname }),
+      ...(env.data_copy === undefined ? {} : { dataCopy: toDataCopySettings(env.data_copy) }),
       ...(env.trusted_proxies.length === 0 ? {} : { trustedProxies: env.trusted_proxies }),
       ...(env.accessories === undefined ? {} : { accessoryOverrides: env.accessories }),
       ...(env.tls === undefined ? {} : { tls: toTlsConfig(env.tls) }),

@@ -3,6 +3,7 @@
  * `slipway.yml` is written in snake_case; src/config/schema.ts parses it into these shapes
  * (durations become milliseconds, maps keyed by name become arrays with a `name`).
  */
+import type { DataCopySettings } from './schema-data-copy.js';
 
 /** Pipeline step names, in order (DESIGN.md, "The update pipeline"). Hooks attach before/after these. */
 export const PIPELINE_STEPS = [
@@ -231,6 +232,8 @@ export interface EnvironmentConfig {
   backupSchedule?: string;
   /** this host's name in status reports (default: the machine's hostname) */
   hostname?: string;
+  /** `data_copy`: the agent copies another environment's data into this one on a schedule (src/agent/copy-schedule.ts) */
+  dataCopy?: DataCopySettings;
   /**
    * `trusted_proxies`: IP addresses and CIDR ranges of proxies in front of slipway (a TLS
    * terminator) whose X-Forwarded-For/Proto/Host the proxy keeps; from any other client they

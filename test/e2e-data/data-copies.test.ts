@@ -267,4 +267,24 @@ suite('data copies', () => {
     const one = await fx.cli(['status', 'staging', '--json']);
     assert.equal(JSON.parse(one.stdout).environment, 'staging', 'a named environment is the one-environment status');
   });
+
+  it('data_copy in slipway.yml: the agent process of staging copies production on its schedule, scrubbed', { timeout: 150_000 }, async (t) => {
+    if (!pg) return t.skip(`PostgreSQL is not available: ${unavailable}`);
+    const backup = json<{ id: string }>(await fx.cli(['backup', 'production', '--json']));
+    fx.editProjectFile((project) => {
+      project.environments.staging.data_copy = { from: 'production', schedule: '* * * * *', scrub: 'scrub.sql' };
+    });
+    // The earlier test's scheduled copies are in the record too: this one is the next.
+    const earlier = new Set((await copies()).map((c) => c.id));
+    await agents.get('staging')!.stop();
+    const agent = await fx.startAgent({ environment: 'staging' });
+    const fresh = async () => (await copies()).filter((c) => !earlier.has(c.id));
+    await waitUntil('a scheduled copy is recorded', async () => (await fresh()).some((c) => c.trigger === 'schedule' && c.outcome !== null), 80_000, { intervalMs: 1000, explain: () => agent.output() });
+    const [copy] = await fresh();
+    assert.equal(copy?.outcome, 'succeeded', agent.output());
+    assert.equal(copy!.backupId, backup.id);
+    assert.ok((await texts('staging')).every((text) => text.startsWith('scrubbed ')));
+    assert.match(agent.output(), /scheduled data copies from production/);
+    assert.match(agent.output(), /data copy from production done/);
+  });
 });
