@@ -31,6 +31,7 @@ const LONGEST_FIRST = [
   'faults/disk-full',
   'e2e/containers',
   'faults/container-exit',
+  'examples/walkthroughs',
 ];
 const rank = (file) => {
   const i = LONGEST_FIRST.findIndex((name) => file.endsWith(`${path.sep}${name}.test.js`));

@@ -212,8 +212,9 @@ try {
   await slipway(['channel', 'history', 'production']);
   await slipway(['status', 'production']);
   say('```');
-  writeFileSync(path.join(root, 'docs', 'walkthrough-push-to-deploy.md'), `${out.join('\n')}\n`);
-  console.log('\nwritten: docs/walkthrough-push-to-deploy.md');
+  // WALKTHROUGH_OUT: where the page goes instead (the test that runs this in CI keeps docs/ as it is).
+  writeFileSync(process.env.WALKTHROUGH_OUT ?? path.join(root, 'docs', 'walkthrough-push-to-deploy.md'), `${out.join('\n')}\n`);
+  console.log(`\nwritten: ${process.env.WALKTHROUGH_OUT ?? 'docs/walkthrough-push-to-deploy.md'}`);
 } finally {
   if (agent) {
     agent.kill('SIGTERM');

@@ -162,7 +162,7 @@ try {
     '    pull: { interval: 5s, jitter: 0s }',
     `    management: { port: ${management.staging}, secret_env: ${SECRET_ENV} }`,
     '    # every night, staging\'s agent copies production\'s newest verified backup, scrubbed:',
-    '    # data_copy: { from: production, schedule: "0 3 * * *", scrub: scrub.sql }',
+    '    data_copy: { from: production, schedule: "0 3 * * *", scrub: scrub.sql }',
     '  production:',
     '    host: local',
     `    port: ${ports.production}`,
@@ -216,7 +216,7 @@ try {
   await slipway(['deploy', 'development', '--version', 'v2', '--yes']);
   say('```');
   say();
-  say('## 3. staging gets a scrubbed copy of production (what the nightly data_copy does)');
+  say('## 3. staging gets a scrubbed copy of production (what its nightly data_copy does, run here by hand)');
   say();
   say('```');
   await slipway(['data', 'copy', 'production', 'staging', '--scrub', 'scrub.sql', '--yes']);
@@ -265,8 +265,9 @@ try {
   await slipway(['channel', 'history', 'production']);
   await slipway(['status']);
   say('```');
-  writeFileSync(path.join(root, 'docs', 'walkthrough-staged.md'), `${out.join('\n')}\n`);
-  console.log('\nwritten: docs/walkthrough-staged.md');
+  // WALKTHROUGH_OUT: where the page goes instead (the test that runs this in CI keeps docs/ as it is).
+  writeFileSync(process.env.WALKTHROUGH_OUT ?? path.join(root, 'docs', 'walkthrough-staged.md'), `${out.join('\n')}\n`);
+  console.log(`\nwritten: ${process.env.WALKTHROUGH_OUT ?? 'docs/walkthrough-staged.md'}`);
 } finally {
   for (const agent of agents) agent.kill('SIGTERM');
   await Promise.all(agents.map((agent) => new Promise((r) => (agent.exitCode !== null ? r() : agent.once('exit', r)))));
