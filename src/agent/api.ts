@@ -164,8 +164,20 @@ const ChannelPointerSchema = z.object({
 });
 const FailedReleaseSchema = z.object({ id: z.string(), version: z.string().nullable(), error: z.string(), at: z.string() });
 
+/** How old the environment's data is (host/data-age.ts): from its newest successful data copy, else its newest backup. */
+const DataAgeSchema = z.object({
+  source: z.enum(['copy', 'backup']),
+  at: z.string(),
+  environment: z.string().nullable(),
+  backupId: z.string(),
+  copiedAt: z.string().optional(),
+  scrubbed: z.boolean().optional(),
+});
+
 /** The management API's status: the host's, plus what pull mode knows (null when pull mode is off). */
 export const ManagementStatusSchema = AgentStatusSchema.extend({
+  /** absent from an older agent */
+  dataAge: DataAgeSchema.nullable().optional(),
   channel: ChannelPointerSchema.nullable(),
   failedRelease: FailedReleaseSchema.nullable(),
   /** also how often the channel was read, and how many reads were "not modified" */

@@ -175,6 +175,13 @@ function dashboardMain(): void {
     byId('url').textContent = s.url || '';
     byId('lock').textContent = s.lock ? shown((s.lock.stale ? 'STALE ' : '') + 'held by ' + s.lock.holder + ' since ' + when(s.lock.since) + (s.lock.reason ? ': ' + s.lock.reason : '')) : 'free';
     byId('maintenance').textContent = s.maintenance && s.maintenance.mode ? 'on (' + s.maintenance.mode + ')' : 'off';
+    // How old the data is: a copy of another environment's backup (staging), else this one's newest backup.
+    const age = s.dataAge;
+    byId('data-age').textContent = !age
+      ? '–'
+      : shown(age.source === 'copy'
+          ? 'as of ' + when(age.at) + ': a' + (age.scrubbed ? ' scrubbed' : 'n UNSCRUBBED') + ' copy of ' + (age.environment || 'another environment') + "'s backup " + age.backupId + ', copied ' + when(age.copiedAt)
+          : 'newest backup ' + age.backupId + ', taken ' + when(age.at));
     const channel = s.channel || (s.pull && s.pull.lastPointer);
     byId('channel-card').hidden = !channel;
     if (channel) byId('channel').textContent = shown(channel.version + ' (' + shortId(channel.releaseId) + ')' + (channel.who ? ' set by ' + channel.who : '') + (channel.why ? ': ' + channel.why : ''));

@@ -86,6 +86,7 @@ export function dashboardHtml(title: string, identity: Pick<DashboardIdentity, '
     <div class="card"><h2>Health</h2><p class="big" id="health">–</p><p class="muted" id="url"></p></div>
     <div class="card"><h2>Lock</h2><p id="lock">–</p></div>
     <div class="card"><h2>Maintenance</h2><p id="maintenance">–</p></div>
+    <div class="card"><h2>Data</h2><p id="data-age">–</p></div>
     <div class="card" id="channel-card" hidden><h2>Channel</h2><p id="channel">–</p><p id="channel-note" class="warn small" hidden></p></div>
   </section>
 

@@ -13,7 +13,7 @@ import { whoAmI } from './deploy.js';
 import { formatTable } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { printable } from '../util/terminal-text.js';
-import { formatAge } from './data-age.js';
+import { formatAge } from '../host/data-age.js';
 
 export interface EnvironmentStore {
   project: LoadedProject;

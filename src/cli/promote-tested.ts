@@ -11,7 +11,7 @@ import { openLedger } from '../host/ledger.js';
 import type { TestedRun } from '../store/channels.js';
 import { unhealthyReason, type HostStatusReport } from '../store/status-reports.js';
 import type { CliContext } from './context.js';
-import { ageSeconds, formatAge } from './data-age.js';
+import { ageSeconds, formatAge } from '../host/data-age.js';
 
 export async function testedRun(o: { source: EnvironmentConfig; app: string; reports: HostStatusReport[]; releaseId: string; healthy: boolean }, ctx: CliContext): Promise<TestedRun> {
   const hosts = o.reports

@@ -14,7 +14,7 @@ import { openLedger } from '../host/ledger.js';
 import { formatTable } from '../util/format.js';
 import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
-import { ageSeconds, dataAgeOf, formatAge } from './data-age.js';
+import { ageSeconds, dataAgeOf, formatAge } from '../host/data-age.js';
 
 export interface EnvironmentLine {
   environment: string;

@@ -8,7 +8,7 @@ import { openStore } from '../store/open-store.js';
 import { readHostStatuses } from '../store/status-reports.js';
 import { printable } from '../util/terminal-text.js';
 import { environmentAccessories } from '../config/environment-accessories.js';
-import { dataAgeOfHost, describeDataAge } from './data-age.js';
+import { dataAgeOfHost, describeDataAge } from '../host/data-age.js';
 import { describeTls } from '../agent/certificate-report.js';
 
 interface StatusOptions {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { dataAgeOf, dataAgeOfHost, describeDataAge, formatAge } from '../../src/cli/data-age.js';
+import { dataAgeOf, dataAgeOfHost, describeDataAge, formatAge } from '../../src/host/data-age.js';
 import { hostLayout } from '../../src/host/layout.js';
 import { openLedger, type BackupRecord } from '../../src/host/ledger.js';
 import { tempDir } from '../data/fixtures.js';

@@ -40,6 +40,8 @@ test('the dashboard shows what the real agent runs and rolls it back', { skip: c
   assert.equal(await page.textContent('#current-id'), v2.id.slice(0, 12));
   assert.equal(await page.textContent('#health'), 'healthy');
   assert.match((await page.textContent('#channel')) ?? '', /^v2 /, 'the channel pointer the agent follows');
+  // How old the data is: production's own newest backup (the one each update takes).
+  assert.match((await page.textContent('#data-age')) ?? '', /^newest backup \d{8}T\d{6}Z-[0-9a-f]{6}, taken \S/);
   await page.waitForSelector('#history > li[data-deployment="2"]');
   assert.equal(await page.locator('#history > li').count(), 2);
   const newest = page.locator('#history > li').first();

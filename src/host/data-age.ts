@@ -1,11 +1,11 @@
 /**
  * How old an environment's data is: from the newest successful data copy into it (its
  * age is that of the source's backup, not of the copy), else from its newest backup.
- * Shared by `data copies`, `status` of every environment and `promote`.
+ * Shared by `data copies`, `status`, `promote` and the agent's dashboard.
  */
 import { promises as fs } from 'node:fs';
-import type { HostLayout } from '../host/layout.js';
-import { openLedger, type BackupRecord, type DataCopyRecord, type Ledger } from '../host/ledger.js';
+import type { HostLayout } from './layout.js';
+import { openLedger, type BackupRecord, type DataCopyRecord, type Ledger } from './ledger.js';
 
 export interface DataAge {
   /** where the data's time comes from */
