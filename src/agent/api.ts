@@ -164,6 +164,15 @@ const ChannelPointerSchema = z.object({
 });
 const FailedReleaseSchema = z.object({ id: z.string(), version: z.string().nullable(), error: z.string(), at: z.string() });
 
+/** The staging run a promoted release was tested in (store/channels.ts, TestedRun). */
+const TestedRunSchema = z.object({
+  environment: z.string(),
+  at: z.string().nullable(),
+  healthWindowPassed: z.boolean(),
+  hosts: z.array(z.object({ host: z.string(), deploymentId: z.number().nullable(), outcome: z.string().nullable(), finishedAt: z.string().nullable(), health: z.string() })),
+  dataCopy: z.object({ from: z.string().nullable(), backupId: z.string(), backupCreatedAt: z.string(), copiedAt: z.string().nullable(), ageSeconds: z.number(), scrubbed: z.boolean() }).nullable(),
+});
+
 /** How old the environment's data is (host/data-age.ts): from its newest successful data copy, else its newest backup. */
 const DataAgeSchema = z.object({
   source: z.enum(['copy', 'backup']),
@@ -192,6 +201,8 @@ export const ManagementStatusSchema = AgentStatusSchema.extend({
       applying: z.boolean(),
       /** why the channel pointer in the store was refused (unsigned, another environment, a lower counter, expired); null when accepted */
       refusedPointer: z.string().nullable().optional(),
+      /** the staging run the pointer's release was tested in (promote records it); absent from an older agent */
+      tested: TestedRunSchema.nullable().optional(),
     })
     .nullable(),
 });

@@ -185,6 +185,13 @@ function dashboardMain(): void {
     const channel = s.channel || (s.pull && s.pull.lastPointer);
     byId('channel-card').hidden = !channel;
     if (channel) byId('channel').textContent = shown(channel.version + ' (' + shortId(channel.releaseId) + ')' + (channel.who ? ' set by ' + channel.who : '') + (channel.why ? ': ' + channel.why : ''));
+    // The staging run a promoted release was tested in (promote records it beside the pointer).
+    const tested = s.pull && s.pull.tested;
+    byId('channel-tested').hidden = !(channel && tested);
+    if (channel && tested) {
+      byId('channel-tested').textContent = shown('Tested on ' + tested.environment + ': ' + (tested.healthWindowPassed ? 'health window passed' : 'health window NOT passed') + ' ' + when(tested.at)
+        + (tested.dataCopy ? ', on ' + (tested.dataCopy.scrubbed ? 'a scrubbed' : 'an UNSCRUBBED') + ' copy of ' + (tested.dataCopy.from || 'another environment') + "'s data taken " + when(tested.dataCopy.backupCreatedAt) : ', data copy unknown'));
+    }
     // A release the agent gave up on (it failed here, or an operator rolled back from it) stays aside until the channel moves.
     const failed = s.failedRelease;
     const note = byId('channel-note');

@@ -87,7 +87,7 @@ export function dashboardHtml(title: string, identity: Pick<DashboardIdentity, '
     <div class="card"><h2>Lock</h2><p id="lock">–</p></div>
     <div class="card"><h2>Maintenance</h2><p id="maintenance">–</p></div>
     <div class="card"><h2>Data</h2><p id="data-age">–</p></div>
-    <div class="card" id="channel-card" hidden><h2>Channel</h2><p id="channel">–</p><p id="channel-note" class="warn small" hidden></p></div>
+    <div class="card" id="channel-card" hidden><h2>Channel</h2><p id="channel">–</p><p id="channel-tested" class="muted" hidden></p><p id="channel-note" class="warn small" hidden></p></div>
   </section>
 
   <section class="panel">

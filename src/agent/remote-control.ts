@@ -9,7 +9,7 @@ import { listBackups } from '../data/index.js';
 import type { UpdateEvent, UpdateOutcome, UpdateRequest } from '../update/run-update.js';
 import type { AgentStatus, HistoryEntry, ManagementRollbackReply, ManagementStatus } from './api.js';
 import { startChannelPoller, type ChannelPoller } from './channel-poller.js';
-import { checkChannelPointer } from '../store/channels.js';
+import { checkChannelPointer, testedRunOf, type ChannelPointer, type TestedRun } from '../store/channels.js';
 import { startManagementServer } from './management-server.js';
 import { readManagementSecret } from './management-auth.js';
 import { resolveRollbackTarget } from './rollback-target.js';
@@ -53,6 +53,14 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
   // The poller's and the API's lines quote the store (who, why, versions, errors): one line each, no terminal escapes.
   const log = (line: string) => agent.log(printable(line));
   let poller: ChannelPoller | null = null;
+  // The staging run the followed release was tested in: read from its history entry when the dashboard asks, once per pointer.
+  let tested: { key: string; run: TestedRun | null } | null = null;
+  const testedRun = async (pointer: ChannelPointer | null): Promise<TestedRun | null> => {
+    if (!pointer) return null;
+    const key = `${pointer.counter ?? 0}-${pointer.releaseId}`;
+    if (tested?.key !== key) tested = { key, run: await testedRunOf(agent.store, agent.app, pointer).catch(() => null) };
+    return tested.run;
+  };
 
   let writing: Promise<void> | null = null;
   let queued: Promise<void> | null = null;
@@ -166,7 +174,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
         status: async (): Promise<ManagementStatus> => {
           const pull = poller?.state() ?? null;
           // `pull` also says how often the channel was read, and how many reads were "not modified".
-          return { ...(await agent.status()), channel: pull?.lastPointer ?? null, failedRelease: pull?.failedRelease ?? null, pull, dataAge: dataAgeOf(agent.ledger, env.name) };
+          return { ...(await agent.status()), channel: pull?.lastPointer ?? null, failedRelease: pull?.failedRelease ?? null, pull: pull ? { ...pull, tested: await testedRun(pull.lastPointer) } : null, dataAge: dataAgeOf(agent.ledger, env.name) };
         },
         rollback: async (body): Promise<ManagementRollbackReply> => {
           const from = agent.ledger.getState().currentId;

@@ -166,6 +166,27 @@ async function lastCounter(store: BlobStore, app: string, env: string): Promise<
   return Math.max(await counterOf(pointerKey(app, env)), newest ? await counterOf(newest) : 0);
 }
 
+/**
+ * The staging run a pointer's release was tested in, from its history entry (`promote` writes it
+ * there, not in the pointer agents read); null when the move was no promote, or no entry matches.
+ */
+export async function testedRunOf(store: BlobStore, app: string, pointer: ChannelPointer): Promise<TestedRun | null> {
+  if (pointer.counter === undefined) return null;
+  const suffix = `-c${pointer.counter}-${pointer.releaseId.slice(0, 12)}-`;
+  // Newest first: the matching entry is the last or near it (another move may have followed).
+  const keys = (await store.list(historyPrefix(app, pointer.environment))).filter((key) => key.includes(suffix)).reverse();
+  for (const key of keys.slice(0, 3)) {
+    try {
+      const bytes = await getPointerBytes(key, (o) => store.get(key, o));
+      const entry = bytes ? parseChannelPointer(bytes, key) : null;
+      if (entry?.tested) return entry.tested;
+    } catch {
+      // a damaged entry says nothing about the run
+    }
+  }
+  return null;
+}
+
 /** A history entry's name: its time (so that listing sorts by time), its counter, the release, a random tail. */
 const ENTRY_NAME = /-c(\d+)-[0-9a-f]{12}-[0-9a-f]{6}\.json$/;
 const MAX_WRITE_ATTEMPTS = 10;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openLedger } from '../../src/host/ledger.js';
-import { readChannel, type TestedRun } from '../../src/store/channels.js';
+import { readChannel, testedRunOf, type TestedRun } from '../../src/store/channels.js';
 import { APP, createPullFixture } from '../helpers/pull-fixture.js';
 
 test('promote staging → production records the staging run it was tested in, shown in channel history', { timeout: 120_000 }, async (t) => {
@@ -43,6 +43,8 @@ test('promote staging → production records the staging run it was tested in, s
   const current = await readChannel(f.store, APP, 'production');
   assert.equal(current?.releaseId, v2.id);
   assert.equal(current?.tested, undefined, 'the pointer agents follow keeps its fields');
+  // What an agent of production finds for its dashboard, from the pointer it follows: the same run.
+  assert.deepEqual(await testedRunOf(f.store, APP, current!), tested);
 
   const table = await f.cli(['channel', 'history', 'production']);
   assert.match(table.stdout, /TESTED IN/);
