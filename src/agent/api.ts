@@ -108,6 +108,16 @@ export type SlotView = z.infer<typeof SlotViewSchema>;
  * The first seven fields are CONTRACT.md's. Without an agent, `agent` is null, `slots`
  * empty, and standby, recovery and backups are absent.
  */
+/** How old the environment's data is (host/data-age.ts): from its newest successful data copy, else its newest backup. */
+const DataAgeSchema = z.object({
+  source: z.enum(['copy', 'backup']),
+  at: z.string(),
+  environment: z.string().nullable(),
+  backupId: z.string(),
+  copiedAt: z.string().optional(),
+  scrubbed: z.boolean().optional(),
+});
+
 export const AgentStatusSchema = z.object({
   environment: z.string(),
   /** where the app answers now */
@@ -127,6 +137,8 @@ export const AgentStatusSchema = z.object({
     .nullable()
     .optional(),
   backups: z.object({ schedule: z.string().nullable(), nextScheduled: z.string().nullable(), offsite: z.string().nullable() }).optional(),
+  /** how old the environment's data is: its newest data copy's source backup, else its newest backup (absent from an older agent) */
+  dataAge: DataAgeSchema.nullable().optional(),
 });
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;
 
@@ -173,20 +185,9 @@ const TestedRunSchema = z.object({
   dataCopy: z.object({ from: z.string().nullable(), backupId: z.string(), backupCreatedAt: z.string(), copiedAt: z.string().nullable(), ageSeconds: z.number(), scrubbed: z.boolean() }).nullable(),
 });
 
-/** How old the environment's data is (host/data-age.ts): from its newest successful data copy, else its newest backup. */
-const DataAgeSchema = z.object({
-  source: z.enum(['copy', 'backup']),
-  at: z.string(),
-  environment: z.string().nullable(),
-  backupId: z.string(),
-  copiedAt: z.string().optional(),
-  scrubbed: z.boolean().optional(),
-});
 
 /** The management API's status: the host's, plus what pull mode knows (null when pull mode is off). */
 export const ManagementStatusSchema = AgentStatusSchema.extend({
-  /** absent from an older agent */
-  dataAge: DataAgeSchema.nullable().optional(),
   channel: ChannelPointerSchema.nullable(),
   failedRelease: FailedReleaseSchema.nullable(),
   /** also how often the channel was read, and how many reads were "not modified" */

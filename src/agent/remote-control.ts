@@ -14,7 +14,6 @@ import { startManagementServer } from './management-server.js';
 import { readManagementSecret } from './management-auth.js';
 import { resolveRollbackTarget } from './rollback-target.js';
 import { printable } from '../util/terminal-text.js';
-import { dataAgeOf } from '../host/data-age.js';
 
 /** What the pull loop and the management API need from the agent. */
 export interface AgentFacade {
@@ -174,7 +173,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
         status: async (): Promise<ManagementStatus> => {
           const pull = poller?.state() ?? null;
           // `pull` also says how often the channel was read, and how many reads were "not modified".
-          return { ...(await agent.status()), channel: pull?.lastPointer ?? null, failedRelease: pull?.failedRelease ?? null, pull: pull ? { ...pull, tested: await testedRun(pull.lastPointer) } : null, dataAge: dataAgeOf(agent.ledger, env.name) };
+          return { ...(await agent.status()), channel: pull?.lastPointer ?? null, failedRelease: pull?.failedRelease ?? null, pull: pull ? { ...pull, tested: await testedRun(pull.lastPointer) } : null };
         },
         rollback: async (body): Promise<ManagementRollbackReply> => {
           const from = agent.ledger.getState().currentId;

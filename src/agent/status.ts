@@ -19,6 +19,7 @@ import type { Slot } from '../runtime/slots.js';
 import type { StandbyEntry } from '../runtime/standby.js';
 import type { RecoveryReport } from '../update/recovery.js';
 import type { AgentStatus, SlotView } from './api.js';
+import { dataAgeOf, type DataAge } from '../host/data-age.js';
 
 /** What a running agent knows beyond the host's files. */
 export interface LiveFacts {
@@ -30,6 +31,8 @@ export interface LiveFacts {
 }
 
 export interface StatusFacts {
+  /** how old the data is (host/data-age.ts) */
+  dataAge: DataAge | null;
   environment: Pick<EnvironmentConfig, 'name' | 'bind'>;
   /** the public port the app answers on */
   port: number;
@@ -62,7 +65,8 @@ export function buildAgentStatus(f: StatusFacts): AgentStatus {
       : null,
     slots: [],
   };
-  if (!live) return base;
+  // Last, after what the contract and the agent's own facts say.
+  if (!live) return { ...base, dataAge: f.dataAge };
   const { active, standby } = live;
   return {
     ...base,
@@ -74,6 +78,7 @@ export function buildAgentStatus(f: StatusFacts): AgentStatus {
     standby: standby ? { id: standby.slot.releaseId, version: standby.slot.version, slot: standby.slot.name, since: standby.since.toISOString(), until: standby.until.toISOString() } : null,
     recovery: live.recovery,
     backups: { schedule: live.backups.schedule, nextScheduled: live.backups.nextScheduled?.toISOString() ?? null, offsite: live.backups.offsite },
+    dataAge: f.dataAge,
   };
 }
 
@@ -114,6 +119,7 @@ export async function liveStatus(o: {
     lock: await readLock(o.layout.lockFile),
     maintenance: o.maintenance,
     live: o.live,
+    dataAge: dataAgeOf(o.ledger, o.environment.name),
   });
 }
 
@@ -133,6 +139,7 @@ export async function offlineStatus(o: { environment: EnvironmentConfig; layout:
       health: 'agent not running',
       lock: await readLock(o.layout.lockFile),
       maintenance: { mode: 'off' },
+      dataAge: ledger ? dataAgeOf(ledger, o.environment.name) : null,
     });
   } finally {
     ledger?.close();

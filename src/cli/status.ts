@@ -8,7 +8,7 @@ import { openStore } from '../store/open-store.js';
 import { readHostStatuses } from '../store/status-reports.js';
 import { printable } from '../util/terminal-text.js';
 import { environmentAccessories } from '../config/environment-accessories.js';
-import { dataAgeOfHost, describeDataAge } from '../host/data-age.js';
+import { describeDataAge } from '../host/data-age.js';
 import { describeTls } from '../agent/certificate-report.js';
 
 interface StatusOptions {
@@ -45,11 +45,10 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
     }
   }
   const engine = await engineFacts(opened, report, ctx);
-  const dataAge = await dataAgeOfHost(layout, environment.name);
   // Read from the host's files: the agent records each renewal there, so it shows whether the agent runs or not.
   const tls = environment.tls ? await describeTls({ tls: environment.tls, layout, projectDir: opened.project.dir }) : null;
   // Added fields only: the contract's fields stay as they are.
-  if (options.json) return jsonOutput({ ...report, dataAge, ...(engine ? { containers: engine.containers, accessories: engine.accessories } : {}), ...(tls ? { tls } : {}) });
+  if (options.json) return jsonOutput({ ...report, ...(engine ? { containers: engine.containers, accessories: engine.accessories } : {}), ...(tls ? { tls } : {}) });
   // Versions, hosts, lock holders and reasons come from the store or the ledger: one line each, no escapes reach the terminal.
   const p = (text: string | null | undefined) => printable(text ?? '');
   const lines = [
@@ -60,7 +59,7 @@ export default async function status(options: StatusOptions, ctx: CliContext): P
     ...(report.standby ? [`  standby      ${p(report.standby.version)} warm in slot ${report.standby.slot} until ${report.standby.until} (rollback to it is a proxy switch)`] : []),
     `  lock         ${report.lock ? `${report.lock.stale ? 'STALE ' : ''}held by ${p(report.lock.holder)} (pid ${report.lock.pid}) since ${report.lock.since}: ${p(report.lock.reason)}` : 'free'}`,
     `  maintenance  ${report.maintenance ? report.maintenance.mode : 'off'}`,
-    `  data         ${p(describeDataAge(dataAge))}`,
+    `  data         ${p(describeDataAge(report.dataAge ?? null))}`,
     `  agent        ${report.agent ? `pid ${report.agent.pid}, up ${report.agent.uptimeSeconds} s` : 'not running (start it with `slipway agent`, or deploy)'}`,
   ];
   if (tls) {

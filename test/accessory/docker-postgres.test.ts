@@ -43,9 +43,10 @@ test('slipway-test/postgres initialises an empty volume and answers a real conne
   assert.match(wrong.out, /password authentication failed for user "shop"/);
 
   // uid 999 is `postgres` in the image; the entrypoint starts as root only to hand it the data folder.
-  const processes = docker(['top', name]).out.split('\n').slice(1).filter((line) => /postgres/.test(line));
+  // By number: on the host, uid 999 may have a name of its own (another package's user). (The engine needs the pid column to pick the container's processes.)
+  const processes = docker(['top', name, '-eo', 'pid,uid,args']).out.split('\n').slice(1).filter((line) => /postgres/.test(line));
   assert.ok(processes.length > 0, 'the server runs');
-  assert.deepEqual([...new Set(processes.map((line) => line.trim().split(/\s+/)[0]))], ['999'], `the server runs as postgres, not root:\n${processes.join('\n')}`);
+  assert.deepEqual([...new Set(processes.map((line) => line.trim().split(/\s+/)[1]))], ['999'], `the server runs as postgres, not root:\n${processes.join('\n')}`);
 
   const stopped = docker(['stop', '-t', '20', name]);
   assert.equal(stopped.code, 0, stopped.out);

@@ -90,6 +90,7 @@ test('the status of a host without an agent has the contract fields, an empty sl
     health: 'agent not running',
     lock: null,
     maintenance: { mode: 'off' },
+    dataAge: null,
   });
   assert.deepEqual(status, {
     environment: 'production',
@@ -101,6 +102,7 @@ test('the status of a host without an agent has the contract fields, an empty sl
     maintenance: null,
     agent: null,
     slots: [],
+    dataAge: null,
   });
   assert.deepEqual(AgentStatusSchema.parse(status), status, 'it is an AgentStatus, unchanged by parsing');
 });

@@ -132,7 +132,7 @@ it('`slipway status --json` is built in one place: the same fields, in the same 
   const running = await host.cli(['status', 'production', '--json']);
   assert.equal(running.code, 0, running.stderr);
   const live = JSON.parse(running.stdout) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(live), [...contract, 'agent', 'slots', 'standby', 'recovery', 'backups']);
+  assert.deepEqual(Object.keys(live), [...contract, 'agent', 'slots', 'standby', 'recovery', 'backups', 'dataAge']);
   assert.deepEqual(live.current, { id: host.releases.get('v1'), version: 'v1' });
   assert.equal(live.previous, null);
   assert.equal(live.health, 'healthy');
@@ -148,7 +148,7 @@ it('`slipway status --json` is built in one place: the same fields, in the same 
   const stopped = await host.cli(['status', 'production', '--json']);
   assert.equal(stopped.code, 0, stopped.stderr);
   const offline = JSON.parse(stopped.stdout) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(offline), [...contract, 'agent', 'slots']);
+  assert.deepEqual(Object.keys(offline), [...contract, 'agent', 'slots', 'dataAge']);
   assert.deepEqual(offline, {
     environment: 'production',
     url: `http://127.0.0.1:${host.port}`,
@@ -159,5 +159,9 @@ it('`slipway status --json` is built in one place: the same fields, in the same 
     maintenance: null,
     agent: null,
     slots: [],
+    dataAge: offline.dataAge,
   });
+  // The data's age without an agent too: the backup the first deploy's finish took.
+  assert.equal((offline.dataAge as { source: string } | null)?.source, 'backup');
+  assert.deepEqual(offline.dataAge, live.dataAge);
 });
