@@ -8,54 +8,20 @@
 //
 //   npm run build && node scripts/walkthrough-push-to-deploy.js
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { createRequire } from 'node:module';
-import net from 'node:net';
-import os from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createNotesFixtureRepo } from '../examples/make-fixture-repo.js';
+import { cliPath, freePort, request, root, runCli, shownCommand, startS3, startWalkthrough } from './walkthrough-kit.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cliPath = path.join(root, 'bin', 'slipway.js');
-const work = mkdtempSync(path.join(os.tmpdir(), 'slipway-walkthrough-'));
-const appDir = path.join(work, 'notes');
-const home = path.join(work, 'slipway-home');
-const out = [];
+const { work, appDir, home, say, tidy, writePage } = startWalkthrough();
 const BUCKET = 'releases';
 const SECRET_ENV = 'SLIPWAY_MANAGEMENT_SECRET';
 const POLL = '10s';
 
-function say(text = '') {
-  console.log(text);
-  out.push(text);
-}
-
-/** The page shows paths as a reader would have them, not this run's temp folder. */
-const tidy = (text) => text.split(work).join('~').replace(/\x1b\[[0-9;]*m/g, '');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function version(port) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/version', timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve(res.statusCode === 200 ? body.trim() : null));
-    });
-    req.on('error', () => resolve(null));
-    req.on('timeout', () => req.destroy());
-  });
+/** What /version answers, or null when the app does not answer 200. */
+async function version(port) {
+  const answer = await request(port, 'GET', '/version', undefined, 2000);
+  return answer.status === 200 ? answer.body.trim() : null;
 }
 
 async function waitForVersion(port, wanted, timeoutMs) {
@@ -71,21 +37,13 @@ async function waitForVersion(port, wanted, timeoutMs) {
 let env;
 /** The CLI's stdout, not shown (for waiting on the agent). */
 async function quiet(args) {
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: appDir, env, stdio: ['ignore', 'pipe', 'ignore'] });
-  let text = '';
-  child.stdout.setEncoding('utf8').on('data', (c) => (text += c));
-  await new Promise((resolve) => child.on('close', resolve));
-  return text;
+  return (await runCli(args, { cwd: appDir, env })).stdout;
 }
 
-/** Runs the CLI without blocking this process: the S3 server answers from it meanwhile. */
+/** Runs the CLI and shows the command and its output on the page. */
 async function slipway(args, { expectFailure = false } = {}) {
-  say(`$ slipway ${args.map((a) => (/[\s;]/.test(a) ? `'${a}'` : a)).join(' ')}`);
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: appDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  child.stdout.setEncoding('utf8').on('data', (c) => (text += c));
-  child.stderr.setEncoding('utf8').on('data', (c) => (text += c));
-  const status = await new Promise((resolve) => child.on('close', resolve));
+  say(shownCommand(args));
+  const { status, both: text } = await runCli(args, { cwd: appDir, env });
   const shown = tidy(text).trimEnd();
   if (shown) say(shown);
   say();
@@ -93,11 +51,7 @@ async function slipway(args, { expectFailure = false } = {}) {
   return { status, text };
 }
 
-const S3rver = createRequire(import.meta.url)('s3rver');
-const s3dir = path.join(work, 's3');
-const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir, configureBuckets: [{ name: BUCKET, configs: [] }] });
-const { port: s3port } = await s3.run();
-const endpoint = `http://127.0.0.1:${s3port}`;
+const { s3, endpoint } = await startS3(path.join(work, 's3'), BUCKET);
 let agent = null;
 
 try {
@@ -212,9 +166,7 @@ try {
   await slipway(['channel', 'history', 'production']);
   await slipway(['status', 'production']);
   say('```');
-  // WALKTHROUGH_OUT: where the page goes instead (the test that runs this in CI keeps docs/ as it is).
-  writeFileSync(process.env.WALKTHROUGH_OUT ?? path.join(root, 'docs', 'walkthrough-push-to-deploy.md'), `${out.join('\n')}\n`);
-  console.log(`\nwritten: ${process.env.WALKTHROUGH_OUT ?? 'docs/walkthrough-push-to-deploy.md'}`);
+  writePage('walkthrough-push-to-deploy');
 } finally {
   if (agent) {
     agent.kill('SIGTERM');

@@ -8,54 +8,14 @@
 //
 //   npm run build && node scripts/walkthrough-staged.js
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { createRequire } from 'node:module';
-import net from 'node:net';
-import os from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createNotesFixtureRepo } from '../examples/make-fixture-repo.js';
+import { cliPath, freePort, request, root, runCli, shownCommand, startS3, startWalkthrough } from './walkthrough-kit.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cliPath = path.join(root, 'bin', 'slipway.js');
-const work = mkdtempSync(path.join(os.tmpdir(), 'slipway-walkthrough-'));
-const appDir = path.join(work, 'notes');
-const home = path.join(work, 'slipway-home');
-const out = [];
+const { work, appDir, home, say, tidy, writePage } = startWalkthrough();
 const BUCKET = 'releases';
 const SECRET_ENV = 'SLIPWAY_MANAGEMENT_SECRET';
-
-function say(text = '') {
-  console.log(text);
-  out.push(text);
-}
-const tidy = (text) => text.split(work).join('~').replace(/\x1b\[[0-9;]*m/g, '');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function request(port, method, urlPath, body) {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers: body ? { 'content-type': 'application/json' } : {}, timeout: 30_000, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c) => (text += c)).on('end', () => resolve({ status: res.statusCode, body: text, ms: performance.now() - started }));
-    });
-    req.on('error', (error) => resolve({ status: 0, body: error.message, ms: performance.now() - started }));
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.end(body);
-  });
-}
 
 async function waitForVersion(port, wanted, timeoutMs = 90_000) {
   const started = Date.now();
@@ -85,17 +45,10 @@ function load(port) {
 }
 
 let env;
+/** Runs the CLI, shown on the page with its output unless `show` is false; its stdout. */
 async function slipway(args, { show = true } = {}) {
-  if (show) say(`$ slipway ${args.map((a) => (/[\s;]/.test(a) ? `'${a}'` : a)).join(' ')}`);
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: appDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let both = '';
-  child.stdout.setEncoding('utf8').on('data', (c) => {
-    stdout += c;
-    both += c;
-  });
-  child.stderr.setEncoding('utf8').on('data', (c) => (both += c));
-  const status = await new Promise((resolve) => child.on('close', resolve));
+  if (show) say(shownCommand(args));
+  const { status, stdout, both } = await runCli(args, { cwd: appDir, env });
   if (show) {
     const shown = tidy(both).trimEnd();
     if (shown) say(shown);
@@ -127,10 +80,7 @@ async function finishedUpdate(envName, toVersion) {
   }
 }
 
-const S3rver = createRequire(import.meta.url)('s3rver');
-const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: path.join(work, 's3'), configureBuckets: [{ name: BUCKET, configs: [] }] });
-const { port: s3port } = await s3.run();
-const endpoint = `http://127.0.0.1:${s3port}`;
+const { s3, endpoint } = await startS3(path.join(work, 's3'), BUCKET);
 const agents = [];
 
 try {
@@ -265,9 +215,7 @@ try {
   await slipway(['channel', 'history', 'production']);
   await slipway(['status']);
   say('```');
-  // WALKTHROUGH_OUT: where the page goes instead (the test that runs this in CI keeps docs/ as it is).
-  writeFileSync(process.env.WALKTHROUGH_OUT ?? path.join(root, 'docs', 'walkthrough-staged.md'), `${out.join('\n')}\n`);
-  console.log(`\nwritten: ${process.env.WALKTHROUGH_OUT ?? 'docs/walkthrough-staged.md'}`);
+  writePage('walkthrough-staged');
 } finally {
   for (const agent of agents) agent.kill('SIGTERM');
   await Promise.all(agents.map((agent) => new Promise((r) => (agent.exitCode !== null ? r() : agent.once('exit', r)))));

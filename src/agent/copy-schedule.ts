@@ -25,6 +25,7 @@ import { formatWhen, parseBackupSchedule } from './backup-schedule.js';
 import { copySourceFor, type CopySource } from './copy-source.js';
 import { importData, recordFailedCopy } from './data-requests.js';
 import { toWireError } from './wire.js';
+import { updateResultOf } from './update-result.js';
 
 export interface CopyScheduleOptions {
   /** this environment's name */
@@ -193,14 +194,7 @@ export function startAgentCopySchedule(o: {
       const outcome = await o.update('rollback', request, (event) => {
         if (event.type === 'progress') o.log(`data copy: ${event.line}`);
       });
-      return {
-        ok: outcome.ok,
-        deploymentId: outcome.deploymentId,
-        version: outcome.version,
-        releaseId: request.releaseId,
-        error: outcome.error ? toWireError(outcome.error) : undefined,
-        undoFailures: outcome.undoFailures,
-      };
+      return updateResultOf(outcome, request.releaseId);
     },
     log: o.log,
     ...(o.now ? { now: o.now } : {}),

@@ -17,6 +17,7 @@ import { importData, rollbackWithDataTarget, restoreTarget } from './data-reques
 import type { HostBackups } from './host-backups.js';
 import { resolveRollbackTarget } from './rollback-target.js';
 import { toWireError } from './wire.js';
+import { updateResultOf } from './update-result.js';
 
 /** What the routes need from the agent: its host's state (opened at start), its work, its lock. */
 export interface RouteDeps {
@@ -39,15 +40,7 @@ export function agentHandlers(deps: RouteDeps): AgentHandlers {
   const env = deps.environment;
   /** Runs an update and says how it ended (the stream's last line). */
   const runUpdate = async (kind: 'deploy' | 'rollback', request: UpdateRequest, emit: (event: UpdateEvent) => void): Promise<UpdateResult> => {
-    const outcome = await deps.update(kind, request, emit);
-    return {
-      ok: outcome.ok,
-      deploymentId: outcome.deploymentId,
-      version: outcome.version,
-      releaseId: request.releaseId,
-      error: outcome.error ? toWireError(outcome.error) : undefined,
-      undoFailures: outcome.undoFailures,
-    };
+    return updateResultOf(await deps.update(kind, request, emit), request.releaseId);
   };
 
   return {
