@@ -19,31 +19,9 @@ function findTests(dir) {
   return found;
 }
 
-// The fault matrices take minutes each: started first, they run beside the many short files
-// instead of after them, which keeps the whole run short on two cores (measured, in this order).
-const LONGEST_FIRST = [
-  'faults/network-drop',
-  'faults/agent-sigkill',
-  'faults/health-failing',
-  'faults/cli-sigkill',
-  'faults/database-away',
-  'faults/container-engine-unreachable',
-  'faults/disk-full',
-  'e2e/containers',
-  'faults/container-exit',
-  'examples/walkthroughs',
-];
-const rank = (file) => {
-  const i = LONGEST_FIRST.findIndex((name) => file.endsWith(`${path.sep}${name}.test.js`));
-  return i === -1 ? LONGEST_FIRST.length : i;
-};
-
 const filters = process.argv.slice(2);
-const files = findTests(testRoot)
-  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
-  .map((file, order) => ({ file, order }))
-  .sort((a, b) => rank(a.file) - rank(b.file) || a.order - b.order)
-  .map(({ file }) => file);
+// (node --test runs the files in the order of their paths, whatever order they are given in.)
+const files = findTests(testRoot).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files found under dist/test (did tsc run?)');
   process.exit(1);
