@@ -14,7 +14,7 @@ import { Agent } from '../../src/agent/agent.js';
 import { startAgentCopySchedule, type CopySchedule } from '../../src/agent/copy-schedule.js';
 import { getEnvironment, loadProject } from '../../src/config/load.js';
 import { hostLayout } from '../../src/host/layout.js';
-import { openLedger } from '../../src/host/ledger.js';
+import { openLedger, type DataCopyRecord } from '../../src/host/ledger.js';
 import { createDataFixture, describe, json, type AgentProcess, type DataFixture } from '../helpers/data-fixture.js';
 import { freePort } from '../helpers/free-port.js';
 import { PostgresUnavailableError, startPostgres, type RunningPostgres } from '../helpers/postgres.js';
@@ -23,19 +23,8 @@ import { waitUntil } from '../helpers/wait-until.js';
 const ROLE = 'notes';
 const PASSWORD = 'C0pyPassw0rd-4e1a';
 
-interface CopyJson {
-  id: number;
-  trigger: string;
-  sourceEnvironment: string | null;
-  backupId: string | null;
-  backupCreatedAt: string | null;
-  scrubbed: boolean;
-  scrubFile: string | null;
-  scrubSha256: string | null;
-  deploymentId: number | null;
-  outcome: string | null;
-  error: string | null;
-}
+/** `data copies --json` prints the ledger's records as they are. */
+type CopyJson = DataCopyRecord;
 
 let pg: RunningPostgres | null = null;
 let unavailable = '';
