@@ -16,6 +16,7 @@ import type { ChannelPointer } from '../store/channels.js';
 import type { UpdateEvent as PipelineUpdateEvent } from '../update/run-update.js';
 import type { ChannelPollerState } from './channel-poller.js';
 import { WireErrorSchema } from './wire.js';
+import { testedRunSchema } from '../store/channels.js';
 
 // ---- pieces shared by several answers -------------------------------------------------
 
@@ -176,14 +177,6 @@ const ChannelPointerSchema = z.object({
 });
 const FailedReleaseSchema = z.object({ id: z.string(), version: z.string().nullable(), error: z.string(), at: z.string() });
 
-/** The staging run a promoted release was tested in (store/channels.ts, TestedRun). */
-const TestedRunSchema = z.object({
-  environment: z.string(),
-  at: z.string().nullable(),
-  healthWindowPassed: z.boolean(),
-  hosts: z.array(z.object({ host: z.string(), deploymentId: z.number().nullable(), outcome: z.string().nullable(), finishedAt: z.string().nullable(), health: z.string() })),
-  dataCopy: z.object({ from: z.string().nullable(), backupId: z.string(), backupCreatedAt: z.string(), copiedAt: z.string().nullable(), ageSeconds: z.number(), scrubbed: z.boolean() }).nullable(),
-});
 
 
 /** The management API's status: the host's, plus what pull mode knows (null when pull mode is off). */
@@ -203,7 +196,7 @@ export const ManagementStatusSchema = AgentStatusSchema.extend({
       /** why the channel pointer in the store was refused (unsigned, another environment, a lower counter, expired); null when accepted */
       refusedPointer: z.string().nullable().optional(),
       /** the staging run the pointer's release was tested in (promote records it); absent from an older agent */
-      tested: TestedRunSchema.nullable().optional(),
+      tested: testedRunSchema.nullable().optional(),
     })
     .nullable(),
 });

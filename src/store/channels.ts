@@ -42,6 +42,17 @@ export interface TestedRun {
 /** A pointer is a few hundred bytes; anything past this is refused unread. */
 export const MAX_POINTER_BYTES = 64 * 1024;
 
+/** TestedRun as a history entry (and the management API) carries it. */
+export const testedRunSchema = z.object({
+  environment: z.string(),
+  at: z.string().nullable(),
+  healthWindowPassed: z.boolean(),
+  hosts: z.array(z.object({ host: z.string(), deploymentId: z.number().nullable(), outcome: z.string().nullable(), finishedAt: z.string().nullable(), health: z.string() })),
+  dataCopy: z
+    .object({ from: z.string().nullable(), backupId: z.string(), backupCreatedAt: z.string(), copiedAt: z.string().nullable(), ageSeconds: z.number(), scrubbed: z.boolean() })
+    .nullable(),
+});
+
 const isoTime = z.string().refine((v) => Number.isFinite(Date.parse(v)), 'not a time');
 
 const channelPointerSchema = z
@@ -55,17 +66,7 @@ const channelPointerSchema = z
     counter: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
     expires: isoTime.optional(),
     signature: signatureSchema.optional(),
-    tested: z
-      .object({
-        environment: z.string(),
-        at: z.string().nullable(),
-        healthWindowPassed: z.boolean(),
-        hosts: z.array(z.object({ host: z.string(), deploymentId: z.number().nullable(), outcome: z.string().nullable(), finishedAt: z.string().nullable(), health: z.string() })),
-        dataCopy: z
-          .object({ from: z.string().nullable(), backupId: z.string(), backupCreatedAt: z.string(), copiedAt: z.string().nullable(), ageSeconds: z.number(), scrubbed: z.boolean() })
-          .nullable(),
-      })
-      .optional(),
+    tested: testedRunSchema.optional(),
   })
   .strict();
 
