@@ -198,6 +198,18 @@ class ContainerService extends EventEmitter implements SupervisedService {
     return this.running && (this.current === 'starting' || this.current === 'running');
   }
 
+  async settled(timeoutMs: number): Promise<void> {
+    if (!this.running) return;
+    try {
+      if ((await this.container.inspect()).State.Running) return;
+    } catch {
+      return; // the engine is away or the container gone: the exit watch reports that itself
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.runEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
   restarts(): number {
     return this.budget.restarts();
   }

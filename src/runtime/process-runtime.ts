@@ -12,7 +12,7 @@ import { runReleaseCommand } from './container-command.js';
 import { watchHealth } from './health-check.js';
 import type { MaintenanceMode, ReverseProxy } from './proxy.js';
 import type { AuthorCommand, HealthWindowResult, AppRuntime, RunningRelease } from './app-runtime.js';
-import { otherSlot, primaryService, sinceLastStart, slotLogFile, startSlot, stopSlot, type ServiceEnvironment, type Slot } from './slots.js';
+import { lastRunOutput, otherSlot, primaryService, slotLogFile, startSlot, stopSlot, type ServiceEnvironment, type Slot } from './slots.js';
 import { Standby, type StandbyEntry } from './standby.js';
 import { tailLines } from './supervisor.js';
 
@@ -96,7 +96,7 @@ export class ProcessRuntime implements AppRuntime {
     const primary = slot.services.find((s) => s.port === slot.port)!;
     const result = await watchHealth({ url: `http://127.0.0.1:${slot.port}${primary.config.health.path}`, check: primary.config.health, windowMs });
     if (result.ok) return { ok: true };
-    const output = sinceLastStart(await primary.process.lastOutput(40).catch(() => [] as string[])).slice(-15);
+    const output = await lastRunOutput(primary.process);
     return { ok: false, reason: result.reason, output };
   }
 

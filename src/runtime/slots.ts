@@ -9,6 +9,9 @@ import { startService, type SupervisedService } from './supervisor.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { RunningRelease, SlotName } from './app-runtime.js';
 
+/** How long an error waits for a container's exit, already happened, to reach its log (the engine tells it late under load). */
+const SETTLE_MS = 3_000;
+
 export type { SlotName };
 
 /** One release running: every service of it (a process, or a container when the manifest pins it an image), each on its own loopback port. */
@@ -90,7 +93,7 @@ export async function startSlot(options: {
         if (entry.config.health.http === false) await waitUntilRunning({ check: entry.config.health, isAlive: () => isAlive() && entry.process.isAlive() });
         else await waitUntilHealthy({ url: `http://127.0.0.1:${entry.port}${entry.config.health.path}`, check: entry.config.health, isAlive });
       } catch (error) {
-        const output = sinceLastStart(await entry.process.lastOutput(40).catch(() => [] as string[])).slice(-15);
+        const output = await lastRunOutput(entry.process);
         const reason = error instanceof SlipwayError ? error.message : String(error);
         throw new SlipwayError('RELEASE_UNHEALTHY', `${manifest.version} (${shortId(options.releaseId)}): service ${entry.config.name} did not become healthy: ${reason}`, {
           hint: `its log: ${slotLogFile(options.logsDir, entry.config.name, name)}`,
@@ -121,6 +124,12 @@ export async function stopSlot(slot: Slot, graceMs: number): Promise<void> {
 
 export function otherSlot(name: SlotName | undefined): SlotName {
   return name === 'blue' ? 'green' : 'blue';
+}
+
+/** The last lines a service wrote in its latest run (how it ended included, once that is known), for an error's details. */
+export async function lastRunOutput(process: SupervisedService): Promise<string[]> {
+  await process.settled?.(SETTLE_MS).catch(() => undefined);
+  return sinceLastStart(await process.lastOutput(40).catch(() => [] as string[])).slice(-15);
 }
 
 /** A slot's log holds earlier releases' runs too: keep the lines of the latest start only (its crash restarts included). */

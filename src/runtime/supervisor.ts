@@ -60,6 +60,12 @@ export interface SupervisedService {
   stop(o?: { graceMs?: number }): Promise<void>;
   /** the last lines of the log file (slipway's own start/exit lines included), for error messages */
   lastOutput(lines?: number): Promise<string[]>;
+  /**
+   * Resolves once an exit that has already happened is in the log (at most `timeoutMs`). A container's
+   * exit reaches slipway through the engine, later than a failed health probe can: without this wait
+   * an error could quote the output from before the exit and not how it ended. Processes need none.
+   */
+  settled?(timeoutMs: number): Promise<void>;
   /** called each time the process exits, except when stop() ended it */
   on(event: 'exit', listener: (info: ServiceExit) => void): this;
   off(event: 'exit', listener: (info: ServiceExit) => void): this;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
@@ -7,7 +8,7 @@ import type { SlipwayError } from '../../src/errors.js';
 import { startSlotContainer } from '../../src/runtime/container-slot.js';
 import { probeHealth } from '../../src/runtime/health-check.js';
 import { findFreePort } from '../../src/runtime/ports.js';
-import { sinceLastStart, slotLogFile, startSlot, type Slot } from '../../src/runtime/slots.js';
+import { lastRunOutput, sinceLastStart, slotLogFile, startSlot, type Slot } from '../../src/runtime/slots.js';
 import type { ServiceExit } from '../../src/runtime/supervisor.js';
 import { agentLikeEnvironment, containerRelease, containersWith, ensureContainerAppImage, IMAGE_PATH, inspectContainer, layOutRelease } from '../helpers/container-app.js';
 import { removeContainersOf, requireDocker } from '../helpers/docker.js';
@@ -234,4 +235,34 @@ it('a container release that cannot start is refused with the reason, and leaves
   const left = containersWith({ [LABELS.app]: app });
   assert.equal(left.length, 1, 'its container is kept for a look, as a stopped one');
   assert.notEqual(inspectContainer(left[0]!)?.State.Status, 'running');
+});
+
+it('an error quotes how a container ended even when the engine reports the exit later than a failed probe: lastRunOutput waits for it', { timeout: 120_000 }, async (t) => {
+  if (!requireDocker(t)) return;
+  const app = 'ctr-killed';
+  t.after(() => removeContainersOf(app));
+  const imageId = ensureContainerAppImage();
+  const root = tempDir(t, 'slipway-ctr-');
+  const release = containerRelease({ app, version: 'v1', imageId });
+  const service = await startSlotContainer({
+    service: { ...release.manifest.runtime.services[0]!, command: `node -e "setInterval(() => {}, 1000); console.log('up')"`, image: { id: imageId, layers: [], source: 'test' } },
+    slot: 'blue',
+    manifest: release.manifest,
+    releaseId: release.id,
+    releaseDir: await layOutRelease(root, release),
+    environmentName: ENVIRONMENT,
+    env: {},
+    logFile: path.join(root, 'logs', 'web.blue.log'),
+  });
+  t.after(() => service.stop({ graceMs: 1000 }));
+  await waitUntil('the app is up', async () => (await service.lastOutput(5)).includes('up'), 20_000);
+  const [container] = containersWith({ [LABELS.app]: app });
+  assert.ok(container, 'its container runs');
+  // Killed from outside (as the kernel's out-of-memory killer would): the engine has it dead at once,
+  // the service hears of it through its wait on the engine, a moment later.
+  assert.equal(spawnSync('docker', ['kill', '--signal', 'KILL', container]).status, 0);
+  await waitUntil('the engine has it stopped', async () => inspectContainer(container)?.State.Status === 'exited', 10_000, { intervalMs: 20 });
+  const output = await lastRunOutput(service);
+  assert.ok(output.some((l) => /web\.blue exited \(code 137, signal -\)/.test(l)), output.join('\n'));
+  assert.equal(service.isAlive(), false);
 });
