@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled test file with Node's built-in test runner.
 // Usage: node scripts/run-tests.js [filter-substring...]
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -40,6 +40,8 @@ try {
     console.log(`\nslowest test files (of ${times.length}, ${((Date.now() - started) / 60_000).toFixed(1)} min in all):`);
     for (const { file, ms } of times.slice(0, 12)) console.log(`  ${(ms / 1000).toFixed(1).padStart(6)} s  ${path.relative(testRoot, file)}`);
   }
+  // Every file's time, for whoever trims the suite: SLIPWAY_TEST_TIMES=<file>.
+  if (process.env.SLIPWAY_TEST_TIMES) writeFileSync(process.env.SLIPWAY_TEST_TIMES, times.map(({ file, ms }) => `${(ms / 1000).toFixed(1)}\t${path.relative(testRoot, file)}`).join('\n') + '\n');
   if (counts) console.log(`${counts.passed} passed, ${counts.failed} failed`);
 } catch {
   // the times are a help, never a reason to fail
