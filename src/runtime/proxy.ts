@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import { createTlsServer, plainListener, type PlainListener, type ProxyTlsOptions } from './proxy-tls.js';
 import { SlipwayError } from '../errors.js';
 import { addressMatcher } from '../util/ip-range.js';
@@ -97,6 +97,12 @@ type ListenerRole = 'app' | 'https' | 'challenges';
 type Handlers = Pick<PlainListener, 'request' | 'upgrade'>;
 
 /** Listens on host:port and resolves with the port bound (the OS's pick for 0). */
+/** The loopback address of the same family as `host` (itself when it is one already). */
+export function loopbackOf(host: string): string {
+  if (host === '::1' || host === 'localhost' || /^127\./.test(host)) return host;
+  return net.isIPv6(host) || host === '::' ? '::1' : '127.0.0.1';
+}
+
 function listenOn(server: http.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
@@ -127,7 +133,7 @@ function listenOn(server: http.Server, host: string, port: number): Promise<numb
  */
 class SlipwayProxy implements ReverseProxy {
   /** the environment's own port first, then the HTTPS one and the challenge port when they are separate */
-  private readonly servers: Array<{ server: http.Server; port: number; role: ListenerRole; bound: number }> = [];
+  private readonly servers: Array<{ server: http.Server; port: number; role: ListenerRole; host: string | undefined; bound: number }> = [];
   private readonly sockets = new Set<net.Socket>();
   private readonly tunnels = new Set<net.Socket>();
   private readonly targets = new Map<number, Target>();
@@ -168,22 +174,25 @@ class SlipwayProxy implements ReverseProxy {
     } else {
       const merged = tls.httpPort === port && port !== 0;
       const redirecting = plainListener({ challenges: tls.challenges, redirectTo: tls.redirectHttp ? () => this.httpsPort ?? tls.port : null, app });
-      this.serve({ server: plainServer(), handlers: merged ? redirecting : plainListener({ challenges: tls.challenges, redirectTo: null, app }), port, role: merged ? 'challenges' : 'app' });
+      // The environment's own port, when it is not the challenge port, serves plain HTTP: with TLS on it stays on
+      // loopback (the agent's and the user's own checks), so nothing from outside reaches the app unencrypted.
+      const ownHost = merged ? host : loopbackOf(host);
+      this.serve({ server: plainServer(), handlers: merged ? redirecting : plainListener({ challenges: tls.challenges, redirectTo: null, app }), port, role: merged ? 'challenges' : 'app', host: ownHost });
       // One request path for both schemes: blue/green, drain, maintenance and upgrades behave the same over HTTPS.
       this.serve({ server: createTlsServer(tls.contexts), handlers: app, port: tls.port, role: 'https' });
       if (!merged) this.serve({ server: plainServer(), handlers: redirecting, port: tls.httpPort, role: 'challenges' });
     }
-    for (const entry of this.servers) entry.bound = await listenOn(entry.server, host, entry.port);
+    for (const entry of this.servers) entry.bound = await listenOn(entry.server, entry.host ?? host, entry.port);
   }
 
-  private serve(o: { server: http.Server; handlers: Handlers; port: number; role: ListenerRole }): void {
+  private serve(o: { server: http.Server; handlers: Handlers; port: number; role: ListenerRole; host?: string }): void {
     o.server.on('connection', (socket: net.Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
     o.server.on('request', (req, res) => o.handlers.request(req, res));
     o.server.on('upgrade', (req, socket: net.Socket, head: Buffer) => o.handlers.upgrade(req, socket, head));
-    this.servers.push({ server: o.server, port: o.port, role: o.role, bound: 0 });
+    this.servers.push({ server: o.server, port: o.port, role: o.role, host: o.host, bound: 0 });
   }
 
   target(): { port: number } | null {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
+import os from 'node:os';
 import https from 'node:https';
 import type net from 'node:net';
 import tls from 'node:tls';
@@ -66,9 +67,9 @@ interface Answer {
   reused: boolean;
 }
 
-function request(o: { port: number; secure: boolean; ca?: string | string[]; path?: string; method?: string; agent?: http.Agent | false; servername?: string }): Promise<Answer> {
+function request(o: { host?: string; port: number; secure: boolean; ca?: string | string[]; path?: string; method?: string; agent?: http.Agent | false; servername?: string }): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const options = { host: '127.0.0.1', port: o.port, path: o.path ?? '/', method: o.method ?? 'GET', headers: { host: `${NAME}:${o.port}` }, agent: o.agent ?? false };
+    const options = { host: o.host ?? '127.0.0.1', port: o.port, path: o.path ?? '/', method: o.method ?? 'GET', headers: { host: `${NAME}:${o.port}` }, agent: o.agent ?? false };
     const req = o.secure
       ? https.request({ ...options, ca: o.ca, servername: o.servername ?? NAME }, done)
       : http.request(options, done);
@@ -151,6 +152,23 @@ describe('HTTPS in the proxy', { skip: hasOpenssl() ? false : 'openssl is not in
     const redirect = await request({ port, secure: false, path: '/x' });
     assert.equal(redirect.status, 301);
     assert.equal(redirect.headers.location, `https://${NAME}:${proxy.httpsPort}/x`);
+  });
+
+  it("bound to every address, the environment's plain port stays on loopback: from outside only HTTPS and the challenge port answer", async (t) => {
+    const outside = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    if (!outside) return t.skip('this machine has no non-loopback IPv4 address to try from');
+    const dir = tempDir(t);
+    const cert = selfSigned({ dir, label: 'wide', names: [NAME] });
+    const contexts = new SecureContexts();
+    contexts.set(NAME, cert);
+    const proxy = await createProxy({ host: '0.0.0.0', port: 0, tls: { port: 0, httpPort: 0, redirectHttp: true, contexts, challenges: new AcmeChallenges() } });
+    t.after(() => proxy.close());
+    await proxy.switchTo(await startApp(t, 'v1'));
+    const from = (host: string, port: number, secure: boolean) => request({ host, port, secure, ca: cert.cert }).then((a) => a.status, (e: NodeJS.ErrnoException) => e.code ?? String(e));
+    assert.equal(await from('127.0.0.1', proxy.port, false), 200, 'the plain port serves on loopback');
+    assert.equal(await from(outside, proxy.port, false), 'ECONNREFUSED', 'and not on the outside address');
+    assert.equal(await from(outside, proxy.httpsPort!, true), 200, 'HTTPS answers on the outside address');
+    assert.equal(await from(outside, proxy.challengePort!, false), 301, 'the challenge port redirects there');
   });
 
   it('redirect_http false: the plain port serves the app', async (t) => {
