@@ -14,7 +14,7 @@ import { openLedger } from '../host/ledger.js';
 import { formatTable } from '../util/format.js';
 import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
-import { ageSeconds, dataAgeOf, formatAge } from '../host/data-age.js';
+import { ageSeconds, dataAgeOf, formatAge, parseDataAge, type DataAge } from '../host/data-age.js';
 
 export interface EnvironmentLine {
   environment: string;
@@ -48,7 +48,7 @@ export async function statusAll(o: { project: LoadedProject; json: boolean }, ct
 }
 
 async function environmentLine(project: LoadedProject, environment: EnvironmentConfig, now: Date, ctx: CliContext): Promise<EnvironmentLine> {
-  if (environment.hosts.length > 0) return remoteLine(project, environment, ctx);
+  if (environment.hosts.length > 0) return remoteLine(project, environment, now, ctx);
   const layout = hostLayout(environment.root ?? defaultHostRoot(project.config.app, environment.name));
   const report = (await isAgentRunning(layout.agentSocket)) ? await agentClient(layout.agentSocket).call('status') : await offlineStatus({ environment, layout });
   const line: EnvironmentLine = {
@@ -63,18 +63,7 @@ async function environmentLine(project: LoadedProject, environment: EnvironmentC
   if (!(await fs.stat(layout.ledgerFile).then(() => true, () => false))) return line;
   const ledger = openLedger(layout.ledgerFile, { readonly: true });
   try {
-    const age = dataAgeOf(ledger, environment.name);
-    if (age) {
-      line.dataAge = {
-        source: age.source,
-        at: age.at,
-        seconds: ageSeconds(age.at, now),
-        from: age.environment,
-        backupId: age.backupId,
-        ...(age.copiedAt ? { copiedAt: age.copiedAt } : {}),
-        ...(age.scrubbed === undefined ? {} : { scrubbed: age.scrubbed }),
-      };
-    }
+    line.dataAge = lineDataAge(dataAgeOf(ledger, environment.name), now);
     const [last] = ledger.history(1);
     if (last) line.lastChange = { kind: last.kind, from: last.from, to: last.to, outcome: last.outcome, at: last.finishedAt ?? last.startedAt };
   } finally {
@@ -84,14 +73,29 @@ async function environmentLine(project: LoadedProject, environment: EnvironmentC
 }
 
 /** A remote environment as `slipway status <env> --json` reports it over SSH; its ledger stays on its hosts. */
-async function remoteLine(project: LoadedProject, environment: EnvironmentConfig, ctx: CliContext): Promise<EnvironmentLine> {
+async function remoteLine(project: LoadedProject, environment: EnvironmentConfig, now: Date, ctx: CliContext): Promise<EnvironmentLine> {
   const line: EnvironmentLine = { environment: environment.name, host: environment.host, url: null, current: null, health: 'unknown', dataAge: null, lastChange: null };
   try {
     const { statusFleet } = await import('./fleet-status.js');
     const result = await statusFleet({ project, environment, json: true }, { ...ctx, progress: () => undefined });
-    const report = JSON.parse(result.stdout ?? '{}') as { url?: string; current?: EnvironmentLine['current']; health?: string };
-    return { ...line, url: report.url ?? null, current: report.current ?? null, health: report.health ?? 'unknown' };
+    const report = JSON.parse(result.stdout ?? '{}') as { url?: string; current?: EnvironmentLine['current']; health?: string; dataAge?: unknown };
+    // The fleet's data age: the oldest its hosts report (each host's status carries its own).
+    return { ...line, url: report.url ?? null, current: report.current ?? null, health: report.health ?? 'unknown', dataAge: lineDataAge(parseDataAge(report.dataAge), now) };
   } catch (error) {
     return { ...line, health: 'unreachable', error: (error as Error).message };
   }
+}
+
+/** A host's DataAge as a line of the table shows it: with its age in seconds at `now`. */
+function lineDataAge(age: DataAge | null, now: Date): EnvironmentLine['dataAge'] {
+  if (!age) return null;
+  return {
+    source: age.source,
+    at: age.at,
+    seconds: ageSeconds(age.at, now),
+    from: age.environment,
+    backupId: age.backupId,
+    ...(age.copiedAt ? { copiedAt: age.copiedAt } : {}),
+    ...(age.scrubbed === undefined ? {} : { scrubbed: age.scrubbed }),
+  };
 }

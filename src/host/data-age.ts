@@ -4,6 +4,7 @@
  * Shared by `data copies`, `status`, `promote` and the agent's dashboard.
  */
 import { promises as fs } from 'node:fs';
+import { z } from 'zod';
 import type { HostLayout } from './layout.js';
 import { openLedger, type BackupRecord, type DataCopyRecord, type Ledger } from './ledger.js';
 
@@ -30,6 +31,36 @@ export function dataAgeOf(ledger: Ledger, environment: string): DataAge | null {
   return backup ? ageOfBackup(backup) : null;
 }
 
+/** A DataAge as a host prints it in `slipway status --json` (a remote host's report, read over SSH or from the store). */
+const dataAgeSchema = z.object({
+  source: z.enum(['copy', 'backup']),
+  at: z.string(),
+  environment: z.string().nullable(),
+  backupId: z.string(),
+  copiedAt: z.string().optional(),
+  scrubbed: z.boolean().optional(),
+});
+
+/** The DataAge a host reported; null when it has none, or reported none readable (an older slipway prints no dataAge). */
+export function parseDataAge(value: unknown): DataAge | null {
+  const parsed = dataAgeSchema.safeParse(value);
+  if (!parsed.success || Number.isNaN(Date.parse(parsed.data.at))) return null;
+  const { copiedAt, scrubbed, ...rest } = parsed.data;
+  return { ...rest, ...(copiedAt === undefined ? {} : { copiedAt }), ...(scrubbed === undefined ? {} : { scrubbed }) };
+}
+
+/**
+ * An environment's data age from its hosts' (a fleet): the oldest data any host reports,
+ * since no host's data is older than that; null when no host reports one.
+ */
+export function oldestDataAge(ages: readonly (DataAge | null | undefined)[]): DataAge | null {
+  let oldest: DataAge | null = null;
+  for (const age of ages) {
+    if (age && (oldest === null || Date.parse(age.at) < Date.parse(oldest.at))) oldest = age;
+  }
+  return oldest;
+}
+
 /** dataAgeOf for a host on this machine, its ledger opened read-only; null when it has none yet. */
 export async function dataAgeOfHost(layout: HostLayout, environment: string): Promise<DataAge | null> {
   if (!(await fs.stat(layout.ledgerFile).then(() => true, () => false))) return null;
@@ -46,6 +77,12 @@ export function describeDataAge(age: DataAge | null, now: Date = new Date()): st
   if (!age) return '-';
   const what = age.source === 'copy' ? `a${age.scrubbed ? ' scrubbed' : 'n UNSCRUBBED'} copy of ${age.environment ?? 'another environment'}'s backup ${age.backupId}` : `its newest backup ${age.backupId}`;
   return `${formatAge(age.at, now)} old: ${what}`;
+}
+
+/** `3 h 12 min (copy of production, scrubbed)`, `2 d 4 h (backup)`, `-`: for a table's column. */
+export function describeDataAgeShort(age: DataAge | null, now: Date = new Date()): string {
+  if (!age) return '-';
+  return `${formatAge(age.at, now)}${age.source === 'copy' ? ` (copy of ${age.environment ?? 'another environment'}${age.scrubbed ? ', scrubbed' : ''})` : ' (backup)'}`;
 }
 
 function ageOfCopy(copy: DataCopyRecord): DataAge {

@@ -9,13 +9,14 @@
 import path from 'node:path';
 import { Document } from 'yaml';
 import { usageError } from '../errors.js';
-import type { EnvironmentConfig, HealthCheckConfig, ProjectConfig, TlsConfig } from '../config/types.js';
+import type { EnvironmentConfig, HealthCheckConfig, ProjectConfig, StoreConfig, TlsConfig } from '../config/types.js';
 import { environmentAccessories } from '../config/environment-accessories.js';
 
 /** Where setup puts things, relative to the host's root. */
 export const REMOTE_HOST_CONFIG_FILE = 'slipway.yml';
 export const REMOTE_HOST_STORE_DIR = 'store';
 export const REMOTE_HOST_KEYS_DIR = 'keys';
+export const REMOTE_HOST_DATA_COPY_DIR = 'data-copy';
 
 export interface RemoteHostSpec {
   /** the host's name (slipway.yml `hosts:` key): its hostname in status reports */
@@ -34,6 +35,8 @@ export interface RemoteHostConfig {
   yaml: string;
   /** public keys to copy next to it: `from` as written in the project (relative to its slipway.yml), `to` relative to the host's root */
   publicKeyFiles: { from: string; to: string }[];
+  /** data_copy's scrub SQL file to copy next to it (same `from`/`to` as the keys); null without data_copy or with no_scrub */
+  scrubFile: { from: string; to: string } | null;
 }
 
 /**
@@ -45,6 +48,7 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
   const { project, environment, host } = options;
   checkHost(project, host);
   const publicKeyFiles = keyDestinations(environment.publicKeys);
+  const scrubFile = environment.dataCopy?.scrubFile === undefined ? null : { from: environment.dataCopy.scrubFile, to: `${REMOTE_HOST_DATA_COPY_DIR}/${path.posix.basename(environment.dataCopy.scrubFile.replace(/\\/g, '/'))}` };
 
   const env: Record<string, unknown> = {
     host: 'local',
@@ -73,6 +77,10 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     ...(host.services === undefined ? {} : { services: [...host.services] }),
     // Each host's agent gets its own certificates: the CA's HTTP-01 check reaches the host the name points at.
     ...(environment.tls === undefined ? {} : { tls: renderTls(environment.tls) }),
+    // The host's agent runs the copy schedule; the scrub file is copied next to this file.
+    ...(environment.dataCopy === undefined
+      ? {}
+      : { data_copy: { from: environment.dataCopy.from, schedule: environment.dataCopy.schedule, ...(scrubFile ? { scrub: scrubFile.to } : { no_scrub: true }) } }),
   };
 
   const file: Record<string, unknown> = {
@@ -145,7 +153,7 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
       ]),
     );
   }
-  file.environments = { [environment.name]: env };
+  file.environments = { [environment.name]: env, ...copySourceEnvironment(project, environment, host) };
   if (project.upgrade !== undefined) file.upgrade = { from: project.upgrade.from };
 
   const doc = new Document(file);
@@ -153,7 +161,47 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     ` Written by \`slipway setup\` for host ${host.name} of environment ${environment.name} of ${project.app}.`,
     ' slipway on this host runs with this file; the next setup overwrites it (edit the project\'s slipway.yml instead).',
   ].join('\n');
-  return { yaml: doc.toString({ lineWidth: 0 }), publicKeyFiles };
+  return { yaml: doc.toString({ lineWidth: 0 }), publicKeyFiles, scrubFile };
+}
+
+/**
+ * data_copy's source, as the host's agent finds its backups (agent/copy-source.ts): on another
+ * server, so through its off-site copies in its store, decrypted with the key its
+ * backup_key_env names. Only what that needs: the host never deploys to it.
+ */
+function copySourceEnvironment(project: ProjectConfig, environment: EnvironmentConfig, host: RemoteHostSpec): Record<string, unknown> {
+  if (environment.dataCopy === undefined) return {};
+  const source = project.environments.find((e) => e.name === environment.dataCopy!.from);
+  // The project's own checks refuse a data_copy from an unknown environment before setup runs.
+  if (source === undefined) return {};
+  const server = source.hosts[0]?.ssh ?? source.host;
+  if (server === 'local') {
+    throw usageError('REMOTE_DATA_COPY_SOURCE_LOCAL', `${environment.name} on host ${host.name} copies ${source.name}'s data, which is on this machine: that host cannot reach it`, {
+      hint: `copy into ${environment.name} with \`slipway data copy\` from here, or move ${source.name} to a server (environments.${environment.name}.data_copy in slipway.yml)`,
+    });
+  }
+  return {
+    [source.name]: {
+      host: server,
+      // Required by the schema; the host never serves it.
+      port: source.port,
+      store: renderStore(source.store),
+      ...(source.backupKeyEnv === undefined ? {} : { backup_key_env: source.backupKeyEnv }),
+    },
+  };
+}
+
+/** A store as the schema reads it back. */
+function renderStore(store: StoreConfig): Record<string, unknown> {
+  if (store.type === 'local') return { type: 'local', ...(store.path === undefined ? {} : { path: store.path }) };
+  return {
+    type: 's3',
+    bucket: store.bucket,
+    ...(store.region === undefined ? {} : { region: store.region }),
+    ...(store.endpoint === undefined ? {} : { endpoint: store.endpoint }),
+    ...(store.prefix === undefined ? {} : { prefix: store.prefix }),
+    force_path_style: store.forcePathStyle,
+  };
 }
 
 /** The environment's `tls:` as the schema reads it back; file paths stay as written (on the host, relative to its root). */

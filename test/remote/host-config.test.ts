@@ -222,6 +222,77 @@ environments:
     expectThrows(() => renderRemoteHostConfig({ project, environment: production, host: { name: 'a', root: '/srv/app', services: ['web', 'auth'] } }), 'REMOTE_HOST_UNKNOWN_SERVICE', { message: /auth/, hint: /web/ });
   });
 
+  test("data_copy reaches the host's file: the schedule, the scrub file next to it, and the source as the host's agent finds its backups", () => {
+    const project = parseOrFail(`
+app: notes
+services:
+  web: { command: npm start }
+data:
+  databases:
+    main: { engine: sqlite, path: data/app.db }
+environments:
+  production:
+    hosts:
+      app1: { ssh: ssh://deploy@app1.example.com }
+      app2: { ssh: ssh://deploy@app2.example.com }
+    port: 8080
+    store: { type: s3, bucket: releases, region: eu-west-1, prefix: notes/ }
+    backup_key_env: PROD_BACKUP_KEY
+    offsite_backups: true
+  staging:
+    hosts:
+      stage1: { ssh: ssh://deploy@stage1.example.com }
+    port: 8081
+    data_copy: { from: production, schedule: "0 3 * * *", scrub: db/scrub.sql }
+  preview:
+    hosts:
+      preview1: { ssh: ssh://deploy@preview1.example.com }
+    port: 8082
+    data_copy: { from: production, schedule: "30 4 * * 1", no_scrub: true }
+`);
+    const staging = environmentOf(project, 'staging');
+    const rendered = renderRemoteHostConfig({ project, environment: staging, host: { name: 'stage1', root: '/srv/notes' } });
+    assert.deepEqual(rendered.scrubFile, { from: 'db/scrub.sql', to: 'data-copy/scrub.sql' });
+    const hostProject = parseOrFail(rendered.yaml, '/srv/notes/slipway.yml');
+    const hostStaging = environmentOf(hostProject, 'staging');
+    // The host's agent resolves the scrub file against the host's root, where setup puts it.
+    assert.deepEqual(hostStaging.dataCopy, { from: 'production', schedule: '0 3 * * *', scrubFile: 'data-copy/scrub.sql', noScrub: false });
+    assert.equal(hostStaging.host, 'local');
+    // The source: another server (its first host), its store and the variable naming its backup key, as copy-source.ts reads them.
+    const source = environmentOf(hostProject, 'production');
+    assert.equal(source.host, 'ssh://deploy@app1.example.com');
+    assert.notEqual(source.host, hostStaging.host, 'the host copies through the store, not from a folder of its own');
+    assert.deepEqual(source.store, environmentOf(project, 'production').store);
+    assert.equal(source.backupKeyEnv, 'PROD_BACKUP_KEY');
+    assert.deepEqual(source.dataCopy, undefined);
+
+    const preview = renderRemoteHostConfig({ project, environment: environmentOf(project, 'preview'), host: { name: 'preview1', root: '/srv/notes' } });
+    assert.equal(preview.scrubFile, null);
+    assert.deepEqual(environmentOf(parseOrFail(preview.yaml), 'preview').dataCopy, { from: 'production', schedule: '30 4 * * 1', noScrub: true });
+
+    // Without data_copy the host's file names its own environment only, as before.
+    const plain = renderRemoteHostConfig({ project, environment: environmentOf(project, 'production'), host: { name: 'app1', root: '/srv/notes' } });
+    assert.equal(plain.scrubFile, null);
+    assert.deepEqual(parseOrFail(plain.yaml).environments.map((e) => e.name), ['production']);
+    assert.equal(environmentOf(parseOrFail(plain.yaml), 'production').dataCopy, undefined);
+  });
+
+  test('a data_copy from an environment on the operator\'s machine is refused: the host cannot reach it', () => {
+    const project = parseOrFail(`
+app: notes
+services:
+  web: { command: npm start }
+environments:
+  production:
+    port: 8080
+  staging:
+    host: ssh://deploy@stage1.example.com
+    port: 8081
+    data_copy: { from: production, schedule: "0 3 * * *", no_scrub: true }
+`);
+    expectThrows(() => renderRemoteHostConfig({ project, environment: environmentOf(project, 'staging'), host: { name: 'stage1', root: '/srv/notes' } }), 'REMOTE_DATA_COPY_SOURCE_LOCAL', { message: /production/, hint: /data copy/ });
+  });
+
   test('durations are written so the schema reads back the same milliseconds', () => {
     for (const [ms, text] of [[0, '0ms'], [250, '250ms'], [1500, '1500ms'], [2000, '2s'], [90_000, '90s'], [120_000, '2m'], [7_200_000, '2h']] as const) {
       assert.equal(formatDuration(ms), text);
