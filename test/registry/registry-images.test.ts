@@ -48,7 +48,10 @@ const CREDENTIALS = { REG_USER: TEST_REGISTRY_USER, REG_PASSWORD: TEST_REGISTRY_
  */
 function engineState(): { release: string | null; base: string[] } {
   const refs = spawnSync('docker', ['image', 'inspect', '--format', '{{json .RepoTags}} {{json .RepoDigests}}', NODE_BASE_IMAGE], { encoding: 'utf8' }).stdout.trim();
-  return { release: inspectImage(imageOf(v1).id)?.Id ?? null, base: refs.split(' ') };
+  // Only this test's names: test files running beside it tag images that are the base image byte for byte.
+  const ours = (list: string) => (JSON.parse(list) as string[] | null ?? []).filter((ref) => ref === NODE_BASE_IMAGE || ref.includes(APP));
+  const [tags, digests] = refs.split(' ');
+  return { release: inspectImage(imageOf(v1).id)?.Id ?? null, base: [JSON.stringify(ours(tags!)), JSON.stringify(ours(digests!))] };
 }
 
 function environmentWith(registry: RegistryConfig): EnvironmentConfig {
