@@ -99,6 +99,7 @@ export async function startRemoteControl(agent: AgentFacade): Promise<RemoteCont
         deployments: agent.ledger.listDeployments({ limit: 20 }),
         failedRelease: state?.failedRelease ?? null,
         channel: state?.lastPointer ?? null,
+        dataAge: status.dataAge,
       });
       const { reportedAt: _reportedAt, ...content } = report;
       const key = JSON.stringify(content);

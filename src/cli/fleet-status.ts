@@ -7,6 +7,7 @@ import { fleetLevels, selectHosts } from './fleet.js';
 import { formatTable } from '../util/format.js';
 import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+import { describeDataAge, describeDataAgeShort, oldestDataAge, parseDataAge, type DataAge } from '../host/data-age.js';
 
 type Release = ContractStatus['current'];
 
@@ -21,6 +22,8 @@ interface HostStatus {
   health?: string;
   lock?: ContractStatus['lock'];
   maintenance?: ContractStatus['maintenance'];
+  /** how old this host's data is (its newest data copy, else its newest backup); null from a host whose slipway reports none */
+  dataAge?: DataAge | null;
 }
 
 /**
@@ -39,14 +42,16 @@ export async function statusFleet(o: { project: LoadedProject; environment: Envi
       let remote: RemoteSlipway | null = null;
       try {
         remote = await RemoteSlipway.connect({ host, app: project.config.app, environment: environment.name, settings });
-        const parsed = ContractStatusSchema.safeParse(await remote.slipwayJson<unknown>(['status', environment.name]));
+        const printed = await remote.slipwayJson<unknown>(['status', environment.name]);
+        const parsed = ContractStatusSchema.safeParse(printed);
         if (!parsed.success) {
           throw new SlipwayError('REMOTE_OUTPUT_INVALID', `\`slipway status\` on ${host.name} printed an unexpected report: ${describeIssues(parsed.error)[0]}`, {
             hint: `is slipway on ${host.name} the same version? run \`slipway setup ${environment.name}\``,
           });
         }
         const s = parsed.data;
-        return { host: host.name, ssh: host.ssh, reachable: true, url: s.url, current: s.current, previous: s.previous, health: s.health, lock: s.lock, maintenance: s.maintenance };
+        const dataAge = parseDataAge((printed as { dataAge?: unknown }).dataAge);
+        return { host: host.name, ssh: host.ssh, reachable: true, url: s.url, current: s.current, previous: s.previous, health: s.health, lock: s.lock, maintenance: s.maintenance, dataAge };
       } catch (error) {
         return { host: host.name, ssh: host.ssh, reachable: false, error: (error as Error).message };
       } finally {
@@ -70,6 +75,8 @@ export async function statusFleet(o: { project: LoadedProject; environment: Envi
     lock: statuses.find((s) => s.lock)?.lock ?? null,
     maintenance: statuses.find((s) => s.maintenance)?.maintenance ?? null,
     hosts: statuses,
+    // Added after the contract's fields: the oldest data any host reports.
+    dataAge: oldestDataAge(statuses.map((s) => s.dataAge)),
   };
   const exitCode = unreachable.length > 0 ? 1 : 0;
   if (o.json) return { ...jsonOutput(report), exitCode };
@@ -77,11 +84,12 @@ export async function statusFleet(o: { project: LoadedProject; environment: Envi
   const shown = (text: string | null | undefined) => (text === undefined || text === null ? '-' : printable(text));
   const lines = [
     `${project.config.app} ${environment.name}: ${report.current ? shown(report.current.version) : 'hosts differ or nothing deployed'} — ${report.health}`,
+    `  data  ${shown(describeDataAge(report.dataAge))}`,
     '',
     formatTable(
-      ['HOST', 'CURRENT', 'PREVIOUS', 'HEALTH', 'URL'],
+      ['HOST', 'CURRENT', 'PREVIOUS', 'HEALTH', 'URL', 'DATA AGE'],
       statuses.map((s) =>
-        s.reachable ? [s.host, shown(s.current?.version), shown(s.previous?.version), shown(s.health), shown(s.url)] : [s.host, '?', '?', `unreachable: ${shown(s.error)}`, '-'],
+        s.reachable ? [s.host, shown(s.current?.version), shown(s.previous?.version), shown(s.health), shown(s.url), shown(describeDataAgeShort(s.dataAge ?? null))] : [s.host, '?', '?', `unreachable: ${shown(s.error)}`, '-', '-'],
       ),
     ),
   ];

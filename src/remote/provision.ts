@@ -13,6 +13,7 @@ import { formatBytes } from '../util/format.js';
 import type { CliBundle } from './cli-bundle.js';
 import { checkBundleCompatible } from './cli-bundle-compat.js';
 import { renderRemoteHostConfig } from './host-config.js';
+import { sendCheckedFile } from './host-files.js';
 import type { RemoteSlipway } from './remote-slipway.js';
 import { manualStartInstructions, renderSystemdUnit, unitNameFor } from './systemd-unit.js';
 
@@ -96,7 +97,7 @@ export async function provisionHost(o: Omit<ProvisionOptions, 'remotes'> & { rem
   }
   await check(remote, 'switch cli/current', await remote.run(['sh', '-c', SWITCH_CURRENT, 'sh', paths.cliCurrent, bundle.sha256]));
 
-  // 3. The host's own project file and the public keys it checks releases with.
+  // 3. The host's own project file, the public keys it checks releases with, data_copy's scrub file.
   const hostConfig = renderRemoteHostConfig({
     project: project.config,
     environment,
@@ -114,6 +115,8 @@ export async function provisionHost(o: Omit<ProvisionOptions, 'remotes'> & { rem
     });
     await check(remote, `write ${key.to}`, await remote.run(['sh', '-c', WRITE_FILE, 'sh', path.posix.join(paths.root, key.to), '644'], { input: text }));
   }
+  // data_copy's scrub file before the file naming it: the host's agent never reads a data_copy whose SQL is not there.
+  if (hostConfig.scrubFile) await sendCheckedFile(remote, { ...hostConfig.scrubFile, projectDir: project.dir, what: 'the scrub file of data_copy' });
   await check(remote, 'write slipway.yml', await remote.run(['sh', '-c', WRITE_FILE, 'sh', paths.configFile, '644'], { input: hostConfig.yaml }));
 
   // 4. Keep the agent running: systemd where it runs (and we may write units), else say how.

@@ -42,6 +42,8 @@ export interface HostStatusReport {
   failedRelease: { id: string; version: string | null; error: string; at: string } | null;
   /** the channel pointer the host last saw */
   channel: { releaseId: string; version: string; when: string } | null;
+  /** how old the host's data is, as its `status --json` says (read with parseDataAge; absent from older hosts) */
+  dataAge?: unknown;
   /** set by readHostStatuses when the stored report cannot be read */
   problem?: string;
 }
@@ -111,6 +113,7 @@ export function buildHostStatusReport(o: {
   deployments: DeploymentSummary[];
   failedRelease?: HostStatusReport['failedRelease'];
   channel?: { releaseId: string; version: string; when: string } | null;
+  dataAge?: unknown;
   now?: Date;
 }): HostStatusReport {
   const last = o.deployments[0] ?? null;
@@ -128,6 +131,7 @@ export function buildHostStatusReport(o: {
       : null,
     failedRelease: o.failedRelease ?? null,
     channel: o.channel ? { releaseId: o.channel.releaseId, version: o.channel.version, when: o.channel.when } : null,
+    ...(o.dataAge === undefined ? {} : { dataAge: o.dataAge }),
   };
 }
 

@@ -4,6 +4,7 @@ import { tempDir } from '../release/repo-fixture.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { buildHostStatusReport, readHostStatuses, unhealthyReason, writeHostStatus, type DeploymentSummary } from '../../src/store/status-reports.js';
 import { SlipwayError } from '../../src/errors.js';
+import { parseDataAge } from '../../src/host/data-age.js';
 
 const V2 = { id: '2'.repeat(64), version: 'v2' };
 const V3 = { id: '3'.repeat(64), version: 'v3' };
@@ -50,4 +51,15 @@ test('reports round-trip through the store; an unreadable one is listed with its
   assert.equal(unhealthyReason(reports[3]!, V2.id), reports[3]!.problem);
   assert.deepEqual(await readHostStatuses(store, 'demo', 'nowhere'), []);
   await assert.rejects(writeHostStatus(store, 'demo', 'production', '../evil', base), (e: SlipwayError) => e.code === 'STATUS_BAD_HOST_NAME');
+});
+
+test("a report carries the host's data age when its agent gives one, read back through the store (promote reads it)", async (t) => {
+  const store = createLocalStore(tempDir(t));
+  const dataAge = { source: 'copy', at: '2025-01-01T03:00:00.000Z', environment: 'production', backupId: '20250101T030000Z-abcdef', copiedAt: '2025-01-01T03:05:00.000Z', scrubbed: true };
+  const report = buildHostStatusReport({ host: 'stage-1', environment: 'staging', current: V2, previous: null, health: 'healthy', deployments: [deployment(1, V2, 'succeeded')], dataAge });
+  await writeHostStatus(store, 'demo', 'staging', 'stage-1', report);
+  const [read] = await readHostStatuses(store, 'demo', 'staging');
+  assert.deepEqual(parseDataAge(read!.dataAge), dataAge);
+  const without = buildHostStatusReport({ host: 'stage-1', environment: 'staging', current: V2, previous: null, health: 'healthy', deployments: [] });
+  assert.equal('dataAge' in without, false, 'an agent that gives none writes none');
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { sshdUnavailableReason } from '../helpers/sshd.js';
 import { createFleet } from '../helpers/fleet-fixture.js';
+import { checkRemoteDataAge } from './remote-data-age.js';
 
 // Issue 6: a 3-host fleet over real SSH. auth is updated before the two apps;
 // a failure on the second app rolls back the first app and auth, with their data.
@@ -67,6 +68,8 @@ it('updates a fleet in dependency order over SSH, and rolls it all back when the
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no host nope.*\n.*auth, app1, app2|no host nope/, unknown.stderr);
   });
+
+  await t.test('remote environments: data age per host and per environment, the copy promote records, data_copy on the host', () => checkRemoteDataAge(fleet));
 
   const v2 = await fleet.cli(['deploy', 'production', '--version', 'v2', '--yes', '--json']);
   assert.equal(v2.code, 0, `deploy v2:\n${v2.stdout}\n${v2.stderr}`);
