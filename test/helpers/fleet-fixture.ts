@@ -18,6 +18,7 @@ import { killQuietly, waitForProcessesUnder } from './processes.js';
 import { removeTree } from './temp-dir.js';
 import { createClientKeys, startSshd, writeSshClientConfig, type RunningSshd } from './sshd.js';
 import { createNetnsHost, type NetnsHost } from './netns.js';
+import { createCliBundle } from '../../src/remote/cli-bundle.js';
 
 export interface FleetHostSpec {
   name: string;
@@ -150,6 +151,7 @@ export async function createFleet(
       timeoutMs: o.timeoutMs ?? 180_000,
       ...(o.onStderr ? { onStderr: o.onStderr } : {}),
     });
+  await seedCliBundle(home);
   for (const version of options.build === false ? [] : ['v1', 'v2']) {
     const built = await runCli(['build', '--ref', version], { cwd: repo, home, timeoutMs: 60_000 });
     if (built.code !== 0) throw new Error(`build ${version}: ${built.stderr}`);
@@ -187,6 +189,29 @@ export async function createFleet(
       else fs.rmSync(marker, { force: true });
     },
   };
+}
+
+let bundleOnce: Promise<string> | undefined;
+
+/**
+ * `setup` packs slipway into a bundle (seconds of tar and gzip) and keeps it in the home's cache. Every
+ * fleet starts with a bundle made once per test run (scripts/run-tests.js gives the run a shared
+ * folder, SLIPWAY_TEST_RUN_DIR; alone, once per process), copied in so that teardown owns its copy.
+ * `setup` still checks the cached bundle against its inputs, as it does for a user.
+ */
+async function seedCliBundle(home: string): Promise<void> {
+  bundleOnce ??= (async () => {
+    const shared = process.env.SLIPWAY_TEST_RUN_DIR;
+    const dir = shared ? path.join(shared, 'cli-bundles') : fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-test-bundle-'));
+    if (!shared) process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    // Two test files may build it at once: each writes a temp file and renames it into place.
+    await createCliBundle({ installDir: REPO_ROOT, cacheDir: dir });
+    return dir;
+  })();
+  const from = await bundleOnce;
+  const to = path.join(home, 'cache', 'bundles');
+  fs.mkdirSync(to, { recursive: true });
+  for (const name of fs.readdirSync(from)) if (!name.endsWith('.tmp')) fs.copyFileSync(path.join(from, name), path.join(to, name));
 }
 
 /** Rewrites v1, v2 and v3 of the notes repo into a stateless web service (same tags, same port). */
