@@ -15,13 +15,13 @@ import { removeTree } from '../helpers/temp-dir.js';
 
 const run = promisify(execFile);
 
-async function walkthrough(t: { after(fn: () => unknown): void }, name: string): Promise<string> {
+async function walkthrough(t: { after(fn: () => unknown): void }, name: string, env: Record<string, string> = {}): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-walkthrough-test-'));
   t.after(() => removeTree(dir));
   const out = path.join(dir, `${name}.md`);
   const { stdout } = await run(process.execPath, [path.join(REPO_ROOT, 'scripts', `walkthrough-${name}.js`)], {
     cwd: REPO_ROOT,
-    env: { ...process.env, WALKTHROUGH_OUT: out, TMPDIR: dir },
+    env: { ...process.env, ...env, WALKTHROUGH_OUT: out, TMPDIR: dir },
     timeout: 240_000,
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -30,8 +30,9 @@ async function walkthrough(t: { after(fn: () => unknown): void }, name: string):
 }
 
 it('push to deploy: publish, picked up by the poll and after notify; a bad release refused; rollback by channel set', { timeout: 300_000 }, async (t) => {
-  const page = await walkthrough(t, 'push-to-deploy');
-  assert.match(page, /# v1 served [\d.]+ s after the publish \(poll interval 10s\)/);
+  const page = await walkthrough(t, 'push-to-deploy', { WALKTHROUGH_POLL: '2s' });
+  assert.match(page, /pull: \{ interval: 2s, jitter: 0s \}/);
+  assert.match(page, /# v1 served [\d.]+ s after the publish \(poll interval 2s\)/);
   assert.match(page, /# v2 served [\d.]+ s after the notify was sent/);
   // v3 fails its health check on the host: the old release keeps serving
   assert.match(page, /\$ slipway publish production --ref v3[\s\S]*# GET \/version → v2/);

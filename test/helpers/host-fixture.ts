@@ -25,7 +25,7 @@ const run = promisify(execFile);
 export const repoRoot = REPO_ROOT;
 export const slipwayBin = CLI_PATH;
 
-function loadBetterSqlite3(): typeof import('better-sqlite3') {
+export function loadBetterSqlite3(): typeof import('better-sqlite3') {
   return createRequire(path.join(repoRoot, 'package.json'))('better-sqlite3') as typeof import('better-sqlite3');
 }
 
