@@ -17,6 +17,7 @@ import type { UpdateEvent as PipelineUpdateEvent } from '../update/run-update.js
 import type { ChannelPollerState } from './channel-poller.js';
 import { WireErrorSchema } from './wire.js';
 import { testedRunSchema } from '../store/channels.js';
+import { DataAgeSchema } from '../host/data-age-schema.js';
 
 // ---- pieces shared by several answers -------------------------------------------------
 
@@ -109,15 +110,6 @@ export type SlotView = z.infer<typeof SlotViewSchema>;
  * The first seven fields are CONTRACT.md's. Without an agent, `agent` is null, `slots`
  * empty, and standby, recovery and backups are absent.
  */
-/** How old the environment's data is (host/data-age.ts): from its newest successful data copy, else its newest backup. */
-const DataAgeSchema = z.object({
-  source: z.enum(['copy', 'backup']),
-  at: z.string(),
-  environment: z.string().nullable(),
-  backupId: z.string(),
-  copiedAt: z.string().optional(),
-  scrubbed: z.boolean().optional(),
-});
 
 export const AgentStatusSchema = z.object({
   environment: z.string(),

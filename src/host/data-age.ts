@@ -4,7 +4,7 @@
  * Shared by `data copies`, `status`, `promote` and the agent's dashboard.
  */
 import { promises as fs } from 'node:fs';
-import { z } from 'zod';
+import { DataAgeSchema } from './data-age-schema.js';
 import type { HostLayout } from './layout.js';
 import { openLedger, type BackupRecord, type DataCopyRecord, type Ledger } from './ledger.js';
 
@@ -31,19 +31,9 @@ export function dataAgeOf(ledger: Ledger, environment: string): DataAge | null {
   return backup ? ageOfBackup(backup) : null;
 }
 
-/** A DataAge as a host prints it in `slipway status --json` (a remote host's report, read over SSH or from the store). */
-const dataAgeSchema = z.object({
-  source: z.enum(['copy', 'backup']),
-  at: z.string(),
-  environment: z.string().nullable(),
-  backupId: z.string(),
-  copiedAt: z.string().optional(),
-  scrubbed: z.boolean().optional(),
-});
-
 /** The DataAge a host reported; null when it has none, or reported none readable (an older slipway prints no dataAge). */
 export function parseDataAge(value: unknown): DataAge | null {
-  const parsed = dataAgeSchema.safeParse(value);
+  const parsed = DataAgeSchema.safeParse(value);
   if (!parsed.success || Number.isNaN(Date.parse(parsed.data.at))) return null;
   const { copiedAt, scrubbed, ...rest } = parsed.data;
   return { ...rest, ...(copiedAt === undefined ? {} : { copiedAt }), ...(scrubbed === undefined ? {} : { scrubbed }) };
