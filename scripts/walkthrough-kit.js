@@ -63,9 +63,13 @@ export function request(port, method, urlPath, body, timeoutMs = 30_000) {
   });
 }
 
-/** Runs the CLI without blocking this process: its exit status, its stdout, and stdout and stderr as they came. */
-export async function runCli(args, { cwd, env }) {
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs the CLI without blocking this process: its exit status, its stdout, and stdout and stderr as they came.
+ * `input`, when given, is its stdin (a secret that must not be in argv).
+ */
+export async function runCli(args, { cwd, env, input }) {
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (input !== undefined) child.stdin.end(input);
   let stdout = '';
   let both = '';
   child.stdout.setEncoding('utf8').on('data', (c) => {

@@ -3,8 +3,10 @@
 // production's data) → promote → production, once with a change that migrates (the
 // maintenance window measured from outside, under load) and once with one that does not
 // (blue/green, every request counted). staging and production pull from an S3-compatible
-// store (s3rver, the one the tests use) on this machine. Prints every command with its
-// real output and writes the same to docs/walkthrough-staged.md (the README links it).
+// store (s3rver, the one the tests use) on this machine; each environment keeps its notes in
+// its own database of a PostgreSQL server started for the run (it must be installed). Prints
+// every command with its real output and writes the same to docs/walkthrough-staged.md (the
+// README links it).
 //
 //   npm run build && node scripts/walkthrough-staged.js
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,6 +14,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNotesFixtureRepo } from '../examples/make-fixture-repo.js';
 import { cliPath, freePort, request, root, runCli, shownCommand, startS3, startWalkthrough } from './walkthrough-kit.js';
+import { startWalkthroughPostgres } from './walkthrough-postgres.js';
 
 const { work, appDir, home, say, tidy, writePage } = startWalkthrough();
 const BUCKET = 'releases';
@@ -46,9 +49,9 @@ function load(port) {
 
 let env;
 /** Runs the CLI, shown on the page with its output unless `show` is false; its stdout. */
-async function slipway(args, { show = true } = {}) {
-  if (show) say(shownCommand(args));
-  const { status, stdout, both } = await runCli(args, { cwd: appDir, env });
+async function slipway(args, { show = true, input, stdinFrom } = {}) {
+  if (show) say(`${shownCommand(args)}${stdinFrom ? ` < ${stdinFrom}` : ''}`);
+  const { status, stdout, both } = await runCli(args, { cwd: appDir, env, input });
   if (show) {
     const shown = tidy(both).trimEnd();
     if (shown) say(shown);
@@ -80,14 +83,37 @@ async function finishedUpdate(envName, toVersion) {
   }
 }
 
+/** The fixture's project file with its notes in PostgreSQL (the URL in DATABASE_URL) instead of SQLite. */
+function onPostgres(projectFile) {
+  const sqlite = '    main: { engine: sqlite, path: data/notes.db }\n';
+  if (!projectFile.includes(sqlite) || !/^config:\n/m.test(projectFile)) throw new Error('walkthrough stopped: the fixture\'s slipway.yml has no SQLite database line or config section to change');
+  return projectFile
+    .replace(sqlite, '    main: { engine: postgres, url_env: DATABASE_URL }\n')
+    .replace(/^config:\n/m, 'config:\n  DATABASE_URL:\n    required: true\n    secret: true\n    description: the PostgreSQL database of the notes (slipway\'s backups use it too)\n');
+}
+
 const { s3, endpoint } = await startS3(path.join(work, 's3'), BUCKET);
 const agents = [];
+let postgres;
 
 try {
+  postgres = await startWalkthroughPostgres(['development', 'staging', 'production']);
   const ports = { development: await freePort(), staging: await freePort(), production: await freePort() };
   const management = { staging: await freePort(), production: await freePort() };
   await createNotesFixtureRepo(appDir, { port: ports.production, nodePath: path.join(root, 'node_modules'), healthWindow: '2s', drainTimeout: '1s', healthDeadline: '8s' });
-  const git = (...args) => spawnSync('git', args, { cwd: appDir, encoding: 'utf8' });
+  const git = (...args) => {
+    const done = spawnSync('git', args, { cwd: appDir, encoding: 'utf8' });
+    if (done.status !== 0) throw new Error(`walkthrough stopped: git ${args.join(' ')} exited ${done.status}\n${done.stderr}`);
+    return done;
+  };
+  // The fixture's v1 and v2 keep their notes in SQLite; here they are in PostgreSQL: the same
+  // code (the app picks its database by DATABASE_URL), the project file's data section changed.
+  for (const tag of ['v1', 'v2']) {
+    git('checkout', '-q', '-B', `${tag}-postgres`, tag);
+    writeFileSync(path.join(appDir, 'slipway.yml'), onPostgres(readFileSync(path.join(appDir, 'slipway.yml'), 'utf8')));
+    git('commit', '-qam', `notes ${tag}: notes in PostgreSQL`);
+    git('tag', '-f', '-a', tag, '-m', `notes ${tag}`);
+  }
   // v2.1: a change without a migration, on top of v2.
   git('checkout', '-q', '-B', 'v2-fixes', 'v2');
   writeFileSync(path.join(appDir, 'CHANGELOG.md'), `# Changelog\n\n## v2.1\n\n- Clearer error messages (no schema change).\n\n${readFileSync(path.join(appDir, 'CHANGELOG.md'), 'utf8').replace(/^# Changelog\n\n/, '')}`);
@@ -96,7 +122,7 @@ try {
   git('commit', '-qam', 'notes v2.1: clearer messages, no migration');
   git('tag', '-a', 'v2.1', '-m', 'notes v2.1');
   git('checkout', '-q', 'main');
-  const appPart = readFileSync(path.join(appDir, 'slipway.yml'), 'utf8').split(/^environments:\n/m)[0];
+  const appPart = onPostgres(readFileSync(path.join(appDir, 'slipway.yml'), 'utf8').split(/^environments:\n/m)[0]);
   const store = `{ type: s3, bucket: ${BUCKET}, endpoint: "${endpoint}", force_path_style: true }`;
   const environments = [
     'environments:',
@@ -132,8 +158,15 @@ try {
   say();
   say('Generated by `node scripts/walkthrough-staged.js`: development, staging and production of the');
   say('notes example app on one machine, staging and production pulling from an S3-compatible server');
-  say('(s3rver). v2 adds a column (a migration); v2.1 changes no schema. Every figure below comes from');
-  say('that run.');
+  say(`(s3rver). The notes are in PostgreSQL ${postgres.version} (one database per environment); v2 adds a`);
+  say('column (a migration); v2.1 changes no schema. Every figure below comes from that run.');
+  say();
+  say('The data and config sections of `slipway.yml`:');
+  say();
+  say('```yaml');
+  say(/^data:\n[\s\S]*?(?=^\S)/m.exec(appPart)[0].trimEnd());
+  say(/^config:\n  DATABASE_URL:\n(?: {4}.*\n)*/m.exec(appPart)[0].trimEnd());
+  say('```');
   say();
   say('```yaml');
   say(tidy(environments.trimEnd()));
@@ -143,15 +176,26 @@ try {
   say(readFileSync(path.join(appDir, 'scrub.sql'), 'utf8').trimEnd());
   say('```');
   say();
-  for (const name of ['staging', 'production']) {
-    const agent = spawn(process.execPath, [cliPath, 'agent', '--env', name], { cwd: appDir, env, stdio: ['ignore', 'ignore', 'ignore'] });
-    agents.push(agent);
-  }
+  /** Sets `name`'s DATABASE_URL from a file on stdin, as a reader would: the password stays out of argv. */
+  const setDatabaseUrl = async (name) => {
+    const file = path.join(work, `${name}-database.url`);
+    writeFileSync(file, `${postgres.urls[name]}\n`, { mode: 0o600 });
+    await slipway(['config', name, 'set', 'DATABASE_URL'], { input: readFileSync(file), stdinFrom: tidy(file) });
+  };
 
   say('## 1. production runs v1, with real users\' data');
   say();
   say('```');
+  say(`# PostgreSQL ${postgres.version} on 127.0.0.1:${postgres.port}: databases ${Object.values(postgres.databases).join(', ')}, owned by role notes`);
   await slipway(['publish', 'production', '--ref', 'v1']);
+  say('# each database URL (with its password) goes in on stdin: it is in neither argv nor the shell\'s history');
+  await setDatabaseUrl('production');
+  await setDatabaseUrl('staging');
+  // The agents start once their environment's DATABASE_URL is set: v1 cannot start without it.
+  for (const name of ['staging', 'production']) {
+    const agent = spawn(process.execPath, [cliPath, 'agent', '--env', name], { cwd: appDir, env, stdio: ['ignore', 'ignore', 'ignore'] });
+    agents.push(agent);
+  }
   await waitForVersion(ports.production, 'v1');
   for (const text of ['invoice for alice@example.com', 'call bob@example.org back', 'order 1042 shipped']) await request(ports.production, 'POST', '/api/notes', JSON.stringify({ text }));
   await slipway(['publish', 'staging', '--ref', 'v1']);
@@ -163,6 +207,7 @@ try {
   say();
   say('```');
   await slipway(['build', '--ref', 'v2']);
+  await setDatabaseUrl('development');
   await slipway(['deploy', 'development', '--version', 'v2', '--yes']);
   say('```');
   say();
@@ -222,5 +267,6 @@ try {
   // development's agent was started in the background by `deploy`.
   spawnSync(process.execPath, [cliPath, 'agent', '--stop', '--env', 'development'], { cwd: appDir, env, stdio: 'ignore' });
   await s3.close().catch(() => undefined);
+  await postgres?.stop().catch((error) => console.error(`could not stop the walkthrough's PostgreSQL: ${error.message}`));
   rmSync(work, { recursive: true, force: true });
 }

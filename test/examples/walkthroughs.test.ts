@@ -2,10 +2,11 @@
 // end to end against their own S3-compatible server and the example app, writing their page to
 // a temp file, so the steps they show keep working: a release picked up by polling and after
 // notify, a bad one refused while the old one serves, rollback by the channel; staging on a
-// scrubbed copy of production, promote, a migrating and a blue/green update with no failed request.
+// scrubbed copy of production, promote, a migrating and a blue/green update with no failed request,
+// every environment's notes in its own database of a real PostgreSQL server the script starts.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
@@ -18,6 +19,9 @@ const run = promisify(execFile);
 async function walkthrough(t: { after(fn: () => unknown): void }, name: string, env: Record<string, string> = {}): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-walkthrough-test-'));
   t.after(() => removeTree(dir));
+  // The script's temp folders are made in here; as root, its PostgreSQL runs as another user,
+  // who must be able to pass through this folder to reach the cluster's own.
+  chmodSync(dir, 0o711);
   const out = path.join(dir, `${name}.md`);
   const { stdout } = await run(process.execPath, [path.join(REPO_ROOT, 'scripts', `walkthrough-${name}.js`)], {
     cwd: REPO_ROOT,
@@ -50,4 +54,11 @@ it('staged deployment: a scrubbed copy on staging, promote, a migrating and a bl
   assert.match(page, /production under load meanwhile: [1-9]\d* requests, 0 failed/);
   assert.match(page, /production under load during the update: [1-9]\d* requests, 0 failed/);
   assert.match(page, /\$ slipway promote staging production/);
+  // the notes are in PostgreSQL, each environment's URL set on stdin
+  assert.match(page, /main: \{ engine: postgres, url_env: DATABASE_URL \}/);
+  assert.match(page, /# PostgreSQL \d+[.\d]* on 127\.0\.0\.1:\d+: databases notes_development, notes_staging, notes_production/);
+  for (const name of ['development', 'staging', 'production']) {
+    assert.match(page, new RegExp(`\\$ slipway config ${name} set DATABASE_URL < ~/${name}-database\\.url\\n(?:.*\\n)*?set DATABASE_URL in `));
+  }
+  assert.doesNotMatch(page, /engine: sqlite/);
 });
