@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { it } from 'node:test';
+import { it, type TestContext } from 'node:test';
 import { LABELS } from '../../src/container/engine.js';
 import type { SlipwayError } from '../../src/errors.js';
 import { startSlotContainer } from '../../src/runtime/container-slot.js';
 import { probeHealth } from '../../src/runtime/health-check.js';
 import { findFreePort } from '../../src/runtime/ports.js';
 import { lastRunOutput, sinceLastStart, slotLogFile, startSlot, type Slot } from '../../src/runtime/slots.js';
-import type { ServiceExit } from '../../src/runtime/supervisor.js';
+import type { ServiceExit, SupervisedService } from '../../src/runtime/supervisor.js';
 import { agentLikeEnvironment, containerRelease, containersWith, ensureContainerAppImage, IMAGE_PATH, inspectContainer, layOutRelease } from '../helpers/container-app.js';
 import { removeContainersOf, requireDocker } from '../helpers/docker.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -177,15 +177,14 @@ it("with the author's command (sh -c), stop still reaches the app: SIGTERM to it
   assert.ok(!log.some((l) => /still running .* after SIGTERM/.test(l)), log.join('\n'));
 });
 
-it('an app that ignores SIGTERM is killed once the grace time is over, and the log says so', { timeout: 120_000 }, async (t) => {
-  if (!requireDocker(t)) return;
-  const app = 'ctr-stubborn';
+/** One container service of `app` in slot blue running `command`, once it printed `up`; stopped and removed after the test. */
+async function startOneService(t: TestContext, app: string, command: string): Promise<SupervisedService> {
   t.after(() => removeContainersOf(app));
   const imageId = ensureContainerAppImage();
   const root = tempDir(t, 'slipway-ctr-');
   const release = containerRelease({ app, version: 'v1', imageId });
   const service = await startSlotContainer({
-    service: { ...release.manifest.runtime.services[0]!, command: `node -e "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); setInterval(() => {}, 1000); console.log('up')"`, image: { id: imageId, layers: [], source: 'test' } },
+    service: { ...release.manifest.runtime.services[0]!, command, image: { id: imageId, layers: [], source: 'test' } },
     slot: 'blue',
     manifest: release.manifest,
     releaseId: release.id,
@@ -196,6 +195,13 @@ it('an app that ignores SIGTERM is killed once the grace time is over, and the l
   });
   t.after(() => service.stop({ graceMs: 1000 }));
   await waitUntil('the app is up', async () => (await service.lastOutput(5)).includes('up'), 20_000);
+  return service;
+}
+
+it('an app that ignores SIGTERM is killed once the grace time is over, and the log says so', { timeout: 120_000 }, async (t) => {
+  if (!requireDocker(t)) return;
+  const app = 'ctr-stubborn';
+  const service = await startOneService(t, app, `node -e "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); setInterval(() => {}, 1000); console.log('up')"`);
   const started = Date.now();
   await service.stop({ graceMs: 1000 });
   assert.ok(Date.now() - started >= 900, 'it was given its grace time');
@@ -240,22 +246,7 @@ it('a container release that cannot start is refused with the reason, and leaves
 it('an error quotes how a container ended even when the engine reports the exit later than a failed probe: lastRunOutput waits for it', { timeout: 120_000 }, async (t) => {
   if (!requireDocker(t)) return;
   const app = 'ctr-killed';
-  t.after(() => removeContainersOf(app));
-  const imageId = ensureContainerAppImage();
-  const root = tempDir(t, 'slipway-ctr-');
-  const release = containerRelease({ app, version: 'v1', imageId });
-  const service = await startSlotContainer({
-    service: { ...release.manifest.runtime.services[0]!, command: `node -e "setInterval(() => {}, 1000); console.log('up')"`, image: { id: imageId, layers: [], source: 'test' } },
-    slot: 'blue',
-    manifest: release.manifest,
-    releaseId: release.id,
-    releaseDir: await layOutRelease(root, release),
-    environmentName: ENVIRONMENT,
-    env: {},
-    logFile: path.join(root, 'logs', 'web.blue.log'),
-  });
-  t.after(() => service.stop({ graceMs: 1000 }));
-  await waitUntil('the app is up', async () => (await service.lastOutput(5)).includes('up'), 20_000);
+  const service = await startOneService(t, app, `node -e "setInterval(() => {}, 1000); console.log('up')"`);
   const [container] = containersWith({ [LABELS.app]: app });
   assert.ok(container, 'its container runs');
   // Killed from outside (as the kernel's out-of-memory killer would): the engine has it dead at once,
