@@ -3,7 +3,7 @@ import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { DEFAULT_STANDBY, type EnvironmentConfig, type LoadedProject } from '../config/types.js';
 import { shortId, type ReleaseManifest } from '../release/manifest.js';
-import { createProxy, loopbackOf, type ReverseProxy } from '../runtime/proxy.js';
+import { createProxy, type ReverseProxy } from '../runtime/proxy.js';
 import { killStaleProcesses } from '../runtime/supervisor.js';
 import { ProcessRuntime } from '../runtime/process-runtime.js';
 import { openStore } from '../store/open-store.js';
@@ -201,9 +201,8 @@ export class Agent {
       }
     }
     await fs.writeFile(this.layout.agentInfoFile, JSON.stringify({ pid: process.pid, startedAt: this.startedAt.toISOString(), socket: this.control.socketPath, port: this.proxy.port, httpsPort: this.proxy.httpsPort }));
-    const plainHost = this.proxy.httpsPort !== null && this.proxy.challengePort !== this.proxy.port ? loopbackOf(this.env.bind) : this.env.bind;
     const https = this.proxy.httpsPort === null ? '' : ` and https://${this.env.bind}:${this.proxy.httpsPort}`;
-    this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${plainHost}:${this.proxy.port}${https} (control: ${this.control.socketPath})`);
+    this.log(`agent for ${this.options.project.config.app}/${this.env.name} listening on http://${this.proxy.host}:${this.proxy.port}${https} (control: ${this.control.socketPath})`);
   }
 
   /** `tls`: the proxy's certificates, loaded before it listens (refusing a user key others can read). */

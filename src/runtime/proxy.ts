@@ -57,6 +57,8 @@ export interface ProxyStats {
 
 export interface ReverseProxy {
   readonly port: number;
+  /** the address the environment's own port listens on (loopback with TLS on, unless it is the challenge port) */
+  readonly host: string;
   /** the HTTPS port, null without TLS */
   readonly httpsPort: number | null;
   /** the plain port answering certificate challenges (and redirecting), null without TLS */
@@ -98,7 +100,7 @@ type Handlers = Pick<PlainListener, 'request' | 'upgrade'>;
 
 /** Listens on host:port and resolves with the port bound (the OS's pick for 0). */
 /** The loopback address of the same family as `host` (itself when it is one already). */
-export function loopbackOf(host: string): string {
+function loopbackOf(host: string): string {
   if (host === '::1' || host === 'localhost' || /^127\./.test(host)) return host;
   return net.isIPv6(host) || host === '::' ? '::1' : '127.0.0.1';
 }
@@ -140,6 +142,7 @@ class SlipwayProxy implements ReverseProxy {
   private readonly gate = new MaintenanceGate();
   private readonly forwarding: ForwardingProxy;
   private current: Target | null = null;
+  private listenHost = '';
   private closing: Promise<void> | undefined;
   private readonly counters = { requests: 0, errors: 0, inFlight: 0 };
 
@@ -149,6 +152,10 @@ class SlipwayProxy implements ReverseProxy {
 
   get port(): number {
     return this.servers[0]?.bound ?? 0;
+  }
+
+  get host(): string {
+    return this.servers[0]?.host ?? this.listenHost;
   }
 
   get httpsPort(): number | null {
@@ -165,6 +172,7 @@ class SlipwayProxy implements ReverseProxy {
    * challenge port when they are the same number (it then redirects too).
    */
   async listen(host: string, port: number): Promise<void> {
+    this.listenHost = host;
     const app = { request: this.onRequest.bind(this), upgrade: this.onUpgrade.bind(this) };
     // No request timeout: uploads and long requests belong to the app; headersTimeout still guards slow clients.
     const plainServer = () => http.createServer({ requestTimeout: 0 });

@@ -165,6 +165,7 @@ describe('HTTPS in the proxy', { skip: hasOpenssl() ? false : 'openssl is not in
     t.after(() => proxy.close());
     await proxy.switchTo(await startApp(t, 'v1'));
     const from = (host: string, port: number, secure: boolean) => request({ host, port, secure, ca: cert.cert }).then((a) => a.status, (e: NodeJS.ErrnoException) => e.code ?? String(e));
+    assert.equal(proxy.host, '127.0.0.1', 'the proxy says where its plain port listens (the agent logs it)');
     assert.equal(await from('127.0.0.1', proxy.port, false), 200, 'the plain port serves on loopback');
     assert.equal(await from(outside, proxy.port, false), 'ECONNREFUSED', 'and not on the outside address');
     assert.equal(await from(outside, proxy.httpsPort!, true), 200, 'HTTPS answers on the outside address');
