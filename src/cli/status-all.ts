@@ -14,7 +14,7 @@ import { openLedger } from '../host/ledger.js';
 import { formatTable } from '../util/format.js';
 import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
-import { ageSeconds, dataAgeOf, formatAge, parseDataAge, type DataAge } from '../host/data-age.js';
+import { ageSeconds, dataAgeOf, describeDataAgeShort, formatAge, parseDataAge, type DataAge } from '../host/data-age.js';
 
 export interface EnvironmentLine {
   environment: string;
@@ -40,7 +40,7 @@ export async function statusAll(o: { project: LoadedProject; json: boolean }, ct
     p(l.environment),
     p(l.current?.version ?? '-'),
     p(l.health),
-    l.dataAge ? `${formatAge(l.dataAge.at, now)}${l.dataAge.source === 'copy' ? ` (copy of ${p(l.dataAge.from)}${l.dataAge.scrubbed ? ', scrubbed' : ''})` : ' (backup)'}` : '-',
+    p(describeDataAgeShort(l.dataAge && { ...l.dataAge, environment: l.dataAge.from }, now)),
     l.lastChange ? `${p(l.lastChange.kind)} ${p(l.lastChange.to ?? '-')} ${p(l.lastChange.outcome ?? 'running')}, ${formatAge(l.lastChange.at, now)} ago` : '-',
     p(l.error ?? ''),
   ]);
