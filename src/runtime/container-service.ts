@@ -205,9 +205,7 @@ class ContainerService extends EventEmitter implements SupervisedService {
     } catch {
       return; // the engine is away or the container gone: the exit watch reports that itself
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.runEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    await waitAtMost(this.runEnded, timeoutMs);
   }
 
   restarts(): number {
@@ -272,9 +270,7 @@ class ContainerService extends EventEmitter implements SupervisedService {
   /** Waits for the container to stop (a crash, a stop, the engine going away) and handles it once its output is in. */
   private async watchExit(outputEnded: Promise<void>): Promise<void> {
     const exit = await this.waitForExit();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([outputEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, OUTPUT_DRAIN_MS)))]);
-    clearTimeout(timer);
+    await waitAtMost(outputEnded, OUTPUT_DRAIN_MS);
     this.running = false;
     this.onExit(exit);
   }
@@ -390,4 +386,11 @@ class ContainerService extends EventEmitter implements SupervisedService {
 function engineMessage(error: unknown): string {
   const err = error as { json?: { message?: string }; message?: string };
   return (err.json?.message ?? err.message ?? String(error)).trim();
+}
+
+/** Waits for `promise` to settle, or `ms`, whichever comes first. */
+async function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
