@@ -19,6 +19,11 @@ function findTests(dir) {
   return found;
 }
 
+// The CLI the tests run is the bundle (bin/slipway.js): made from what tsc just compiled, so a
+// run after a bare `tsc` never tests yesterday's CLI.
+const bundled = spawnSync(process.execPath, [path.join(root, 'scripts', 'bundle-cli.js')], { stdio: 'inherit' });
+if (bundled.status !== 0) process.exit(bundled.status ?? 1);
+
 const filters = process.argv.slice(2);
 // (node --test runs the files in the order of their paths, whatever order they are given in.)
 const files = findTests(testRoot).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));

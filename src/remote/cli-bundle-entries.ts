@@ -1,4 +1,4 @@
-/** The files of the CLI bundle: package.json, bin/, dist/src/ and the production node_modules, minus what never runs. */
+/** The files of the CLI bundle: package.json, bin/, dist/src/, dist/bundle/ and the production node_modules, minus what never runs. */
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
@@ -39,6 +39,9 @@ export async function listBundleEntries(installDir: string): Promise<BundleEntry
     // Source maps point at src/*.ts, which is not shipped.
     await walkFiles(dir, toPosix(folder), (file) => !file.endsWith('.map'), async (source, bundlePath) => add(source, bundlePath));
   }
+  // The bundled CLI bin/slipway.js prefers (scripts/bundle-cli.js); without it the host runs dist/src.
+  const bundled = path.join(root, 'dist', 'bundle');
+  if (await isDirectory(bundled)) await walkFiles(bundled, 'dist/bundle', () => true, async (source, bundlePath) => add(source, bundlePath));
   for (const pkg of await productionPackages(root)) {
     const native = await isFile(path.join(pkg.dir, 'binding.gyp'));
     // Of a native addon's build/ folder only the compiled .node files are needed at run time.
