@@ -15,7 +15,7 @@ import { acquireLock, assertHostNotLocked, releaseLock } from '../host/lock.js';
 import { readCurrent } from '../host/current-link.js';
 import { readInstalledManifest } from '../host/install-release.js';
 import { readEnvFile, resolveAppConfig, serviceEnvironment } from '../host/app-env.js';
-import { createOffsiteCopier, offsiteEnabled, type OffsiteCopier } from '../data/offsite.js';
+import { createOffsiteCopier, offsiteEnabled, openOffsiteStore, type OffsiteCopier } from '../data/offsite.js';
 import { recoverUnfinishedUpdate, type RecoveryReport } from '../update/recovery.js';
 import type { UpdateHost } from '../update/context.js';
 import { runUpdate, type UpdateEvent, type UpdateOutcome, type UpdateRequest } from '../update/run-update.js';
@@ -58,6 +58,8 @@ export class Agent {
   private ledger!: Ledger;
   private journal!: Journal;
   private store!: BlobStore;
+  /** where off-site copies go: `offsite_store`, else the store itself */
+  private offsiteStore!: BlobStore;
   private proxy!: ReverseProxy;
   private control?: { socketPath: string; close(): Promise<void> };
   private ownLog: OwnLogRotation | null = null;
@@ -89,7 +91,7 @@ export class Agent {
       environment: this.env,
       processEnv: this.processEnv,
       ledger: () => this.ledger,
-      store: () => this.store,
+      offsiteStore: () => this.offsiteStore,
       offsite: () => this.offsite,
       appConfig: (manifest) => this.appConfig(manifest),
       withHostLock: (holder, reason, work) => this.withHostLock(holder, reason, work),
@@ -130,6 +132,7 @@ export class Agent {
     this.ledger = openLedger(this.layout.ledgerFile);
     this.journal = openJournal(this.layout.journalFile);
     this.store = await openStore(this.env.store, this.options.project.dir);
+    this.offsiteStore = await openOffsiteStore({ environment: this.env, store: this.store, projectDir: this.options.project.dir, env: this.processEnv });
     const killed = await killStaleProcesses(this.layout.runDir);
     if (killed > 0) this.log(`stopped ${killed} process${killed === 1 ? '' : 'es'} left by a previous agent`);
     await this.stopStaleContainers();
@@ -172,7 +175,7 @@ export class Agent {
       this.offsite = createOffsiteCopier({
         layout: this.layout,
         ledger: this.ledger,
-        store: this.store,
+        store: this.offsiteStore,
         app: this.options.project.config.app,
         environment: this.env.name,
         key: () => this.backups.backupKey(),
@@ -284,7 +287,7 @@ export class Agent {
         active: this.runtime.active(),
         standby: this.runtime.standbyEntry(),
         recovery: this.lastRecovery,
-        backups: { schedule: this.env.backupSchedule ?? null, nextScheduled: this.schedule?.next() ?? null, offsite: this.offsite ? this.store.description : null },
+        backups: { schedule: this.env.backupSchedule ?? null, nextScheduled: this.schedule?.next() ?? null, offsite: this.offsite ? this.offsiteStore.description : null },
       },
     });
   }
@@ -296,7 +299,7 @@ export class Agent {
       environment: this.env,
       layout: this.layout,
       ledger: () => this.ledger,
-      store: () => this.store,
+      offsiteStore: () => this.offsiteStore,
       offsite: () => this.offsite,
       backups: this.backups,
       status: () => this.status(),

@@ -18,7 +18,8 @@ export interface HostBackupsDeps {
   environment: EnvironmentConfig;
   processEnv: NodeJS.ProcessEnv;
   ledger(): Ledger;
-  store(): BlobStore;
+  /** where off-site copies go (`offsite_store`, else the environment's store) */
+  offsiteStore(): BlobStore;
   offsite(): OffsiteCopier | null;
   appConfig(manifest: ReleaseManifest): Promise<{ values: Record<string, string>; missing: string[] }>;
   withHostLock<T>(holder: string, reason: string, work: () => Promise<T>): Promise<T>;
@@ -77,7 +78,7 @@ export class HostBackups {
     if (!offsite) return null;
     const result = await offsite.copyPending();
     const copy = this.deps.ledger().getBackup(backupId)?.offsite;
-    if (copy) return { ok: true, key: copy.key, keyId: copy.keyId, store: this.deps.store().description };
+    if (copy) return { ok: true, key: copy.key, keyId: copy.keyId, store: this.deps.offsiteStore().description };
     return { ok: false, error: result.failed?.error.message ?? 'it was not copied' };
   }
 

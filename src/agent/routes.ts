@@ -25,7 +25,8 @@ export interface RouteDeps {
   environment: EnvironmentConfig;
   layout: HostLayout;
   ledger(): Ledger;
-  store(): BlobStore;
+  /** where the environment's off-site copies lie (`offsite_store`, else its store) */
+  offsiteStore(): BlobStore;
   offsite(): OffsiteCopier | null;
   backups: HostBackups;
   status(): Promise<AgentStatus>;
@@ -73,7 +74,7 @@ export function agentHandlers(deps: RouteDeps): AgentHandlers {
         fetchOffsiteBackup({
           layout: deps.layout,
           ledger: deps.ledger(),
-          store: deps.store(),
+          store: deps.offsiteStore(),
           app: deps.app,
           environment: env.name,
           backupId: body.id,

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { listBackups, type BackupRecord } from '../data/index.js';
-import { listOffsiteBackups } from '../data/offsite.js';
+import { listOffsiteBackups, offsiteStoreConfig } from '../data/offsite.js';
 import { openStore } from '../store/open-store.js';
 import { openLedger } from '../host/ledger.js';
 import { openEnvironment } from './environment.js';
@@ -41,7 +41,7 @@ export default async function backups(options: BackupsOptions, ctx: CliContext):
 
 /** `--offsite`: the complete encrypted copies in the environment's store (read from the store; no key needed). */
 async function offsiteBackups(opened: Awaited<ReturnType<typeof openEnvironment>>, options: BackupsOptions, ctx: CliContext): Promise<CommandResult> {
-  const store = await openStore(opened.environment.store, opened.project.dir, ctx.env);
+  const store = await openStore(offsiteStoreConfig(opened.environment), opened.project.dir, ctx.env);
   const list = await listOffsiteBackups({ store, app: opened.project.config.app, environment: opened.environment.name });
   if (options.json) {
     return jsonOutput(list.map((b) => ({ id: b.id, release: b.release, reason: b.reason, createdAt: b.createdAt, size: b.size, sha256: b.sha256, verifiedAt: b.verifiedAt, keyId: b.keyId, copiedAt: b.copiedAt })));

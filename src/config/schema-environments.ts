@@ -189,6 +189,8 @@ export const environmentSchema = z.strictObject(
       .optional(),
     backup_key_env: text('the name of the environment variable holding the backup encryption key').optional(),
     offsite_backups: bool().optional(),
+    // Where off-site copies go instead of `store`: setup writes it for a host driven over SSH (src/remote/host-config.ts).
+    offsite_store: storeSchema.optional(),
     backup_schedule: cronExpression().optional(),
     data_copy: dataCopySchema.optional(),
     hostname: text('a name for this host in status reports').optional(),
@@ -219,6 +221,13 @@ export const environmentSchema = z.strictObject(
   }
   if (env.tls !== undefined && env.tls.port === env.port) {
     ctx.addIssue({ code: 'custom', path: ['tls', 'port'], message: `tls.port ${env.tls.port} is also the environment's plain HTTP port: expected another port, like 443` });
+  }
+  if (env.offsite_store !== undefined && env.backup_key_env === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['offsite_store'],
+      message: 'offsite_store is set but no backup_key_env names the environment variable holding the encryption key the copies are made with; add backup_key_env: SLIPWAY_BACKUP_KEY (a key made with `openssl rand -base64 32`)',
+    });
   }
   if (env.offsite_backups === true && env.backup_key_env === undefined) {
     ctx.addIssue({

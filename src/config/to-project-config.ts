@@ -32,6 +32,24 @@ function toTlsConfig(tls: TlsFile): TlsConfig {
   return { ...listeners, kind: 'files', certFile: tls.cert_file!, keyFile: tls.key_file! };
 }
 
+type StoreFile = ProjectFile['environments'][string]['store'];
+
+/** `store:` (and `offsite_store:`, the same mapping) as a StoreConfig. */
+function toStoreConfig(store: StoreFile): StoreConfig {
+  if (store.type === 's3') {
+    return {
+      type: 's3',
+      // The schema refuses an s3 store without a bucket.
+      bucket: store.bucket as string,
+      ...(store.region === undefined ? {} : { region: store.region }),
+      ...(store.endpoint === undefined ? {} : { endpoint: store.endpoint }),
+      ...(store.prefix === undefined ? {} : { prefix: store.prefix }),
+      forcePathStyle: store.force_path_style ?? false,
+    };
+  }
+  return { type: 'local', ...(store.path === undefined ? {} : { path: store.path }) };
+}
+
 /** From the file's snake_case shape to the camelCase ProjectConfig; maps keyed by name become arrays in file order. */
 export function toProjectConfig(file: ProjectFile): ProjectConfig {
   const services: ServiceConfig[] = Object.entries(file.services).map(([name, service]) => ({
@@ -96,17 +114,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
   }));
 
   const environments: EnvironmentConfig[] = Object.entries(file.environments).map(([name, env]) => {
-    const store: StoreConfig =
-      env.store.type === 's3'
-        ? {
-            type: 's3',
-            bucket: env.store.bucket as string,
-            ...(env.store.region === undefined ? {} : { region: env.store.region }),
-            ...(env.store.endpoint === undefined ? {} : { endpoint: env.store.endpoint }),
-            ...(env.store.prefix === undefined ? {} : { prefix: env.store.prefix }),
-            forcePathStyle: env.store.force_path_style ?? false,
-          }
-        : { type: 'local', ...(env.store.path === undefined ? {} : { path: env.store.path }) };
+    const store = toStoreConfig(env.store);
     const hosts: RemoteHostConfig[] = env.hosts
       ? Object.entries(env.hosts).map(([hostName, h]) => ({
           name: hostName,
@@ -151,6 +159,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
       management: env.management ? { bind: env.management.bind, port: env.management.port, secretEnv: env.management.secret_env } : null,
       ...(env.backup_key_env === undefined ? {} : { backupKeyEnv: env.backup_key_env }),
       ...(env.offsite_backups === undefined && env.backup_key_env === undefined ? {} : { offsiteBackups: env.offsite_backups ?? true }),
+      ...(env.offsite_store === undefined ? {} : { offsiteStore: toStoreConfig(env.offsite_store) }),
       ...(env.backup_schedule === undefined ? {} : { backupSchedule: env.backup_schedule.trim() }),
       ...(env.hostname === undefined ? {} : { hostname: env.hostname }),
       ...(env.data_copy === undefined ? {} : { dataCopy: toDataCopySettings(env.data_copy) }),

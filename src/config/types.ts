@@ -228,6 +228,12 @@ export interface EnvironmentConfig {
   backupKeyEnv?: string;
   /** copy every backup, encrypted, to the environment's store; absent: false (the schema sets it true when backupKeyEnv is set) */
   offsiteBackups?: boolean;
+  /**
+   * `offsite_store`: where the off-site copies go instead of `store` (absent: `store`). `slipway setup`
+   * writes it for a host driven over SSH, whose releases come into a local folder store while its
+   * backups go to the environment's S3 store.
+   */
+  offsiteStore?: StoreConfig;
   /** 5-field cron expression (server local time) of the backups the agent takes on its own; absent: none */
   backupSchedule?: string;
   /** this host's name in status reports (default: the machine's hostname) */

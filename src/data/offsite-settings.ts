@@ -1,11 +1,32 @@
-/** Whether an environment makes off-site copies, and the key it encrypts them with. */
-import type { EnvironmentConfig } from '../config/types.js';
+/** Whether an environment makes off-site copies, where they go, and the key it encrypts them with. */
+import type { EnvironmentConfig, StoreConfig } from '../config/types.js';
 import { SlipwayError, registerSecret } from '../errors.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { openStore } from '../store/open-store.js';
 import { parseBackupKey } from './encryption.js';
 
 /** Are off-site copies on for this environment (`offsite_backups`, default: on when backup_key_env is set)? */
 export function offsiteEnabled(environment: EnvironmentConfig): boolean {
   return environment.offsiteBackups ?? environment.backupKeyEnv !== undefined;
+}
+
+/**
+ * The store an environment's off-site copies go to (and are read from): `offsite_store`
+ * when set (a host driven over SSH, whose releases come into a local folder store), else
+ * its `store`. Every reader and writer of off-site copies asks here, so they meet.
+ */
+export function offsiteStoreConfig(environment: Pick<EnvironmentConfig, 'store' | 'offsiteStore'>): StoreConfig {
+  return environment.offsiteStore ?? environment.store;
+}
+
+/**
+ * Opens the off-site store; `store`, the environment's store already open, is reused when
+ * they are the same. S3 credentials come from `env` (the agent's environment), never
+ * from the project file.
+ */
+export async function openOffsiteStore(o: { environment: EnvironmentConfig; store: BlobStore; projectDir: string; env?: NodeJS.ProcessEnv }): Promise<BlobStore> {
+  if (o.environment.offsiteStore === undefined) return o.store;
+  return openStore(o.environment.offsiteStore, o.projectDir, o.env ?? process.env);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Off-site copies of backups in the environment's store (a local folder or an S3
- * bucket), encrypted with AES-256-GCM under the environment's backup key, and the
- * way back: fetch a copy into backups/<id>/ so it restores like a local backup.
+ * bucket; its `offsite_store` when set, see offsite-settings), encrypted with
+ * AES-256-GCM under the environment's backup key, and the way back: fetch a copy into
+ * backups/<id>/ so it restores like a local backup.
  *
  * In the store, under <app>/backups/<env>/<id>/:
  *   <file>.enc   each item file and backup.json, encrypted (src/data/encryption.ts)
@@ -21,7 +22,7 @@
  * (a copy fetched back). Importers take them from here.
  */
 export { OFFSITE_INDEX_FILE, type OffsiteIndex } from './offsite-index.js';
-export { backupKeyFromEnv, offsiteEnabled } from './offsite-settings.js';
+export { backupKeyFromEnv, offsiteEnabled, offsiteStoreConfig, openOffsiteStore } from './offsite-settings.js';
 export { deleteOffsiteBackup, listOffsiteBackups, offsitePrefix } from './offsite-store.js';
 export { copyBackupOffsite, type CopyBackupOffsiteOptions, type CopyBackupOffsiteResult } from './offsite-copy.js';
 export { copyPendingOffsite, createOffsiteCopier, type CopyPendingResult, type OffsiteCopier } from './offsite-copier.js';

@@ -55,7 +55,7 @@ export async function readEnvFile(file: string): Promise<Record<string, string>>
 }
 
 /** The parts of an environment's config that name slipway's own secrets. */
-export type SecretSources = Pick<EnvironmentConfig, 'management' | 'backupKeyEnv' | 'store'> & Partial<Pick<EnvironmentConfig, 'registry'>>;
+export type SecretSources = Pick<EnvironmentConfig, 'management' | 'backupKeyEnv' | 'store'> & Partial<Pick<EnvironmentConfig, 'registry' | 'offsiteStore'>>;
 
 /** The credentials an S3 store's client reads from the agent's environment (store/s3-store.ts). */
 const S3_CREDENTIALS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
@@ -89,7 +89,8 @@ export function withheldFromApp(secrets: SecretSources): Withheld {
   if (secrets.backupKeyEnv !== undefined) own.add(secrets.backupKeyEnv);
   if (secrets.registry?.usernameEnv !== undefined) own.add(secrets.registry.usernameEnv);
   if (secrets.registry?.passwordEnv !== undefined) own.add(secrets.registry.passwordEnv);
-  if (secrets.store.type === 's3') for (const name of S3_CREDENTIALS) own.add(name);
+  // An S3 off-site store (a host driven over SSH: its store is a folder) reads the same credentials.
+  if (secrets.store.type === 's3' || secrets.offsiteStore?.type === 's3') for (const name of S3_CREDENTIALS) own.add(name);
   return {
     agentEnv: (name) => own.has(name) || name.startsWith('SLIPWAY_TEST_'),
     envFileLine: (name, declared) => !declared && name === secrets.backupKeyEnv,

@@ -11,6 +11,7 @@ import { Document } from 'yaml';
 import { usageError } from '../errors.js';
 import type { EnvironmentConfig, HealthCheckConfig, ProjectConfig, StoreConfig, TlsConfig } from '../config/types.js';
 import { environmentAccessories } from '../config/environment-accessories.js';
+import { offsiteEnabled, offsiteStoreConfig } from '../data/offsite-settings.js';
 
 /** Where setup puts things, relative to the host's root. */
 export const REMOTE_HOST_CONFIG_FILE = 'slipway.yml';
@@ -41,8 +42,9 @@ export interface RemoteHostConfig {
 
 /**
  * The slipway.yml a remote host runs with. No build (the host never builds), no signing
- * key, no pull and no management API: the CLI drives the host over SSH, and off-site
- * copies stay off (the host's store is a local folder).
+ * key, no pull and no management API: the CLI drives the host over SSH. Its store is a
+ * local folder (releases come over SSH); its off-site copies go to the environment's S3
+ * store (see hostOffsite).
  */
 export function renderRemoteHostConfig(options: { project: ProjectConfig; environment: EnvironmentConfig; host: RemoteHostSpec }): RemoteHostConfig {
   const { project, environment, host } = options;
@@ -67,7 +69,7 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     // The host's agent keeps the old release warm: it reads the setting from this file, not the laptop's.
     ...(environment.standby === undefined ? {} : { standby: { window: formatDuration(environment.standby.windowMs), min_memory: environment.standby.minAvailableBytes } }),
     ...(environment.backupKeyEnv === undefined ? {} : { backup_key_env: environment.backupKeyEnv }),
-    offsite_backups: false,
+    ...hostOffsite(environment),
     ...(environment.backupSchedule === undefined ? {} : { backup_schedule: environment.backupSchedule }),
     hostname: host.name,
     // Names of the variables holding the registry's credentials, never their values.
@@ -185,10 +187,25 @@ function copySourceEnvironment(project: ProjectConfig, environment: EnvironmentC
       host: server,
       // Required by the schema; the host never serves it.
       port: source.port,
-      store: renderStore(source.store),
+      // Where the source's hosts put their off-site copies (hostOffsite), the only place this host reads them.
+      store: renderStore(offsiteStoreConfig(source)),
       ...(source.backupKeyEnv === undefined ? {} : { backup_key_env: source.backupKeyEnv }),
     },
   };
+}
+
+/**
+ * Off-site copies of a host driven over SSH. Its store is a folder on the host, so they go
+ * to the environment's off-site store (`offsite_store`, else `store`), as the environment's
+ * own settings say (a backup key, offsite_backups not false), when that store is S3: the host
+ * reaches it with the S3 credentials of its agent's environment (never written here). A
+ * folder store is on the operator's machine, out of the host's reach: copies stay off, and
+ * a data copy from this environment on another server says why (agent/copy-source.ts).
+ */
+function hostOffsite(environment: EnvironmentConfig): Record<string, unknown> {
+  const target = offsiteStoreConfig(environment);
+  if (!offsiteEnabled(environment) || target.type !== 's3') return { offsite_backups: false };
+  return { offsite_backups: true, offsite_store: renderStore(target) };
 }
 
 /** A store as the schema reads it back. */

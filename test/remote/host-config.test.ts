@@ -164,8 +164,10 @@ environments:
     assert.equal(env.drainTimeoutMs, 2500);
     assert.equal(env.backupKeyEnv, 'SLIPWAY_BACKUP_KEY');
     assert.equal(env.backupSchedule, '*/15 2 * * *');
-    // the host's store is a local folder: no off-site copies, no pull, no management API
-    assert.equal(env.offsiteBackups, false);
+    // the host's store is a local folder: no pull, no management API; its off-site copies go to the environment's S3 store
+    // (host-config-offsite.test.ts covers when they do and do not)
+    assert.equal(env.offsiteBackups, true);
+    assert.deepEqual(env.offsiteStore, production.store);
     assert.equal(env.pull, null);
     assert.equal(env.management, null);
 
@@ -187,7 +189,7 @@ environments:
     // nothing the host must not have: no build steps, no signing key
     assert.deepEqual(hostProject.build, { commands: [], include: [], exclude: [] });
     assert.deepEqual(hostProject.signing, {});
-    assert.doesNotMatch(rendered.yaml, /slipway\.key|npm ci|bucket|eu-west-1|9443|pull|management/);
+    assert.doesNotMatch(rendered.yaml, /slipway\.key|npm ci|9443|pull|management/);
     assert.match(rendered.yaml, /^# Written by `slipway setup` for host app1 of environment production of notes\./);
   });
 
