@@ -63,6 +63,7 @@ export async function runUpdate(o: RunUpdateOptions): Promise<UpdateOutcome> {
     ledger: ctx.ledger,
     onEvent: o.emit,
     runHooks: (when, step) => runHooks(ctx, when, step),
+    hasHooks: (step) => (ctx.to.manifest?.runtime.hooks ?? []).some((h) => h.step === step),
     // The undo gets the room reserved for it on the disk.
     onFailure: () => freeDiskReserve(ctx),
     factsOf: (step) => ctx.facts[step as keyof StepFacts],

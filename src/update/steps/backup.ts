@@ -38,12 +38,14 @@ export const backupStep: UpdateStep = {
     const held = restores || migrations.runs ? '; writes held from the snapshot on' : '';
     return step(true, `${restores ? 'check the backup to restore, then ' : ''}back up ${parts.join(' and ')} of ${current.version} (~${formatBytes(input.backupEstimateBytes)})${held}`);
   },
+  skipWhy: (ctx) => (ctx.kind === 'rollback' && !ctx.restore ? 'the data stays as it is (--with-data restores it)' : null),
   async run(ctx) {
     if (ctx.restore) {
       const { backupId, backupDir } = ctx.restore;
       await loadIntactBackup({ layout: ctx.layout, ledger: backupDir ? null : ctx.ledger, backupId, ...(backupDir ? { backupDir } : {}) });
     }
-    if (ctx.kind === 'rollback' && !ctx.restore) return { outcome: 'skipped', detail: 'the data stays as it is (--with-data restores it)' };
+    const skip = backupStep.skipWhy!(ctx);
+    if (skip !== null) return { outcome: 'skipped', detail: skip };
     const nothing = nothingToBackUp(ctx.from);
     if (nothing || !ctx.from) return { outcome: 'skipped', detail: nothing ?? '' };
     // Checked before writes are held: only the comparison with the live data needs the hold.

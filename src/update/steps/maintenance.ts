@@ -7,6 +7,8 @@ import { targetManifest, type UpdateStep } from '../context.js';
  * every request is answered 503 with Retry-After, since the data is being swapped.
  * The backup step already stopped writes before its snapshot; this widens or keeps that.
  */
+const NO_WINDOW = 'no migration: blue/green without a maintenance window';
+
 export const maintenanceStep: UpdateStep = {
   name: 'maintenance',
   describe({ input, migrations, downtime }) {
@@ -18,9 +20,16 @@ export const maintenanceStep: UpdateStep = {
     }
     return step(false, 'no data change: blue/green without a maintenance window');
   },
-  async run(ctx) {
+  skipWhy(ctx) {
     const operators = ctx.maintenance.operatorsMode();
-    if (operators) return { outcome: 'skipped', detail: `maintenance is already on (${operators.mode}) and stays on` };
+    if (operators) return `maintenance is already on (${operators.mode}) and stays on`;
+    // A rollback's target may not be read yet; a rollback never migrates, so it needs no window.
+    if (!ctx.restore && ctx.kind !== 'deploy') return NO_WINDOW;
+    return null;
+  },
+  async run(ctx) {
+    const skip = maintenanceStep.skipWhy!(ctx);
+    if (skip !== null) return { outcome: 'skipped', detail: skip };
     if (ctx.restore) {
       ctx.maintenance.holdAll();
       await ctx.maintenance.settleWrites();
@@ -31,9 +40,7 @@ export const maintenanceStep: UpdateStep = {
       // A first deploy still migrates (step 6); there is just no serving release whose writes could be lost.
       return { outcome: 'skipped', detail: 'nothing serves yet, so no window is needed: the migration runs before the release starts' };
     }
-    if (ctx.kind !== 'deploy' || !manifest.migrates) {
-      return { outcome: 'skipped', detail: 'no migration: blue/green without a maintenance window' };
-    }
+    if (!manifest.migrates) return { outcome: 'skipped', detail: NO_WINDOW };
     ctx.maintenance.holdWrites();
     return { outcome: 'done', detail: 'writes held until the switch; reads still served' };
   },

@@ -27,6 +27,11 @@ export const migrateStep: UpdateStep = {
     }
     return step(false, input.kind === 'rollback' ? 'a rollback runs no migrations' : `${input.target.version} has no migrate command`);
   },
+  skipWhy(ctx) {
+    if (ctx.restore) return null;
+    if (ctx.kind !== 'deploy') return 'a rollback runs no migrations';
+    return targetManifest(ctx).runtime.migrate ? null : 'the release has no migrate command';
+  },
   async run(ctx) {
     const manifest = targetManifest(ctx);
     if (ctx.restore) {
@@ -49,9 +54,9 @@ export const migrateStep: UpdateStep = {
       }
       return { outcome: 'done', detail: `restored backup ${backupId} (${result.restored.join(', ')}) in ${result.durationMs} ms${scrubFile ? ', scrubbed' : ''}` };
     }
+    const skip = migrateStep.skipWhy!(ctx);
     const migrate = manifest.runtime.migrate;
-    if (ctx.kind !== 'deploy') return { outcome: 'skipped', detail: 'a rollback runs no migrations' };
-    if (!migrate) return { outcome: 'skipped', detail: 'the release has no migrate command' };
+    if (skip !== null || !migrate) return { outcome: 'skipped', detail: skip ?? '' };
     await ctx.record('migrate', { changesData: true });
     const started = performance.now();
     await ctx.runtime.runCommand({

@@ -9,13 +9,18 @@ export const watchStep: UpdateStep = {
     if (healthWindowMs !== undefined && healthWindowMs <= 0) return { step: 'watch', runs: false, what: 'health window is 0' };
     return { step: 'watch', runs: true, what: `watch health${healthWindowMs === undefined ? '' : ` for ${formatDuration(healthWindowMs)}`}; roll back on failure` };
   },
-  async run(ctx) {
-    const release = ctx.running.started!;
-    const windowMs = ctx.environment.healthWindowMs;
-    if (windowMs <= 0) return { outcome: 'skipped', detail: 'health window is 0' };
+  skipWhy(ctx) {
+    if (ctx.environment.healthWindowMs <= 0) return 'health window is 0';
     // The window catches a release that fails soon after it starts. A warm standby started long before: it passed
     // its window when it first served, ran since, and answered its health check just before the switch.
-    if (ctx.running.warmSince) return { outcome: 'skipped', detail: `${release.version} was warm in standby: it passed its health window when it first served` };
+    if (ctx.running.warmSince) return `${ctx.running.started!.version} was warm in standby: it passed its health window when it first served`;
+    return null;
+  },
+  async run(ctx) {
+    const skip = watchStep.skipWhy!(ctx);
+    if (skip !== null) return { outcome: 'skipped', detail: skip };
+    const release = ctx.running.started!;
+    const windowMs = ctx.environment.healthWindowMs;
     const result = await ctx.runtime.watchHealth(release, windowMs);
     if (!result.ok) {
       throw new SlipwayError('HEALTH_WINDOW_FAILED', `${release.version} failed its health window after the switch: ${result.reason}`, {

@@ -1,0 +1,95 @@
+/**
+ * Steps that say beforehand they have nothing to do (skipWhy) are recorded in the history,
+ * never journaled and never undone; with a hook around them they run as before.
+ * On a real journal file and a real ledger.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'node:test';
+import { openJournal } from '../../src/host/journal.js';
+import { openLedger } from '../../src/host/ledger.js';
+import { runPipeline, type PipelineStep } from '../../src/update/pipeline.js';
+
+async function withHost(run: (o: { journalFile: string; ledgerFile: string }) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'slipway-pipeline-skip-'));
+  try {
+    await run({ journalFile: path.join(dir, 'journal.jsonl'), ledgerFile: path.join(dir, 'ledger.db') });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function steps(log: string[], o: { failAt?: string } = {}): PipelineStep<null>[] {
+  const step = (name: string, skip: string | null): PipelineStep<null> => ({
+    name,
+    skipWhy: () => skip,
+    async run() {
+      log.push(`run ${name}`);
+      if (o.failAt === name) throw new Error(`${name} broke`);
+    },
+    async undo() {
+      log.push(`undo ${name}`);
+    },
+  });
+  return [step('a', null), step('b', 'nothing to do here'), step('c', null)];
+}
+
+test('a step skipped beforehand: a history row with its reason, no journal line, never run nor undone', async () => {
+  await withHost(async ({ journalFile, ledgerFile }) => {
+    const journal = openJournal(journalFile);
+    const ledger = openLedger(ledgerFile);
+    try {
+      const id = ledger.startDeployment({ kind: 'deploy', fromId: null, toId: 'r2', fromVersion: null, toVersion: 'v2', reason: 'test', who: 'test' });
+      const log: string[] = [];
+      const events: string[] = [];
+      const result = await runPipeline({
+        steps: steps(log, { failAt: 'c' }),
+        ctx: null,
+        deploymentId: id,
+        journal,
+        ledger,
+        onEvent: (e) => events.push(e.type === 'step-end' ? `${e.name} ${e.outcome}` : `${e.type} ${e.name}`),
+      });
+      assert.equal(result.ok, false);
+      assert.deepEqual(log, ['run a', 'run c', 'undo c', 'undo a']);
+      assert.ok(events.includes('b skipped'), events.join(', '));
+      const journaled = (await journal.entriesFor(id)).map((e) => `${e.step} ${e.phase}`);
+      assert.ok(!journaled.some((line) => line.startsWith('b ')), journaled.join(', '));
+      assert.ok(journaled.includes('a begin') && journaled.includes('c begin'), journaled.join(', '));
+      const rows = ledger.getDeployment(id)!.steps.filter((s) => s.name === 'b');
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.outcome, 'skipped');
+      assert.equal(rows[0]!.detail, 'nothing to do here');
+    } finally {
+      ledger.close();
+    }
+  });
+});
+
+test('a step with a hook around it runs even when it would skip, so the hook runs too', async () => {
+  await withHost(async ({ journalFile, ledgerFile }) => {
+    const journal = openJournal(journalFile);
+    const ledger = openLedger(ledgerFile);
+    try {
+      const id = ledger.startDeployment({ kind: 'deploy', fromId: null, toId: 'r2', fromVersion: null, toVersion: 'v2', reason: 'test', who: 'test' });
+      const log: string[] = [];
+      const result = await runPipeline({
+        steps: steps(log),
+        ctx: null,
+        deploymentId: id,
+        journal,
+        ledger,
+        onEvent: () => undefined,
+        hasHooks: (step) => step === 'b',
+        runHooks: async (when, step) => void log.push(`hook ${when}_${step}`),
+      });
+      assert.equal(result.ok, true);
+      assert.ok(log.includes('run b') && log.includes('hook before_b') && log.includes('hook after_b'), log.join(', '));
+      assert.ok((await journal.entriesFor(id)).some((e) => e.step === 'b' && e.phase === 'begin'));
+    } finally {
+      ledger.close();
+    }
+  });
+});
