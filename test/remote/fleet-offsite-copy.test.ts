@@ -131,6 +131,10 @@ it("staging on one SSH-driven server copies production's data from another, thro
   assert.equal(inS3[0]?.id, record.id, `the newest copy in the store: ${inS3.map((c) => c.id).join(', ')}`);
   assert.ok(inS3[0]!.verifiedAt, 'listed as verified: a copy source takes it');
   assert.deepEqual(filesHolding(s3.dir, SECRET_NOTE), [], 'the copy in the store is encrypted');
+  // `backups --offsite`, run on the host, lists what is in the S3 store.
+  const listed = await fleet.cli(['backups', 'production', '--offsite', '--json']);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.ok(listed.stdout.includes(record.id), listed.stdout);
   assert.equal(fs.existsSync(path.join(host('prod1').root, 'store', 'notes', 'backups')), false, "nothing off-site in the host's own folder store");
 
   // staging on the other server: its schedule takes that copy, restores it, scrubs it.
