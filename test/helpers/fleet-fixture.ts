@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT, git, runCli, type CliResult } from './cli.js';
 import { freePort } from './free-port.js';
 import { killQuietly, waitForProcessesUnder } from './processes.js';
@@ -89,7 +90,10 @@ export async function createFleet(
   t.after(async () => {
     // Agents first (they run the apps), then the SSH servers and namespaces.
     for (const host of hosts.values()) {
-      const stopped = await runCli(['agent', '--stop', '--config', path.join(host.root, 'slipway.yml')], { cwd: host.root, home: host.root, timeoutMs: 30_000 }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+      const configFile = path.join(host.root, 'slipway.yml');
+      // The host's own environment comes first in its file; a staging host's file also names its data copy's source.
+      const environment = fs.existsSync(configFile) ? Object.keys((parseYaml(fs.readFileSync(configFile, 'utf8')) as { environments?: object }).environments ?? {})[0] : undefined;
+      const stopped = await runCli(['agent', '--stop', ...(environment ? ['--env', environment] : []), '--config', configFile], { cwd: host.root, home: host.root, timeoutMs: 30_000 }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
       if (stopped.code !== 0) process.stderr.write(`fleet teardown: agent --stop on ${host.name} said (${stopped.code}): ${stopped.stderr}\n`);
     }
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
