@@ -1,23 +1,24 @@
 /**
  * What the proxy answers by itself, with no app involved: no release serving, a bad
- * gateway, down for maintenance; on a plain response, or raw on an upgrade's socket.
+ * gateway, down for maintenance; on a plain response (HTTP/1.1 or HTTP/2), or raw on an
+ * upgrade's socket.
  */
-import type http from 'node:http';
 import type net from 'node:net';
-import { statusLine } from './proxy-http.js';
+import { answerGone, statusLine, writeAnswerHead, type ClientRequest, type ClientResponse } from './proxy-http.js';
 
-export function sendText(res: http.ServerResponse, status: number, body: string, contentType: string, extra: Record<string, string> = {}): void {
-  if (res.destroyed) return;
-  res.writeHead(status, {
+export function sendText(res: ClientResponse, status: number, body: string, contentType: string, extra: Record<string, string> = {}): void {
+  if (answerGone(res)) return;
+  writeAnswerHead(res, status, {
     ...extra,
     'content-type': contentType,
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',
   });
-  res.end(res.req?.method === 'HEAD' ? undefined : body);
+  if (res.req?.method === 'HEAD') res.end();
+  else res.end(body);
 }
 
-export function sendRefusal(req: http.IncomingMessage, res: http.ServerResponse, retryAfterSeconds: number): void {
+export function sendRefusal(req: ClientRequest, res: ClientResponse, retryAfterSeconds: number): void {
   const extra = { 'retry-after': String(retryAfterSeconds) };
   if ((req.headers.accept ?? '').includes('application/json')) {
     sendText(res, 503, JSON.stringify({ error: 'maintenance', retryAfterSeconds }) + '\n', 'application/json', extra);

@@ -1,19 +1,24 @@
 /**
- * Forwarding to the target that is current when a request is sent: plain HTTP requests
- * (retried once on a stale pooled connection when that is safe) and upgrades, which
- * become tunnels between the client's socket and the app's.
+ * Forwarding to the target that is current when a request is sent: plain HTTP requests,
+ * HTTP/1.1 or HTTP/2 from the client and HTTP/1.1 to the app (retried once on a stale pooled
+ * connection when that is safe), and upgrades, which become tunnels between the client's
+ * socket and the app's.
  */
 import http from 'node:http';
 import type net from 'node:net';
 import { sendText, writeRawResponse } from './proxy-answers.js';
 import {
   RETRYABLE_METHODS,
+  answerGone,
   filterHeaders,
   forwardedRequestHeaders,
   headerLines,
   rawHeaderLines,
   requestHasBody,
   statusLine,
+  writeAnswerHead,
+  type ClientRequest,
+  type ClientResponse,
 } from './proxy-http.js';
 import type { Target } from './proxy-target.js';
 
@@ -34,7 +39,7 @@ export interface ForwardingProxy {
   isTrustedProxy(address: string | undefined): boolean;
 }
 
-export function forwardRequest(proxy: ForwardingProxy, req: http.IncomingMessage, res: http.ServerResponse, attempt: number): void {
+export function forwardRequest(proxy: ForwardingProxy, req: ClientRequest, res: ClientResponse, attempt: number): void {
   const target = proxy.current();
   if (!target) {
     sendText(res, 503, JSON.stringify({ error: 'no release is serving' }) + '\n', 'application/json');
@@ -63,7 +68,7 @@ export function forwardRequest(proxy: ForwardingProxy, req: http.IncomingMessage
   upstream.once('response', (upRes) => {
     upstreamResponded = true;
     upRes.once('end', () => (upstreamDone = true));
-    res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, filterHeaders(upRes.rawHeaders, upRes.headers.connection, false));
+    writeAnswerHead(res, upRes.statusCode ?? 502, filterHeaders(upRes.rawHeaders, upRes.headers.connection, false), upRes.statusMessage);
     // pipe, not pipeline(): pipeline builds an AbortController and a DOMException per request, a
     // tenth of the proxy's time under load. A client gone early is handled by onClientClose; an
     // upstream that breaks off mid-answer cuts the client's answer off too (it must not look complete).
@@ -76,7 +81,7 @@ export function forwardRequest(proxy: ForwardingProxy, req: http.IncomingMessage
 
   upstream.on('error', (error: NodeJS.ErrnoException) => {
     // After the answer started, a failure shows up on the response stream and is counted there.
-    if (upstreamResponded || res.destroyed) return;
+    if (upstreamResponded || answerGone(res)) return;
     const retryable =
       attempt === 0 && !hasBody && RETRYABLE_METHODS.has(req.method ?? '') && RETRYABLE_ERRORS.has(error.code ?? '');
     if (retryable) {
@@ -88,8 +93,8 @@ export function forwardRequest(proxy: ForwardingProxy, req: http.IncomingMessage
     proxy.counters.errors += 1;
     req.unpipe(upstream);
     if (!res.headersSent) {
-      res.setHeader('connection', 'close');
-      sendText(res, 502, `Bad gateway: the application did not answer (${error.code ?? error.message}).\n`, 'text/plain; charset=utf-8');
+      // (HTTP/2 has no such header: sendText leaves it out; its connection carries other streams.)
+      sendText(res, 502, `Bad gateway: the application did not answer (${error.code ?? error.message}).\n`, 'text/plain; charset=utf-8', { connection: 'close' });
     } else res.destroy();
   });
 

@@ -5,7 +5,7 @@
  * challenges and redirecting everything else to HTTPS.
  */
 import type http from 'node:http';
-import https from 'node:https';
+import http2 from 'node:http2';
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { AcmeChallenges } from './acme-challenges.js';
@@ -67,26 +67,51 @@ export class SecureContexts {
   }
 }
 
+/** How long an HTTP/2 connection may stay silent before the proxy ends it (gracefully: open streams finish). */
+const HTTP2_IDLE_TIMEOUT_MS = 120_000;
+
 /**
- * An HTTPS server (HTTP/1.1 over TLS 1.2+) whose certificate is picked by server name at each
- * handshake. Its request and upgrade events go to the same handlers as the plain server's.
+ * An HTTPS server (TLS 1.2+) speaking HTTP/2 and HTTP/1.1, as the client chooses by ALPN, whose
+ * certificate is picked by server name at each handshake. Its request and upgrade events go to the
+ * same handlers as the plain server's (upgrades come over HTTP/1.1 only).
  */
-export function createTlsServer(contexts: SecureContexts): https.Server {
-  const server = https.createServer({
-    // No request timeout: uploads and long requests belong to the app; headersTimeout still guards slow clients.
-    requestTimeout: 0,
+export function createTlsServer(contexts: SecureContexts): http2.Http2SecureServer {
+  const server = http2.createSecureServer({
+    allowHTTP1: true,
+    // An HTTP/1.1 server disables Nagle too; small answers must not wait for an ACK.
+    noDelay: true,
     minVersion: 'TLSv1.2',
-    ALPNProtocols: ['http/1.1'],
+    ALPNProtocols: ['h2', 'http/1.1'],
     SNICallback: (servername, done) => {
       const context = contexts.forName(servername);
       // A name without a certificate of its own gets the fallback (the server's default context).
       done(null, context);
     },
   });
+  keepHttp1AsBefore(server);
   contexts.onFallback((pair) => server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }));
   // A client that fails the handshake (no certificate yet, a port scanner) is dropped quietly.
   server.on('tlsClientError', (_error, socket) => socket.destroy());
+  server.on('session', (session: http2.ServerHttp2Session) => session.setTimeout(HTTP2_IDLE_TIMEOUT_MS, () => session.close()));
   return server;
+}
+
+/**
+ * The HTTP/1.1 settings an https.Server has and an HTTP/2 server falling back to HTTP/1.1 does not
+ * take from its options: HTTP/1.1 clients get the same server as before HTTP/2 was offered.
+ */
+function keepHttp1AsBefore(server: http2.Http2SecureServer): void {
+  Object.assign(server, {
+    // No request timeout: uploads and long requests belong to the app; headersTimeout still guards slow clients.
+    requestTimeout: 0,
+    headersTimeout: 60_000,
+    keepAliveTimeout: 5_000,
+    requireHostHeader: true,
+    httpAllowHalfOpen: false,
+    maxHeadersCount: null,
+    maxRequestsPerSocket: 0,
+    rejectNonStandardBodyWrites: false,
+  });
 }
 
 /** The host of a Host header without its port; null when the header is missing or malformed. */

@@ -1,10 +1,12 @@
 import http from 'node:http';
+import type http2 from 'node:http2';
 import net from 'node:net';
 import { createTlsServer, plainListener, type PlainListener, type ProxyTlsOptions } from './proxy-tls.js';
 import { SlipwayError } from '../errors.js';
 import { addressMatcher } from '../util/ip-range.js';
 import { sendRefusal, writeRawResponse } from './proxy-answers.js';
 import { forwardRequest, forwardUpgrade, type ForwardingProxy } from './proxy-forward.js';
+import { answerGone, type ClientRequest, type ClientResponse } from './proxy-http.js';
 import { MaintenanceGate, type MaintenanceMode } from './proxy-maintenance.js';
 import { Target } from './proxy-target.js';
 
@@ -94,9 +96,14 @@ export async function createProxy(o: ProxyOptions): Promise<ReverseProxy> {
 }
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+/** how long close() lets HTTP/2 streams already open finish before it cuts their connections */
+const HTTP2_CLOSE_GRACE_MS = 5_000;
 
 type ListenerRole = 'app' | 'https' | 'challenges';
-type Handlers = Pick<PlainListener, 'request' | 'upgrade'>;
+interface Handlers {
+  request(req: ClientRequest, res: ClientResponse): void;
+  upgrade: PlainListener['upgrade'];
+}
 
 /** Listens on host:port and resolves with the port bound (the OS's pick for 0). */
 /** The loopback address of the same family as `host` (itself when it is one already). */
@@ -105,7 +112,7 @@ function loopbackOf(host: string): string {
   return net.isIPv6(host) || host === '::' ? '::1' : '127.0.0.1';
 }
 
-function listenOn(server: http.Server, host: string, port: number): Promise<number> {
+function listenOn(server: net.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       reject(
@@ -135,8 +142,13 @@ function listenOn(server: http.Server, host: string, port: number): Promise<numb
  */
 class SlipwayProxy implements ReverseProxy {
   /** the environment's own port first, then the HTTPS one and the challenge port when they are separate */
-  private readonly servers: Array<{ server: http.Server; port: number; role: ListenerRole; host: string | undefined; bound: number }> = [];
+  private readonly servers: Array<{ server: net.Server; port: number; role: ListenerRole; host: string | undefined; bound: number }> = [];
+  /** every accepted TCP connection, HTTPS ones included (as they were before TLS) */
   private readonly sockets = new Set<net.Socket>();
+  /** HTTP/2 connections on the HTTPS port, with the TCP connection each one runs on */
+  private readonly sessions = new Map<http2.ServerHttp2Session, net.Socket | undefined>();
+  /** TCP connections on the HTTPS port with no HTTP/2 session (yet), by remote address and port */
+  private readonly pendingTls = new Map<string, net.Socket>();
   private readonly tunnels = new Set<net.Socket>();
   private readonly targets = new Map<number, Target>();
   private readonly gate = new MaintenanceGate();
@@ -193,13 +205,29 @@ class SlipwayProxy implements ReverseProxy {
     for (const entry of this.servers) entry.bound = await listenOn(entry.server, entry.host ?? host, entry.port);
   }
 
-  private serve(o: { server: http.Server; handlers: Handlers; port: number; role: ListenerRole; host?: string }): void {
+  private serve(o: { server: net.Server; handlers: Handlers; port: number; role: ListenerRole; host?: string }): void {
+    const https = o.role === 'https';
     o.server.on('connection', (socket: net.Socket) => {
       this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
+      const key = https ? `${socket.remoteAddress}|${socket.remotePort}` : '';
+      if (https) this.pendingTls.set(key, socket);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        if (https) this.pendingTls.delete(key);
+      });
     });
-    o.server.on('request', (req, res) => o.handlers.request(req, res));
-    o.server.on('upgrade', (req, socket: net.Socket, head: Buffer) => o.handlers.upgrade(req, socket, head));
+    if (https) {
+      o.server.on('session', (session: http2.ServerHttp2Session) => {
+        // The TLS socket has the same peer as the TCP one it runs on: that pairs them.
+        const key = `${session.socket.remoteAddress}|${session.socket.remotePort}`;
+        this.sessions.set(session, this.pendingTls.get(key));
+        this.pendingTls.delete(key);
+        session.once('close', () => this.sessions.delete(session));
+        if (this.closing) session.close();
+      });
+    }
+    o.server.on('request', (req: ClientRequest, res: ClientResponse) => o.handlers.request(req, res));
+    o.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => o.handlers.upgrade(req, socket, head));
     this.servers.push({ server: o.server, port: o.port, role: o.role, host: o.host, bound: 0 });
   }
 
@@ -257,14 +285,29 @@ class SlipwayProxy implements ReverseProxy {
 
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
-      let open = this.servers.length;
-      if (open === 0) resolve();
-      for (const { server } of this.servers) server.close(() => --open === 0 && resolve());
-      for (const socket of this.sockets) socket.destroy();
-      for (const socket of this.tunnels) socket.destroy();
-      for (const target of this.targets.values()) target.agent.destroy();
+      const targets = [...this.targets.values()];
       this.targets.clear();
       this.current = null;
+      let graceTimer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        clearTimeout(graceTimer);
+        // Only now: streams finishing during the grace still talk to the app through these.
+        for (const target of targets) target.agent.destroy();
+        resolve();
+      };
+      let open = this.servers.length;
+      if (open === 0) return finish();
+      for (const { server } of this.servers) server.close(() => --open === 0 && finish());
+      // HTTP/2 connections get a GOAWAY: no new streams, the open ones finish, and each connection
+      // ends with its last stream. Everything else is cut now; what is left after the grace, then.
+      const http2Sockets = new Set(this.sessions.values());
+      for (const session of this.sessions.keys()) session.close();
+      for (const socket of this.sockets) if (!http2Sockets.has(socket)) socket.destroy();
+      for (const socket of this.tunnels) socket.destroy();
+      graceTimer = setTimeout(() => {
+        for (const session of this.sessions.keys()) session.destroy();
+        for (const socket of this.sockets) socket.destroy();
+      }, HTTP2_CLOSE_GRACE_MS);
     });
     return this.closing;
   }
@@ -275,9 +318,9 @@ class SlipwayProxy implements ReverseProxy {
     target.agent.destroy();
   }
 
-  // ---- plain HTTP ----------------------------------------------------------
+  // ---- HTTP requests (HTTP/1.1, and HTTP/2 on the HTTPS port) ---------------
 
-  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private onRequest(req: ClientRequest, res: ClientResponse): void {
     this.counters.requests += 1;
     this.counters.inFlight += 1;
     res.once('close', () => (this.counters.inFlight -= 1));
@@ -289,7 +332,7 @@ class SlipwayProxy implements ReverseProxy {
         res.once('close', listener);
         return () => res.off('close', listener);
       },
-      isGone: () => res.destroyed || res.writableEnded,
+      isGone: () => answerGone(res),
       proceed: () => forwardRequest(this.forwarding, req, res, 0),
       refuse: (retryAfter) => sendRefusal(req, res, retryAfter),
     });
