@@ -44,6 +44,12 @@ export interface ProvisionOptions {
 }
 
 /** Writes a file on the host atomically (temp name, then rename); the script is fixed, the path travels as an argument. */
+/**
+ * Variables the agent itself needs on the host and no file of slipway's holds (the S3
+ * credentials of an off-site store, a backup key): KEY=value lines the operator writes,
+ * mode 0600, read by the systemd unit when it exists.
+ */
+export const AGENT_ENV_FILE = 'agent.env';
 const WRITE_FILE = 'mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && chmod "$2" "$1.tmp" && mv -f "$1.tmp" "$1"';
 /** Unpacks the bundle from stdin into cli/<sha>; a finished one has .complete, so a cut transfer is redone. */
 const UNPACK_BUNDLE = 'rm -rf "$1.part" && mkdir -p "$1.part" && tar -xzf - -C "$1.part" && touch "$1.part/.complete" && rm -rf "$1" && mv "$1.part" "$1"';
@@ -126,7 +132,7 @@ export async function provisionHost(o: Omit<ProvisionOptions, 'remotes'> & { rem
   let instructions: string | undefined;
   if (systemd) {
     unit = unitNameFor(project.config.app, environment.name);
-    await check(remote, `write ${unit}`, await remote.run(['sh', '-c', WRITE_FILE, 'sh', `/etc/systemd/system/${unit}`, '644'], { input: renderSystemdUnit({ ...agentCommand, unitName: unit }) }));
+    await check(remote, `write ${unit}`, await remote.run(['sh', '-c', WRITE_FILE, 'sh', `/etc/systemd/system/${unit}`, '644'], { input: renderSystemdUnit({ ...agentCommand, unitName: unit, environmentFile: path.posix.join(paths.root, AGENT_ENV_FILE) }) }));
     await check(remote, 'systemctl daemon-reload', await remote.run(['systemctl', 'daemon-reload']));
     await check(remote, `systemctl enable --now ${unit}`, await remote.run(['systemctl', 'enable', '--now', unit]));
   } else {
