@@ -8,15 +8,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
-import { openJournal } from '../../src/host/journal.js';
-import { openLedger } from '../../src/host/ledger.js';
+import { openJournal, type Journal } from '../../src/host/journal.js';
+import { openLedger, type Ledger } from '../../src/host/ledger.js';
 import { runPipeline, type PipelineStep } from '../../src/update/pipeline.js';
 
-async function withHost(run: (o: { journalFile: string; ledgerFile: string }) => Promise<void>): Promise<void> {
+/** A journal file and a ledger in a temp folder, with one deployment started. */
+async function withHost(run: (o: { journal: Journal; ledger: Ledger; id: number }) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'slipway-pipeline-skip-'));
+  const ledger = openLedger(path.join(dir, 'ledger.db'));
   try {
-    await run({ journalFile: path.join(dir, 'journal.jsonl'), ledgerFile: path.join(dir, 'ledger.db') });
+    const id = ledger.startDeployment({ kind: 'deploy', fromId: null, toId: 'r2', fromVersion: null, toVersion: 'v2', reason: 'test', who: 'test' });
+    await run({ journal: openJournal(path.join(dir, 'journal.jsonl')), ledger, id });
   } finally {
+    ledger.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -37,59 +41,45 @@ function steps(log: string[], o: { failAt?: string } = {}): PipelineStep<null>[]
 }
 
 test('a step skipped beforehand: a history row with its reason, no journal line, never run nor undone', async () => {
-  await withHost(async ({ journalFile, ledgerFile }) => {
-    const journal = openJournal(journalFile);
-    const ledger = openLedger(ledgerFile);
-    try {
-      const id = ledger.startDeployment({ kind: 'deploy', fromId: null, toId: 'r2', fromVersion: null, toVersion: 'v2', reason: 'test', who: 'test' });
-      const log: string[] = [];
-      const events: string[] = [];
-      const result = await runPipeline({
-        steps: steps(log, { failAt: 'c' }),
-        ctx: null,
-        deploymentId: id,
-        journal,
-        ledger,
-        onEvent: (e) => events.push(e.type === 'step-end' ? `${e.name} ${e.outcome}` : `${e.type} ${e.name}`),
-      });
-      assert.equal(result.ok, false);
-      assert.deepEqual(log, ['run a', 'run c', 'undo c', 'undo a']);
-      assert.ok(events.includes('b skipped'), events.join(', '));
-      const journaled = (await journal.entriesFor(id)).map((e) => `${e.step} ${e.phase}`);
-      assert.ok(!journaled.some((line) => line.startsWith('b ')), journaled.join(', '));
-      assert.ok(journaled.includes('a begin') && journaled.includes('c begin'), journaled.join(', '));
-      const rows = ledger.getDeployment(id)!.steps.filter((s) => s.name === 'b');
-      assert.equal(rows.length, 1);
-      assert.equal(rows[0]!.outcome, 'skipped');
-      assert.equal(rows[0]!.detail, 'nothing to do here');
-    } finally {
-      ledger.close();
-    }
+  await withHost(async ({ journal, ledger, id }) => {
+    const log: string[] = [];
+    const events: string[] = [];
+    const result = await runPipeline({
+      steps: steps(log, { failAt: 'c' }),
+      ctx: null,
+      deploymentId: id,
+      journal,
+      ledger,
+      onEvent: (e) => events.push(e.type === 'step-end' ? `${e.name} ${e.outcome}` : `${e.type} ${e.name}`),
+    });
+    assert.equal(result.ok, false);
+    assert.deepEqual(log, ['run a', 'run c', 'undo c', 'undo a']);
+    assert.ok(events.includes('b skipped'), events.join(', '));
+    const journaled = (await journal.entriesFor(id)).map((e) => `${e.step} ${e.phase}`);
+    assert.ok(!journaled.some((line) => line.startsWith('b ')), journaled.join(', '));
+    assert.ok(journaled.includes('a begin') && journaled.includes('c begin'), journaled.join(', '));
+    const rows = ledger.getDeployment(id)!.steps.filter((s) => s.name === 'b');
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.outcome, 'skipped');
+    assert.equal(rows[0]!.detail, 'nothing to do here');
   });
 });
 
 test('a step with a hook around it runs even when it would skip, so the hook runs too', async () => {
-  await withHost(async ({ journalFile, ledgerFile }) => {
-    const journal = openJournal(journalFile);
-    const ledger = openLedger(ledgerFile);
-    try {
-      const id = ledger.startDeployment({ kind: 'deploy', fromId: null, toId: 'r2', fromVersion: null, toVersion: 'v2', reason: 'test', who: 'test' });
-      const log: string[] = [];
-      const result = await runPipeline({
-        steps: steps(log),
-        ctx: null,
-        deploymentId: id,
-        journal,
-        ledger,
-        onEvent: () => undefined,
-        hasHooks: (step) => step === 'b',
-        runHooks: async (when, step) => void log.push(`hook ${when}_${step}`),
-      });
-      assert.equal(result.ok, true);
-      assert.ok(log.includes('run b') && log.includes('hook before_b') && log.includes('hook after_b'), log.join(', '));
-      assert.ok((await journal.entriesFor(id)).some((e) => e.step === 'b' && e.phase === 'begin'));
-    } finally {
-      ledger.close();
-    }
+  await withHost(async ({ journal, ledger, id }) => {
+    const log: string[] = [];
+    const result = await runPipeline({
+      steps: steps(log),
+      ctx: null,
+      deploymentId: id,
+      journal,
+      ledger,
+      onEvent: () => undefined,
+      hasHooks: (step) => step === 'b',
+      runHooks: async (when, step) => void log.push(`hook ${when}_${step}`),
+    });
+    assert.equal(result.ok, true);
+    assert.ok(log.includes('run b') && log.includes('hook before_b') && log.includes('hook after_b'), log.join(', '));
+    assert.ok((await journal.entriesFor(id)).some((e) => e.step === 'b' && e.phase === 'begin'));
   });
 });
