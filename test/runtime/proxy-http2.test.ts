@@ -9,7 +9,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import type net from 'node:net';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import { describe, it, type TestContext } from 'node:test';
 import { createProxy, type ReverseProxy } from '../../src/runtime/proxy.js';
 import { SecureContexts } from '../../src/runtime/proxy-tls.js';
@@ -181,6 +181,18 @@ describe('HTTP/2 on the HTTPS port', { skip: hasOpenssl() ? false : 'openssl is 
     assert.deepEqual([head.status, head.body], [200, '']);
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(warnings, []);
+  });
+
+  it('HTTP/1.1 on the HTTPS port keeps the rules of an HTTPS server: a request without Host gets 400', async (t) => {
+    const { proxy, cert } = await startProxy(t);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: proxy.httpsPort!, ca: cert.cert, servername: NAME, ALPNProtocols: ['http/1.1'] }, () => socket.write('GET / HTTP/1.1\r\n\r\n'));
+      let text = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1.1 400 /);
   });
 
   it('a request body streams through to the app, and its answer back, while the client still sends', async (t) => {
