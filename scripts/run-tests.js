@@ -36,9 +36,13 @@ const timesFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'slipway-test-tim
 // (TAP when stdout is not a terminal, as node --test does by default, so CI reads what it always read.)
 const reporters = [`--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`, '--test-reporter-destination=stdout', `--test-reporter=${path.join(root, 'scripts', 'file-times-reporter.js')}`, `--test-reporter-destination=${timesFile}`];
 const started = Date.now();
+// One test file more than there are cores: the tests wait on real servers (health windows, SSH
+// keep-alives, schedules) about a fifth of their time, which a third file fills on two cores.
+// At most 4: the container and SSH tests share one engine and the machine's namespaces.
+const concurrency = Number(process.env.SLIPWAY_TEST_CONCURRENCY) || Math.min(4, os.availableParallelism() + 1);
 // What test files may share within one run (a bundle of slipway made once), removed with the run.
 const runDir = mkdtempSync(path.join(os.tmpdir(), 'slipway-test-run-'));
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...reporters, ...files], { stdio: 'inherit', env: { ...process.env, SLIPWAY_TEST_RUN_DIR: runDir } });
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], { stdio: 'inherit', env: { ...process.env, SLIPWAY_TEST_RUN_DIR: runDir } });
 rmSync(runDir, { recursive: true, force: true });
 try {
   const lines = readFileSync(timesFile, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
