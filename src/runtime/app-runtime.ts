@@ -50,7 +50,8 @@ export interface AppRuntime {
   activate(release: RunningRelease): Promise<SwitchResult>;
   /** stops routing to any release (the proxy answers 503): only when no release served before */
   deactivate(): void;
-  stop(release: RunningRelease): Promise<void>;
+  /** one line saying how it went: "stopped v1", or which services still run until their engine answers */
+  stop(release: RunningRelease): Promise<string>;
   /** every service of the release still runs */
   isAlive(release: RunningRelease): boolean;
   /** watches the release's health for a window after the switch */

@@ -173,6 +173,8 @@ class ContainerService extends EventEmitter implements SupervisedService {
   private lastExit: ContainerExit | undefined;
   /** the engine went away while a stop waited for it: the exit can no longer be watched */
   private watchAbandoned = false;
+  /** the container was left running by a stop the engine did not answer; stopped once it does */
+  private stopPending = false;
   /** since when the engine has not answered the exit watch (undefined: it answers) */
   private engineAwaySince: number | undefined;
 
@@ -215,6 +217,10 @@ class ContainerService extends EventEmitter implements SupervisedService {
   stop(o: { graceMs?: number } = {}): Promise<void> {
     this.stopping ??= this.stopContainer(o.graceMs ?? DEFAULT_GRACE_MS);
     return this.stopping;
+  }
+
+  stopPostponed(): boolean {
+    return this.stopPending;
   }
 
   async lastOutput(lines = 30): Promise<string[]> {
@@ -346,6 +352,7 @@ class ContainerService extends EventEmitter implements SupervisedService {
       if (isEngineAway(error)) {
         // Nobody can tell it runs now: stop watching (the stop returns), and stop it once the engine answers again.
         this.watchAbandoned = true;
+        this.stopPending = true;
         this.stopWhenEngineAnswers(t);
       }
     }
@@ -360,9 +367,14 @@ class ContainerService extends EventEmitter implements SupervisedService {
   private stopWhenEngineAnswers(t: number): void {
     const attempt = () => {
       this.container.stop({ t }).then(
-        () => this.log(`${this.name}: its container, left running while the Docker engine was away, is stopped`),
+        () => {
+          this.stopPending = false;
+          this.log(`${this.name}: its container, left running while the Docker engine was away, is stopped`);
+        },
         (error: unknown) => {
           if (isEngineAway(error)) setTimeout(attempt, 1_000).unref();
+          // Stopped meanwhile (304) or gone: nothing runs any more.
+          else this.stopPending = false;
         },
       );
     };

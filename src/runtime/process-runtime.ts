@@ -82,9 +82,10 @@ export class ProcessRuntime implements AppRuntime {
     this.activeSlot = null;
   }
 
-  async stop(release: RunningRelease): Promise<void> {
-    await this.stopGracefully(this.own(release));
+  async stop(release: RunningRelease): Promise<string> {
+    const line = await this.stopGracefully(this.own(release));
     if (this.activeSlot === release) this.activeSlot = null;
+    return line;
   }
 
   isAlive(release: RunningRelease): boolean {
@@ -147,7 +148,7 @@ export class ProcessRuntime implements AppRuntime {
     await Promise.allSettled([active ? this.stopGracefully(active) : undefined, this.standby.stopNow('the agent stops')]);
   }
 
-  private stopGracefully(slot: Slot): Promise<void> {
+  private stopGracefully(slot: Slot): Promise<string> {
     return stopSlot(slot, this.options.drainTimeoutMs || 1_000);
   }
 

@@ -118,8 +118,13 @@ export async function startSlot(options: {
   };
 }
 
-export async function stopSlot(slot: Slot, graceMs: number): Promise<void> {
+/** Stops every service of the slot; says in one line whether they all stopped or which still run until their engine answers. */
+export async function stopSlot(slot: Slot, graceMs: number): Promise<string> {
   await Promise.allSettled(slot.services.map((s) => s.process.stop({ graceMs })));
+  const waiting = slot.services.filter((s) => s.process.stopPostponed?.() === true).map((s) => s.config.name);
+  if (waiting.length === 0) return `stopped ${slot.version}`;
+  const which = waiting.length === 1 ? `its service ${waiting[0]} still runs` : `its services ${waiting.join(', ')} still run`;
+  return `asked ${slot.version} to stop, but ${which}: the Docker engine did not answer, and it is stopped once the engine does`;
 }
 
 export function otherSlot(name: SlotName | undefined): SlotName {

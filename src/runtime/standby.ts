@@ -51,8 +51,8 @@ export interface StandbyEntry {
 
 export interface StandbyOptions {
   config: StandbyConfig;
-  /** stops a slot's processes (SIGTERM to each group, SIGKILL after the grace time) */
-  stopSlot(slot: Slot): Promise<void>;
+  /** stops a slot's processes (SIGTERM to each group, SIGKILL after the grace time); one line saying how it went */
+  stopSlot(slot: Slot): Promise<string>;
   log(line: string): void;
   /** the memory available now (a test seam; default availableMemoryBytes) */
   availableMemory?(): number;
@@ -65,7 +65,7 @@ export class Standby {
   private expiry: NodeJS.Timeout | undefined;
   private memoryCheck: NodeJS.Timeout | undefined;
   /** stops in progress: a slot name is reused only once its old processes (and pid files) are gone */
-  private readonly stopping = new Set<Promise<void>>();
+  private readonly stopping = new Set<Promise<string>>();
 
   constructor(private readonly options: StandbyOptions) {}
 
@@ -81,13 +81,11 @@ export class Standby {
     // Only one slot waits in standby: a second would hold a third release's worth of memory.
     await this.stopNow('another release took its place');
     if (!slot.services.every((s) => s.process.isAlive())) {
-      await this.stopAndWait(slot);
-      return `stopped ${slot.version} (it was no longer running cleanly, so not kept in standby)`;
+      return `${await this.stopAndWait(slot)} (it was no longer running cleanly, so not kept in standby)`;
     }
     const decision = decideStandby(this.options.config, this.memory());
     if (!decision.keep) {
-      await this.stopAndWait(slot);
-      return `stopped ${slot.version} (not kept warm: ${decision.reason})`;
+      return `${await this.stopAndWait(slot)} (not kept warm: ${decision.reason})`;
     }
     const now = new Date();
     this.entry = { slot, since: now, until: new Date(now.getTime() + decision.windowMs) };
@@ -135,9 +133,12 @@ export class Standby {
     while (this.stopping.size > 0) await Promise.allSettled([...this.stopping]);
   }
 
-  private stopAndWait(slot: Slot): Promise<void> {
+  private stopAndWait(slot: Slot): Promise<string> {
     // Never rejects (stopSlot settles every service): callers may leave it running in the background.
-    const stop: Promise<void> = this.options.stopSlot(slot).catch(() => undefined).finally(() => this.stopping.delete(stop));
+    const stop: Promise<string> = this.options
+      .stopSlot(slot)
+      .catch((error: unknown) => `could not stop ${slot.version}: ${(error as Error).message}`)
+      .finally(() => this.stopping.delete(stop));
     this.stopping.add(stop);
     return stop;
   }

@@ -66,6 +66,11 @@ export interface SupervisedService {
    * an error could quote the output from before the exit and not how it ended. Processes need none.
    */
   settled?(timeoutMs: number): Promise<void>;
+  /**
+   * True when the last stop() returned with the service still running: its container's engine did
+   * not answer, and it is stopped once the engine does. Processes are always stopped when stop() returns.
+   */
+  stopPostponed?(): boolean;
   /** called each time the process exits, except when stop() ended it */
   on(event: 'exit', listener: (info: ServiceExit) => void): this;
   off(event: 'exit', listener: (info: ServiceExit) => void): this;

@@ -29,6 +29,12 @@ it('the Docker engine unreachable at every step of a container update', { timeou
             inject: ({ host }) => host.proxy.cut(),
             lift: ({ host }) => host.proxy.restore(),
             async more({ host, result, deployResult, letPass }) {
+              if (step === 'finish' && result.outcome === 'succeeded') {
+                // The update was done; v1's stop found no engine: the output must not claim it stopped.
+                const output = deployResult.stdout + deployResult.stderr;
+                assert.match(output, /asked v1 to stop, but its service web still runs: the Docker engine did not answer/, `[${step}] the finish line says the stop waits:\n${output}`);
+                assert.doesNotMatch(output, /stopped v1/, `[${step}]:\n${output}`);
+              }
               if (result.outcome === 'rolled-back') {
                 assert.match(deployResult.stdout + deployResult.stderr, /Docker engine/, `[${step}] the failure names the engine:\n${deployResult.stderr}`);
                 // One case is enough to show it (each deploy costs seconds).

@@ -61,10 +61,11 @@ export class FakeRuntime implements AppRuntime {
     this.calls.push('deactivate');
     this.activeRelease = null;
   }
-  async stop(release: RunningRelease): Promise<void> {
+  async stop(release: RunningRelease): Promise<string> {
     this.calls.push(`stop ${release.version}`);
     this.running.delete(release);
     if (this.activeRelease === release) this.activeRelease = null;
+    return `stopped ${release.version}`;
   }
   isAlive(release: RunningRelease): boolean {
     return this.running.has(release);

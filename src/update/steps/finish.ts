@@ -29,8 +29,7 @@ export const finishStep: UpdateStep = {
     if (replaced && replaced !== started) {
       if (ctx.restore) {
         // Its data was swapped under it (a restore): a process that may hold the replaced files open is no standby.
-        await ctx.runtime.stop(replaced);
-        notes.push(`stopped ${replaced.version} (not kept warm: the data was restored under it)`);
+        notes.push(`${await ctx.runtime.stop(replaced)} (not kept warm: the data was restored under it)`);
       } else {
         notes.push(await ctx.runtime.retire(replaced));
       }
