@@ -8,7 +8,8 @@
  *   (b) store bytes a one-file change adds vs those of the full release (du of the store)
  *   (c) fresh install (the deploy's fetch step: fetch, verify, extract) vs `tar -xzf`
  *       of a tar.gz of the same tree
- *   (d) install of the one-file change vs the same `tar -xzf`
+ *   (d) install of the one-file change vs the same `tar -xzf`, and `cp -al` of the
+ *       installed release beside it: the floor of any install made of hard links
  *   (e) `slipway verify` of the untouched release (and `--full`, which hashes every
  *       file again) vs `sha256sum` of its files
  *   (f) warm rollback (`slipway rollback`) vs a bare `slipway status`, and when the old
@@ -361,12 +362,25 @@ try {
       return { wall: ms, fetch: await stepMs(home, repo, 'fetch') };
     });
   }
+  // The floor of any install that makes a release folder of hard links: `cp -al` of an installed release (its folders and links, nothing fetched or checked).
+  let linkFloorMs: number | undefined;
+  if (deployedV2) {
+    linkFloorMs = await phase('(d) cp -al floor', async () => {
+      const copy = path.join(root, 'cp-al');
+      await settle();
+      const ms = await timeShell(`cp -al ${quote(path.join(home, 'hosts', 'big', 'production', 'current'))}/. ${quote(copy)}`, root);
+      await run('chmod', ['-R', 'u+w', copy]);
+      rmSync(copy, { recursive: true, force: true });
+      return ms;
+    });
+  }
   if (archived) await phase('tar -xzf (third run)', tarOnce);
   if (tarMs.length > 0) {
     const base = tarBaseline();
     const runs = `tar -xzf ${sec(base)} (median of ${tarMs.map(sec).join(', ')})`;
     if (deployedV1) say(`(c) fresh install: fetch+verify+extract ${sec(deployedV1.fetch)} vs ${runs}: ${ratio(deployedV1.fetch, base)} (whole deploy ${sec(deployedV1.wall)})`);
     if (deployedV2) say(`(d) one-file change install: fetch+verify+extract ${sec(deployedV2.fetch)} vs ${runs}: ${ratio(deployedV2.fetch, base)} (whole deploy ${sec(deployedV2.wall)})`);
+    if (deployedV2 && linkFloorMs) say(`(d) floor: cp -al of the installed release (its folders and hard links, nothing fetched or checked) ${sec(linkFloorMs)}: ${ratio(linkFloorMs, base)} tar -xzf; slipway's install is ${ratio(deployedV2.fetch, linkFloorMs)} it`);
   }
 
   if (deployedV1) {

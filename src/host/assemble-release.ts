@@ -129,6 +129,8 @@ export async function assembleRelease(o: {
   snapshotFile: string;
   beforeReadOnly: () => Promise<void>;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** the host's objects, when the caller started listing them earlier (listHostObjects) */
+  hostObjects?: Promise<Set<string>>;
 }): Promise<AssembleResult> {
   const { layout, manifest, dir } = o;
   const links = manifest.links ?? [];
@@ -144,7 +146,7 @@ export async function assembleRelease(o: {
     const foldersMade = Promise.all(segments.map((segment) => segment.made));
     foldersMade.catch(() => undefined);
     ensureObjectShards(layout);
-    const have = listHostObjects(layout);
+    const have = await (o.hostObjects ?? listHostObjects(layout));
 
     const toFetch = new Map<string, { size: number; targets: Array<{ mode: number; firstPath: string; objectFile: string }> }>();
     const copies: Array<{ from: string; mode: number; firstPath: string; objectFile: string }> = [];

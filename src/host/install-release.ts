@@ -11,6 +11,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { Ledger } from './ledger.js';
 import { releaseDir, type HostLayout } from './layout.js';
 import { linkSharedPaths } from './shared-links.js';
+import { listHostObjects } from './objects.js';
 
 export interface SignaturePolicy {
   required: boolean;
@@ -61,6 +62,9 @@ export async function installRelease(options: {
 }): Promise<InstallResult> {
   const { layout, id } = options;
   if (await isReleaseInstalled(layout, id)) return { manifest: (await readInstalledManifest(layout, id))!, fetchedObjects: 0, fetchedBytes: 0, reusedFiles: 0 };
+  // Listed while the manifest is fetched and checked (the host's lock keeps objects from going meanwhile).
+  const hostObjects = listHostObjects(layout);
+  hostObjects.catch(() => undefined); // awaited by assembleRelease
   // The app and the signature (over app, version and id) are checked before any content is fetched.
   const manifestBytes = await readReleaseManifestBytes(options.store, options.app, id);
   const manifest = parseManifest(manifestBytes, id);
@@ -100,6 +104,8 @@ export async function installRelease(options: {
         snapshotFile: statSnapshotFile(layout, id),
         beforeReadOnly: () => linkSharedPaths({ releaseDir: tmp, sharedDir: layout.sharedDir, data: manifest.runtime.data }),
         onProgress: (done, total) => options.onProgress?.('fetch', done, total),
+        // A second attempt lists again: the first removed the objects it found damaged.
+        hostObjects: attempt === 1 ? hostObjects : listHostObjects(layout),
       });
       if (result.damaged.length > 0 && attempt === 1) {
         for (const file of result.damaged) await fs.rm(file, { force: true });

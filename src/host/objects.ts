@@ -7,6 +7,7 @@
  * links to any more (link count 1) is garbage.
  */
 import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { HostLayout } from './layout.js';
 
@@ -36,22 +37,21 @@ export function ensureObjectShards(layout: HostLayout): void {
   }
 }
 
-/** The names of every object the host holds: 256 folder reads, not one lookup per file. */
-export function listHostObjects(layout: HostLayout): Set<string> {
+/**
+ * The names of every object the host holds: 256 folder reads, not one lookup per file. The
+ * reads run on libuv's threads, so an install starts them before it fetches and checks the
+ * manifest (50,000 names take a few hundred ms to list; the manifest as long to check).
+ */
+export async function listHostObjects(layout: HostLayout): Promise<Set<string>> {
   const names = new Set<string>();
   let shards: string[];
   try {
-    shards = readdirSync(layout.objectsDir);
+    shards = await readdir(layout.objectsDir);
   } catch {
     return names;
   }
-  for (const shard of shards) {
-    try {
-      for (const name of readdirSync(path.join(layout.objectsDir, shard))) if (!name.endsWith('.tmp')) names.add(name);
-    } catch {
-      // not a folder: nothing of ours
-    }
-  }
+  const listings = await Promise.all(shards.map((shard) => readdir(path.join(layout.objectsDir, shard)).catch(() => [] as string[]))); // not a folder: nothing of ours
+  for (const listing of listings) for (const name of listing) if (!name.endsWith('.tmp')) names.add(name);
   return names;
 }
 
