@@ -49,7 +49,7 @@ export interface Fleet {
   knownHosts: string;
   hosts: Map<string, FleetHost>;
   /** runs the CLI against the fleet's project file */
-  cli(args: string[], options?: { env?: Record<string, string | undefined>; timeoutMs?: number; onStderr?: (chunk: string) => void }): Promise<CliResult>;
+  cli(args: string[], options?: { env?: Record<string, string | undefined>; timeoutMs?: number; onStderr?: (chunk: string) => void; input?: string }): Promise<CliResult>;
   /** GET on a host's proxy */
   get(host: string, pathName: string): Promise<{ status: number; body: string }>;
   /** the deployments in a host's own ledger, oldest first */
@@ -78,6 +78,13 @@ export async function createFleet(
      * answers /version; its health check fails on a host holding <root>/fail-health
      */
     stateless?: boolean;
+    /**
+     * another app instead of the notes app: writes its git repository (tags v1 and v2, HEAD's
+     * slipway.yml ending with its `environments:`) into the folder given; no failing hook is added
+     */
+    app?: (repo: string) => Promise<void>;
+    /** lines for the `Host *` block of the fleet's ssh_config (e.g. a ProxyCommand) */
+    sshOptions?: string[];
   } = {},
 ): Promise<Fleet> {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-fleet-')));
@@ -115,21 +122,24 @@ export async function createFleet(
     const port = await freePort();
     hosts.set(spec.name, { name: spec.name, root, address: netns ? netns.hostAddress : '127.0.0.1', port, sshd, netns });
   }
-  const { configFile: sshConfig, knownHostsFile: knownHosts } = await writeSshClientConfig({ file: path.join(dir, 'ssh_config'), keys, hosts: [...hosts.values()].map((h) => h.sshd) });
+  const { configFile: sshConfig, knownHostsFile: knownHosts } = await writeSshClientConfig({ file: path.join(dir, 'ssh_config'), keys, hosts: [...hosts.values()].map((h) => h.sshd), ...(options.sshOptions ? { extraOptions: options.sshOptions } : {}) });
 
-  const script = (await import(pathToFileURL(path.join(REPO_ROOT, 'examples', 'make-fixture-repo.js')).href)) as FixtureScript;
-  await script.createNotesFixtureRepo(repo, { port: 8080, healthWindow: options.healthWindow ?? '300ms', drainTimeout: '1s', ...(options.stateless ? { healthDeadline: '4s' } : {}) });
-  if (options.stateless) makeStateless(repo);
-  // v2 learns to fail on demand: a hook after its services started, before the switch.
-  git(repo, 'checkout', '-q', 'v2');
-  const yml = fs.readFileSync(path.join(repo, 'slipway.yml'), 'utf8');
-  fs.writeFileSync(
-    path.join(repo, 'slipway.yml'),
-    `${yml.replace(/\nenvironments:/, `\nhooks:\n  after_start:\n    - 'if test -e ../../shared/fail-deploy; then echo "this host is told to fail (shared/fail-deploy)" >&2; exit 1; fi'\nenvironments:`)}`,
-  );
-  git(repo, 'commit', '-q', '-am', 'v2: a hook that fails on demand');
-  git(repo, 'tag', '-f', 'v2');
-  git(repo, 'checkout', '-q', 'v3');
+  if (options.app) await options.app(repo);
+  else {
+    const script = (await import(pathToFileURL(path.join(REPO_ROOT, 'examples', 'make-fixture-repo.js')).href)) as FixtureScript;
+    await script.createNotesFixtureRepo(repo, { port: 8080, healthWindow: options.healthWindow ?? '300ms', drainTimeout: '1s', ...(options.stateless ? { healthDeadline: '4s' } : {}) });
+    if (options.stateless) makeStateless(repo);
+    // v2 learns to fail on demand: a hook after its services started, before the switch.
+    git(repo, 'checkout', '-q', 'v2');
+    const yml = fs.readFileSync(path.join(repo, 'slipway.yml'), 'utf8');
+    fs.writeFileSync(
+      path.join(repo, 'slipway.yml'),
+      `${yml.replace(/\nenvironments:/, `\nhooks:\n  after_start:\n    - 'if test -e ../../shared/fail-deploy; then echo "this host is told to fail (shared/fail-deploy)" >&2; exit 1; fi'\nenvironments:`)}`,
+    );
+    git(repo, 'commit', '-q', '-am', 'v2: a hook that fails on demand');
+    git(repo, 'tag', '-f', 'v2');
+    git(repo, 'checkout', '-q', 'v3');
+  }
 
   const base = fs.readFileSync(path.join(repo, 'slipway.yml'), 'utf8').replace(/\nenvironments:[\s\S]*$/, '\n');
   const hostLines = [...hosts.values()].flatMap((h) => {
@@ -154,6 +164,7 @@ export async function createFleet(
       env: { SLIPWAY_SSH_CONFIG: sshConfig, SLIPWAY_WHO: 'fleet-test', ...options.store?.env, ...o.env },
       timeoutMs: o.timeoutMs ?? 180_000,
       ...(o.onStderr ? { onStderr: o.onStderr } : {}),
+      ...(o.input === undefined ? {} : { input: o.input }),
     });
   await seedCliBundle(home);
   for (const version of options.build === false ? [] : ['v1', 'v2']) {
