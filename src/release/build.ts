@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { LoadedProject, ProjectConfig } from '../config/types.js';
 import { SlipwayError, usageError } from '../errors.js';
 import { commitInfo, exportCommit, exportWorkTree, isWorkTreeDirty, resolveCommit, tagAt } from './git.js';
-import { linkLeavesRelease, releaseIdOf, VERSION_PATTERN, type ManifestLink, type ReleaseManifest, type ReleaseRuntime } from './manifest.js';
+import { canonicalManifestBytes, linkLeavesRelease, releaseIdOf, VERSION_PATTERN, type ManifestLink, type ReleaseManifest, type ReleaseRuntime } from './manifest.js';
 import { treeContentSource, type ContentSource } from './content-source.js';
 import { readReleaseNotes } from './notes.js';
 import { packRelease } from './pack.js';
@@ -153,7 +153,8 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
 
     const manifestPath = path.join(o.outDir, MANIFEST_FILE);
     const signaturePath = path.join(o.outDir, SIGNATURE_FILE);
-    await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    // The canonical bytes: a host checks them against the id by their digest alone, without re-serializing 50,000 entries.
+    await writeFile(manifestPath, canonicalManifestBytes(manifest));
     let archivePath: string | undefined;
     if (o.archive) {
       archivePath = path.join(o.outDir, ARCHIVE_FILE);

@@ -2,6 +2,7 @@
  * The release manifest: what a release is, file by file. A release's id is the
  * sha256 of the manifest's canonical JSON, so the id pins every byte of the release.
  */
+import { fileEntryProblems } from './manifest-files.js';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { PIPELINE_STEPS, type ConfigKeyConfig, type DataConfig, type HookConfig, type MigrateConfig, type ServiceConfig } from '../config/types.js';
@@ -316,7 +317,9 @@ export function parseManifest(bytes: Buffer | string, expectedId?: string): Rele
   } catch (error) {
     jsonError = error;
   }
-  if (expectedId !== undefined) {
+  // Bytes whose own digest is the id are the very bytes it was made of (slipway stores the canonical
+  // form): nothing to canonicalize. Any other bytes are canonicalized first, as the id was.
+  if (expectedId !== undefined && sha256Hex(Buffer.from(text, 'utf8')) !== expectedId) {
     const actual = jsonError === undefined ? canonicalDigestOrNull(raw) ?? sha256Hex(Buffer.from(text, 'utf8')) : sha256Hex(Buffer.from(text, 'utf8'));
     if (actual !== expectedId) {
       throw new SlipwayError('RELEASE_MANIFEST_TAMPERED', `The manifest of release ${shortId(expectedId)} does not match its id (its digest is ${shortId(actual)}).`, {
@@ -325,14 +328,17 @@ export function parseManifest(bytes: Buffer | string, expectedId?: string): Rele
     }
   }
   if (jsonError !== undefined) throw invalid('The release manifest is not valid JSON.', [String((jsonError as Error).message)]);
-  const result = manifestSchema.safeParse(raw);
-  if (!result.success) {
-    throw invalid(
-      'The release manifest is not valid.',
-      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
-    );
+  // The file list is checked by hand (fileEntryProblems); the schema checks the rest.
+  const files = raw !== null && typeof raw === 'object' ? (raw as { files?: unknown }).files : undefined;
+  const fileProblems = fileEntryProblems(files);
+  const result = manifestSchema.safeParse(fileProblems === null ? raw : { ...(raw as object), files: [] });
+  if (!result.success || (fileProblems !== null && fileProblems.length > 0)) {
+    throw invalid('The release manifest is not valid.', [
+      ...(result.success ? [] : result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)),
+      ...(fileProblems ?? []),
+    ]);
   }
-  const manifest = result.data as ReleaseManifest;
+  const manifest = (fileProblems === null ? result.data : { ...result.data, files }) as ReleaseManifest;
   const problems = entryListProblems(manifest.files, manifest.links ?? []);
   if (problems.length > 0) throw invalid('The release manifest lists unsafe file paths.', problems);
   return manifest;

@@ -96,3 +96,12 @@ test('manifest: wrong shapes are refused with every problem listed', () => {
   const details = expectThrows(() => parseManifest(JSON.stringify(m)), 'RELEASE_MANIFEST_INVALID').details.join('\n');
   for (const field of ['schema', 'version', 'files.0.sha256', 'files.0.mode', 'files.0.size']) assert.ok(details.includes(field), `${field} in ${details}`);
 });
+
+test('manifest: the canonical bytes are checked against the id by their digest; any other form of them is canonicalized first', () => {
+  const m = sampleManifest();
+  const id = releaseIdOf(m);
+  assert.deepEqual(parseManifest(canonicalManifestBytes(m), id), m);
+  assert.deepEqual(parseManifest(`${JSON.stringify(m, null, 2)}\n`, id), m);
+  const changed = canonicalManifestBytes({ ...m, version: `${m.version}x` });
+  expectThrows(() => parseManifest(changed, id), 'RELEASE_MANIFEST_TAMPERED');
+});
