@@ -1,15 +1,6 @@
 import { registerSecret, usageError } from '../errors.js';
 import { readEnvFile } from '../host/app-env.js';
-import {
-  MAX_STDIN_VALUE_BYTES,
-  assertConfigKey,
-  describeAppConfig,
-  parseSetArgument,
-  setEnvFileValue,
-  unsetEnvFileValue,
-  valueFromStdin,
-  type EnvFileEdit,
-} from '../plan/app-config.js';
+import { assertConfigKey, describeAppConfig, setEnvFileValue, unsetEnvFileValue, type EnvFileEdit } from '../plan/app-config.js';
 import { readCurrentRelease } from '../plan/gather.js';
 import type { PlannedRelease } from '../plan/plan.js';
 import { shortId } from '../release/manifest.js';
@@ -18,7 +9,7 @@ import { listReleases, readReleaseManifest, resolveRelease } from '../store/rele
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { openEnvironment, type OpenedEnvironment } from './environment.js';
 import { formatTable } from '../util/format.js';
-import { readAllStdin, readHiddenLine } from './read-value.js';
+import { setAssignment } from './read-value.js';
 
 interface ConfigOptions {
   /** [env, action, argument] */
@@ -97,14 +88,6 @@ export default async function config(options: ConfigOptions, ctx: CliContext): P
         ? `removed ${key} from ${file}`
         : `${key} was not set in ${file}`;
   return { stdout: edit.changed ? `${what}\nit takes effect when a release next starts (the next deploy, or an agent restart)` : what };
-}
-
-/** The key and value of `config set`: from the argument, or the value from stdin (typed unseen on a terminal, else all of it). */
-async function setAssignment(argument: string, ctx: CliContext): Promise<{ key: string; value: string; fromStdin: boolean }> {
-  const parsed = parseSetArgument(argument);
-  if ('value' in parsed) return { ...parsed, fromStdin: false };
-  const input = ctx.canPrompt ? await readHiddenLine(`value of ${parsed.key} (not shown): `) : await readAllStdin(MAX_STDIN_VALUE_BYTES);
-  return { key: parsed.key, value: valueFromStdin(parsed.key, input), fromStdin: true };
 }
 
 interface SchemaSource {

@@ -4,6 +4,16 @@
  * when it is a TTY.
  */
 import { usageError } from '../errors.js';
+import { MAX_STDIN_VALUE_BYTES, parseSetArgument, valueFromStdin } from '../plan/app-config.js';
+import type { CliContext } from './context.js';
+
+/** The key and value of `config set`: from the argument, or the value from stdin (typed unseen on a terminal, else all of it). */
+export async function setAssignment(argument: string, ctx: Pick<CliContext, 'canPrompt'>): Promise<{ key: string; value: string; fromStdin: boolean }> {
+  const parsed = parseSetArgument(argument);
+  if ('value' in parsed) return { ...parsed, fromStdin: false };
+  const input = ctx.canPrompt ? await readHiddenLine(`value of ${parsed.key} (not shown): `) : await readAllStdin(MAX_STDIN_VALUE_BYTES);
+  return { key: parsed.key, value: valueFromStdin(parsed.key, input), fromStdin: true };
+}
 
 /** Everything on stdin, stopping once more than `limit` bytes came (the caller refuses that much). */
 export async function readAllStdin(limit: number): Promise<Buffer> {

@@ -1,6 +1,8 @@
 import type { EnvironmentConfig, LoadedProject } from '../config/types.js';
+import { registerSecret } from '../errors.js';
 import { closeHosts, connectHosts, selectHosts } from './fleet.js';
 import type { CliContext, CommandResult } from './context.js';
+import { setAssignment } from './read-value.js';
 
 /**
  * Runs a host-scoped command (backups, logs, verify, config, lock…) on an
@@ -15,12 +17,15 @@ export async function forwardToHosts(
   ctx: CliContext,
 ): Promise<CommandResult> {
   const hosts = selectHosts(o.environment, o.only);
+  // Read before anything slow, as on a local host; each host's command then reads it on its stdin.
+  const input = await stdinForHosts(o.args, ctx);
   const remotes = await connectHosts(o.project, o.environment, hosts, ctx);
   try {
     if (remotes.length === 1) {
       const [remote] = remotes;
       const streamed = Boolean(ctx.writeStdout) && !o.json;
       const result = await remote!.slipway(o.args, {
+        ...(input === undefined ? {} : { input }),
         onStderrLine: (line) => ctx.progress(line),
         ...(streamed ? { onStdout: (chunk: Buffer) => ctx.writeStdout!(chunk) } : {}),
       });
@@ -32,7 +37,7 @@ export async function forwardToHosts(
     const arrayCommand = ARRAY_COMMANDS.get(o.args[0] ?? '');
     const items: Record<string, unknown>[] = [];
     for (const remote of remotes) {
-      const result = await remote.slipway(o.args, { onStderrLine: (line) => ctx.progress(`${remote.name}: ${line}`) });
+      const result = await remote.slipway(o.args, { ...(input === undefined ? {} : { input }), onStderrLine: (line) => ctx.progress(`${remote.name}: ${line}`) });
       worst = Math.max(worst, exitCodeOf(result.exitCode));
       if (o.json && arrayCommand) {
         // A host that failed has already said why on stderr (prefixed with its name) and set the exit code.
@@ -58,6 +63,24 @@ export async function forwardToHosts(
   } finally {
     await closeHosts(remotes);
   }
+}
+
+/**
+ * What the hosts' command reads on stdin: for `config <env> set KEY` (the value not on the
+ * command line), the value read here once, typed unseen or piped in, so that a secret is on
+ * neither machine's command line. Nothing for any other command.
+ */
+async function stdinForHosts(args: string[], ctx: CliContext): Promise<string | undefined> {
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--version') i++; // config's one option with a value
+    else if (!args[i]!.startsWith('-')) positional.push(args[i]!);
+  }
+  if (positional[0] !== 'config' || positional[2] !== 'set' || positional[3] === undefined) return undefined;
+  const assignment = await setAssignment(positional[3], ctx);
+  if (!assignment.fromStdin) return undefined;
+  registerSecret(assignment.value);
+  return `${assignment.value}\n`;
 }
 
 /** Commands whose --json the contract fixes as an array, and the field that orders its items in time. */

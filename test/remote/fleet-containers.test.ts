@@ -89,9 +89,9 @@ it('deploys a container app to a host over SSH: image through the store, v2 unde
 
   const outputs: CliResult[] = [];
   if (postgres) {
-    // KEY=VALUE: `config set KEY` with the value on stdin does not reach a host over SSH (the host reads an empty stdin).
-    for (const setting of [`POSTGRES_PASSWORD=${PASSWORD}`, `DATABASE_URL=postgres://app:${PASSWORD}@127.0.0.1:${postgres.port}/app`]) {
-      const set = await fleet.cli(['config', 'production', 'set', setting]);
+    // The secrets go as the README says: `config set KEY` with the value piped in, read here and handed to the host's command on its stdin.
+    for (const [key, value] of [['POSTGRES_PASSWORD', PASSWORD], ['DATABASE_URL', `postgres://app:${PASSWORD}@127.0.0.1:${postgres.port}/app`]] as const) {
+      const set = await fleet.cli(['config', 'production', 'set', key], { input: `${value}\n` });
       assert.equal(set.code, 0, describe(set));
       outputs.push(set);
     }
