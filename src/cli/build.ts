@@ -61,11 +61,13 @@ export default async function build(options: BuildOptions, ctx: CliContext): Pro
 }
 
 /**
- * The store's object index, when the project runs container services: the build then
- * leaves out of its work the image layers the store already holds. Null otherwise.
+ * The store's object index, when the project runs container services or has accessories
+ * (their images travel too): the build then leaves out of its work the image layers the
+ * store already holds. Null otherwise.
  */
 export async function storeIndexForImages(store: BlobStore, project: LoadedProject): Promise<ObjectIndex | null> {
-  return project.config.services.some((service) => service.container) ? loadObjectIndex(store, project.config.app) : null;
+  const images = project.config.services.some((service) => service.container) || project.config.accessories.length > 0;
+  return images ? loadObjectIndex(store, project.config.app) : null;
 }
 
 export function knownObjectsOf(index: ObjectIndex | null): ((sha256: string) => number | undefined) | undefined {
@@ -79,14 +81,16 @@ export async function storeBuiltImages(ctx: CliContext, store: BlobStore, app: s
   return putBuiltImages(store, app, built.images, { ...(index ? { index } : {}), onProgress: (phase, done, total) => (phase === 'pack' ? packing : uploading)(done, total) });
 }
 
-/** "  image    web sha256:1a2b3c4d5e6f (3 layers, 98.1 MiB)", and what the store got. */
+/** "  image    web sha256:1a2b3c4d5e6f (3 layers, 98.1 MiB)", the accessories' images, and what the store got. */
 export function describeImages(built: BuiltRelease, put: PutObjectsResult): string[] {
   const lines: string[] = [];
+  const describe = (who: string, image: { id: string; layers: Array<{ size: number }> }, source: string) =>
+    `  image    ${who} ${image.id.slice(0, 19)} (${image.layers.length} layer(s), ${formatBytes(image.layers.reduce((sum, layer) => sum + layer.size, 0))}) from ${source}`;
   for (const service of built.manifest.runtime.services) {
-    if (!service.image) continue;
-    const bytes = service.image.layers.reduce((sum, layer) => sum + layer.size, 0);
-    lines.push(`  image    ${service.name} ${service.image.id.slice(0, 19)} (${service.image.layers.length} layer(s), ${formatBytes(bytes)}) from ${service.image.source}`);
+    if (service.image) lines.push(describe(service.name, service.image, service.image.source));
   }
+  // Carried, not run: a host loads it and names it by its reference; `slipway accessory start|upgrade` runs it.
+  for (const accessory of built.manifest.runtime.accessoryImages ?? []) lines.push(describe(`accessory ${accessory.name}`, accessory, accessory.reference));
   if (lines.length > 0) lines.push(`  layers   ${formatBytes(put.addedBytes)} new in ${put.addedObjects} image object(s); the others were in the store`);
   return lines;
 }

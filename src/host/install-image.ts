@@ -5,7 +5,9 @@
  * host already holds the first layers of this one (the same base), those layers are
  * neither fetched nor sent to the engine. Every object fetched is checked against its
  * digest, and the config against the image id, before anything is loaded; an image the
- * engine and the store both lack is refused before anything changes.
+ * engine and the store both lack is refused before anything changes. The images of the
+ * release's accessories come the same way, always from the store, and are named by their
+ * references instead of slipway's names (src/host/install-accessory-images.ts).
  *
  * The engine's load takes a tar of manifest.json, the config and a `<dir>/layer.tar` per
  * layer; Docker 20.10's load looks each layer up by its chain id before it opens the
@@ -27,13 +29,17 @@ import { imagesInRegistry, pullReleaseImages } from './pull-image.js';
 import { imageIdHex, MAX_IMAGE_CONFIG_BYTES } from '../store/image-objects.js';
 import { loadObjectIndex, type ObjectIndex } from '../store/objects.js';
 import { readObjects, type WantedObject } from '../store/read-objects.js';
+import { nameAccessoryImages, planAccessoryImages, type AccessoryImageOutcome } from './install-accessory-images.js';
 
 /** What happened to one image of the release. */
 export interface ImageInstall {
   id: string;
+  /** the services that run it (empty for an image only an accessory uses) */
   services: string[];
-  /** 'present': the engine had it; 'loaded': brought in from the store; 'pulled': from the environment's registry, by digest */
-  how: 'present' | 'loaded' | 'pulled';
+  /** set for an accessory's image: loaded (never started) and named by its reference, see install-accessory-images.ts */
+  accessory?: AccessoryImageOutcome;
+  /** 'present': the engine had it; 'loaded': brought in from the store; 'pulled': from the environment's registry, by digest; 'skipped': an accessory's image left alone (its reference names another image here) */
+  how: 'present' | 'loaded' | 'pulled' | 'skipped';
   layers: number;
   /** layers fetched from the store or the registry (the others were in the engine already) */
   fetchedLayers: number;
@@ -43,11 +49,16 @@ export interface ImageInstall {
   layerBytes: number;
 }
 
-interface PlannedImage {
+/** An image to fetch from the store (or pull) and load. */
+export interface PlannedImage {
   image: ReleaseImage;
   services: string[];
+  /** who needs it, for messages: "service web", "accessory db" */
+  what: string;
   /** index of the first layer the engine lacks */
   held: number;
+  /** the names the loaded image gets from the load itself (none: it is tagged afterwards) */
+  repoTags: string[];
 }
 
 /** The distinct images a release runs, with the services that run each. */
@@ -64,63 +75,87 @@ export function releaseImages(manifest: ReleaseManifest): Map<string, { image: R
 
 /**
  * Makes sure the engine holds every image of the release, tagged `slipway/<app>:<release
- * id>` (which also keeps it from the engine's own pruning of untagged images). A release
- * without container services never reaches the engine.
+ * id>` (which also keeps it from the engine's own pruning of untagged images), and the
+ * images of its accessories, named by their references (install-accessory-images.ts). A
+ * release without container services or accessory images never reaches the engine. An
+ * image the engine and the store both lack is refused before any is loaded.
  */
 export async function installReleaseImages(o: {
   store: BlobStore;
   app: string;
   releaseId: string;
   manifest: ReleaseManifest;
-  /** the environment's registry: a release published there is pulled from it, not loaded from the store */
+  /** the environment's registry: a release published there is pulled from it, not loaded from the store (accessories' images always come from the store) */
   registry?: RegistryConfig;
   /** where the registry's credential variables are read (default: this process's environment) */
   env?: NodeJS.ProcessEnv;
+  /** false: the services' images only (a machine that publishes to a registry needs no accessory) */
+  accessories?: boolean;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }): Promise<ImageInstall[]> {
   const images = releaseImages(o.manifest);
-  if (images.size === 0) return [];
-  const engine = await connectEngine();
+  const accessoryImages = o.accessories === false ? [] : o.manifest.runtime.accessoryImages ?? [];
+  if (images.size === 0 && accessoryImages.length === 0) return [];
+  const engine = images.size > 0 ? await connectEngine() : await engineIfAny();
+  // A host without an engine runs no accessory: there is nothing to load them for.
+  if (engine === null) return [];
   const results: ImageInstall[] = [];
   const toLoad: PlannedImage[] = [];
   let heldLists: string[][] | undefined;
+  const held = async (layers: ReleaseImage['layers']) => heldPrefix((heldLists ??= await localLayerLists(engine)), layers.map((layer) => layer.sha256));
   for (const { image, services } of images.values()) {
     if (await hasImage(engine, image.id)) {
       results.push({ id: image.id, services, how: 'present', layers: image.layers.length, fetchedLayers: 0, fetchedBytes: 0, layerBytes: 0 });
       continue;
     }
-    heldLists ??= await localLayerLists(engine);
-    toLoad.push({ image, services, held: heldPrefix(heldLists, image.layers.map((layer) => layer.sha256)) });
+    toLoad.push({ image, services, what: `service ${services.join(', ')}`, held: await held(image.layers), repoTags: [`${imageRepository(o.app)}:${imageTag(o.releaseId)}`] });
   }
+  const accessories = await planAccessoryImages({ engine, images: accessoryImages, loadedWithServices: new Set(images.keys()), has: (id) => hasImage(engine, id), held });
   const record = toLoad.length > 0 && o.registry ? await imagesInRegistry({ store: o.store, app: o.app, releaseId: o.releaseId, registry: o.registry }) : null;
+  const fromStore = [...(record ? [] : toLoad), ...accessories.toLoad];
+  const index = fromStore.length > 0 ? await loadObjectIndex(o.store, o.app) : null;
+  // Every image is known to be fetchable before any is fetched or pulled, and all are fetched (and checked) before any is loaded.
+  for (const plan of fromStore) checkAvailable(o, plan, index!);
   if (record && o.registry) {
     const tags = [imageTag(o.releaseId), imageTag(o.manifest.version)];
     const pulled = await pullReleaseImages({ record, registry: o.registry, images: toLoad, names: { repository: imageRepository(o.app), tags }, ...(o.env ? { env: o.env } : {}) });
     for (const [n, plan] of toLoad.entries()) {
       results.push({ id: plan.image.id, services: plan.services, how: 'pulled', layers: plan.image.layers.length, fetchedLayers: pulled[n]!.pulledLayers, fetchedBytes: pulled[n]!.pulledBytes, layerBytes: 0 });
     }
-  } else if (toLoad.length > 0) {
-    const index = await loadObjectIndex(o.store, o.app);
-    // Every image is known to be fetchable before any is fetched, and all are fetched (and checked) before any is loaded.
-    for (const plan of toLoad) checkAvailable(o, plan, index);
+  }
+  const loaded = new Map<string, Omit<ImageInstall, 'services' | 'accessory'>>();
+  if (fromStore.length > 0) {
     const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-image-'));
     try {
       const fetched: Array<{ plan: PlannedImage; dir: string; fetchedBytes: number }> = [];
-      for (const [n, plan] of toLoad.entries()) {
+      for (const [n, plan] of fromStore.entries()) {
         const dir = path.join(workDir, String(n));
-        fetched.push({ plan, dir, fetchedBytes: await fetchImage({ ...o, plan, index, dir }) });
+        fetched.push({ plan, dir, fetchedBytes: await fetchImage({ ...o, plan, index: index!, dir }) });
       }
       for (const { plan, dir, fetchedBytes } of fetched) {
-        await loadImage(engine, { app: o.app, releaseId: o.releaseId, plan, dir });
+        await loadImage(engine, { plan, dir });
         const missing = plan.image.layers.slice(plan.held);
-        results.push({ id: plan.image.id, services: plan.services, how: 'loaded', layers: plan.image.layers.length, fetchedLayers: missing.length, fetchedBytes, layerBytes: missing.reduce((sum, l) => sum + l.size, 0) });
+        const install = { id: plan.image.id, how: 'loaded' as const, layers: plan.image.layers.length, fetchedLayers: missing.length, fetchedBytes, layerBytes: missing.reduce((sum, l) => sum + l.size, 0) };
+        loaded.set(plan.image.id, install);
+        if (plan.services.length > 0) results.push({ ...install, services: plan.services });
       }
     } finally {
       await fs.rm(workDir, { recursive: true, force: true });
     }
   }
   for (const { image } of images.values()) await tagImage(engine, image.id, o.app, [o.releaseId, o.manifest.version]);
+  results.push(...(await nameAccessoryImages(engine, accessories.planned, loaded)));
   return results;
+}
+
+/** The engine, or null when none answers on this machine. */
+async function engineIfAny(): Promise<DockerClient | null> {
+  try {
+    return await connectEngine();
+  } catch (error) {
+    if (error instanceof SlipwayError && error.code === 'DOCKER_UNREACHABLE') return null;
+    throw error;
+  }
 }
 
 async function hasImage(engine: DockerClient, id: string): Promise<boolean> {
@@ -167,7 +202,7 @@ function checkAvailable(o: { store: BlobStore; app: string }, plan: PlannedImage
   if (lacking.length === 0) return;
   throw new SlipwayError(
     'IMAGE_NOT_AVAILABLE',
-    `service ${plan.services.join(', ')} runs image ${plan.image.id.slice(0, 19)} (${plan.image.source}), which neither the Docker engine on this host nor the store (${o.store.description}) has: the store lacks ${lacking.slice(0, 3).join(', ')}${lacking.length > 3 ? ` and ${lacking.length - 3} more` : ''}; refused, nothing was changed`,
+    `${plan.what} runs image ${plan.image.id.slice(0, 19)} (${plan.image.source}), which neither the Docker engine on this host nor the store (${o.store.description}) has: the store lacks ${lacking.slice(0, 3).join(', ')}${lacking.length > 3 ? ` and ${lacking.length - 3} more` : ''}; refused, nothing was changed`,
     {
       hint: 'build and publish this release again with slipway (`slipway build` / `slipway publish` put its image into the store), or `docker load` that image on this host, then deploy again',
     },
@@ -224,20 +259,20 @@ function parseDiffIds(config: Buffer): string[] | null {
 }
 
 function imageRejected(plan: PlannedImage, why: string, cause?: unknown): SlipwayError {
-  return new SlipwayError('IMAGE_REJECTED', `the image of service ${plan.services.join(', ')} (${plan.image.id.slice(0, 19)}) read from the store was refused: ${why}; nothing was loaded`, {
+  return new SlipwayError('IMAGE_REJECTED', `the image of ${plan.what} (${plan.image.id.slice(0, 19)}) read from the store was refused: ${why}; nothing was loaded`, {
     hint: 'the store holds damaged or tampered data: build and publish the release again, and check who else writes to the store',
     cause,
   });
 }
 
 /** Hands the fetched image to the engine's load, then checks that the engine holds the image the release names. */
-async function loadImage(engine: DockerClient, o: { app: string; releaseId: string; plan: PlannedImage; dir: string }): Promise<void> {
+async function loadImage(engine: DockerClient, o: { plan: PlannedImage; dir: string }): Promise<void> {
   const configHex = imageIdHex(o.plan.image.id);
   const layers = o.plan.image.layers.map((layer) => `${layer.sha256}/layer.tar`);
-  const manifest = [{ Config: `${configHex}.json`, RepoTags: [`${imageRepository(o.app)}:${imageTag(o.releaseId)}`], Layers: layers }];
+  const manifest = [{ Config: `${configHex}.json`, RepoTags: o.plan.repoTags, Layers: layers }];
   await fs.writeFile(path.join(o.dir, 'manifest.json'), JSON.stringify(manifest));
   const names = (await fs.readdir(o.dir)).sort();
-  const doing = `loading image ${o.plan.image.id.slice(0, 19)} of service ${o.plan.services.join(', ')}`;
+  const doing = `loading image ${o.plan.image.id.slice(0, 19)} of ${o.plan.what}`;
   try {
     const answer = await engine.loadImage(tar.create({ cwd: o.dir, portable: true }, names) as unknown as NodeJS.ReadableStream, { quiet: true });
     let text = '';

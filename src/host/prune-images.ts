@@ -3,8 +3,13 @@
  * release runs them. slipway removes only its own tags (`slipway/<app>:…`); the engine
  * deletes an image with its last tag, so an image someone else also tagged (a base image
  * named in slipway.yml, say) stays, and so does one a container still uses.
+ *
+ * Accessories' images are loaded under their own references (`postgres:16`), never slipway's,
+ * so they stay until their owner removes them, as a pulled one would. An image that is also an
+ * accessory's (a service `image: redis:7` beside a redis accessory) is kept, tags and all, while a
+ * kept release carries it for an accessory or an accessory's container (running or stopped) uses it.
  */
-import { connectEngine, engineFailure, isNotFound } from '../container/engine.js';
+import { connectEngine, engineFailure, isNotFound, LABELS } from '../container/engine.js';
 import type { ReleaseManifest } from '../release/manifest.js';
 import { imageRepository } from '../release/image-build.js';
 import { releaseImages } from './install-image.js';
@@ -30,9 +35,20 @@ export async function pruneReleaseImages(o: { removed: ReleaseManifest[]; kept: 
     for (const id of releaseImages(manifest).keys()) {
       if (candidates.delete(id)) result.kept.push({ id, why: `release ${manifest.version} runs it` });
     }
+    for (const accessory of manifest.runtime.accessoryImages ?? []) {
+      if (candidates.delete(accessory.id)) result.kept.push({ id: accessory.id, why: `release ${manifest.version} carries it for the accessory ${accessory.name}` });
+    }
   }
   if (candidates.size === 0) return result;
   const engine = await connectEngine();
+  try {
+    for (const container of await engine.listContainers({ all: true, filters: { label: [`${LABELS.role}=accessory`] } })) {
+      if (candidates.delete(container.ImageID)) result.kept.push({ id: container.ImageID, why: `the accessory container ${container.Names[0]?.replace(/^\//, '') ?? container.Id.slice(0, 12)} uses it` });
+    }
+  } catch (error) {
+    throw engineFailure('listing the accessories\' containers', error);
+  }
+  if (candidates.size === 0) return result;
   const ours = `${imageRepository(o.removed[0]!.app)}:`;
   for (const id of candidates) {
     try {

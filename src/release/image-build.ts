@@ -17,12 +17,13 @@ import { imageTag } from '../container/registry.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar';
-import type { ReleaseImage, ServiceConfig, ServiceImageBuild } from '../config/types.js';
+import type { AccessoryConfig, ReleaseImage, ServiceConfig, ServiceImageBuild } from '../config/types.js';
 import { connectEngine, engineFailure, isNotFound, LABELS, type DockerClient } from '../container/engine.js';
 import { SlipwayError, usageError } from '../errors.js';
 import { folderContentSource, type ContentSource } from './content-source.js';
 import { imageIdHex, saveImageObjects } from '../container/image-save.js';
 import { buildContextFilter } from '../container/dockerignore.js';
+import { TAG_REFERENCE, type AccessoryImage } from './manifest.js';
 
 const OUTPUT_TAIL_LINES = 20;
 
@@ -34,8 +35,10 @@ export interface ReleaseImages {
   objects: Map<string, number>;
   /** reads those objects that `knownObjects` did not have (the others are in the store already) */
   source: ContentSource;
-  /** the engine's ids of the images (each once) */
+  /** the engine's ids of the services' images (each once) */
   ids: string[];
+  /** the accessories' images this machine's engine holds, pinned (in slipway.yml's order) */
+  accessoryImages: AccessoryImage[];
 }
 
 /** The repository slipway tags an app's images with on a build machine and on hosts. */
@@ -45,15 +48,19 @@ export function imageRepository(app: string): string {
 
 
 /**
- * Builds or resolves the image of every container service and reads each image's
- * objects out of the engine into `workDir` (except those `knownObjects` says the store
- * has; when it has all of an image's, the engine's save is not read at all). Null when
- * no service runs as a container: the engine is then never asked.
+ * Builds or resolves the image of every container service, pins the image of every
+ * accessory the engine holds, and reads each image's objects out of the engine into
+ * `workDir` (except those `knownObjects` says the store has; when it has all of an
+ * image's, the engine's save is not read at all). Null when no service runs as a
+ * container and no accessory's image can be had: the engine is then never asked, or
+ * (accessories only) did not answer.
  */
 export async function makeReleaseImages(o: {
   app: string;
   version: string;
   services: ServiceConfig[];
+  /** slipway.yml `accessories` of the commit: the images the engine holds travel with the release */
+  accessories?: AccessoryConfig[];
   exportDir: string;
   /** the commit's date: every file of a build context carries it */
   commitDate: string;
@@ -62,11 +69,30 @@ export async function makeReleaseImages(o: {
   knownObjects?: (sha256: string) => number | undefined;
   onOutput?: (line: string) => void;
 }): Promise<ReleaseImages | null> {
-  if (!o.services.some((service) => service.container)) return null;
-  const engine = await connectEngine();
+  const accessories = o.accessories ?? [];
+  const containers = o.services.some((service) => service.container);
+  if (!containers && accessories.length === 0) return null;
+  const engine = containers ? await connectEngine() : await connectEngine().catch((error: unknown) => {
+    // A process app built where no engine runs: its accessories' images stay out, the build goes on.
+    if (error instanceof SlipwayError && error.code === 'DOCKER_UNREACHABLE') return null;
+    throw error;
+  });
+  if (engine === null) {
+    for (const accessory of accessories) o.onOutput?.(accessoryLeftOut(accessory, 'no Docker engine answers on this machine'));
+    return null;
+  }
   const objects = new Map<string, number>();
   const pinned = new Map<string, ReleaseImage['layers']>();
+  const layersOf = async (id: string) => {
+    let layers = pinned.get(id);
+    if (!layers) {
+      layers = await imageLayers(engine, { id, workDir: o.workDir, objects, knownObjects: o.knownObjects });
+      pinned.set(id, layers);
+    }
+    return layers;
+  };
   const services: ServiceConfig[] = [];
+  const ids = new Set<string>();
   for (const service of o.services) {
     const container = service.container;
     if (!container) {
@@ -77,14 +103,39 @@ export async function makeReleaseImages(o: {
       'build' in container
         ? await buildServiceImage(engine, { ...o, service: service.name, build: container.build })
         : await namedImage(engine, { app: o.app, version: o.version, service: service.name, reference: container.image });
-    let layers = pinned.get(made.id);
-    if (!layers) {
-      layers = await imageLayers(engine, { id: made.id, workDir: o.workDir, objects, knownObjects: o.knownObjects });
-      pinned.set(made.id, layers);
-    }
-    services.push({ ...service, image: { id: made.id, layers, source: made.source } });
+    ids.add(made.id);
+    services.push({ ...service, image: { id: made.id, layers: await layersOf(made.id), source: made.source } });
   }
-  return { services, objects, source: folderContentSource(o.workDir), ids: [...pinned.keys()] };
+  const accessoryImages: AccessoryImage[] = [];
+  for (const accessory of accessories) {
+    const id = await accessoryImageId(engine, accessory, o.onOutput);
+    if (id !== null) accessoryImages.push({ name: accessory.name, reference: accessory.image, id, layers: await layersOf(id) });
+  }
+  if (!containers && accessoryImages.length === 0) return null;
+  return { services, objects, source: folderContentSource(o.workDir), ids: [...ids], accessoryImages };
+}
+
+/**
+ * The id of the image an accessory names, when this machine's engine holds it; null (said in
+ * one line) when it does not, or when the reference is a digest, which a host's engine cannot
+ * answer to for an image loaded rather than pulled.
+ */
+async function accessoryImageId(engine: DockerClient, accessory: AccessoryConfig, onOutput?: (line: string) => void): Promise<string | null> {
+  if (!TAG_REFERENCE.test(accessory.image)) {
+    onOutput?.(accessoryLeftOut(accessory, 'it is named by digest, which only a registry can answer to'));
+    return null;
+  }
+  try {
+    return (await engine.getImage(accessory.image).inspect()).Id;
+  } catch (error) {
+    if (!isNotFound(error)) throw engineFailure(`inspecting the image ${accessory.image} of the accessory ${accessory.name}`, error);
+    onOutput?.(accessoryLeftOut(accessory, 'this machine\'s Docker engine does not have it'));
+    return null;
+  }
+}
+
+function accessoryLeftOut(accessory: AccessoryConfig, why: string): string {
+  return `accessory ${accessory.name}: image ${accessory.image} left out of the release (${why}): each host needs it from a registry (\`docker pull ${accessory.image}\` there)`;
 }
 
 /** Tags the images of a release with its id (`slipway/<app>:<release id>`), once the id is known. */

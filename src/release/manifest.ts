@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { PIPELINE_STEPS, type ConfigKeyConfig, type DataConfig, type HookConfig, type MigrateConfig, type ServiceConfig } from '../config/types.js';
 import { SlipwayError } from '../errors.js';
+import { NAME_PATTERN } from '../config/schema-fields.js';
 
 export interface ManifestFile {
   /** posix path relative to the release root */
@@ -40,7 +41,28 @@ export interface ReleaseRuntime {
   hooks: HookConfig[];
   /** the app's config keys (names, defaults, which are secret); values never go in a release */
   config: ConfigKeyConfig[];
+  /**
+   * The accessories' images the build machine held, pinned like a service's image: a host loads
+   * the ones its engine lacks from the store and tags each with its reference, never starts one.
+   * Absent when there are none, so releases built before keep their ids.
+   */
+  accessoryImages?: AccessoryImage[];
 }
+
+/** An accessory's image (slipway.yml `accessories`) as a release carries it. */
+export interface AccessoryImage {
+  /** the accessory's name in slipway.yml */
+  name: string;
+  /** the reference slipway.yml names (`postgres:16`, never a digest): the host tags the image with it */
+  reference: string;
+  /** the image id (sha256 of its config), which pins every layer */
+  id: string;
+  /** diff ids (bottom first) and sizes of the uncompressed layers */
+  layers: { sha256: string; size: number }[];
+}
+
+/** A reference a host can tag an image with: `name[:tag]`, lowercase, no digest (slipway.yml's own rule, less `@sha256:`). */
+export const TAG_REFERENCE = /^[a-z0-9][a-z0-9._\/:-]*$/;
 
 export interface ReleaseManifest {
   schema: 1;
@@ -134,6 +156,9 @@ const manifestLinkSchema = z.strictObject({
 const relativePath = z.string().refine((p) => unsafePathReason(p) === undefined, 'must be a relative path without . or .. segments');
 const durationMs = z.number().int().nonnegative();
 
+const imageId = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be an image id like sha256:<64 hex>');
+const imageLayers = z.array(z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() }));
+
 const runtimeSchema = z.strictObject({
   services: z.array(
     z.strictObject({
@@ -159,8 +184,8 @@ const runtimeSchema = z.strictObject({
         .optional(),
       image: z
         .strictObject({
-          id: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be an image id like sha256:<64 hex>'),
-          layers: z.array(z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() })),
+          id: imageId,
+          layers: imageLayers,
           source: z.string().min(1),
           digest: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
         })
@@ -189,6 +214,16 @@ const runtimeSchema = z.strictObject({
       description: z.string().optional(),
     }),
   ),
+  accessoryImages: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(NAME_PATTERN, 'must be an accessory name'),
+        reference: z.string().max(255).regex(TAG_REFERENCE, 'must be an image reference like postgres:16'),
+        id: imageId,
+        layers: imageLayers,
+      }),
+    )
+    .optional(),
 });
 
 const manifestSchema = z.strictObject({

@@ -32,16 +32,21 @@ export interface ImageObject {
 }
 
 
-/** Every image object a release needs (each once), configs first: what a store must keep and send for it. */
+/** The images a release pins, services' and accessories' (an id may come twice). */
+function pinnedImages(manifest: ReleaseManifest): Array<{ id: string; layers: ReadonlyArray<{ sha256: string; size: number }> }> {
+  return [...manifest.runtime.services.flatMap((service) => (service.image ? [service.image] : [])), ...(manifest.runtime.accessoryImages ?? [])];
+}
+
+/** Every image object a release needs (each once), configs first: what a store must keep and send for it. Its accessories' images are part of it. */
 export function releaseImageObjects(manifest: ReleaseManifest): ImageObject[] {
   const out = new Map<string, ImageObject>();
-  for (const service of manifest.runtime.services) {
-    if (!service.image) continue;
-    const config = imageIdHex(service.image.id);
+  const images = pinnedImages(manifest);
+  for (const image of images) {
+    const config = imageIdHex(image.id);
     if (!out.has(config)) out.set(config, { sha256: config, kind: 'config' });
   }
-  for (const service of manifest.runtime.services) {
-    for (const layer of service.image?.layers ?? []) {
+  for (const image of images) {
+    for (const layer of image.layers) {
       if (!out.has(layer.sha256)) out.set(layer.sha256, { sha256: layer.sha256, kind: 'layer', size: layer.size });
     }
   }
