@@ -51,7 +51,7 @@ await build({
   target: 'node20',
   chunkNames: 'chunk-[hash]',
   // A native addon, and SDKs loaded only by the commands that need them.
-  external: ['better-sqlite3', '@aws-sdk/*', 'dockerode', 'acme-client'],
+  external: ['better-sqlite3', '@aws-sdk/*', 'dockerode', 'acme-client', 'undici'],
   // CommonJS packages bundled into ES modules call require() for Node's own modules.
   banner: { js: "import { createRequire as __slipwayCreateRequire } from 'node:module'; const require = __slipwayCreateRequire(import.meta.url);" },
   legalComments: 'none',

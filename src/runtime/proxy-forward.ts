@@ -6,6 +6,8 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { sendText, writeRawResponse } from './proxy-answers.js';
 import {
   RETRYABLE_METHODS,
@@ -22,8 +24,11 @@ import {
 } from './proxy-http.js';
 import type { Target } from './proxy-target.js';
 
-/** connection failures that happen before the upstream wrote anything, typically a stale pooled socket */
-const RETRYABLE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
+/**
+ * Connection failures before the app wrote anything, typically a pooled connection the app
+ * closed meanwhile: UND_ERR_SOCKET is the pool's "other side closed".
+ */
+const RETRYABLE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 /** What forwarding needs of the proxy. */
 export interface ForwardingProxy {
@@ -47,59 +52,74 @@ export function forwardRequest(proxy: ForwardingProxy, req: ClientRequest, res: 
   }
   const release = target.acquire();
   const hasBody = requestHasBody(req);
-  const upstream = http.request({
-    host: proxy.upstreamHost,
-    port: target.port,
-    method: req.method,
-    path: req.url,
-    headers: forwardedRequestHeaders(req, false, proxy.isTrustedProxy(req.socket.remoteAddress)),
-    agent: target.agent,
-  });
-  let upstreamResponded = false;
-  let upstreamDone = false;
+  const headers = forwardedRequestHeaders(req, false, proxy.isTrustedProxy(req.socket.remoteAddress));
+  // The pool frames a body without a length as chunked by itself, and refuses to be told to.
+  delete headers['transfer-encoding'];
+  let responded = false;
+  let done = false;
+  let clientGone = false;
+  let abort: ((reason?: Error) => void) | undefined;
 
   const onClientClose = () => {
+    clientGone = true;
     release();
     // The client went away before the answer was complete: stop the work upstream too.
-    if (!upstreamDone) upstream.destroy();
+    if (!done) abort?.();
   };
   res.once('close', onClientClose);
 
-  upstream.once('response', (upRes) => {
-    upstreamResponded = true;
-    upRes.once('end', () => (upstreamDone = true));
-    writeAnswerHead(res, upRes.statusCode ?? 502, filterHeaders(upRes.rawHeaders, upRes.headers.connection, false), upRes.statusMessage);
-    // pipe, not pipeline(): pipeline builds an AbortController and a DOMException per request, a
-    // tenth of the proxy's time under load. A client gone early is handled by onClientClose; an
-    // upstream that breaks off mid-answer cuts the client's answer off too (it must not look complete).
-    upRes.once('error', () => {
-      proxy.counters.errors += 1;
-      res.destroy();
-    });
-    upRes.pipe(res);
-  });
+  target.pool.dispatch(
+    { path: req.url ?? '/', method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: hasBody ? (req as Readable) : null },
+    {
+      onConnect(abortRequest) {
+        abort = abortRequest;
+      },
+      onHeaders(status, rawHeaders, resume, statusText) {
+        responded = true;
+        const names: string[] = [];
+        for (const header of rawHeaders) names.push(header.toString('latin1'));
+        writeAnswerHead(res, status, filterHeaders(names, connectionHeader(names), false), statusText);
+        // Backpressure: a slow client pauses the app's answer, as pipe() did.
+        res.on('drain', () => resume());
+        return true;
+      },
+      onData(chunk) {
+        return answerGone(res) ? true : (res as NodeJS.WritableStream).write(chunk);
+      },
+      onComplete() {
+        done = true;
+        res.end();
+      },
+      onError(error: Error & { code?: string }) {
+        done = true;
+        if (clientGone || answerGone(res)) return; // the client left first (our own abort)
+        if (responded) {
+          // The app broke off mid-answer: cut the client's answer off too (it must not look complete).
+          proxy.counters.errors += 1;
+          res.destroy();
+          return;
+        }
+        const retryable = attempt === 0 && !hasBody && RETRYABLE_METHODS.has(req.method ?? '') && RETRYABLE_ERRORS.has(error.code ?? '');
+        if (retryable) {
+          res.off('close', onClientClose);
+          release();
+          forwardRequest(proxy, req, res, attempt + 1);
+          return;
+        }
+        proxy.counters.errors += 1;
+        if (!res.headersSent) {
+          // (HTTP/2 has no such header: sendText leaves it out; its connection carries other streams.)
+          sendText(res, 502, `Bad gateway: the application did not answer (${error.code ?? error.message}).\n`, 'text/plain; charset=utf-8', { connection: 'close' });
+        } else res.destroy();
+      },
+    },
+  );
+}
 
-  upstream.on('error', (error: NodeJS.ErrnoException) => {
-    // After the answer started, a failure shows up on the response stream and is counted there.
-    if (upstreamResponded || answerGone(res)) return;
-    const retryable =
-      attempt === 0 && !hasBody && RETRYABLE_METHODS.has(req.method ?? '') && RETRYABLE_ERRORS.has(error.code ?? '');
-    if (retryable) {
-      res.off('close', onClientClose);
-      release();
-      forwardRequest(proxy, req, res, attempt + 1);
-      return;
-    }
-    proxy.counters.errors += 1;
-    req.unpipe(upstream);
-    if (!res.headersSent) {
-      // (HTTP/2 has no such header: sendText leaves it out; its connection carries other streams.)
-      sendText(res, 502, `Bad gateway: the application did not answer (${error.code ?? error.message}).\n`, 'text/plain; charset=utf-8', { connection: 'close' });
-    } else res.destroy();
-  });
-
-  if (hasBody) req.pipe(upstream);
-  else upstream.end();
+/** The Connection header among raw header lines (its tokens name more hop-by-hop headers). */
+function connectionHeader(rawHeaders: string[]): string | undefined {
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') return rawHeaders[i + 1];
+  return undefined;
 }
 
 export function forwardUpgrade(proxy: ForwardingProxy, req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {

@@ -61,9 +61,15 @@ export function writeAnswerHead(res: ClientResponse, status: number, headers: He
   else res.writeHead(status, headers);
 }
 
+const NO_TOKENS: ReadonlySet<string> = new Set();
+const KEEP_ALIVE: ReadonlySet<string> = new Set(['keep-alive']);
+
 /** Header names listed in a Connection header are hop-by-hop too. */
-function connectionTokens(connection: string | string[] | undefined): Set<string> {
-  const value = Array.isArray(connection) ? connection.join(',') : connection ?? '';
+function connectionTokens(connection: string | string[] | undefined): ReadonlySet<string> {
+  // Nearly every request and answer has none, or `keep-alive`: no parsing (this runs twice per request).
+  if (connection === undefined || connection === '') return NO_TOKENS;
+  if (connection === 'keep-alive' || connection === 'Keep-Alive') return KEEP_ALIVE;
+  const value = Array.isArray(connection) ? connection.join(',') : connection;
   return new Set(
     value
       .split(',')

@@ -1,20 +1,34 @@
 /**
  * One upstream port of the proxy: its own connection pool and count of requests in
  * flight, so that a switch can wait for the old target to drain.
+ *
+ * The pool is undici's, not Node's http.Agent: measured on this 2-core machine, the
+ * proxy spent 117 µs of CPU per proxied request through http.request and 66 µs through
+ * undici's dispatch (the same server side), and passed 20 % more requests.
  */
-import http from 'node:http';
+import { Pool } from 'undici';
 
 /** One upstream port, with its own connection pool and count of requests in flight. */
 export class Target {
-  readonly agent = new http.Agent({ keepAlive: true, scheduling: 'lifo' });
+  readonly pool: Pool;
   inFlight = 0;
   retired = false;
   private readonly idleWaiters = new Set<() => void>();
 
   constructor(
+    host: string,
     readonly port: number,
     private readonly onIdleWhileRetired: (target: Target) => void,
-  ) {}
+  ) {
+    // No time limits of the pool's own: a long poll or a slow download is the app's business, as it was
+    // through Node's client. Idle connections go after 4 s, or sooner when the app's Keep-Alive says so.
+    this.pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 4_000 });
+  }
+
+  /** Closes the pool's connections (nothing is in flight when a target is disposed of). */
+  dispose(): void {
+    this.pool.destroy().catch(() => undefined);
+  }
 
   /** Counts one request in; the returned function counts it out (calling it twice is harmless). */
   acquire(): () => void {

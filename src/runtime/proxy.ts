@@ -249,7 +249,7 @@ class SlipwayProxy implements ReverseProxy {
     let next = this.targets.get(port);
     if (next) next.revive();
     else {
-      next = new Target(port, (target) => this.dispose(target));
+      next = new Target(this.forwarding.upstreamHost, port, (target) => this.dispose(target));
       this.targets.set(port, next);
     }
     this.current = next;
@@ -292,7 +292,7 @@ class SlipwayProxy implements ReverseProxy {
       const finish = () => {
         clearTimeout(graceTimer);
         // Only now: streams finishing during the grace still talk to the app through these.
-        for (const target of targets) target.agent.destroy();
+        for (const target of targets) target.dispose();
         resolve();
       };
       let open = this.servers.length;
@@ -315,7 +315,7 @@ class SlipwayProxy implements ReverseProxy {
   private dispose(target: Target): void {
     if (this.targets.get(target.port) !== target || this.current === target) return;
     this.targets.delete(target.port);
-    target.agent.destroy();
+    target.dispose();
   }
 
   // ---- HTTP requests (HTTP/1.1, and HTTP/2 on the HTTPS port) ---------------
