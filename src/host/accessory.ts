@@ -158,7 +158,7 @@ export async function requireImage(docker: DockerClient, accessory: AccessoryCon
   } catch (error) {
     if (!isNotFound(error)) throw engineFailure(`inspecting the image ${accessory.image}`, error);
     throw new SlipwayError('ACCESSORY_IMAGE_MISSING', `the image ${accessory.image} of the accessory ${accessory.name} is not in the Docker engine; nothing was created`, {
-      hint: `put it there first (\`docker pull ${accessory.image}\`, or \`docker load\` on a machine without a registry): slipway does not fetch an accessory's image on its own`,
+      hint: `put it there first: \`docker pull ${accessory.image}\`, or deploy a release built on a machine whose engine has the image (\`slipway build\` carries an accessory's image and a deploy loads it)`,
       cause: error,
     });
   }

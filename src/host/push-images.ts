@@ -42,7 +42,7 @@ export async function publishReleaseImages(o: {
   const manifest = await readReleaseManifest(o.store, o.app, o.releaseId);
   if (manifestImages(manifest).length === 0) return null;
   registryAuth(o.environment.registry, o.env); // unset credentials refuse before the engine is touched
-  await installReleaseImages({ store: o.store, app: o.app, releaseId: o.releaseId, manifest });
+  await installReleaseImages({ store: o.store, app: o.app, releaseId: o.releaseId, manifest, accessories: false });
   return pushImagesToRegistry({ ...o, manifest, registry: o.environment.registry });
 }
 

@@ -125,6 +125,7 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
       app: config.app,
       version,
       services: config.services,
+      accessories: config.accessories,
       exportDir,
       commitDate: info.date,
       workDir: path.join(o.outDir, 'image-objects'),
@@ -143,7 +144,8 @@ export async function buildRelease(o: BuildOptions): Promise<BuiltRelease> {
       notes,
       requiredConfig: config.config.filter((key) => key.required).map((key) => key.name).sort(),
       migrates: config.migrate !== null,
-      runtime: releaseRuntime(config, images?.services),
+      // accessoryImages absent when there are none, so releases of other projects keep their ids
+      runtime: { ...releaseRuntime(config, images?.services), ...(images?.accessoryImages.length ? { accessoryImages: images.accessoryImages } : {}) },
       files,
       ...(links.length > 0 ? { links } : {}),
       ...(config.upgrade === undefined ? {} : { upgradeFrom: config.upgrade.from }),

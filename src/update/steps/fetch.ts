@@ -77,12 +77,18 @@ function joinDetail(first: string, images: string | null): string {
   return images === null ? first : `${first}; ${images}`;
 }
 
-/** "image of web loaded: 1 of 3 layer(s) fetched (2.5 KiB)" or "image of web already in the engine" */
+/** "image of web loaded: 1 of 3 layer(s) fetched (2.5 KiB)" or "image of web already in the engine"; an accessory's: "image of accessory db loaded: …, named postgres:16" */
 function describeImage(image: ImageInstall): string {
-  const of = `image of ${image.services.join(', ')}`;
-  if (image.how === 'present') return `${of} already in the engine`;
+  const of = image.accessory ? `image of accessory ${image.accessory.name}` : `image of ${image.services.join(', ')}`;
+  const named = !image.accessory
+    ? ''
+    : image.accessory.tag === 'taken'
+      ? `; ${image.accessory.reference} names another image here (${image.accessory.otherId?.slice(0, 19)}): left as it is`
+      : image.accessory.tag === 'tagged' ? `, named ${image.accessory.reference}` : '';
+  if (image.how === 'skipped') return `${of} not loaded${named}`;
+  if (image.how === 'present') return `${of} already in the engine${named}`;
   if (image.how === 'pulled') return `${of} pulled by digest: ${image.fetchedLayers} of ${image.layers} layer(s) (${formatBytes(image.fetchedBytes)})`;
-  return `${of} loaded: ${image.fetchedLayers} of ${image.layers} layer(s) fetched (${formatBytes(image.fetchedBytes)})`;
+  return `${of} loaded: ${image.fetchedLayers} of ${image.layers} layer(s) fetched (${formatBytes(image.fetchedBytes)})${named}`;
 }
 
 /** "22 file(s) and 1 link(s) verified; 2 new content(s) fetched (1.2 KiB); 20 file(s) already on this host, linked" */
