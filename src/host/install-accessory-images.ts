@@ -9,17 +9,9 @@
  */
 import { engineFailure, isNotFound, type DockerClient } from '../container/engine.js';
 import type { AccessoryImage } from '../release/manifest.js';
-import type { ImageInstall, PlannedImage } from './install-image.js';
+import type { AccessoryImageOutcome, ImageInstall, PlannedImage } from './image-install-types.js';
 
-/** What became of an accessory's reference on this host. */
-export interface AccessoryImageOutcome {
-  name: string;
-  reference: string;
-  /** 'tagged': the reference was free and now names the image; 'already': it named it; 'taken': it names another image here, left as it is */
-  tag: 'tagged' | 'already' | 'taken';
-  /** for 'taken': the image the reference names on this host */
-  otherId?: string;
-}
+export type { AccessoryImageOutcome };
 
 export interface PlannedAccessory {
   image: AccessoryImage;

@@ -29,37 +29,10 @@ import { imagesInRegistry, pullReleaseImages } from './pull-image.js';
 import { imageIdHex, MAX_IMAGE_CONFIG_BYTES } from '../store/image-objects.js';
 import { loadObjectIndex, type ObjectIndex } from '../store/objects.js';
 import { readObjects, type WantedObject } from '../store/read-objects.js';
-import { nameAccessoryImages, planAccessoryImages, type AccessoryImageOutcome } from './install-accessory-images.js';
+import { nameAccessoryImages, planAccessoryImages } from './install-accessory-images.js';
+import type { ImageInstall, PlannedImage } from './image-install-types.js';
 
-/** What happened to one image of the release. */
-export interface ImageInstall {
-  id: string;
-  /** the services that run it (empty for an image only an accessory uses) */
-  services: string[];
-  /** set for an accessory's image: loaded (never started) and named by its reference, see install-accessory-images.ts */
-  accessory?: AccessoryImageOutcome;
-  /** 'present': the engine had it; 'loaded': brought in from the store; 'pulled': from the environment's registry, by digest; 'skipped': an accessory's image left alone (its reference names another image here) */
-  how: 'present' | 'loaded' | 'pulled' | 'skipped';
-  layers: number;
-  /** layers fetched from the store or the registry (the others were in the engine already) */
-  fetchedLayers: number;
-  /** bytes read from the store or sent by the registry (compressed) */
-  fetchedBytes: number;
-  /** bytes of the layers fetched, uncompressed (0 when pulled: the registry says only compressed sizes) */
-  layerBytes: number;
-}
-
-/** An image to fetch from the store (or pull) and load. */
-export interface PlannedImage {
-  image: ReleaseImage;
-  services: string[];
-  /** who needs it, for messages: "service web", "accessory db" */
-  what: string;
-  /** index of the first layer the engine lacks */
-  held: number;
-  /** the names the loaded image gets from the load itself (none: it is tagged afterwards) */
-  repoTags: string[];
-}
+export type { ImageInstall, PlannedImage };
 
 /** The distinct images a release runs, with the services that run each. */
 export function releaseImages(manifest: ReleaseManifest): Map<string, { image: ReleaseImage; services: string[] }> {
