@@ -37,6 +37,9 @@ test('fetch step: a release\'s accessory image the engine lacks is loaded, named
   const project = repo.containerProject();
   const store = createLocalStore(path.join(scratch, 'store'));
   const built = await buildAndStore({ project: { ...project, config: { ...project.config, accessories: [{ name: 'db', image: DB_REF, volumes: [], env: {}, secrets: [] }] } }, store, outDir: path.join(scratch, 'out') });
+  // The plan says the image comes with the release and is not started.
+  const described = fetchStep.describe({ input: { target: built.manifest } } as unknown as Parameters<typeof fetchStep.describe>[0]);
+  assert.match(described.what, /the image of accessory db \(2 layers, [\d.]+ MiB, not started\)/);
   removeImage(dbId);
   const layout = hostLayout(path.join(scratch, 'host'));
   await ensureHostLayout(layout);

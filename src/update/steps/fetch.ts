@@ -69,7 +69,12 @@ async function forgetRelease(ctx: UpdateContext, manifest: ReleaseManifest): Pro
 
 /** "; the image of web (3 layers, 105 MiB) unless the engine has it", or nothing for a release without containers */
 function describeImagesToGet(target: ReleaseManifest): string {
-  const parts = [...releaseImages(target).values()].map(({ image, services }) => `the image of ${services.join(', ')} (${plural(image.layers.length, 'layer')}, ${formatBytes(image.layers.reduce((sum, l) => sum + l.size, 0))})`);
+  const size = (layers: readonly { size: number }[]) => `${plural(layers.length, 'layer')}, ${formatBytes(layers.reduce((sum, l) => sum + l.size, 0))}`;
+  const parts = [
+    ...[...releaseImages(target).values()].map(({ image, services }) => `the image of ${services.join(', ')} (${size(image.layers)})`),
+    // Loaded for the accessory, never started: upgrading one stays `accessory upgrade`.
+    ...(target.runtime.accessoryImages ?? []).map((a) => `the image of accessory ${a.name} (${size(a.layers)}, not started)`),
+  ];
   return parts.length === 0 ? '' : `; ${parts.join(', ')} unless the engine has it, the layers it lacks`;
 }
 
