@@ -16,6 +16,7 @@ import {
   checkHostRoot,
   checkNodeVersion,
   checkProxyPort,
+  checkOffsiteStore,
   checkStore,
   checkTls,
   type DoctorCheck,
@@ -61,6 +62,7 @@ export async function runDoctor(o: {
   checks.push(await checkProxyPort({ bind: environment.bind, port: environment.port, layout, environment: environment.name }));
   checks.push(await checkAgent({ layout, environment: environment.name, shouldRun: environment.pull !== null || (await servesARelease(layout)) }));
   checks.push(await checkStore({ store: environment.store, projectDir: project.dir, app: project.config.app }));
+  if (environment.offsiteStore) checks.push(await checkOffsiteStore({ store: environment.offsiteStore, projectDir: project.dir, app: project.config.app, environment: environment.name }));
   checks.push(...(await checkTls({ tls: environment.tls, layout, projectDir: project.dir, environment: environment.name, bind: environment.bind, port: environment.port })));
   return { environment: environment.name, ok: checks.every((c) => c.ok), checks };
 }

@@ -16,6 +16,7 @@ import {
   checkHostRoot,
   checkNodeVersion,
   checkProxyPort,
+  checkOffsiteStore,
   checkStore,
   majorVersionOf,
   postgresEnv,
@@ -268,4 +269,25 @@ test('store: a local store path that is not a folder fails; an empty one is reac
   const ok = await checkStore({ store: { type: 'local', path: 'store' }, projectDir: dir, app: 'tiny' });
   assert.equal(ok.status, 'ok');
   assert.match(ok.detail, /reachable, no releases yet/);
+});
+
+test('offsite store: its own check, counting this environment\'s copies; an unreadable one fails with its own hint', async (t) => {
+  const dir = tempDir(t);
+  const copies = path.join(dir, 'offsite', 'tiny', 'backups', 'production');
+  for (const id of ['20261201T000000Z-aaaaaa', '20261202T000000Z-bbbbbb']) {
+    fs.mkdirSync(path.join(copies, id), { recursive: true });
+    fs.writeFileSync(path.join(copies, id, 'index.json'), '{}');
+  }
+  // Another environment's copy is not this one's.
+  fs.mkdirSync(path.join(dir, 'offsite', 'tiny', 'backups', 'staging', '20261202T000000Z-cccccc'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'offsite', 'tiny', 'backups', 'staging', '20261202T000000Z-cccccc', 'index.json'), '{}');
+  const ok = await checkOffsiteStore({ store: { type: 'local', path: 'offsite' }, projectDir: dir, app: 'tiny', environment: 'production' });
+  assert.equal(ok.name, 'offsite store');
+  assert.equal(ok.status, 'ok');
+  assert.match(ok.detail, /: 2 off-site copies$/);
+  const none = await checkOffsiteStore({ store: { type: 'local', path: 'offsite' }, projectDir: dir, app: 'tiny', environment: 'demo' });
+  assert.match(none.detail, /reachable, no off-site copies yet/);
+  const file = path.join(dir, 'not-a-folder');
+  fs.writeFileSync(file, '');
+  assertFails(await checkOffsiteStore({ store: { type: 'local', path: file }, projectDir: dir, app: 'tiny', environment: 'production' }), /cannot list the offsite store: ENOTDIR/, /offsite_store\.path/);
 });
