@@ -21,8 +21,10 @@ export class Target {
     private readonly onIdleWhileRetired: (target: Target) => void,
   ) {
     // No time limits of the pool's own: a long poll or a slow download is the app's business, as it was
-    // through Node's client. Idle connections go after 4 s, or sooner when the app's Keep-Alive says so.
-    this.pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 4_000 });
+    // through Node's client. An idle connection is closed by the proxy after 1 s (or when the app's
+    // Keep-Alive header says, less 1 s): before app servers with short keep-alives close it under a
+    // request (gunicorn's default is 2 s), which only idempotent requests could be retried after.
+    this.pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 1_000 });
   }
 
   /** Closes the pool's connections (nothing is in flight when a target is disposed of). */
