@@ -75,6 +75,8 @@ export function forwardRequest(proxy: ForwardingProxy, req: ClientRequest, res: 
         abort = abortRequest;
       },
       onHeaders(status, rawHeaders, resume, statusText) {
+        // An informational answer (103 Early Hints) comes before the real one: not passed on, as before.
+        if (status < 200) return true;
         responded = true;
         const names: string[] = [];
         for (const header of rawHeaders) names.push(header.toString('latin1'));
