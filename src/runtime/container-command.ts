@@ -11,7 +11,7 @@ import { connectEngine, engineFailure, LABELS, type DockerClient } from '../cont
 import { SlipwayError } from '../errors.js';
 import type { ReleaseManifest } from '../release/manifest.js';
 import { createLineSplitter } from '../util/line-splitter.js';
-import { connectEngineWaiting, containerEnded, isEngineAway, whileEngineAway } from './container-service.js';
+import { connectEngineWaiting, containerEnded, isEngineAway, whileEngineAway } from './engine-wait.js';
 import { containerEnvironment, containerLabels, containerOptions, dataMounts, engineName, imageWorkingDir, type BindMount } from './container-spec.js';
 
 /** The lines of output a failure keeps to show. */

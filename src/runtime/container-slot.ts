@@ -5,7 +5,8 @@
  */
 import type { ServiceConfig } from '../config/types.js';
 import type { ReleaseManifest } from '../release/manifest.js';
-import { connectEngineWaiting, startContainerService } from './container-service.js';
+import { startContainerService } from './container-service.js';
+import { connectEngineWaiting } from './engine-wait.js';
 import { containerEnvironment, containerLabels, dataMounts, imageWorkingDir, serviceContainerName } from './container-spec.js';
 import type { RestartPolicy } from './restart-policy.js';
 import type { SupervisedService } from './supervisor.js';
