@@ -55,6 +55,16 @@ export async function connectEngine(o: { socketPath?: string } = {}): Promise<Do
   return client;
 }
 
+/** The engine, or null when none answers on this machine (for work that needs it only when there is one). */
+export async function connectEngineIfAny(): Promise<Docker | null> {
+  try {
+    return await connectEngine();
+  } catch (error) {
+    if (error instanceof SlipwayError && error.code === 'DOCKER_UNREACHABLE') return null;
+    throw error;
+  }
+}
+
 export function engineUnreachable(socketPath: string, cause: unknown): SlipwayError {
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new SlipwayError('DOCKER_UNREACHABLE', `the Docker engine does not answer on ${socketPath}: ${reason}`, {

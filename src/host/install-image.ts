@@ -17,7 +17,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar';
-import { connectEngine, engineFailure, isNotFound, type DockerClient } from '../container/engine.js';
+import { connectEngine, connectEngineIfAny, engineFailure, isNotFound, type DockerClient } from '../container/engine.js';
 import { SlipwayError } from '../errors.js';
 import type { ReleaseImage } from '../config/types.js';
 import type { ReleaseManifest } from '../release/manifest.js';
@@ -69,7 +69,7 @@ export async function installReleaseImages(o: {
   const images = releaseImages(o.manifest);
   const accessoryImages = o.accessories === false ? [] : o.manifest.runtime.accessoryImages ?? [];
   if (images.size === 0 && accessoryImages.length === 0) return [];
-  const engine = images.size > 0 ? await connectEngine() : await engineIfAny();
+  const engine = images.size > 0 ? await connectEngine() : await connectEngineIfAny();
   // A host without an engine runs no accessory: there is nothing to load them for.
   if (engine === null) return [];
   const results: ImageInstall[] = [];
@@ -119,16 +119,6 @@ export async function installReleaseImages(o: {
   for (const { image } of images.values()) await tagImage(engine, image.id, o.app, [o.releaseId, o.manifest.version]);
   results.push(...(await nameAccessoryImages(engine, accessories.planned, loaded)));
   return results;
-}
-
-/** The engine, or null when none answers on this machine. */
-async function engineIfAny(): Promise<DockerClient | null> {
-  try {
-    return await connectEngine();
-  } catch (error) {
-    if (error instanceof SlipwayError && error.code === 'DOCKER_UNREACHABLE') return null;
-    throw error;
-  }
 }
 
 async function hasImage(engine: DockerClient, id: string): Promise<boolean> {

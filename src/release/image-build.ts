@@ -18,7 +18,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar';
 import type { AccessoryConfig, ReleaseImage, ServiceConfig, ServiceImageBuild } from '../config/types.js';
-import { connectEngine, engineFailure, isNotFound, LABELS, type DockerClient } from '../container/engine.js';
+import { connectEngine, connectEngineIfAny, engineFailure, isNotFound, LABELS, type DockerClient } from '../container/engine.js';
 import { SlipwayError, usageError } from '../errors.js';
 import { folderContentSource, type ContentSource } from './content-source.js';
 import { imageIdHex, saveImageObjects } from '../container/image-save.js';
@@ -72,11 +72,8 @@ export async function makeReleaseImages(o: {
   const accessories = o.accessories ?? [];
   const containers = o.services.some((service) => service.container);
   if (!containers && accessories.length === 0) return null;
-  const engine = containers ? await connectEngine() : await connectEngine().catch((error: unknown) => {
-    // A process app built where no engine runs: its accessories' images stay out, the build goes on.
-    if (error instanceof SlipwayError && error.code === 'DOCKER_UNREACHABLE') return null;
-    throw error;
-  });
+  // A process app built where no engine runs: its accessories' images stay out, the build goes on.
+  const engine = containers ? await connectEngine() : await connectEngineIfAny();
   if (engine === null) {
     for (const accessory of accessories) o.onOutput?.(accessoryLeftOut(accessory, 'no Docker engine answers on this machine'));
     return null;

@@ -354,8 +354,9 @@ export function parseManifest(bytes: Buffer | string, expectedId?: string): Rele
   }
   // Bytes whose own digest is the id are the very bytes it was made of (slipway stores the canonical
   // form): nothing to canonicalize. Any other bytes are canonicalized first, as the id was.
-  if (expectedId !== undefined && sha256Hex(Buffer.from(text, 'utf8')) !== expectedId) {
-    const actual = jsonError === undefined ? canonicalDigestOrNull(raw) ?? sha256Hex(Buffer.from(text, 'utf8')) : sha256Hex(Buffer.from(text, 'utf8'));
+  const textDigest = expectedId === undefined ? '' : sha256Hex(Buffer.from(text, 'utf8'));
+  if (expectedId !== undefined && textDigest !== expectedId) {
+    const actual = jsonError === undefined ? canonicalDigestOrNull(raw) ?? textDigest : textDigest;
     if (actual !== expectedId) {
       throw new SlipwayError('RELEASE_MANIFEST_TAMPERED', `The manifest of release ${shortId(expectedId)} does not match its id (its digest is ${shortId(actual)}).`, {
         hint: 'The release was changed after it was built. Do not deploy it; build or publish it again from the commit.',

@@ -30,16 +30,8 @@ export function isEngineAway(error: unknown): boolean {
 }
 
 /** connectEngine(), tried again while the engine is away, for up to `waitMs`; then its DOCKER_UNREACHABLE. */
-export async function connectEngineWaiting(waitMs = engineWaitMs()): Promise<DockerClient> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      return await connectEngine();
-    } catch (error) {
-      if (!isEngineAway(error) || Date.now() >= deadline) throw error;
-      await sleep(ENGINE_RETRY_MS);
-    }
-  }
+export function connectEngineWaiting(waitMs = engineWaitMs()): Promise<DockerClient> {
+  return whileEngineAway(() => connectEngine(), waitMs);
 }
 
 /** `call` again while the engine is away, for up to `waitMs`. */
