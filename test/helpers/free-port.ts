@@ -1,15 +1,7 @@
-/** A TCP port for a test's server. */
-import net from 'node:net';
+/** A TCP port for a test's server: chosen as slipway chooses its slots' ports, outside the OS's ephemeral range. */
+import { findFreePort } from '../../src/runtime/ports.js';
 
-/** A port nobody listens on right now on 127.0.0.1 (the OS picks it). */
+/** A port nobody listens on right now on 127.0.0.1. */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
+  return findFreePort('127.0.0.1');
 }
