@@ -197,17 +197,22 @@ interface HistoryEntry {
   kind: string;
   to: string | null;
   outcome: string | null;
-  steps: { name: string; outcome: string; ms: number }[];
+  steps: { name: string; outcome: string; ms: number; detail: string | null }[];
 }
 
 /** The ms of one step of the newest deployment, from `slipway history --json`. */
 async function stepMs(home: string, repo: string, step: string): Promise<number> {
+  return (await stepOf(home, repo, step)).ms;
+}
+
+/** One step of the newest deployment, from `slipway history --json`. */
+async function stepOf(home: string, repo: string, step: string): Promise<HistoryEntry['steps'][number]> {
   const { stdout } = await cliOk(home, repo, ['history', 'production', '--json']);
   const entries = JSON.parse(stdout) as HistoryEntry[];
   const newest = [...entries].sort((a, b) => b.id - a.id)[0];
   const found = newest?.steps.find((s) => s.name === step);
   if (!found) throw new Error(`no ${step} step in the newest deployment: ${JSON.stringify(newest)}`);
-  return found.ms;
+  return found;
 }
 
 async function answers(port: number): Promise<string> {
@@ -345,13 +350,13 @@ try {
   };
 
   const agent = await phase('agent', () => startAgent(repo, home));
-  let deployedV1: { wall: number; fetch: number } | undefined;
-  let deployedV2: { wall: number; fetch: number } | undefined;
+  let deployedV1: { wall: number; fetch: number; watch: { ms: number; detail: string | null } } | undefined;
+  let deployedV2: { wall: number; fetch: number; detail: string | null } | undefined;
   if (agent && v1) {
     deployedV1 = await phase('(c) deploy v1', async () => {
       await settle();
       const { ms } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v1', '--yes']);
-      return { wall: ms, fetch: await stepMs(home, repo, 'fetch') };
+      return { wall: ms, fetch: await stepMs(home, repo, 'fetch'), watch: await stepOf(home, repo, 'watch') };
     });
   }
   if (archived) await phase('tar -xzf (second run)', tarOnce);
@@ -359,7 +364,8 @@ try {
     deployedV2 = await phase('(d) deploy v2', async () => {
       await settle();
       const { ms } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v2', '--yes']);
-      return { wall: ms, fetch: await stepMs(home, repo, 'fetch') };
+      const fetched = await stepOf(home, repo, 'fetch');
+      return { wall: ms, fetch: fetched.ms, detail: fetched.detail };
     });
   }
   // The floor of any install that makes a release folder of hard links: `cp -al` of an installed release (its folders and links, nothing fetched or checked).
@@ -380,6 +386,8 @@ try {
     const runs = `tar -xzf ${sec(base)} (median of ${tarMs.map(sec).join(', ')})`;
     if (deployedV1) say(`(c) fresh install: fetch+verify+extract ${sec(deployedV1.fetch)} vs ${runs}: ${ratio(deployedV1.fetch, base)} (whole deploy ${sec(deployedV1.wall)})`);
     if (deployedV2) say(`(d) one-file change install: fetch+verify+extract ${sec(deployedV2.fetch)} vs ${runs}: ${ratio(deployedV2.fetch, base)} (whole deploy ${sec(deployedV2.wall)})`);
+    if (deployedV2) say(`(d) how: ${deployedV2.detail ?? '?'}`);
+    if (deployedV1) say(`(d) the copy it was made from, prepared in v1's deploy while its 1 s health window ran: ${deployedV1.watch.detail ?? '?'} (watch step ${sec(deployedV1.watch.ms)})`);
     if (deployedV2 && linkFloorMs) say(`(d) floor: cp -al of the installed release (its folders and hard links, nothing fetched or checked) ${sec(linkFloorMs)}: ${ratio(linkFloorMs, base)} tar -xzf; slipway's install is ${ratio(deployedV2.fetch, linkFloorMs)} it`);
   }
 

@@ -36,7 +36,7 @@ export interface AssembleResult {
   damaged: string[];
 }
 
-function chunks<T>(items: T[], count: number): T[][] {
+export function chunks<T>(items: T[], count: number): T[][] {
   const size = Math.ceil(items.length / count);
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -99,7 +99,7 @@ function installedNames(releasesDir: string): string[] {
 }
 
 /** A worker's failure as the error a user sees. */
-function installError(error: unknown): unknown {
+export function installError(error: unknown): unknown {
   if (!(error instanceof InstallWorkerError)) return error;
   if (error.code === 'CONTENT_MISMATCH') return contentDamaged(error.path ?? '?', error.message);
   if (error.errno === 'ENOSPC' || error.errno === 'EDQUOT') {
@@ -112,6 +112,134 @@ function installError(error: unknown): unknown {
     hint: 'Nothing was installed; check the host folder and try again.',
     cause: error,
   });
+}
+
+/** True for a relative path at or under one of the shared data paths (top-level names). */
+export function underShared(rel: string, sharedPaths: string[]): boolean {
+  const top = rel.split('/', 1)[0]!;
+  return sharedPaths.includes(top);
+}
+
+/** How the files of a release get their contents: linked to an object the host has, copied from its other mode's object, or fetched. */
+export interface ContentPlan {
+  toFetch: Map<string, { size: number; targets: Array<{ mode: number; firstPath: string; objectFile: string }> }>;
+  copies: Array<{ from: string; mode: number; firstPath: string; objectFile: string }>;
+  /** files whose object the host has: [object, file, manifest index]; linked as soon as their folder is made */
+  linkNow: Array<[string, string, number]>;
+  /** files whose object this install writes (another file has the same content): linked once it is written */
+  linkAfterFetch: Array<[string, string, number]>;
+  /** files written (fetched or copied), by manifest index: stat'ed once written */
+  statLater: number[];
+  /** files that are not links to an object the host had */
+  newFiles: number;
+}
+
+/** Plans the files of `manifest` at `indexes` (all of them by default); `at` places a manifest path in the folder being made. */
+export function planContents(o: { layout: HostLayout; manifest: ReleaseManifest; have: Set<string>; at: (rel: string) => string; indexes?: number[] }): ContentPlan {
+  const { layout, have, at } = o;
+  const plan: ContentPlan = { toFetch: new Map(), copies: [], linkNow: [], linkAfterFetch: [], statLater: [], newFiles: 0 };
+  const planned = new Set<string>();
+  const each = (fileIndex: number) => {
+    const file = o.manifest.files[fileIndex]!;
+    const name = objectName(file.sha256, file.mode);
+    const objectFile = objectPath(layout, file.sha256, file.mode);
+    if (have.has(name) || planned.has(name)) {
+      (have.has(name) ? plan.linkNow : plan.linkAfterFetch).push([objectFile, at(file.path), fileIndex]);
+      return;
+    }
+    plan.statLater.push(fileIndex);
+    planned.add(name);
+    const otherMode = file.mode === 0o755 ? 0o644 : 0o755;
+    if (have.has(objectName(file.sha256, otherMode))) {
+      plan.copies.push({ from: objectPath(layout, file.sha256, otherMode), mode: file.mode, firstPath: at(file.path), objectFile });
+      return;
+    }
+    const entry = plan.toFetch.get(file.sha256) ?? { size: file.size, targets: [] };
+    entry.targets.push({ mode: file.mode, firstPath: at(file.path), objectFile });
+    plan.toFetch.set(file.sha256, entry);
+  };
+  if (o.indexes) o.indexes.forEach(each);
+  else for (let i = 0; i < o.manifest.files.length; i++) each(i);
+  plan.newFiles = new Set([...plan.toFetch.values()].flatMap((e) => e.targets.map((t) => t.firstPath))).size;
+  return plan;
+}
+
+/** Each file's [inode, size, mtimeMs], in manifest order, filled as files are made. */
+export class FileStats {
+  readonly values: number[];
+  constructor(count: number) {
+    this.values = new Array<number>(count * 3);
+  }
+  place(indexes: number[], values: number[]): void {
+    for (let k = 0; k < indexes.length; k++) {
+      const at3 = indexes[k]! * 3;
+      this.values[at3] = values[k * 3]!;
+      this.values[at3 + 1] = values[k * 3 + 1]!;
+      this.values[at3 + 2] = values[k * 3 + 2]!;
+    }
+  }
+  /** The stat snapshot, and the objects of files written to since they were made (another size, or a time other than every object's). */
+  snapshot(layout: HostLayout, manifest: ReleaseManifest): { snapshot: StatSnapshot; damaged: string[] } {
+    const snapshot: StatSnapshot = [];
+    const damaged: string[] = [];
+    manifest.files.forEach((file, i) => {
+      const [ino, size, mtimeMs] = [this.values[i * 3]!, this.values[i * 3 + 1]!, this.values[i * 3 + 2]!];
+      if (size !== file.size || mtimeMs !== OBJECT_MTIME_S * 1000) damaged.push(objectPath(layout, file.sha256, file.mode));
+      snapshot.push([ino, size, mtimeMs]);
+    });
+    return { snapshot, damaged };
+  }
+}
+
+/** Links `entries` ([object, file, manifest index]) in batches over the workers, placing each new link's stat. */
+export function linkEntries(workers: InstallWorkers, stats: FileStats, entries: Array<[string, string, number]>): Promise<unknown> {
+  const batches: Promise<void>[] = [];
+  for (let from = 0; from < entries.length; from += LINK_BATCH) {
+    const batch = entries.slice(from, from + LINK_BATCH);
+    batches.push(workers.run({ op: 'links', pairs: batch.map(([object, file]) => [object, file]) }).then((values) => stats.place(batch.map((e) => e[2]), values!)));
+  }
+  return Promise.all(batches);
+}
+
+/** Writes the planned contents the host lacks (copied from the other mode's object, or fetched and checked); answers the bytes fetched. */
+export async function writePlannedContents(o: {
+  layout: HostLayout;
+  store: BlobStore;
+  app: string;
+  id: string;
+  manifest: ReleaseManifest;
+  plan: ContentPlan;
+  workers: InstallWorkers;
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}): Promise<number> {
+  const { plan, workers } = o;
+  if (plan.copies.length > 0) await workers.run({ op: 'copyObjects', copies: plan.copies });
+  if (plan.toFetch.size === 0) return 0;
+  if (await hasLegacyArchive(o.store, o.app, o.id)) return fetchFromLegacyArchive({ ...o, toFetch: plan.toFetch });
+  const index = await loadObjectIndex(o.store, o.app, { cacheDir: path.join(o.layout.cacheDir, 'packs') });
+  const wanted = [...plan.toFetch].map(([sha256, { size }]) => ({ sha256, size }));
+  const read = await readStoredRanges(
+    o.store,
+    o.app,
+    wanted,
+    index,
+    async (buffer, slices) => {
+      const objects: ObjectWrite[] = [];
+      for (const slice of slices) {
+        for (const target of plan.toFetch.get(slice.sha256)!.targets) {
+          objects.push({ digest: slice.sha256, size: slice.size, encoding: slice.encoding, start: slice.start, end: slice.end, ...target });
+        }
+      }
+      await workers.run({ op: 'writeObjects', buffer, objects });
+    },
+    { onProgress: o.onProgress },
+  );
+  return read.fetchedBytes;
+}
+
+/** Stats the files the plan wrote (their stat is taken once they exist). */
+export function statWritten(workers: InstallWorkers, stats: FileStats, plan: ContentPlan, manifest: ReleaseManifest, at: (rel: string) => string): Promise<unknown> {
+  return Promise.all(chunks(plan.statLater, workers.size).map(async (indexes) => stats.place(indexes, (await workers.run({ op: 'stats', paths: indexes.map((i) => at(manifest.files[i]!.path)) }))!)));
 }
 
 /**
@@ -128,6 +256,8 @@ export async function assembleRelease(o: {
   dir: string;
   snapshotFile: string;
   beforeReadOnly: () => Promise<void>;
+  /** the top-level paths beforeReadOnly links to shared data: whatever the release had there is gone, and a chmod there would go through the link */
+  sharedPaths?: string[];
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** the host's objects, when the caller started listing them earlier (listHostObjects) */
   hostObjects?: Promise<Set<string>>;
@@ -141,69 +271,24 @@ export async function assembleRelease(o: {
   try {
     const folders = foldersOfEntries([...manifest.files.map((f) => f.path), ...links.map((l) => l.path)]).map(at);
     // Folders are made while this thread plans and fetches (a mkdir costs ~0.1 ms, and a node_modules tree has thousands).
-    const firstRelease = !installedNames(layout.releasesDir).some((name) => !name.includes('.tmp-'));
+    const firstRelease = !installedNames(layout.releasesDir).some((name) => !name.startsWith('.') && !name.includes('.tmp-'));
     const segments = firstRelease ? makeFoldersByDepth(workers, folders, root) : makeFolders(workers, folders);
     const foldersMade = Promise.all(segments.map((segment) => segment.made));
     foldersMade.catch(() => undefined);
     ensureObjectShards(layout);
-    const have = await (o.hostObjects ?? listHostObjects(layout));
-
-    const toFetch = new Map<string, { size: number; targets: Array<{ mode: number; firstPath: string; objectFile: string }> }>();
-    const copies: Array<{ from: string; mode: number; firstPath: string; objectFile: string }> = [];
-    /** files whose object the host has: [object, file, manifest index]; linked as soon as their folder is made */
-    const linkNow: Array<[string, string, number]> = [];
-    /** files whose object this install writes (another file has the same content): linked once it is written */
-    const linkAfterFetch: Array<[string, string, number]> = [];
-    /** files written (fetched or copied): stat'ed once written */
-    const statLater: number[] = [];
-    const planned = new Set<string>();
-    manifest.files.forEach((file, fileIndex) => {
-      const name = objectName(file.sha256, file.mode);
-      const objectFile = objectPath(layout, file.sha256, file.mode);
-      if (have.has(name) || planned.has(name)) {
-        (have.has(name) ? linkNow : linkAfterFetch).push([objectFile, at(file.path), fileIndex]);
-        return;
-      }
-      statLater.push(fileIndex);
-      planned.add(name);
-      const otherMode = file.mode === 0o755 ? 0o644 : 0o755;
-      if (have.has(objectName(file.sha256, otherMode))) {
-        copies.push({ from: objectPath(layout, file.sha256, otherMode), mode: file.mode, firstPath: at(file.path), objectFile });
-        return;
-      }
-      const entry = toFetch.get(file.sha256) ?? { size: file.size, targets: [] };
-      entry.targets.push({ mode: file.mode, firstPath: at(file.path), objectFile });
-      toFetch.set(file.sha256, entry);
-    });
-    const fetchedFiles = new Set([...toFetch.values()].flatMap((e) => e.targets.map((t) => t.firstPath)));
+    const plan = planContents({ layout, manifest, have: await (o.hostObjects ?? listHostObjects(layout)), at });
     const result: AssembleResult = {
-      fetchedObjects: toFetch.size,
+      fetchedObjects: plan.toFetch.size,
       fetchedBytes: 0,
-      reusedFiles: manifest.files.length - fetchedFiles.size,
+      reusedFiles: manifest.files.length - plan.newFiles,
       written: workers.written,
       damaged: [],
     };
+    const stats = new FileStats(manifest.files.length);
 
-    // Each file's [inode, size, mtimeMs], in manifest order: links answer theirs as they are made.
-    const stats = new Array<number>(manifest.files.length * 3);
-    const place = (indexes: number[], values: number[]) => {
-      for (let k = 0; k < indexes.length; k++) {
-        const at3 = indexes[k]! * 3;
-        stats[at3] = values[k * 3]!;
-        stats[at3 + 1] = values[k * 3 + 1]!;
-        stats[at3 + 2] = values[k * 3 + 2]!;
-      }
-    };
-    const linkAll = (entries: Array<[string, string, number]>) => {
-      const batches: Promise<void>[] = [];
-      for (let from = 0; from < entries.length; from += LINK_BATCH) {
-        const batch = entries.slice(from, from + LINK_BATCH);
-        batches.push(workers.run({ op: 'links', pairs: batch.map(([object, file]) => [object, file]) }).then((values) => place(batch.map((e) => e[2]), values!)));
-      }
-      return Promise.all(batches);
-    };
     // Manifest order is path order, and a file's folders sort before it: the files before a
     // segment's `until` have all their folders made once that segment is.
+    const { linkNow } = plan;
     const linked: Promise<unknown>[] = [];
     let next = 0;
     for (const segment of segments) {
@@ -211,58 +296,25 @@ export async function assembleRelease(o: {
       while (end < linkNow.length && (segment.until === null || linkNow[end]![1] < segment.until)) end++;
       const entries = linkNow.slice(next, end);
       next = end;
-      if (entries.length > 0) linked.push(segment.made.then(() => linkAll(entries)));
+      if (entries.length > 0) linked.push(segment.made.then(() => linkEntries(workers, stats, entries)));
     }
-    if (next < linkNow.length) linked.push(linkAll(linkNow.slice(next))); // a release without folders
+    if (next < linkNow.length) linked.push(linkEntries(workers, stats, linkNow.slice(next))); // a release without folders
     const allLinked = Promise.all(linked);
     allLinked.catch(() => undefined); // awaited below
 
     await foldersMade;
-    if (copies.length > 0) await workers.run({ op: 'copyObjects', copies });
-    if (toFetch.size > 0) {
-      if (await hasLegacyArchive(o.store, o.app, o.id)) result.fetchedBytes = await fetchFromLegacyArchive({ ...o, toFetch, workers });
-      else {
-        const index = await loadObjectIndex(o.store, o.app, { cacheDir: path.join(layout.cacheDir, 'packs') });
-        const wanted = [...toFetch].map(([sha256, { size }]) => ({ sha256, size }));
-        const read = await readStoredRanges(
-          o.store,
-          o.app,
-          wanted,
-          index,
-          async (buffer, slices) => {
-            const objects: ObjectWrite[] = [];
-            for (const slice of slices) {
-              for (const target of toFetch.get(slice.sha256)!.targets) {
-                objects.push({ digest: slice.sha256, size: slice.size, encoding: slice.encoding, start: slice.start, end: slice.end, ...target });
-              }
-            }
-            await workers.run({ op: 'writeObjects', buffer, objects });
-          },
-          { onProgress: o.onProgress },
-        );
-        result.fetchedBytes = read.fetchedBytes;
-      }
-    }
-
-    await Promise.all([
-      allLinked,
-      linkAll(linkAfterFetch),
-      ...chunks(statLater, workers.size).map(async (indexes) => place(indexes, (await workers.run({ op: 'stats', paths: indexes.map((i) => at(manifest.files[i]!.path)) }))!)),
-    ]);
+    result.fetchedBytes = await writePlannedContents({ ...o, plan, workers });
+    await Promise.all([allLinked, linkEntries(workers, stats, plan.linkAfterFetch), statWritten(workers, stats, plan, manifest, at)]);
     if (links.length > 0) await workers.run({ op: 'symlinks', pairs: links.map((l) => [l.target, at(l.path)]) });
 
     // The snapshot is taken before the shared data links exist, so no lstat goes through a link.
-    const snapshot: StatSnapshot = [];
-    manifest.files.forEach((file, i) => {
-      const [ino, size, mtimeMs] = [stats[i * 3]!, stats[i * 3 + 1]!, stats[i * 3 + 2]!];
-      // Another size, or a time other than every object's: written to since it was made (by hand, on the server).
-      if (size !== file.size || mtimeMs !== OBJECT_MTIME_S * 1000) result.damaged.push(objectPath(layout, file.sha256, file.mode));
-      snapshot.push([ino, size, mtimeMs]);
-    });
+    const { snapshot, damaged } = stats.snapshot(layout, manifest);
+    result.damaged = damaged;
     if (result.damaged.length > 0) return result;
     await fs.writeFile(o.snapshotFile, JSON.stringify(snapshot));
     await o.beforeReadOnly();
-    await Promise.all(chunks([...folders].reverse(), workers.size).map((dirs) => workers.run({ op: 'chmods', dirs, mode: 0o555 })));
+    const own = [...folders].reverse().filter((folder) => !underShared(folder.slice(root.length + 1), o.sharedPaths ?? []));
+    await Promise.all(chunks(own, workers.size).map((dirs) => workers.run({ op: 'chmods', dirs, mode: 0o555 })));
     await fs.chmod(dir, 0o555);
     return result;
   } catch (error) {

@@ -10,7 +10,10 @@ import { assembleRelease, type AssembleResult } from './assemble-release.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Ledger } from './ledger.js';
 import { releaseDir, type HostLayout } from './layout.js';
-import { linkSharedPaths } from './shared-links.js';
+import { linkSharedPaths, sharedPaths } from './shared-links.js';
+import { assembleFromPrepared, type PreparedBase } from './assemble-delta.js';
+import { preparedDir, preparedReleaseOf, removePreparedReleases, takePreparedRelease } from './prepared-release.js';
+import { removeReadOnlyFolder as removeReleaseFolder } from './remove-folder.js';
 import { listHostObjects } from './objects.js';
 
 export interface SignaturePolicy {
@@ -38,7 +41,7 @@ export interface InstallProgress {
 }
 
 /** What an install moved and reused, for the step's output and the benchmarks. */
-export type InstallResult = { manifest: ReleaseManifest } & Pick<AssembleResult, 'fetchedObjects' | 'fetchedBytes' | 'reusedFiles'>;
+export type InstallResult = { manifest: ReleaseManifest; /** the version whose prepared copy the folder was made from */ preparedFrom?: string } & Pick<AssembleResult, 'fetchedObjects' | 'fetchedBytes' | 'reusedFiles'>;
 
 /** Far above any real release; a manifest past them is refused before anything is fetched. */
 const MAX_ENTRIES = 500_000;
@@ -87,14 +90,15 @@ export async function installRelease(options: {
   for (const name of await fs.readdir(layout.releasesDir).catch(() => [] as string[])) {
     if (/\.tmp-[0-9a-f]+$/.test(name)) await removeReleaseFolder(path.join(layout.releasesDir, name));
   }
+  const prepared = await preparedBase(layout);
   await fs.mkdir(layout.manifestsDir, { recursive: true });
   let assembled: AssembleResult | undefined;
+  let preparedFrom: string | undefined;
   // A host object found damaged (not the size its content has) is removed and fetched again, once.
   for (let attempt = 1; attempt <= 2 && !assembled; attempt++) {
     const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
-    await fs.mkdir(tmp, { mode: 0o700 });
     try {
-      const result = await assembleRelease({
+      const common = {
         layout,
         store: options.store,
         app: options.app,
@@ -102,11 +106,23 @@ export async function installRelease(options: {
         manifest,
         dir: tmp,
         snapshotFile: statSnapshotFile(layout, id),
+        sharedPaths: sharedPaths(manifest.runtime.data),
         beforeReadOnly: () => linkSharedPaths({ releaseDir: tmp, sharedDir: layout.sharedDir, data: manifest.runtime.data }),
-        onProgress: (done, total) => options.onProgress?.('fetch', done, total),
+        onProgress: (done: number, total: number) => options.onProgress?.('fetch', done, total),
         // A second attempt lists again: the first removed the objects it found damaged.
         hostObjects: attempt === 1 ? hostObjects : listHostObjects(layout),
-      });
+      };
+      // The prepared copy of an installed release, changed into this one; one that is not exactly that release is not used.
+      let result: AssembleResult | null = null;
+      if (attempt === 1 && prepared && (await takePreparedRelease(layout, prepared.id, tmp))) {
+        result = await assembleFromPrepared({ ...common, base: prepared });
+        if (result === null) await removeReleaseFolder(tmp);
+        else preparedFrom = prepared.manifest.version;
+      }
+      if (result === null) {
+        await fs.mkdir(tmp, { mode: 0o700 });
+        result = await assembleRelease(common);
+      }
       if (result.damaged.length > 0 && attempt === 1) {
         for (const file of result.damaged) await fs.rm(file, { force: true });
         await removeReleaseFolder(tmp);
@@ -124,7 +140,22 @@ export async function installRelease(options: {
   }
   await fs.writeFile(path.join(layout.manifestsDir, `${id}.json`), manifestBytes);
   options.ledger.recordRelease({ id, version: manifest.version, commit: manifest.commit });
-  return { manifest, fetchedObjects: assembled!.fetchedObjects, fetchedBytes: assembled!.fetchedBytes, reusedFiles: assembled!.reusedFiles };
+  return { manifest, fetchedObjects: assembled!.fetchedObjects, fetchedBytes: assembled!.fetchedBytes, reusedFiles: assembled!.reusedFiles, ...(preparedFrom ? { preparedFrom } : {}) };
+}
+
+/** The installed release whose prepared copy is on this host, with what checking the copy needs; other prepared folders go. */
+async function preparedBase(layout: HostLayout): Promise<PreparedBase | null> {
+  for (const name of await fs.readdir(layout.releasesDir).catch(() => [] as string[])) {
+    const id = preparedReleaseOf(name);
+    if (id === null) continue;
+    const [manifest, snapshot] = await Promise.all([readInstalledManifest(layout, id).catch(() => null), readStatSnapshot(layout, id)]);
+    if (manifest && snapshot) {
+      await removePreparedReleases(layout, id);
+      return { id, manifest, snapshot };
+    }
+  }
+  await removePreparedReleases(layout);
+  return null;
 }
 
 /** The stat snapshot of an installed release, or null (installed before snapshots, or unreadable: then verify re-hashes all). */
@@ -148,25 +179,13 @@ function damagedObjects(files: string[]): SlipwayError {
   });
 }
 
-async function removeReleaseFolder(dir: string): Promise<void> {
-  await makeWritable(dir).catch(() => undefined);
-  await fs.rm(dir, { recursive: true, force: true });
-}
-
 /** Makes an installed release's folder writable again so that it can be removed (prune). */
 export async function removeInstalledRelease(layout: HostLayout, ledger: Ledger, id: string): Promise<void> {
   await removeReleaseFolder(releaseDir(layout, id));
+  await removeReleaseFolder(preparedDir(layout, id));
   await fs.rm(path.join(layout.manifestsDir, `${id}.json`), { force: true });
   await fs.rm(statSnapshotFile(layout, id), { force: true });
   ledger.removeRelease(id);
-}
-
-/** Folders only: files are hard links to read-only objects, and unlinking them needs no write bit on the file. */
-async function makeWritable(dir: string): Promise<void> {
-  await fs.chmod(dir, 0o755);
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) await makeWritable(path.join(dir, entry.name));
-  }
 }
 
 export function releaseNotFoundOnHost(versionOrId: string, known: string[]): SlipwayError {

@@ -10,7 +10,7 @@
  * it writes it.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { inflateRawSync } from 'node:zlib';
 import { OBJECT_MTIME_S } from './objects.js';
@@ -37,10 +37,18 @@ export type InstallOp =
   | { op: 'links'; pairs: Array<[from: string, to: string]> }
   | { op: 'symlinks'; pairs: Array<[target: string, at: string]> }
   | { op: 'stats'; paths: string[] }
-  | { op: 'chmods'; dirs: string[]; mode: number };
+  | { op: 'chmods'; dirs: string[]; mode: number }
+  /** answers, per folder, its permission bits and entries: `mode\0` then `<type><name>` joined by NUL, type f (file), l (link), d (folder), o (other) */
+  | { op: 'scan'; dirs: string[] }
+  /** answers each link's target text */
+  | { op: 'readlinks'; paths: string[] }
+  /** removes files and links (never a folder, never through a link) */
+  | { op: 'unlinks'; paths: string[] }
+  /** removes empty folders, in the order given */
+  | { op: 'rmdirs'; dirs: string[] };
 
 export type InstallReply =
-  | { id: number; ok: true; written: string[]; stats?: number[] }
+  | { id: number; ok: true; written: string[]; stats?: number[]; texts?: string[] }
   | { id: number; ok: false; written: string[]; error: { code: string; message: string; path?: string; errno?: string } };
 
 class ContentMismatch extends Error {
@@ -92,7 +100,11 @@ function linkAsObject(file: string, objectFile: string): boolean {
   }
 }
 
-function run(message: InstallOp, written: string[]): number[] | undefined {
+function entryType(entry: { isFile(): boolean; isSymbolicLink(): boolean; isDirectory(): boolean }): string {
+  return entry.isFile() ? 'f' : entry.isSymbolicLink() ? 'l' : entry.isDirectory() ? 'd' : 'o';
+}
+
+function run(message: InstallOp, written: string[]): number[] | string[] | undefined {
   switch (message.op) {
     case 'mkdirs':
       for (const dir of message.dirs) mkdirSync(dir, { mode: 0o755 });
@@ -135,14 +147,28 @@ function run(message: InstallOp, written: string[]): number[] | undefined {
     case 'chmods':
       for (const dir of message.dirs) chmodSync(dir, message.mode);
       return undefined;
+    case 'scan':
+      return message.dirs.map((dir) => {
+        const mode = lstatSync(dir).mode & 0o7777;
+        return [String(mode), ...readdirSync(dir, { withFileTypes: true }).map((entry) => `${entryType(entry)}${entry.name}`)].join('\0');
+      });
+    case 'readlinks':
+      return message.paths.map((p) => readlinkSync(p));
+    case 'unlinks':
+      for (const p of message.paths) unlinkSync(p);
+      return undefined;
+    case 'rmdirs':
+      for (const dir of message.dirs) rmdirSync(dir);
+      return undefined;
   }
 }
 
 parentPort?.on('message', ({ id, message }: { id: number; message: InstallOp }) => {
   const written: string[] = [];
   try {
-    const stats = run(message, written);
-    parentPort!.postMessage({ id, ok: true, written, ...(stats ? { stats } : {}) } satisfies InstallReply);
+    const answer = run(message, written);
+    const reply = answer === undefined ? {} : message.op === 'scan' || message.op === 'readlinks' ? { texts: answer as string[] } : { stats: answer as number[] };
+    parentPort!.postMessage({ id, ok: true, written, ...reply } satisfies InstallReply);
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     const code = error instanceof ContentMismatch ? 'CONTENT_MISMATCH' : 'FS_ERROR';

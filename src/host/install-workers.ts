@@ -22,6 +22,8 @@ export interface InstallWorkers {
   readonly size: number;
   /** runs a batch on the least busy worker (or on worker `on`) */
   run(message: InstallOp, options?: { on?: number; transfer?: ArrayBuffer[] }): Promise<number[] | undefined>;
+  /** runs a batch that answers texts (scan, readlinks) */
+  texts(message: InstallOp): Promise<string[]>;
   /** batches handed out and not yet answered */
   readonly pending: number;
   /** every object file written so far */
@@ -32,7 +34,7 @@ export interface InstallWorkers {
 export function startInstallWorkers(count = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length))): InstallWorkers {
   const workers = Array.from({ length: count }, () => new Worker(new URL('./install-worker.js', import.meta.url)));
   const busy = workers.map(() => 0);
-  const waiting = new Map<number, { resolve: (stats: number[] | undefined) => void; reject: (error: unknown) => void; worker: number }>();
+  const waiting = new Map<number, { resolve: (reply: InstallReply & { ok: true }) => void; reject: (error: unknown) => void; worker: number }>();
   const written: string[] = [];
   let nextId = 0;
   let pending = 0;
@@ -44,7 +46,7 @@ export function startInstallWorkers(count = Math.max(1, Math.min(4, os.available
       busy[i] -= 1;
       pending -= 1;
       written.push(...reply.written);
-      if (reply.ok) entry.resolve(reply.stats);
+      if (reply.ok) entry.resolve(reply);
       else entry.reject(new InstallWorkerError(reply.error.code, reply.error.message, reply.error.path, reply.error.errno));
     });
     worker.on('error', (error) => {
@@ -56,21 +58,27 @@ export function startInstallWorkers(count = Math.max(1, Math.min(4, os.available
       }
     });
   });
+  const request = (message: InstallOp, options: { on?: number; transfer?: ArrayBuffer[] }): Promise<InstallReply & { ok: true }> => {
+    const target = options.on ?? busy.indexOf(Math.min(...busy));
+    const id = nextId++;
+    busy[target] += 1;
+    pending += 1;
+    return new Promise((resolve, reject) => {
+      waiting.set(id, { resolve, reject, worker: target });
+      workers[target]!.postMessage({ id, message }, options.transfer ?? []);
+    });
+  };
   return {
     size: count,
     get pending() {
       return pending;
     },
     written,
-    run(message, options = {}) {
-      const target = options.on ?? busy.indexOf(Math.min(...busy));
-      const id = nextId++;
-      busy[target] += 1;
-      pending += 1;
-      return new Promise((resolve, reject) => {
-        waiting.set(id, { resolve, reject, worker: target });
-        workers[target]!.postMessage({ id, message }, options.transfer ?? []);
-      });
+    async run(message, options = {}) {
+      return (await request(message, options)).stats;
+    },
+    async texts(message) {
+      return (await request(message, {})).texts ?? [];
     },
     async close() {
       await Promise.allSettled(workers.map((w) => w.terminate()));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
 import { promisify } from 'node:util';
@@ -86,6 +86,9 @@ it('a seeded data folder: the first deploy copies what the release ships there; 
   assert.equal(existsSync(shared), false);
   await deploy(host, 's1');
   assert.equal(readFileSync(path.join(shared, 'themes', 'theme.css'), 'utf8'), 'body { color: black }\n');
+  // Making the release read-only never reaches through its link into the app's folder.
+  const writable = () => [shared, path.join(shared, 'themes')].filter((dir) => (statSync(dir).mode & 0o200) === 0);
+  assert.deepEqual(writable(), [], 'the seeded folder stays writable for the app');
   const verified = await host.cli(['verify', 'production']);
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
 
@@ -93,6 +96,7 @@ it('a seeded data folder: the first deploy copies what the release ships there; 
   await deploy(host, 's2');
   assert.equal(readFileSync(path.join(shared, 'themes', 'theme.css'), 'utf8'), 'body { color: red } /* the user chose */\n', 'never overwritten');
   assert.deepEqual(readdirSync(path.join(shared, 'themes')), ['theme.css'], 'nothing added to an existing folder');
+  assert.deepEqual(writable(), [], 'still writable after the second deploy');
   const release = path.join(host.hostRoot, 'releases', host.currentId()!);
   assert.equal(readFileSync(path.join(release, 'content', 'themes', 'theme.css'), 'utf8'), 'body { color: red } /* the user chose */\n', 'the app sees its folder');
   const again = await host.cli(['verify', 'production']);

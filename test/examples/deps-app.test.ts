@@ -204,6 +204,8 @@ describe('deps-app through slipway: build (npm ci) v1 and v2, deploy, the .bin l
     const deployed = await cli(['deploy', 'production', '--version', 'v2', '--yes']);
     assert.equal(deployed.code, 0, describeRun(deployed));
     deployedV2 = true;
+    // v1's deploy prepared a copy of its folder during its health window; v2's folder is that copy, changed.
+    assert.match(deployed.stdout + deployed.stderr, /fetch .*folder made from v1's prepared copy/);
     assert.equal(await getText(`http://127.0.0.1:${port}/version`), '200 v2');
     const hello = await getJson(`http://127.0.0.1:${port}/hello?name=dorothy`);
     assert.equal(hello.body.command, 'node_modules/.bin/greet dorothy');

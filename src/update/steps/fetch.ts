@@ -103,5 +103,6 @@ function describeInstall(r: InstallResult): string {
   const parts = [`${files} file(s)${links > 0 ? ` and ${links} link(s)` : ''} verified`];
   parts.push(`${r.fetchedObjects} new content(s) fetched (${formatBytes(r.fetchedBytes)})`);
   if (r.reusedFiles > 0) parts.push(`${r.reusedFiles} file(s) already on this host, linked`);
+  if (r.preparedFrom) parts.push(`folder made from ${r.preparedFrom}'s prepared copy`);
   return parts.join('; ');
 }

@@ -1,8 +1,15 @@
 import { SlipwayError } from '../../errors.js';
-import type { UpdateStep } from '../context.js';
+import { readStatSnapshot } from '../../host/install-release.js';
+import { prepareNextRelease } from '../../host/prepared-release.js';
+import type { UpdateContext, UpdateStep } from '../context.js';
 import { formatDuration } from '../../plan/plan.js';
 
-/** Step 9: a health window after the switch; a failure here switches back automatically. */
+/**
+ * Step 9: a health window after the switch; a failure here switches back automatically.
+ * Meanwhile, under the update's lock, the next release's folder is prepared: a copy of
+ * this release made of hard links, that the next install changes instead of making
+ * every link again (host/prepared-release.ts).
+ */
 export const watchStep: UpdateStep = {
   name: 'watch',
   describe({ input: { healthWindowMs } }) {
@@ -21,13 +28,31 @@ export const watchStep: UpdateStep = {
     if (skip !== null) return { outcome: 'skipped', detail: skip };
     const release = ctx.running.started!;
     const windowMs = ctx.environment.healthWindowMs;
+    const preparing = prepareNext(ctx);
     const result = await ctx.runtime.watchHealth(release, windowMs);
+    // Awaited either way: nothing may change the releases folder once the step ends (an undo may follow).
+    const prepared = await preparing;
     if (!result.ok) {
       throw new SlipwayError('HEALTH_WINDOW_FAILED', `${release.version} failed its health window after the switch: ${result.reason}`, {
         details: result.output.length > 0 ? ['last output of the service:', ...result.output.map((l) => `  ${l}`)] : [],
         hint: 'slipway switched back; fix the release and deploy again',
       });
     }
-    return { outcome: 'done', detail: `healthy for ${windowMs} ms` };
+    return { outcome: 'done', detail: `healthy for ${windowMs} ms${prepared ? `; ${prepared}` : ''}` };
   },
 };
+
+/** Prepares the next release's folder from the target's; a phrase for the step's line. Never fails the step: the next install then makes its folder from nothing. */
+async function prepareNext(ctx: UpdateContext): Promise<string | null> {
+  const manifest = ctx.to.manifest;
+  if (!manifest) return null;
+  const started = Date.now();
+  try {
+    const outcome = await prepareNextRelease({ layout: ctx.layout, store: ctx.store, app: ctx.app, id: ctx.to.id, manifest, snapshot: await readStatSnapshot(ctx.layout, ctx.to.id) });
+    if (outcome === 'made') return `next release's folder prepared from this one in ${formatDuration(Date.now() - started)}`;
+    if (outcome === 'present') return null;
+    return `next release's folder not prepared (${outcome === 'no-snapshot' ? 'this release was installed without a stat snapshot' : 'a content on this host is damaged'})`;
+  } catch (error) {
+    return `next release's folder not prepared: ${(error as Error).message}`;
+  }
+}
