@@ -8,8 +8,9 @@
  *   (b) store bytes a one-file change adds vs those of the full release (du of the store)
  *   (c) fresh install (the deploy's fetch step: fetch, verify, extract) vs `tar -xzf`
  *       of a tar.gz of the same tree
- *   (d) install of the one-file change vs the same `tar -xzf`, and `cp -al` of the
- *       installed release beside it: the floor of any install made of hard links
+ *   (d) install of the one-file change vs the same `tar -xzf` (made from the copy of v1
+ *       that v1's deploy prepared during its health window), and `cp -al` of the
+ *       installed release beside it: what making every folder and link again costs
  *   (e) `slipway verify` of the untouched release (and `--full`, which hashes every
  *       file again) vs `sha256sum` of its files
  *   (f) warm rollback (`slipway rollback`) vs a bare `slipway status`, and when the old
@@ -23,9 +24,11 @@
  *   node dist/bench/big-release.js
  *     BIG_RELEASE_FILES=50000 BIG_RELEASE_BYTES=600000000 BIG_RELEASE_SEED=1
  *     BIG_RELEASE_LINKS=0 (no links at all)  BIG_RELEASE_KEEP=1 (keep the temp folder)
+ *     BIG_RELEASE_DIR=/mnt/other (work on another file system)
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,7 +48,8 @@ const KEEP = process.env.BIG_RELEASE_KEEP === '1';
 const CLI_TIMEOUT_MS = 10 * 60_000;
 
 const started = performance.now();
-const root = mkdtempSync(path.join(os.tmpdir(), 'slipway-bench-big-'));
+// BIG_RELEASE_DIR: the folder to work in, on the file system to measure (the temp folder's by default).
+const root = mkdtempSync(path.join(process.env.BIG_RELEASE_DIR ?? os.tmpdir(), 'slipway-bench-big-'));
 const agents: AgentProcess[] = [];
 let failures = 0;
 
@@ -101,10 +105,34 @@ async function timedCli(home: string, cwd: string, args: string[]): Promise<{ ms
   return { ms: performance.now() - t0, result };
 }
 
-async function cliOk(home: string, cwd: string, args: string[]): Promise<{ ms: number; stdout: string }> {
+async function cliOk(home: string, cwd: string, args: string[]): Promise<{ ms: number; stdout: string; output: string }> {
   const { ms, result } = await timedCli(home, cwd, args);
   if (result.code !== 0) throw new Error(`slipway ${args.join(' ')}: ${firstLines(result)}`);
-  return { ms, stdout: result.stdout };
+  return { ms, stdout: result.stdout, output: `${result.stdout}\n${result.stderr}` };
+}
+
+/**
+ * "ext4 on /dev/vda, no journal": what the figures depend on. On ext4 without a journal,
+ * making files soon after many were removed is slow (the kernel skips inodes freed in the
+ * last minutes), which every phase here pays, `tar` included.
+ */
+async function describeFileSystem(dir: string): Promise<string> {
+  try {
+    const { stdout } = await run('df', ['--output=source,fstype', dir]);
+    const [source, type] = stdout.trim().split('\n').at(-1)!.trim().split(/\s+/);
+    if (type !== 'ext4' || !source) return `${type ?? '?'} on ${source ?? '?'}`;
+    const journals = await readdir('/proc/fs/jbd2').catch(() => [] as string[]);
+    const device = path.basename(source);
+    return `ext4 on ${source}, ${journals.some((j) => j === device || j.startsWith(`${device}-`)) ? 'with a journal' : 'no journal'}`;
+  } catch (error) {
+    return `unknown (${(error as Error).message})`;
+  }
+}
+
+/** What a deploy's output says on one step's line ("  ✓ fetch   126 ms  <this>"). */
+function stepLine(output: string, step: string): string | null {
+  const line = output.split('\n').find((l) => new RegExp(`^\\s*\\S\\s+${step}\\s`).test(l));
+  return line ? line.replace(new RegExp(`^\\s*\\S\\s+${step}\\s+[\\d.]+ m?s\\s*`), '') : null;
 }
 
 function timeShell(command: string, cwd: string): Promise<number> {
@@ -197,22 +225,17 @@ interface HistoryEntry {
   kind: string;
   to: string | null;
   outcome: string | null;
-  steps: { name: string; outcome: string; ms: number; detail: string | null }[];
+  steps: { name: string; outcome: string; ms: number }[];
 }
 
 /** The ms of one step of the newest deployment, from `slipway history --json`. */
 async function stepMs(home: string, repo: string, step: string): Promise<number> {
-  return (await stepOf(home, repo, step)).ms;
-}
-
-/** One step of the newest deployment, from `slipway history --json`. */
-async function stepOf(home: string, repo: string, step: string): Promise<HistoryEntry['steps'][number]> {
   const { stdout } = await cliOk(home, repo, ['history', 'production', '--json']);
   const entries = JSON.parse(stdout) as HistoryEntry[];
   const newest = [...entries].sort((a, b) => b.id - a.id)[0];
   const found = newest?.steps.find((s) => s.name === step);
   if (!found) throw new Error(`no ${step} step in the newest deployment: ${JSON.stringify(newest)}`);
-  return found;
+  return found.ms;
 }
 
 async function answers(port: number): Promise<string> {
@@ -265,6 +288,7 @@ async function probeLinks(): Promise<{ relative: boolean; outside: boolean; why:
 
 try {
   say(`${FILES} files, ${mib(BYTES)} asked, seed ${SEED}, in ${root}`);
+  say(`file system: ${await describeFileSystem(root)}`);
   let links = false;
   let outsideLink = false;
   if (WANT_LINKS) {
@@ -355,17 +379,16 @@ try {
   if (agent && v1) {
     deployedV1 = await phase('(c) deploy v1', async () => {
       await settle();
-      const { ms } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v1', '--yes']);
-      return { wall: ms, fetch: await stepMs(home, repo, 'fetch'), watch: await stepOf(home, repo, 'watch') };
+      const { ms, output } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v1', '--yes']);
+      return { wall: ms, fetch: await stepMs(home, repo, 'fetch'), watch: { ms: await stepMs(home, repo, 'watch'), detail: stepLine(output, 'watch') } };
     });
   }
   if (archived) await phase('tar -xzf (second run)', tarOnce);
   if (agent && v2 && deployedV1) {
     deployedV2 = await phase('(d) deploy v2', async () => {
       await settle();
-      const { ms } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v2', '--yes']);
-      const fetched = await stepOf(home, repo, 'fetch');
-      return { wall: ms, fetch: fetched.ms, detail: fetched.detail };
+      const { ms, output } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v2', '--yes']);
+      return { wall: ms, fetch: await stepMs(home, repo, 'fetch'), detail: stepLine(output, 'fetch') };
     });
   }
   // The floor of any install that makes a release folder of hard links: `cp -al` of an installed release (its folders and links, nothing fetched or checked).

@@ -1,9 +1,9 @@
 /**
  * Makes a release's folder out of the prepared copy of another release (prepared-release.ts):
- * first checks that the copy is exactly that release's tree (every folder's entries and
- * permissions, every file the same hard link its snapshot recorded, every link's target),
- * then removes what the new release drops or changes, and adds what it brings. A copy that
- * fails the check is not used: the caller makes the folder from nothing.
+ * first checks that no folder of the copy changed since it was complete (each folder's
+ * inode and ctime, as its record has them), then removes what the new release drops or
+ * changes, and adds what it brings. A copy that fails the check is not used: the caller
+ * makes the folder from nothing.
  *
  * The same rules as a fresh install hold: nothing is written through a link (links are
  * removed with unlink, made last, and the manifest never places an entry under one),
@@ -13,19 +13,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { foldersOfEntries, type ReleaseManifest } from '../release/manifest.js';
-import type { StatSnapshot } from '../release/verify-tree.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { chunks, FileStats, underShared, installError, linkEntries, planContents, statWritten, writePlannedContents, type AssembleResult } from './assemble-release.js';
+import { chunks, FileStats, underShared, installError, linkEntries, planContents, writePlannedContents, type AssembleResult } from './assemble-release.js';
 import { startInstallWorkers, type InstallWorkers } from './install-workers.js';
 import type { HostLayout } from './layout.js';
 import { ensureObjectShards, listHostObjects } from './objects.js';
-
-/** The release a prepared folder copies: its manifest and the stat snapshot taken when it was installed. */
-export interface PreparedBase {
-  id: string;
-  manifest: ReleaseManifest;
-  snapshot: StatSnapshot;
-}
+import { folderStamps, type PreparedBase } from './prepared-release.js';
 
 /** A relative path's folder ('' for the release's top). */
 function parentOf(rel: string): string {
@@ -33,55 +26,17 @@ function parentOf(rel: string): string {
   return slash === -1 ? '' : rel.slice(0, slash);
 }
 
-function nameOf(rel: string): string {
-  return rel.slice(rel.lastIndexOf('/') + 1);
-}
 
-/** Every folder's expected entries ('f' file, 'l' link, 'd' folder), by folder ('' the top). */
-function expectedEntries(manifest: ReleaseManifest, folders: string[]): Map<string, Map<string, string>> {
-  const byFolder = new Map<string, Map<string, string>>([['', new Map()]]);
-  for (const folder of folders) byFolder.set(folder, new Map());
-  const add = (rel: string, type: string) => byFolder.get(parentOf(rel))!.set(nameOf(rel), type);
-  for (const folder of folders) add(folder, 'd');
-  for (const file of manifest.files) add(file.path, 'f');
-  for (const link of manifest.links ?? []) add(link.path, 'l');
-  return byFolder;
-}
-
-/** True when the folder at `root` is exactly `base`'s tree, as prepared: checked in the install workers. */
-async function matchesBase(workers: InstallWorkers, root: string, base: PreparedBase, baseFolders: string[]): Promise<boolean> {
-  const at = (rel: string) => (rel === '' ? root : `${root}/${rel}`);
-  const expected = expectedEntries(base.manifest, baseFolders);
-  const folders = ['', ...baseFolders];
-  const scans = await Promise.all(chunks(folders, workers.size * 4).map(async (batch) => ({ batch, texts: await workers.texts({ op: 'scan', dirs: batch.map(at) }) })));
-  for (const { batch, texts } of scans) {
-    for (let i = 0; i < batch.length; i++) {
-      const [mode, ...entries] = texts[i]!.split('\0');
-      const want = expected.get(batch[i]!)!;
-      if (Number(mode) !== 0o555 || entries.length !== want.size) return false;
-      for (const entry of entries) if (want.get(entry.slice(1)) !== entry[0]) return false;
-    }
-  }
-  const files = base.manifest.files;
-  const indexes = files.map((_, i) => i);
-  const statted = await Promise.all(chunks(indexes, workers.size * 4).map(async (batch) => ({ batch, values: (await workers.run({ op: 'stats', paths: batch.map((i) => at(files[i]!.path)) }))! })));
-  for (const { batch, values } of statted) {
-    for (let k = 0; k < batch.length; k++) {
-      const recorded = base.snapshot[batch[k]!];
-      if (!recorded || recorded[0] !== values[k * 3] || recorded[1] !== values[k * 3 + 1] || recorded[2] !== values[k * 3 + 2]) return false;
-    }
-  }
-  const links = base.manifest.links ?? [];
-  if (links.length > 0) {
-    const targets = await workers.texts({ op: 'readlinks', paths: links.map((l) => at(l.path)) });
-    if (links.some((link, i) => targets[i] !== link.target)) return false;
-  }
-  return true;
+/** True when the copy's folders are the very ones its record stamped, none changed since (prepared-release.ts). */
+async function matchesRecord(workers: InstallWorkers, base: PreparedBase): Promise<boolean> {
+  if (base.record.snapshot.length !== base.manifest.files.length) return false;
+  const stamps = await folderStamps(workers, base.dir, base.manifest);
+  return stamps.length === base.record.folders.length && stamps.every((stamp, i) => stamp === base.record.folders[i]);
 }
 
 /**
- * Turns `dir` (the prepared copy of `base`, moved there) into the release. Answers null,
- * having changed nothing, when the copy is not exactly `base`'s tree.
+ * Turns the prepared copy of `base` into the release, in place (the caller renames it
+ * after). Answers null, having changed nothing, when the copy is not as its record says.
  */
 export async function assembleFromPrepared(o: {
   layout: HostLayout;
@@ -89,7 +44,6 @@ export async function assembleFromPrepared(o: {
   app: string;
   id: string;
   manifest: ReleaseManifest;
-  dir: string;
   base: PreparedBase;
   snapshotFile: string;
   /** the relative paths the shared data links go to (beforeReadOnly makes them) */
@@ -99,7 +53,7 @@ export async function assembleFromPrepared(o: {
   hostObjects?: Promise<Set<string>>;
 }): Promise<AssembleResult | null> {
   const { layout, manifest, base } = o;
-  const root = path.resolve(o.dir);
+  const root = path.resolve(base.dir);
   const at = (rel: string) => (rel === '' ? root : `${root}/${rel}`);
   const workers = startInstallWorkers();
   try {
@@ -107,8 +61,7 @@ export async function assembleFromPrepared(o: {
     const links = manifest.links ?? [];
     const baseFolders = foldersOfEntries([...base.manifest.files.map((f) => f.path), ...baseLinks.map((l) => l.path)]);
     // Anything missing or unreadable in the copy is a mismatch too.
-    const matches = base.snapshot.length === base.manifest.files.length && (await matchesBase(workers, root, base, baseFolders).catch(() => false));
-    if (!matches) return null;
+    if (!(await matchesRecord(workers, base).catch(() => false))) return null;
 
     // What the release keeps, drops and adds, by path.
     const baseFileAt = new Map(base.manifest.files.map((f, i) => [f.path, i]));
@@ -148,12 +101,12 @@ export async function assembleFromPrepared(o: {
     ensureObjectShards(layout);
     const plan = planContents({ layout, manifest, have: await (o.hostObjects ?? listHostObjects(layout)), at, indexes: addFiles });
     const stats = new FileStats(manifest.files.length);
-    for (const [i, b] of keptFrom) stats.place([i], base.snapshot[b]!);
+    for (const [i, b] of keptFrom) stats.place([i], base.record.snapshot[b]!);
     const result: AssembleResult = { fetchedObjects: plan.toFetch.size, fetchedBytes: 0, reusedFiles: manifest.files.length - plan.newFiles, written: workers.written, damaged: [] };
     const linked = linkEntries(workers, stats, plan.linkNow);
     linked.catch(() => undefined); // awaited below
-    result.fetchedBytes = await writePlannedContents({ ...o, plan, workers });
-    await Promise.all([linked, linkEntries(workers, stats, plan.linkAfterFetch), statWritten(workers, stats, plan, manifest, at)]);
+    result.fetchedBytes = await writePlannedContents({ ...o, plan, workers, stats });
+    await Promise.all([linked, linkEntries(workers, stats, plan.linkAfterFetch)]);
     if (addLinks.length > 0) await workers.run({ op: 'symlinks', pairs: addLinks.map((l) => [l.target, at(l.path)]) });
 
     const { snapshot, damaged } = stats.snapshot(layout, manifest);

@@ -120,16 +120,24 @@ export function underShared(rel: string, sharedPaths: string[]): boolean {
   return sharedPaths.includes(top);
 }
 
+/** A file an install writes: it becomes the host's object for its content and mode. */
+export interface WriteTarget {
+  mode: number;
+  firstPath: string;
+  objectFile: string;
+  /** its index in the manifest */
+  fileIndex: number;
+}
+
 /** How the files of a release get their contents: linked to an object the host has, copied from its other mode's object, or fetched. */
 export interface ContentPlan {
-  toFetch: Map<string, { size: number; targets: Array<{ mode: number; firstPath: string; objectFile: string }> }>;
-  copies: Array<{ from: string; mode: number; firstPath: string; objectFile: string }>;
+  /** by digest: the files it becomes (the first of each mode; others with that content are linked after) */
+  toFetch: Map<string, { size: number; targets: WriteTarget[] }>;
+  copies: Array<WriteTarget & { from: string }>;
   /** files whose object the host has: [object, file, manifest index]; linked as soon as their folder is made */
   linkNow: Array<[string, string, number]>;
   /** files whose object this install writes (another file has the same content): linked once it is written */
   linkAfterFetch: Array<[string, string, number]>;
-  /** files written (fetched or copied), by manifest index: stat'ed once written */
-  statLater: number[];
   /** files that are not links to an object the host had */
   newFiles: number;
 }
@@ -137,7 +145,7 @@ export interface ContentPlan {
 /** Plans the files of `manifest` at `indexes` (all of them by default); `at` places a manifest path in the folder being made. */
 export function planContents(o: { layout: HostLayout; manifest: ReleaseManifest; have: Set<string>; at: (rel: string) => string; indexes?: number[] }): ContentPlan {
   const { layout, have, at } = o;
-  const plan: ContentPlan = { toFetch: new Map(), copies: [], linkNow: [], linkAfterFetch: [], statLater: [], newFiles: 0 };
+  const plan: ContentPlan = { toFetch: new Map(), copies: [], linkNow: [], linkAfterFetch: [], newFiles: 0 };
   const planned = new Set<string>();
   const each = (fileIndex: number) => {
     const file = o.manifest.files[fileIndex]!;
@@ -147,15 +155,14 @@ export function planContents(o: { layout: HostLayout; manifest: ReleaseManifest;
       (have.has(name) ? plan.linkNow : plan.linkAfterFetch).push([objectFile, at(file.path), fileIndex]);
       return;
     }
-    plan.statLater.push(fileIndex);
     planned.add(name);
     const otherMode = file.mode === 0o755 ? 0o644 : 0o755;
     if (have.has(objectName(file.sha256, otherMode))) {
-      plan.copies.push({ from: objectPath(layout, file.sha256, otherMode), mode: file.mode, firstPath: at(file.path), objectFile });
+      plan.copies.push({ from: objectPath(layout, file.sha256, otherMode), mode: file.mode, firstPath: at(file.path), objectFile, fileIndex });
       return;
     }
     const entry = plan.toFetch.get(file.sha256) ?? { size: file.size, targets: [] };
-    entry.targets.push({ mode: file.mode, firstPath: at(file.path), objectFile });
+    entry.targets.push({ mode: file.mode, firstPath: at(file.path), objectFile, fileIndex });
     plan.toFetch.set(file.sha256, entry);
   };
   if (o.indexes) o.indexes.forEach(each);
@@ -201,7 +208,11 @@ export function linkEntries(workers: InstallWorkers, stats: FileStats, entries: 
   return Promise.all(batches);
 }
 
-/** Writes the planned contents the host lacks (copied from the other mode's object, or fetched and checked); answers the bytes fetched. */
+/**
+ * Writes the planned contents the host lacks (copied from the other mode's object, or
+ * fetched and checked), once `ready` (their folders made) settles; each written file's
+ * stat goes into `stats`. Answers the bytes fetched.
+ */
 export async function writePlannedContents(o: {
   layout: HostLayout;
   store: BlobStore;
@@ -210,14 +221,25 @@ export async function writePlannedContents(o: {
   manifest: ReleaseManifest;
   plan: ContentPlan;
   workers: InstallWorkers;
+  stats: FileStats;
+  ready?: Promise<unknown>;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }): Promise<number> {
-  const { plan, workers } = o;
-  if (plan.copies.length > 0) await workers.run({ op: 'copyObjects', copies: plan.copies });
-  if (plan.toFetch.size === 0) return 0;
-  if (await hasLegacyArchive(o.store, o.app, o.id)) return fetchFromLegacyArchive({ ...o, toFetch: plan.toFetch });
+  const { plan, workers, stats } = o;
+  const copy = async (copies: ContentPlan['copies']) => {
+    await o.ready;
+    if (copies.length > 0) stats.place(copies.map((c) => c.fileIndex), (await workers.run({ op: 'copyObjects', copies: copies.map(({ fileIndex: _, ...c }) => c) }))!);
+  };
+  if (plan.toFetch.size === 0) {
+    await copy(plan.copies);
+    return 0;
+  }
+  if (await hasLegacyArchive(o.store, o.app, o.id)) return fetchFromLegacyArchive({ ...o, copy });
+  // Read while the folders are made; written once they are.
   const index = await loadObjectIndex(o.store, o.app, { cacheDir: path.join(o.layout.cacheDir, 'packs') });
   const wanted = [...plan.toFetch].map(([sha256, { size }]) => ({ sha256, size }));
+  const copied = copy(plan.copies);
+  copied.catch(() => undefined); // awaited below
   const read = await readStoredRanges(
     o.store,
     o.app,
@@ -225,21 +247,20 @@ export async function writePlannedContents(o: {
     index,
     async (buffer, slices) => {
       const objects: ObjectWrite[] = [];
+      const indexes: number[] = [];
       for (const slice of slices) {
-        for (const target of plan.toFetch.get(slice.sha256)!.targets) {
+        for (const { fileIndex, ...target } of plan.toFetch.get(slice.sha256)!.targets) {
           objects.push({ digest: slice.sha256, size: slice.size, encoding: slice.encoding, start: slice.start, end: slice.end, ...target });
+          indexes.push(fileIndex);
         }
       }
-      await workers.run({ op: 'writeObjects', buffer, objects });
+      await o.ready;
+      stats.place(indexes, (await workers.run({ op: 'writeObjects', buffer, objects }))!);
     },
     { onProgress: o.onProgress },
   );
+  await copied;
   return read.fetchedBytes;
-}
-
-/** Stats the files the plan wrote (their stat is taken once they exist). */
-export function statWritten(workers: InstallWorkers, stats: FileStats, plan: ContentPlan, manifest: ReleaseManifest, at: (rel: string) => string): Promise<unknown> {
-  return Promise.all(chunks(plan.statLater, workers.size).map(async (indexes) => stats.place(indexes, (await workers.run({ op: 'stats', paths: indexes.map((i) => at(manifest.files[i]!.path)) }))!)));
 }
 
 /**
@@ -302,9 +323,8 @@ export async function assembleRelease(o: {
     const allLinked = Promise.all(linked);
     allLinked.catch(() => undefined); // awaited below
 
-    await foldersMade;
-    result.fetchedBytes = await writePlannedContents({ ...o, plan, workers });
-    await Promise.all([allLinked, linkEntries(workers, stats, plan.linkAfterFetch), statWritten(workers, stats, plan, manifest, at)]);
+    result.fetchedBytes = await writePlannedContents({ ...o, plan, workers, stats, ready: foldersMade });
+    await Promise.all([allLinked, linkEntries(workers, stats, plan.linkAfterFetch)]);
     if (links.length > 0) await workers.run({ op: 'symlinks', pairs: links.map((l) => [l.target, at(l.path)]) });
 
     // The snapshot is taken before the shared data links exist, so no lstat goes through a link.
@@ -324,14 +344,14 @@ export async function assembleRelease(o: {
   }
 }
 
-/** A release stored as one archive (before content objects): unpacked, verified, into a temporary folder; its files become objects. */
+/** A release stored as one archive (before content objects): unpacked, verified, into a temporary folder; its files are copied in as objects. */
 async function fetchFromLegacyArchive(o: {
   store: BlobStore;
   app: string;
   id: string;
   manifest: ReleaseManifest;
-  toFetch: Map<string, { targets: Array<{ mode: number; firstPath: string; objectFile: string }> }>;
-  workers: InstallWorkers;
+  plan: ContentPlan;
+  copy: (copies: ContentPlan['copies']) => Promise<void>;
 }): Promise<number> {
   const downloadDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-fetch-'));
   try {
@@ -339,8 +359,8 @@ async function fetchFromLegacyArchive(o: {
     const tree = path.join(downloadDir, 'tree');
     await unpackRelease({ archivePath: fetched.archivePath, manifest: o.manifest, destDir: tree });
     const pathOf = new Map(o.manifest.files.map((f) => [f.sha256, f.path]));
-    const copies = [...o.toFetch].flatMap(([digest, { targets }]) => targets.map((t) => ({ from: path.join(tree, ...pathOf.get(digest)!.split('/')), ...t })));
-    await o.workers.run({ op: 'copyObjects', copies });
+    const fromArchive = [...o.plan.toFetch].flatMap(([digest, { targets }]) => targets.map((t) => ({ from: path.join(tree, ...pathOf.get(digest)!.split('/')), ...t })));
+    await o.copy([...o.plan.copies, ...fromArchive]);
     return (await fs.stat(fetched.archivePath)).size;
   } finally {
     await fs.rm(downloadDir, { recursive: true, force: true });

@@ -11,8 +11,8 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { Ledger } from './ledger.js';
 import { releaseDir, type HostLayout } from './layout.js';
 import { linkSharedPaths, sharedPaths } from './shared-links.js';
-import { assembleFromPrepared, type PreparedBase } from './assemble-delta.js';
-import { preparedDir, preparedReleaseOf, removePreparedReleases, takePreparedRelease } from './prepared-release.js';
+import { assembleFromPrepared } from './assemble-delta.js';
+import { findPreparedBase, removePreparedRelease } from './prepared-release.js';
 import { removeReadOnlyFolder as removeReleaseFolder } from './remove-folder.js';
 import { listHostObjects } from './objects.js';
 
@@ -68,6 +68,9 @@ export async function installRelease(options: {
   // Listed while the manifest is fetched and checked (the host's lock keeps objects from going meanwhile).
   const hostObjects = listHostObjects(layout);
   hostObjects.catch(() => undefined); // awaited by assembleRelease
+  // So is a prepared copy of an installed release, with that release's manifest (installs run under the host's lock).
+  const preparedLookup = findPreparedBase(layout, (base) => readInstalledManifest(layout, base));
+  preparedLookup.catch(() => undefined); // awaited below
   // The app and the signature (over app, version and id) are checked before any content is fetched.
   const manifestBytes = await readReleaseManifestBytes(options.store, options.app, id);
   const manifest = parseManifest(manifestBytes, id);
@@ -90,72 +93,64 @@ export async function installRelease(options: {
   for (const name of await fs.readdir(layout.releasesDir).catch(() => [] as string[])) {
     if (/\.tmp-[0-9a-f]+$/.test(name)) await removeReleaseFolder(path.join(layout.releasesDir, name));
   }
-  const prepared = await preparedBase(layout);
+  const prepared = await preparedLookup;
   await fs.mkdir(layout.manifestsDir, { recursive: true });
   let assembled: AssembleResult | undefined;
   let preparedFrom: string | undefined;
   // A host object found damaged (not the size its content has) is removed and fetched again, once.
   for (let attempt = 1; attempt <= 2 && !assembled; attempt++) {
     const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
+    // The first attempt changes the prepared copy of an installed release in place, when there is one that is as it was made.
+    const base = attempt === 1 ? prepared : null;
+    let dir = base?.dir ?? tmp;
+    const inputs = (at: string) => ({
+      layout,
+      store: options.store,
+      app: options.app,
+      id,
+      manifest,
+      dir: at,
+      snapshotFile: statSnapshotFile(layout, id),
+      sharedPaths: sharedPaths(manifest.runtime.data),
+      beforeReadOnly: () => linkSharedPaths({ releaseDir: at, sharedDir: layout.sharedDir, data: manifest.runtime.data }),
+      onProgress: (done: number, total: number) => options.onProgress?.('fetch', done, total),
+      // A second attempt lists again: the first removed the objects it found damaged.
+      hostObjects: attempt === 1 ? hostObjects : listHostObjects(layout),
+    });
     try {
-      const common = {
-        layout,
-        store: options.store,
-        app: options.app,
-        id,
-        manifest,
-        dir: tmp,
-        snapshotFile: statSnapshotFile(layout, id),
-        sharedPaths: sharedPaths(manifest.runtime.data),
-        beforeReadOnly: () => linkSharedPaths({ releaseDir: tmp, sharedDir: layout.sharedDir, data: manifest.runtime.data }),
-        onProgress: (done: number, total: number) => options.onProgress?.('fetch', done, total),
-        // A second attempt lists again: the first removed the objects it found damaged.
-        hostObjects: attempt === 1 ? hostObjects : listHostObjects(layout),
-      };
-      // The prepared copy of an installed release, changed into this one; one that is not exactly that release is not used.
       let result: AssembleResult | null = null;
-      if (attempt === 1 && prepared && (await takePreparedRelease(layout, prepared.id, tmp))) {
-        result = await assembleFromPrepared({ ...common, base: prepared });
-        if (result === null) await removeReleaseFolder(tmp);
-        else preparedFrom = prepared.manifest.version;
+      if (base) {
+        result = await assembleFromPrepared({ ...inputs(base.dir), base });
+        if (result === null) {
+          await removePreparedRelease(layout, base.id);
+          dir = tmp;
+        } else preparedFrom = base.manifest.version;
       }
       if (result === null) {
         await fs.mkdir(tmp, { mode: 0o700 });
-        result = await assembleRelease(common);
+        result = await assembleRelease(inputs(tmp));
       }
       if (result.damaged.length > 0 && attempt === 1) {
         for (const file of result.damaged) await fs.rm(file, { force: true });
-        await removeReleaseFolder(tmp);
+        await removeReleaseFolder(dir);
         continue;
       }
       if (result.damaged.length > 0) throw damagedObjects(result.damaged);
-      await fs.rename(tmp, dest);
+      await fs.rename(dir, dest);
       assembled = result;
     } catch (error) {
-      await removeReleaseFolder(tmp);
+      await removeReleaseFolder(dir);
       // Objects written for a release that is then refused are taken back: it leaves nothing behind.
       for (const file of (error as { written?: string[] }).written ?? []) await fs.rm(file, { force: true });
       throw error;
+    } finally {
+      // A copy that was used (or tried) is gone, and so is its record.
+      if (base) await removePreparedRelease(layout, base.id);
     }
   }
   await fs.writeFile(path.join(layout.manifestsDir, `${id}.json`), manifestBytes);
   options.ledger.recordRelease({ id, version: manifest.version, commit: manifest.commit });
   return { manifest, fetchedObjects: assembled!.fetchedObjects, fetchedBytes: assembled!.fetchedBytes, reusedFiles: assembled!.reusedFiles, ...(preparedFrom ? { preparedFrom } : {}) };
-}
-
-/** The installed release whose prepared copy is on this host, with what checking the copy needs; other prepared folders go. */
-async function preparedBase(layout: HostLayout): Promise<PreparedBase | null> {
-  for (const name of await fs.readdir(layout.releasesDir).catch(() => [] as string[])) {
-    const id = preparedReleaseOf(name);
-    if (id === null) continue;
-    const [manifest, snapshot] = await Promise.all([readInstalledManifest(layout, id).catch(() => null), readStatSnapshot(layout, id)]);
-    if (manifest && snapshot) {
-      await removePreparedReleases(layout, id);
-      return { id, manifest, snapshot };
-    }
-  }
-  await removePreparedReleases(layout);
-  return null;
 }
 
 /** The stat snapshot of an installed release, or null (installed before snapshots, or unreadable: then verify re-hashes all). */
@@ -182,7 +177,7 @@ function damagedObjects(files: string[]): SlipwayError {
 /** Makes an installed release's folder writable again so that it can be removed (prune). */
 export async function removeInstalledRelease(layout: HostLayout, ledger: Ledger, id: string): Promise<void> {
   await removeReleaseFolder(releaseDir(layout, id));
-  await removeReleaseFolder(preparedDir(layout, id));
+  await removePreparedRelease(layout, id);
   await fs.rm(path.join(layout.manifestsDir, `${id}.json`), { force: true });
   await fs.rm(statSnapshotFile(layout, id), { force: true });
   ledger.removeRelease(id);

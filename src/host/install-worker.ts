@@ -10,7 +10,7 @@
  * it writes it.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, fstatSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { inflateRawSync } from 'node:zlib';
 import { OBJECT_MTIME_S } from './objects.js';
@@ -31,17 +31,16 @@ export interface ObjectWrite {
 
 export type InstallOp =
   | { op: 'mkdirs'; dirs: string[] }
+  /** writes each content (checked first) as a new file and answers its [inode, size, mtimeMs] */
   | { op: 'writeObjects'; buffer: Uint8Array; objects: ObjectWrite[] }
+  /** copies each object to a new file with the other mode and answers its [inode, size, mtimeMs] */
   | { op: 'copyObjects'; copies: Array<{ from: string; mode: number; firstPath: string; objectFile: string }> }
   /** links each pair and answers the new link's [inode, size, mtimeMs] (the stat snapshot's entries, taken while the name is fresh in the cache) */
   | { op: 'links'; pairs: Array<[from: string, to: string]> }
   | { op: 'symlinks'; pairs: Array<[target: string, at: string]> }
-  | { op: 'stats'; paths: string[] }
   | { op: 'chmods'; dirs: string[]; mode: number }
-  /** answers, per folder, its permission bits and entries: `mode\0` then `<type><name>` joined by NUL, type f (file), l (link), d (folder), o (other) */
-  | { op: 'scan'; dirs: string[] }
-  /** answers each link's target text */
-  | { op: 'readlinks'; paths: string[] }
+  /** answers each folder's `inode:ctime in ns`: any entry made, removed or renamed in a folder, or a chmod of it, changes its ctime, which no program can set back */
+  | { op: 'folderStamps'; dirs: string[] }
   /** removes files and links (never a folder, never through a link) */
   | { op: 'unlinks'; paths: string[] }
   /** removes empty folders, in the order given */
@@ -77,13 +76,16 @@ function decode(o: ObjectWrite, stored: Uint8Array): Uint8Array {
   return content;
 }
 
-function writeNew(file: string, content: Uint8Array, mode: number): void {
+/** Writes a new file; answers its [inode, size, mtimeMs] (the stat snapshot's entry), from the open descriptor. */
+function writeNew(file: string, content: Uint8Array, mode: number, out: number[]): void {
   // Created read-only: the descriptor opened at creation may still write, nothing later can.
   const fd = openSync(file, 'wx', mode & 0o555);
   try {
     let written = 0;
     while (written < content.length) written += writeSync(fd, content, written, content.length - written);
     futimesSync(fd, OBJECT_MTIME_S, OBJECT_MTIME_S);
+    const stat = fstatSync(fd);
+    out.push(stat.ino, stat.size, stat.mtimeMs);
   } finally {
     closeSync(fd);
   }
@@ -100,30 +102,32 @@ function linkAsObject(file: string, objectFile: string): boolean {
   }
 }
 
-function entryType(entry: { isFile(): boolean; isSymbolicLink(): boolean; isDirectory(): boolean }): string {
-  return entry.isFile() ? 'f' : entry.isSymbolicLink() ? 'l' : entry.isDirectory() ? 'd' : 'o';
-}
-
 function run(message: InstallOp, written: string[]): number[] | string[] | undefined {
   switch (message.op) {
     case 'mkdirs':
       for (const dir of message.dirs) mkdirSync(dir, { mode: 0o755 });
       return undefined;
-    case 'writeObjects':
+    case 'writeObjects': {
+      const out: number[] = [];
       for (const o of message.objects) {
         const content = decode(o, message.buffer.subarray(o.start, o.end));
-        writeNew(o.firstPath, content, o.mode);
+        writeNew(o.firstPath, content, o.mode, out);
         if (linkAsObject(o.firstPath, o.objectFile)) written.push(o.objectFile);
       }
-      return undefined;
-    case 'copyObjects':
+      return out;
+    }
+    case 'copyObjects': {
+      const out: number[] = [];
       for (const c of message.copies) {
         copyFileSync(c.from, c.firstPath);
         chmodSync(c.firstPath, c.mode & 0o555);
         utimesSync(c.firstPath, OBJECT_MTIME_S, OBJECT_MTIME_S);
+        const stat = lstatSync(c.firstPath);
+        out.push(stat.ino, stat.size, stat.mtimeMs);
         if (linkAsObject(c.firstPath, c.objectFile)) written.push(c.objectFile);
       }
-      return undefined;
+      return out;
+    }
     case 'links': {
       const out: number[] = [];
       for (const [from, to] of message.pairs) {
@@ -136,24 +140,14 @@ function run(message: InstallOp, written: string[]): number[] | string[] | undef
     case 'symlinks':
       for (const [target, at] of message.pairs) symlinkSync(target, at);
       return undefined;
-    case 'stats': {
-      const out: number[] = [];
-      for (const p of message.paths) {
-        const stat = lstatSync(p);
-        out.push(stat.ino, stat.size, stat.mtimeMs);
-      }
-      return out;
-    }
     case 'chmods':
       for (const dir of message.dirs) chmodSync(dir, message.mode);
       return undefined;
-    case 'scan':
+    case 'folderStamps':
       return message.dirs.map((dir) => {
-        const mode = lstatSync(dir).mode & 0o7777;
-        return [String(mode), ...readdirSync(dir, { withFileTypes: true }).map((entry) => `${entryType(entry)}${entry.name}`)].join('\0');
+        const stat = lstatSync(dir, { bigint: true });
+        return stat.isDirectory() ? `${stat.ino}:${stat.ctimeNs}` : 'not a folder';
       });
-    case 'readlinks':
-      return message.paths.map((p) => readlinkSync(p));
     case 'unlinks':
       for (const p of message.paths) unlinkSync(p);
       return undefined;
@@ -167,7 +161,7 @@ parentPort?.on('message', ({ id, message }: { id: number; message: InstallOp }) 
   const written: string[] = [];
   try {
     const answer = run(message, written);
-    const reply = answer === undefined ? {} : message.op === 'scan' || message.op === 'readlinks' ? { texts: answer as string[] } : { stats: answer as number[] };
+    const reply = answer === undefined ? {} : message.op === 'folderStamps' ? { texts: answer as string[] } : { stats: answer as number[] };
     parentPort!.postMessage({ id, ok: true, written, ...reply } satisfies InstallReply);
   } catch (error) {
     const e = error as NodeJS.ErrnoException;

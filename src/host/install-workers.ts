@@ -22,7 +22,7 @@ export interface InstallWorkers {
   readonly size: number;
   /** runs a batch on the least busy worker (or on worker `on`) */
   run(message: InstallOp, options?: { on?: number; transfer?: ArrayBuffer[] }): Promise<number[] | undefined>;
-  /** runs a batch that answers texts (scan, readlinks) */
+  /** runs a batch that answers texts (folderStamps) */
   texts(message: InstallOp): Promise<string[]>;
   /** batches handed out and not yet answered */
   readonly pending: number;

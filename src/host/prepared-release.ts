@@ -1,29 +1,52 @@
 /**
- * A prepared folder for the next release: a copy of the current release made of hard
+ * A prepared folder for the next release: a copy of an installed release made of hard
  * links (releases/.prepared-<id>), made while a deploy's health window runs. The next
- * install takes it over and changes only what its release changes, instead of making
- * tens of thousands of links again (assemble-delta.ts): on a 50,000-file release that
- * is the difference between seconds and a fraction of one.
+ * install changes that copy into its own release in place, touching only what differs
+ * (assemble-delta.ts), instead of making tens of thousands of links again.
  *
- * It is made and taken only under the host's lock (inside an update), so nothing else
- * changes the releases folder meanwhile. It is trusted only after a check against the
- * release it copies (assemble-delta.ts); anything else is removed, never used.
+ * It is made and used only under the host's lock (inside an update), so nothing of
+ * slipway's changes the releases folder meanwhile. Beside it, manifests/<id>.prepared.json
+ * records the stat snapshot of its files and each folder's inode and ctime, taken once it
+ * was complete: a folder whose entries were changed (made, removed, renamed, replaced) or
+ * whose permissions were, has another ctime, which no program can set back. A copy whose
+ * record is missing or does not match is removed, never used.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ReleaseManifest } from '../release/manifest.js';
+import { foldersOfEntries, type ReleaseManifest } from '../release/manifest.js';
 import type { StatSnapshot } from '../release/verify-tree.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { assembleRelease } from './assemble-release.js';
+import { assembleRelease, chunks } from './assemble-release.js';
+import { startInstallWorkers, type InstallWorkers } from './install-workers.js';
 import { isValidReleaseId, type HostLayout } from './layout.js';
-import { removeReadOnlyFolder as removeFolder } from './remove-folder.js';
+import { removeReadOnlyFolder } from './remove-folder.js';
 
 const PREPARED = '.prepared-';
 const PREPARING = '.preparing-';
 
+/** What was true of a prepared copy when it was complete. */
+export interface PreparedRecord {
+  /** [inode, size, mtimeMs] of each file, in manifest order */
+  snapshot: StatSnapshot;
+  /** `inode:ctimeNs` of the copy's top folder and then of each of its folders, in path order */
+  folders: string[];
+}
+
+/** The installed release a prepared copy was made of, where the copy is, and its record. */
+export interface PreparedBase {
+  id: string;
+  manifest: ReleaseManifest;
+  dir: string;
+  record: PreparedRecord;
+}
+
 export function preparedDir(layout: HostLayout, id: string): string {
   return path.join(layout.releasesDir, `${PREPARED}${id}`);
+}
+
+function recordFile(layout: HostLayout, id: string): string {
+  return path.join(layout.manifestsDir, `${id}.prepared.json`);
 }
 
 /** The release id a prepared folder copies, or null for a name that is not one. */
@@ -33,50 +56,93 @@ export function preparedReleaseOf(name: string): string | null {
   return isValidReleaseId(id) ? id : null;
 }
 
-/** Removes every prepared folder but `keep`'s, and every one a crash left half made. */
+/** Removes the prepared copy of `id` and its record. */
+export async function removePreparedRelease(layout: HostLayout, id: string): Promise<void> {
+  await fs.rm(recordFile(layout, id), { force: true });
+  await removeReadOnlyFolder(preparedDir(layout, id));
+}
+
+/** Removes every prepared copy (and record) but `keep`'s, and every copy a crash left half made. */
 export async function removePreparedReleases(layout: HostLayout, keep?: string): Promise<void> {
   for (const name of await fs.readdir(layout.releasesDir).catch(() => [] as string[])) {
     const copies = preparedReleaseOf(name);
-    if (name.startsWith(PREPARING) || (name.startsWith(PREPARED) && (copies === null || copies !== keep))) await removeFolder(path.join(layout.releasesDir, name));
+    if (name.startsWith(PREPARING) || (name.startsWith(PREPARED) && copies !== keep)) await removeReadOnlyFolder(path.join(layout.releasesDir, name));
+  }
+  for (const name of await fs.readdir(layout.manifestsDir).catch(() => [] as string[])) {
+    if (name.endsWith('.prepared.json') && name !== `${keep}.prepared.json`) await fs.rm(path.join(layout.manifestsDir, name), { force: true });
   }
 }
 
+/** The stamps of the folders of `manifest`'s tree at `dir` (the top first), in the install workers. */
+export async function folderStamps(workers: InstallWorkers, dir: string, manifest: ReleaseManifest): Promise<string[]> {
+  const folders = [dir, ...foldersOfEntries([...manifest.files.map((f) => f.path), ...(manifest.links ?? []).map((l) => l.path)]).map((rel) => `${dir}/${rel}`)];
+  const parts = await Promise.all(chunks(folders, workers.size * 4).map((dirs) => workers.texts({ op: 'folderStamps', dirs })));
+  return parts.flat();
+}
+
 /**
- * Makes the prepared folder of release `id` (installed, with its stat snapshot), unless
- * it is there already. Answers what happened, for the step's line.
+ * Makes the prepared copy of release `id` (installed), unless it is there already.
+ * Answers what happened, for the step's line.
  */
-export async function prepareNextRelease(o: { layout: HostLayout; store: BlobStore; app: string; id: string; manifest: ReleaseManifest; snapshot: StatSnapshot | null }): Promise<'made' | 'present' | 'no-snapshot' | 'damaged'> {
+export async function prepareNextRelease(o: { layout: HostLayout; store: BlobStore; app: string; id: string; manifest: ReleaseManifest }): Promise<'made' | 'present' | 'damaged'> {
   const { layout, id } = o;
   await removePreparedReleases(layout, id);
-  if (await fs.lstat(preparedDir(layout, id)).then((s) => s.isDirectory(), () => false)) return 'present';
-  // Without the release's snapshot the copy could not be checked when it is taken.
-  if (o.snapshot === null) return 'no-snapshot';
+  if (await readPreparedRecord(layout, id)) return 'present';
+  await removePreparedRelease(layout, id);
   const partial = path.join(layout.releasesDir, `${PREPARING}${id}-${randomBytes(6).toString('hex')}`);
   const snapshotFile = `${partial}.stat.json`;
   await fs.mkdir(partial, { mode: 0o700 });
   try {
     const made = await assembleRelease({ layout, store: o.store, app: o.app, id, manifest: o.manifest, dir: partial, snapshotFile, beforeReadOnly: async () => undefined });
     if (made.damaged.length > 0) {
-      await removeFolder(partial);
+      await removeReadOnlyFolder(partial);
       return 'damaged';
     }
-    await fs.rename(partial, preparedDir(layout, id));
+    const dir = preparedDir(layout, id);
+    await fs.rename(partial, dir);
+    // Stamped after the rename: renaming a folder changes its ctime.
+    const workers = startInstallWorkers();
+    try {
+      const record: PreparedRecord = { snapshot: JSON.parse(await fs.readFile(snapshotFile, 'utf8')) as StatSnapshot, folders: await folderStamps(workers, dir, o.manifest) };
+      await fs.writeFile(recordFile(layout, id), JSON.stringify(record));
+    } finally {
+      await workers.close();
+    }
     return 'made';
   } catch (error) {
-    await removeFolder(partial);
+    await removeReadOnlyFolder(partial);
+    await removePreparedRelease(layout, id);
     throw error;
   } finally {
     await fs.rm(snapshotFile, { force: true });
   }
 }
 
-/** Moves the prepared folder of release `id` to `to` (a new install's folder); false when there is none. */
-export async function takePreparedRelease(layout: HostLayout, id: string, to: string): Promise<boolean> {
+async function readPreparedRecord(layout: HostLayout, id: string): Promise<PreparedRecord | null> {
   try {
-    await fs.rename(preparedDir(layout, id), to);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
+    const parsed = JSON.parse(await fs.readFile(recordFile(layout, id), 'utf8')) as Partial<PreparedRecord>;
+    if (!Array.isArray(parsed.snapshot) || !Array.isArray(parsed.folders)) return null;
+    if (!(await fs.lstat(preparedDir(layout, id)).then((s) => s.isDirectory(), () => false))) return null;
+    return { snapshot: parsed.snapshot, folders: parsed.folders };
+  } catch {
+    return null;
   }
+}
+
+/**
+ * The prepared copy on this host, of an installed release (`manifestOf` reads one), with
+ * its record; every other copy and record goes. Null when there is none to use.
+ */
+export async function findPreparedBase(layout: HostLayout, manifestOf: (id: string) => Promise<ReleaseManifest | null>): Promise<PreparedBase | null> {
+  for (const name of await fs.readdir(layout.releasesDir).catch(() => [] as string[])) {
+    const id = preparedReleaseOf(name);
+    if (id === null) continue;
+    const [manifest, record] = await Promise.all([manifestOf(id).catch(() => null), readPreparedRecord(layout, id)]);
+    if (manifest && record) {
+      await removePreparedReleases(layout, id);
+      return { id, manifest, dir: preparedDir(layout, id), record };
+    }
+  }
+  await removePreparedReleases(layout);
+  return null;
 }

@@ -60,7 +60,7 @@ async function scene(t: TestContext): Promise<Scene> {
       return { id, manifest, fetchedObjects: result.fetchedObjects, ...(result.preparedFrom ? { preparedFrom: result.preparedFrom } : {}) };
     },
     async prepare(id, manifest) {
-      return prepareNextRelease({ layout, store, app: APP, id, manifest, snapshot: await readStatSnapshot(layout, id) });
+      return prepareNextRelease({ layout, store, app: APP, id, manifest });
     },
     fresh: () => host(`fresh-${++hosts}`),
   };
@@ -161,6 +161,12 @@ test('a prepared copy that is not exactly its release is not used, and the insta
     })],
     ['a folder left writable', (copy) => fs.chmodSync(path.join(copy, 'lib'), 0o755)],
     ['a folder gone', (copy) => withWritable(copy, () => fs.renameSync(path.join(copy, 'gone-folder'), path.join(path.dirname(copy), 'elsewhere')))],
+    ['a folder replaced by a copy of it', (copy) => withWritable(copy, () => {
+      fs.cpSync(path.join(copy, 'lib'), path.join(copy, 'lib2'), { recursive: true });
+      fs.renameSync(path.join(copy, 'lib'), path.join(path.dirname(copy), 'old-lib'));
+      fs.renameSync(path.join(copy, 'lib2'), path.join(copy, 'lib'));
+    })],
+    ['its record gone', (copy) => fs.rmSync(path.join(path.dirname(path.dirname(copy)), 'manifests', `${path.basename(copy).slice('.prepared-'.length)}.prepared.json`))],
   ];
   for (const [what, tamper] of tamperings) {
     await t.test(what, async (t) => {
@@ -194,6 +200,7 @@ test('prune takes a release prepared copy with it; an install removes copies a c
   const v3 = await s.install('v3', { ...V2, 'app.js': 'v3\n' });
   assert.equal(v3.preparedFrom, 'v2');
   assert.deepEqual(fs.readdirSync(s.layout.releasesDir).filter((name) => name.startsWith('.')), [], 'no copy left, whole or half');
+  assert.deepEqual(fs.readdirSync(s.layout.manifestsDir).filter((name) => name.includes('prepared')), [], 'no record left');
 });
 
 test('the shared data paths: a seeded folder shipped by both releases is linked, not kept, and nothing is changed through the link', async (t) => {

@@ -1,5 +1,4 @@
 import { SlipwayError } from '../../errors.js';
-import { readStatSnapshot } from '../../host/install-release.js';
 import { prepareNextRelease } from '../../host/prepared-release.js';
 import type { UpdateContext, UpdateStep } from '../context.js';
 import { formatDuration } from '../../plan/plan.js';
@@ -48,10 +47,10 @@ async function prepareNext(ctx: UpdateContext): Promise<string | null> {
   if (!manifest) return null;
   const started = Date.now();
   try {
-    const outcome = await prepareNextRelease({ layout: ctx.layout, store: ctx.store, app: ctx.app, id: ctx.to.id, manifest, snapshot: await readStatSnapshot(ctx.layout, ctx.to.id) });
+    const outcome = await prepareNextRelease({ layout: ctx.layout, store: ctx.store, app: ctx.app, id: ctx.to.id, manifest });
     if (outcome === 'made') return `next release's folder prepared from this one in ${formatDuration(Date.now() - started)}`;
     if (outcome === 'present') return null;
-    return `next release's folder not prepared (${outcome === 'no-snapshot' ? 'this release was installed without a stat snapshot' : 'a content on this host is damaged'})`;
+    return "next release's folder not prepared: a content on this host is damaged";
   } catch (error) {
     return `next release's folder not prepared: ${(error as Error).message}`;
   }
