@@ -37,6 +37,7 @@ import { generateBigTree, mutateOneFile } from './big-tree.js';
 import { CLI_PATH, freePort, runCli, type CliResult } from '../test/helpers/cli.js';
 import { processesUnder, startAgentProcess, type AgentProcess } from '../test/helpers/processes.js';
 import { pollVersionUntil } from './poll-version.js';
+import { settle } from './settle.js';
 
 const run = promisify(execFile);
 const FILES = Number(process.env.BIG_RELEASE_FILES ?? 50_000);
@@ -50,6 +51,9 @@ const CLI_TIMEOUT_MS = 10 * 60_000;
 const started = performance.now();
 // BIG_RELEASE_DIR: the folder to work in, on the file system to measure (the temp folder's by default).
 const root = mkdtempSync(path.join(process.env.BIG_RELEASE_DIR ?? os.tmpdir(), 'slipway-bench-big-'));
+// slipway's own temporary folders (a build's export) on the same file system as the rest.
+const TMP = path.join(root, 'tmp');
+mkdirSync(TMP);
 const agents: AgentProcess[] = [];
 let failures = 0;
 
@@ -60,13 +64,6 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
 
-/**
- * Flushes the disk before a timed run: what earlier phases wrote (hundreds of MB) is
- * otherwise written back while the next one runs, and slows whichever comes next.
- */
-async function settle(): Promise<void> {
-  await run('sync');
-}
 
 /**
  * slipway's own time in a build (start, export, hashing, packing, storing, clean-up: the
@@ -101,7 +98,7 @@ function firstLines(result: CliResult): string {
 
 async function timedCli(home: string, cwd: string, args: string[]): Promise<{ ms: number; result: CliResult }> {
   const t0 = performance.now();
-  const result = await runCli(args, { cwd, home, timeoutMs: CLI_TIMEOUT_MS });
+  const result = await runCli(args, { cwd, home, tmp: TMP, timeoutMs: CLI_TIMEOUT_MS });
   return { ms: performance.now() - t0, result };
 }
 
@@ -215,7 +212,7 @@ async function startAgent(repo: string, home: string): Promise<AgentProcess> {
   for (const [key, value] of Object.entries(process.env)) {
     if (!/^(SLIPWAY_|NODE_OPTIONS$|NODE_TEST_CONTEXT$|FORCE_COLOR$|GIT_DIR$|GIT_WORK_TREE$|GIT_INDEX_FILE$)/.test(key)) env[key] = value;
   }
-  const agent = await startAgentProcess({ cli: CLI_PATH, cwd: repo, environment: 'production', env: { ...env, SLIPWAY_HOME: home, NO_COLOR: '1' } });
+  const agent = await startAgentProcess({ cli: CLI_PATH, cwd: repo, environment: 'production', env: { ...env, SLIPWAY_HOME: home, NO_COLOR: '1', TMPDIR: TMP } });
   agents.push(agent);
   return agent;
 }
@@ -324,10 +321,10 @@ try {
   const plain = path.join(root, 'plain');
   mkdirSync(plain);
   await run('sh', ['-c', `git -C ${quote(repo)} archive v1 | tar -x -C ${quote(plain)}`]);
-  await settle();
+  await settle(TMP);
   const commandMs = await phase('(a) build command alone', () => timeShell(buildCommand, plain));
   const storeEmpty = await duBytes(store);
-  await settle();
+  await settle(TMP);
   const v1 = await phase('(a) slipway build v1', () => cliOk(home, repo, ['build', '--ref', 'v1', '--version', 'v1']));
   const storeV1 = await duBytes(store);
   if (commandMs !== undefined) {
@@ -337,7 +334,7 @@ try {
 
   const changed = await mutateOneFile(repo);
   await commitAndTag(repo, 'v2', `big v2: one line of ${changed}`);
-  await settle();
+  await settle(TMP);
   const v2 = await phase('(a) slipway build v2', () => cliOk(home, repo, ['build', '--ref', 'v2', '--version', 'v2']));
   const storeV2 = await duBytes(store);
   if (v2 && commandMs !== undefined) {
@@ -356,7 +353,7 @@ try {
   const tarOnce = async () => {
     const dest = path.join(root, `tar-${tarMs.length}`);
     mkdirSync(dest);
-    await settle();
+    await settle(TMP);
     tarMs.push(await timeShell(`tar -xzf ${quote(archive)} -C ${quote(dest)}`, root));
     rmSync(dest, { recursive: true, force: true });
   };
@@ -378,7 +375,7 @@ try {
   let deployedV2: { wall: number; fetch: number; detail: string | null } | undefined;
   if (agent && v1) {
     deployedV1 = await phase('(c) deploy v1', async () => {
-      await settle();
+      await settle(TMP);
       const { ms, output } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v1', '--yes']);
       return { wall: ms, fetch: await stepMs(home, repo, 'fetch'), watch: { ms: await stepMs(home, repo, 'watch'), detail: stepLine(output, 'watch') } };
     });
@@ -386,7 +383,7 @@ try {
   if (archived) await phase('tar -xzf (second run)', tarOnce);
   if (agent && v2 && deployedV1) {
     deployedV2 = await phase('(d) deploy v2', async () => {
-      await settle();
+      await settle(TMP);
       const { ms, output } = await cliOk(home, repo, ['deploy', 'production', '--version', 'v2', '--yes']);
       return { wall: ms, fetch: await stepMs(home, repo, 'fetch'), detail: stepLine(output, 'fetch') };
     });
@@ -396,7 +393,7 @@ try {
   if (deployedV2) {
     linkFloorMs = await phase('(d) cp -al floor', async () => {
       const copy = path.join(root, 'cp-al');
-      await settle();
+      await settle(TMP);
       const ms = await timeShell(`cp -al ${quote(path.join(home, 'hosts', 'big', 'production', 'current'))}/. ${quote(copy)}`, root);
       await run('chmod', ['-R', 'u+w', copy]);
       rmSync(copy, { recursive: true, force: true });

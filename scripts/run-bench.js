@@ -14,7 +14,7 @@ if (!existsSync(benchDir)) {
   console.error('dist/bench is missing: run `npm run build` first');
   process.exit(1);
 }
-const HELPERS = new Set(['big-tree', 'poll-version', 'container-stack']);
+const HELPERS = new Set(['big-tree', 'poll-version', 'container-stack', 'settle']);
 const wanted = process.argv.slice(2);
 const scripts = readdirSync(benchDir)
   .filter((f) => f.endsWith('.js'))

@@ -15,6 +15,7 @@ import { putBuiltImages } from '../store/image-objects.js';
 import type { PutObjectsResult } from '../store/put-objects.js';
 import type { LoadedProject } from '../config/types.js';
 import { formatBytes } from '../util/format.js';
+import { removeTemporaryFolder } from '../util/remove-later.js';
 
 interface BuildOptions {
   ref: string;
@@ -34,6 +35,7 @@ export default async function build(options: BuildOptions, ctx: CliContext): Pro
   const store = openCliStore(options.store, ctx);
 
   const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-build-'));
+  let entries = 0;
   try {
     ctx.progress(`building ${project.config.app} at ${options.ref}`);
     const index = await storeIndexForImages(store, project);
@@ -48,6 +50,7 @@ export default async function build(options: BuildOptions, ctx: CliContext): Pro
       onHashProgress: phaseProgress(ctx, 'hashing', 'files'),
       knownObjects: knownObjectsOf(index),
     });
+    entries = built.manifest.files.length;
     const images = await storeBuiltImages(ctx, store, project.config.app, built, index);
     const stored = await storeBuiltRelease(ctx, store, project.config.app, built);
     const result = { id: built.id, version: built.manifest.version, commit: built.manifest.commit };
@@ -56,7 +59,7 @@ export default async function build(options: BuildOptions, ctx: CliContext): Pro
     lines.splice(4, 0, ...describeImages(built, images));
     return { stdout: lines.join('\n') };
   } finally {
-    await fs.rm(outDir, { recursive: true, force: true });
+    await removeTemporaryFolder(outDir, entries);
   }
 }
 

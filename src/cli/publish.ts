@@ -17,6 +17,7 @@ import { expiresAt, newPointer, openEnvironmentStore, pointerSigningKey } from '
 import { formatBytes } from '../util/format.js';
 import { publishReleaseImages } from '../host/push-images.js';
 import { printable } from '../util/terminal-text.js';
+import { removeTemporaryFolder } from '../util/remove-later.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 
 interface PublishOptions {
@@ -54,6 +55,7 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
     }
     const signingKey = keyPath ? { privateKeyPem: await readSigningKeyFile(keyPath) } : undefined;
     const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-publish-'));
+    let entries = 0;
     try {
       ctx.progress(`building ${app} at ${ref}`);
       const index = await storeIndexForImages(store, project);
@@ -67,6 +69,7 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
         onHashProgress: phaseProgress(ctx, 'hashing', 'files'),
         knownObjects: knownObjectsOf(index),
       });
+      entries = result.manifest.files.length;
       ctx.progress(`storing ${printable(result.manifest.version)} (${shortId(result.id)}) in ${store.description}`);
       // The images go in before the release: a listed release has them.
       const images = await storeBuiltImages(ctx, store, app, result, index);
@@ -76,7 +79,7 @@ export default async function publish(options: PublishOptions, ctx: CliContext):
       for (const line of lines.slice(1)) ctx.progress(line);
       release = stored.info;
     } finally {
-      await fs.rm(outDir, { recursive: true, force: true });
+      await removeTemporaryFolder(outDir, entries);
     }
   } else {
     // What the store says of a release is shown with control characters escaped.
