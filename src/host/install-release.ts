@@ -71,21 +71,17 @@ export async function installRelease(options: {
   // So is a prepared copy of an installed release, with that release's manifest (installs run under the host's lock).
   const preparedLookup = findPreparedBase(layout, (base) => readInstalledManifest(layout, base));
   preparedLookup.catch(() => undefined); // awaited below
-  // The app and the signature (over app, version and id) are checked before any content is fetched.
-  const manifestBytes = await readReleaseManifestBytes(options.store, options.app, id);
-  const manifest = parseManifest(manifestBytes, id);
-  if (manifest.app !== options.app) throw releaseWrongApp({ id, expected: options.app, actual: manifest.app, where: 'this host' });
-  if (options.signatures.required) {
-    const signature = await readReleaseSignature(options.store, options.app, id);
-    verifyReleaseSignature({ app: manifest.app, version: manifest.version, id }, signature ? parseReleaseSignature(signature) : null, options.signatures.publicKeysPem);
+  let manifestBytes: Buffer;
+  let manifest: ReleaseManifest;
+  try {
+    ({ manifestBytes, manifest } = await fetchCheckedManifest(options));
+  } catch (error) {
+    // The lookup may remove stale copies: it ends before the update (and its lock) does.
+    await preparedLookup.catch(() => null);
+    throw error;
   }
-  const entries = manifest.files.length + (manifest.links?.length ?? 0);
-  const totalBytes = manifest.files.reduce((sum, f) => sum + f.size, 0);
-  if (entries > MAX_ENTRIES || totalBytes > MAX_TOTAL_BYTES) {
-    throw new SlipwayError('RELEASE_TOO_LARGE', `release ${shortId(id)} has ${entries} entries and ${totalBytes} bytes, more than a host accepts (${MAX_ENTRIES} entries, ${MAX_TOTAL_BYTES} bytes)`, {
-      hint: 'nothing was fetched; leave build output the app does not need out of the release (build.exclude in slipway.yml)',
-    });
-  }
+  // A lookup that failed (a copy that could not be removed, say) only means the folder is made from nothing.
+  const prepared = await preparedLookup.catch(() => null);
   const dest = releaseDir(layout, id);
   // A folder left by a crash before the manifest was recorded is not trusted: make it again.
   await removeReleaseFolder(dest);
@@ -93,7 +89,6 @@ export async function installRelease(options: {
   for (const name of await fs.readdir(layout.releasesDir).catch(() => [] as string[])) {
     if (/\.tmp-[0-9a-f]+$/.test(name)) await removeReleaseFolder(path.join(layout.releasesDir, name));
   }
-  const prepared = await preparedLookup;
   await fs.mkdir(layout.manifestsDir, { recursive: true });
   let assembled: AssembleResult | undefined;
   let preparedFrom: string | undefined;
@@ -151,6 +146,26 @@ export async function installRelease(options: {
   await fs.writeFile(path.join(layout.manifestsDir, `${id}.json`), manifestBytes);
   options.ledger.recordRelease({ id, version: manifest.version, commit: manifest.commit });
   return { manifest, fetchedObjects: assembled!.fetchedObjects, fetchedBytes: assembled!.fetchedBytes, reusedFiles: assembled!.reusedFiles, ...(preparedFrom ? { preparedFrom } : {}) };
+}
+
+/** The release's manifest from the store, checked against its id, app, signature and size limits before any content is fetched. */
+async function fetchCheckedManifest(options: { store: BlobStore; app: string; id: string; signatures: SignaturePolicy }): Promise<{ manifestBytes: Buffer; manifest: ReleaseManifest }> {
+  const { id } = options;
+  const manifestBytes = await readReleaseManifestBytes(options.store, options.app, id);
+  const manifest = parseManifest(manifestBytes, id);
+  if (manifest.app !== options.app) throw releaseWrongApp({ id, expected: options.app, actual: manifest.app, where: 'this host' });
+  if (options.signatures.required) {
+    const signature = await readReleaseSignature(options.store, options.app, id);
+    verifyReleaseSignature({ app: manifest.app, version: manifest.version, id }, signature ? parseReleaseSignature(signature) : null, options.signatures.publicKeysPem);
+  }
+  const entries = manifest.files.length + (manifest.links?.length ?? 0);
+  const totalBytes = manifest.files.reduce((sum, f) => sum + f.size, 0);
+  if (entries > MAX_ENTRIES || totalBytes > MAX_TOTAL_BYTES) {
+    throw new SlipwayError('RELEASE_TOO_LARGE', `release ${shortId(id)} has ${entries} entries and ${totalBytes} bytes, more than a host accepts (${MAX_ENTRIES} entries, ${MAX_TOTAL_BYTES} bytes)`, {
+      hint: 'nothing was fetched; leave build output the app does not need out of the release (build.exclude in slipway.yml)',
+    });
+  }
+  return { manifestBytes, manifest };
 }
 
 /** The stat snapshot of an installed release, or null (installed before snapshots, or unreadable: then verify re-hashes all). */

@@ -39,7 +39,7 @@ export type InstallOp =
   | { op: 'links'; pairs: Array<[from: string, to: string]> }
   | { op: 'symlinks'; pairs: Array<[target: string, at: string]> }
   | { op: 'chmods'; dirs: string[]; mode: number }
-  /** answers each folder's `inode:ctime in ns`: any entry made, removed or renamed in a folder, or a chmod of it, changes its ctime, which no program can set back */
+  /** answers each folder's `inode:ctime in ns`: any entry made, removed or renamed in a folder, or a chmod of it, changes its ctime, which no program can set back short of changing the clock */
   | { op: 'folderStamps'; dirs: string[] }
   /** removes files and links (never a folder, never through a link) */
   | { op: 'unlinks'; paths: string[] }
