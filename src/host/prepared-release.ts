@@ -9,8 +9,8 @@
  * records the stat snapshot of its files and each folder's inode and ctime, taken once it
  * was complete: a folder whose entries were changed (made, removed, renamed, replaced) or
  * whose permissions were, has another ctime, which no program can set back short of
- * changing the clock. A copy whose
- * record is missing or does not match is removed, never used.
+ * changing the clock. A copy whose record is missing or does not match is removed, never
+ * used.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
