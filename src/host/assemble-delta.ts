@@ -10,11 +10,10 @@
  * contents are checked against their digests before they are written, and the folders
  * end read-only.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { foldersOfEntries, type ReleaseManifest } from '../release/manifest.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { chunks, FileStats, underShared, installError, linkEntries, planContents, writePlannedContents, type AssembleResult } from './assemble-release.js';
+import { chunks, FileStats, underShared, installError, linkEntries, planContents, sealRelease, writePlannedContents, type AssembleResult } from './assemble-release.js';
 import { startInstallWorkers, type InstallWorkers } from './install-workers.js';
 import type { HostLayout } from './layout.js';
 import { ensureObjectShards, listHostObjects } from './objects.js';
@@ -28,9 +27,9 @@ function parentOf(rel: string): string {
 
 
 /** True when the copy's folders are the very ones its record stamped, none changed since (prepared-release.ts). */
-async function matchesRecord(workers: InstallWorkers, base: PreparedBase): Promise<boolean> {
+async function matchesRecord(workers: InstallWorkers, base: PreparedBase, baseFolders: string[]): Promise<boolean> {
   if (base.record.snapshot.length !== base.manifest.files.length) return false;
-  const stamps = await folderStamps(workers, base.dir, base.manifest);
+  const stamps = await folderStamps(workers, base.dir, baseFolders);
   return stamps.length === base.record.folders.length && stamps.every((stamp, i) => stamp === base.record.folders[i]);
 }
 
@@ -61,7 +60,7 @@ export async function assembleFromPrepared(o: {
     const links = manifest.links ?? [];
     const baseFolders = foldersOfEntries([...base.manifest.files.map((f) => f.path), ...baseLinks.map((l) => l.path)]);
     // Anything missing or unreadable in the copy is a mismatch too.
-    if (!(await matchesRecord(workers, base).catch(() => false))) return null;
+    if (!(await matchesRecord(workers, base, baseFolders).catch(() => false))) return null;
 
     // What the release keeps, drops and adds, by path.
     const baseFileAt = new Map(base.manifest.files.map((f, i) => [f.path, i]));
@@ -109,17 +108,9 @@ export async function assembleFromPrepared(o: {
     await Promise.all([linked, linkEntries(workers, stats, plan.linkAfterFetch)]);
     if (addLinks.length > 0) await workers.run({ op: 'symlinks', pairs: addLinks.map((l) => [l.target, at(l.path)]) });
 
-    const { snapshot, damaged } = stats.snapshot(layout, manifest);
-    result.damaged = damaged;
-    if (damaged.length > 0) return result;
-    await fs.writeFile(o.snapshotFile, JSON.stringify(snapshot));
-    await o.beforeReadOnly();
-    // Back to read-only: what was opened and still is there, and what is new (children before parents, the top last).
-    const closing = new Set([...opened.filter((f) => folderSet.has(f)), ...addFolders]);
-    const stillThere = [...closing].filter((f) => !underShared(f, o.sharedPaths)).sort().reverse();
-    await Promise.all(chunks(stillThere, workers.size).map((dirs) => workers.run({ op: 'chmods', dirs: dirs.map(at), mode: 0o555 })));
-    await fs.chmod(root, 0o555);
-    return result;
+    // Back to read-only: what was opened and still is there, and what is new.
+    const closing = [...new Set([...opened.filter((f) => f !== '' && folderSet.has(f)), ...addFolders])];
+    return await sealRelease({ ...o, workers, stats, result, root, folders: closing });
   } catch (error) {
     throw Object.assign(installError(error) as object, { written: [...workers.written] });
   } finally {

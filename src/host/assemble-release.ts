@@ -167,7 +167,7 @@ export function planContents(o: { layout: HostLayout; manifest: ReleaseManifest;
   };
   if (o.indexes) o.indexes.forEach(each);
   else for (let i = 0; i < o.manifest.files.length; i++) each(i);
-  plan.newFiles = new Set([...plan.toFetch.values()].flatMap((e) => e.targets.map((t) => t.firstPath))).size;
+  for (const entry of plan.toFetch.values()) plan.newFiles += entry.targets.length;
   return plan;
 }
 
@@ -264,6 +264,37 @@ export async function writePlannedContents(o: {
 }
 
 /**
+ * The end of every install: the stat snapshot written (taken before the shared data links
+ * exist, so no lstat goes through a link), the shared links made (`beforeReadOnly`), then
+ * `folders` (relative) and the top made read-only, except those at or under a shared path:
+ * they are gone, and a chmod there would go through the link. A result with damaged
+ * objects stops before anything is written.
+ */
+export async function sealRelease(o: {
+  layout: HostLayout;
+  manifest: ReleaseManifest;
+  workers: InstallWorkers;
+  stats: FileStats;
+  result: AssembleResult;
+  snapshotFile: string;
+  beforeReadOnly: () => Promise<void>;
+  sharedPaths?: string[];
+  root: string;
+  folders: string[];
+}): Promise<AssembleResult> {
+  const { snapshot, damaged } = o.stats.snapshot(o.layout, o.manifest);
+  o.result.damaged = damaged;
+  if (damaged.length > 0) return o.result;
+  await fs.writeFile(o.snapshotFile, JSON.stringify(snapshot));
+  await o.beforeReadOnly();
+  // Children before parents.
+  const own = o.folders.filter((folder) => !underShared(folder, o.sharedPaths ?? [])).sort().reverse().map((folder) => `${o.root}/${folder}`);
+  await Promise.all(chunks(own, o.workers.size).map((dirs) => o.workers.run({ op: 'chmods', dirs, mode: 0o555 })));
+  await fs.chmod(o.root, 0o555);
+  return o.result;
+}
+
+/**
  * Fills `dir` (new, empty) with the release, writes its stat snapshot to `snapshotFile`,
  * runs `beforeReadOnly` (the shared data links go in there), then makes its folders
  * read-only. On failure the objects it wrote are in the error's `written`.
@@ -327,16 +358,7 @@ export async function assembleRelease(o: {
     await Promise.all([allLinked, linkEntries(workers, stats, plan.linkAfterFetch)]);
     if (links.length > 0) await workers.run({ op: 'symlinks', pairs: links.map((l) => [l.target, at(l.path)]) });
 
-    // The snapshot is taken before the shared data links exist, so no lstat goes through a link.
-    const { snapshot, damaged } = stats.snapshot(layout, manifest);
-    result.damaged = damaged;
-    if (result.damaged.length > 0) return result;
-    await fs.writeFile(o.snapshotFile, JSON.stringify(snapshot));
-    await o.beforeReadOnly();
-    const own = [...folders].reverse().filter((folder) => !underShared(folder.slice(root.length + 1), o.sharedPaths ?? []));
-    await Promise.all(chunks(own, workers.size).map((dirs) => workers.run({ op: 'chmods', dirs, mode: 0o555 })));
-    await fs.chmod(dir, 0o555);
-    return result;
+    return await sealRelease({ ...o, workers, stats, result, root, folders: folders.map((folder) => folder.slice(root.length + 1)) });
   } catch (error) {
     throw Object.assign(installError(error) as object, { written: [...workers.written] });
   } finally {

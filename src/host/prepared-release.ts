@@ -74,10 +74,10 @@ export async function removePreparedReleases(layout: HostLayout, keep?: string):
   }
 }
 
-/** The stamps of the folders of `manifest`'s tree at `dir` (the top first), in the install workers. */
-export async function folderStamps(workers: InstallWorkers, dir: string, manifest: ReleaseManifest): Promise<string[]> {
-  const folders = [dir, ...foldersOfEntries([...manifest.files.map((f) => f.path), ...(manifest.links ?? []).map((l) => l.path)]).map((rel) => `${dir}/${rel}`)];
-  const parts = await Promise.all(chunks(folders, workers.size * 4).map((dirs) => workers.texts({ op: 'folderStamps', dirs })));
+/** The stamps of the top folder `dir` and of its `folders` (relative, as foldersOfEntries gives them), in the install workers. */
+export async function folderStamps(workers: InstallWorkers, dir: string, folders: string[]): Promise<string[]> {
+  const all = [dir, ...folders.map((rel) => `${dir}/${rel}`)];
+  const parts = await Promise.all(chunks(all, workers.size * 4).map((dirs) => workers.texts({ op: 'folderStamps', dirs })));
   return parts.flat();
 }
 
@@ -104,7 +104,7 @@ export async function prepareNextRelease(o: { layout: HostLayout; store: BlobSto
     // Stamped after the rename: renaming a folder changes its ctime.
     const workers = startInstallWorkers();
     try {
-      const record: PreparedRecord = { snapshot: JSON.parse(await fs.readFile(snapshotFile, 'utf8')) as StatSnapshot, folders: await folderStamps(workers, dir, o.manifest) };
+      const record: PreparedRecord = { snapshot: JSON.parse(await fs.readFile(snapshotFile, 'utf8')) as StatSnapshot, folders: await folderStamps(workers, dir, foldersOfEntries([...o.manifest.files.map((f) => f.path), ...(o.manifest.links ?? []).map((l) => l.path)])) };
       await fs.writeFile(recordFile(layout, id), JSON.stringify(record));
     } finally {
       await workers.close();
