@@ -4,7 +4,7 @@ import path from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { parseManifest, shortId, type ReleaseManifest } from '../release/manifest.js';
 import { parseReleaseSignature, releaseWrongApp, verifyReleaseSignature } from '../release/sign.js';
-import { readReleaseManifestBytes, readReleaseSignature } from '../store/releases.js';
+import { readCheckedReleaseManifest, readReleaseSignature } from '../store/releases.js';
 import type { StatSnapshot } from '../release/verify-tree.js';
 import { assembleRelease, type AssembleResult } from './assemble-release.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -151,8 +151,7 @@ export async function installRelease(options: {
 /** The release's manifest from the store, checked against its id, app, signature and size limits before any content is fetched. */
 async function fetchCheckedManifest(options: { store: BlobStore; app: string; id: string; signatures: SignaturePolicy }): Promise<{ manifestBytes: Buffer; manifest: ReleaseManifest }> {
   const { id } = options;
-  const manifestBytes = await readReleaseManifestBytes(options.store, options.app, id);
-  const manifest = parseManifest(manifestBytes, id);
+  const { manifestBytes, manifest } = await readCheckedReleaseManifest(options.store, options.app, id);
   if (manifest.app !== options.app) throw releaseWrongApp({ id, expected: options.app, actual: manifest.app, where: 'this host' });
   if (options.signatures.required) {
     const signature = await readReleaseSignature(options.store, options.app, id);

@@ -28,3 +28,71 @@ export function fileEntryProblems(files: unknown): string[] | null {
   }
   return problems;
 }
+
+/**
+ * Whether a path is a plain relative posix path: not empty, at most 4096 characters and 256
+ * segments, no NUL, backslash, drive letter, empty, '.' or '..' segment. One pass over its
+ * characters; a path it refuses is looked at again by unsafePathReason, which says why.
+ */
+export function isPlainRelativePath(p: string): boolean {
+  const length = p.length;
+  if (length === 0 || length > 4096) return false;
+  if (length >= 2 && p.charCodeAt(1) === 58 /* : */) {
+    const first = p.charCodeAt(0) | 0x20;
+    if (first >= 97 && first <= 122) return false;
+  }
+  let segments = 1;
+  let segmentStart = 0;
+  for (let i = 0; i <= length; i++) {
+    const c = i < length ? p.charCodeAt(i) : 47;
+    if (c === 0 || c === 92 /* \ */) return false;
+    if (c !== 47 /* / */) continue;
+    const segmentLength = i - segmentStart;
+    if (segmentLength === 0) return false;
+    if (p.charCodeAt(segmentStart) === 46 /* . */ && (segmentLength === 1 || (segmentLength === 2 && p.charCodeAt(segmentStart + 1) === 46))) return false;
+    if (i < length && ++segments > 256) return false;
+    segmentStart = i + 1;
+  }
+  return true;
+}
+
+/**
+ * Whether a manifest's file and link lists are plainly sound: every path plain and relative,
+ * each list strictly sorted (so without duplicates), no path in both lists, and no path that
+ * is also a folder of another (which also keeps every entry from lying under a link). Folders
+ * are gathered once per distinct parent folder: a 50,000-file list has about 8,000. False
+ * means "look closer", never a verdict: the caller lists the problems the slow way.
+ */
+export function entryListsLookSound(files: readonly { path: string }[], links: readonly { path: string }[]): boolean {
+  const folders = new Set<string>();
+  const gather = (list: readonly { path: string }[]): boolean => {
+    let previousPath: string | undefined;
+    let previousParent: string | undefined;
+    for (const { path } of list) {
+      if (!isPlainRelativePath(path)) return false;
+      if (previousPath !== undefined && !(previousPath < path)) return false;
+      previousPath = path;
+      const slash = path.lastIndexOf('/');
+      if (slash === -1) continue;
+      const parent = path.slice(0, slash);
+      if (parent === previousParent) continue;
+      previousParent = parent;
+      for (let end = parent.length; end !== -1; end = parent.lastIndexOf('/', end - 1)) {
+        const folder = parent.slice(0, end);
+        if (folders.has(folder)) break; // and so are all of its own folders
+        folders.add(folder);
+        if (end === 0) break;
+      }
+    }
+    return true;
+  };
+  if (!gather(files) || !gather(links)) return false;
+  for (const { path } of files) if (folders.has(path)) return false;
+  const linkPaths = new Set<string>();
+  for (const { path } of links) {
+    if (folders.has(path)) return false;
+    linkPaths.add(path);
+  }
+  if (linkPaths.size > 0) for (const { path } of files) if (linkPaths.has(path)) return false;
+  return true;
+}

@@ -2,7 +2,7 @@
  * The release manifest: what a release is, file by file. A release's id is the
  * sha256 of the manifest's canonical JSON, so the id pins every byte of the release.
  */
-import { fileEntryProblems } from './manifest-files.js';
+import { entryListsLookSound, fileEntryProblems, isPlainRelativePath } from './manifest-files.js';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { PIPELINE_STEPS, type ConfigKeyConfig, type DataConfig, type HookConfig, type MigrateConfig, type ServiceConfig } from '../config/types.js';
@@ -108,6 +108,7 @@ export function comparePaths(a: string, b: string): number {
 
 /** Why a path may not appear in a release, or undefined when it is a safe relative posix path. */
 export function unsafePathReason(p: string): string | undefined {
+  if (isPlainRelativePath(p)) return undefined;
   if (p.length === 0) return 'empty path';
   if (p.length > 4096) return 'path longer than 4096 characters';
   // Folder checks are per prefix: a bound on depth keeps hostile manifests from costing quadratic time.
@@ -288,6 +289,8 @@ function invalid(message: string, details: string[] = []): SlipwayError {
  * through a link impossible: no entry of a release ever lies under one of its links.
  */
 function entryListProblems(files: ManifestFile[], links: ManifestLink[]): string[] {
+  // A sound list (every release slipway builds) is seen to be so in one quick pass; the rest is for saying what is wrong.
+  if (entryListsLookSound(files, links)) return [];
   const problems: string[] = [];
   const paths = new Set<string>();
   const check = (list: readonly { path: string }[], name: string) => {

@@ -19,7 +19,7 @@ import { releaseWrongApp } from '../release/sign.js';
 import { fetchReleaseContent } from './object-sources.js';
 import { loadObjectIndex } from './objects.js';
 import { fetchImageObjects, putImageObjects, releaseImageObjects } from './image-objects.js';
-import { putRelease, readReleaseManifest, readReleaseManifestBytes, readReleaseSignature, type ReleaseInfo } from './releases.js';
+import { putRelease, readReleaseManifest, readCheckedReleaseManifest, readReleaseSignature, type ReleaseInfo } from './releases.js';
 import type { BlobStore } from './blob-store.js';
 
 const OBJECT_ENTRY = /^objects\/[0-9a-f]{64}$/;
@@ -40,8 +40,7 @@ export async function hasRelease(store: BlobStore, app: string, id: string): Pro
 export async function writeReleaseStream(options: { store: BlobStore; app: string; id: string; out: Writable; skip?: (digest: string) => boolean }): Promise<{ bytes: number }> {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-send-'));
   try {
-    const manifestBytes = await readReleaseManifestBytes(options.store, options.app, options.id);
-    const manifest = parseManifest(manifestBytes, options.id);
+    const { manifestBytes, manifest } = await readCheckedReleaseManifest(options.store, options.app, options.id);
     const source = await fetchReleaseContent({ from: options.store, app: options.app, id: options.id, manifest, dir: path.join(workDir, 'fetched'), skip: options.skip });
     const staged = path.join(workDir, 'stream');
     await fs.mkdir(path.join(staged, 'objects'), { recursive: true });
@@ -158,8 +157,7 @@ export async function receiveReleaseStream(options: { store: BlobStore; app: str
 export async function copyRelease(options: { from: BlobStore; to: BlobStore; app: string; id: string }): Promise<ReleaseInfo> {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-copy-'));
   try {
-    const manifestBytes = await readReleaseManifestBytes(options.from, options.app, options.id);
-    const manifest = parseManifest(manifestBytes, options.id);
+    const { manifestBytes, manifest } = await readCheckedReleaseManifest(options.from, options.app, options.id);
     const index = await loadObjectIndex(options.to, options.app);
     const content = await fetchReleaseContent({ from: options.from, app: options.app, id: options.id, manifest, dir: workDir, skip: (digest) => index.has(digest) });
     // The images' objects go in before the release's manifest, only those `to` lacks.

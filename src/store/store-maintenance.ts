@@ -11,7 +11,7 @@ import type { BlobStore } from './blob-store.js';
 import { collectObjects, loadObjectIndex, type CollectResult } from './objects.js';
 import { fetchReleaseContent } from './object-sources.js';
 import { releaseImageObjects } from './image-objects.js';
-import { deleteLegacyArchive, hasLegacyArchive, listReleases, putRelease, readReleaseManifest, readReleaseManifestBytes, readReleaseSignature, type ReleaseInfo } from './releases.js';
+import { deleteLegacyArchive, hasLegacyArchive, listReleases, putRelease, readReleaseManifest, readCheckedReleaseManifest, readReleaseSignature, type ReleaseInfo } from './releases.js';
 import { deleteRegistryRecords } from './registry-records.js';
 
 /** How long a new pack is safe from collection: a publish puts its pack before its manifest. */
@@ -82,8 +82,7 @@ export async function migrateStoreToObjects(store: BlobStore, app: string, o: { 
     }
     const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'slipway-migrate-'));
     try {
-      const manifestBytes = await readReleaseManifestBytes(store, app, release.id);
-      const manifest = parseManifest(manifestBytes, release.id);
+      const { manifestBytes, manifest } = await readCheckedReleaseManifest(store, app, release.id);
       const content = await fetchReleaseContent({ from: store, app, id: release.id, manifest, dir: workDir });
       const put = await putRelease(store, { app, id: release.id, manifestBytes, signatureBytes: await readReleaseSignature(store, app, release.id), content, index });
       await deleteLegacyArchive(store, app, release.id);

@@ -21,7 +21,7 @@ import { parseManifest, type ReleaseManifest } from '../../src/release/manifest.
 import { createLocalStore } from '../../src/store/local-store.js';
 import { releaseImageObjects } from '../../src/store/image-objects.js';
 import { loadObjectIndex } from '../../src/store/objects.js';
-import { readReleaseManifestBytes } from '../../src/store/releases.js';
+import { readCheckedReleaseManifest } from '../../src/store/releases.js';
 import { pruneStore } from '../../src/store/store-maintenance.js';
 import { dockerUnavailableReason, ensureNodeBaseImage, requireDocker } from '../helpers/docker.js';
 import { buildAndStore, inspectImage, makeImageRepo, removeImage, removeImagesOf, type ImageRepo } from '../helpers/image-repo.js';
@@ -101,7 +101,7 @@ test('accessory images: a build pins the accessory\'s image in the manifest and 
   const engineLayers = (JSON.parse(spawnSync('docker', ['image', 'inspect', dbId], { encoding: 'utf8' }).stdout) as Array<{ RootFS: { Layers: string[] } }>)[0]!.RootFS.Layers;
   assert.deepEqual(pinned?.map((image) => ({ ...image, layers: image.layers.map((layer) => `sha256:${layer.sha256}`) })), [{ name: 'db', reference: DB_REF, id: dbId, layers: engineLayers }]);
   // The release id and signature cover it: the stored manifest is what was built, and it parses.
-  const stored = parseManifest(await readReleaseManifestBytes(createLocalStore(storeDir), APP, v1.id), v1.id);
+  const { manifest: stored } = await readCheckedReleaseManifest(createLocalStore(storeDir), APP, v1.id);
   assert.deepEqual(stored.runtime.accessoryImages, pinned);
   const index = await loadObjectIndex(createLocalStore(storeDir), APP);
   const objects = releaseImageObjects(v1.manifest).map((object) => object.sha256);

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { SlipwayError } from '../../src/errors.js';
 import { canonicalManifestBytes, parseManifest, releaseIdOf, unsafePathReason, type ReleaseManifest } from '../../src/release/manifest.js';
+import { entryListsLookSound, isPlainRelativePath } from '../../src/release/manifest-files.js';
 import { createLocalStore } from '../../src/store/local-store.js';
 import { putRelease } from '../../src/store/releases.js';
 import { assertPrototypeClean, expectThrows, fcOptions, runWithDeadline, sampleRelease, tempRoot } from './harness.js';
@@ -214,6 +215,46 @@ test('manifest property: a path unsafePathReason accepts is already normal and r
       }
     }),
     fcOptions(1000),
+  );
+});
+
+/** What the one-pass checks must agree with, written the plain way. */
+function plainlySafe(p: string): boolean {
+  return p.length > 0 && p.length <= 4096 && !p.includes('\0') && !p.includes('\\') && !/^[A-Za-z]:/.test(p) && p.split('/').length <= 256 && !p.split('/').some((s) => s === '' || s === '.' || s === '..');
+}
+
+function plainlySound(files: string[], links: string[]): boolean {
+  const all = [...files, ...links];
+  const sorted = (list: string[]) => list.every((p, i) => i === 0 || list[i - 1] < p);
+  if (!all.every(plainlySafe) || !sorted(files) || !sorted(links) || new Set(all).size !== all.length) return false;
+  // no entry is a folder of another (nothing lies under a file or a link)
+  return !all.some((folder) => all.some((p) => p.startsWith(`${folder}/`)));
+}
+
+test('manifest property: the one-pass path check agrees with the plain rules on every path', () => {
+  const deep = `${'a/'.repeat(255)}b`;
+  for (const p of [deep, `a/${deep}`, 'x'.repeat(4096), 'x'.repeat(4097), 'c:', 'C:x', '1:x', ':a', 'a:b', '.a/..b/...', 'a/.', 'a/..', '..', '.']) {
+    assert.equal(isPlainRelativePath(p), plainlySafe(p), JSON.stringify(p).slice(0, 80));
+  }
+  fc.assert(
+    fc.property(pathArbitrary, (p) => {
+      assert.equal(isPlainRelativePath(p), plainlySafe(p), JSON.stringify(p));
+      if (isPlainRelativePath(p)) assert.equal(unsafePathReason(p), undefined);
+      else assert.equal(typeof unsafePathReason(p), 'string');
+    }),
+    fcOptions(2000),
+  );
+});
+
+test('manifest property: the one-pass list check (sorted, no duplicates, nothing under a file or a link) agrees with the plain rules', () => {
+  const entry = fc.array(fc.constantFrom('a', 'b', 'a.b', 'a-b', 'c'), { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'));
+  const list = fc.oneof(fc.array(entry, { maxLength: 8 }), fc.array(entry, { maxLength: 8 }).map((l) => [...new Set(l)].sort()));
+  fc.assert(
+    fc.property(list, list, (files, links) => {
+      const asEntries = (l: string[]) => l.map((p) => ({ path: p }));
+      assert.equal(entryListsLookSound(asEntries(files), asEntries(links)), plainlySound(files, links), JSON.stringify({ files, links }));
+    }),
+    fcOptions(3000),
   );
 });
 
