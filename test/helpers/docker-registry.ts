@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { freePort } from './free-port.js';
+import { skipForMissingTool } from './missing-tool.js';
 import { tempDir } from './temp-dir.js';
 import { waitUntil } from './wait-until.js';
 
@@ -35,13 +36,10 @@ export function registryUnavailableReason(): string | null {
   return null;
 }
 
-/** Skips the test, loudly, when docker-registry is missing; true when it may go on. */
+/** True when docker-registry is there; else skips the test, loudly, or in CI (CI set) fails it: CI installs it. */
 export function requireRegistry(t: TestContext): boolean {
   const reason = registryUnavailableReason();
-  if (reason === null) return true;
-  t.diagnostic(`SKIPPED: needs a registry: ${reason}`);
-  t.skip(`needs a registry: ${reason}`);
-  return false;
+  return reason === null || skipForMissingTool(t, 'a registry', reason);
 }
 
 export async function startTestRegistry(t: TestContext, o: { auth?: boolean } = {}): Promise<TestRegistry> {

@@ -8,25 +8,29 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
+import { skipForMissingTool, type SkippableTest } from './missing-tool.js';
 
 export const NODE_BASE_IMAGE = 'slipway-test/node-base:1';
 
-/** Why container tests cannot run here, or null when the engine answers. */
-export function dockerUnavailableReason(): string | null {
-  const docker = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8', timeout: 15_000 });
-  if (docker.error) return `the docker client is missing (${docker.error.message}); .ci/run installs docker.io`;
-  if (docker.status !== 0) return `no Docker engine answers (${(docker.stderr || docker.stdout).trim().split('\n')[0]}); .ci/run starts dockerd`;
-  return null;
+let cachedReason: string | null | undefined;
+
+/** Why container tests cannot run here, or null when the engine answers (DOCKER_HOST honoured; asked once per process for process.env). */
+export function dockerUnavailableReason(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env === process.env && cachedReason !== undefined) return cachedReason;
+  const docker = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8', timeout: 15_000, env });
+  const reason = docker.error
+    ? `the docker client is missing (${docker.error.message}); .ci/run installs docker.io`
+    : docker.status !== 0
+      ? `no Docker engine answers (${(docker.stderr || docker.stdout).trim().split('\n')[0]}); .ci/run starts dockerd`
+      : null;
+  if (env === process.env) cachedReason = reason;
+  return reason;
 }
 
-/** Skips the test, loudly, when no engine answers; true when it may go on. */
-export function requireDocker(t: TestContext): boolean {
-  const reason = dockerUnavailableReason();
-  if (reason === null) return true;
-  t.diagnostic(`SKIPPED: needs a Docker engine: ${reason}`);
-  t.skip(`needs a Docker engine: ${reason}`);
-  return false;
+/** True when the engine answers; else skips the test, loudly, or in CI (CI set) fails it: CI has the engine. */
+export function requireDocker(t: SkippableTest, env: NodeJS.ProcessEnv = process.env): boolean {
+  const reason = dockerUnavailableReason(env);
+  return reason === null || skipForMissingTool(t, 'a Docker engine', reason, env);
 }
 
 function imageExists(tag: string): boolean {
