@@ -66,7 +66,7 @@ export function runner<O>(load: () => Promise<CommandModule<O>>) {
         try {
           const { forwardToHosts } = await import('./remote-forward.js');
           const result = await forwardToHosts(
-            { project: caught.project, environment: caught.environment, args: hostArgv(process.argv.slice(2)), only: options.host as string | undefined, json: Boolean(options.json) },
+            { project: caught.project, environment: caught.environment, command: path, args: hostArgv(process.argv.slice(2)), only: options.host as string | undefined, json: Boolean(options.json) },
             ctx,
           );
           if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`);
@@ -85,7 +85,7 @@ export function runner<O>(load: () => Promise<CommandModule<O>>) {
 
 /** Host-scoped commands that, on an environment of remote hosts, run on the hosts themselves over SSH. */
 const FORWARDED_TO_HOSTS = new Set([
-  'history', 'backup create', 'backup verify', 'backup fetch', 'backup copy', 'backup prune', 'backups', 'restore',
+  'history', 'data copies', 'backup create', 'backup verify', 'backup fetch', 'backup copy', 'backup prune', 'backups', 'restore',
   'verify', 'prune', 'maintenance', 'logs', 'lock', 'config', 'doctor', 'plan', 'agent',
   'accessory start', 'accessory stop', 'accessory status', 'accessory logs', 'accessory upgrade',
 ]);

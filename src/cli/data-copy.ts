@@ -4,6 +4,7 @@ import { SlipwayError } from '../errors.js';
 import { getEnvironment } from '../config/load.js';
 import { defaultHostRoot, hostLayout } from '../host/layout.js';
 import { openEnvironment, connectAgent } from './environment.js';
+import { RemoteEnvironmentRedirect } from './remote-redirect.js';
 import { confirmOrRefuse } from './prompt.js';
 import { printUpdateEvent, updateFailure } from './update-output.js';
 import { whoAmI } from './deploy.js';
@@ -26,8 +27,8 @@ export default async function dataCopy(options: DataCopyOptions, ctx: CliContext
   const [fromName, toName] = options.args;
   if (fromName === toName) throw new SlipwayError('USAGE', 'copy data between two different environments', { exitCode: 2 });
   if (options.scrub === undefined) throw scrubRequired(fromName!, toName!);
-  const from = await openEnvironment({ config: options.config, env: fromName }, ctx);
-  const to = await openEnvironment({ config: options.config, env: toName }, ctx);
+  const from = await openEnvironment({ config: options.config, env: fromName }, ctx).catch((error) => refuseRemote(error, fromName!, toName!));
+  const to = await openEnvironment({ config: options.config, env: toName }, ctx).catch((error) => refuseRemote(error, fromName!, toName!));
   getEnvironment(from.project, toName!);
   const scrubFile = typeof options.scrub === 'string' ? path.resolve(ctx.cwd, options.scrub) : undefined;
   if (scrubFile) await fs.access(scrubFile).catch(() => {
@@ -52,6 +53,24 @@ export default async function dataCopy(options: DataCopyOptions, ctx: CliContext
   );
   if (!result.ok) throw updateFailure(result, `${toName} keeps its own data`);
   return { stdout: `${toName} now runs on a copy of ${fromName}'s data (backup ${backupId})${scrubFile ? `, scrubbed with ${path.basename(scrubFile)}` : ''}` };
+}
+
+/**
+ * A copy that involves servers is not made from here: the target's own agent takes the source's
+ * encrypted off-site copy from its S3 store on the target's data_copy schedule
+ * (agent/copy-source.ts). Run on one of the hosts, this command would not reach the other
+ * server's data either, so the hint says what does.
+ */
+function refuseRemote(error: unknown, fromName: string, toName: string): never {
+  if (!(error instanceof RemoteEnvironmentRedirect)) throw error;
+  const remote = error.environment;
+  const hint =
+    remote.name === fromName
+      ? `${toName}'s own agent copies ${fromName}'s data, from the encrypted off-site copies its hosts send to an S3 store: give ${fromName} backup_key_env and an S3 store (or offsite_store), ` +
+        `give ${toName} data_copy: { from: ${fromName}, schedule: "0 3 * * *", scrub: <file.sql> } in slipway.yml, run \`slipway setup\` for each environment on servers, ` +
+        `then \`slipway data copies ${toName}\` lists the copies and how they ended`
+      : `${toName}'s hosts cannot reach ${fromName}'s data on this machine: a copy into servers is made by their own agent from the source's off-site copies in an S3 store, so ${fromName} must run on a server too (see data_copy in slipway.yml)`;
+  throw new SlipwayError('DATA_COPY_REMOTE', `\`slipway data copy\` copies between environments on this machine, and ${remote.name} runs on remote hosts (${remote.hosts.map((h) => h.name).join(', ')}): nothing was copied`, { exitCode: 2, hint });
 }
 
 /** Personal data should not reach staging by default: a copy says how it is scrubbed, or that it is not. */

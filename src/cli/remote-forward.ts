@@ -8,12 +8,20 @@ import { setAssignment } from './read-value.js';
  * Runs a host-scoped command (backups, logs, verify, config, lock…) on an
  * environment's remote hosts, where slipway runs it exactly as on a local host.
  * One host: its output as is. Several: one after another, each under a header;
- * with --json, the contract's array for a command whose contract is an array (history,
- * backups), each item with a `host` field, so a script written for one host reads several;
+ * with --json, the contract's array for a command whose --json is an array (history,
+ * backups, data copies), each item with a `host` field, so a script written for one host reads several;
  * for any other command, one object keyed by host name.
  */
 export async function forwardToHosts(
-  o: { project: LoadedProject; environment: EnvironmentConfig; args: string[]; only?: string; json: boolean },
+  o: {
+    project: LoadedProject;
+    environment: EnvironmentConfig;
+    /** the command's words, e.g. `backups`, `data copies` */
+    command: string;
+    args: string[];
+    only?: string;
+    json: boolean;
+  },
   ctx: CliContext,
 ): Promise<CommandResult> {
   const hosts = selectHosts(o.environment, o.only);
@@ -34,7 +42,7 @@ export async function forwardToHosts(
     let worst = 0;
     const texts: string[] = [];
     const json: Record<string, unknown> = {};
-    const arrayCommand = ARRAY_COMMANDS.get(o.args[0] ?? '');
+    const arrayCommand = ARRAY_COMMANDS.get(o.command);
     const items: Record<string, unknown>[] = [];
     for (const remote of remotes) {
       const result = await remote.slipway(o.args, { ...(input === undefined ? {} : { input }), onStderrLine: (line) => ctx.progress(`${remote.name}: ${line}`) });
@@ -83,10 +91,11 @@ async function stdinForHosts(args: string[], ctx: CliContext): Promise<string | 
   return `${assignment.value}\n`;
 }
 
-/** Commands whose --json the contract fixes as an array, and the field that orders its items in time. */
+/** Commands (their words, as the runner names them) whose --json is an array, and the field that orders its items in time. */
 const ARRAY_COMMANDS = new Map([
   ['history', 'startedAt'],
   ['backups', 'createdAt'],
+  ['data copies', 'startedAt'],
 ]);
 
 function parseJson(text: string): unknown {

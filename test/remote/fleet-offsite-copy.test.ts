@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
 import { listOffsiteBackups } from '../../src/data/offsite.js';
-import { openLedger, type DataCopyRecord } from '../../src/host/ledger.js';
+import type { DataCopyRecord } from '../../src/host/ledger.js';
 import { openStore } from '../../src/store/open-store.js';
 import { runCli } from '../helpers/cli.js';
 import { createFleet, type Fleet } from '../helpers/fleet-fixture.js';
@@ -37,14 +37,11 @@ async function noteTexts(fleet: Fleet, host: string): Promise<string[]> {
   return (JSON.parse(answer.body) as { text: string }[]).map((note) => note.text);
 }
 
-function dataCopies(root: string): DataCopyRecord[] {
-  if (!fs.existsSync(path.join(root, 'ledger.db'))) return [];
-  const ledger = openLedger(path.join(root, 'ledger.db'), { readonly: true });
-  try {
-    return ledger.listDataCopies();
-  } finally {
-    ledger.close();
-  }
+/** `slipway data copies <env> --json`, run here: the CLI asks the environment's host over SSH. */
+async function dataCopies(fleet: Fleet, environment: string): Promise<DataCopyRecord[]> {
+  const listed = await fleet.cli(['data', 'copies', environment, '--json']);
+  assert.equal(listed.code, 0, `data copies ${environment}:\n${listed.stdout}\n${listed.stderr}`);
+  return JSON.parse(listed.stdout) as DataCopyRecord[];
 }
 
 /** Every file under `dir` whose bytes hold `text`. */
@@ -143,11 +140,16 @@ it("staging on one SSH-driven server copies production's data from another, thro
   const stagingDeployed = await fleet.cli(['deploy', 'staging', '--version', 'v1', '--yes']);
   assert.equal(stagingDeployed.code, 0, `${stagingDeployed.stdout}\n${stagingDeployed.stderr}`);
   const stageRoot = host('stage1').root;
-  await waitUntil('a scheduled copy on staging has finished', () => dataCopies(stageRoot).some((c) => c.trigger === 'schedule' && c.outcome !== null), 150_000, {
-    intervalMs: 500,
+  // A copy between the two servers is made by staging's agent, not from here: refused, saying how.
+  const manual = await fleet.cli(['data', 'copy', 'production', 'staging', '--scrub', 'scrub.sql', '--yes']);
+  assert.equal(manual.code, 2, `${manual.stdout}\n${manual.stderr}`);
+  assert.match(manual.stderr, /copies between environments on this machine, and production runs on remote hosts \(prod1\): nothing was copied/);
+  assert.match(manual.stderr, /hint: staging's own agent copies production's data[\s\S]*data_copy: \{ from: production[\s\S]*slipway data copies staging/);
+  await waitUntil('a scheduled copy on staging has finished', async () => (await dataCopies(fleet, 'staging')).some((c) => c.trigger === 'schedule' && c.outcome !== null), 150_000, {
+    intervalMs: 2000,
     explain: () => agentLog(stageRoot),
   });
-  const [copy] = dataCopies(stageRoot).filter((c) => c.trigger === 'schedule');
+  const [copy] = (await dataCopies(fleet, 'staging')).filter((c) => c.trigger === 'schedule');
   assert.equal(copy!.outcome, 'succeeded', `${copy!.error}\n${agentLog(stageRoot)}`);
   assert.equal(copy!.sourceEnvironment, 'production');
   assert.equal(copy!.backupId, record.id, "production's backup, through its off-site copy");
@@ -157,7 +159,10 @@ it("staging on one SSH-driven server copies production's data from another, thro
   // staging runs on the scrubbed copy; production's data and host are as they were.
   assert.deepEqual(await noteTexts(fleet, 'stage1'), ['scrubbed', 'scrubbed', 'scrubbed']);
   assert.deepEqual(await noteTexts(fleet, 'prod1'), productionNotes);
-  assert.deepEqual(dataCopies(host('prod1').root), [], 'nothing was copied into production');
+  assert.deepEqual(await dataCopies(fleet, 'production'), [], 'nothing was copied into production');
+  const table = await fleet.cli(['data', 'copies', 'staging']);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, new RegExp(`\\d+ +\\S+ \\S+ +schedule +production +${record.id} .* scrub\\.sql \\([0-9a-f]{12}\\) +succeeded`));
   const status = await fleet.cli(['status', 'staging', '--json']);
   assert.equal(status.code, 0, status.stderr);
   const dataAge = (JSON.parse(status.stdout) as { dataAge: { source: string; environment: string | null; scrubbed?: boolean } | null }).dataAge;
