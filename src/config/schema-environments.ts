@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { ipRangeProblem } from '../util/ip-range.js';
 import { DEFAULT_STANDBY } from './types.js';
 import { accessoryOverridesSchema } from './schema-accessories.js';
-import { tlsSchema } from './schema-tls.js';
+import { hostDomainsSchema, severalHostsTlsProblems, tlsSchema } from './schema-tls.js';
 import { dataCopySchema } from './schema-data-copy.js';
 import {
   NAME_PATTERN,
@@ -117,6 +117,8 @@ const remoteHostSchema = z.strictObject(
       .optional(),
     services: nameList('service', 'web').optional(),
     depends_on: nameList('host or service', 'auth').default([]),
+    /** this host's certificates, instead of tls.domains (schema-tls.ts) */
+    domains: hostDomainsSchema.optional(),
   },
   { error: expectedOnWrongType('a mapping like { ssh: ssh://deploy@app1.example.com, depends_on: [auth] }') },
 );
@@ -219,6 +221,7 @@ export const environmentSchema = z.strictObject(
       });
     }
   }
+  for (const problem of severalHostsTlsProblems(env)) ctx.addIssue({ code: 'custom', ...problem });
   if (env.tls !== undefined && env.tls.port === env.port) {
     ctx.addIssue({ code: 'custom', path: ['tls', 'port'], message: `tls.port ${env.tls.port} is also the environment's plain HTTP port: expected another port, like 443` });
   }

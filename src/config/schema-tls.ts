@@ -15,7 +15,7 @@ const TLS_EXPECTED = 'a mapping like { domains: [example.com], email: ops@exampl
 /** A DNS name a certificate can be issued for over HTTP-01: labels of letters, digits and -, at least two of them. */
 const DOMAIN_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-const domainName = z.string({ error: 'expected a domain name like example.com' }).superRefine((value, ctx) => {
+export const domainName = z.string({ error: 'expected a domain name like example.com' }).superRefine((value, ctx) => {
   if (value.startsWith('*.')) {
     ctx.addIssue({ code: 'custom', message: `"${value}" is a wildcard: slipway proves a domain over HTTP (port 80), which cannot get a wildcard certificate; list each name (www.example.com, app.example.com)` });
   } else if (value !== value.toLowerCase()) {
@@ -68,3 +68,43 @@ export const tlsSchema = z
   });
 
 export type TlsFile = z.infer<typeof tlsSchema>;
+
+/**
+ * `hosts.<name>.domains`: the names this host gets certificates for, instead of the environment's
+ * `tls.domains` (empty: none, the host serves plain HTTP only).
+ */
+export const hostDomainsSchema = z.array(domainName, { error: 'expected a list of the domain names that point at this host, like [app1.example.com]' });
+
+/**
+ * With several hosts, each host's agent orders its own certificates (HTTP-01, proved on port 80 of
+ * the host the name resolves to). A name shared by several hosts (round-robin DNS) sends the CA's
+ * check to any of them, and every host but the one that asked fails it: the orders fail at random,
+ * and the failures count against the CA's limits. So each name must be on one host only: with more
+ * than one host, each names its own `domains`.
+ */
+export function severalHostsTlsProblems(env: { tls?: { domains?: string[] | undefined } | undefined; hosts?: Record<string, { domains?: string[] | undefined }> | undefined }): { path: (string | number)[]; message: string }[] {
+  const hosts = Object.entries(env.hosts ?? {});
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const withOwn = hosts.filter(([, host]) => host.domains !== undefined);
+  if (env.tls?.domains === undefined) {
+    for (const [name] of withOwn) problems.push({ path: ['hosts', name, 'domains'], message: 'a host\'s `domains` are certificates obtained automatically: the environment needs `tls: { domains: [...] }` (its email, directory and ports are shared)' });
+    return problems;
+  }
+  if (hosts.length < 2) return problems;
+  const without = hosts.filter(([, host]) => host.domains === undefined).map(([name]) => name);
+  if (without.length > 0) {
+    problems.push({
+      path: ['tls', 'domains'],
+      message: `with ${hosts.length} hosts, each host's agent would order its own certificate for ${env.tls.domains.join(', ')}, and the certificate authority's check (over port 80 of whichever host the name points at) fails on all but one; give each host the names that point at it alone: hosts.<name>.domains (missing on ${without.join(', ')}; [] for a host without HTTPS), or put one host in front`,
+    });
+  }
+  const owner = new Map<string, string>();
+  for (const [name, host] of withOwn) {
+    host.domains!.forEach((domain, index) => {
+      const other = owner.get(domain);
+      if (other !== undefined) problems.push({ path: ['hosts', name, 'domains', index], message: `${domain} is also a domain of host ${other}: each name must point at one host, which alone gets its certificate` });
+      else owner.set(domain, name);
+    });
+  }
+  return problems;
+}

@@ -123,6 +123,7 @@ export function toProjectConfig(file: ProjectFile): ProjectConfig {
           ...(h.port === undefined ? {} : { port: h.port }),
           ...(h.bind === undefined ? {} : { bind: h.bind }),
           ...(h.services === undefined ? {} : { services: h.services }),
+          ...(h.domains === undefined ? {} : { domains: [...new Set(h.domains)] }),
           dependsOn: h.depends_on,
         }))
       : env.host !== undefined && env.host !== 'local'

@@ -176,6 +176,8 @@ export interface RemoteHostConfig {
   bind?: string;
   /** which of the release's services this host runs (absent: all) */
   services?: string[];
+  /** the names this host gets certificates for, instead of tls.domains ([]: no HTTPS on it) */
+  domains?: string[];
   /** hosts, or services (every host running them), updated before this one */
   dependsOn: string[];
 }

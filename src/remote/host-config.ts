@@ -77,8 +77,8 @@ export function renderRemoteHostConfig(options: { project: ProjectConfig; enviro
     // The host's own proxy decides whose X-Forwarded-* headers to keep.
     ...(environment.trustedProxies === undefined || environment.trustedProxies.length === 0 ? {} : { trusted_proxies: [...environment.trustedProxies] }),
     ...(host.services === undefined ? {} : { services: [...host.services] }),
-    // Each host's agent gets its own certificates: the CA's HTTP-01 check reaches the host the name points at.
-    ...(environment.tls === undefined ? {} : { tls: renderTls(environment.tls) }),
+    // Each host's agent gets its own certificates, for its own names (hosts.<name>.domains, when there are several): the CA's HTTP-01 check reaches the host the name points at.
+    ...renderTls(environment.tls, environment.hosts.find((h) => h.name === host.name)?.domains),
     // The host's agent runs the copy schedule; the scrub file is copied next to this file.
     ...(environment.dataCopy === undefined
       ? {}
@@ -221,11 +221,17 @@ function renderStore(store: StoreConfig): Record<string, unknown> {
   };
 }
 
-/** The environment's `tls:` as the schema reads it back; file paths stay as written (on the host, relative to its root). */
-function renderTls(tls: TlsConfig): Record<string, unknown> {
+/**
+ * The environment's `tls:` as the schema reads it back, with this host's own `domains` when it has
+ * them (none: no tls on this host); file paths stay as written (on the host, relative to its root).
+ */
+function renderTls(tls: TlsConfig | undefined, hostDomains: string[] | undefined): { tls?: Record<string, unknown> } {
+  if (tls === undefined) return {};
   const listeners = { port: tls.port, http_port: tls.httpPort, redirect_http: tls.redirectHttp };
-  if (tls.kind === 'files') return { cert_file: tls.certFile, key_file: tls.keyFile, ...listeners };
-  return { domains: [...tls.domains], ...(tls.email === undefined ? {} : { email: tls.email }), acme_directory: tls.acmeDirectory, ...listeners };
+  if (tls.kind === 'files') return { tls: { cert_file: tls.certFile, key_file: tls.keyFile, ...listeners } };
+  const domains = hostDomains ?? tls.domains;
+  if (domains.length === 0) return {};
+  return { tls: { domains: [...domains], ...(tls.email === undefined ? {} : { email: tls.email }), acme_directory: tls.acmeDirectory, ...listeners } };
 }
 
 function renderHealth(health: HealthCheckConfig): Record<string, unknown> {

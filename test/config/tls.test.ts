@@ -94,3 +94,45 @@ test('a remote host gets the same tls section in its own project file', () => {
   const renderedFiles = renderRemoteHostConfig({ project: files, environment: files.environments[0]!, host: { name: 'app1', root: '/srv/notes' } });
   assert.deepEqual(parseProjectText(renderedFiles.yaml, 'slipway.yml').config!.environments[0]!.tls, files.environments[0]!.tls);
 });
+
+test('several hosts: tls.domains alone is refused at its line; each host names its own domains, rendered into its own file', () => {
+  const head = 'app: notes\nservices:\n  web:\n    command: node server.js\nenvironments:\n  production:\n    port: 8080\n';
+  const hosts = (app1: string, app2: string) => `    hosts:\n      app1: { ssh: ssh://deploy@app1.example.com${app1} }\n      app2: { ssh: ssh://deploy@app2.example.com${app2} }\n`;
+  const tls = '    tls: { domains: [app.example.com], email: ops@example.com }\n';
+
+  const shared = parseProjectText(head + hosts('', '') + tls, 'slipway.yml').problems;
+  assert.equal(shared.length, 1, JSON.stringify(shared, null, 2));
+  assert.equal(shared[0]!.path, 'environments.production.tls.domains');
+  assert.equal(shared[0]!.line, 11);
+  assert.match(formatProblem(shared[0]!), /^slipway\.yml:11:\d+: .*with 2 hosts, each host's agent would order its own certificate for app\.example\.com.*fails on all but one.*hosts\.<name>\.domains \(missing on app1, app2/);
+
+  // One host without a domain of its own: only it is named.
+  const half = parseProjectText(head + hosts(', domains: [app1.example.com]', '') + tls, 'slipway.yml').problems;
+  assert.match(half[0]!.message, /missing on app2;/);
+
+  // A name on two hosts is the same round robin, said at the second one.
+  const twice = parseProjectText(head + hosts(', domains: [app.example.com]', ', domains: [app.example.com]') + tls, 'slipway.yml').problems;
+  assert.equal(twice.length, 1);
+  assert.equal(twice[0]!.path, 'environments.production.hosts.app2.domains[0]');
+  assert.match(twice[0]!.message, /app\.example\.com is also a domain of host app1/);
+
+  // Host domains without automatic certificates say what is missing.
+  const orphan = parseProjectText(head + hosts(', domains: [app1.example.com]', ', domains: []'), 'slipway.yml').problems;
+  assert.deepEqual(orphan.map((p) => p.path), ['environments.production.hosts.app1.domains', 'environments.production.hosts.app2.domains']);
+  assert.match(orphan[0]!.message, /needs `tls: \{ domains: \[\.\.\.\] \}`/);
+
+  // Each host its own names: each host's file has them; a host with [] serves no HTTPS.
+  const own = parseProjectText(head + hosts(', domains: [app1.example.com, www.example.com]', ', domains: []') + tls, 'slipway.yml');
+  assert.deepEqual(own.problems.map(formatProblem), []);
+  const project = own.config!;
+  const environment = project.environments[0]!;
+  const app1 = parseProjectText(renderRemoteHostConfig({ project, environment, host: { name: 'app1', root: '/srv/notes' } }).yaml, 'slipway.yml');
+  assert.deepEqual(app1.problems.map(formatProblem), []);
+  assert.deepEqual(app1.config!.environments[0]!.tls, { ...environment.tls, domains: ['app1.example.com', 'www.example.com'] });
+  const app2 = parseProjectText(renderRemoteHostConfig({ project, environment, host: { name: 'app2', root: '/srv/notes' } }).yaml, 'slipway.yml');
+  assert.equal(app2.config!.environments[0]!.tls, undefined);
+
+  // One host in `hosts:`, or a user's certificate files on several hosts: nothing to say.
+  assert.deepEqual(parseProjectText(head + '    hosts:\n      app1: { ssh: ssh://deploy@app1.example.com }\n' + tls, 'slipway.yml').problems.map(formatProblem), []);
+  assert.deepEqual(parseProjectText(head + hosts('', '') + '    tls: { cert_file: certs/site.pem, key_file: certs/site.key }\n', 'slipway.yml').problems.map(formatProblem), []);
+});
