@@ -24,15 +24,36 @@ interface HostStatus {
   maintenance?: ContractStatus['maintenance'];
   /** how old this host's data is (its newest data copy, else its newest backup); null from a host whose slipway reports none */
   dataAge?: DataAge | null;
+  /** its newest deployment, rollback or restore (asked only with `lastChange`) */
+  lastChange?: LastChange | null;
+}
+
+/** An environment's newest deployment, rollback or restore, as `status` of every environment shows it. */
+export interface LastChange {
+  kind: string;
+  from: string | null;
+  to: string | null;
+  outcome: string | null;
+  at: string;
+}
+
+/** The newest entry of a host's `slipway history --json`, or null for a host with no history (or an unexpected answer). */
+function lastChangeOf(printed: unknown): LastChange | null {
+  const [entry] = Array.isArray(printed) ? (printed as Record<string, unknown>[]) : [];
+  if (!entry || typeof entry.kind !== 'string' || typeof entry.startedAt !== 'string') return null;
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  return { kind: entry.kind, from: text(entry.from), to: text(entry.to), outcome: text(entry.outcome), at: text(entry.finishedAt) ?? entry.startedAt };
 }
 
 /**
  * Status of every host of a remote environment, asked in parallel. The contract's
  * top-level fields describe the fleet: `current` is the release every host serves
  * (null when they differ), `health` is healthy only when every host is.
- * Exit code 1 when a host cannot be reached.
+ * Exit code 1 when a host cannot be reached. With `lastChange`, each host is also asked for its
+ * newest history entry (one more command on the same connection), and the report carries the
+ * newest of them.
  */
-export async function statusFleet(o: { project: LoadedProject; environment: EnvironmentConfig; host?: string; json?: boolean }, ctx: CliContext): Promise<CommandResult> {
+export async function statusFleet(o: { project: LoadedProject; environment: EnvironmentConfig; host?: string; json?: boolean; lastChange?: boolean }, ctx: CliContext): Promise<CommandResult> {
   const { project, environment } = o;
   const hosts = selectHosts(environment, o.host);
   const settings = sshSettingsFromEnv(ctx.env);
@@ -51,7 +72,21 @@ export async function statusFleet(o: { project: LoadedProject; environment: Envi
         }
         const s = parsed.data;
         const dataAge = parseDataAge((printed as { dataAge?: unknown }).dataAge);
-        return { host: host.name, ssh: host.ssh, reachable: true, url: s.url, current: s.current, previous: s.previous, health: s.health, lock: s.lock, maintenance: s.maintenance, dataAge };
+        // A secondary column: a host whose history cannot be read shows none rather than failing its status.
+        const lastChange = o.lastChange ? await remote.slipwayJson<unknown>(['history', environment.name, '--limit', '1']).then(lastChangeOf, () => null) : undefined;
+        return {
+          host: host.name,
+          ssh: host.ssh,
+          reachable: true,
+          url: s.url,
+          current: s.current,
+          previous: s.previous,
+          health: s.health,
+          lock: s.lock,
+          maintenance: s.maintenance,
+          dataAge,
+          ...(lastChange === undefined ? {} : { lastChange }),
+        };
       } catch (error) {
         return { host: host.name, ssh: host.ssh, reachable: false, error: (error as Error).message };
       } finally {
@@ -77,6 +112,8 @@ export async function statusFleet(o: { project: LoadedProject; environment: Envi
     hosts: statuses,
     // Added after the contract's fields: the oldest data any host reports.
     dataAge: oldestDataAge(statuses.map((s) => s.dataAge)),
+    // and, when asked, the newest change on any host.
+    ...(o.lastChange ? { lastChange: newestChange(statuses.map((s) => s.lastChange)) } : {}),
   };
   const exitCode = unreachable.length > 0 ? 1 : 0;
   if (o.json) return { ...jsonOutput(report), exitCode };
@@ -94,4 +131,11 @@ export async function statusFleet(o: { project: LoadedProject; environment: Envi
     ),
   ];
   return { stdout: lines.join('\n'), exitCode };
+}
+
+/** The newest of the hosts' last changes (by when it ended, or started when it still runs). */
+function newestChange(changes: (LastChange | null | undefined)[]): LastChange | null {
+  let newest: LastChange | null = null;
+  for (const change of changes) if (change && (newest === null || change.at > newest.at)) newest = change;
+  return newest;
 }

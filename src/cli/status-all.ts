@@ -14,6 +14,7 @@ import { openLedger } from '../host/ledger.js';
 import { formatTable } from '../util/format.js';
 import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
+import type { LastChange } from './fleet-status.js';
 import { ageSeconds, dataAgeOf, describeDataAgeShort, formatAge, parseDataAge, type DataAge } from '../host/data-age.js';
 
 export interface EnvironmentLine {
@@ -25,8 +26,8 @@ export interface EnvironmentLine {
   health: string;
   /** how old the data is: from the newest successful data copy into it (the source backup's time), else its newest backup */
   dataAge: { source: 'copy' | 'backup'; at: string; seconds: number; from: string | null; backupId: string; copiedAt?: string; scrubbed?: boolean } | null;
-  /** the newest deployment, rollback or restore */
-  lastChange: { kind: string; from: string | null; to: string | null; outcome: string | null; at: string } | null;
+  /** the newest deployment, rollback or restore (of a remote environment: the newest on any of its hosts) */
+  lastChange: LastChange | null;
   /** why the line is short (a remote host that did not answer) */
   error?: string;
 }
@@ -77,10 +78,17 @@ async function remoteLine(project: LoadedProject, environment: EnvironmentConfig
   const line: EnvironmentLine = { environment: environment.name, host: environment.host, url: null, current: null, health: 'unknown', dataAge: null, lastChange: null };
   try {
     const { statusFleet } = await import('./fleet-status.js');
-    const result = await statusFleet({ project, environment, json: true }, { ...ctx, progress: () => undefined });
-    const report = JSON.parse(result.stdout ?? '{}') as { url?: string; current?: EnvironmentLine['current']; health?: string; dataAge?: unknown };
-    // The fleet's data age: the oldest its hosts report (each host's status carries its own).
-    return { ...line, url: report.url ?? null, current: report.current ?? null, health: report.health ?? 'unknown', dataAge: lineDataAge(parseDataAge(report.dataAge), now) };
+    const result = await statusFleet({ project, environment, json: true, lastChange: true }, { ...ctx, progress: () => undefined });
+    const report = JSON.parse(result.stdout ?? '{}') as { url?: string; current?: EnvironmentLine['current']; health?: string; dataAge?: unknown; lastChange?: LastChange | null };
+    // The fleet's data age: the oldest its hosts report (each host's status carries its own); its last change: the newest on any host.
+    return {
+      ...line,
+      url: report.url ?? null,
+      current: report.current ?? null,
+      health: report.health ?? 'unknown',
+      dataAge: lineDataAge(parseDataAge(report.dataAge), now),
+      lastChange: report.lastChange ?? null,
+    };
   } catch (error) {
     return { ...line, health: 'unreachable', error: (error as Error).message };
   }

@@ -98,6 +98,20 @@ export async function checkRemoteDataAge(fleet: Fleet): Promise<void> {
   assert.deepEqual([staging.dataAge?.source, staging.dataAge?.from, staging.dataAge?.scrubbed], ['copy', 'production', true]);
   const allTable = await fleet.cli(['status']);
   assert.match(allTable.stdout, /staging .* 2 h 0 min \(copy of production, scrubbed\)/);
+  // …and their last change: the newest deployment any of the environment's hosts recorded, asked of each over SSH.
+  const history = JSON.parse((await fleet.cli(['history', 'production', '--json'])).stdout) as { kind: string; to: string | null; outcome: string | null; startedAt: string; finishedAt: string | null }[];
+  const newest = history.map((d) => d.finishedAt ?? d.startedAt).sort().at(-1);
+  const withChange = lines as unknown as { environment: string; lastChange: { kind: string; to: string | null; outcome: string | null; at: string } | null }[];
+  assert.deepEqual(withChange.find((l) => l.environment === 'production')!.lastChange, { kind: 'deploy', from: null, to: 'v1', outcome: 'succeeded', at: newest }, all.stdout);
+  assert.equal(withChange.find((l) => l.environment === 'staging')!.lastChange, null, 'staging is set up, nothing deployed');
+  assert.match(allTable.stdout, /production +v1 +.* deploy v1 succeeded, \d+ (s|min) ago/);
+  assert.match(allTable.stdout, /staging +- +.* +- *$/m, 'no change on staging yet');
+
+  // `data copies` of an environment of several hosts: one array, each copy saying which host it went to.
+  const copiesOut = await fleet.cli(['data', 'copies', 'production', '--json']);
+  assert.equal(copiesOut.code, 0, copiesOut.stderr);
+  const copies = JSON.parse(copiesOut.stdout) as { host: string; sourceEnvironment: string; backupCreatedAt: string; outcome: string }[];
+  assert.deepEqual(copies.map((c) => [c.host, c.sourceEnvironment, c.backupCreatedAt, c.outcome]), [['app2', 'production-eu', prodCopyAt, 'succeeded']]);
 
   // promote staging → …: the tested run names the copy staging's host ran on, asked of that host over SSH.
   const project = await loadProject({ file: fleet.configFile });
