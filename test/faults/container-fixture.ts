@@ -101,7 +101,7 @@ console.log('notes v2: data at schema 2');
 
 const DOCKERFILE = 'FROM slipway-test/node-base:1\nCOPY app.js migrate.js /app/\nCMD ["/usr/bin/node", "/app/app.js"]\n';
 
-function slipwayYml(app: string, port: number): string {
+function slipwayYml(app: string, port: number, healthWindow: string): string {
   return `app: ${app}
 services:
   web:
@@ -117,7 +117,7 @@ environments:
   production:
     host: local
     port: ${port}
-    health_window: 1s
+    health_window: ${healthWindow}
     drain_timeout: 300ms
     standby: off
 `;
@@ -175,13 +175,24 @@ export function dropFromStore(storeDir: string, sha256: string): number {
   return dropped;
 }
 
+export interface ContainerFixtureOptions {
+  /**
+   * The engine to build, deploy and look on, as DOCKER_HOST names it (unix://…; the base image
+   * already in it). Default: the machine's engine.
+   */
+  dockerHost?: string;
+  /** the environment's health window (default 1s) */
+  healthWindow?: string;
+}
+
 /** Builds v1 and v2 of the container notes app into a store; everything goes when the test ends. */
-export async function createContainerFixture(t: TestContext): Promise<ContainerFixture> {
+export async function createContainerFixture(t: TestContext, o: ContainerFixtureOptions = {}): Promise<ContainerFixture> {
   ensureNodeBaseImage();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-cfault-'));
   const app = `cfault-${randomBytes(3).toString('hex')}`;
   const port = await freePort();
-  const proxy = await startDockerSocketProxy({ path: path.join(dir, 'docker.sock') });
+  const dockerHost = o.dockerHost;
+  const proxy = await startDockerSocketProxy({ path: path.join(dir, 'docker.sock'), ...(dockerHost === undefined ? {} : { target: dockerHost.replace(/^unix:\/\//, '') }) });
   const agents = new Set<AgentProcess>();
   t.after(async () => {
     for (const agent of agents) await agent.stop();
@@ -201,14 +212,14 @@ export async function createContainerFixture(t: TestContext): Promise<ContainerF
     writeFileSync(path.join(repo, 'Dockerfile'), DOCKERFILE);
     writeFileSync(path.join(repo, 'app.js'), appSource(version));
     writeFileSync(path.join(repo, 'migrate.js'), MIGRATE[version]);
-    writeFileSync(path.join(repo, 'slipway.yml'), slipwayYml(app, port));
+    writeFileSync(path.join(repo, 'slipway.yml'), slipwayYml(app, port, o.healthWindow ?? '1s'));
     await git('add', '-A');
     await git('commit', '-q', '-m', `notes ${version}`);
     await git('tag', '-a', version, '-m', `notes ${version}`);
   }
   const home = path.join(dir, 'home');
   const releases = new Map<string, string>();
-  const builder = makeHost({ dir, repo, home, app, port, proxy, releases, agents });
+  const builder = makeHost({ dir, repo, home, app, port, proxy, releases, agents, dockerHost });
   for (const version of ['v1', 'v2']) {
     const built = await builder.cli(['build', '--ref', version, '--json']);
     assert.equal(built.code, 0, `slipway build --ref ${version}:\n${built.stderr}`);
@@ -222,14 +233,16 @@ export async function createContainerFixture(t: TestContext): Promise<ContainerF
       mkdirSync(newHome, { recursive: true });
       if (copyStore) cpSync(path.join(home, 'store'), path.join(newHome, 'store'), { recursive: true });
       else symlinkSync(path.join(home, 'store'), path.join(newHome, 'store'));
-      return makeHost({ dir, repo, home: newHome, app, port, proxy, releases, agents });
+      return makeHost({ dir, repo, home: newHome, app, port, proxy, releases, agents, dockerHost });
     },
   };
 }
 
-function makeHost(o: { dir: string; repo: string; home: string; app: string; port: number; proxy: DockerSocketProxy; releases: Map<string, string>; agents: Set<AgentProcess> }): ContainerHost {
+function makeHost(o: { dir: string; repo: string; home: string; app: string; port: number; proxy: DockerSocketProxy; releases: Map<string, string>; agents: Set<AgentProcess>; dockerHost: string | undefined }): ContainerHost {
   mkdirSync(o.home, { recursive: true });
-  const env = { ...testRunnerEnv(), SLIPWAY_HOME: o.home, NO_COLOR: '1', SLIPWAY_WHO: 'fault-test' };
+  // The CLI (build, verify) talks to the fixture's engine directly; the agent, through the proxy.
+  const engineEnv = o.dockerHost === undefined ? {} : { DOCKER_HOST: o.dockerHost };
+  const env = { ...testRunnerEnv(), ...engineEnv, SLIPWAY_HOME: o.home, NO_COLOR: '1', SLIPWAY_WHO: 'fault-test' };
   const hostRoot = path.join(o.home, 'hosts', o.app, 'production');
   const spawnCli = (args: string[]): RunningCli => {
     const child = execFile(process.execPath, [CLI_PATH, ...args], { cwd: o.repo, env, maxBuffer: 64 * 1024 * 1024 });
@@ -268,7 +281,7 @@ function makeHost(o: { dir: string; repo: string; home: string; app: string; por
       return (JSON.parse(readFileSync(file, 'utf8')) as { schema: number }).schema === 2 ? 'v2' : 'v1';
     },
     containers({ all = false } = {}) {
-      const out = spawnSync('docker', ['ps', ...(all ? ['-a'] : []), '--no-trunc', '--filter', `label=dev.slipway.app=${o.app}`, '--filter', 'label=dev.slipway.environment=production', '--format', '{{json .}}'], { encoding: 'utf8' });
+      const out = spawnSync('docker', ['ps', ...(all ? ['-a'] : []), '--no-trunc', '--filter', `label=dev.slipway.app=${o.app}`, '--filter', 'label=dev.slipway.environment=production', '--format', '{{json .}}'], { encoding: 'utf8', env: { ...process.env, ...engineEnv } });
       return out.stdout
         .split('\n')
         .filter(Boolean)
@@ -302,6 +315,8 @@ export interface ContainerCase {
 export interface ContainerFaultSpec {
   /** the update pauses for the fault before the step's work, or after it */
   when: 'before' | 'after';
+  /** more environment for the case's agent (e.g. a longer engine wait) */
+  agentEnv?: Record<string, string>;
   /** while the update is paused at the step (it goes on once this resolves) */
   inject(c: ContainerCase): Promise<void>;
   /** the fault goes away: once the update has ended (or a step failed, with liftOnFailure) */
@@ -324,7 +339,7 @@ export async function runContainerCase(fx: ContainerFixture, spec: ContainerFaul
   mkdirSync(pauseDir);
   const at = (what: string) => `[${label} at ${step}] ${what}`;
   await host.proxy.restore();
-  const agent = await host.startAgent(HOOK_ENV(step, spec.when, pauseDir));
+  const agent = await host.startAgent({ ...HOOK_ENV(step, spec.when, pauseDir), ...spec.agentEnv });
   try {
     const resume = path.join(pauseDir, `${step}.resume`);
     writeFileSync(resume, '');
