@@ -20,6 +20,8 @@ export interface AcmeOrderOptions {
   challenges: AcmeChallenges;
   /** extra CA certificates to trust for the directory itself (a private ACME server, tests) */
   directoryCa?: string;
+  /** told the account's URL as soon as it is known, before the order: kept even when the order fails */
+  onAccount?(url: string): Promise<void>;
 }
 
 export interface IssuedCertificate {
@@ -55,6 +57,7 @@ export async function orderCertificate(o: AcmeOrderOptions): Promise<IssuedCerti
   const [, csr] = await acme.crypto.createCsr({ commonName: o.names[0]!, altNames: o.names }, key);
   const tokens: string[] = [];
   try {
+    if (o.accountUrl === undefined) await o.onAccount?.(await findOrRegisterAccount(client, o.email));
     const cert = await client.auto({
       csr,
       ...(o.email === undefined ? {} : { email: o.email }),
@@ -79,6 +82,21 @@ export async function orderCertificate(o: AcmeOrderOptions): Promise<IssuedCerti
   } finally {
     for (const token of tokens) o.challenges.remove(token);
   }
+}
+
+/**
+ * The account of this key: found when the key was registered before (its URL was not kept), else
+ * registered now. Registering a known key again makes acme-client send an account update with
+ * nothing to change, which some CAs refuse: every later order would fail the same way.
+ */
+async function findOrRegisterAccount(client: InstanceType<AcmeModule['Client']>, email: string | undefined): Promise<string> {
+  try {
+    // RFC 8555 §7.3.1: onlyReturnExisting finds the account without creating one.
+    await client.createAccount({ onlyReturnExisting: true });
+  } catch {
+    await client.createAccount({ termsOfServiceAgreed: true, ...(email === undefined ? {} : { contact: [`mailto:${email}`] }) });
+  }
+  return client.getAccountUrl();
 }
 
 /** The CA's problem document when there is one (RFC 8555 §6.7), else the error's message, on one line. */

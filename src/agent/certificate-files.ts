@@ -21,9 +21,11 @@ export interface RenewalRecord {
   failures: number;
   /** after a failure, no new attempt before this time */
   nextAttemptAt: string | null;
+  /** the agent found the key readable by other users (and set it to 0600): a new key is ordered; cleared once it is in */
+  keyExposed: { at: string; mode: string } | null;
 }
 
-export const NO_RENEWAL: RenewalRecord = { lastAttemptAt: null, lastSuccessAt: null, lastError: null, failures: 0, nextAttemptAt: null };
+export const NO_RENEWAL: RenewalRecord = { lastAttemptAt: null, lastSuccessAt: null, lastError: null, failures: 0, nextAttemptAt: null, keyExposed: null };
 
 export function accountKeyFile(layout: HostLayout): string {
   return path.join(layout.tlsDir, 'account.key');
@@ -62,6 +64,12 @@ export async function readRenewal(layout: HostLayout, domain: string): Promise<R
 
 export function writeRenewal(layout: HostLayout, domain: string, record: RenewalRecord): Promise<void> {
   return writeFileAtomic(domainFiles(layout, domain).renewal, JSON.stringify(record, null, 2) + '\n', { secret: false });
+}
+
+/** A key file's mode (like 0644) when its group or others may read or write it; null when it is the owner's only. Throws when it cannot be stat'ed. */
+export async function looseKeyMode(file: string): Promise<string | null> {
+  const { mode } = await fs.stat(file);
+  return (mode & 0o077) === 0 ? null : (mode & 0o777).toString(8).padStart(4, '0');
 }
 
 /** Refuses a private key file that group or others may read: a leaked key lets anyone pose as the site. */

@@ -1,15 +1,19 @@
 // Certificates from a real ACME server (pebble, on loopback): obtained at start and served by the
 // proxy over HTTPS, renewed once due (the clock moved) without dropping a keep-alive connection, a
-// failing challenge recorded while the old certificate stays served, keys written 0600.
+// failing challenge recorded while the old certificate stays served, keys written 0600. Retries
+// follow their backoff, not the hourly look; a start retries at once; a certificate that expired
+// while the agent was stopped is replaced at its start; a key found readable by others is repaired
+// and replaced.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import type { TlsConfig } from '../../src/config/types.js';
-import { accountKeyFile, domainFiles, readRenewal } from '../../src/agent/certificate-files.js';
+import { accountKeyFile, domainFiles, readRenewal, writeRenewal } from '../../src/agent/certificate-files.js';
+import { checkTls } from '../../src/doctor/tls-checks.js';
 import { describeTls } from '../../src/agent/certificate-report.js';
 import { CertificateManager, type CertificateManagerOptions } from '../../src/agent/certificates.js';
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
@@ -190,5 +194,199 @@ describe('unattended renewal of a short-lived certificate', { skip: missing }, (
     assert.notEqual(renewed.fingerprint, first.fingerprint);
     const renewal = await readRenewal(layout, DOMAIN);
     assert.ok(new Date(renewal.lastSuccessAt!) < new Date(notAfter!), 'renewed before the old certificate expired');
+  });
+});
+
+/** One TLS handshake with `servername` DOMAIN: the certificate served, and whether a client trusting `ca` accepts it (else why). */
+function handshake(port: number, ca: string): Promise<{ fingerprint: string; refused: string | null }> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: DOMAIN, ca, rejectUnauthorized: false }, () => {
+      const peer = socket.getPeerCertificate();
+      const refused = socket.authorized ? null : String(socket.authorizationError);
+      socket.end();
+      resolve({ fingerprint: peer.fingerprint256, refused });
+    });
+    socket.on('error', reject);
+  });
+}
+
+interface AgentParts {
+  contexts: SecureContexts;
+  challenges: AcmeChallenges;
+}
+
+/** pebble, a host layout, and what an agent has: its proxy's certificates and challenges, and its certificate manager. */
+async function acmeBench(hooks: Array<() => unknown>, o: { validitySeconds?: number } = {}) {
+  const t = { after: (fn: () => unknown) => hooks.push(fn) };
+  const httpPort = await freePort();
+  const pebble = await startPebble(t, { httpPort, ...(o.validitySeconds === undefined ? {} : { validitySeconds: o.validitySeconds }) });
+  const layout = hostLayout(tempDir(t));
+  await ensureHostLayout(layout);
+  const tlsConfig: TlsConfig = { kind: 'acme', domains: [DOMAIN], acmeDirectory: pebble.directoryUrl, port: 443, httpPort: 80, redirectHttp: true };
+  const logs: string[] = [];
+  return {
+    pebble,
+    layout,
+    tlsConfig,
+    logs,
+    parts: (): AgentParts => ({ contexts: new SecureContexts(), challenges: new AcmeChallenges() }),
+    /** the agent's proxy, listening on pebble's HTTP-01 port; close() frees it for the next "agent" */
+    async listen(parts: AgentParts): Promise<ReverseProxy> {
+      const proxy = await createProxy({ host: '127.0.0.1', port: 0, tls: { port: 0, httpPort, redirectHttp: true, ...parts } });
+      hooks.push(() => proxy.close());
+      return proxy;
+    },
+    manager(parts: AgentParts, more: Partial<CertificateManagerOptions> = {}): CertificateManager {
+      const m = new CertificateManager({ tls: tlsConfig, layout, projectDir: layout.root, ...parts, log: (line) => logs.push(`${new Date().toISOString()} ${line}`), directoryCa: pebble.directoryCa, ...more });
+      hooks.push(() => m.stop());
+      return m;
+    },
+  };
+}
+
+describe('retries, restarts, expiry and key modes against pebble', { skip: missing }, () => {
+  const hooks: Array<() => unknown> = [];
+  after(async () => {
+    for (const hook of hooks.reverse()) await hook();
+  });
+
+  it('a failed order is retried when its backoff says (0.5 s, 1 s, 2 s…), not at the hourly look; once fixed, the next retry obtains the certificate', { timeout: 90_000 }, async () => {
+    const bench = await acmeBench(hooks);
+    const parts = bench.parts();
+    // Nothing answers pebble's HTTP-01 check yet (as with a wrong DNS record, or port 80 closed): every order fails.
+    const m = bench.manager(parts, { checkIntervalMs: 3_600_000, retryMinMs: 500, retryMaxMs: 60_000 });
+    await m.load();
+    m.start();
+    await waitUntil('three failed attempts', async () => (await readRenewal(bench.layout, DOMAIN)).failures >= 3, 60_000, { explain: () => bench.logs.join('\n') });
+    const failed = await readRenewal(bench.layout, DOMAIN);
+    const lines = bench.logs.filter((line) => /not obtained \(attempt \d+/.test(line));
+    // The third failure set the next attempt 2 s later (0.5 s doubled twice): far sooner than the hourly look.
+    assert.match(lines[2]!, /\(attempt 3, next in 2 s\)/);
+    const at = lines.map((line) => Date.parse(line.slice(0, 24)));
+    // Each attempt waited for its backoff, counted from the failure before it: 0.5 s, then 1 s.
+    assert.ok(at[1]! - at[0]! >= 500 && at[2]! - at[1]! >= 1000, lines.join('\n'));
+
+    // Fixed (port 80 now reaches the proxy): the next retry obtains the certificate, seconds later.
+    const proxy = await bench.listen(parts);
+    await waitUntil('the certificate after the fix', () => fs.existsSync(domainFiles(bench.layout, DOMAIN).cert), 30_000, { explain: () => bench.logs.join('\n') });
+    const done = await readRenewal(bench.layout, DOMAIN);
+    assert.equal(done.failures, 0);
+    assert.equal(done.nextAttemptAt, null);
+    assert.ok(Date.parse(done.lastSuccessAt!) - Date.parse(failed.lastAttemptAt!) < 20_000, 'not an hour later');
+    assert.equal((await handshake(proxy.httpsPort!, bench.pebble.issuerRoot)).refused, null);
+  });
+
+  it('an agent start retries at once, before the backoff ends, unless the last attempt is younger than the first backoff step', { timeout: 60_000 }, async () => {
+    const bench = await acmeBench(hooks);
+    const parts = bench.parts();
+    await bench.listen(parts);
+    const now = Date.now();
+    // Five failures in a row: the next attempt is hours away. The last one was a minute ago (under 5 min).
+    const failedRecord = (lastAttemptMsAgo: number) =>
+      writeRenewal(bench.layout, DOMAIN, {
+        lastAttemptAt: new Date(now - lastAttemptMsAgo).toISOString(),
+        lastSuccessAt: null,
+        lastError: { at: new Date(now - lastAttemptMsAgo).toISOString(), message: 'DNS pointed elsewhere' },
+        failures: 5,
+        nextAttemptAt: new Date(now + 3 * 3_600_000).toISOString(),
+        keyExposed: null,
+      });
+    await failedRecord(60_000);
+    const restartedInALoop = bench.manager(parts);
+    await restartedInALoop.load();
+    restartedInALoop.start();
+    await restartedInALoop.check();
+    await restartedInALoop.stop();
+    assert.equal((await readRenewal(bench.layout, DOMAIN)).lastAttemptAt, new Date(now - 60_000).toISOString(), 'no attempt: the CA was asked a minute ago');
+    assert.equal(fs.existsSync(domainFiles(bench.layout, DOMAIN).cert), false);
+
+    // Ten minutes after that attempt, the operator fixed DNS and restarts the agent: it tries at once, and succeeds.
+    await failedRecord(10 * 60_000);
+    const restarted = bench.manager(parts);
+    await restarted.load();
+    restarted.start();
+    await restarted.check();
+    assert.ok(fs.existsSync(domainFiles(bench.layout, DOMAIN).cert), bench.logs.join('\n'));
+    const renewal = await readRenewal(bench.layout, DOMAIN);
+    assert.equal(renewal.failures, 0);
+    assert.ok(renewal.lastError, 'the last error stays on record, older than the success');
+    assert.ok(renewal.lastError!.at < renewal.lastSuccessAt!);
+  });
+
+  it('a certificate that expired while the agent was stopped is replaced at its start; the expired one is served meanwhile', { timeout: 90_000 }, async () => {
+    const bench = await acmeBench(hooks, { validitySeconds: 3 });
+    const first = bench.parts();
+    const firstProxy = await bench.listen(first);
+    const before = bench.manager(first);
+    await before.load();
+    before.start();
+    await before.check();
+    const certFile = domainFiles(bench.layout, DOMAIN).cert;
+    assert.ok(fs.existsSync(certFile), bench.logs.join('\n'));
+    const { notAfter } = (await describeTls({ tls: bench.tlsConfig, layout: bench.layout, projectDir: bench.layout.root })).certificates[0]!;
+    // The agent stops (its proxy with it) and stays stopped past the certificate's end.
+    await before.stop();
+    await firstProxy.close();
+    await waitUntil('the certificate to expire', () => Date.now() > Date.parse(notAfter!) + 1000, 10_000);
+
+    // The agent starts again: load() puts the expired certificate in the proxy before it listens.
+    const again = bench.parts();
+    const m = bench.manager(again);
+    await m.load();
+    const proxy = await bench.listen(again);
+    // Meanwhile the expired certificate is what the proxy serves: a client refuses it (as it would refuse no certificate at all).
+    const meanwhile = await handshake(proxy.httpsPort!, bench.pebble.issuerRoot);
+    assert.equal(meanwhile.refused, 'CERT_HAS_EXPIRED');
+    assert.ok(bench.logs.some((line) => line.includes(`the certificate of ${DOMAIN} expired on`)), bench.logs.join('\n'));
+    // Its start orders the new one at once (the certificate is past due), and the proxy serves it from the next handshake on.
+    m.start();
+    let served = meanwhile;
+    await waitUntil('a valid certificate to be served', async () => (served = await handshake(proxy.httpsPort!, bench.pebble.issuerRoot)).refused === null, 60_000, { explain: () => `${served.refused}\n${bench.logs.join('\n')}` });
+    assert.notEqual(served.fingerprint, meanwhile.fingerprint);
+    // (The proxy has it a moment before the files and the log line.)
+    await waitUntil('the renewal to be recorded', () => bench.logs.some((line) => line.includes(`certificate for ${DOMAIN} renewed`)), 5_000, { explain: () => bench.logs.join('\n') });
+    await m.stop();
+  });
+
+  it('a stored key others can read is set to 0600 at start and replaced by a new certificate and key; doctor reports it', { timeout: 60_000 }, async () => {
+    const bench = await acmeBench(hooks);
+    const parts = bench.parts();
+    const proxy = await bench.listen(parts);
+    const first = bench.manager(parts);
+    await first.load();
+    first.start();
+    await first.check();
+    await first.stop();
+    const files = domainFiles(bench.layout, DOMAIN);
+    const served = await handshake(proxy.httpsPort!, bench.pebble.issuerRoot);
+    assert.equal(served.refused, null);
+    // A restore or a copy lost the modes.
+    fs.chmodSync(files.key, 0o644);
+    fs.chmodSync(accountKeyFile(bench.layout), 0o640);
+    const doctor = async () => (await checkTls({ tls: bench.tlsConfig, layout: bench.layout, projectDir: bench.layout.root, environment: 'production' })).find((c) => c.name === 'tls keys')!;
+    const loose = await doctor();
+    assert.equal(loose.status, 'fail');
+    assert.match(loose.detail, /account\.key has mode 0640; .*key\.pem has mode 0644: other users can read these private keys/);
+    assert.match(loose.fix!, /^chmod 600 .*account\.key .*key\.pem; the agent also does it when it starts, and then orders new certificates/);
+
+    // The agent starts: both keys are set to 0600 before anything listens, the certificate stays served, and a new one is due.
+    const m = bench.manager(parts);
+    await m.load();
+    assert.equal(fs.statSync(files.key).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(accountKeyFile(bench.layout)).mode & 0o777, 0o600);
+    assert.deepEqual((await readRenewal(bench.layout, DOMAIN)).keyExposed?.mode, '0644');
+    assert.equal((await handshake(proxy.httpsPort!, bench.pebble.issuerRoot)).fingerprint, served.fingerprint, 'still served while the new one is ordered');
+    const pending = await doctor();
+    assert.equal(pending.status, 'warn');
+    assert.match(pending.detail, new RegExp(`a new certificate and key are being ordered for ${DOMAIN.replace(/\./g, '\\.')} \\(its key had mode 0644 at `));
+    const oldKey = fs.readFileSync(files.key, 'utf8');
+    m.start();
+    await m.check();
+    assert.notEqual(fs.readFileSync(files.key, 'utf8'), oldKey, 'a new key');
+    assert.equal(fs.statSync(files.key).mode & 0o777, 0o600);
+    assert.equal((await readRenewal(bench.layout, DOMAIN)).keyExposed, null);
+    assert.notEqual((await handshake(proxy.httpsPort!, bench.pebble.issuerRoot)).fingerprint, served.fingerprint, 'the new certificate is served');
+    assert.equal((await doctor()).status, 'ok');
+    assert.ok(bench.logs.some((line) => line.includes('had mode 0644, readable by other users: set to 0600, and a new certificate with a new key is ordered now')), bench.logs.join('\n'));
   });
 });

@@ -24,7 +24,7 @@ describe('doctor: certificates', { skip: hasOpenssl() ? false : 'openssl is not 
     fs.mkdirSync(b.dir, { recursive: true });
     const due = selfSigned({ dir: b.dir, label: 'cert', names: ['b.example.test'], notBefore: new Date(now.getTime() - 70 * DAY), notAfter: new Date(now.getTime() + 20 * DAY) });
     fs.renameSync(due.certFile, b.cert);
-    await writeRenewal(layout, 'b.example.test', { lastAttemptAt: now.toISOString(), lastSuccessAt: null, lastError: { at: now.toISOString(), message: 'the CA said: connection refused' }, failures: 2, nextAttemptAt: new Date(now.getTime() + 600_000).toISOString() });
+    await writeRenewal(layout, 'b.example.test', { lastAttemptAt: now.toISOString(), lastSuccessAt: null, lastError: { at: now.toISOString(), message: 'the CA said: connection refused' }, failures: 2, nextAttemptAt: new Date(now.getTime() + 600_000).toISOString(), keyExposed: null });
     // c: fresh.
     const c = domainFiles(layout, 'c.example.test');
     fs.mkdirSync(c.dir, { recursive: true });
@@ -36,6 +36,8 @@ describe('doctor: certificates', { skip: hasOpenssl() ? false : 'openssl is not 
     assert.match(byName['certificate a.example.test']!.detail, /not obtained yet/);
     assert.equal(byName['certificate b.example.test']!.status, 'warn');
     assert.match(byName['certificate b.example.test']!.detail, /issued by b\.example\.test, valid until .* \((19|20) days left\), renewal due; last renewal failed at .*: the CA said: connection refused/);
+    // What the agent does next, as agent/certificates.ts does it: its backoff, and an attempt at its start.
+    assert.match(byName['certificate b.example.test']!.fix!, /retries on its own \(after 5 min, then 10, 20… up to 6 h\) and at once when the agent is restarted, unless it tried less than 5 minutes before/);
     assert.equal(byName['certificate c.example.test']!.status, 'ok');
     assert.match(byName['certificate c.example.test']!.detail, /valid until .* \((29|30) days left\)$/);
   });
