@@ -203,8 +203,10 @@ export class CertificateManager {
     if (stamp === this.loadedFiles) return;
     const pair = await readUserPair(files);
     this.o.contexts.setFallback(pair);
+    const reloaded = this.loadedFiles !== '';
     this.loadedFiles = stamp;
     const facts = certificateFacts(pair.cert);
+    if (reloaded) this.o.log(`TLS certificate ${files.cert} changed: served from the next connection on (valid until ${facts.notAfter.toISOString()}); open connections keep the previous one`);
     if (facts.notAfter <= this.now()) this.o.log(`warning: the TLS certificate ${files.cert} expired on ${facts.notAfter.toISOString()}: browsers refuse it; replace the file (it is served as soon as it changes)`);
   }
 

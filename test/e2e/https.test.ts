@@ -1,12 +1,14 @@
 // HTTPS out of the box, end to end with the real CLI, agent, proxy and app, and a real ACME
 // server (pebble): `tls: { domains }` gives a working HTTPS site after `slipway deploy`; v1 → v2
 // under HTTPS load fails no request; status and doctor show the certificate. A user key file
-// others can read is refused; an expired user certificate is reported by doctor.
+// others can read is refused; an expired user certificate is reported by doctor. A user's
+// certificate files, replaced, are served from the next connection on; open ones keep theirs.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
+import type tls from 'node:tls';
 import { describe, it } from 'node:test';
 import { createHostFixture, waitUntil } from '../helpers/host-fixture.js';
 import { freePort } from '../helpers/free-port.js';
@@ -16,12 +18,13 @@ import { hasOpenssl, selfSigned } from '../helpers/self-signed.js';
 const DOMAIN = 'notes.slipway.test';
 const missing = !hasPebble() ? 'pebble and pebble-challtestsrv are not installed (apt-get install pebble)' : !hasOpenssl() ? 'openssl is not installed' : false;
 
-function httpsGet(o: { port: number; ca: string; path: string; agent?: https.Agent }): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+function httpsGet(o: { port: number; ca: string | string[]; path: string; agent?: https.Agent }): Promise<{ status: number; body: string; headers: Record<string, unknown>; serial: string; reused: boolean }> {
   return new Promise((resolve, reject) => {
     const req = https.request({ host: '127.0.0.1', port: o.port, path: o.path, servername: DOMAIN, headers: { host: DOMAIN }, ca: o.ca, agent: o.agent ?? false, timeout: 20_000 }, (res) => {
+      const serial = (res.socket as tls.TLSSocket).getPeerCertificate().serialNumber;
       let body = '';
       res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, serial, reused: req.reusedSocket }));
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
@@ -121,5 +124,41 @@ describe('HTTPS end to end', { skip: missing }, () => {
     assert.equal(certificate?.status, 'fail', JSON.stringify(checks, null, 2));
     assert.match(certificate!.detail, /expired on 2020-02-01T00:00:00.000Z \(issuer notes\.slipway\.test\)/);
     assert.match(certificate!.fix!, /replace .*expired\.pem/);
+  });
+
+  it("a user's cert_file and key_file are served; replaced, the new certificate is served from the next connection on, and an open keep-alive connection stays", { timeout: 120_000 }, async (t) => {
+    const host = await createHostFixture(t, { build: ['v1'] });
+    const [httpPort, tlsPort] = [await freePort(), await freePort()];
+    const certs = path.join(host.dir, 'certs');
+    fs.mkdirSync(certs);
+    const first = selfSigned({ dir: certs, label: 'site', names: [DOMAIN] });
+    fs.appendFileSync(path.join(host.repo, 'slipway.yml'), `    tls: { cert_file: ${first.certFile}, key_file: ${first.keyFile}, port: ${tlsPort}, http_port: ${httpPort} }\n`);
+    const agent = await host.startAgent();
+    const deployed = await host.cli(['deploy', 'production', '--version', 'v1', '--yes']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+
+    // The renewed pair, made elsewhere (as a renewal tool does) and moved over the old files. (Its own
+    // subject: a client trusting both finds each one's issuer by name.)
+    const next = selfSigned({ dir: fs.mkdtempSync(path.join(host.dir, 'next-')), label: 'site-renewed', names: [DOMAIN] });
+    const ca = [first.cert, next.cert];
+    const keepAlive = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => keepAlive.destroy());
+    const before = await httpsGet({ port: tlsPort, ca, path: '/version', agent: keepAlive });
+    assert.equal(before.body, 'v1');
+    const firstSerial = before.serial;
+    assert.equal((await httpsGet({ port: tlsPort, ca, path: '/version' })).serial, firstSerial);
+
+    fs.renameSync(next.keyFile, first.keyFile);
+    fs.renameSync(next.certFile, first.certFile);
+    let fresh = before;
+    await waitUntil('a new connection to get the new certificate', async () => (fresh = await httpsGet({ port: tlsPort, ca, path: '/version' })).serial !== firstSerial, 10_000, { explain: () => agent.output() });
+    assert.equal(fresh.status, 200);
+    assert.equal(fresh.body, 'v1');
+    // The connection opened before the change is still open, with the certificate it shook hands with.
+    const same = await httpsGet({ port: tlsPort, ca, path: '/version', agent: keepAlive });
+    assert.equal(same.reused, true, 'the keep-alive connection was not dropped');
+    assert.equal(same.serial, firstSerial);
+    assert.equal(same.status, 200);
+    assert.match(agent.output(), /TLS certificate .*site\.pem changed: served from the next connection on/);
   });
 });
