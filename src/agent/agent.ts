@@ -282,6 +282,7 @@ export class Agent {
       ledger: this.ledger,
       port: this.proxy.port,
       maintenance: this.proxy.maintenance(),
+      projectDir: this.options.project.dir,
       live: {
         agent: { pid: process.pid, startedAt: this.startedAt, cli: process.argv[1] ?? null },
         active: this.runtime.active(),

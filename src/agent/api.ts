@@ -18,6 +18,7 @@ import type { ChannelPollerState } from './channel-poller.js';
 import { WireErrorSchema } from './wire.js';
 import { testedRunSchema } from '../store/channels.js';
 import { DataAgeSchema } from '../host/data-age-schema.js';
+import type { TlsView } from './certificate-report.js';
 
 // ---- pieces shared by several answers -------------------------------------------------
 
@@ -104,6 +105,29 @@ const SlotViewSchema = z.object({
 });
 export type SlotView = z.infer<typeof SlotViewSchema>;
 
+/** `tls:` of an environment: each certificate the proxy serves (certificate-report.ts's TlsView). */
+const TlsViewSchema = z.object({
+  port: z.number(),
+  httpPort: z.number(),
+  redirectHttp: z.boolean(),
+  certificates: z.array(
+    z.object({
+      domain: z.string(),
+      source: z.enum(['acme', 'files']),
+      file: z.string(),
+      state: z.enum(['valid', 'renewal-due', 'expired', 'missing', 'unreadable']),
+      issuer: z.string().nullable(),
+      names: z.array(z.string()),
+      notBefore: z.string().nullable(),
+      notAfter: z.string().nullable(),
+      renewAfter: z.string().nullable(),
+      lastRenewalAt: z.string().nullable(),
+      lastError: z.object({ at: z.string(), message: z.string() }).nullable(),
+      nextAttemptAt: z.string().nullable(),
+    }),
+  ),
+});
+
 /**
  * What `slipway status <env> --json` prints for a local host, what the agent answers
  * on GET /v1/status, and the core of what the management API and the dashboard show.
@@ -132,6 +156,8 @@ export const AgentStatusSchema = z.object({
   backups: z.object({ schedule: z.string().nullable(), nextScheduled: z.string().nullable(), offsite: z.string().nullable() }).optional(),
   /** how old the environment's data is: its newest data copy's source backup, else its newest backup (absent from an older agent) */
   dataAge: DataAgeSchema.nullable().optional(),
+  /** `tls:` of the environment: each certificate, its issuer, expiry and last renewal error (absent without tls, or from an older agent) */
+  tls: TlsViewSchema.optional(),
 });
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;
 
@@ -393,5 +419,6 @@ const agreements: [
   Fits<PipelineUpdateEvent, UpdateEvent>,
   Fits<ChannelPollerState, NonNullable<ManagementStatus['pull']>>,
   Same<ChannelPointer, z.infer<typeof ChannelPointerSchema>>,
-] = [true, true, true, true, true, true, true, true, true];
+  Same<TlsView, z.infer<typeof TlsViewSchema>>,
+] = [true, true, true, true, true, true, true, true, true, true];
 void agreements;

@@ -197,9 +197,33 @@ function dashboardMain(): void {
     const note = byId('channel-note');
     note.hidden = !(channel && failed);
     if (channel && failed) note.textContent = shown('Not applied on this host: ' + (failed.version || shortId(failed.id)) + ' ' + (/rolled back/.test(failed.error) ? 'was rolled back' : 'failed') + ' at ' + when(failed.at) + ' (' + failed.error + '). Waiting for the channel to move.');
+    renderCertificates(s.tls);
     byId('agent-info').textContent = s.environment ? s.environment + (s.agent ? ' · agent pid ' + s.agent.pid + ', up ' + s.agent.uptimeSeconds + ' s' : '') : '';
     const button = byId<HTMLButtonElement>('rollback');
     if (!button.dataset.busy) button.disabled = !s.previous;
+  }
+
+  // Each certificate the proxy serves: its state, issuer, expiry and the last failed renewal (its text is the CA's, shown, never parsed as HTML).
+  function renderCertificates(tls: ManagementStatus['tls']): void {
+    byId('tls-card').hidden = !tls;
+    const list = byId('certificates');
+    list.replaceChildren();
+    if (!tls) return;
+    for (const c of tls.certificates) {
+      const good = c.state === 'valid';
+      const item = el('li', {},
+        el('strong', { text: c.domain }), document.createTextNode(' '),
+        el('span', { className: 'badge ' + (good ? 'succeeded' : c.state === 'renewal-due' ? '' : 'failed'), text: c.state }));
+      item.dataset.domain = c.domain;
+      const days = c.notAfter ? Math.floor((Date.parse(c.notAfter) - Date.now()) / 86_400_000) : null;
+      item.appendChild(el('p', { className: 'muted cert-issuer', text: c.issuer ? 'issued by ' + c.issuer + (c.notAfter ? ', expires ' + when(c.notAfter) + ' (' + days + ' days)' : '') : c.state === 'missing' ? 'not obtained yet' : 'no readable certificate' }));
+      // A failure before the last success is history: shown only when it is the newest news.
+      const failed = c.lastError && (c.lastRenewalAt === null || c.lastError.at > c.lastRenewalAt) ? c.lastError : null;
+      if (failed) item.appendChild(el('p', { className: 'bad cert-error', text: 'last renewal failed ' + when(failed.at) + ': ' + failed.message }));
+      else if (c.lastRenewalAt) item.appendChild(el('p', { className: 'muted', text: 'last renewed ' + when(c.lastRenewalAt) }));
+      if (c.nextAttemptAt) item.appendChild(el('p', { className: 'muted', text: 'next attempt ' + when(c.nextAttemptAt) }));
+      list.appendChild(item);
+    }
   }
 
   function renderHistory(entries: HistoryEntry[]): void {

@@ -87,6 +87,7 @@ export function dashboardHtml(title: string, identity: Pick<DashboardIdentity, '
     <div class="card"><h2>Lock</h2><p id="lock">–</p></div>
     <div class="card"><h2>Maintenance</h2><p id="maintenance">–</p></div>
     <div class="card"><h2>Data</h2><p id="data-age">–</p></div>
+    <div class="card" id="tls-card" hidden><h2>HTTPS certificates</h2><ul id="certificates" class="certs"></ul></div>
     <div class="card" id="channel-card" hidden><h2>Channel</h2><p id="channel">–</p><p id="channel-tested" class="muted" hidden></p><p id="channel-note" class="warn small" hidden></p></div>
   </section>
 
@@ -162,6 +163,9 @@ main > #error:empty { display: none; }
 .bar { height: .75rem; align-self: center; background: #dbe4ff; border-radius: 3px; min-width: 2px; }
 .bar.failed, .bar.undone { background: #f6c5c0; } .bar.skipped { background: var(--line); }
 .ms { text-align: right; color: var(--muted); font-variant-numeric: tabular-nums; }
+.certs { list-style: none; padding: 0; margin: 0; }
+.certs > li + li { border-top: 1px solid var(--line); margin-top: .4rem; padding-top: .4rem; }
+.certs p { margin: .1rem 0 0; font-size: .8rem; word-break: break-word; }
 table { border-collapse: collapse; width: 100%; background: var(--card); }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); font-size: .85rem; }
 pre#log { background: #10141b; color: #d7dde8; padding: .8rem; border-radius: 6px; height: 18rem; overflow: auto; font-size: .78rem; margin: 0; white-space: pre-wrap; }

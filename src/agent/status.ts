@@ -20,6 +20,7 @@ import type { StandbyEntry } from '../runtime/standby.js';
 import type { RecoveryReport } from '../update/recovery.js';
 import type { AgentStatus, SlotView } from './api.js';
 import { dataAgeOf, type DataAge } from '../host/data-age.js';
+import { describeTls, type TlsView } from './certificate-report.js';
 
 /** What a running agent knows beyond the host's files. */
 export interface LiveFacts {
@@ -44,6 +45,8 @@ export interface StatusFacts {
   maintenance: MaintenanceMode;
   /** absent: no agent runs */
   live?: LiveFacts;
+  /** `tls:` of the environment, read from the host's files (absent without tls) */
+  tls?: TlsView;
   now?: Date;
 }
 
@@ -79,6 +82,7 @@ export function buildAgentStatus(f: StatusFacts): AgentStatus {
     recovery: live.recovery,
     backups: { schedule: live.backups.schedule, nextScheduled: live.backups.nextScheduled?.toISOString() ?? null, offsite: live.backups.offsite },
     dataAge: f.dataAge,
+    ...(f.tls === undefined ? {} : { tls: f.tls }),
   };
 }
 
@@ -102,6 +106,8 @@ export async function liveStatus(o: {
   port: number;
   maintenance: MaintenanceMode;
   live: LiveFacts;
+  /** the project file's folder (a user's cert_file is relative to it) */
+  projectDir: string;
 }): Promise<AgentStatus> {
   const { active } = o.live;
   let health: AgentStatus['health'] = 'none';
@@ -120,6 +126,8 @@ export async function liveStatus(o: {
     maintenance: o.maintenance,
     live: o.live,
     dataAge: dataAgeOf(o.ledger, o.environment.name),
+    // The dashboard's certificates: what the agent recorded of each (issuer, expiry, last renewal error).
+    ...(o.environment.tls === undefined ? {} : { tls: await describeTls({ tls: o.environment.tls, layout: o.layout, projectDir: o.projectDir }) }),
   });
 }
 
