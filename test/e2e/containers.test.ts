@@ -6,15 +6,16 @@
  * data, `rollback --with-data`, verify, and prune removing old releases' containers.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import { REPO_ROOT, freePort, makeSandbox, type CliResult } from '../helpers/cli.js';
+import { CLI_PATH, REPO_ROOT, freePort, makeSandbox, testRunnerEnv, type CliResult, type Sandbox } from '../helpers/cli.js';
 import { ensureNodeBaseImage, removeContainersOf, requireDocker } from '../helpers/docker.js';
 import { ensurePostgresImage } from '../helpers/docker-postgres.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const APP = 'notes-stack-e2e';
 
@@ -38,6 +39,25 @@ function request(port: number, method: string, urlPath: string, body?: unknown):
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
+}
+
+/** `slipway logs <args> -f` running in the background: what it printed so far, and a Ctrl-C that resolves with its exit code. */
+function followLogs(sandbox: Sandbox, cwd: string, args: string[]): { output(): string; interrupt(): Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI_PATH, 'logs', ...args, '--follow'], { cwd, env: { ...testRunnerEnv(), SLIPWAY_HOME: sandbox.home, TMPDIR: sandbox.tmp, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return {
+    output: () => output,
+    async interrupt() {
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
 }
 
 function containers(filter: string[]): string[] {
@@ -127,6 +147,35 @@ test('a compose stack: init --from-compose, zero-downtime v1 → v2 with a migra
   const running1 = containers(['status=running', 'label=dev.slipway.role=service']);
   assert.equal(running1.length, 2, running1.join('\n'));
   assert.ok(running1.every((c) => c.includes('-green-') || c.includes('-blue-')));
+
+  await t.test('slipway logs shows what the serving containers print, and follows it', async () => {
+    // The serving slot's log: slipway's start line for the container (its image), then the app's own output.
+    const web = await cli(['logs', 'production', '-n', '50']);
+    assert.equal(web.code, 0, describe(web));
+    assert.match(web.stdout, /\[slipway\] starting web\.(blue|green)( \(restart \d+\))? from image [0-9a-f]{12}: node server\.js\n[\s\S]*notes v1: listening on http:\/\/127\.0\.0\.1:\d+/, describe(web));
+    const worker = await cli(['logs', 'production', '--service', 'worker', '-n', '50']);
+    assert.equal(worker.code, 0, describe(worker));
+    assert.match(worker.stdout, /\[slipway\] starting worker\.(blue|green).* from image [0-9a-f]{12}: node worker\.js/, describe(worker));
+    assert.match(worker.stdout, /worker v1: /, describe(worker));
+    assert.doesNotMatch(worker.stdout, /notes v1: listening/, "the worker's log is its own");
+
+    // --follow: a line the container prints after the command started reaches it; Ctrl-C ends it.
+    const follow = followLogs(sandbox, dir, ['production', '-n', '0']);
+    try {
+      // Asked again each second: a line printed before the command had started to watch is not its to show.
+      let asked = 0;
+      await waitUntil('a new line in `slipway logs --follow`', async () => {
+        if (follow.output().includes('notes v1: slow request: answering in 17 ms')) return true;
+        if (Date.now() - asked > 1_000) {
+          asked = Date.now();
+          assert.equal((await request(proxyPort, 'GET', '/slow?ms=17')).status, 200);
+        }
+        return false;
+      }, 20_000, { explain: follow.output });
+    } finally {
+      assert.equal(await follow.interrupt(), 0, follow.output());
+    }
+  });
 
   // Keeping only current (v1) and previous (v2), prune removes v3 and its (stopped) containers.
   const v3Id = /v3 \(([0-9a-f]{12})\)/.exec(v3.stderr)![1]!;
