@@ -176,7 +176,7 @@ async function namedImage(engine: DockerClient, o: { app: string; version: strin
   } catch (error) {
     if (!isNotFound(error)) throw engineFailure(`inspecting image ${o.reference}`, error);
     throw usageError('BUILD_IMAGE_NOT_FOUND', `service ${o.service} names image ${o.reference}, which the Docker engine on this machine does not have`, {
-      hint: `slipway does not pull from registries yet: run \`docker pull ${o.reference}\` (or build it) on this machine, then build again`,
+      hint: `slipway does not pull from registries yet: run \`docker pull ${o.reference}\` (or build it) on this machine, then build again. The build pins the image the tag names then, by its id; hosts get that image with the release`,
     });
   }
   try {
