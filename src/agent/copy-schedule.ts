@@ -11,6 +11,7 @@
  * Timing as in backup-schedule.ts: one unref'd timer, woken at least hourly to read the
  * clock again; the next run is planned when one ends, so copies never overlap.
  */
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { DataCopySettings } from '../config/schema-data-copy.js';
 import { dataCopyProblems } from '../config/schema-data-copy.js';
@@ -102,6 +103,10 @@ export function startCopySchedule(o: CopyScheduleOptions): CopySchedule {
 
   plan(now());
   if (planned) o.log(`scheduled data copies from ${o.settings.from} "${schedule.source}" (${zone}), ${o.settings.scrubFile ? `scrubbed with ${path.basename(o.settings.scrubFile)}` : 'NOT scrubbed (no_scrub)'}: next at ${formatWhen(planned, o.utc)}`);
+  // Said at once, not only when the copy is due (it is checked again then).
+  void missingScrubFile(o).then((missing) => {
+    if (missing && !stopped) o.log(`warning: ${missing.message}; ${missing.hint}`);
+  });
 
   return {
     next: () => planned,
@@ -115,14 +120,26 @@ export function startCopySchedule(o: CopyScheduleOptions): CopySchedule {
   };
 }
 
+/**
+ * data_copy's scrub file is not there (deleted, renamed, not sent to this host): the copy is
+ * refused before anything is fetched, since personal data must not reach this environment unscrubbed.
+ */
+async function missingScrubFile(o: CopyScheduleOptions): Promise<SlipwayError | null> {
+  const file = o.settings.scrubFile;
+  if (file === undefined) return null;
+  const cause = await fs.access(file, fsConstants.R_OK).then(() => null, (error: unknown) => error);
+  if (cause === null) return null;
+  return new SlipwayError('SCRUB_FILE_MISSING', `the scrub file of data_copy, ${file}, cannot be read (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}): no copy from ${o.settings.from} is made without it`, {
+    hint: `put the file back (data_copy.scrub in slipway.yml names it; on servers driven over SSH, \`slipway setup ${o.environment}\` sends it), or write no_scrub: true if ${o.settings.from}'s data holds nothing personal`,
+    cause,
+  });
+}
+
 /** One scheduled copy, start to record; never throws (a failure is logged and recorded). */
 async function copyOnce(o: CopyScheduleOptions): Promise<CopyRunResult> {
   const from = o.settings.from;
-  o.log(`data copy from ${from}: looking for its newest verified backup (${o.source.description})`);
-  let backup;
-  try {
-    backup = await o.source.newestVerified();
-  } catch (error) {
+  /** A copy refused before anything changed: recorded, logged. */
+  const refuse = (error: unknown): CopyRunResult => {
     const message = toWireError(error).message;
     try {
       recordFailedCopy(o.ledger(), { trigger: 'schedule', sourceEnvironment: from, ...(o.settings.scrubFile ? { scrubFile: o.settings.scrubFile } : {}), who: WHO, error });
@@ -131,6 +148,15 @@ async function copyOnce(o: CopyScheduleOptions): Promise<CopyRunResult> {
     }
     o.log(`data copy from ${from} FAILED: ${message}; ${o.environment} keeps its data`);
     return { ok: false, error: message };
+  };
+  const noScrub = await missingScrubFile(o);
+  if (noScrub) return refuse(noScrub);
+  o.log(`data copy from ${from}: looking for its newest verified backup (${o.source.description})`);
+  let backup;
+  try {
+    backup = await o.source.newestVerified();
+  } catch (error) {
+    return refuse(error);
   }
   o.log(`data copy from ${from}: restoring backup ${backup.id} (taken ${backup.createdAt})${o.settings.scrubFile ? `, then ${path.basename(o.settings.scrubFile)}` : ''}`);
   try {

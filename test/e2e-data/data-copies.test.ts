@@ -4,7 +4,8 @@
 // name and digest, and how it ended; a failed copy (bad scrub SQL, a damaged source
 // backup) leaves staging on its previous data. The data_copy schedule, run by staging's
 // own agent (in this process, so the test moves its clock), copies production's newest
-// verified backup, scrubbed, and a failing scheduled copy says why.
+// verified backup, scrubbed, and a failing scheduled copy says why. A scrub file that is not
+// there is refused by hand and on the schedule, before anything is backed up or restored.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -255,6 +256,78 @@ suite('data copies', () => {
     assert.match(table.stdout, /staging\s+v1-pg\s+\S+\s+.*\(copy of production, scrubbed\)/);
     const one = await fx.cli(['status', 'staging', '--json']);
     assert.equal(JSON.parse(one.stdout).environment, 'staging', 'a named environment is the one-environment status');
+  });
+
+  it('a scrub file that is not there: data copy --scrub and the schedule refuse, say which file, and change nothing', { timeout: 90_000 }, async (t) => {
+    if (!pg) return t.skip(`PostgreSQL is not available: ${unavailable}`);
+    // Staging's agent runs in this process, as above: its schedule names a scrub file that is not there.
+    await agents.get('staging')!.stop();
+    const home = process.env.SLIPWAY_HOME;
+    process.env.SLIPWAY_HOME = fx.home;
+    t.after(() => {
+      if (home === undefined) delete process.env.SLIPWAY_HOME;
+      else process.env.SLIPWAY_HOME = home;
+    });
+    const project = await loadProject({ file: path.join(fx.repo, 'slipway.yml'), cwd: fx.repo });
+    const environment = getEnvironment(project, 'staging');
+    const layout = hostLayout(fx.hostRoot('staging'));
+    const lines: string[] = [];
+    const agent = new Agent({ project, environment, layout, processEnv: { ...process.env, SLIPWAY_HOME: fx.home }, log: (line) => lines.push(line) });
+    await agent.start();
+    const ledger = openLedger(layout.ledgerFile);
+    t.after(() => ledger.close());
+    const stagingBefore = await texts('staging');
+    const productionBefore = await texts('production');
+    const copiesBefore = await copies();
+    const listIds = async (command: string[]) => json<Array<{ id: string | number }>>(await fx.cli([...command, '--json'])).map((entry) => entry.id);
+    const productionBackups = await listIds(['backups', 'production']);
+    const stagingHistory = await listIds(['history', 'staging']);
+
+    // By hand: refused before production is backed up or staging is touched.
+    const manual = await fx.cli(['data', 'copy', 'production', 'staging', '--scrub', 'gone.sql', '--yes']);
+    assert.equal(manual.code, 2, describe(manual));
+    assert.match(manual.stderr, /error: cannot read the scrub file \S*gone\.sql/);
+    assert.match(manual.stderr, /hint: pass a \.sql file that anonymises the copy/);
+    assert.doesNotMatch(manual.stderr, /backing up/);
+    assert.deepEqual(await copies(), copiesBefore, 'the manual copy recorded nothing');
+
+    let updates = 0;
+    const schedule = startAgentCopySchedule({
+      project,
+      environment,
+      settings: { from: 'production', schedule: '0 3 * * *', scrubFile: 'gone.sql', noScrub: false },
+      layout,
+      ledger: () => ledger,
+      processEnv: process.env,
+      update: (kind, request, emit) => {
+        updates += 1;
+        return agent.update(kind, request, emit);
+      },
+      log: (line) => lines.push(line),
+    });
+    t.after(async () => {
+      await schedule.stop();
+      await agent.close();
+    });
+    await waitUntil('the agent warns of the missing scrub file at once', () => lines.some((line) => line.startsWith('warning: the scrub file of data_copy')), 10_000, { explain: () => lines.join('\n') });
+    const result = await schedule.runNow();
+    assert.equal(result.ok, false);
+    assert.equal(updates, 0, 'no update of staging was started');
+    const [refused] = await copies();
+    assert.equal(refused?.trigger, 'schedule');
+    assert.equal(refused!.outcome, 'failed');
+    assert.match(refused!.error!, new RegExp(`the scrub file of data_copy, ${path.join(fx.repo, 'gone.sql').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, cannot be read \\(ENOENT\\): no copy from production is made without it \\(nothing was changed\\)`));
+    assert.equal(refused!.backupId, null, 'no backup of production was even looked for');
+    assert.equal(refused!.scrubFile, 'gone.sql');
+    assert.match(lines.join('\n'), /data copy from production FAILED: the scrub file of data_copy, .*gone\.sql, cannot be read .*; staging keeps its data/);
+    assert.doesNotMatch(lines.join('\n'), /looking for its newest verified backup/);
+
+    // Nothing changed: both environments' notes, production's backups, staging's history; one record more, the refused schedule's.
+    assert.deepEqual(await texts('staging'), stagingBefore);
+    assert.deepEqual(await texts('production'), productionBefore);
+    assert.deepEqual(await listIds(['backups', 'production']), productionBackups);
+    assert.deepEqual(await listIds(['history', 'staging']), stagingHistory);
+    assert.deepEqual((await copies()).slice(1), copiesBefore);
   });
 
   it('data_copy in slipway.yml: the agent process of staging copies production on its schedule, scrubbed', { timeout: 150_000 }, async (t) => {

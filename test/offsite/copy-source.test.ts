@@ -45,13 +45,15 @@ test("the source's newest verified off-site copy is fetched into the target's ow
 
 test('a store that cannot be reached: the scheduled copy fails before anything changes, logged and recorded with why', async (t) => {
   const staging = await tempHost(t);
+  const scrubFile = path.join(tempDir(t, 'slipway-scrub-'), 'scrub.sql');
+  fs.writeFileSync(scrubFile, "UPDATE notes SET body = 'scrubbed';\n");
   const port = await freePort(); // nothing listens there
   const store = await createS3Store({ bucket: 'gone', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true }, { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test-secret', AWS_REGION: 'us-east-1' });
   const lines: string[] = [];
   let restores = 0;
   const schedule = startCopySchedule({
     environment: 'staging',
-    settings: { from: ENVIRONMENT, schedule: '0 3 * * *', scrubFile: '/nowhere/scrub.sql' },
+    settings: { from: ENVIRONMENT, schedule: '0 3 * * *', scrubFile },
     source: offsiteCopySource({ app: APP, environment: ENVIRONMENT, store, key: async () => newKey().key, into: hostLayout(path.join(staging.layout.root, 'data-copies', ENVIRONMENT)) }),
     ledger: () => staging.ledger,
     layout: staging.layout,
