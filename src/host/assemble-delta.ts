@@ -16,8 +16,11 @@ import type { BlobStore } from '../store/blob-store.js';
 import { chunks, FileStats, underShared, installError, linkEntries, planContents, sealRelease, writePlannedContents, type AssembleResult } from './assemble-release.js';
 import { startInstallWorkers, type InstallWorkers } from './install-workers.js';
 import type { HostLayout } from './layout.js';
-import { ensureObjectShards, listHostObjects } from './objects.js';
+import { ensureObjectShards, listHostObjects, objectsPresent } from './objects.js';
 import { folderStamps, type PreparedBase } from './prepared-release.js';
+
+/** Past this many added contents, listing every object (a few hundred ms at 50,000) beats two lookups each. */
+const LOOKUP_LIMIT = 2_000;
 
 /** A relative path's folder ('' for the release's top). */
 function parentOf(rel: string): string {
@@ -49,7 +52,8 @@ export async function assembleFromPrepared(o: {
   sharedPaths: string[];
   beforeReadOnly: () => Promise<void>;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
-  hostObjects?: Promise<Set<string>>;
+  /** the host's objects, listed by the caller (maybe started early); listed here when absent */
+  hostObjects?: () => Promise<Set<string>>;
 }): Promise<AssembleResult | null> {
   const { layout, manifest, base } = o;
   const root = path.resolve(base.dir);
@@ -62,18 +66,22 @@ export async function assembleFromPrepared(o: {
     // Anything missing or unreadable in the copy is a mismatch too.
     if (!(await matchesRecord(workers, base, baseFolders).catch(() => false))) return null;
 
-    // What the release keeps, drops and adds, by path.
-    const baseFileAt = new Map(base.manifest.files.map((f, i) => [f.path, i]));
-    const keptFrom = new Map<number, number>(); // new index -> base index
+    // What the release keeps, drops and adds: both file lists are sorted by path (parseManifest sees to it), so one walk.
+    const baseFiles = base.manifest.files;
+    const keptFrom: number[] = []; // pairs: new index, base index
     const addFiles: number[] = [];
+    const removeFiles: string[] = [];
+    let b = 0;
     manifest.files.forEach((file, i) => {
-      const b = baseFileAt.get(file.path);
-      const was = b === undefined ? undefined : base.manifest.files[b]!;
-      if (was && was.sha256 === file.sha256 && was.mode === file.mode) keptFrom.set(i, b!);
-      else addFiles.push(i);
+      while (b < baseFiles.length && baseFiles[b]!.path < file.path) removeFiles.push(baseFiles[b++]!.path);
+      const was = b < baseFiles.length && baseFiles[b]!.path === file.path ? baseFiles[b++]! : undefined;
+      if (was && was.sha256 === file.sha256 && was.mode === file.mode) keptFrom.push(i, b - 1);
+      else {
+        addFiles.push(i);
+        if (was) removeFiles.push(was.path);
+      }
     });
-    const keptBase = new Set(keptFrom.values());
-    const removeFiles = base.manifest.files.filter((_, i) => !keptBase.has(i)).map((f) => f.path);
+    while (b < baseFiles.length) removeFiles.push(baseFiles[b++]!.path);
     const newLinkAt = new Map(links.map((l) => [l.path, l.target]));
     const baseLinkAt = new Map(baseLinks.map((l) => [l.path, l.target]));
     const removeLinks = baseLinks.filter((l) => newLinkAt.get(l.path) !== l.target).map((l) => l.path);
@@ -98,9 +106,11 @@ export async function assembleFromPrepared(o: {
     if (addFolders.length > 0) await workers.run({ op: 'mkdirs', dirs: addFolders.map(at) }, { on: 0 });
 
     ensureObjectShards(layout);
-    const plan = planContents({ layout, manifest, have: await (o.hostObjects ?? listHostObjects(layout)), at, indexes: addFiles });
+    // A few added contents are looked up one by one; many, in the listing of every object.
+    const have = addFiles.length <= LOOKUP_LIMIT ? await objectsPresent(layout, addFiles.map((i) => manifest.files[i]!)) : await (o.hostObjects?.() ?? listHostObjects(layout));
+    const plan = planContents({ layout, manifest, have, at, indexes: addFiles });
     const stats = new FileStats(manifest.files.length);
-    for (const [i, b] of keptFrom) stats.place([i], base.record.snapshot[b]!);
+    for (let k = 0; k < keptFrom.length; k += 2) stats.placeOne(keptFrom[k]!, base.record.snapshot[keptFrom[k + 1]!]!);
     const result: AssembleResult = { fetchedObjects: plan.toFetch.size, fetchedBytes: 0, reusedFiles: manifest.files.length - plan.newFiles, written: workers.written, damaged: [] };
     const linked = linkEntries(workers, stats, plan.linkNow);
     linked.catch(() => undefined); // awaited below

@@ -177,6 +177,11 @@ export class FileStats {
   constructor(count: number) {
     this.values = new Array<number>(count * 3);
   }
+  placeOne(index: number, values: readonly number[]): void {
+    this.values[index * 3] = values[0]!;
+    this.values[index * 3 + 1] = values[1]!;
+    this.values[index * 3 + 2] = values[2]!;
+  }
   place(indexes: number[], values: number[]): void {
     for (let k = 0; k < indexes.length; k++) {
       const at3 = indexes[k]! * 3;
@@ -312,7 +317,8 @@ export async function assembleRelease(o: {
   sharedPaths?: string[];
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** the host's objects, when the caller started listing them earlier (listHostObjects) */
-  hostObjects?: Promise<Set<string>>;
+  /** the host's objects, listed by the caller (maybe started early); listed here when absent */
+  hostObjects?: () => Promise<Set<string>>;
 }): Promise<AssembleResult> {
   const { layout, manifest, dir } = o;
   const links = manifest.links ?? [];
@@ -328,7 +334,7 @@ export async function assembleRelease(o: {
     const foldersMade = Promise.all(segments.map((segment) => segment.made));
     foldersMade.catch(() => undefined);
     ensureObjectShards(layout);
-    const plan = planContents({ layout, manifest, have: await (o.hostObjects ?? listHostObjects(layout)), at });
+    const plan = planContents({ layout, manifest, have: await (o.hostObjects?.() ?? listHostObjects(layout)), at });
     const result: AssembleResult = {
       fetchedObjects: plan.toFetch.size,
       fetchedBytes: 0,

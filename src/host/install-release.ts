@@ -21,10 +21,15 @@ export interface SignaturePolicy {
   publicKeysPem: string[];
 }
 
-/** The manifest a host keeps for an installed release (manifests/<id>.json), verified against the id. */
+/**
+ * The manifest a host keeps for an installed release (manifests/<id>.json), verified against the id.
+ * installRelease writes that file only after checking every entry of those very bytes, so bytes whose
+ * digest is still the id skip the entry checks (a tenth of a second at 50,000 files, paid by every
+ * deploy, rollback, status and verify).
+ */
 export async function readInstalledManifest(layout: HostLayout, id: string): Promise<ReleaseManifest | null> {
   try {
-    return parseManifest(await fs.readFile(path.join(layout.manifestsDir, `${id}.json`)), id);
+    return parseManifest(await fs.readFile(path.join(layout.manifestsDir, `${id}.json`)), id, { entriesCheckedBefore: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
@@ -65,12 +70,15 @@ export async function installRelease(options: {
 }): Promise<InstallResult> {
   const { layout, id } = options;
   if (await isReleaseInstalled(layout, id)) return { manifest: (await readInstalledManifest(layout, id))!, fetchedObjects: 0, fetchedBytes: 0, reusedFiles: 0 };
-  // Listed while the manifest is fetched and checked (the host's lock keeps objects from going meanwhile).
-  const hostObjects = listHostObjects(layout);
-  hostObjects.catch(() => undefined); // awaited by assembleRelease
-  // So is a prepared copy of an installed release, with that release's manifest (installs run under the host's lock).
+  // A prepared copy of an installed release, with that release's manifest, is looked for while the manifest is
+  // fetched and checked (installs run under the host's lock).
   const preparedLookup = findPreparedBase(layout, (base) => readInstalledManifest(layout, base));
   preparedLookup.catch(() => undefined); // awaited below
+  // So are the host's objects listed, unless there is a copy: it looks up only the contents it adds.
+  const hostObjects = preparedLookup.then(
+    (found) => (found ? undefined : listHostObjects(layout)),
+    () => listHostObjects(layout),
+  );
   let manifestBytes: Buffer;
   let manifest: ReleaseManifest;
   try {
@@ -110,7 +118,7 @@ export async function installRelease(options: {
       beforeReadOnly: () => linkSharedPaths({ releaseDir: at, sharedDir: layout.sharedDir, data: manifest.runtime.data }),
       onProgress: (done: number, total: number) => options.onProgress?.('fetch', done, total),
       // A second attempt lists again: the first removed the objects it found damaged.
-      hostObjects: attempt === 1 ? hostObjects : listHostObjects(layout),
+      hostObjects: attempt === 1 ? () => hostObjects.then((listed) => listed ?? listHostObjects(layout)) : () => listHostObjects(layout),
     });
     try {
       let result: AssembleResult | null = null;

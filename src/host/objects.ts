@@ -7,7 +7,7 @@
  * links to any more (link count 1) is garbage.
  */
 import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { HostLayout } from './layout.js';
 
@@ -52,6 +52,23 @@ export async function listHostObjects(layout: HostLayout): Promise<Set<string>> 
   }
   const listings = await Promise.all(shards.map((shard) => readdir(path.join(layout.objectsDir, shard)).catch(() => [] as string[]))); // not a folder: nothing of ours
   for (const listing of listings) for (const name of listing) if (!name.endsWith('.tmp')) names.add(name);
+  return names;
+}
+
+/**
+ * Which of these contents' objects (in either mode) the host holds, looked up one by one: for an
+ * install that adds a few contents to a prepared copy, cheaper than listing every object.
+ */
+export async function objectsPresent(layout: HostLayout, files: readonly { sha256: string; mode: number }[]): Promise<Set<string>> {
+  const names = new Set<string>();
+  await Promise.all(
+    files.flatMap((file) =>
+      [0o644, 0o755].map(async (mode) => {
+        const stat = await lstat(objectPath(layout, file.sha256, mode)).catch(() => null);
+        if (stat?.isFile()) names.add(objectName(file.sha256, mode));
+      }),
+    ),
+  );
   return names;
 }
 

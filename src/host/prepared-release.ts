@@ -106,6 +106,7 @@ export async function prepareNextRelease(o: { layout: HostLayout; store: BlobSto
     try {
       const record: PreparedRecord = { snapshot: JSON.parse(await fs.readFile(snapshotFile, 'utf8')) as StatSnapshot, folders: await folderStamps(workers, dir, foldersOfEntries([...o.manifest.files.map((f) => f.path), ...(o.manifest.links ?? []).map((l) => l.path)])) };
       await fs.writeFile(recordFile(layout, id), JSON.stringify(record));
+      await waitPastStamps(record.folders);
     } finally {
       await workers.close();
     }
@@ -117,6 +118,21 @@ export async function prepareNextRelease(o: { layout: HostLayout; store: BlobSto
   } finally {
     await fs.rm(snapshotFile, { force: true });
   }
+}
+
+/**
+ * File times come from a clock that moves a tick (up to 10 ms) at a time: a folder changed again in
+ * the tick of its last change keeps its ctime. The copy is handed over only once the clock is past
+ * every ctime its record holds, so that any later change shows.
+ */
+async function waitPastStamps(stamps: string[]): Promise<void> {
+  let newestNs = 0n;
+  for (const stamp of stamps) {
+    const ns = stamp.slice(stamp.indexOf(':') + 1);
+    if (/^\d+$/.test(ns) && BigInt(ns) > newestNs) newestNs = BigInt(ns);
+  }
+  const aheadMs = Number((newestNs - BigInt(Date.now()) * 1_000_000n) / 1_000_000n);
+  await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(aheadMs + 20, 0), 1_000)));
 }
 
 async function readPreparedRecord(layout: HostLayout, id: string): Promise<PreparedRecord | null> {

@@ -128,8 +128,20 @@ export function unsafePathReason(p: string): string | undefined {
 /** Every folder that holds one of these paths ('a' and 'a/b' for 'a/b/c.txt'), parents before children. */
 export function foldersOfEntries(paths: Iterable<string>): string[] {
   const folders = new Set<string>();
+  // A folder is in the set only with all of its own folders, so the walk up stops at the first one
+  // already there; paths in order share their parent with the one before (8,000 parents for 50,000 files).
+  let previousParent: string | undefined;
   for (const p of paths) {
-    for (let end = p.indexOf('/'); end !== -1; end = p.indexOf('/', end + 1)) folders.add(p.slice(0, end));
+    const slash = p.lastIndexOf('/');
+    if (slash === -1) continue;
+    const parent = p.slice(0, slash);
+    if (parent === previousParent) continue;
+    previousParent = parent;
+    for (let end = slash; end !== -1; end = end === 0 ? -1 : p.lastIndexOf('/', end - 1)) {
+      const folder = p.slice(0, end);
+      if (folders.has(folder)) break;
+      folders.add(folder);
+    }
   }
   return [...folders].sort(comparePaths);
 }
@@ -346,7 +358,7 @@ function canonicalDigestOrNull(raw: unknown): string | null {
  * Parses and validates a manifest. With `expectedId`, the manifest's digest must equal it
  * (checked first, so any change to a manifest fetched by id reads as tampering).
  */
-export function parseManifest(bytes: Buffer | string, expectedId?: string): ReleaseManifest {
+export function parseManifest(bytes: Buffer | string, expectedId?: string, options: { entriesCheckedBefore?: boolean } = {}): ReleaseManifest {
   const text = typeof bytes === 'string' ? bytes : bytes.toString('utf8');
   let raw: unknown;
   let jsonError: unknown;
@@ -357,7 +369,7 @@ export function parseManifest(bytes: Buffer | string, expectedId?: string): Rele
   }
   // Bytes whose own digest is the id are the very bytes it was made of (slipway stores the canonical
   // form): nothing to canonicalize. Any other bytes are canonicalized first, as the id was.
-  const textDigest = expectedId === undefined ? '' : sha256Hex(Buffer.from(text, 'utf8'));
+  const textDigest = expectedId === undefined ? '' : sha256Hex(typeof bytes === 'string' ? Buffer.from(text, 'utf8') : bytes);
   if (expectedId !== undefined && textDigest !== expectedId) {
     const actual = jsonError === undefined ? canonicalDigestOrNull(raw) ?? textDigest : textDigest;
     if (actual !== expectedId) {
@@ -367,9 +379,12 @@ export function parseManifest(bytes: Buffer | string, expectedId?: string): Rele
     }
   }
   if (jsonError !== undefined) throw invalid('The release manifest is not valid JSON.', [String((jsonError as Error).message)]);
+  // Bytes this host checked in full before it kept them, unchanged since (their digest is the id), need
+  // no second look at their 50,000 entries: the same bytes get the same verdict. The rest is small.
+  const entriesKnownGood = options.entriesCheckedBefore === true && textDigest === expectedId;
   // The file list is checked by hand (fileEntryProblems); the schema checks the rest.
   const files = raw !== null && typeof raw === 'object' ? (raw as { files?: unknown }).files : undefined;
-  const fileProblems = fileEntryProblems(files);
+  const fileProblems = entriesKnownGood && Array.isArray(files) ? [] : fileEntryProblems(files);
   const result = manifestSchema.safeParse(fileProblems === null ? raw : { ...(raw as object), files: [] });
   if (!result.success || (fileProblems !== null && fileProblems.length > 0)) {
     throw invalid('The release manifest is not valid.', [
@@ -378,7 +393,7 @@ export function parseManifest(bytes: Buffer | string, expectedId?: string): Rele
     ]);
   }
   const manifest = (fileProblems === null ? result.data : { ...result.data, files }) as ReleaseManifest;
-  const problems = entryListProblems(manifest.files, manifest.links ?? []);
+  const problems = entriesKnownGood ? [] : entryListProblems(manifest.files, manifest.links ?? []);
   if (problems.length > 0) throw invalid('The release manifest lists unsafe file paths.', problems);
   return manifest;
 }

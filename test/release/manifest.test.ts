@@ -83,6 +83,19 @@ test('manifest: unsafe, duplicate, unsorted or conflicting paths are refused', (
   assert.equal(parseManifest(withPaths('a/b', 'a/c', 'b')).files.length, 3);
 });
 
+test('manifest: entriesCheckedBefore (a host reading bytes it checked when it installed them) skips the entry checks only while the bytes are the id\'s', () => {
+  const unsorted = Buffer.from(JSON.stringify({ ...sampleManifest(), files: ['b', 'a'].map((p) => ({ path: p, sha256: '0'.repeat(64), mode: 0o644, size: 1 })) }));
+  const id = createHash('sha256').update(unsorted).digest('hex');
+  expectThrows(() => parseManifest(unsorted, id), 'RELEASE_MANIFEST_INVALID');
+  assert.deepEqual(parseManifest(unsorted, id, { entriesCheckedBefore: true }).files.map((f) => f.path), ['b', 'a']);
+  // one byte changed: not the bytes that were checked, so tampering, whatever the option says
+  const changed = Buffer.from(unsorted.toString().replace('"size":1', '"size":2'));
+  expectThrows(() => parseManifest(changed, id, { entriesCheckedBefore: true }), 'RELEASE_MANIFEST_TAMPERED');
+  // and the rest of the manifest is still checked by its schema
+  const badVersion = Buffer.from(JSON.stringify({ ...sampleManifest(), version: 'has space' }));
+  expectThrows(() => parseManifest(badVersion, createHash('sha256').update(badVersion).digest('hex'), { entriesCheckedBefore: true }), 'RELEASE_MANIFEST_INVALID');
+});
+
 test('manifest: a runtime with an unsafe shared path or an unknown pipeline step is refused', () => {
   const m = sampleManifest();
   const withFolders = { ...m, runtime: { ...m.runtime, data: { ...m.runtime.data, folders: ['../outside'] } } };
