@@ -179,7 +179,7 @@ function copySourceEnvironment(project: ProjectConfig, environment: EnvironmentC
   const server = source.hosts[0]?.ssh ?? source.host;
   if (server === 'local') {
     throw usageError('REMOTE_DATA_COPY_SOURCE_LOCAL', `${environment.name} on host ${host.name} copies ${source.name}'s data, which is on this machine: that host cannot reach it`, {
-      hint: `copy into ${environment.name} with \`slipway data copy\` from here, or move ${source.name} to a server (environments.${environment.name}.data_copy in slipway.yml)`,
+      hint: `move ${source.name} to a server whose off-site backups reach a store (offsite_store or an S3 store, with backup_key_env), or take data_copy out of environments.${environment.name} in slipway.yml; \`slipway data copy\` copies only between environments on one machine`,
     });
   }
   return {
