@@ -70,7 +70,7 @@ export const migrateStep: UpdateStep = {
   },
   async undo(ctx) {
     if (!ctx.facts.migrate?.changesData) return;
-    const backup = backupUndoing(ctx.ledger, { id: ctx.deploymentId, fromId: ctx.from?.id ?? null });
+    const backup = backupToRestore(ctx);
     if (!backup || !ctx.from) return 'the data stays as the update left it: no backup was taken before it (no data configured)';
     const from = ctx.from;
     // Requests wait while the data is swapped back, then go to the old release restarted on it.
@@ -96,6 +96,16 @@ export const migrateStep: UpdateStep = {
     return `restored backup ${backup.id}: ${from.manifest.version} serves its own data${kept ? `; the data ${ctx.to.manifest?.version ?? 'the update'} left is kept in backup ${kept}` : ''}`;
   },
 };
+
+/** The backup undoing the update restores, when it changed the data: step 4's, of the release before. */
+function backupToRestore(ctx: UpdateContext) {
+  return backupUndoing(ctx.ledger, { id: ctx.deploymentId, fromId: ctx.from?.id ?? null });
+}
+
+/** Undoing the update brings back the data of the release before, and starts that release afresh on them (this step's undo). */
+export function undoRestoresData(ctx: UpdateContext): boolean {
+  return Boolean(ctx.facts.migrate?.changesData && ctx.from && backupToRestore(ctx));
+}
 
 /**
  * The target release served (the switch happened), so it may have acknowledged writes that
