@@ -124,6 +124,7 @@ export function underShared(rel: string, sharedPaths: string[]): boolean {
 export interface WriteTarget {
   mode: number;
   firstPath: string;
+  /** the object it is linked in as; '' when that is left for later (pending-objects.ts) */
   objectFile: string;
   /** its index in the manifest */
   fileIndex: number;
@@ -142,27 +143,37 @@ export interface ContentPlan {
   newFiles: number;
 }
 
-/** Plans the files of `manifest` at `indexes` (all of them by default); `at` places a manifest path in the folder being made. */
-export function planContents(o: { layout: HostLayout; manifest: ReleaseManifest; have: Set<string>; at: (rel: string) => string; indexes?: number[] }): ContentPlan {
+/**
+ * Plans the files of `manifest` at `indexes` (all of them by default); `at` places a manifest path in
+ * the folder being made. With `deferObjects`, the files written are not linked in as objects (that is
+ * left for later: pending-objects.ts), and a file sharing a content with one written is linked to it.
+ */
+export function planContents(o: { layout: HostLayout; manifest: ReleaseManifest; have: Set<string>; at: (rel: string) => string; indexes?: number[]; deferObjects?: boolean }): ContentPlan {
   const { layout, have, at } = o;
   const plan: ContentPlan = { toFetch: new Map(), copies: [], linkNow: [], linkAfterFetch: [], newFiles: 0 };
-  const planned = new Set<string>();
+  /** object name -> the file written with that content */
+  const planned = new Map<string, string>();
   const each = (fileIndex: number) => {
     const file = o.manifest.files[fileIndex]!;
     const name = objectName(file.sha256, file.mode);
     const objectFile = objectPath(layout, file.sha256, file.mode);
-    if (have.has(name) || planned.has(name)) {
-      (have.has(name) ? plan.linkNow : plan.linkAfterFetch).push([objectFile, at(file.path), fileIndex]);
+    if (have.has(name)) {
+      plan.linkNow.push([objectFile, at(file.path), fileIndex]);
       return;
     }
-    planned.add(name);
+    const writtenAs = planned.get(name);
+    if (writtenAs !== undefined) {
+      plan.linkAfterFetch.push([o.deferObjects ? writtenAs : objectFile, at(file.path), fileIndex]);
+      return;
+    }
+    planned.set(name, at(file.path));
     const otherMode = file.mode === 0o755 ? 0o644 : 0o755;
     if (have.has(objectName(file.sha256, otherMode))) {
-      plan.copies.push({ from: objectPath(layout, file.sha256, otherMode), mode: file.mode, firstPath: at(file.path), objectFile, fileIndex });
+      plan.copies.push({ from: objectPath(layout, file.sha256, otherMode), mode: file.mode, firstPath: at(file.path), objectFile: o.deferObjects ? '' : objectFile, fileIndex });
       return;
     }
     const entry = plan.toFetch.get(file.sha256) ?? { size: file.size, targets: [] };
-    entry.targets.push({ mode: file.mode, firstPath: at(file.path), objectFile, fileIndex });
+    entry.targets.push({ mode: file.mode, firstPath: at(file.path), objectFile: o.deferObjects ? '' : objectFile, fileIndex });
     plan.toFetch.set(file.sha256, entry);
   };
   if (o.indexes) o.indexes.forEach(each);
@@ -316,9 +327,10 @@ export async function assembleRelease(o: {
   /** the top-level paths beforeReadOnly links to shared data: whatever the release had there is gone, and a chmod there would go through the link */
   sharedPaths?: string[];
   onProgress?: (doneBytes: number, totalBytes: number) => void;
-  /** the host's objects, when the caller started listing them earlier (listHostObjects) */
   /** the host's objects, listed by the caller (maybe started early); listed here when absent */
   hostObjects?: () => Promise<Set<string>>;
+  /** the contents written are not linked in as objects yet (pending-objects.ts does it later) */
+  deferObjects?: boolean;
 }): Promise<AssembleResult> {
   const { layout, manifest, dir } = o;
   const links = manifest.links ?? [];
@@ -334,7 +346,7 @@ export async function assembleRelease(o: {
     const foldersMade = Promise.all(segments.map((segment) => segment.made));
     foldersMade.catch(() => undefined);
     ensureObjectShards(layout);
-    const plan = planContents({ layout, manifest, have: await (o.hostObjects?.() ?? listHostObjects(layout)), at });
+    const plan = planContents({ layout, manifest, have: await (o.hostObjects?.() ?? listHostObjects(layout)), at, deferObjects: o.deferObjects });
     const result: AssembleResult = {
       fetchedObjects: plan.toFetch.size,
       fetchedBytes: 0,

@@ -15,7 +15,7 @@ import { parentPort } from 'node:worker_threads';
 import { inflateRawSync } from 'node:zlib';
 import { OBJECT_MTIME_S } from './objects.js';
 
-/** One content to write: it becomes the file at `firstPath` and, linked, the object at `objectFile`. */
+/** One content to write: it becomes the file at `firstPath` and, linked, the object at `objectFile` (none when ''). */
 export interface ObjectWrite {
   digest: string;
   size: number;
@@ -35,6 +35,8 @@ export type InstallOp =
   | { op: 'writeObjects'; buffer: Uint8Array; objects: ObjectWrite[] }
   /** copies each object to a new file with the other mode and answers its [inode, size, mtimeMs] */
   | { op: 'copyObjects'; copies: Array<{ from: string; mode: number; firstPath: string; objectFile: string }> }
+  /** links each file in as its object when it is still as installed ([inode, size, mtimeMs]) and the object is not there yet */
+  | { op: 'adoptObjects'; entries: Array<[file: string, objectFile: string, ino: number, size: number, mtimeMs: number]> }
   /** links each pair and answers the new link's [inode, size, mtimeMs] (the stat snapshot's entries, taken while the name is fresh in the cache) */
   | { op: 'links'; pairs: Array<[from: string, to: string]> }
   | { op: 'symlinks'; pairs: Array<[target: string, at: string]> }
@@ -112,7 +114,7 @@ function run(message: InstallOp, written: string[]): number[] | string[] | undef
       for (const o of message.objects) {
         const content = decode(o, message.buffer.subarray(o.start, o.end));
         writeNew(o.firstPath, content, o.mode, out);
-        if (linkAsObject(o.firstPath, o.objectFile)) written.push(o.objectFile);
+        if (o.objectFile !== '' && linkAsObject(o.firstPath, o.objectFile)) written.push(o.objectFile);
       }
       return out;
     }
@@ -124,10 +126,16 @@ function run(message: InstallOp, written: string[]): number[] | string[] | undef
         utimesSync(c.firstPath, OBJECT_MTIME_S, OBJECT_MTIME_S);
         const stat = lstatSync(c.firstPath);
         out.push(stat.ino, stat.size, stat.mtimeMs);
-        if (linkAsObject(c.firstPath, c.objectFile)) written.push(c.objectFile);
+        if (c.objectFile !== '' && linkAsObject(c.firstPath, c.objectFile)) written.push(c.objectFile);
       }
       return out;
     }
+    case 'adoptObjects':
+      for (const [file, objectFile, ino, size, mtimeMs] of message.entries) {
+        const stat = lstatSync(file, { throwIfNoEntry: false });
+        if (stat?.isFile() && stat.ino === ino && stat.size === size && stat.mtimeMs === mtimeMs) linkAsObject(file, objectFile);
+      }
+      return undefined;
     case 'links': {
       const out: number[] = [];
       for (const [from, to] of message.pairs) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { installRelease, readStatSnapshot, removeInstalledRelease } from '../../src/host/install-release.js';
+import { installRelease, linkPendingObjects, readStatSnapshot, removeInstalledRelease } from '../../src/host/install-release.js';
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
 import { collectHostObjects, objectPath } from '../../src/host/objects.js';
@@ -131,6 +131,41 @@ test('a second release shares unchanged contents: one new object, the rest hard 
   assert.equal(fs.statSync(path.join(s.layout.releasesDir, v2.id, 'lib/f1.js')).mode & 0o777, 0o444);
 });
 
+test('a fresh install leaves its objects for later: linked in by linkPendingObjects, but never a file changed since', async (t) => {
+  const s = await scene(t);
+  const v1 = await s.install('v1', { 'a.js': 'kept\n', 'b.js': 'edited later\n', 'lib/dup1.js': 'same\n', 'lib/dup2.js': 'same\n' });
+  const dir = path.join(s.layout.releasesDir, v1.id);
+  const marker = path.join(s.layout.manifestsDir, `${v1.id}.objects-pending`);
+  assert.ok(fs.existsSync(marker), 'marked as pending');
+  assert.ok(!fs.existsSync(objectPath(s.layout, sha('kept\n'), 0o644)), 'no object yet');
+  // Two files with one content are one inode, objects or not.
+  assert.equal(fs.statSync(path.join(dir, 'lib/dup1.js')).ino, fs.statSync(path.join(dir, 'lib/dup2.js')).ino);
+  // Edited on the host before its objects were linked in (same size, new time).
+  fs.chmodSync(dir, 0o755);
+  fs.rmSync(path.join(dir, 'b.js'));
+  fs.writeFileSync(path.join(dir, 'b.js'), 'EDITED LATER\n');
+  assert.equal(await linkPendingObjects(s.layout), 1);
+  assert.ok(!fs.existsSync(marker), 'the mark is gone');
+  assert.equal(fs.statSync(objectPath(s.layout, sha('kept\n'), 0o644)).ino, fs.statSync(path.join(dir, 'a.js')).ino, 'the file is the object');
+  assert.equal(fs.statSync(objectPath(s.layout, sha('same\n'), 0o644)).ino, fs.statSync(path.join(dir, 'lib/dup2.js')).ino);
+  assert.ok(!fs.existsSync(objectPath(s.layout, sha('edited later\n'), 0o644)), 'a changed file never becomes the object of its content');
+  assert.equal(await linkPendingObjects(s.layout), 0, 'nothing left to do');
+  // The next release does not take the edited file: its content is fetched, the rest linked.
+  const v2 = await s.install('v2', { 'a.js': 'kept\n', 'b.js': 'edited later\n', 'lib/dup1.js': 'same\n', 'lib/dup2.js': 'same\n' , 'c.js': 'new\n' });
+  assert.equal(v2.fetchedObjects, 2);
+  assert.equal(fs.readFileSync(path.join(s.layout.releasesDir, v2.id, 'b.js'), 'utf8'), 'edited later\n');
+});
+
+test('an install first links in what an earlier install left for later (no health window ran between them)', async (t) => {
+  const s = await scene(t);
+  const v1 = await s.install('v1', { 'a.js': 'one\n', 'b.js': 'two\n' });
+  const v2 = await s.install('v2', { 'a.js': 'one\n', 'b.js': 'two, changed\n' });
+  assert.equal(v2.fetchedObjects, 1, 'v1\'s contents were there to link');
+  assert.equal(fs.statSync(path.join(s.layout.releasesDir, v1.id, 'a.js')).ino, fs.statSync(path.join(s.layout.releasesDir, v2.id, 'a.js')).ino);
+  assert.ok(!fs.existsSync(path.join(s.layout.manifestsDir, `${v1.id}.objects-pending`)));
+  assert.ok(fs.existsSync(path.join(s.layout.manifestsDir, `${v2.id}.objects-pending`)));
+});
+
 test('a content used with two modes is two objects (a hard link shares its mode)', async (t) => {
   const s = await scene(t);
   const { id } = await s.install('v1', { 'a.sh': 'same\n', 'b.txt': 'same\n' });
@@ -144,6 +179,7 @@ test('host objects no release links to are collected; those a kept release links
   const s = await scene(t);
   const v1 = await s.install('v1', { 'a.js': 'only in v1\n', 'b.js': 'shared\n' });
   const v2 = await s.install('v2', { 'a.js': 'only in v2\n', 'b.js': 'shared\n' });
+  await linkPendingObjects(s.layout); // as v2's deploy does in its health window
   // Young objects are kept whatever their links (an install in progress writes before it links).
   await removeInstalledRelease(s.layout, s.ledger, v1.id);
   assert.equal((await collectHostObjects(s.layout)).removed, 0);
@@ -176,6 +212,8 @@ test('a file edited by hand in one release (same size) does not spread to the ne
   fs.writeFileSync(inV1, 'HELLO\n'); // the hard link is the object: the edit reaches it
   const v2 = await s.install('v2', { 'a.js': 'hello\n', 'b.js': 'new\n' });
   assert.equal(fs.readFileSync(path.join(s.layout.releasesDir, v2.id, 'a.js'), 'utf8'), 'hello\n', 'the edited content was reused');
+  // v2's contents become objects later (the watch step): v1's edited file never became one.
+  await linkPendingObjects(s.layout);
   assert.equal(fs.readFileSync(objectPath(s.layout, sha('hello\n'), 0o644), 'utf8'), 'hello\n', 'the object was not made again');
   const diff = await verifyTree(path.join(s.layout.releasesDir, v1.id), v1.manifest, { snapshot: await readStatSnapshot(s.layout, v1.id) });
   assert.deepEqual(diff.modified, ['a.js'], 'verify still reports the edit in v1');
@@ -197,6 +235,7 @@ test('pruning releases removes the objects only they held, and no other', async 
   const v1 = await s.install('v1', { 'a.js': 'only in v1\n', 'b.js': 'shared\n' });
   const v2 = await s.install('v2', { 'a.js': 'only in v2\n', 'b.js': 'shared\n' });
   const v3 = await s.install('v3', { 'a.js': 'only in v3\n', 'b.js': 'shared\n' });
+  await linkPendingObjects(s.layout); // as v3's deploy does in its health window
   s.ledger.setCurrent({ currentId: v3.id, previousId: v2.id });
   const removed = await pruneReleases({ layout: s.layout, ledger: s.ledger, keep: 2 });
   assert.deepEqual(removed.map((r) => r.version), ['v1']);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { installRelease, readStatSnapshot, removeInstalledRelease } from '../../src/host/install-release.js';
+import { installRelease, linkPendingObjects, readStatSnapshot, removeInstalledRelease } from '../../src/host/install-release.js';
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
 import { prepareNextRelease, preparedDir } from '../../src/host/prepared-release.js';
@@ -60,6 +60,8 @@ async function scene(t: TestContext): Promise<Scene> {
       return { id, manifest, fetchedObjects: result.fetchedObjects, ...(result.preparedFrom ? { preparedFrom: result.preparedFrom } : {}) };
     },
     async prepare(id, manifest) {
+      // As the watch step does: the copy is made of the host's objects, this release's own linked in first.
+      await linkPendingObjects(layout);
       return prepareNextRelease({ layout, store, app: APP, id, manifest });
     },
     fresh: () => host(`fresh-${++hosts}`),

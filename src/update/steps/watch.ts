@@ -1,5 +1,6 @@
 import { SlipwayError } from '../../errors.js';
 import { prepareNextRelease } from '../../host/prepared-release.js';
+import { linkPendingObjects } from '../../host/install-release.js';
 import type { UpdateContext, UpdateStep } from '../context.js';
 import { formatDuration } from '../../plan/plan.js';
 
@@ -47,6 +48,8 @@ async function prepareNext(ctx: UpdateContext): Promise<string | null> {
   if (!manifest) return null;
   const started = Date.now();
   try {
+    // The copy is made of the host's objects: this release's own, if its install left them for now, go in first.
+    await linkPendingObjects(ctx.layout);
     const outcome = await prepareNextRelease({ layout: ctx.layout, store: ctx.store, app: ctx.app, id: ctx.to.id, manifest });
     if (outcome === 'made') return `next release's folder prepared from this one in ${formatDuration(Date.now() - started)}`;
     if (outcome === 'present') return null;
