@@ -271,7 +271,9 @@ export async function writePlannedContents(o: {
         }
       }
       await o.ready;
-      stats.place(indexes, (await workers.run({ op: 'writeObjects', buffer, objects }))!);
+      // A range read into a buffer of its own is handed over, not copied (330 MiB at 50,000 files); a pooled one is copied.
+      const own = buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength && buffer.buffer instanceof ArrayBuffer;
+      stats.place(indexes, (await workers.run({ op: 'writeObjects', buffer, objects }, own ? { transfer: [buffer.buffer as ArrayBuffer] } : {}))!);
     },
     { onProgress: o.onProgress },
   );
