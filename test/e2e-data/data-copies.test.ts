@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe as suite, it } from 'node:test';
+import { after, before, describe as suite, it, type TestContext } from 'node:test';
 import { Agent } from '../../src/agent/agent.js';
 import { startAgentCopySchedule, type CopySchedule } from '../../src/agent/copy-schedule.js';
 import { getEnvironment, loadProject } from '../../src/config/load.js';
@@ -39,6 +39,24 @@ function sql(statement: string, database = 'postgres'): Promise<string> {
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const texts = async (environment: string) => (await fx.app(environment).notes()).map((n) => n.text);
+
+/** Staging's agent in this process instead of its own (its schedule's clock is then the test's), with its log lines. */
+async function stagingAgentHere(t: TestContext) {
+  await agents.get('staging')!.stop();
+  const home = process.env.SLIPWAY_HOME;
+  process.env.SLIPWAY_HOME = fx.home;
+  t.after(() => {
+    if (home === undefined) delete process.env.SLIPWAY_HOME;
+    else process.env.SLIPWAY_HOME = home;
+  });
+  const project = await loadProject({ file: path.join(fx.repo, 'slipway.yml'), cwd: fx.repo });
+  const environment = getEnvironment(project, 'staging');
+  const layout = hostLayout(fx.hostRoot('staging'));
+  const lines: string[] = [];
+  const agent = new Agent({ project, environment, layout, processEnv: { ...process.env, SLIPWAY_HOME: fx.home }, log: (line) => lines.push(line) });
+  await agent.start();
+  return { project, environment, layout, lines, agent, ledger: openLedger(layout.ledgerFile) };
+}
 const copies = async () => json<CopyJson[]>(await fx.cli(['data', 'copies', 'staging', '--json']));
 
 suite('data copies', () => {
@@ -166,20 +184,7 @@ suite('data copies', () => {
     const productionBefore = await texts('production');
 
     // staging's agent, in this process: its schedule's clock is the test's.
-    await agents.get('staging')!.stop();
-    const home = process.env.SLIPWAY_HOME;
-    process.env.SLIPWAY_HOME = fx.home;
-    t.after(() => {
-      if (home === undefined) delete process.env.SLIPWAY_HOME;
-      else process.env.SLIPWAY_HOME = home;
-    });
-    const project = await loadProject({ file: path.join(fx.repo, 'slipway.yml'), cwd: fx.repo });
-    const environment = getEnvironment(project, 'staging');
-    const layout = hostLayout(fx.hostRoot('staging'));
-    const lines: string[] = [];
-    const agent = new Agent({ project, environment, layout, processEnv: { ...process.env, SLIPWAY_HOME: fx.home }, log: (line) => lines.push(line) });
-    await agent.start();
-    const ledger = openLedger(layout.ledgerFile);
+    const { project, environment, layout, lines, agent, ledger } = await stagingAgentHere(t);
     let schedule: CopySchedule | undefined;
     t.after(async () => {
       await schedule?.stop();
@@ -261,20 +266,7 @@ suite('data copies', () => {
   it('a scrub file that is not there: data copy --scrub and the schedule refuse, say which file, and change nothing', { timeout: 90_000 }, async (t) => {
     if (!pg) return t.skip(`PostgreSQL is not available: ${unavailable}`);
     // Staging's agent runs in this process, as above: its schedule names a scrub file that is not there.
-    await agents.get('staging')!.stop();
-    const home = process.env.SLIPWAY_HOME;
-    process.env.SLIPWAY_HOME = fx.home;
-    t.after(() => {
-      if (home === undefined) delete process.env.SLIPWAY_HOME;
-      else process.env.SLIPWAY_HOME = home;
-    });
-    const project = await loadProject({ file: path.join(fx.repo, 'slipway.yml'), cwd: fx.repo });
-    const environment = getEnvironment(project, 'staging');
-    const layout = hostLayout(fx.hostRoot('staging'));
-    const lines: string[] = [];
-    const agent = new Agent({ project, environment, layout, processEnv: { ...process.env, SLIPWAY_HOME: fx.home }, log: (line) => lines.push(line) });
-    await agent.start();
-    const ledger = openLedger(layout.ledgerFile);
+    const { project, environment, layout, lines, agent, ledger } = await stagingAgentHere(t);
     t.after(() => ledger.close());
     const stagingBefore = await texts('staging');
     const productionBefore = await texts('production');
