@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, appendFileSync, chmodSync, constants, cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { importRoot, minimalRoot } from './docker.js';
+import { findBinary } from './mariadb.js';
 
 const SHARE = '/usr/share/mysql';
 /** What the bootstrap feeds the server, in mariadb-install-db's order (help tables and the sys schema left out: 3 MB the tests never read). */
@@ -30,27 +31,12 @@ export interface InstalledMariadb {
   version: string;
 }
 
-function firstExecutable(names: string[], dirs: string[]): string | undefined {
-  for (const name of names) {
-    for (const dir of dirs) {
-      const file = path.join(dir, name);
-      try {
-        accessSync(file, constants.X_OK);
-        return file;
-      } catch {
-        // not here
-      }
-    }
-  }
-  return undefined;
-}
 
 /** The host's MariaDB server, client and dump tool, or why there are none to make the image from (and to back it up with). */
 export function installedMariadb(): InstalledMariadb | { missing: string } {
-  const dirs = ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin'];
-  const server = firstExecutable(['mariadbd', 'mysqld'], dirs);
-  const client = firstExecutable(['mariadb', 'mysql'], dirs);
-  const dump = firstExecutable(['mariadb-dump', 'mysqldump'], dirs);
+  const server = findBinary(['mariadbd', 'mysqld']);
+  const client = findBinary(['mariadb', 'mysql']);
+  const dump = findBinary(['mariadb-dump', 'mysqldump']);
   const sql = SYSTEM_SQL.map((name) => path.join(SHARE, name)).filter((file) => {
     try {
       accessSync(file, constants.R_OK);

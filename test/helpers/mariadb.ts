@@ -40,7 +40,8 @@ export class MariadbUnavailableError extends Error {
 const SEARCH_DIRS = ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', '/usr/libexec'];
 const START_ATTEMPTS = 3;
 
-function findBinary(names: string[]): string | undefined {
+/** The first of `names` found executable on PATH or in the usual system folders. */
+export function findBinary(names: string[]): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SEARCH_DIRS];
   for (const name of names) {
     for (const dir of dirs) {
