@@ -18,7 +18,7 @@ import type { ChannelPollerState } from './channel-poller.js';
 import { WireErrorSchema } from './wire.js';
 import { testedRunSchema } from '../store/channels.js';
 import { DataAgeSchema } from '../host/data-age-schema.js';
-import type { TlsView } from './certificate-report.js';
+import { TlsViewSchema } from './tls-view-schema.js';
 
 // ---- pieces shared by several answers -------------------------------------------------
 
@@ -105,28 +105,6 @@ const SlotViewSchema = z.object({
 });
 export type SlotView = z.infer<typeof SlotViewSchema>;
 
-/** `tls:` of an environment: each certificate the proxy serves (certificate-report.ts's TlsView). */
-const TlsViewSchema = z.object({
-  port: z.number(),
-  httpPort: z.number(),
-  redirectHttp: z.boolean(),
-  certificates: z.array(
-    z.object({
-      domain: z.string(),
-      source: z.enum(['acme', 'files']),
-      file: z.string(),
-      state: z.enum(['valid', 'renewal-due', 'expired', 'missing', 'unreadable']),
-      issuer: z.string().nullable(),
-      names: z.array(z.string()),
-      notBefore: z.string().nullable(),
-      notAfter: z.string().nullable(),
-      renewAfter: z.string().nullable(),
-      lastRenewalAt: z.string().nullable(),
-      lastError: z.object({ at: z.string(), message: z.string() }).nullable(),
-      nextAttemptAt: z.string().nullable(),
-    }),
-  ),
-});
 
 /**
  * What `slipway status <env> --json` prints for a local host, what the agent answers
@@ -419,6 +397,5 @@ const agreements: [
   Fits<PipelineUpdateEvent, UpdateEvent>,
   Fits<ChannelPollerState, NonNullable<ManagementStatus['pull']>>,
   Same<ChannelPointer, z.infer<typeof ChannelPointerSchema>>,
-  Same<TlsView, z.infer<typeof TlsViewSchema>>,
-] = [true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true];
 void agreements;

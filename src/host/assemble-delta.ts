@@ -13,7 +13,8 @@
 import path from 'node:path';
 import { foldersOfEntries, type ReleaseManifest } from '../release/manifest.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { chunks, FileStats, underShared, installError, linkEntries, planContents, sealRelease, writePlannedContents, type AssembleResult } from './assemble-release.js';
+import { chunks, FileStats, underShared, installError, linkEntries, sealRelease, writePlannedContents, type AssembleResult } from './assemble-release.js';
+import { planContents } from './content-plan.js';
 import { startInstallWorkers, type InstallWorkers } from './install-workers.js';
 import type { HostLayout } from './layout.js';
 import { ensureObjectShards, listHostObjects, objectsPresent } from './objects.js';
