@@ -15,7 +15,9 @@ import { formatTable } from '../util/format.js';
 import { printable } from '../util/terminal-text.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import type { LastChange } from './fleet-status.js';
-import { ageSeconds, dataAgeOf, describeDataAgeShort, formatAge, parseDataAge, type DataAge } from '../host/data-age.js';
+import { ageSeconds, dataAgeOf, describeDataAgeShort, formatAge, oldestDataAge, parseDataAge, type DataAge } from '../host/data-age.js';
+import { openStore } from '../store/open-store.js';
+import { readHostStatuses, type HostStatusReport } from '../store/status-reports.js';
 
 export interface EnvironmentLine {
   environment: string;
@@ -51,6 +53,7 @@ export async function statusAll(o: { project: LoadedProject; json: boolean }, ct
 async function environmentLine(project: LoadedProject, environment: EnvironmentConfig, now: Date, ctx: CliContext): Promise<EnvironmentLine> {
   if (environment.hosts.length > 0) return remoteLine(project, environment, now, ctx);
   const layout = hostLayout(environment.root ?? defaultHostRoot(project.config.app, environment.name));
+  const hasLedger = await fs.stat(layout.ledgerFile).then(() => true, () => false);
   const report = (await isAgentRunning(layout.agentSocket)) ? await agentClient(layout.agentSocket).call('status') : await offlineStatus({ environment, layout });
   const line: EnvironmentLine = {
     environment: environment.name,
@@ -61,7 +64,11 @@ async function environmentLine(project: LoadedProject, environment: EnvironmentC
     dataAge: null,
     lastChange: null,
   };
-  if (!(await fs.stat(layout.ledgerFile).then(() => true, () => false))) return line;
+  if (!hasLedger) {
+    // A pull-mode environment served from other servers (nothing of it on this machine before this status): its hosts
+    // report to the store, as `status <env>` reads them.
+    return environment.pull ? pulledLine(project, environment, line, now, ctx) : line;
+  }
   const ledger = openLedger(layout.ledgerFile, { readonly: true });
   try {
     line.dataAge = lineDataAge(dataAgeOf(ledger, environment.name), now);
@@ -92,6 +99,32 @@ async function remoteLine(project: LoadedProject, environment: EnvironmentConfig
   } catch (error) {
     return { ...line, health: 'unreachable', error: (error as Error).message };
   }
+}
+
+/**
+ * A pull-mode environment whose hosts are elsewhere, from their newest reports in the store: the newest
+ * report's release and health, the oldest data age any host reports, the newest change on any host.
+ */
+async function pulledLine(project: LoadedProject, environment: EnvironmentConfig, line: EnvironmentLine, now: Date, ctx: CliContext): Promise<EnvironmentLine> {
+  let reports: HostStatusReport[];
+  try {
+    reports = await readHostStatuses(await openStore(environment.store, project.dir, ctx.env), project.config.app, environment.name);
+  } catch (error) {
+    return { ...line, health: 'unknown', error: `cannot read its hosts' reports from the store: ${(error as Error).message}` };
+  }
+  const readable = reports.filter((r) => r.problem === undefined);
+  if (readable.length === 0) return { ...line, health: 'unknown', ...(reports.length === 0 ? { error: 'no host has reported to the store yet' } : {}) };
+  const newest = readable.reduce((a, b) => (b.reportedAt > a.reportedAt ? b : a));
+  const changes = readable.flatMap((r) => (r.lastDeployment ? [r.lastDeployment] : []));
+  const last = changes.length === 0 ? null : changes.reduce((a, b) => ((b.finishedAt ?? b.startedAt) > (a.finishedAt ?? a.startedAt) ? b : a));
+  return {
+    ...line,
+    host: readable.length === 1 ? readable[0]!.host : `${readable.length} hosts`,
+    current: newest.current ? { id: newest.current.id, version: newest.current.version } : null,
+    health: readable.every((r) => r.health === newest.health) ? newest.health : 'mixed',
+    dataAge: lineDataAge(oldestDataAge(readable.map((r) => parseDataAge(r.dataAge))), now),
+    lastChange: last ? { kind: last.kind, from: null, to: last.version, outcome: last.outcome, at: last.finishedAt ?? last.startedAt } : null,
+  };
 }
 
 /** A host's DataAge as a line of the table shows it: with its age in seconds at `now`. */

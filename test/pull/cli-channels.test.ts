@@ -312,3 +312,27 @@ test('with require_signature, publish and channel set write signed pointers whos
   await refusal(channelSetCommand({ args: ['production', 'v2'] }, f.ctx), 'SIGNING_KEY_REQUIRED');
   assert.equal((await readChannel(f.store, 'demo', 'production'))?.counter, 3, 'refused commands moved nothing');
 });
+
+test('status of every environment: pull-mode environments served elsewhere are read from their hosts\' reports in the store', async (t) => {
+  const f = await fixture(t);
+  const { default: statusCommand } = await import('../../src/cli/status-dispatch.js');
+  const v3 = { id: '3'.repeat(64), version: 'v3' };
+  const finished = new Date(Date.now() - 60_000).toISOString();
+  const dataAge = (at: string) => ({ source: 'backup', at, environment: null, backupId: `${at.slice(0, 10).replace(/-/g, '')}T000000Z-abcdef` });
+  await writeHostStatus(f.store, 'demo', 'production', 'web-1', {
+    ...report({ host: 'web-1', env: 'production', current: v3, health: 'healthy', outcome: 'succeeded' }),
+    lastDeployment: { id: 3, kind: 'deploy', releaseId: v3.id, version: 'v3', outcome: 'succeeded', startedAt: finished, finishedAt: finished, error: null },
+    dataAge: dataAge(new Date(Date.now() - 3_600_000).toISOString()),
+  });
+  await writeHostStatus(f.store, 'demo', 'production', 'web-2', { ...report({ host: 'web-2', env: 'production', current: v3, health: 'healthy', outcome: 'succeeded' }), dataAge: dataAge(new Date(Date.now() - 7_200_000).toISOString()) });
+  const lines = await f.run<Array<{ environment: string; host: string; current: { version: string } | null; health: string; dataAge: { seconds: number } | null; lastChange: { kind: string; to: string; outcome: string } | null; error?: string }>>(statusCommand, { args: [] });
+  const production = lines.find((l) => l.environment === 'production')!;
+  assert.equal(production.host, '2 hosts');
+  assert.equal(production.current?.version, 'v3');
+  assert.equal(production.health, 'healthy');
+  assert.ok(production.dataAge && production.dataAge.seconds >= 7_000, 'the oldest data any host reports');
+  assert.deepEqual(production.lastChange && { kind: production.lastChange.kind, to: production.lastChange.to, outcome: production.lastChange.outcome }, { kind: 'deploy', to: 'v3', outcome: 'succeeded' });
+  const staging = lines.find((l) => l.environment === 'staging')!;
+  assert.equal(staging.current, null);
+  assert.equal(staging.error, 'no host has reported to the store yet');
+});
