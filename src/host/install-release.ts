@@ -135,7 +135,7 @@ export async function installRelease(options: {
       }
       if (result === null) {
         await fs.mkdir(tmp, { mode: 0o700 });
-        // Its files become objects later (pending-objects.ts): a fifth of a big install's time, needed only by the next.
+        // Its files become objects later (pending-objects.ts): one link per file the deploy need not wait for.
         result = await assembleRelease({ ...inputs(tmp), deferObjects: true });
         if (result.damaged.length === 0) await markObjectsPending(layout, id);
       }

@@ -1,8 +1,7 @@
 /**
  * Object links left for later. A fresh install writes each file of its release once and leaves
- * linking it in as the host's object (objects.ts) for later: at 50,000 files those links are a
- * fifth of the install, and nothing needs them until the next install looks for contents the host
- * has. A marker, manifests/<id>.objects-pending, says which installed releases still wait; the
+ * linking it in as the host's object (objects.ts) for later: 50,000 links the deploy need not wait
+ * for, since nothing needs them until the next install looks for contents the host has. A marker, manifests/<id>.objects-pending, says which installed releases still wait; the
  * watch step links them in while its health window runs, and any install does first.
  *
  * A file is linked in only while it is as the install made it (the inode, size and time its stat
