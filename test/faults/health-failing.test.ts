@@ -1,9 +1,8 @@
 import { rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { it } from 'node:test';
-import { createHostFixture, type HostFixture } from '../helpers/host-fixture.js';
+import { createHostFixture } from '../helpers/host-fixture.js';
 import { FIXTURE_OPTIONS, runFaultColumn, sqliteSchema } from './fault-case.js';
-import { buildVariant } from './variants.js';
+import { buildVariant, FLAGGED_V2_SERVER, flagOf } from './variants.js';
 
 // Fault matrix, column "health check failing": the new release's /healthz starts
 // answering 500 while the update is at each step (v2 is built here with one more health
@@ -11,20 +10,6 @@ import { buildVariant } from './variants.js';
 // Before `start` the failure only shows when v2 starts; from `switch` on the health
 // window catches it; at `finish` the window has passed and v2 stays.
 
-const FLAGGED_V2_SERVER = `// notes v2 for the fault matrix: its health check also fails while data/unhealthy.flag exists
-import { existsSync } from 'node:fs';
-import { runNotesServer } from './app.js';
-
-const APP_VERSION = 'v2';
-
-async function noFaultFlag() {
-  if (existsSync('data/unhealthy.flag')) throw new Error('data/unhealthy.flag is set (fault injected by the test)');
-}
-
-await runNotesServer({ version: APP_VERSION, healthProbes: [noFaultFlag] });
-`;
-
-const flagOf = (host: HostFixture) => path.join(host.hostRoot, 'shared', 'data', 'unhealthy.flag');
 
 it('the new release turns unhealthy at every step of an update', { timeout: 240_000 }, async (t) => {
   await runFaultColumn(t, {

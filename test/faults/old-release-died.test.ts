@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
-import { createHostFixture, waitUntil, type HostFixture } from '../helpers/host-fixture.js';
+import { createHostFixture, waitUntil } from '../helpers/host-fixture.js';
 import { FIXTURE_OPTIONS, runFaultCase, sqliteSchema } from './fault-case.js';
-import { buildVariant } from './variants.js';
+import { buildVariant, FLAGGED_V2_SERVER, flagOf } from './variants.js';
 
 // The process twin of container-engine-restart.test.ts's case at watch: in v2's health window
 // (after its migration ran) v1's process, drained and unrouted, is killed (-9), and v2 turns
@@ -35,20 +35,6 @@ try {
 await runNotesServer({ version: APP_VERSION, healthProbes: [ownSchema] });
 `;
 
-const FLAGGED_V2_SERVER = `// notes v2 for the fault tests: its health check also fails while data/unhealthy.flag exists
-import { existsSync } from 'node:fs';
-import { runNotesServer } from './app.js';
-
-const APP_VERSION = 'v2';
-
-async function noFaultFlag() {
-  if (existsSync('data/unhealthy.flag')) throw new Error('data/unhealthy.flag is set (fault injected by the test)');
-}
-
-await runNotesServer({ version: APP_VERSION, healthProbes: [noFaultFlag] });
-`;
-
-const flagOf = (host: HostFixture) => path.join(host.hostRoot, 'shared', 'data', 'unhealthy.flag');
 
 it("v1's process killed in v2's health window, after v2 migrated, and v2 turns unhealthy", { timeout: 180_000 }, async (t) => {
   const base = await createHostFixture(t, { ...FIXTURE_OPTIONS, build: [] });

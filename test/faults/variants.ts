@@ -34,3 +34,20 @@ export async function buildVariant(
   await git('tag', '-a', o.tag, '-m', `notes ${o.tag}`);
   return host.build(o.tag, o.version);
 }
+
+/** v2's server for fault cases that make v2 unhealthy: its health check also fails while the flag file (flagOf) exists. */
+export const FLAGGED_V2_SERVER = `// notes v2 for the fault matrix: its health check also fails while data/unhealthy.flag exists
+import { existsSync } from 'node:fs';
+import { runNotesServer } from './app.js';
+
+const APP_VERSION = 'v2';
+
+async function noFaultFlag() {
+  if (existsSync('data/unhealthy.flag')) throw new Error('data/unhealthy.flag is set (fault injected by the test)');
+}
+
+await runNotesServer({ version: APP_VERSION, healthProbes: [noFaultFlag] });
+`;
+
+/** The flag file that makes FLAGGED_V2_SERVER unhealthy, in the host's shared data folder. */
+export const flagOf = (host: HostFixture) => path.join(host.hostRoot, 'shared', 'data', 'unhealthy.flag');
