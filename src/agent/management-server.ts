@@ -133,6 +133,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
     const target = req.url ?? '/';
     let url: URL;
     try {
+      // A target starting `//` is origin-form to HTTP but scheme-relative to URL, which would read
+      // `//x/v1/status` as host `x` and path `/v1/status`: refuse it rather than route it.
+      if (target.startsWith('//')) throw new Error('scheme-relative target');
       url = new URL(target, 'http://agent');
     } catch {
       // `//`, `http://[`…: Node's HTTP parser lets such targets through, URL does not

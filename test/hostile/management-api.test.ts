@@ -270,6 +270,8 @@ const SERVER_CASES: ServerCase[] = [
   { name: 'OPTIONS *', bytes: () => unsigned('OPTIONS', '*'), status: 404 },
   { name: 'an absolute-form target with an unclosed IPv6 bracket', bytes: () => unsigned('GET', 'http://['), status: 400 },
   { name: 'a target of two slashes', bytes: () => unsigned('GET', '//'), status: 400 },
+  { name: 'a scheme-relative target that URL would read as the dashboard', bytes: () => unsigned('GET', '//&'), status: 400 },
+  { name: 'a scheme-relative target that URL would read as status', bytes: () => unsigned('GET', '//agent/v1/status'), status: 400 },
   { name: 'a target with a user and an unclosed bracket', bytes: () => unsigned('GET', 'http://a:b@[::1/v1/status'), status: 400 },
   // the HTTP layer itself
   { name: 'a lower-case method', bytes: () => unsigned('post', '/v1/notify'), status: 400 },
