@@ -51,11 +51,18 @@ export function createLocalStore(root: string): BlobStore {
       throw error;
     }
     try {
-      if ((await handle.stat()).size > maxBytes) throw objectTooLarge(key, `local folder ${resolvedRoot}`, maxBytes);
-      // Never more than maxBytes + 1, even if the file grows while it is read.
-      const buffer = Buffer.alloc(maxBytes + 1);
+      const size = (await handle.stat()).size;
+      if (size > maxBytes) throw objectTooLarge(key, `local folder ${resolvedRoot}`, maxBytes);
+      // Sized by the file (a buffer of maxBytes, zeroed, cost a manifest read a tenth of a second), grown if the
+      // file grows while it is read, and never past maxBytes + 1.
+      let buffer = Buffer.alloc(size + 1);
       let length = 0;
       for (;;) {
+        if (length === buffer.length) {
+          const grown = Buffer.alloc(Math.min(buffer.length * 2, maxBytes + 1));
+          buffer.copy(grown);
+          buffer = grown;
+        }
         const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
         if (bytesRead === 0) break;
         length += bytesRead;
