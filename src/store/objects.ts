@@ -68,11 +68,23 @@ export interface PackIndex {
   entries: Array<ObjectLocation & { digest: string }>;
 }
 
-/** Parses a pack index, refusing anything but well-formed entries. */
+/** Parses a pack index (gzipped, as stored), refusing anything but well-formed entries. */
 export function parsePackIndex(app: string, pack: string, bytes: Buffer): PackIndex {
+  return parsePackIndexText(app, pack, gunzipIndex(app, pack, bytes));
+}
+
+function gunzipIndex(app: string, pack: string, bytes: Buffer): string {
+  try {
+    return zlib.gunzipSync(bytes, { maxOutputLength: 256 * 1024 * 1024 }).toString('utf8');
+  } catch (error) {
+    throw damagedIndex(app, pack, (error as Error).message);
+  }
+}
+
+function parsePackIndexText(app: string, pack: string, text: string): PackIndex {
   let parsed: PackIndexFile;
   try {
-    parsed = JSON.parse(zlib.gunzipSync(bytes, { maxOutputLength: 256 * 1024 * 1024 }).toString('utf8')) as PackIndexFile;
+    parsed = JSON.parse(text) as PackIndexFile;
   } catch (error) {
     throw damagedIndex(app, pack, (error as Error).message);
   }
@@ -100,38 +112,60 @@ export async function listPacks(store: BlobStore, app: string): Promise<string[]
     .filter((name) => PACK_NAME.test(name));
 }
 
+/** Up to this many wanted contents, an index is searched for their digests before it is parsed. */
+const FEW_WANTED = 64;
+
 /**
- * Reads every pack index of the app. Indexes never change once written (a pack is
- * named by its digest), so `cacheDir`, when given, keeps copies and only new packs
- * cost a request.
+ * Reads the pack indexes of the app. Indexes never change once written (a pack is named
+ * by its digest), so `cacheDir`, when given, keeps copies (as JSON, unzipped) and only new
+ * packs cost a request. With `only` (a few digests: a one-file release), an index that
+ * does not hold one of them is not parsed (the first release's index lists every file, and
+ * takes a tenth of a second to parse), and the reading stops once all are found: the index
+ * answered then may lack everything else.
  */
-export async function loadObjectIndex(store: BlobStore, app: string, options: { cacheDir?: string } = {}): Promise<ObjectIndex> {
+export async function loadObjectIndex(store: BlobStore, app: string, options: { cacheDir?: string; only?: readonly string[] } = {}): Promise<ObjectIndex> {
   const index: ObjectIndex = new Map();
-  for (const pack of await listPacks(store, app)) {
-    const bytes = await readIndexBytes(store, app, pack, options.cacheDir);
-    if (!bytes) continue; // deleted since the listing (collected): its objects are gone
-    for (const { digest, ...location } of parsePackIndex(app, pack, bytes).entries) {
+  const missing = options.only && options.only.length <= FEW_WANTED ? new Set(options.only) : null;
+  const skipped: Array<[pack: string, text: string]> = [];
+  const add = (pack: string, text: string) => {
+    for (const { digest, ...location } of parsePackIndexText(app, pack, text).entries) {
       if (!index.has(digest)) index.set(digest, location);
+      missing?.delete(digest);
     }
+  };
+  for (const pack of await listPacks(store, app)) {
+    if (missing?.size === 0) break;
+    const text = await readIndexText(store, app, pack, options.cacheDir);
+    if (text === null) continue; // deleted since the listing (collected): its objects are gone
+    // A digest is written in an index as itself (JSON of lowercase hex): an index without its text lacks it.
+    if (missing && ![...missing].some((digest) => text.includes(digest))) skipped.push([pack, text]);
+    else add(pack, text);
   }
+  // Something not found: the indexes passed over are parsed after all, so that a damaged one is named as such.
+  if (missing !== null && missing.size > 0) for (const [pack, text] of skipped) add(pack, text);
   return index;
 }
 
-async function readIndexBytes(store: BlobStore, app: string, pack: string, cacheDir: string | undefined): Promise<Buffer | null> {
+async function readIndexText(store: BlobStore, app: string, pack: string, cacheDir: string | undefined): Promise<string | null> {
   // A copy is as good as the store's: every content read through it is checked against its digest anyway.
-  const cached = cacheDir ? path.join(cacheDir, `${pack}.idx`) : null;
+  const cached = cacheDir ? path.join(cacheDir, `${pack}.idx.json`) : null;
   if (cached) {
-    const bytes = await fs.readFile(cached).catch(() => null);
-    if (bytes) return bytes;
+    const text = await fs.readFile(cached, 'utf8').catch(() => null);
+    if (text !== null) return text;
   }
-  const bytes = await store.get(indexKey(app, pack));
-  if (bytes && cached) {
+  // Copies kept before were gzipped, as stored: one is read rather than fetched, then replaced.
+  const older = cacheDir ? path.join(cacheDir, `${pack}.idx`) : null;
+  const bytes = (older ? await fs.readFile(older).catch(() => null) : null) ?? (await store.get(indexKey(app, pack)));
+  if (!bytes) return null;
+  const text = gunzipIndex(app, pack, bytes);
+  if (cached) {
     await fs.mkdir(cacheDir!, { recursive: true });
     const temp = `${cached}.${process.pid}.tmp`;
-    await fs.writeFile(temp, bytes);
+    await fs.writeFile(temp, text);
     await fs.rename(temp, cached);
+    await fs.rm(older!, { force: true });
   }
-  return bytes;
+  return text;
 }
 
 export interface CollectResult {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { loadProject } from '../../src/config/load.js';
 import { buildRelease } from '../../src/release/build.js';
 import { releaseIdOf, type ReleaseManifest } from '../../src/release/manifest.js';
@@ -120,4 +121,34 @@ test('a publish cut off mid-upload lists nothing, and publishing again completes
   assert.ok(await readable(real, manifest));
   const packs = (await real.list('app/objects/packs')).filter((k) => k.endsWith('.pack'));
   assert.equal(packs.length, 1, `the retried publish stored its contents again: ${packs.join(', ')}`);
+});
+
+test('an index loaded for a few contents parses only the packs that hold them, finds each where a full load does, and keeps its cache unzipped', async (t) => {
+  const dir = tempDir(t, 'slipway-objects-');
+  const store = createLocalStore(path.join(dir, 'store'));
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 50; i++) files[`lib/m${i}.js`] = `export const n = ${i};\n`;
+  await publish(store, 'v1', files);
+  const v2 = await publish(store, 'v2', { ...files, 'lib/m7.js': 'changed\n' });
+  const changed = sha('changed\n');
+  const full = await loadObjectIndex(store, 'app');
+  const packs = fs.readdirSync(path.join(dir, 'store', 'app', 'objects', 'packs')).filter((n) => n.endsWith('.idx'));
+  assert.equal(packs.length, 2);
+  // A damaged index of a pack that does not hold the wanted content is never parsed.
+  const otherPack = `${[...full.values()].find((l) => l.pack !== full.get(changed)!.pack)!.pack}.idx`;
+  const cacheDir = path.join(dir, 'cache');
+  const only = await loadObjectIndex(store, 'app', { cacheDir, only: [changed] });
+  assert.deepEqual([...only.keys()], [changed]);
+  assert.deepEqual(only.get(changed), full.get(changed));
+  assert.ok(await readObjects(store, 'app', [{ sha256: changed, size: 8 }], only, () => undefined).then(() => true));
+  // The cache holds each index read, as JSON.
+  for (const name of fs.readdirSync(cacheDir)) assert.match(name, /^[0-9a-f]{64}\.idx\.json$/);
+  fs.writeFileSync(path.join(dir, 'store', 'app', 'objects', 'packs', otherPack), gzipSync('{"format":1,"objects":[["not an entry"]]}'));
+  fs.rmSync(cacheDir, { recursive: true });
+  assert.deepEqual([...(await loadObjectIndex(store, 'app', { only: [changed] })).keys()], [changed]);
+  // A full load still reads (and refuses) every index.
+  await assert.rejects(loadObjectIndex(store, 'app'), /STORE_INDEX_INVALID|damaged/);
+  // A digest in no pack: the indexes passed over are parsed after all, and the damaged one is named.
+  await assert.rejects(loadObjectIndex(store, 'app', { only: [sha('nowhere')] }), (error: Error) => error.message.includes(otherPack));
+  assert.ok(v2.manifest.files.some((f) => f.sha256 === changed));
 });
