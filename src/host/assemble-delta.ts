@@ -1,9 +1,7 @@
 /**
- * Makes a release's folder out of the prepared copy of another release (prepared-release.ts):
- * first checks that no folder of the copy changed since it was complete (each folder's
- * inode and ctime, as its record has them), then removes what the new release drops or
- * changes, and adds what it brings. A copy that fails the check is not used: the caller
- * makes the folder from nothing.
+ * Makes a release's folder out of the prepared copy of another release (prepared-release.ts),
+ * one that findPreparedBase found as it was made (no folder of it changed since): removes what
+ * the new release drops or changes, and adds what it brings.
  *
  * The same rules as a fresh install hold: nothing is written through a link (links are
  * removed with unlink, made last, and the manifest never places an entry under one),
@@ -11,14 +9,15 @@
  * end read-only.
  */
 import path from 'node:path';
-import { foldersOfEntries, type ReleaseManifest } from '../release/manifest.js';
+import type { ReleaseManifest } from '../release/manifest.js';
+import { manifestFolders } from '../release/manifest-folders.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { chunks, FileStats, underShared, installError, linkEntries, sealRelease, writePlannedContents, type AssembleResult } from './assemble-release.js';
 import { planContents } from './content-plan.js';
-import { startInstallWorkers, type InstallWorkers } from './install-workers.js';
+import type { InstallWorkers } from './install-workers.js';
 import type { HostLayout } from './layout.js';
 import { ensureObjectShards, listHostObjects, objectsPresent } from './objects.js';
-import { folderStamps, type PreparedBase } from './prepared-release.js';
+import type { PreparedBase } from './prepared-release.js';
 
 /** Past this many added contents, listing every object (a few hundred ms at 50,000) beats two lookups each. */
 const LOOKUP_LIMIT = 2_000;
@@ -30,17 +29,7 @@ function parentOf(rel: string): string {
 }
 
 
-/** True when the copy's folders are the very ones its record stamped, none changed since (prepared-release.ts). */
-async function matchesRecord(workers: InstallWorkers, base: PreparedBase, baseFolders: string[]): Promise<boolean> {
-  if (base.record.snapshot.length !== base.manifest.files.length) return false;
-  const stamps = await folderStamps(workers, base.dir, baseFolders);
-  return stamps.length === base.record.folders.length && stamps.every((stamp, i) => stamp === base.record.folders[i]);
-}
-
-/**
- * Turns the prepared copy of `base` into the release, in place (the caller renames it
- * after). Answers null, having changed nothing, when the copy is not as its record says.
- */
+/** Turns the prepared copy of `base` into the release, in place (the caller renames it after). */
 export async function assembleFromPrepared(o: {
   layout: HostLayout;
   store: BlobStore;
@@ -55,18 +44,17 @@ export async function assembleFromPrepared(o: {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** the host's objects, listed by the caller (maybe started early); listed here when absent */
   hostObjects?: () => Promise<Set<string>>;
-}): Promise<AssembleResult | null> {
+  /** the install's workers (the caller ends them) */
+  workers: InstallWorkers;
+}): Promise<AssembleResult> {
   const { layout, manifest, base } = o;
   const root = path.resolve(base.dir);
   const at = (rel: string) => (rel === '' ? root : `${root}/${rel}`);
-  const workers = startInstallWorkers();
+  const { workers } = o;
   try {
     const baseLinks = base.manifest.links ?? [];
     const links = manifest.links ?? [];
-    const baseFolders = foldersOfEntries([...base.manifest.files.map((f) => f.path), ...baseLinks.map((l) => l.path)]);
-    // Anything missing or unreadable in the copy is a mismatch too.
-    if (!(await matchesRecord(workers, base, baseFolders).catch(() => false))) return null;
-
+    const baseFolders = manifestFolders(base.manifest);
     // What the release keeps, drops and adds: both file lists are sorted by path (parseManifest sees to it), so one walk.
     const baseFiles = base.manifest.files;
     const keptFrom: number[] = []; // pairs: new index, base index
@@ -87,7 +75,7 @@ export async function assembleFromPrepared(o: {
     const baseLinkAt = new Map(baseLinks.map((l) => [l.path, l.target]));
     const removeLinks = baseLinks.filter((l) => newLinkAt.get(l.path) !== l.target).map((l) => l.path);
     const addLinks = links.filter((l) => baseLinkAt.get(l.path) !== l.target);
-    const folders = foldersOfEntries([...manifest.files.map((f) => f.path), ...links.map((l) => l.path)]);
+    const folders = manifestFolders(manifest);
     const folderSet = new Set(folders);
     const baseFolderSet = new Set(baseFolders);
     const removeFolders = baseFolders.filter((f) => !folderSet.has(f)).reverse(); // children first
@@ -124,7 +112,5 @@ export async function assembleFromPrepared(o: {
     return await sealRelease({ ...o, workers, stats, result, root, folders: closing });
   } catch (error) {
     throw Object.assign(installError(error) as object, { written: [...workers.written] });
-  } finally {
-    await workers.close();
   }
 }

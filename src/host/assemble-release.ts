@@ -12,9 +12,9 @@ import { promises as fs, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SlipwayError } from '../errors.js';
-import { foldersOfEntries, type ReleaseManifest } from '../release/manifest.js';
+import type { ReleaseManifest } from '../release/manifest.js';
+import { manifestFolders } from '../release/manifest-folders.js';
 import { unpackRelease } from '../release/unpack.js';
-import type { StatSnapshot } from '../release/verify-tree.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { loadObjectIndex } from '../store/objects.js';
 import { contentDamaged, readStoredRanges } from '../store/read-objects.js';
@@ -140,16 +140,23 @@ export class FileStats {
       this.values[at3 + 2] = values[k * 3 + 2]!;
     }
   }
-  /** The stat snapshot, and the objects of files written to since they were made (another size, or a time other than every object's). */
-  snapshot(layout: HostLayout, manifest: ReleaseManifest): { snapshot: StatSnapshot; damaged: string[] } {
-    const snapshot: StatSnapshot = [];
+  /**
+   * The stat snapshot as JSON (a StatSnapshot, written out directly: 50,000 small lists are
+   * garbage), and the objects of files written to since they were made (another size, or a time
+   * other than every object's). With any damaged, the JSON is empty: nothing is to be written.
+   */
+  snapshotJson(layout: HostLayout, manifest: ReleaseManifest): { json: string; damaged: string[] } {
+    const parts = new Array<string>(manifest.files.length);
     const damaged: string[] = [];
+    const values = this.values;
     manifest.files.forEach((file, i) => {
-      const [ino, size, mtimeMs] = [this.values[i * 3]!, this.values[i * 3 + 1]!, this.values[i * 3 + 2]!];
-      if (size !== file.size || mtimeMs !== OBJECT_MTIME_S * 1000) damaged.push(objectPath(layout, file.sha256, file.mode));
-      snapshot.push([ino, size, mtimeMs]);
+      const ino = values[i * 3];
+      const size = values[i * 3 + 1];
+      const mtimeMs = values[i * 3 + 2];
+      if (size !== file.size || mtimeMs !== OBJECT_MTIME_S * 1000 || typeof ino !== 'number') damaged.push(objectPath(layout, file.sha256, file.mode));
+      else parts[i] = `[${ino},${size},${mtimeMs}]`;
     });
-    return { snapshot, damaged };
+    return { json: damaged.length > 0 ? '' : `[${parts.join(',')}]`, damaged };
   }
 }
 
@@ -191,8 +198,8 @@ export async function writePlannedContents(o: {
   }
   if (await hasLegacyArchive(o.store, o.app, o.id)) return fetchFromLegacyArchive({ ...o, copy });
   // Read while the folders are made; written once they are.
-  const index = await loadObjectIndex(o.store, o.app, { cacheDir: path.join(o.layout.cacheDir, 'packs') });
   const wanted = [...plan.toFetch].map(([sha256, { size }]) => ({ sha256, size }));
+  const index = await loadObjectIndex(o.store, o.app, { cacheDir: path.join(o.layout.cacheDir, 'packs'), only: wanted.map((w) => w.sha256) });
   const copied = copy(plan.copies);
   copied.catch(() => undefined); // awaited below
   const read = await readStoredRanges(
@@ -239,10 +246,10 @@ export async function sealRelease(o: {
   root: string;
   folders: string[];
 }): Promise<AssembleResult> {
-  const { snapshot, damaged } = o.stats.snapshot(o.layout, o.manifest);
+  const { json, damaged } = o.stats.snapshotJson(o.layout, o.manifest);
   o.result.damaged = damaged;
   if (damaged.length > 0) return o.result;
-  await fs.writeFile(o.snapshotFile, JSON.stringify(snapshot));
+  await fs.writeFile(o.snapshotFile, json);
   await o.beforeReadOnly();
   // Children before parents.
   const own = o.folders.filter((folder) => !underShared(folder, o.sharedPaths ?? [])).sort().reverse().map((folder) => `${o.root}/${folder}`);
@@ -272,15 +279,17 @@ export async function assembleRelease(o: {
   hostObjects?: () => Promise<Set<string>>;
   /** the contents written are not linked in as objects yet (pending-objects.ts does it later) */
   deferObjects?: boolean;
+  /** the caller's workers, which it ends; without them the assembly starts and ends its own */
+  workers?: InstallWorkers;
 }): Promise<AssembleResult> {
   const { layout, manifest, dir } = o;
   const links = manifest.links ?? [];
   // Manifest paths are checked relative posix paths: plain joins, no path.join per file (50,000 of them).
   const root = path.resolve(dir);
   const at = (rel: string) => `${root}/${rel}`;
-  const workers = startInstallWorkers();
+  const workers = o.workers ?? startInstallWorkers();
   try {
-    const folders = foldersOfEntries([...manifest.files.map((f) => f.path), ...links.map((l) => l.path)]).map(at);
+    const folders = manifestFolders(manifest).map(at);
     // Folders are made while this thread plans and fetches (a mkdir costs ~0.1 ms, and a node_modules tree has thousands).
     const firstRelease = !installedNames(layout.releasesDir).some((name) => !name.startsWith('.') && !name.includes('.tmp-'));
     const segments = firstRelease ? makeFoldersByDepth(workers, folders, root) : makeFolders(workers, folders);
@@ -321,7 +330,7 @@ export async function assembleRelease(o: {
   } catch (error) {
     throw Object.assign(installError(error) as object, { written: [...workers.written] });
   } finally {
-    await workers.close();
+    if (!o.workers) await workers.close();
   }
 }
 

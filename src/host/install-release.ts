@@ -15,6 +15,7 @@ import { assembleFromPrepared } from './assemble-delta.js';
 import { findPreparedBase, removePreparedRelease } from './prepared-release.js';
 import { removeReadOnlyFolder as removeReleaseFolder } from './remove-folder.js';
 import { listHostObjects } from './objects.js';
+import { startInstallWorkers, type InstallWorkers } from './install-workers.js';
 import { adoptPendingObjects, markObjectsPending, pendingObjectsMarker } from './pending-objects.js';
 
 export interface SignaturePolicy {
@@ -29,12 +30,44 @@ export interface SignaturePolicy {
  * deploy, rollback, status and verify).
  */
 export async function readInstalledManifest(layout: HostLayout, id: string): Promise<ReleaseManifest | null> {
+  const file = path.join(layout.manifestsDir, `${id}.json`);
   try {
-    return parseManifest(await fs.readFile(path.join(layout.manifestsDir, `${id}.json`)), id, { entriesCheckedBefore: true });
+    const held = await heldManifest(file);
+    if (held) return held;
+    const manifest = parseManifest(await fs.readFile(file), id, { entriesCheckedBefore: true });
+    await holdManifest(file, manifest);
+    return manifest;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
+}
+
+/**
+ * Installed manifests already read (or just written) by this process, for as long as something
+ * else keeps them: the agent's running releases do. A large release's manifest costs tens of
+ * milliseconds to read each time, and every update reads the current release's. A held one is
+ * used only while its file is the very file it was read from (same inode, size and time).
+ */
+const heldManifests = new Map<string, { file: string; manifest: WeakRef<ReleaseManifest> }>();
+
+async function fileIdentity(file: string): Promise<string> {
+  const stat = await fs.stat(file, { bigint: true });
+  return `${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+}
+
+async function heldManifest(file: string): Promise<ReleaseManifest | null> {
+  const held = heldManifests.get(file);
+  if (!held) return null;
+  const manifest = held.manifest.deref();
+  if (manifest && (await fileIdentity(file)) === held.file) return manifest;
+  heldManifests.delete(file);
+  return null;
+}
+
+async function holdManifest(file: string, manifest: ReleaseManifest): Promise<void> {
+  for (const [key, held] of heldManifests) if (!held.manifest.deref()) heldManifests.delete(key);
+  heldManifests.set(file, { file: await fileIdentity(file), manifest: new WeakRef(manifest) });
 }
 
 export async function isReleaseInstalled(layout: HostLayout, id: string): Promise<boolean> {
@@ -71,12 +104,24 @@ export async function installRelease(options: {
 }): Promise<InstallResult> {
   const { layout, id } = options;
   if (await isReleaseInstalled(layout, id)) return { manifest: (await readInstalledManifest(layout, id))!, fetchedObjects: 0, fetchedBytes: 0, reusedFiles: 0 };
+  // Started first: they take a few tens of milliseconds to be ready, and the prepared copy's check below needs them.
+  const workers = startInstallWorkers();
+  try {
+    return await installWith(options, workers);
+  } finally {
+    await workers.close();
+  }
+}
+
+async function installWith(options: Parameters<typeof installRelease>[0], workers: InstallWorkers): Promise<InstallResult> {
+  const { layout, id } = options;
   // Contents an earlier install left unlinked (no health window ran since) become objects first, so
   // that this one finds them. Failing that only means fetching them again.
   await linkPendingObjects(layout).catch(() => 0);
-  // A prepared copy of an installed release, with that release's manifest, is looked for while the manifest is
-  // fetched and checked (installs run under the host's lock).
-  const preparedLookup = findPreparedBase(layout, (base) => readInstalledManifest(layout, base));
+  // A prepared copy of an installed release, with that release's manifest, is looked for and checked while the
+  // manifest is fetched and checked (installs run under the host's lock).
+  // Its first part is awaited: the manifest's check holds this thread for a while, and the copy's folders are stamped meanwhile.
+  const preparedLookup = (await findPreparedBase(layout, (base) => readInstalledManifest(layout, base), workers).catch((error: unknown) => ({ verdict: Promise.reject(error) }))).verdict;
   preparedLookup.catch(() => undefined); // awaited below
   // So are the host's objects listed, unless there is a copy: it looks up only the contents it adds.
   const hostObjects = preparedLookup.then(
@@ -109,7 +154,7 @@ export async function installRelease(options: {
     const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
     // The first attempt changes the prepared copy of an installed release in place, when there is one that is as it was made.
     const base = attempt === 1 ? prepared : null;
-    let dir = base?.dir ?? tmp;
+    const dir = base?.dir ?? tmp;
     const inputs = (at: string) => ({
       layout,
       store: options.store,
@@ -123,17 +168,13 @@ export async function installRelease(options: {
       onProgress: (done: number, total: number) => options.onProgress?.('fetch', done, total),
       // A second attempt lists again: the first removed the objects it found damaged.
       hostObjects: attempt === 1 ? () => hostObjects.then((listed) => listed ?? listHostObjects(layout)) : () => listHostObjects(layout),
+      workers,
     });
     try {
-      let result: AssembleResult | null = null;
+      let result: AssembleResult;
       if (base) {
         result = await assembleFromPrepared({ ...inputs(base.dir), base });
-        if (result === null) {
-          await removePreparedRelease(layout, base.id);
-          dir = tmp;
-        } else preparedFrom = base.manifest.version;
-      }
-      if (result === null) {
+      } else {
         await fs.mkdir(tmp, { mode: 0o700 });
         // Its files become objects later (pending-objects.ts): one link per file the deploy need not wait for.
         result = await assembleRelease({ ...inputs(tmp), deferObjects: true });
@@ -147,6 +188,7 @@ export async function installRelease(options: {
       if (result.damaged.length > 0) throw damagedObjects(result.damaged);
       await fs.rename(dir, dest);
       assembled = result;
+      preparedFrom = base?.manifest.version;
     } catch (error) {
       await removeReleaseFolder(dir);
       // Objects written for a release that is then refused are taken back: it leaves nothing behind.
@@ -157,7 +199,9 @@ export async function installRelease(options: {
       if (base) await removePreparedRelease(layout, base.id);
     }
   }
-  await fs.writeFile(path.join(layout.manifestsDir, `${id}.json`), manifestBytes);
+  const manifestFile = path.join(layout.manifestsDir, `${id}.json`);
+  await fs.writeFile(manifestFile, manifestBytes);
+  await holdManifest(manifestFile, manifest);
   options.ledger.recordRelease({ id, version: manifest.version, commit: manifest.commit });
   return { manifest, fetchedObjects: assembled!.fetchedObjects, fetchedBytes: assembled!.fetchedBytes, reusedFiles: assembled!.reusedFiles, ...(preparedFrom ? { preparedFrom } : {}) };
 }

@@ -15,7 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { foldersOfEntries, type ReleaseManifest } from '../release/manifest.js';
+import type { ReleaseManifest } from '../release/manifest.js';
+import { manifestFolders } from '../release/manifest-folders.js';
 import type { StatSnapshot } from '../release/verify-tree.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { assembleRelease, chunks } from './assemble-release.js';
@@ -75,7 +76,7 @@ export async function removePreparedReleases(layout: HostLayout, keep?: string):
 }
 
 /** The stamps of the top folder `dir` and of its `folders` (relative, as foldersOfEntries gives them), in the install workers. */
-export async function folderStamps(workers: InstallWorkers, dir: string, folders: string[]): Promise<string[]> {
+export async function folderStamps(workers: InstallWorkers, dir: string, folders: readonly string[]): Promise<string[]> {
   const all = [dir, ...folders.map((rel) => `${dir}/${rel}`)];
   const parts = await Promise.all(chunks(all, workers.size * 4).map((dirs) => workers.texts({ op: 'folderStamps', dirs })));
   return parts.flat();
@@ -93,8 +94,9 @@ export async function prepareNextRelease(o: { layout: HostLayout; store: BlobSto
   const partial = path.join(layout.releasesDir, `${PREPARING}${id}-${randomBytes(6).toString('hex')}`);
   const snapshotFile = `${partial}.stat.json`;
   await fs.mkdir(partial, { mode: 0o700 });
+  const workers = startInstallWorkers();
   try {
-    const made = await assembleRelease({ layout, store: o.store, app: o.app, id, manifest: o.manifest, dir: partial, snapshotFile, beforeReadOnly: async () => undefined });
+    const made = await assembleRelease({ layout, store: o.store, app: o.app, id, manifest: o.manifest, dir: partial, snapshotFile, beforeReadOnly: async () => undefined, workers });
     if (made.damaged.length > 0) {
       await removeReadOnlyFolder(partial);
       return 'damaged';
@@ -102,20 +104,16 @@ export async function prepareNextRelease(o: { layout: HostLayout; store: BlobSto
     const dir = preparedDir(layout, id);
     await fs.rename(partial, dir);
     // Stamped after the rename: renaming a folder changes its ctime.
-    const workers = startInstallWorkers();
-    try {
-      const record: PreparedRecord = { snapshot: JSON.parse(await fs.readFile(snapshotFile, 'utf8')) as StatSnapshot, folders: await folderStamps(workers, dir, foldersOfEntries([...o.manifest.files.map((f) => f.path), ...(o.manifest.links ?? []).map((l) => l.path)])) };
-      await fs.writeFile(recordFile(layout, id), JSON.stringify(record));
-      await waitPastStamps(record.folders);
-    } finally {
-      await workers.close();
-    }
+    const record: PreparedRecord = { snapshot: JSON.parse(await fs.readFile(snapshotFile, 'utf8')) as StatSnapshot, folders: await folderStamps(workers, dir, manifestFolders(o.manifest)) };
+    await fs.writeFile(recordFile(layout, id), JSON.stringify(record));
+    await waitPastStamps(record.folders);
     return 'made';
   } catch (error) {
     await removeReadOnlyFolder(partial);
     await removePreparedRelease(layout, id);
     throw error;
   } finally {
+    await workers.close();
     await fs.rm(snapshotFile, { force: true });
   }
 }
@@ -147,19 +145,38 @@ async function readPreparedRecord(layout: HostLayout, id: string): Promise<Prepa
 }
 
 /**
- * The prepared copy on this host, of an installed release (`manifestOf` reads one), with
- * its record; every other copy and record goes. Null when there is none to use.
+ * The prepared copy on this host, of an installed release (`manifestOf` reads one), with its
+ * record, when it is as its record says; every other copy and record goes, and so does that
+ * one when it is not. Answers as soon as the copy's folders are being stamped (in `workers`),
+ * so that the caller's own work runs meanwhile: `verdict` is the copy, or null when there is
+ * none to use.
  */
-export async function findPreparedBase(layout: HostLayout, manifestOf: (id: string) => Promise<ReleaseManifest | null>): Promise<PreparedBase | null> {
+export async function findPreparedBase(layout: HostLayout, manifestOf: (id: string) => Promise<ReleaseManifest | null>, workers: InstallWorkers): Promise<{ verdict: Promise<PreparedBase | null> }> {
   for (const name of await fs.readdir(layout.releasesDir).catch(() => [] as string[])) {
     const id = preparedReleaseOf(name);
     if (id === null) continue;
-    const [manifest, record] = await Promise.all([manifestOf(id).catch(() => null), readPreparedRecord(layout, id)]);
-    if (manifest && record) {
-      await removePreparedReleases(layout, id);
-      return { id, manifest, dir: preparedDir(layout, id), record };
-    }
+    const manifest = await manifestOf(id).catch(() => null);
+    if (!manifest) continue;
+    const dir = preparedDir(layout, id);
+    const stamps = folderStamps(workers, dir, manifestFolders(manifest));
+    stamps.catch(() => undefined); // a copy without a record is not stamped
+    const record = readPreparedRecord(layout, id);
+    const verdict = (async (): Promise<PreparedBase | null> => {
+      const found = await record;
+      const base = found && { id, manifest, dir, record: found };
+      // Anything missing or unreadable in the copy is a mismatch too.
+      const same = base !== null && (await matchesRecord(base, stamps).catch(() => false));
+      await removePreparedReleases(layout, same ? id : undefined);
+      return same ? base : null;
+    })();
+    return { verdict };
   }
-  await removePreparedReleases(layout);
-  return null;
+  return { verdict: removePreparedReleases(layout).then(() => null) };
+}
+
+/** True when the copy's folders are the very ones its record stamped, none changed since. */
+async function matchesRecord(base: PreparedBase, stamping: Promise<string[]>): Promise<boolean> {
+  const stamps = await stamping;
+  if (base.record.snapshot.length !== base.manifest.files.length) return false;
+  return stamps.length === base.record.folders.length && stamps.every((stamp, i) => stamp === base.record.folders[i]);
 }

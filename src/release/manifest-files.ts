@@ -4,6 +4,8 @@
  * one-file install's time on the host's main thread). It refuses exactly what the schema
  * refused: an entry that is not { path, sha256, mode, size }, with any other key.
  */
+import { addFoldersOf } from './manifest-folders.js';
+
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const FILE_KEYS = new Set(['path', 'sha256', 'mode', 'size']);
 /** past this many problems the list is plainly not a manifest's: the rest would only bury the first */
@@ -64,6 +66,11 @@ export function isPlainRelativePath(p: string): boolean {
  * means "look closer", never a verdict: the caller lists the problems the slow way.
  */
 export function entryListsLookSound(files: readonly { path: string }[], links: readonly { path: string }[]): boolean {
+  return soundEntryFolders(files, links) !== null;
+}
+
+/** The folders of every entry when the lists look sound (entryListsLookSound), else null. */
+export function soundEntryFolders(files: readonly { path: string }[], links: readonly { path: string }[]): Set<string> | null {
   const folders = new Set<string>();
   const gather = (list: readonly { path: string }[]): boolean => {
     let previousPath: string | undefined;
@@ -72,27 +79,17 @@ export function entryListsLookSound(files: readonly { path: string }[], links: r
       if (!isPlainRelativePath(path)) return false;
       if (previousPath !== undefined && !(previousPath < path)) return false;
       previousPath = path;
-      const slash = path.lastIndexOf('/');
-      if (slash === -1) continue;
-      const parent = path.slice(0, slash);
-      if (parent === previousParent) continue;
-      previousParent = parent;
-      for (let end = parent.length; end !== -1; end = parent.lastIndexOf('/', end - 1)) {
-        const folder = parent.slice(0, end);
-        if (folders.has(folder)) break; // and so are all of its own folders
-        folders.add(folder);
-        if (end === 0) break;
-      }
+      previousParent = addFoldersOf(folders, path, previousParent);
     }
     return true;
   };
-  if (!gather(files) || !gather(links)) return false;
-  for (const { path } of files) if (folders.has(path)) return false;
+  if (!gather(files) || !gather(links)) return null;
+  for (const { path } of files) if (folders.has(path)) return null;
   const linkPaths = new Set<string>();
   for (const { path } of links) {
-    if (folders.has(path)) return false;
+    if (folders.has(path)) return null;
     linkPaths.add(path);
   }
-  if (linkPaths.size > 0) for (const { path } of files) if (linkPaths.has(path)) return false;
-  return true;
+  if (linkPaths.size > 0) for (const { path } of files) if (linkPaths.has(path)) return null;
+  return folders;
 }

@@ -2,7 +2,8 @@
  * The release manifest: what a release is, file by file. A release's id is the
  * sha256 of the manifest's canonical JSON, so the id pins every byte of the release.
  */
-import { entryListsLookSound, fileEntryProblems, isPlainRelativePath } from './manifest-files.js';
+import { fileEntryProblems, isPlainRelativePath, soundEntryFolders } from './manifest-files.js';
+import { rememberManifestFolders } from './manifest-folders.js';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { PIPELINE_STEPS, type ConfigKeyConfig, type DataConfig, type HookConfig, type MigrateConfig, type ServiceConfig } from '../config/types.js';
@@ -123,27 +124,6 @@ export function unsafePathReason(p: string): string | undefined {
     if (segment === '..') return "path has a '..' segment";
   }
   return undefined;
-}
-
-/** Every folder that holds one of these paths ('a' and 'a/b' for 'a/b/c.txt'), parents before children. */
-export function foldersOfEntries(paths: Iterable<string>): string[] {
-  const folders = new Set<string>();
-  // A folder is in the set only with all of its own folders, so the walk up stops at the first one
-  // already there; paths in order share their parent with the one before (8,000 parents for 50,000 files).
-  let previousParent: string | undefined;
-  for (const p of paths) {
-    const slash = p.lastIndexOf('/');
-    if (slash === -1) continue;
-    const parent = p.slice(0, slash);
-    if (parent === previousParent) continue;
-    previousParent = parent;
-    for (let end = slash; end !== -1; end = end === 0 ? -1 : p.lastIndexOf('/', end - 1)) {
-      const folder = p.slice(0, end);
-      if (folders.has(folder)) break;
-      folders.add(folder);
-    }
-  }
-  return [...folders].sort(comparePaths);
 }
 
 export function shortId(id: string): string {
@@ -300,9 +280,16 @@ function invalid(message: string, details: string[] = []): SlipwayError {
  * that is both a file (or link) and a folder. The last rule is what makes writing
  * through a link impossible: no entry of a release ever lies under one of its links.
  */
-function entryListProblems(files: ManifestFile[], links: ManifestLink[]): string[] {
-  // A sound list (every release slipway builds) is seen to be so in one quick pass; the rest is for saying what is wrong.
-  if (entryListsLookSound(files, links)) return [];
+function entryListProblems(manifest: ReleaseManifest): string[] {
+  const files = manifest.files;
+  const links = manifest.links ?? [];
+  // A sound list (every release slipway builds) is seen to be so in one quick pass, which gathers its
+  // folders on the way (kept for the install); the rest is for saying what is wrong.
+  const folders = soundEntryFolders(files, links);
+  if (folders !== null) {
+    rememberManifestFolders(manifest, folders);
+    return [];
+  }
   const problems: string[] = [];
   const paths = new Set<string>();
   const check = (list: readonly { path: string }[], name: string) => {
@@ -393,7 +380,7 @@ export function parseManifest(bytes: Buffer | string, expectedId?: string, optio
     ]);
   }
   const manifest = (fileProblems === null ? result.data : { ...result.data, files }) as ReleaseManifest;
-  const problems = entriesKnownGood ? [] : entryListProblems(manifest.files, manifest.links ?? []);
+  const problems = entriesKnownGood ? [] : entryListProblems(manifest);
   if (problems.length > 0) throw invalid('The release manifest lists unsafe file paths.', problems);
   return manifest;
 }

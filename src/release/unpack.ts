@@ -15,7 +15,8 @@ import path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { SlipwayError } from '../errors.js';
 import { mapLimit } from './file-hash.js';
-import { foldersOfEntries, unsafePathReason, type ManifestFile, type ReleaseManifest } from './manifest.js';
+import { unsafePathReason, type ManifestFile, type ReleaseManifest } from './manifest.js';
+import { foldersOfEntries } from './manifest-folders.js';
 
 export interface UnpackOptions {
   archivePath: string;

@@ -9,7 +9,8 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { hashFileSync } from './file-hash.js';
-import { foldersOfEntries, normalizeMode, type ManifestFile, type ReleaseManifest } from './manifest.js';
+import { normalizeMode, type ManifestFile, type ReleaseManifest } from './manifest.js';
+import { foldersOfEntries } from './manifest-folders.js';
 
 /** What each file looked like when it was installed, in manifest order. */
 export type StatSnapshot = Array<[ino: number, size: number, mtimeMs: number]>;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, test, type TestContext } from 'node:test';
 import { loadProject } from '../../src/config/load.js';
-import { installRelease, isReleaseInstalled, removeInstalledRelease, type InstallResult, type SignaturePolicy } from '../../src/host/install-release.js';
+import { installRelease, isReleaseInstalled, readInstalledManifest, removeInstalledRelease, type InstallResult, type SignaturePolicy } from '../../src/host/install-release.js';
 import { ensureHostLayout, hostLayout, type HostLayout } from '../../src/host/layout.js';
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
 import { buildRelease } from '../../src/release/build.js';
@@ -132,6 +132,29 @@ test('installs into releases/<id>/, read-only, with manifests/<id>.json and a le
 
   // installing again is a no-op that returns the same manifest
   assert.deepEqual(await h.install(), manifest);
+});
+
+test('an installed manifest held in memory is used only while its file is the one read: a changed file is read and checked again, a removed one is gone', async (t) => {
+  const h = await host(t, 'unsigned');
+  const installed = await h.install();
+  const file = path.join(h.layout.manifestsDir, `${releaseId}.json`);
+  // Held while this test keeps `installed`: the same object comes back, its file unchanged.
+  assert.equal(await readInstalledManifest(h.layout, releaseId), installed);
+  const bytes = fs.readFileSync(file);
+  // A changed byte (same size) in a new file: read again, and refused as tampered.
+  const changed = Buffer.from(bytes);
+  const at = changed.indexOf('"version":"v1"') + '"version":"v'.length;
+  changed[at] = '9'.charCodeAt(0);
+  fs.writeFileSync(`${file}.new`, changed);
+  fs.renameSync(`${file}.new`, file);
+  await expectRejects(readInstalledManifest(h.layout, releaseId), 'RELEASE_MANIFEST_TAMPERED');
+  // Its own bytes back: read and checked again, a new object equal to the first.
+  fs.writeFileSync(file, bytes);
+  const again = await readInstalledManifest(h.layout, releaseId);
+  assert.notEqual(again, installed);
+  assert.deepEqual(again, installed);
+  fs.rmSync(file);
+  assert.equal(await readInstalledManifest(h.layout, releaseId), null);
 });
 
 test('the release folder itself is read-only too, so nothing can be added beside the released files', async (t) => {
