@@ -228,7 +228,13 @@ function bufferBody(res: Http.IncomingMessage, whenOver: () => void): BufferedBo
   };
 }
 
-let sent: SentRollback | null = null;
+/**
+ * Where the rollback sent early waits for rollback.ts. On globalThis, not in this module: the
+ * early send loads from a file of its own (scripts/bundle-cli.js), one module instead of the
+ * handful of shared chunks, and the CLI's copy of this module must still find what it sent.
+ */
+const SENT = Symbol.for('slipway.rollback-fast.sent');
+const slot = globalThis as { [SENT]?: SentRollback | null };
 
 /**
  * A warm rollback is answered within this; until then the rest of the CLI waits, so that loading it
@@ -266,7 +272,7 @@ export async function sendEarly(args: readonly string[], env: NodeJS.ProcessEnv,
           resolve(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? { unreached: true } : { error });
         });
       });
-      sent = { args: parsed, socketPath, startedMs, answer };
+      slot[SENT] = { args: parsed, socketPath, startedMs, answer };
       req.on('finish', () => setTimeout(done, QUIET_WHILE_SWITCHING_MS).unref());
       req.end(body);
     });
@@ -277,7 +283,7 @@ export async function sendEarly(args: readonly string[], env: NodeJS.ProcessEnv,
 
 /** The rollback sent early, once: rollback.ts takes it instead of sending one. */
 export function takeSentRollback(): SentRollback | null {
-  const taken = sent;
-  sent = null;
+  const taken = slot[SENT] ?? null;
+  slot[SENT] = null;
   return taken;
 }
