@@ -8,7 +8,8 @@
 /** Every folder that holds one of these paths ('a' and 'a/b' for 'a/b/c.txt'), parents before children. */
 export function foldersOfEntries(paths: Iterable<string>): string[] {
   const folders = new Set<string>();
-  for (const p of paths) addFoldersOf(folders, p, undefined);
+  let previousParent: string | undefined;
+  for (const p of paths) previousParent = addFoldersOf(folders, p, previousParent);
   return sortedFolders(folders);
 }
 
@@ -47,15 +48,15 @@ const known = new WeakMap<Entries, readonly string[]>();
 export function manifestFolders(manifest: Entries): readonly string[] {
   let folders = known.get(manifest);
   if (folders === undefined) {
-    const set = new Set<string>();
-    for (const list of [manifest.files, manifest.links ?? []]) {
-      let previousParent: string | undefined;
-      for (const { path } of list) previousParent = addFoldersOf(set, path, previousParent);
-    }
-    folders = sortedFolders(set);
+    folders = foldersOfEntries(entryPaths(manifest));
     known.set(manifest, folders);
   }
   return folders;
+}
+
+function* entryPaths(manifest: Entries): Iterable<string> {
+  for (const { path } of manifest.files) yield path;
+  for (const { path } of manifest.links ?? []) yield path;
 }
 
 /** Keeps the folders a check of `manifest`'s entries gathered (every folder of its files and links), for manifestFolders. */
