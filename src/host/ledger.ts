@@ -8,7 +8,8 @@
  * beside the release (readInstalledManifest); the ledger keeps the id and small facts.
  *
  * WAL lets readers (the CLI's status, the dashboard) read while the agent writes;
- * synchronous=FULL makes a committed deployment record survive power loss.
+ * synchronous=FULL makes a committed deployment record survive power loss. A step's own
+ * rows are the exception (see historyOnly): the journal holds the same facts durably.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -229,7 +230,7 @@ export class Ledger {
   /** Records that a step began; a name may repeat within a deployment (a retry, an undo): each start is its own row. */
   startStep(deploymentId: number, name: string): void {
     this.writable();
-    deployments.startStep(this.db, deploymentId, name);
+    this.historyOnly(() => deployments.startStep(this.db, deploymentId, name));
   }
 
   /**
@@ -238,7 +239,28 @@ export class Ledger {
    */
   finishStep(deploymentId: number, name: string, result: { outcome: StepOutcome; detail?: string }): void {
     this.writable();
-    deployments.finishStep(this.db, deploymentId, name, result);
+    this.historyOnly(() => deployments.finishStep(this.db, deploymentId, name, result));
+  }
+
+  /**
+   * A write that is history for people only, committed without a sync of its own: a step's
+   * rows. Each costs an fsync otherwise, run on the agent's one thread (which also proxies
+   * the app's requests); a warm rollback wrote thirteen before its switch.
+   *
+   * Nothing decides from them: crash recovery reads the journal, whose lines are fsynced
+   * before a step acts. In WAL mode such a commit is atomic and in the log at once (other
+   * readers see it, a crashed process loses nothing); only a power loss can drop it, and only
+   * until the next synced commit (the deployment's outcome, the switch's current release,
+   * any backup record), which syncs the log up to itself. A lost row reads as a step of an
+   * interrupted update that never finished, and recovery writes its own rows.
+   */
+  private historyOnly(write: () => void): void {
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      write();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   /** `slipway history --json`: exactly the contract's fields, newest first. */

@@ -34,6 +34,31 @@ const deployV1toV2: StartDeployment = {
   who: 'alice',
 };
 
+test("a step's rows are committed without a sync of their own; every other write still syncs", (t) => {
+  const file = tempLedgerFile(t);
+  const ledger = opened(t, file);
+  const synchronous = () => (ledger as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true });
+  assert.equal(synchronous(), 2, 'FULL once opened');
+  const id = ledger.startDeployment(deployV1toV2);
+  ledger.startStep(id, 'lock');
+  assert.equal(synchronous(), 2, 'back to FULL after a started step');
+  ledger.finishStep(id, 'lock', { outcome: 'done' });
+  ledger.finishStep(id, 'backup', { outcome: 'skipped', detail: 'nothing to back up' });
+  assert.equal(synchronous(), 2, 'back to FULL after a finished step');
+  // A failing write puts it back too.
+  assert.throws(() => ledger.startStep(id + 1000, 'lock'));
+  assert.equal(synchronous(), 2, 'back to FULL after a step row that failed');
+
+  // Committed: another connection (the CLI's history) reads them at once.
+  const reader = new Database(file, { readonly: true });
+  t.after(() => reader.close());
+  const rows = reader.prepare('SELECT name, outcome FROM deployment_steps WHERE deployment_id = ? ORDER BY id').all(id);
+  assert.deepEqual(rows, [
+    { name: 'lock', outcome: 'done' },
+    { name: 'backup', outcome: 'skipped' },
+  ]);
+});
+
 test('a deployment and its steps round-trip, repeated and never-started steps included', (t) => {
   const ledger = opened(t, tempLedgerFile(t));
   const id = ledger.startDeployment(deployV1toV2);

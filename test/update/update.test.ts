@@ -183,6 +183,23 @@ test('recovery after a crash past the switch puts current and the previous relea
   assert.equal(after.ledger.getState().currentId, v3.id);
   assert.equal(after.ledger.getState().previousId, v1.id, "the previous release from before the update, from the switch step's facts");
   assert.equal(after.readState(), 'v1 data', 'the data from before the migration');
+  // v2 may have answered (the switch began, its end never came): what it may have written is kept first.
+  const kept = after.ledger.listBackups().filter((b) => b.reason === 'pre-restore');
+  assert.equal(kept.length, 1, `the data v2 left is backed up before the restore: ${JSON.stringify(after.ledger.listBackups())}`);
+});
+
+test("recovery after a crash before the switch began keeps no copy of the data: the new release never answered", async (t) => {
+  const f = await createUpdateFixture(t);
+  const { v1, v2 } = f.releases;
+  f.writeState('v1 data');
+  await update(f, 'deploy', { releaseId: v1.id });
+  f.runtime.commands.set('migrate v2', () => f.writeState('v2 data'));
+  await crashAfter(f, { releaseId: v2.id }, 'start');
+  const after = f.reopen();
+  const report = await recoverUnfinishedUpdate(after.host, () => {});
+  assert.equal(report?.outcome, 'rolled-back');
+  assert.equal(after.readState(), 'v1 data');
+  assert.deepEqual(after.ledger.listBackups().filter((b) => b.reason === 'pre-restore'), []);
 });
 
 test('recovery after the health window passed (a crash in finish) completes the update', async (t) => {

@@ -108,12 +108,16 @@ export function undoRestoresData(ctx: UpdateContext): boolean {
 }
 
 /**
- * The target release served (the switch happened), so it may have acknowledged writes that
+ * The target release may have served (the switch began), so it may have acknowledged writes that
  * restoring the earlier backup discards: back up the data as the update leaves it first.
  * Best effort: the restore goes ahead when this backup fails (a half-migrated database may not dump).
+ *
+ * Read from the journal, whose lines are durable before a step acts (a crash inside the switch
+ * leaves its begin and no end: the new release may have answered), not from the ledger's step
+ * rows, which are history only (Ledger.historyOnly).
  */
 async function keepDataOfFailedUpdate(ctx: UpdateContext): Promise<string | null> {
-  const served = ctx.ledger.getDeployment(ctx.deploymentId)?.steps.some((s) => s.name === 'switch' && s.outcome === 'done');
+  const served = (await ctx.journal.entriesFor(ctx.deploymentId)).some((e) => e.step === 'switch' && e.phase === 'begin');
   const manifest = ctx.to.manifest;
   if (!served || !manifest || !hasData(manifest.runtime.data)) return null;
   try {
