@@ -1,7 +1,8 @@
 /**
  * The host journal: an append-only JSON-lines file, one line before and one after each
  * pipeline step (and its undo). The ledger is for people; the journal is what crash
- * recovery reads, so every line is fsynced before append() resolves.
+ * recovery reads, so a line is fsynced before append() resolves, unless it is appended
+ * with `sync: false`: then the next synced line (or flush()) makes it durable with itself.
  */
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -23,8 +24,13 @@ export type JournalEntry = {
 
 export interface Journal {
   readonly file: string;
-  /** Appends one entry (durably: written and fsynced) and returns it with its `at`. */
-  append(entry: Omit<JournalEntry, 'at'>): Promise<JournalEntry>;
+  /**
+   * Appends one entry and returns it with its `at`: durably (written and fsynced), or with
+   * `sync: false` written only, until the next synced append or flush(), which cover it.
+   */
+  append(entry: Omit<JournalEntry, 'at'>, options?: { sync?: boolean }): Promise<JournalEntry>;
+  /** Makes every line appended so far durable (one fsync, none when they all are). */
+  flush(): Promise<void>;
   /** Every readable entry of one deployment, oldest first (the rotated file included). */
   entriesFor(deployment: string | number): Promise<JournalEntry[]>;
   /** The last n readable entries, oldest first. */
@@ -45,15 +51,21 @@ export function openJournal(file: string, options: JournalOptions = {}): Journal
   const rotated = `${file}.1`;
   // Appends run one after another, so lines keep their order and a rotation never races a write.
   let queue: Promise<unknown> = Promise.resolve();
+  // A line written and not yet fsynced: the next fsync of the file covers it, whichever handle makes it.
+  let unsynced = false;
 
-  async function appendNow(entry: Omit<JournalEntry, 'at'>): Promise<JournalEntry> {
+  async function appendNow(entry: Omit<JournalEntry, 'at'>, sync: boolean): Promise<JournalEntry> {
     const full: JournalEntry = { at: new Date().toISOString(), ...entry };
     const line = JSON.stringify(full) + '\n';
     await fs.mkdir(path.dirname(file), { recursive: true });
 
     const before = await fileSize(file);
     const rotateNow = before !== null && before >= maxBytes;
-    if (rotateNow) await fs.rename(file, rotated);
+    if (rotateNow) {
+      if (unsynced) await syncFile(file);
+      unsynced = false;
+      await fs.rename(file, rotated);
+    }
     const handle = await fs.open(file, 'a+', 0o640);
     try {
       // A crash mid-write leaves a line without its newline; end it first so the torn
@@ -61,7 +73,8 @@ export function openJournal(file: string, options: JournalOptions = {}): Journal
       const { size } = await handle.stat();
       const prefix = size > 0 && !(await endsWithNewline(handle, size)) ? '\n' : '';
       await handle.write(prefix + line);
-      await handle.sync();
+      if (sync) await handle.sync();
+      unsynced = !sync;
     } finally {
       await handle.close();
     }
@@ -76,8 +89,17 @@ export function openJournal(file: string, options: JournalOptions = {}): Journal
 
   return {
     file,
-    append(entry) {
-      const result = queue.then(() => appendNow(entry));
+    append(entry, options) {
+      const result = queue.then(() => appendNow(entry, options?.sync ?? true));
+      queue = result.catch(() => undefined);
+      return result;
+    },
+    flush() {
+      const result = queue.then(async () => {
+        if (!unsynced) return;
+        await syncFile(file);
+        unsynced = false;
+      });
       queue = result.catch(() => undefined);
       return result;
     },
@@ -123,6 +145,15 @@ function isEntry(value: unknown): value is JournalEntry {
     typeof v.phase === 'string' &&
     PHASES.has(v.phase)
   );
+}
+
+async function syncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function fileSize(file: string): Promise<number | null> {

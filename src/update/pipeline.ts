@@ -95,7 +95,10 @@ export async function runPipeline<C>(o: RunPipelineOptions<C>): Promise<Pipeline
       await o.faults?.after(step.name);
       const ms = Math.round(performance.now() - started);
       const data = o.factsOf?.(step.name);
-      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'end', outcome: result.outcome, ...(data ? { data } : {}) });
+      // Not synced on its own: the next step's begin, synced before that step acts, carries it to the disk (and
+      // flush() the last one). Lost to a power cut before then, it reads as a crash just before it was written,
+      // which recovery handles anyway: the step is asked whether its work is in place (isDone) and undone from its facts.
+      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'end', outcome: result.outcome, ...(data ? { data } : {}) }, { sync: false });
       o.ledger.finishStep(o.deploymentId, step.name, { outcome: result.outcome, detail: result.detail });
       o.onEvent({ type: 'step-end', name: step.name, outcome: result.outcome, ms, detail: result.detail });
     } catch (error) {
@@ -111,6 +114,8 @@ export async function runPipeline<C>(o: RunPipelineOptions<C>): Promise<Pipeline
       return { ok: false, failedStep: step.name, error, undoFailures };
     }
   }
+  // Before the outcome is recorded: recovery finishes an update whose watch ended, and must see that it did.
+  await o.journal.flush();
   return { ok: true };
 }
 

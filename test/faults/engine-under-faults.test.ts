@@ -32,6 +32,7 @@ function memoryJournal(failWhen: (entry: Omit<JournalEntry, 'at'>) => boolean = 
       entries.push(entry);
       return { ...entry, at: new Date().toISOString() } as JournalEntry;
     },
+    async flush() {},
     async entriesFor() {
       return [];
     },

@@ -96,3 +96,52 @@ test('the default limit is 5 MiB', async (t) => {
   assert.equal((await journal.lastEntries(5)).at(-1)?.step, 'new');
   assert.equal(fs.readFileSync(file, 'utf8').split('\n').length, 2);
 });
+
+/** Counts the fsyncs of every file handle (node's FileHandle.sync) while `during` runs. */
+async function countingSyncs<T>(file: string, during: (syncs: () => number) => Promise<T>): Promise<T> {
+  const probe = await fs.promises.open(file, 'a');
+  const proto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
+  await probe.close();
+  const original = proto.sync;
+  let count = 0;
+  proto.sync = function (this: unknown) {
+    count += 1;
+    return original.call(this);
+  };
+  try {
+    return await during(() => count);
+  } finally {
+    proto.sync = original;
+  }
+}
+
+test('a line appended with sync: false is made durable by the next synced line or by flush, one fsync each', async (t) => {
+  const file = tempFile(t);
+  const journal = openJournal(file);
+  await journal.append({ deployment: 1, step: 'lock', phase: 'begin' }); // the file and its folder entry exist from here on
+  await countingSyncs(file, async (syncs) => {
+    await journal.append({ deployment: 1, step: 'lock', phase: 'end', outcome: 'done' }, { sync: false });
+    assert.equal(syncs(), 0, 'written, not synced');
+    await journal.append({ deployment: 1, step: 'fetch', phase: 'begin' });
+    assert.equal(syncs(), 1, 'the next line is synced, and the one before with it');
+    await journal.append({ deployment: 1, step: 'fetch', phase: 'end', outcome: 'done' }, { sync: false });
+    await journal.flush();
+    assert.equal(syncs(), 2, 'flush syncs what is pending');
+    await journal.flush();
+    assert.equal(syncs(), 2, 'and nothing when nothing is');
+  });
+  assert.deepEqual((await journal.entriesFor(1)).map((e) => `${e.step} ${e.phase}`), ['lock begin', 'lock end', 'fetch begin', 'fetch end']);
+});
+
+test('an unsynced line is synced before its file is rotated away', async (t) => {
+  const file = tempFile(t);
+  const journal = openJournal(file, { maxBytes: 200 });
+  await journal.append({ deployment: 1, step: 'lock', phase: 'begin', data: { pad: 'x'.repeat(150) } });
+  await countingSyncs(file, async (syncs) => {
+    await journal.append({ deployment: 1, step: 'lock', phase: 'end', outcome: 'done' }, { sync: false });
+    await journal.append({ deployment: 1, step: 'fetch', phase: 'begin' }); // rotates first
+    assert.equal(syncs(), 2, 'the old file before it moves, then the new line');
+  });
+  assert.ok(fs.existsSync(`${file}.1`));
+  assert.deepEqual((await journal.entriesFor(1)).map((e) => `${e.step} ${e.phase}`), ['lock begin', 'lock end', 'fetch begin']);
+});
