@@ -86,7 +86,9 @@ export async function runPipeline<C>(o: RunPipelineOptions<C>): Promise<Pipeline
       }
       // Begun before it is recorded: if the record fails, its undo (which checks what was done) still runs.
       begun.push(step);
-      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'begin' });
+      // Synced before the step acts when the step has an undo: recovery undoes the steps the journal says began. One without
+      // (fetch, preflight) is never undone, so its begin need not reach the disk first; the next synced line carries it.
+      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'begin' }, { sync: step.undo !== undefined });
       o.ledger.startStep(o.deploymentId, step.name);
       await o.faults?.before(step.name);
       if (o.runHooks) await o.runHooks('before', step.name);
