@@ -6,6 +6,7 @@ import { putBuiltRelease, type PublishedRelease } from '../store/releases.js';
 import type { CliContext } from './context.js';
 import { formatBytes } from '../util/format.js';
 import { phaseProgress } from './progress.js';
+import { filesBytes } from '../release/manifest-size.js';
 
 /** Puts a built release into the store, with progress for packing and sending what the store lacks. */
 export async function storeBuiltRelease(ctx: CliContext, store: BlobStore, app: string, built: BuiltRelease): Promise<PublishedRelease> {
@@ -17,7 +18,7 @@ export async function storeBuiltRelease(ctx: CliContext, store: BlobStore, app: 
 /** The lines `build` and `publish` print about a release they just built and stored. */
 export function describeBuilt(built: BuiltRelease, stored: PublishedRelease, store: BlobStore): string[] {
   const links = built.manifest.links ?? [];
-  const bytes = built.manifest.files.reduce((sum, file) => sum + file.size, 0);
+  const bytes = filesBytes(built.manifest.files);
   const lines = [
     `built ${built.manifest.app} ${built.manifest.version} (${shortId(built.id)})`,
     `  commit   ${built.manifest.commit}`,

@@ -4,6 +4,7 @@ import { openCliStore } from './store-option.js';
 import { formatBytes } from '../util/format.js';
 import { jsonOutput, type CliContext, type CommandResult } from './context.js';
 import { printable } from '../util/terminal-text.js';
+import { filesBytes } from '../release/manifest-size.js';
 
 interface ReleaseShowOptions {
   args: string[];
@@ -18,7 +19,7 @@ export default async function releaseShow(options: ReleaseShowOptions, ctx: CliC
   const info = await resolveRelease(store, project.config.app, options.args[0]!);
   const manifest = await readReleaseManifest(store, project.config.app, info.id);
   if (options.json) return jsonOutput({ ...info, manifest });
-  const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
+  const total = filesBytes(manifest.files);
   const lines = [
     `${printable(manifest.app)} ${printable(manifest.version)}${manifest.dirty ? ' (built from a dirty work tree)' : ''}`,
     `  id         ${info.id}`,

@@ -17,6 +17,7 @@ import { removeReadOnlyFolder as removeReleaseFolder } from './remove-folder.js'
 import { listHostObjects } from './objects.js';
 import { startInstallWorkers, type InstallWorkers } from './install-workers.js';
 import { adoptPendingObjects, markObjectsPending, pendingObjectsMarker } from './pending-objects.js';
+import { filesBytes } from '../release/manifest-size.js';
 
 export interface SignaturePolicy {
   required: boolean;
@@ -216,7 +217,7 @@ async function fetchCheckedManifest(options: { store: BlobStore; app: string; id
     verifyReleaseSignature({ app: manifest.app, version: manifest.version, id }, signature ? parseReleaseSignature(signature) : null, options.signatures.publicKeysPem);
   }
   const entries = manifest.files.length + (manifest.links?.length ?? 0);
-  const totalBytes = manifest.files.reduce((sum, f) => sum + f.size, 0);
+  const totalBytes = filesBytes(manifest.files);
   if (entries > MAX_ENTRIES || totalBytes > MAX_TOTAL_BYTES) {
     throw new SlipwayError('RELEASE_TOO_LARGE', `release ${shortId(id)} has ${entries} entries and ${totalBytes} bytes, more than a host accepts (${MAX_ENTRIES} entries, ${MAX_TOTAL_BYTES} bytes)`, {
       hint: 'nothing was fetched; leave build output the app does not need out of the release (build.exclude in slipway.yml)',

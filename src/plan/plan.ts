@@ -15,6 +15,7 @@ import { configChanges } from './config-changes.js';
 import type { DescribeSteps, PlanDirection, PlannedRelease, UpdatePlan, UpdatePlanInput } from './plan-types.js';
 import { compareReleases, orderBasis, releasesBetween } from './release-order.js';
 import { findUpgradePath, isReachable } from './upgrade-path.js';
+import { filesBytes } from '../release/manifest-size.js';
 
 export type {
   DescribeSteps,
@@ -83,7 +84,7 @@ export function createUpdatePlan(input: UpdatePlanInput, describeSteps: Describe
     });
   }
 
-  const releaseBytes = target.files.reduce((sum, file) => sum + file.size, 0);
+  const releaseBytes = filesBytes(target.files);
   const neededBytes = input.backupEstimateBytes + releaseBytes * 2 + DISK_MARGIN_BYTES;
   const backup = { estimateBytes: input.backupEstimateBytes, freeBytes: input.freeBytes, releaseBytes, neededBytes, fits: input.freeBytes >= neededBytes };
   if (!backup.fits) {

@@ -7,6 +7,7 @@ import { formatBytes } from '../../util/format.js';
 import { promises as fs } from 'node:fs';
 import { releaseDir } from '../../host/layout.js';
 import { plural } from '../../plan/plan.js';
+import { filesBytes } from '../../release/manifest-size.js';
 
 /**
  * Step 2: the release on disk: digest and signature verified, the contents it lacks fetched and checked, its folder made
@@ -17,7 +18,7 @@ export const fetchStep: UpdateStep = {
   describe: ({ input: { target } }) => ({
     step: 'fetch',
     runs: true,
-    what: `get ${target.version} from the store, verify its digest (${plural(target.files.length, 'file')}, ${formatBytes(target.files.reduce((sum, f) => sum + f.size, 0))})${describeImagesToGet(target)}`,
+    what: `get ${target.version} from the store, verify its digest (${plural(target.files.length, 'file')}, ${formatBytes(filesBytes(target.files))})${describeImagesToGet(target)}`,
   }),
   async run(ctx) {
     // The agent runs this release (warm in standby) and lent its manifest, checked when the slot started:
