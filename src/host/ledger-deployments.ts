@@ -14,6 +14,7 @@ import {
   type StepOutcome,
   type StepRecord,
 } from './ledger-records.js';
+import { statement } from './ledger-statements.js';
 
 interface DeploymentRow {
   id: number;
@@ -42,12 +43,11 @@ interface StepRow {
 
 /** Records the start of a deployment (startedAt = now); returns its id. */
 export function startDeployment(db: Database.Database, deployment: StartDeployment): number {
-  const result = db
-    .prepare(
-      `INSERT INTO deployments (kind, from_id, to_id, from_version, to_version, reason, who, started_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .run(
+  const result = statement(
+    db,
+    `INSERT INTO deployments (kind, from_id, to_id, from_version, to_version, reason, who, started_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
       deployment.kind,
       deployment.fromId,
       deployment.toId,
@@ -61,44 +61,41 @@ export function startDeployment(db: Database.Database, deployment: StartDeployme
 }
 
 export function finishDeployment(db: Database.Database, id: number, result: { outcome: DeploymentOutcome; error?: string }): void {
-  const row = db.prepare('SELECT finished_at FROM deployments WHERE id = ?').get(id) as { finished_at: string | null } | undefined;
+  const row = statement(db, 'SELECT finished_at FROM deployments WHERE id = ?').get(id) as { finished_at: string | null } | undefined;
   if (row === undefined) throw noDeployment(id);
   if (row.finished_at !== null) {
     throw new SlipwayError('HOST_LEDGER_DEPLOYMENT_FINISHED', `Deployment ${id} was already finished at ${row.finished_at}.`, {
       hint: 'This is a bug in slipway; please report it.',
     });
   }
-  db
-    .prepare('UPDATE deployments SET finished_at = ?, outcome = ?, error = ? WHERE id = ?')
+  statement(db, 'UPDATE deployments SET finished_at = ?, outcome = ?, error = ? WHERE id = ?')
     .run(now(), result.outcome, result.error ?? null, id);
 }
 
 /** The latest deployment that never finished (in progress, or interrupted by a crash), or null. */
 export function unfinishedDeployment(db: Database.Database): DeploymentRecord | null {
-  const row = db
-    .prepare('SELECT * FROM deployments WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1')
+  const row = statement(db, 'SELECT * FROM deployments WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1')
     .get() as DeploymentRow | undefined;
   return row === undefined ? null : withSteps(db, [row])[0];
 }
 
 export function getDeployment(db: Database.Database, id: number): DeploymentRecord | null {
-  const row = db.prepare('SELECT * FROM deployments WHERE id = ?').get(id) as DeploymentRow | undefined;
+  const row = statement(db, 'SELECT * FROM deployments WHERE id = ?').get(id) as DeploymentRow | undefined;
   return row === undefined ? null : withSteps(db, [row])[0];
 }
 
 /** Newest first, each with its steps in the order they started. */
 export function listDeployments(db: Database.Database, options: { limit?: number } = {}): DeploymentRecord[] {
   const limit = options.limit ?? 50;
-  const rows = db.prepare('SELECT * FROM deployments ORDER BY id DESC LIMIT ?').all(limit) as DeploymentRow[];
+  const rows = statement(db, 'SELECT * FROM deployments ORDER BY id DESC LIMIT ?').all(limit) as DeploymentRow[];
   return withSteps(db, rows);
 }
 
 /** Records that a step began; a name may repeat within a deployment (a retry, an undo): each start is its own row. */
 export function startStep(db: Database.Database, deploymentId: number, name: string): void {
-  const exists = db.prepare('SELECT 1 FROM deployments WHERE id = ?').get(deploymentId);
+  const exists = statement(db, 'SELECT 1 FROM deployments WHERE id = ?').get(deploymentId);
   if (exists === undefined) throw noDeployment(deploymentId);
-  db
-    .prepare('INSERT INTO deployment_steps (deployment_id, name, started_at, started_ms) VALUES (?, ?, ?, ?)')
+  statement(db, 'INSERT INTO deployment_steps (deployment_id, name, started_at, started_ms) VALUES (?, ?, ?, ?)')
     .run(deploymentId, name, now(), Date.now());
 }
 
@@ -108,28 +105,25 @@ export function startStep(db: Database.Database, deploymentId: number, name: str
  */
 export function finishStep(db: Database.Database, deploymentId: number, name: string, result: { outcome: StepOutcome; detail?: string }): void {
   db.transaction(() => {
-    const open = db
-      .prepare(
-        `SELECT id, started_ms FROM deployment_steps
-         WHERE deployment_id = ? AND name = ? AND finished_at IS NULL ORDER BY id DESC LIMIT 1`,
-      )
-      .get(deploymentId, name) as { id: number; started_ms: number } | undefined;
+    const open = statement(
+      db,
+      `SELECT id, started_ms FROM deployment_steps
+       WHERE deployment_id = ? AND name = ? AND finished_at IS NULL ORDER BY id DESC LIMIT 1`,
+    ).get(deploymentId, name) as { id: number; started_ms: number } | undefined;
     const finishedAt = now();
     if (open === undefined) {
-      const exists = db.prepare('SELECT 1 FROM deployments WHERE id = ?').get(deploymentId);
+      const exists = statement(db, 'SELECT 1 FROM deployments WHERE id = ?').get(deploymentId);
       if (exists === undefined) throw noDeployment(deploymentId);
-      db
-        .prepare(
-          `INSERT INTO deployment_steps (deployment_id, name, started_at, started_ms, finished_at, outcome, ms, detail)
-           VALUES (?, ?, ?, ?, ?, ?, 0, ?)`,
-        )
-        .run(deploymentId, name, finishedAt, Date.now(), finishedAt, result.outcome, result.detail ?? null);
+      statement(
+        db,
+        `INSERT INTO deployment_steps (deployment_id, name, started_at, started_ms, finished_at, outcome, ms, detail)
+         VALUES (?, ?, ?, ?, ?, ?, 0, ?)`,
+      ).run(deploymentId, name, finishedAt, Date.now(), finishedAt, result.outcome, result.detail ?? null);
       return;
     }
     // The wall clock may step backwards (NTP); a duration is never negative.
     const ms = Math.max(0, Date.now() - open.started_ms);
-    db
-      .prepare('UPDATE deployment_steps SET finished_at = ?, outcome = ?, ms = ?, detail = ? WHERE id = ?')
+    statement(db, 'UPDATE deployment_steps SET finished_at = ?, outcome = ?, ms = ?, detail = ? WHERE id = ?')
       .run(finishedAt, result.outcome, ms, result.detail ?? null, open.id);
   }).immediate();
 }

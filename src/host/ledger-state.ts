@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { HostState } from './ledger-records.js';
+import { statement } from './ledger-statements.js';
 
 const STATE_CURRENT = 'current_id';
 const STATE_PREVIOUS = 'previous_id';
@@ -23,12 +24,11 @@ export function setCurrent(db: Database.Database, state: HostState): void {
 
 /** A free-form host state value (e.g. the active blue/green slot), null when unset. */
 export function getStateValue(db: Database.Database, key: string): string | null {
-  const row = db.prepare('SELECT value FROM host_state WHERE key = ?').get(key) as { value: string | null } | undefined;
+  const row = statement(db, 'SELECT value FROM host_state WHERE key = ?').get(key) as { value: string | null } | undefined;
   return row?.value ?? null;
 }
 
 export function setStateValue(db: Database.Database, key: string, value: string | null): void {
-  db
-    .prepare('INSERT INTO host_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+  statement(db, 'INSERT INTO host_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
     .run(key, value);
 }
