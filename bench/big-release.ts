@@ -27,7 +27,7 @@
  *     BIG_RELEASE_DIR=/mnt/other (work on another file system)
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -36,6 +36,7 @@ import { promisify } from 'node:util';
 import { generateBigTree, mutateOneFile } from './big-tree.js';
 import { CLI_PATH, freePort, runCli, type CliResult } from '../test/helpers/cli.js';
 import { processesUnder, startAgentProcess, type AgentProcess } from '../test/helpers/processes.js';
+import { bareNodeMs } from './bare-node.js';
 import { pollVersionUntil } from './poll-version.js';
 import { settle } from './settle.js';
 
@@ -217,12 +218,69 @@ async function startAgent(repo: string, home: string): Promise<AgentProcess> {
   return agent;
 }
 
+/** Five warm rollbacks in turn (each leaves the other version warm), with `env` changed for the CLI; medians. */
+async function warmRollbacks(home: string, repo: string, port: number, env: NodeJS.ProcessEnv) {
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const cli = async (args: string[]) => {
+    const t0 = performance.now();
+    const result = await runCli(args, { cwd: repo, home, tmp: TMP, timeoutMs: CLI_TIMEOUT_MS, env });
+    if (result.code !== 0) throw new Error(`slipway ${args.join(' ')}: ${firstLines(result)}`);
+    return performance.now() - t0;
+  };
+  const status: number[] = [];
+  for (let i = 0; i < 3; i += 1) status.push(await cli(['status', 'production', '--json']));
+  const nodeMs: number[] = [];
+  for (let i = 0; i < 3; i += 1) nodeMs.push(await bareNodeMs(env));
+  const runs = 5;
+  const walls: number[] = [];
+  const answeredEach: number[] = [];
+  const received: number[] = [];
+  const toSwitch: number[] = [];
+  const before = await answers(port);
+  let want = before.endsWith('v1') ? 'v2' : 'v1';
+  for (let i = 0; i < runs; i += 1) {
+    // The old version's first answer through the proxy, polled on its own connection while the command runs.
+    const stop = { stopped: false };
+    const startedAtMs = Date.now();
+    const t0 = performance.now();
+    const answered = pollVersionUntil(port, want, t0, stop);
+    walls.push(await cli(['rollback', 'production', '--yes']));
+    const timer = setTimeout(() => (stop.stopped = true), 10_000);
+    answeredEach.push((await answered) ?? Number.POSITIVE_INFINITY);
+    clearTimeout(timer);
+    stop.stopped = true;
+    const agent = await agentSide(home, repo, startedAtMs);
+    received.push(agent.receivedMs);
+    toSwitch.push(agent.toSwitchMs);
+    want = want === 'v1' ? 'v2' : 'v1';
+  }
+  return {
+    runs,
+    wallMs: median(walls),
+    statusMs: median(status),
+    nodeMs: median(nodeMs),
+    answeredMs: median(answeredEach),
+    answeredEach,
+    receivedMs: median(received),
+    toSwitchMs: median(toSwitch),
+  };
+}
+
 interface HistoryEntry {
   id: number;
   kind: string;
   to: string | null;
   outcome: string | null;
+  startedAt: string;
   steps: { name: string; outcome: string; ms: number }[];
+}
+
+/** The newest deployment: when the agent recorded it (ms after `commandStartedAtMs`, a Date.now()) and its steps' ms up to the end of the switch. */
+async function agentSide(home: string, repo: string, commandStartedAtMs: number): Promise<{ receivedMs: number; toSwitchMs: number }> {
+  const { stdout } = await cliOk(home, repo, ['history', 'production', '--json']);
+  const newest = [...(JSON.parse(stdout) as HistoryEntry[])].sort((a, b) => b.id - a.id)[0]!;
+  const upTo = newest.steps.findIndex((s) => s.name === 'switch');
+  return { receivedMs: Date.parse(newest.startedAt) - commandStartedAtMs, toSwitchMs: newest.steps.slice(0, upTo + 1).reduce((sum, s) => sum + s.ms, 0) };
 }
 
 /** The ms of one step of the newest deployment, from `slipway history --json`. */
@@ -427,32 +485,29 @@ try {
 
   if (deployedV2) {
     await phase('(f) rollback', async () => {
-      const status: number[] = [];
-      for (let i = 0; i < 3; i += 1) status.push((await cliOk(home, repo, ['status', 'production', '--json'])).ms);
-      status.sort((a, b) => a - b);
-      // The old version's first answer through the proxy, polled on its own connection while the command runs.
-      // Each rollback leaves the other version warm, so they alternate: v2 → v1, v1 → v2, … (the median of RUNS).
-      const RUNS = 5;
-      const walls: number[] = [];
-      const answeredAt: number[] = [];
-      let want = 'v1';
-      for (let i = 0; i < RUNS; i += 1) {
-        const stop = { stopped: false };
-        const t0 = performance.now();
-        const answered = pollVersionUntil(port, want, t0, stop);
-        const back = await cliOk(home, repo, ['rollback', 'production', '--yes']);
-        const timer = setTimeout(() => (stop.stopped = true), 10_000);
-        const answeredMs = await answered;
-        clearTimeout(timer);
-        stop.stopped = true;
-        walls.push(back.ms);
-        answeredAt.push(answeredMs ?? Number.POSITIVE_INFINITY);
-        want = want === 'v1' ? 'v2' : 'v1';
-      }
-      const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-      const serving = await answers(port);
-      say(`(f) warm rollback, ${RUNS} in turn (v2 → v1, v1 → v2, …), medians: slipway rollback ${sec(median(walls))} vs a bare slipway status ${(status[1]! / 1000).toFixed(2)} s: ${ratio(median(walls), status[1]!)}; /version now answers ${serving}`);
-      say(`(f) warm rollback: the old version answers ${median(answeredAt).toFixed(0)} ms after the command starts (median; each: ${answeredAt.map((ms) => ms.toFixed(0)).join(', ')} ms; target 150 ms; a bare status takes ${status[1]!.toFixed(0)} ms)`);
+      // This sandbox sets NODE_EXTRA_CA_CERTS to the system's CA bundle: every Node start then reads and parses it
+      // (about 60 ms here), before any of slipway's code runs. A server does not usually set it: the series runs as
+      // this environment stands, then again without it, and both are printed.
+      const extraCerts = process.env.NODE_EXTRA_CA_CERTS !== undefined;
+      let serving = '';
+      const series = async (env: NodeJS.ProcessEnv, label: string) => {
+        const r = await warmRollbacks(home, repo, port, env);
+        serving = await answers(port);
+        say(`(f) warm rollback${label}, ${r.runs} in turn (v2 → v1, v1 → v2, …), medians: slipway rollback ${sec(r.wallMs)} vs a bare slipway status ${(r.statusMs / 1000).toFixed(2)} s: ${ratio(r.wallMs, r.statusMs)}`);
+        say(`(f) warm rollback${label}: the old version answers ${r.answeredMs.toFixed(0)} ms after the command starts (median; each: ${r.answeredEach.map((ms) => ms.toFixed(0)).join(', ')} ms; target 150 ms)`);
+        say(`(f) warm rollback${label}: the request reaches the agent ${r.receivedMs.toFixed(0)} ms after the command starts, whose steps take ${r.toSwitchMs.toFixed(0)} ms to the end of the switch (medians; a bare node -e 0 takes ${r.nodeMs.toFixed(0)} ms)`);
+      };
+      const dirty = () => /^Dirty:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? '?';
+      say(`(f) right after the deploys and verify (${dirty()} kB of dirty pages waiting to be written back):`);
+      await series({}, extraCerts ? ' (NODE_EXTRA_CA_CERTS set, as in this sandbox)' : '');
+      const server = extraCerts ? { NODE_EXTRA_CA_CERTS: undefined } : {};
+      const onServer = extraCerts ? ' (without NODE_EXTRA_CA_CERTS, as on a server)' : '';
+      if (extraCerts) await series(server, onServer);
+      // A rollback usually comes minutes after the deploy it undoes, once the disk has written it back.
+      const syncMs = await timeShell('sync', repo);
+      say(`(f) once the disk has written back what the deploys wrote (sync took ${sec(syncMs)}; ${dirty()} kB dirty now):`);
+      await series(server, onServer);
+      say(`(f) /version now answers ${serving}`);
     });
   }
   say(`done in ${sec(performance.now() - started)}${failures > 0 ? `, ${failures} phase(s) failed` : ''}`);

@@ -13,10 +13,10 @@
  *
  *   node dist/bench/rollback.js        (BENCH_RUNS=5)
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHostFixture, type HostFixture } from '../test/helpers/host-fixture.js';
+import { bareNodeMs } from './bare-node.js';
 import { pollVersionUntil } from './poll-version.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 5);
@@ -61,12 +61,6 @@ async function agentTimes(host: HostFixture, commandStartedAtMs: number): Promis
   return { receivedMs: Date.parse(history[0]!.startedAt) - commandStartedAtMs, toSwitchMs: steps.slice(0, upTo + 1).reduce((sum, s) => sum + s.ms, 0) };
 }
 
-/** The wall time of a bare `node -e 0`: the floor under any CLI call on this machine right now. */
-async function bareNode(): Promise<number> {
-  const t0 = performance.now();
-  await new Promise((resolve) => spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).on('close', resolve));
-  return performance.now() - t0;
-}
 
 function setStandby(host: HostFixture, value: string): void {
   const file = path.join(host.repo, 'slipway.yml');
@@ -105,10 +99,10 @@ try {
   const warmForward = series();
   const node: number[] = [];
   for (let i = 0; i < runs; i += 1) {
-    node.push(await bareNode());
+    node.push(await bareNodeMs());
     status.push((await timed(host, ['status', 'production'])).wallMs);
     await rollbackOnce(host, ['rollback', 'production', '--yes'], 'v1', warmBack, /warm in slot/);
-    node.push(await bareNode());
+    node.push(await bareNodeMs());
     status.push((await timed(host, ['status', 'production'])).wallMs);
     await rollbackOnce(host, ['rollback', 'production', '--to', 'v2', '--yes'], 'v2', warmForward, /warm in slot/);
   }
@@ -141,6 +135,12 @@ try {
     `rollback: warm, the old release answers ${warmAnswered.toFixed(0)} ms after the command starts (${(warmAnswered / baseline).toFixed(2)}x a bare status; target 150 ms); ` +
       `the command takes ${(warmWall / baseline).toFixed(2)}x a bare \`slipway status\` (target ≤ 2x); cold it takes ${(median(coldBack.wall) / baseline).toFixed(2)}x`,
   );
+  if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
+    // Set in this sandbox: every Node start (each CLI call above) reads and parses the CA bundle it names first.
+    const without: number[] = [];
+    for (let i = 0; i < 5; i += 1) without.push(await bareNodeMs({ NODE_EXTRA_CA_CERTS: undefined }));
+    console.log(`rollback: NODE_EXTRA_CA_CERTS is set here, as most servers do not: a bare node -e 0 takes ${median(node).toFixed(0)} ms with it and ${median(without).toFixed(0)} ms without; every figure above pays the difference (bench/big-release measures both)`);
+  }
   // On a loaded machine Node's own start dominates: how far above it the warm rollback answers.
   console.log(`rollback: warm, the old release answers ${(warmAnswered - median(node)).toFixed(0)} ms after a bare \`node -e 0\` would have ended (${(warmAnswered / median(node)).toFixed(2)}x it)`);
 } finally {
