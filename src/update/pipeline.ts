@@ -18,6 +18,13 @@ export interface PipelineStep<C> {
    * a warm rollback, a switch of a few milliseconds, most of its time.
    */
   skipWhy?(ctx: C): string | null;
+  /**
+   * The step's work is never undone and recovery decides nothing on it (fetch: an immutable
+   * release folder a retry reuses; preflight: checks). Its begin line is then not synced before
+   * it acts: the next synced line carries it. Every other step's begin is synced first, which
+   * also makes the step before it durably ended before it acts (finish relies on watch's end).
+   */
+  leavesNothingToUndo?: boolean;
 }
 
 export interface StepResult {
@@ -86,9 +93,8 @@ export async function runPipeline<C>(o: RunPipelineOptions<C>): Promise<Pipeline
       }
       // Begun before it is recorded: if the record fails, its undo (which checks what was done) still runs.
       begun.push(step);
-      // Synced before the step acts when the step has an undo: recovery undoes the steps the journal says began. One without
-      // (fetch, preflight) is never undone, so its begin need not reach the disk first; the next synced line carries it.
-      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'begin' }, { sync: step.undo !== undefined });
+      // Synced before the step acts (recovery undoes the steps the journal says began), unless nothing of it is ever undone.
+      await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'begin' }, { sync: step.leavesNothingToUndo !== true });
       o.ledger.startStep(o.deploymentId, step.name);
       await o.faults?.before(step.name);
       if (o.runHooks) await o.runHooks('before', step.name);
@@ -97,9 +103,9 @@ export async function runPipeline<C>(o: RunPipelineOptions<C>): Promise<Pipeline
       await o.faults?.after(step.name);
       const ms = Math.round(performance.now() - started);
       const data = o.factsOf?.(step.name);
-      // Not synced on its own: the next step's begin, synced before that step acts, carries it to the disk (and
-      // flush() the last one). Lost to a power cut before then, it reads as a crash just before it was written,
-      // which recovery handles anyway: the step is asked whether its work is in place (isDone) and undone from its facts.
+      // Not synced on its own: the next synced begin, before that step acts, carries it to the disk (and flush() the
+      // last one). Lost to a power cut before then, it reads as a crash just before it was written, which recovery
+      // handles anyway: the step is asked whether its work is in place (isDone) and undone from its facts.
       await o.journal.append({ deployment: o.deploymentId, step: step.name, phase: 'end', outcome: result.outcome, ...(data ? { data } : {}) }, { sync: false });
       o.ledger.finishStep(o.deploymentId, step.name, { outcome: result.outcome, detail: result.detail });
       o.onEvent({ type: 'step-end', name: step.name, outcome: result.outcome, ms, detail: result.detail });

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { JOURNAL_MAX_BYTES, openJournal } from '../../src/host/journal.js';
+import { countingSyncs } from '../helpers/count-syncs.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 function tempFile(t: { after(fn: () => void): void }): string {
@@ -96,24 +97,6 @@ test('the default limit is 5 MiB', async (t) => {
   assert.equal((await journal.lastEntries(5)).at(-1)?.step, 'new');
   assert.equal(fs.readFileSync(file, 'utf8').split('\n').length, 2);
 });
-
-/** Counts the fsyncs of every file handle (node's FileHandle.sync) while `during` runs. */
-async function countingSyncs<T>(file: string, during: (syncs: () => number) => Promise<T>): Promise<T> {
-  const probe = await fs.promises.open(file, 'a');
-  const proto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
-  await probe.close();
-  const original = proto.sync;
-  let count = 0;
-  proto.sync = function (this: unknown) {
-    count += 1;
-    return original.call(this);
-  };
-  try {
-    return await during(() => count);
-  } finally {
-    proto.sync = original;
-  }
-}
 
 test('a line appended with sync: false is made durable by the next synced line or by flush, one fsync each', async (t) => {
   const file = tempFile(t);

@@ -11,6 +11,7 @@ import test from 'node:test';
 import { openJournal, type Journal } from '../../src/host/journal.js';
 import { openLedger, type Ledger } from '../../src/host/ledger.js';
 import { runPipeline, type PipelineStep } from '../../src/update/pipeline.js';
+import { countingSyncs } from '../helpers/count-syncs.js';
 
 /** A journal file and a ledger in a temp folder, with one deployment started. */
 async function withHost(run: (o: { journal: Journal; ledger: Ledger; id: number }) => Promise<void>): Promise<void> {
@@ -81,5 +82,40 @@ test('a step with a hook around it runs even when it would skip, so the hook run
     assert.equal(result.ok, true);
     assert.ok(log.includes('run b') && log.includes('hook before_b') && log.includes('hook after_b'), log.join(', '));
     assert.ok((await journal.entriesFor(id)).some((e) => e.step === 'b' && e.phase === 'begin'));
+  });
+});
+
+test("a step's begin is synced before it acts, unless nothing of it is ever undone; an end rides on the next synced line", async () => {
+  await withHost(async ({ journal, ledger, id }) => {
+    await journal.append({ deployment: id, step: 'setup', phase: 'facts' }); // the file exists from here on
+    const at: Record<string, number> = {};
+    await countingSyncs(journal.file, async (syncs) => {
+      const step = (name: string, o: { undo?: boolean; leavesNothingToUndo?: boolean }): PipelineStep<null> => ({
+        name,
+        ...(o.leavesNothingToUndo ? { leavesNothingToUndo: true } : {}),
+        async run() {
+          at[name] = syncs();
+        },
+        ...(o.undo ? { async undo() {} } : {}),
+      });
+      const result = await runPipeline({
+        steps: [step('lock', { undo: true }), step('fetch', { leavesNothingToUndo: true }), step('watch', {}), step('finish', {})],
+        ctx: null,
+        deploymentId: id,
+        journal,
+        ledger,
+        onEvent: () => {},
+      });
+      assert.equal(result.ok, true);
+      assert.deepEqual(at, {
+        lock: 1, // its begin
+        fetch: 1, // lock's end and fetch's begin written, not synced: fetch's work is never undone
+        watch: 2, // its begin, carrying the lines before it
+        finish: 3, // its begin carries watch's end: recovery finishes an update whose watch ended
+      });
+      assert.equal(syncs(), 4, "the pipeline's flush carries finish's end");
+    });
+    const phases = (await journal.entriesFor(id)).filter((e) => e.step !== 'setup').map((e) => `${e.step} ${e.phase}`);
+    assert.deepEqual(phases, ['lock begin', 'lock end', 'fetch begin', 'fetch end', 'watch begin', 'watch end', 'finish begin', 'finish end']);
   });
 });

@@ -15,6 +15,7 @@ import { filesBytes } from '../../release/manifest-size.js';
  */
 export const fetchStep: UpdateStep = {
   name: 'fetch',
+  leavesNothingToUndo: true,
   describe: ({ input: { target } }) => ({
     step: 'fetch',
     runs: true,

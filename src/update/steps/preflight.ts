@@ -7,6 +7,7 @@ import { plural } from '../../plan/plan.js';
 /** Step 3: refuse what would break before anything changes: the same plan `slipway plan` prints. */
 export const preflightStep: UpdateStep = {
   name: 'preflight',
+  leavesNothingToUndo: true,
   describe: ({ input, direction }) => ({
     step: 'preflight',
     runs: true,
