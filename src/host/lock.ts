@@ -8,10 +8,11 @@
  * `breakStale`).
  *
  * Taking it syncs nothing: the lock keeps running processes apart, which the file's name
- * does as soon as link() returns. A power cut ends every holder, and whatever the disk
- * kept then (no lock, a torn one, a whole one) names no live process: the agent's start
- * clears it (recovery.ts) and the journal says what the cut update had done. Two fsyncs
- * less in front of every update, a warm rollback's switch included.
+ * does as soon as link() returns. A power cut ends every holder; whatever the disk kept
+ * then (no lock, a torn one, a whole one) is a lock whose process is gone, which the
+ * agent's start clears (recovery.ts), and the journal says what the cut update had done.
+ * A synced lock would survive the cut just the same. Two fsyncs less in front of every
+ * update, a warm rollback's switch included.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
