@@ -36,6 +36,7 @@ import { promisify } from 'node:util';
 import { generateBigTree, mutateOneFile } from './big-tree.js';
 import { CLI_PATH, freePort, runCli, type CliResult } from '../test/helpers/cli.js';
 import { processesUnder, startAgentProcess, type AgentProcess } from '../test/helpers/processes.js';
+import { agentTimesOf } from './agent-times.js';
 import { bareNodeMs } from './bare-node.js';
 import { pollVersionUntil } from './poll-version.js';
 import { settle } from './settle.js';
@@ -271,16 +272,12 @@ interface HistoryEntry {
   kind: string;
   to: string | null;
   outcome: string | null;
-  startedAt: string;
   steps: { name: string; outcome: string; ms: number }[];
 }
 
-/** The newest deployment: when the agent recorded it (ms after `commandStartedAtMs`, a Date.now()) and its steps' ms up to the end of the switch. */
+/** The newest deployment: when the agent recorded it and its steps' ms up to the end of the switch (agent-times.ts). */
 async function agentSide(home: string, repo: string, commandStartedAtMs: number): Promise<{ receivedMs: number; toSwitchMs: number }> {
-  const { stdout } = await cliOk(home, repo, ['history', 'production', '--json']);
-  const newest = [...(JSON.parse(stdout) as HistoryEntry[])].sort((a, b) => b.id - a.id)[0]!;
-  const upTo = newest.steps.findIndex((s) => s.name === 'switch');
-  return { receivedMs: Date.parse(newest.startedAt) - commandStartedAtMs, toSwitchMs: newest.steps.slice(0, upTo + 1).reduce((sum, s) => sum + s.ms, 0) };
+  return agentTimesOf((await cliOk(home, repo, ['history', 'production', '--json'])).stdout, commandStartedAtMs);
 }
 
 /** The ms of one step of the newest deployment, from `slipway history --json`. */

@@ -16,6 +16,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHostFixture, type HostFixture } from '../test/helpers/host-fixture.js';
+import { agentTimesOf } from './agent-times.js';
 import { bareNodeMs } from './bare-node.js';
 import { pollVersionUntil } from './poll-version.js';
 
@@ -55,12 +56,8 @@ async function timed(host: HostFixture, args: string[], expectVersion?: string):
 
 /** For the latest update: when the agent recorded its start (ms after `commandStartedAtMs`), and its steps' time up to the end of the switch. */
 async function agentTimes(host: HostFixture, commandStartedAtMs: number): Promise<{ receivedMs: number; toSwitchMs: number }> {
-  const history = JSON.parse((await host.cli(['history', 'production', '--json'])).stdout) as { startedAt: string; steps: { name: string; ms: number }[] }[];
-  const steps = history[0]!.steps;
-  const upTo = steps.findIndex((s) => s.name === 'switch');
-  return { receivedMs: Date.parse(history[0]!.startedAt) - commandStartedAtMs, toSwitchMs: steps.slice(0, upTo + 1).reduce((sum, s) => sum + s.ms, 0) };
+  return agentTimesOf((await host.cli(['history', 'production', '--json'])).stdout, commandStartedAtMs);
 }
-
 
 function setStandby(host: HostFixture, value: string): void {
   const file = path.join(host.repo, 'slipway.yml');
